@@ -1,0 +1,72 @@
+// The TypeScript face of native/: every syscall on the datapath goes through these calls.
+// Each call moves a batch; buffers, size and address arrays are owned by the caller and reused.
+import { createRequire } from 'node:module';
+
+/** tunOpen flags. */
+export const TUN_TAP = 1; // IFF_TAP instead of IFF_TUN
+export const TUN_MULTI_QUEUE = 2; // IFF_MULTI_QUEUE: one fd per queue
+export const TUN_VNET_HDR = 4; // IFF_VNET_HDR: virtio_net_hdr before each packet
+
+export interface TunHandle {
+  fd: number;
+  /** The device name the kernel gave (same as asked unless the name had a %d). */
+  name: string;
+}
+
+export interface Addon {
+  /** Opens (creating if absent) a TUN/TAP queue with IFF_NO_PI. fd is non-blocking, close-on-exec. */
+  tunOpen(name: string, flags: number): TunHandle;
+  /**
+   * Reads up to `count` packets: packet i goes to slab[i * slotSize + offset], at most
+   * slotSize - offset bytes, and its length to sizes[i]. Stops at EAGAIN. Returns how many were read.
+   */
+  readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array): number;
+  /** Writes packets slab[offsets[i] .. + lengths[i]] for i < count; a failed packet is skipped. Returns how many were written. */
+  writeBatch(fd: number, slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number): number;
+
+  /** A blocking UDP socket bound to bindAddr:port with SO_REUSEPORT, close-on-exec. family 6 sets IPV6_V6ONLY. */
+  udpOpen(family: 4 | 6, bindAddr: string, port: number): number;
+  /**
+   * recvmmsg(MSG_DONTWAIT) of up to `count` datagrams, laid out as readBatch does. The source
+   * address of datagram i goes to addrs[4i .. 4i+3] as host-order 32-bit words (IPv4: word 0 only,
+   * the rest 0). A datagram larger than its slot has sizes[i] = -1. Returns how many (0 on EAGAIN).
+   */
+  recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array): number;
+  /** sendmmsg of datagram i = slab[offsets[i] .. + lengths[i]] to addrs[4i..] port `port`; failures skipped. Returns how many were sent. */
+  sendBatch(fd: number, family: 4 | 6, slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, port: number, count: number): number;
+
+  /** An eventfd (non-blocking, close-on-exec) used to wake a worker blocked in poll(). */
+  eventfdOpen(): number;
+  eventfdSignal(fd: number): void;
+  eventfdDrain(fd: number): void;
+  /** poll() on fds[0 .. count-1] for readability. Returns a bitmask: bit i set when fds[i] is readable (or errored). */
+  poll(fds: Int32Array, count: number, timeoutMs: number): number;
+  close(fd: number): void;
+
+  /** RFC 1071: ones' complement of the ones' complement sum of buf[offset .. offset+length] plus seed (a partial 32-bit sum). */
+  checksum(buf: Buffer, offset: number, length: number, seed: number): number;
+  /** RFC 1624 eqn. 3: the checksum after one 16-bit word of the covered data changed from oldWord to newWord. */
+  checksumUpdate(checksum: number, oldWord: number, newWord: number): number;
+}
+
+const require = createRequire(import.meta.url);
+
+function load(): Addon {
+  const path = new URL('../../../native/build/Release/vxroute.node', import.meta.url);
+  try {
+    return require(path.pathname) as Addon;
+  } catch (err) {
+    // Running from src/ under vitest: one level less.
+    const fromSource = new URL('../../native/build/Release/vxroute.node', import.meta.url);
+    try {
+      return require(fromSource.pathname) as Addon;
+    } catch {
+      throw Object.assign(
+        new Error('vxroute native addon is not built: run `npm ci` (needs g++, make and python3)', { cause: err }),
+        { code: 'VXR_ADDON_MISSING' },
+      );
+    }
+  }
+}
+
+export const addon: Addon = load();
