@@ -26,6 +26,8 @@ export interface Addon {
 
   /** A blocking UDP socket bound to bindAddr:port with SO_REUSEPORT, close-on-exec. family 6 sets IPV6_V6ONLY. */
   udpOpen(family: 4 | 6, bindAddr: string, port: number): number;
+  /** The local port a socket is bound to (useful after binding port 0). */
+  localPort(fd: number): number;
   /**
    * recvmmsg(MSG_DONTWAIT) of up to `count` datagrams, laid out as readBatch does. The source
    * address of datagram i goes to addrs[4i .. 4i+3] as host-order 32-bit words (IPv4: word 0 only,

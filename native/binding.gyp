@@ -1,0 +1,19 @@
+{
+  "targets": [
+    {
+      "target_name": "vxroute",
+      "sources": [
+        "src/addon.cc",
+        "src/checksum.cc",
+        "src/event.cc",
+        "src/tun.cc",
+        "src/udp.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}

@@ -1,0 +1,121 @@
+// TUN/TAP queues: open by name (one fd per queue with IFF_MULTI_QUEUE) and move batches of
+// packets between a queue and a caller-owned slab. A TUN fd gives one packet per read/write.
+#include "addon.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace vxroute {
+
+namespace {
+
+constexpr int64_t kTap = 1;
+constexpr int64_t kMultiQueue = 2;
+constexpr int64_t kVnetHdr = 4;
+
+Napi::Value TunOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t flags;
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowType(env, "tunOpen: expected a device name");
+    return env.Undefined();
+  }
+  if (!ArgInt(info, 1, &flags)) return env.Undefined();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    ThrowRange(env, "tunOpen: device name must be 1..15 bytes");
+    return env.Undefined();
+  }
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    ThrowErrno(env, "open /dev/net/tun", errno,
+               errno == ENOENT ? "the tun module is not loaded: modprobe tun" : nullptr);
+    return env.Undefined();
+  }
+  ifreq ifr;
+  std::memset(&ifr, 0, sizeof ifr);
+  std::memcpy(ifr.ifr_name, name.data(), name.size());
+  ifr.ifr_flags = static_cast<short>(((flags & kTap) ? IFF_TAP : IFF_TUN) | IFF_NO_PI |
+                                     ((flags & kMultiQueue) ? IFF_MULTI_QUEUE : 0) |
+                                     ((flags & kVnetHdr) ? IFF_VNET_HDR : 0));
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    const char* hint = nullptr;
+    if (err == EINVAL) hint = "a device of that name exists with other flags: delete it or pick another name";
+    if (err == EPERM) hint = "needs CAP_NET_ADMIN";
+    if (err == EBUSY) hint = "the device is in use by another process";
+    ThrowErrno(env, "ioctl TUNSETIFF", err, hint);
+    return env.Undefined();
+  }
+  Napi::Object handle = Napi::Object::New(env);
+  handle.Set("fd", Napi::Number::New(env, fd));
+  handle.Set("name", Napi::String::New(env, ifr.ifr_name));
+  return handle;
+}
+
+Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, slotSize, offset, count;
+  uint8_t* slab;
+  size_t slabLength, sizesLength;
+  int32_t* sizes;
+  if (!ArgInt(info, 0, &fd) || !ArgBuffer(info, 1, &slab, &slabLength) || !ArgInt(info, 2, &slotSize) ||
+      !ArgInt(info, 3, &offset) || !ArgInt(info, 4, &count) || !ArgInt32Array(info, 5, &sizes, &sizesLength) ||
+      !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength)) {
+    return env.Undefined();
+  }
+  int64_t n = 0;
+  while (n < count) {
+    ssize_t r = read(static_cast<int>(fd), slab + n * slotSize + offset, static_cast<size_t>(slotSize - offset));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      if (n > 0) break;  // report what was read; the error recurs on the next call
+      ThrowErrno(env, "read", errno);
+      return env.Undefined();
+    }
+    sizes[n++] = static_cast<int32_t>(r);
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, count;
+  uint8_t* slab;
+  size_t slabLength, offsetsLength, lengthsLength;
+  int32_t *offsets, *lengths;
+  if (!ArgInt(info, 0, &fd) || !ArgBuffer(info, 1, &slab, &slabLength) ||
+      !ArgInt32Array(info, 2, &offsets, &offsetsLength) || !ArgInt32Array(info, 3, &lengths, &lengthsLength) ||
+      !ArgInt(info, 4, &count) ||
+      !CheckSpans(env, slabLength, offsets, offsetsLength, lengths, lengthsLength, count)) {
+    return env.Undefined();
+  }
+  int64_t written = 0;
+  for (int64_t i = 0; i < count; i++) {
+    ssize_t r;
+    do {
+      r = write(static_cast<int>(fd), slab + offsets[i], static_cast<size_t>(lengths[i]));
+    } while (r < 0 && errno == EINTR);
+    if (r >= 0) written++;  // a rejected packet (e.g. EINVAL for a malformed one) is skipped
+  }
+  return Napi::Number::New(env, static_cast<double>(written));
+}
+
+}  // namespace
+
+void InitTun(Napi::Env env, Napi::Object exports) {
+  exports.Set("tunOpen", Napi::Function::New(env, TunOpen, "tunOpen"));
+  exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
+  exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
+}
+
+}  // namespace vxroute

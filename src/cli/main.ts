@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// vxroute's command line: one subcommand per file, errors as one clear line.
+import { ConfigError } from '../config-error.js';
+
+const USAGE = `Usage: vxroute <command> [options]
+
+Commands:
+  run     forward pod traffic over VXLAN (see: vxroute run --help)
+
+Run \`vxroute <command> --help\` for a command's options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  switch (command) {
+    case 'run': {
+      const { RUN_USAGE } = await import('./run-options.js');
+      if (wantsHelp) return help(RUN_USAGE);
+      const { runCommand } = await import('./run.js');
+      return runCommand(rest);
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      return help(USAGE);
+    default:
+      process.stderr.write(`vxroute: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function help(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as Error & { code?: string };
+    process.stderr.write(`vxroute: ${e.message}\n`);
+    process.exitCode = err instanceof ConfigError ? 2 : 1;
+  },
+);

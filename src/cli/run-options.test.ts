@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../config-error.js';
+import { parseRunOptions } from './run-options.js';
+
+const base = ['--subnets', 'table.json'];
+
+function message(argv: string[]): string {
+  try {
+    parseRunOptions(argv, {});
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('vxroute run flags', () => {
+  it('has flannel-compatible defaults', () => {
+    const o = parseRunOptions(base, { NODE_NAME: 'n7' });
+    expect(o).toMatchObject({ nodeName: 'n7', iface: 'vxroute0', port: 8472, vni: 1, mtu: undefined, metrics: { host: '127.0.0.1', port: 9475 } });
+    expect(o.workers).toBeGreaterThanOrEqual(1);
+    expect(o.workers).toBeLessThanOrEqual(4);
+    expect(Object.isFrozen(o)).toBe(true);
+  });
+
+  it('takes every flag', () => {
+    const o = parseRunOptions([...base, '--node-name', 'a', '--iface', 'vx1', '--public-ip', '192.0.2.5', '--port', '4789', '--vni', '42', '--workers', '2', '--mtu', '1400', '--metrics-addr', ''], {});
+    expect(o).toMatchObject({ nodeName: 'a', iface: 'vx1', publicIP: '192.0.2.5', port: 4789, vni: 42, workers: 2, mtu: 1400, metrics: undefined });
+    expect(parseRunOptions([...base, '--metrics-addr', '[::1]:9999'], {}).metrics).toEqual({ host: '::1', port: 9999 });
+  });
+
+  it('names the flag and the fix', () => {
+    expect(message([])).toMatch(/^--subnets: is required/);
+    expect(message([...base, '--port', '0'])).toMatch(/^--port: "0" must be an integer from 1 to 65535/);
+    expect(message([...base, '--vni', '16777216'])).toMatch(/^--vni:/);
+    expect(message([...base, '--workers', 'two'])).toMatch(/^--workers:/);
+    expect(message([...base, '--mtu', '100'])).toMatch(/^--mtu: .*576/);
+    expect(message([...base, '--public-ip', 'node1'])).toMatch(/^--public-ip:/);
+    expect(message([...base, '--iface', 'a-name-far-too-long'])).toMatch(/^--iface:/);
+    expect(message([...base, '--metrics-addr', '9475'])).toMatch(/^--metrics-addr: .*HOST:PORT/);
+    expect(message([...base, '--bogus'])).toMatch(/^arguments: .*--bogus/);
+  });
+});

@@ -1,0 +1,100 @@
+// Flags of `vxroute run`, parsed once into a frozen object; every error names the flag and the fix.
+import { availableParallelism, hostname } from 'node:os';
+import { isIPv4 } from 'node:net';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config-error.js';
+import { DEFAULT_VNI, VXLAN_PORT } from '../packet/constants.js';
+
+export interface RunOptions {
+  nodeName: string;
+  subnets: string;
+  iface: string;
+  publicIP: string | undefined;
+  port: number;
+  vni: number;
+  workers: number;
+  mtu: number | undefined;
+  metrics: { host: string; port: number } | undefined;
+  logLevel: string;
+}
+
+export const RUN_USAGE = `Usage: vxroute run --subnets FILE [options]
+
+Forward pod traffic between nodes over VXLAN (flannel's wire format) through a TUN device.
+
+Options:
+  --node-name NAME      this node's name in the table (default: $NODE_NAME, else the hostname)
+  --subnets FILE        static subnet table, JSON (see README); re-read on SIGHUP and on change
+  --iface NAME          TUN device to create or adopt (default: vxroute0)
+  --public-ip IP        our underlay address (default: our node's publicIP in the table)
+  --port N              VXLAN UDP port (default: ${VXLAN_PORT}, flannel's; 4789 is IANA's)
+  --vni N               VXLAN network identifier (default: ${DEFAULT_VNI}, flannel's)
+  --workers N           datapath shards, one TUN queue each (default: min(cores, 4))
+  --mtu N               TUN MTU (default: underlay MTU - 50)
+  --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /debug/counters
+                        (default: 127.0.0.1:9475; '' turns it off)
+  --log-level LEVEL     trace, debug, info, warn, error (default: info)
+  -h, --help            show this help
+`;
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): RunOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'node-name': { type: 'string' },
+        subnets: { type: 'string' },
+        iface: { type: 'string', default: 'vxroute0' },
+        'public-ip': { type: 'string' },
+        port: { type: 'string', default: String(VXLAN_PORT) },
+        vni: { type: 'string', default: String(DEFAULT_VNI) },
+        workers: { type: 'string' },
+        mtu: { type: 'string' },
+        'metrics-addr': { type: 'string', default: '127.0.0.1:9475' },
+        'log-level': { type: 'string', default: 'info' },
+      },
+    }));
+  } catch (err) {
+    throw new ConfigError('arguments', `${(err as Error).message} (see vxroute run --help)`, { cause: err });
+  }
+
+  if (values.subnets === undefined) throw new ConfigError('--subnets', 'is required: the static subnet table file (see README)');
+  const iface = values.iface!;
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface)) throw new ConfigError('--iface', `"${iface}" is no valid device name (1–15 of A–Z a–z 0–9 _ . -)`);
+  const publicIP = values['public-ip'];
+  if (publicIP !== undefined && !isIPv4(publicIP)) throw new ConfigError('--public-ip', `"${publicIP}" is not an IPv4 address`);
+  const logLevel = values['log-level']!;
+  if (!LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `"${logLevel}" is none of ${LEVELS.join(', ')}`);
+
+  return Object.freeze({
+    nodeName: values['node-name'] ?? env.NODE_NAME ?? hostname(),
+    subnets: values.subnets,
+    iface,
+    publicIP,
+    port: integer('--port', values.port!, 1, 65535),
+    vni: integer('--vni', values.vni!, 0, 0xffffff),
+    workers: values.workers === undefined ? Math.min(availableParallelism(), 4) : integer('--workers', values.workers, 1, 64),
+    mtu: values.mtu === undefined ? undefined : integer('--mtu', values.mtu, 576, 65535),
+    metrics: listenAddress('--metrics-addr', values['metrics-addr']!),
+    logLevel,
+  });
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) throw new ConfigError(flag, `"${text}" must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function listenAddress(flag: string, text: string): RunOptions['metrics'] {
+  if (text === '') return undefined;
+  const colon = text.lastIndexOf(':');
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  if (colon < 0 || host === '') throw new ConfigError(flag, `"${text}" must be HOST:PORT, e.g. 127.0.0.1:9475, or '' to turn it off`);
+  return { host, port: integer(flag, text.slice(colon + 1), 0, 65535) };
+}

@@ -1,0 +1,148 @@
+// Encapsulation and decapsulation over a real batch layout, without devices.
+import { describe, expect, it } from 'vitest';
+import { ENCAP_LEN, HEADROOM, IPPROTO_UDP } from '../packet/constants.js';
+import { internetChecksum } from '../packet/checksum.js';
+import { writeIpv4Header } from '../packet/ipv4.js';
+import { parseCidr } from '../subnets/cidr.js';
+import { CounterLayout, ShardCounters } from './counters.js';
+import { decapsulate, RX_OFFSET } from './decapsulate.js';
+import { Drop } from './drop-reasons.js';
+import { encapsulate } from './encapsulate.js';
+import { IcmpReplies } from './icmp-replies.js';
+import { PacketBatch } from './packet-batch.js';
+import { RouteLookup } from './route-lookup.js';
+import { allocateTable, SharedTableReader, SharedTableWriter } from './shared-table.js';
+
+const ip = (s: string) => Buffer.from(s.split('.').map(Number)).readUInt32BE(0);
+const OWN_MAC = Buffer.from('0a580af40100', 'hex');
+const PEER_MAC = Buffer.from('0a580af40200', 'hex');
+const SLOT = 2048;
+
+function world(maxInnerV4 = 1450) {
+  const sab = allocateTable(8);
+  const c = parseCidr('10.244.2.0/24');
+  new SharedTableWriter(sab).publish([
+    { family: 4, prefix: c.addr, prefixLen: 24, underlayFamily: 4, underlay: Buffer.from([192, 0, 2, 2]), vtepMAC: PEER_MAC, peerId: 1 },
+  ]);
+  const routes = new RouteLookup();
+  routes.rebuild(new SharedTableReader(sab).snapshot()!);
+  const layout = new CounterLayout(1, 4);
+  const block = layout.block(layout.allocate(), 0);
+  const counters = new ShardCounters(block, layout);
+  const icmp = new IcmpReplies(8, ip('10.244.1.0'));
+  icmp.tick(1000);
+  return { routes, counters, block, layout, icmp, vni: 1, ownMac: OWN_MAC, maxInnerV4 };
+}
+
+/** An IPv4/UDP packet with `payload` bytes at buf[off]; returns its length. */
+function udpPacket(buf: Buffer, off: number, src: string, dst: string, payload: number): number {
+  const total = 20 + 8 + payload;
+  writeIpv4Header(buf, off, total, 7, 64, IPPROTO_UDP, ip(src), ip(dst), true);
+  buf.writeUInt16BE(40000, off + 20);
+  buf.writeUInt16BE(5001, off + 22);
+  buf.writeUInt16BE(8 + payload, off + 24);
+  buf.writeUInt16BE(0, off + 26);
+  buf.fill(0xab, off + 28, off + total);
+  return total;
+}
+
+describe('encapsulate', () => {
+  it('writes VXLAN and inner Ethernet in front of the packet and counts every drop', () => {
+    const ctx = world();
+    const b = new PacketBatch(8, SLOT);
+    b.sizes[0] = udpPacket(b.slab, HEADROOM, '10.244.1.2', '10.244.2.3', 100);
+    b.sizes[1] = udpPacket(b.slab, SLOT + HEADROOM, '10.244.1.2', '10.244.9.9', 10); // no route
+    b.slab.fill(0x45, 2 * SLOT + HEADROOM, 2 * SLOT + HEADROOM + 10);
+    b.sizes[2] = 10; // truncated IPv4
+    b.slab[3 * SLOT + HEADROOM] = 0x60;
+    b.sizes[3] = 40; // IPv6: no IPv6 route yet
+    b.sizes[4] = 0;
+
+    const out = encapsulate(b, 5, ctx);
+    expect(out).toBe(1);
+    expect(b.outOffsets[0]).toBe(HEADROOM - ENCAP_LEN);
+    expect(b.outLengths[0]).toBe(128 + ENCAP_LEN);
+    expect(b.outAddrs[0]).toBe(ip('192.0.2.2'));
+    const head = b.slab.subarray(HEADROOM - ENCAP_LEN, HEADROOM);
+    expect(head.toString('hex')).toBe('0800000000000100' + PEER_MAC.toString('hex') + OWN_MAC.toString('hex') + '0800');
+
+    expect(ctx.block[Drop.no_route]).toBe(2);
+    expect(ctx.block[Drop.malformed_inner]).toBe(2);
+    expect(ctx.block[ctx.layout.peerSlot(1, 0)]).toBe(1);
+    expect(ctx.block[ctx.layout.peerSlot(1, 1)]).toBe(128);
+
+    // The no-route packet is answered with ICMP net unreachable from our TUN address.
+    expect(ctx.icmp.count).toBe(1);
+    const reply = ctx.icmp.slab.subarray(ctx.icmp.offsets[0], ctx.icmp.offsets[0] + ctx.icmp.lengths[0]);
+    expect(reply.readUInt32BE(12)).toBe(ip('10.244.1.0'));
+    expect(reply.readUInt32BE(16)).toBe(ip('10.244.1.2'));
+    expect([reply[20], reply[21]]).toEqual([3, 0]);
+    expect(internetChecksum(reply, 0, 20)).toBe(0);
+    expect(internetChecksum(reply, 20, reply.length - 20)).toBe(0);
+  });
+
+  it('drops what would not fit the underlay', () => {
+    const ctx = world(100);
+    const b = new PacketBatch(1, SLOT);
+    b.sizes[0] = udpPacket(b.slab, HEADROOM, '10.244.1.2', '10.244.2.3', 100);
+    expect(encapsulate(b, 1, ctx)).toBe(0);
+    expect(ctx.block[Drop.oversize]).toBe(1);
+  });
+});
+
+describe('decapsulate', () => {
+  /** A VXLAN datagram as the kernel sends it, received into slot i; returns its length. */
+  function datagram(b: PacketBatch, i: number, from: string, patch?: (d: Buffer) => void): number {
+    const base = i * SLOT + RX_OFFSET;
+    const len = udpPacket(b.slab, base + ENCAP_LEN, '10.244.2.3', '10.244.1.2', 30) + ENCAP_LEN;
+    Buffer.from('0800000000000100', 'hex').copy(b.slab, base);
+    OWN_MAC.copy(b.slab, base + 8);
+    PEER_MAC.copy(b.slab, base + 14);
+    b.slab.writeUInt16BE(0x0800, base + 20);
+    patch?.(b.slab.subarray(base, base + len));
+    b.sizes[i] = len;
+    b.addrs[i * 4] = ip(from);
+    return len;
+  }
+
+  it('delivers a valid frame in place and drops each fault under its own reason', () => {
+    const ctx = world();
+    const b = new PacketBatch(16, SLOT);
+    const good = datagram(b, 0, '192.0.2.2');
+    datagram(b, 1, '192.0.2.99');
+    datagram(b, 2, '192.0.2.2', (d) => (d[0] = 0));
+    datagram(b, 3, '192.0.2.2', (d) => (d[6] = 2));
+    datagram(b, 4, '192.0.2.2', (d) => (d[8] = 0xff));
+    datagram(b, 5, '192.0.2.2', (d) => d.writeUInt16BE(0x0806, 20));
+    datagram(b, 6, '192.0.2.2', (d) => (d[22] = 0x43)); // IHL 3
+    datagram(b, 7, '192.0.2.2');
+    b.sizes[7] = 30; // cut inside the inner IPv4 header
+    datagram(b, 8, '192.0.2.2');
+    b.sizes[8] = -1; // larger than the slot
+    datagram(b, 9, '192.0.2.2', (d) => d.writeUInt16BE(0x86dd, 20)); // says IPv6, carries IPv4
+
+    const out = decapsulate(b, 10, ctx);
+    expect(out).toBe(1);
+    expect(b.outOffsets[0]).toBe(HEADROOM);
+    expect(b.outLengths[0]).toBe(good - ENCAP_LEN);
+    const d = ctx.block;
+    expect([d[Drop.unknown_source], d[Drop.bad_vxlan_flags], d[Drop.wrong_vni], d[Drop.wrong_dst_mac], d[Drop.bad_ethertype]]).toEqual([1, 1, 1, 1, 1]);
+    expect(d[Drop.malformed_inner]).toBe(2);
+    expect(d[Drop.truncated]).toBe(1);
+    expect(d[Drop.oversize]).toBe(1);
+    expect(d[ctx.layout.peerSlot(1, 2)]).toBe(1);
+    expect(d[ctx.layout.peerSlot(1, 3)]).toBe(good - ENCAP_LEN);
+  });
+
+  it('counts every truncation of a valid frame as truncated', () => {
+    const ctx = world();
+    const b = new PacketBatch(128, SLOT);
+    const full = datagram(b, 0, '192.0.2.2');
+    for (let len = 0; len < full; len++) {
+      datagram(b, len, '192.0.2.2');
+      b.sizes[len] = len;
+    }
+    expect(decapsulate(b, full, ctx)).toBe(0);
+    expect(ctx.block[Drop.truncated]).toBe(full);
+  });
+});

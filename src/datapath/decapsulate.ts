@@ -1,0 +1,85 @@
+// Peer → TUN: validate each VXLAN datagram as the kernel's vxlan device would (RFC 7348 §5),
+// then hand the inner IP packet to the TUN where it lies: no copy, only a new offset.
+import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADROOM, IPV6_HEADER_LEN, VXLAN_HEADER_LEN } from '../packet/constants.js';
+import { macEquals, readEtherType } from '../packet/ethernet.js';
+import { ipv4TotalLength, validateIpv4, IPV4_OK, IPV4_TRUNCATED } from '../packet/ipv4.js';
+import { ipv6PayloadLength, validateIpv6, IPV6_OK, IPV6_TRUNCATED } from '../packet/ipv6.js';
+import { readVxlanFlags, readVxlanVni, VXLAN_FLAG_I } from '../packet/vxlan.js';
+import type { ShardCounters } from './counters.js';
+import { Drop } from './drop-reasons.js';
+import type { PacketBatch } from './packet-batch.js';
+import type { RouteLookup } from './route-lookup.js';
+
+/** Datagrams are received here, so that the inner IP packet lands at HEADROOM like a TUN read. */
+export const RX_OFFSET = HEADROOM - ENCAP_LEN;
+
+export interface DecapContext {
+  routes: RouteLookup;
+  counters: ShardCounters;
+  vni: number;
+  ownMac: Uint8Array;
+}
+
+/** Decapsulates the `n` datagrams received into `b`; fills b's output list and returns its length. */
+export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext): number {
+  const buf = b.slab;
+  const { routes, counters } = ctx;
+  let out = 0;
+  for (let i = 0; i < n; i++) {
+    const base = i * b.slotSize + RX_OFFSET;
+    const len = b.sizes[i];
+    if (len < 0) {
+      counters.drop(Drop.oversize);
+      continue;
+    }
+    const peer = routes.peerOfSourceV4(b.addrs[i * 4]);
+    if (peer < 0) {
+      counters.drop(Drop.unknown_source);
+      continue;
+    }
+    if (len < ENCAP_LEN) {
+      counters.drop(Drop.truncated);
+      continue;
+    }
+    if ((readVxlanFlags(buf, base) & VXLAN_FLAG_I) === 0) {
+      counters.drop(Drop.bad_vxlan_flags);
+      continue;
+    }
+    if (readVxlanVni(buf, base) !== ctx.vni) {
+      counters.drop(Drop.wrong_vni);
+      continue;
+    }
+    const eth = base + VXLAN_HEADER_LEN;
+    if (!macEquals(buf, eth, ctx.ownMac)) {
+      counters.drop(Drop.wrong_dst_mac);
+      continue;
+    }
+    const ip = base + ENCAP_LEN;
+    const avail = len - ENCAP_LEN;
+    const etherType = readEtherType(buf, eth);
+    let ipLen: number;
+    if (etherType === ETHERTYPE_IPV4) {
+      const status = validateIpv4(buf, ip, avail);
+      if (status !== IPV4_OK) {
+        counters.drop(status === IPV4_TRUNCATED ? Drop.truncated : Drop.malformed_inner);
+        continue;
+      }
+      ipLen = ipv4TotalLength(buf, ip); // drops any Ethernet padding after the packet
+    } else if (etherType === ETHERTYPE_IPV6) {
+      const status = validateIpv6(buf, ip, avail);
+      if (status !== IPV6_OK) {
+        counters.drop(status === IPV6_TRUNCATED ? Drop.truncated : Drop.malformed_inner);
+        continue;
+      }
+      ipLen = IPV6_HEADER_LEN + ipv6PayloadLength(buf, ip);
+    } else {
+      counters.drop(Drop.bad_ethertype);
+      continue;
+    }
+    b.outOffsets[out] = ip;
+    b.outLengths[out] = ipLen;
+    counters.rx(peer, ipLen);
+    out++;
+  }
+  return out;
+}

@@ -1,0 +1,25 @@
+// Every reason the datapath drops a packet for. Adding a reason is one line here.
+const reasons = {
+  truncated: 'frame or inner packet shorter than its headers say',
+  bad_vxlan_flags: 'VXLAN I flag clear (RFC 7348 §5)',
+  wrong_vni: 'VXLAN network identifier is not ours',
+  unknown_source: 'VXLAN datagram from an address that is no known peer',
+  wrong_dst_mac: 'inner destination MAC is not our VTEP MAC',
+  bad_ethertype: 'inner frame carries neither IPv4 nor IPv6',
+  malformed_inner: 'inner IP header is invalid',
+  no_route: 'no node owns the destination address',
+  oversize: 'packet larger than the underlay can carry',
+  tun_write_error: 'the TUN device refused the packet',
+  socket_error: 'the UDP socket refused the datagram',
+} as const;
+
+export type DropReason = keyof typeof reasons;
+
+export const DROP_REASONS = Object.keys(reasons) as DropReason[];
+
+export const DROP_HELP: Readonly<Record<DropReason, string>> = reasons;
+
+/** Counter slot of each reason, for the hot path: `Drop.no_route`. */
+export const Drop = Object.freeze(Object.fromEntries(DROP_REASONS.map((r, i) => [r, i]))) as {
+  readonly [K in DropReason]: number;
+};

@@ -1,0 +1,26 @@
+// A batch of packet slots in one caller-owned slab, reused for the life of a shard.
+// Slot i starts at i * slotSize; packets are read at `HEADROOM` so that headers can be written
+// in front of them without a copy. The output lists name what to hand to the next syscall.
+export class PacketBatch {
+  readonly slab: Buffer;
+  /** Filled by the read: length of the packet in slot i (-1: too large for the slot). */
+  readonly sizes: Int32Array;
+  /** Filled by the read of a socket: source address words of slot i. */
+  readonly addrs: Uint32Array;
+  /** Output list: where each outgoing packet starts, its length, its destination address words. */
+  readonly outOffsets: Int32Array;
+  readonly outLengths: Int32Array;
+  readonly outAddrs: Uint32Array;
+
+  constructor(
+    readonly capacity: number,
+    readonly slotSize: number,
+  ) {
+    this.slab = Buffer.alloc(capacity * slotSize);
+    this.sizes = new Int32Array(capacity);
+    this.addrs = new Uint32Array(capacity * 4);
+    this.outOffsets = new Int32Array(capacity);
+    this.outLengths = new Int32Array(capacity);
+    this.outAddrs = new Uint32Array(capacity * 4);
+  }
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { parseCidr } from '../subnets/cidr.js';
+import { Int32Map } from './int32-map.js';
+import { RouteLookup } from './route-lookup.js';
+import { allocateTable, SharedTableReader, SharedTableWriter, type RouteRecord } from './shared-table.js';
+
+function route(cidr: string, underlay: string, peerId: number, mac = [2, 0, 0, 0, 0, peerId]): RouteRecord {
+  const c = parseCidr(cidr);
+  return {
+    family: c.family,
+    prefix: c.addr,
+    prefixLen: c.prefixLen,
+    underlayFamily: 4,
+    underlay: Buffer.from(underlay.split('.').map(Number)),
+    vtepMAC: Buffer.from(mac),
+    peerId,
+  };
+}
+
+const ip = (s: string) => Buffer.from(s.split('.').map(Number)).readUInt32BE(0);
+
+describe('Int32Map', () => {
+  it('stores any int32 key, including unsigned addresses above 2^31', () => {
+    const m = new Int32Map(1000);
+    for (let i = 0; i < 1000; i++) m.set((0xc0000000 + i * 256) | 0, i);
+    for (let i = 0; i < 1000; i++) expect(m.get(0xc0000000 + i * 256)).toBe(i);
+    expect(m.get(0xc0000001)).toBe(-1);
+    m.set(0xc0000000, 7);
+    expect(m.get(0xc0000000)).toBe(7);
+  });
+});
+
+describe('shared table and longest-prefix match', () => {
+  it('finds the longest prefix and the peer of an underlay source', () => {
+    const sab = allocateTable(16);
+    const writer = new SharedTableWriter(sab);
+    const reader = new SharedTableReader(sab);
+    const v = writer.publish([route('10.244.0.0/16', '192.0.2.9', 9), route('10.244.2.0/24', '192.0.2.2', 2), route('10.244.2.128/25', '192.0.2.3', 3)]);
+    expect(v % 2).toBe(0);
+    const snap = reader.snapshot()!;
+    expect(snap.version).toBe(v);
+    const lpm = new RouteLookup();
+    lpm.rebuild(snap);
+    const peerOf = (dst: string) => {
+      const r = lpm.lookupV4(ip(dst));
+      return r < 0 ? -1 : lpm.peerId[r];
+    };
+    expect(peerOf('10.244.2.7')).toBe(2);
+    expect(peerOf('10.244.2.200')).toBe(3);
+    expect(peerOf('10.244.77.1')).toBe(9);
+    expect(peerOf('10.245.0.1')).toBe(-1);
+    const r = lpm.lookupV4(ip('10.244.2.7'));
+    expect(Buffer.from(lpm.macs[r]).toString('hex')).toBe('020000000002');
+    expect(lpm.underlay[r * 4]).toBe(ip('192.0.2.2'));
+    expect(lpm.peerOfSourceV4(ip('192.0.2.3'))).toBe(3);
+    expect(lpm.peerOfSourceV4(ip('192.0.2.99'))).toBe(-1);
+  });
+
+  it('scales to 5,000 nodes with every lookup right', () => {
+    const routes = Array.from({ length: 5000 }, (_, i) => route(`10.${(i >> 8) + 1}.${i & 255}.0/24`, `192.0.${i >> 8}.${i & 255}`, i));
+    const sab = allocateTable(5000);
+    new SharedTableWriter(sab).publish(routes);
+    const lpm = new RouteLookup();
+    lpm.rebuild(new SharedTableReader(sab).snapshot()!);
+    for (let i = 0; i < 5000; i++) expect(lpm.peerId[lpm.lookupV4(ip(`10.${(i >> 8) + 1}.${i & 255}.42`))]).toBe(i);
+  });
+
+  it('a reader never takes a table the writer is in the middle of', () => {
+    const sab = allocateTable(4);
+    const writer = new SharedTableWriter(sab);
+    writer.publish([route('10.244.1.0/24', '192.0.2.1', 1)]);
+    const words = new Int32Array(sab);
+    Atomics.add(words, 0, 1); // as if a writer were mid-update
+    expect(new SharedTableReader(sab).snapshot()).toBeUndefined();
+    Atomics.add(words, 0, 1);
+    expect(new SharedTableReader(sab).snapshot()?.count).toBe(1);
+    expect(() => writer.publish(Array.from({ length: 5 }, (_, i) => route(`10.244.${i}.0/24`, '192.0.2.1', i)))).toThrow(/capacity 4/);
+  });
+});

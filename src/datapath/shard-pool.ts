@@ -1,0 +1,49 @@
+// Main-thread side of the shards: starts one worker per TUN queue and stops them all.
+import { Worker } from 'node:worker_threads';
+import { addon } from '../native/addon.js';
+import { CONTROL_WORDS, ControlWord, type ShardConfig } from './shard-config.js';
+
+const WORKER_ENTRY = new URL('../../workers/shard.js', import.meta.url);
+
+export class ShardPool {
+  private readonly control = new SharedArrayBuffer(CONTROL_WORDS * 4);
+  private readonly workers: Worker[] = [];
+  private readonly wakeFds: number[] = [];
+  /** Settles when every worker has exited; rejects with the first worker's error. */
+  readonly exited: Promise<void>;
+  private stopping = false;
+
+  constructor(configs: Omit<ShardConfig, 'control' | 'wakeFd'>[]) {
+    const exits: Promise<void>[] = [];
+    for (const cfg of configs) {
+      const wakeFd = addon.eventfdOpen();
+      this.wakeFds.push(wakeFd);
+      const worker = new Worker(WORKER_ENTRY, { workerData: { ...cfg, wakeFd, control: this.control } satisfies ShardConfig });
+      this.workers.push(worker);
+      exits.push(
+        new Promise<void>((resolve, reject) => {
+          worker.once('error', reject);
+          worker.once('exit', (code) => {
+            if (code === 0 && this.stopping) resolve();
+            else reject(new Error(`shard ${cfg.index} exited with code ${code}`));
+          });
+        }),
+      );
+    }
+    this.exited = Promise.all(exits).then(() => undefined);
+    this.exited.catch(() => undefined); // observed by the owner through `exited`
+  }
+
+  /** Wakes every shard, e.g. so that idle shards adopt a new table at once. */
+  wake(): void {
+    for (const fd of this.wakeFds) addon.eventfdSignal(fd);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    Atomics.store(new Int32Array(this.control), ControlWord.stop, 1);
+    this.wake();
+    await this.exited.catch(() => undefined);
+    for (const fd of this.wakeFds) addon.close(fd);
+  }
+}

@@ -1,0 +1,94 @@
+// One shard: a worker thread that owns one TUN queue and one UDP socket and loops
+//   wait → read a batch → encap or decap in place → write the batch.
+// It never awaits: poll() blocks in native code until a fd is ready or the main thread wakes it.
+import { addon } from '../native/addon.js';
+import { ControlWord, type ShardConfig } from './shard-config.js';
+import { CounterLayout, ShardCounters, WorkerSlot } from './counters.js';
+import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';
+import { Drop } from './drop-reasons.js';
+import { encapsulate, type EncapContext } from './encapsulate.js';
+import { HEADROOM } from '../packet/constants.js';
+import { IcmpReplies } from './icmp-replies.js';
+import { PacketBatch } from './packet-batch.js';
+import { RouteLookup } from './route-lookup.js';
+import { SharedTableReader } from './shared-table.js';
+
+const READY_TUN = 1;
+const READY_UDP = 2;
+const READY_WAKE = 4;
+const IDLE_POLL_MS = 1000;
+
+export class Shard {
+  private readonly tx: PacketBatch;
+  private readonly rx: PacketBatch;
+  private readonly fds: Int32Array;
+  private readonly control: Int32Array;
+  private readonly table: SharedTableReader;
+  private readonly counters: ShardCounters;
+  private readonly routes = new RouteLookup();
+  private readonly icmp: IcmpReplies;
+  private readonly encap: EncapContext;
+  private readonly decap: DecapContext;
+
+  constructor(private readonly cfg: ShardConfig) {
+    this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
+    this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
+    this.fds = Int32Array.of(cfg.tunFd, cfg.udpFd, cfg.wakeFd);
+    this.control = new Int32Array(cfg.control);
+    this.table = new SharedTableReader(cfg.table);
+    const layout = new CounterLayout(cfg.workers, cfg.maxPeers);
+    this.counters = new ShardCounters(layout.block(cfg.counters, cfg.index), layout);
+    this.icmp = new IcmpReplies(cfg.batchSize, cfg.tunAddressV4);
+    const ownMac = Uint8Array.from(cfg.ownMac);
+    this.encap = { routes: this.routes, counters: this.counters, icmp: this.icmp, vni: cfg.vni, ownMac, maxInnerV4: cfg.maxInnerV4 };
+    this.decap = { routes: this.routes, counters: this.counters, vni: cfg.vni, ownMac };
+  }
+
+  /** Runs until the main thread sets the stop word and wakes us. */
+  run(): void {
+    for (;;) {
+      const ready = addon.poll(this.fds, 3, IDLE_POLL_MS);
+      if (ready & READY_WAKE) addon.eventfdDrain(this.cfg.wakeFd);
+      if (Atomics.load(this.control, ControlWord.stop) !== 0) return;
+      this.syncTable();
+      if (ready & READY_TUN) this.fromTun();
+      if (ready & READY_UDP) this.fromPeers();
+    }
+  }
+
+  private syncTable(): void {
+    if (this.table.version() === this.routes.version) return;
+    const snapshot = this.table.snapshot();
+    if (snapshot) this.routes.rebuild(snapshot);
+  }
+
+  private fromTun(): void {
+    const { tx, cfg } = this;
+    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes);
+    if (n === 0) return;
+    this.counters.batch(WorkerSlot.tunBatches);
+    this.icmp.tick(performance.now());
+    const out = encapsulate(tx, n, this.encap);
+    if (out > 0) {
+      const sent = addon.sendBatch(cfg.udpFd, 4, tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, cfg.port, out);
+      if (sent < out) this.counters.dropMany(Drop.socket_error, out - sent);
+    }
+    const icmp = this.icmp;
+    if (icmp.count > 0) {
+      addon.writeBatch(cfg.tunFd, icmp.slab, icmp.offsets, icmp.lengths, icmp.count);
+      icmp.count = 0;
+    }
+  }
+
+  private fromPeers(): void {
+    const { rx, cfg } = this;
+    const n = addon.recvBatch(cfg.udpFd, rx.slab, rx.slotSize, RX_OFFSET, rx.capacity, rx.sizes, rx.addrs);
+    if (n === 0) return;
+    this.counters.batch(WorkerSlot.udpBatches);
+    const out = decapsulate(rx, n, this.decap);
+    if (out > 0) {
+      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out);
+      if (written < out) this.counters.dropMany(Drop.tun_write_error, out - written);
+    }
+  }
+}

@@ -1,0 +1,35 @@
+// iproute2, the one tool vxroute asks the host for. Arguments go as an array: no shell.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export class IpCommandError extends Error {
+  readonly code = 'VXR_IP_COMMAND';
+  constructor(
+    readonly args: string[],
+    readonly stderr: string,
+    options?: ErrorOptions,
+  ) {
+    super(`ip ${args.join(' ')}: ${stderr.trim() || 'failed'}`, options);
+  }
+}
+
+export async function ip(args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run('ip', args, { encoding: 'utf8' });
+    return stdout;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') {
+      throw new IpCommandError(args, 'the `ip` command is missing: apt-get install -y iproute2', { cause: err });
+    }
+    throw new IpCommandError(args, e.stderr ?? e.message, { cause: err });
+  }
+}
+
+/** `ip -j …` parsed; iproute2 prints nothing at all for some empty results. */
+export async function ipJson<T>(args: string[]): Promise<T[]> {
+  const out = await ip(['-j', ...args]);
+  return out.trim() === '' ? [] : (JSON.parse(out) as T[]);
+}

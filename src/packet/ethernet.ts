@@ -1,0 +1,39 @@
+// Ethernet II header (IEEE 802.3 §3.1.1): dst MAC, src MAC, EtherType.
+import { MAC_LEN } from './constants.js';
+
+export function writeEthernetHeader(buf: Buffer, off: number, dst: Uint8Array, src: Uint8Array, etherType: number): void {
+  for (let i = 0; i < MAC_LEN; i++) {
+    buf[off + i] = dst[i];
+    buf[off + MAC_LEN + i] = src[i];
+  }
+  buf[off + 12] = etherType >>> 8;
+  buf[off + 13] = etherType & 0xff;
+}
+
+/** The EtherType of the frame that starts at `off`. */
+export function readEtherType(buf: Buffer, off: number): number {
+  return (buf[off + 12] << 8) | buf[off + 13];
+}
+
+/** Whether the 6 bytes at buf[off] equal `mac`. */
+export function macEquals(buf: Buffer, off: number, mac: Uint8Array): boolean {
+  for (let i = 0; i < MAC_LEN; i++) if (buf[off + i] !== mac[i]) return false;
+  return true;
+}
+
+/** The I/G bit: the low bit of the first octet marks group (multicast/broadcast) addresses. */
+export function isMulticastMac(mac: Uint8Array): boolean {
+  return (mac[0] & 1) === 1;
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+/** Parses "aa:bb:cc:dd:ee:ff"; throws an Error naming the text if it is not one. */
+export function parseMac(text: string): Buffer {
+  if (!MAC_RE.test(text)) throw new Error(`"${text}" is not a MAC address (expected e.g. 0a:58:0a:f4:01:01)`);
+  return Buffer.from(text.replaceAll(':', ''), 'hex');
+}
+
+export function formatMac(mac: Uint8Array): string {
+  return Array.from(mac.subarray(0, MAC_LEN), (b) => b.toString(16).padStart(2, '0')).join(':');
+}
