@@ -13,6 +13,7 @@ import { allocateTable, SharedTableWriter } from '../datapath/shared-table.js';
 import { resetPeerCounters, snapshotCounters } from '../metrics/counter-snapshot.js';
 import { startHttpServer } from '../metrics/http-server.js';
 import { applyOverlay, removeOverlay, replaceAddress, type OverlaySetup } from '../net/host-routes.js';
+import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
 import { closeTun, openTun } from '../net/tun-device.js';
 import { parseIpv4 } from '../packet/ipv4.js';
@@ -79,11 +80,14 @@ async function start(
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const onSignal = (): void => {
       log.info({ signal }, 'stopping');
-      stop.abort();
+      stop.abort(signal);
     };
     process.on(signal, onSignal);
     undo.push(() => void process.off(signal, onSignal));
   }
+
+  const lock = await lockDevice(opts.iface);
+  undo.push(() => void lock.close());
 
   // Sockets first: a port in use (a kernel vxlan device on 8472?) fails before any device exists.
   const udpFds: number[] = [];

@@ -13,6 +13,8 @@ export interface OverlaySetup {
 
 export async function applyOverlay(s: OverlaySetup): Promise<void> {
   await ip(['link', 'set', 'dev', s.device, 'mtu', String(s.mtu)]);
+  // No IPv6 link-local address: the kernel would send router solicitations and MLD into the overlay.
+  await ip(['link', 'set', 'dev', s.device, 'addrgenmode', 'none']);
   await ip(['addr', 'replace', `${s.address}/32`, 'dev', s.device]);
   await ip(['link', 'set', 'dev', s.device, 'up']);
   await ip(['route', 'replace', s.network, 'dev', s.device]);

@@ -1,0 +1,57 @@
+// Captures on the underlay with tcpdump and decodes with tshark: an independent reading of our
+// frames by Wireshark's VXLAN dissector (RFC 7348), not by our own codecs.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { inNs } from './netns.js';
+
+export interface VxlanFrame {
+  outerSrc: string;
+  outerDst: string;
+  udpDstPort: number;
+  vni: number;
+  innerSrcMac: string;
+  innerDstMac: string;
+  innerSrc: string;
+  innerDst: string;
+}
+
+/** Records `udp port <port>` on `iface` in `ns` while `during` runs; returns the frames as tshark decodes them. */
+export async function captureVxlan(ns: string, iface: string, dir: string, during: () => Promise<unknown>, port = 8472): Promise<VxlanFrame[]> {
+  const file = join(dir, `capture-${Date.now()}.pcap`);
+  const tcpdump = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', iface, '-n', '-Z', 'root', '--immediate-mode', '-U', '-w', file, 'udp', 'port', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    tcpdump.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      if (stderr.includes('listening on')) resolve();
+    });
+    tcpdump.once('exit', () => reject(new Error(`tcpdump failed: ${stderr} (apt-get install -y tcpdump)`)));
+    tcpdump.once('error', reject);
+  });
+  try {
+    await during();
+    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    tcpdump.kill('SIGINT');
+    await once(tcpdump, 'exit');
+  }
+  const fields = ['ip.src', 'ip.dst', 'udp.dstport', 'vxlan.vni', 'eth.src', 'eth.dst'];
+  const out = await inNs(ns, 'tshark', [
+    '-r', file, '-d', `udp.port==${port},vxlan`, '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', '-E', 'aggregator=,',
+    ...fields.flatMap((f) => ['-e', f]),
+  ]);
+  return out
+    .split('\n')
+    .filter((line) => line.includes('|'))
+    .map((line) => {
+      const [ips, dsts, dport, vni, srcMacs, dstMacs] = line.split('|').map((f) => f.split(','));
+      // Outer then inner occurrence of each repeated field.
+      return {
+        outerSrc: ips[0], innerSrc: ips[1], outerDst: dsts[0], innerDst: dsts[1],
+        udpDstPort: Number(dport[0]), vni: Number(vni[0]), innerSrcMac: srcMacs[1], innerDstMac: dstMacs[1],
+      };
+    });
+}

@@ -1,0 +1,162 @@
+// A throwaway cluster of network namespaces on this machine:
+//   underlay  one namespace with bridge br0 (192.0.2.0/24), every node's eth0 plugged into it
+//   node i    192.0.2.i on eth0, bridge cni0 10.244.i.1/24, either vxroute or flannel's kernel VXLAN
+//   pod i.k   10.244.i.(k+2) behind cni0, default route via 10.244.i.1
+// Everything lives in namespaces named after this run; dispose() (or process exit) removes them.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFlannelDevice, addFlannelPeer, removeFlannelPeer, type FlannelPeer } from './kernel-vxlan.js';
+import { createNamespace, deleteNamespacesSync, inNs, labId, sweepStaleNamespaces } from './netns.js';
+import { VxrouteProcess } from './vxroute-process.js';
+
+export type NodeKind = 'vxroute' | 'kernel';
+
+export interface Pod {
+  ns: string;
+  ip: string;
+}
+
+export interface LabNode extends FlannelPeer {
+  name: string;
+  index: number;
+  kind: NodeKind;
+  ns: string;
+  pods: Pod[];
+}
+
+/** flannel's pod MTU on a 1500-byte underlay: the VXLAN device's MTU. */
+export const POD_MTU = 1450;
+export const NETWORK = '10.244.0.0/16';
+
+const live = new Set<Lab>();
+process.once('exit', () => {
+  for (const lab of live) lab.disposeSync();
+});
+
+export class Lab {
+  readonly nodes: LabNode[] = [];
+  private readonly namespaces: string[] = [];
+  private readonly processes = new Set<VxrouteProcess>();
+
+  private constructor(
+    readonly id: string,
+    readonly underlayNs: string,
+    /** Scratch directory for subnet files and captures. */
+    readonly dir: string,
+  ) {}
+
+  static async create(): Promise<Lab> {
+    if (process.getuid?.() !== 0) throw new Error('the namespace test bed needs root (run as root or with sudo)');
+    await sweepStaleNamespaces();
+    const id = labId();
+    const lab = new Lab(id, `${id}-u`, await mkdtemp(join(tmpdir(), `${id}-`)));
+    live.add(lab);
+    try {
+      await lab.namespace(lab.underlayNs);
+      await inNs(lab.underlayNs, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+      await inNs(lab.underlayNs, 'ip', ['link', 'set', 'br0', 'up']);
+    } catch (err) {
+      await lab.dispose();
+      throw err;
+    }
+    return lab;
+  }
+
+  /** Adds node n<i> with `pods` pods; a kernel node gets flannel.1 now, its peers in programKernelPeers(). */
+  async addNode(kind: NodeKind, pods = 1): Promise<LabNode> {
+    const index = this.nodes.length + 1;
+    const ns = `${this.id}-n${index}`;
+    const node: LabNode = {
+      name: `n${index}`,
+      index,
+      kind,
+      ns,
+      podCIDR: `10.244.${index}.0/24`,
+      publicIP: `192.0.2.${index}`,
+      vtepMAC: `0a:58:c0:00:02:${index.toString(16).padStart(2, '0')}`,
+      pods: [],
+    };
+    this.nodes.push(node);
+    await this.namespace(ns);
+    await inNs(this.underlayNs, 'ip', ['link', 'add', `v${index}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    await inNs(this.underlayNs, 'ip', ['link', 'set', `v${index}`, 'master', 'br0', 'up']);
+    await inNs(ns, 'ip', ['addr', 'add', `${node.publicIP}/24`, 'dev', 'eth0']);
+    await inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    // A veth passes CHECKSUM_PARTIAL packets across namespaces unfinished, where a NIC would fill
+    // in the inner TCP/UDP checksum on the wire; a userspace VTEP reading them would see bad sums.
+    await inNs(ns, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
+    await inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    await inNs(ns, 'ip', ['link', 'add', 'cni0', 'mtu', String(POD_MTU), 'type', 'bridge']);
+    await inNs(ns, 'ip', ['addr', 'add', `10.244.${index}.1/24`, 'dev', 'cni0']);
+    await inNs(ns, 'ip', ['link', 'set', 'cni0', 'up']);
+    for (let k = 0; k < pods; k++) node.pods.push(await this.addPod(node, k));
+    if (kind === 'kernel') {
+      await createFlannelDevice(ns, {
+        vni: 1, port: 8472, underlayDev: 'eth0', localIP: node.publicIP, vtepMAC: node.vtepMAC, address: `10.244.${index}.0`,
+      });
+    }
+    return node;
+  }
+
+  /** Programs every kernel node with every other node, as flanneld does on its lease events. */
+  async programKernelPeers(): Promise<void> {
+    for (const node of this.nodes) {
+      if (node.kind !== 'kernel') continue;
+      for (const peer of this.nodes) if (peer !== node) await addFlannelPeer(node.ns, peer);
+    }
+  }
+
+  async removeKernelPeer(node: LabNode, peer: LabNode): Promise<void> {
+    await removeFlannelPeer(node.ns, peer);
+  }
+
+  /** Writes the static subnet table of the given nodes (default: all) and returns its path. */
+  async writeSubnets(nodes: LabNode[] = this.nodes, file = 'subnets.json'): Promise<string> {
+    const path = join(this.dir, file);
+    const table = {
+      network: NETWORK,
+      nodes: nodes.map((n) => ({ name: n.name, podCIDR: n.podCIDR, publicIP: n.publicIP, vtepMAC: n.vtepMAC })),
+    };
+    await writeFile(path, `${JSON.stringify(table, null, 2)}\n`);
+    return path;
+  }
+
+  /** Starts `vxroute run` inside the node's namespace and waits until it logs "ready". */
+  async startVxroute(node: LabNode, subnets: string, extraArgs: string[] = []): Promise<VxrouteProcess> {
+    const p = await VxrouteProcess.start(node.ns, ['run', '--node-name', node.name, '--subnets', subnets, ...extraArgs]);
+    this.processes.add(p);
+    void p.exited.then(() => this.processes.delete(p));
+    return p;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([...this.processes].map((p) => p.stop().catch(() => p.kill())));
+    this.disposeSync();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Last-resort cleanup on process exit: kill what we started, delete our namespaces. */
+  disposeSync(): void {
+    for (const p of this.processes) p.kill();
+    deleteNamespacesSync(this.namespaces.splice(0).reverse());
+    live.delete(this);
+  }
+
+  private async namespace(name: string): Promise<void> {
+    this.namespaces.push(name);
+    await createNamespace(name);
+  }
+
+  private async addPod(node: LabNode, k: number): Promise<Pod> {
+    const ns = `${node.ns}p${k}`;
+    const ip = `10.244.${node.index}.${k + 2}`;
+    await this.namespace(ns);
+    await inNs(node.ns, 'ip', ['link', 'add', `vp${k}`, 'mtu', String(POD_MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    await inNs(node.ns, 'ip', ['link', 'set', `vp${k}`, 'master', 'cni0', 'up']);
+    await inNs(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    await inNs(ns, 'ip', ['link', 'set', 'eth0', 'mtu', String(POD_MTU), 'up']);
+    await inNs(ns, 'ip', ['route', 'add', 'default', 'via', `10.244.${node.index}.1`]);
+    return { ns, ip };
+  }
+}

@@ -1,0 +1,32 @@
+// Hand-made VXLAN frames for the drop tests, built with our codecs; what the daemon makes of
+// them is read back from its counters.
+import { ENCAP_LEN, ETHERTYPE_IPV4, IPPROTO_UDP, VXLAN_HEADER_LEN } from '../src/packet/constants.js';
+import { parseMac, writeEthernetHeader } from '../src/packet/ethernet.js';
+import { parseIpv4, writeIpv4Header } from '../src/packet/ipv4.js';
+import { writeUdpHeader } from '../src/packet/udp.js';
+import { writeVxlanHeader } from '../src/packet/vxlan.js';
+
+export interface FrameSpec {
+  vni?: number;
+  flags?: number;
+  dstMac: string;
+  srcMac: string;
+  etherType?: number;
+  src: string;
+  dst: string;
+  /** UDP payload bytes of the inner packet. */
+  payload?: number;
+}
+
+/** VXLAN header + inner Ethernet + inner IPv4/UDP to port 9, as the kernel would send it. */
+export function vxlanFrame(f: FrameSpec): Buffer {
+  const payload = f.payload ?? 72;
+  const ipLen = 20 + 8 + payload;
+  const buf = Buffer.alloc(ENCAP_LEN + ipLen, 0x5a);
+  writeVxlanHeader(buf, 0, f.vni ?? 1);
+  if (f.flags !== undefined) buf[0] = f.flags;
+  writeEthernetHeader(buf, VXLAN_HEADER_LEN, parseMac(f.dstMac), parseMac(f.srcMac), f.etherType ?? ETHERTYPE_IPV4);
+  writeIpv4Header(buf, ENCAP_LEN, ipLen, 1, 64, IPPROTO_UDP, parseIpv4(f.src), parseIpv4(f.dst), true);
+  writeUdpHeader(buf, ENCAP_LEN + 20, 40000, 9, payload);
+  return buf;
+}
