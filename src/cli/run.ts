@@ -12,7 +12,7 @@ import { ShardPool } from '../datapath/shard-pool.js';
 import { allocateTable, SharedTableWriter } from '../datapath/shared-table.js';
 import { resetPeerCounters, snapshotCounters } from '../metrics/counter-snapshot.js';
 import { startHttpServer } from '../metrics/http-server.js';
-import { applyOverlay, removeOverlay, replaceAddress, type OverlaySetup } from '../net/host-routes.js';
+import { applyOverlay, enableAcceptLocal, removeOverlay, replaceAddress, restoreAcceptLocal, type OverlaySetup } from '../net/host-routes.js';
 import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
 import { closeTun, openTun } from '../net/tun-device.js';
@@ -100,6 +100,8 @@ async function start(
   let overlay = overlaySetup(opts, tun.name, sizes.mtu, initial, self);
   undo.push(() => removeOverlay(overlay));
   await applyOverlay(overlay);
+  const acceptLocal = await enableAcceptLocal(tun.name);
+  undo.push(() => restoreAcceptLocal(tun.name, acceptLocal));
 
   const layout = new CounterLayout(opts.workers, MAX_PEERS);
   const countersSab = layout.allocate();

@@ -14,8 +14,8 @@ export interface PingResult {
 }
 
 export async function ping(ns: string, dst: string, count = 3, intervalS = 0.2, size = 56): Promise<PingResult> {
-  const deadline = Math.ceil(count * intervalS + 3);
-  const r = await tryInNs(ns, 'ping', ['-n', '-q', '-c', String(count), '-i', String(intervalS), '-s', String(size), '-w', String(deadline), dst]);
+  // -W: how long to wait for the last reply; errors (ICMP unreachable) also end the wait.
+  const r = await tryInNs(ns, 'ping', ['-n', '-q', '-c', String(count), '-i', String(intervalS), '-s', String(size), '-W', '2', dst]);
   const counts = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
   if (!counts) throw new Error(`ping ${dst} in ${ns} gave no summary: ${r.stderr || r.stdout}`);
   const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\//.exec(r.stdout);

@@ -1,5 +1,6 @@
 // Host setup for the overlay device: MTU, address, link up, and the cluster route through it.
 // Idempotent (replace, never add), so a restart after kill -9 converges without duplicates.
+import { readFile, writeFile } from 'node:fs/promises';
 import { ip, IpCommandError } from './ip-command.js';
 
 export interface OverlaySetup {
@@ -40,5 +41,25 @@ async function ignoreMissing(p: Promise<unknown>): Promise<void> {
   } catch (err) {
     if (err instanceof IpCommandError && /No such (process|file|device)|Cannot find device|Cannot assign/i.test(err.stderr)) return;
     throw err;
+  }
+}
+
+/**
+ * Lets the kernel accept packets from the TUN whose source is one of its own addresses: the ICMP
+ * errors the datapath sends from our VTEP address would otherwise be dropped as martians.
+ * Returns the previous value, for restoreAcceptLocal.
+ */
+export async function enableAcceptLocal(device: string): Promise<string> {
+  const path = `/proc/sys/net/ipv4/conf/${device}/accept_local`;
+  const previous = (await readFile(path, 'utf8')).trim();
+  await writeFile(path, '1');
+  return previous;
+}
+
+export async function restoreAcceptLocal(device: string, previous: string): Promise<void> {
+  try {
+    await writeFile(`/proc/sys/net/ipv4/conf/${device}/accept_local`, previous);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // the device is gone with its settings
   }
 }

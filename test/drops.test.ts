@@ -1,0 +1,74 @@
+// Bad input on the underlay and in the overlay: every packet is dropped under its own reason,
+// counted exactly, and the daemon keeps forwarding.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, type LabNode } from '../src/lab/lab.js';
+import { tryInNs } from '../src/lab/netns.js';
+import { ping, sendDatagrams } from '../src/lab/traffic.js';
+import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { ETHERTYPE_ARP } from '../src/packet/constants.js';
+import { vxlanFrame, type FrameSpec } from './frames.js';
+import type { DropReason } from '../src/datapath/drop-reasons.js';
+
+describe('drops, counted by reason', () => {
+  let lab: Lab;
+  let ours: LabNode;
+  let peer: LabNode;
+  let stranger: LabNode;
+  let daemon: VxrouteProcess;
+  let good: FrameSpec;
+
+  beforeAll(async () => {
+    lab = await Lab.create();
+    ours = await lab.addNode('vxroute');
+    peer = await lab.addNode('kernel');
+    stranger = await lab.addNode('kernel'); // on the underlay, but not in our table
+    await lab.programKernelPeers();
+    daemon = await lab.startVxroute(ours, await lab.writeSubnets([ours, peer]));
+    good = { dstMac: ours.vtepMAC, srcMac: peer.vtepMAC, src: peer.pods[0].ip, dst: ours.pods[0].ip, payload: 72 };
+  });
+  afterAll(async () => {
+    await lab?.dispose();
+  });
+
+  const fromPeer = (frames: Buffer[]): Promise<void> => sendDatagrams(peer.ns, peer.publicIP, ours.publicIP, 8472, frames);
+  const times = (n: number, f: () => Buffer): Buffer[] => Array.from({ length: n }, f);
+
+  it('drops each kind of bad VXLAN frame under its reason, and nothing else', async () => {
+    const before = (await daemon.counters()).drops;
+    expect(Object.values(before).every((v) => v === 0)).toBe(true);
+
+    const full = vxlanFrame(good); // 22 + 100 bytes: every prefix up to 64 bytes is cut short
+    await fromPeer([
+      ...times(3, () => vxlanFrame({ ...good, vni: 2 })),
+      ...times(4, () => vxlanFrame({ ...good, flags: 0x00 })),
+      ...Array.from({ length: 65 }, (_, len) => full.subarray(0, len)),
+      ...times(2, () => vxlanFrame({ ...good, dstMac: '0a:58:00:00:00:99' })),
+      ...times(2, () => vxlanFrame({ ...good, etherType: ETHERTYPE_ARP })),
+      ...times(2, () => {
+        const f = vxlanFrame(good);
+        f[22] = 0x55; // inner IP version 5
+        return f;
+      }),
+      Buffer.alloc(1600, 1), // bigger than a receive slot: fragmented on the wire, reassembled, then too big
+    ]);
+    await sendDatagrams(stranger.ns, stranger.publicIP, ours.publicIP, 8472, times(5, () => vxlanFrame({ ...good, srcMac: stranger.vtepMAC })));
+
+    const expected: Partial<Record<DropReason, number>> = {
+      wrong_vni: 3, bad_vxlan_flags: 4, truncated: 65, wrong_dst_mac: 2, bad_ethertype: 2, malformed_inner: 2, oversize: 1, unknown_source: 5,
+    };
+    await expect.poll(async () => (await daemon.counters()).drops, { timeout: 5000 }).toEqual({ ...before, ...expected });
+  });
+
+  it('drops a packet for an unknown subnet as no_route and answers with ICMP net unreachable', async () => {
+    const before = (await daemon.counters()).drops.no_route;
+    const r = await tryInNs(ours.pods[0].ns, 'ping', ['-n', '-c', '3', '-i', '0.1', '-W', '1', '10.244.99.1']);
+    expect(r.stdout).toMatch(/From 10\.244\.1\.0 icmp_seq=1 Destination Net Unreachable/);
+    expect((await daemon.counters()).drops.no_route).toBe(before + 3);
+  });
+
+  it('keeps forwarding after all of that', async () => {
+    expect((await ping(ours.pods[0].ns, peer.pods[0].ip, 3, 0.05)).received).toBe(3);
+    expect((await ping(peer.pods[0].ns, ours.pods[0].ip, 3, 0.05)).received).toBe(3);
+    expect(daemon.logs.filter((l) => l.level >= 50)).toEqual([]);
+  });
+});
