@@ -6,6 +6,7 @@ const USAGE = `Usage: vxroute <command> [options]
 
 Commands:
   run     forward pod traffic over VXLAN (see: vxroute run --help)
+  demo    build a throwaway namespace cluster on this machine and show vxroute working (root)
 
 Run \`vxroute <command> --help\` for a command's options.
 `;
@@ -19,6 +20,11 @@ async function main(argv: string[]): Promise<number> {
       if (wantsHelp) return help(RUN_USAGE);
       const { runCommand } = await import('./run.js');
       return runCommand(rest);
+    }
+    case 'demo': {
+      const { DEMO_USAGE, demoCommand } = await import('./demo.js');
+      if (wantsHelp) return help(DEMO_USAGE);
+      return demoCommand(rest);
     }
     case undefined:
     case '-h':
