@@ -11,6 +11,7 @@ const tools = {
   build: { g__: ['g++', 'g++'], make: ['make', 'make'], python3: ['python3', 'python3'] },
   net: { ip: ['ip', 'iproute2'], ping: ['ping', 'iputils-ping'], ethtool: ['ethtool', 'ethtool'] },
   test: { tcpdump: ['tcpdump', 'tcpdump'], tshark: ['tshark', 'tshark'] },
+  bench: { iperf3: ['iperf3', 'iperf3'] },
 };
 
 const missing = new Set();

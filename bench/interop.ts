@@ -1,0 +1,71 @@
+// vxroute ↔ kernel next to kernel ↔ kernel, measured in the same run on the same namespace
+// test bed: ping RTT (200 echoes, 5 ms apart) and TCP throughput (iperf3, one stream), in
+// interleaved rounds so that both paths see the same machine noise. Prints ratios.
+//   npm run bench:interop -- [--rounds 3] [--seconds 5] [--workers N]
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { Lab, type LabNode } from '../src/lab/lab.js';
+import { inNs } from '../src/lab/netns.js';
+import { ping } from '../src/lab/traffic.js';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, workers: { type: 'string' } } });
+const rounds = Number(values.rounds);
+const seconds = Number(values.seconds);
+
+async function iperf(server: LabNode, client: LabNode): Promise<number> {
+  const srv = spawn('ip', ['netns', 'exec', server.pods[0].ns, 'iperf3', '-s', '-1', '-B', server.pods[0].ip], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const out = await inNs(client.pods[0].ns, 'iperf3', ['-c', server.pods[0].ip, '-t', String(seconds), '-J']);
+    return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e6;
+  } finally {
+    srv.kill();
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const lab = await Lab.create();
+try {
+  const k1 = await lab.addNode('kernel');
+  const k2 = await lab.addNode('kernel');
+  const vx = await lab.addNode('vxroute');
+  await lab.programKernelPeers();
+  await lab.startVxroute(vx, await lab.writeSubnets(), values.workers ? ['--workers', values.workers] : []);
+
+  const paths = {
+    'kernel → kernel': [k1, k2],
+    'vxroute → kernel': [vx, k2],
+    'kernel → vxroute': [k2, vx],
+  } as const;
+  const rtt: Record<string, number[]> = {};
+  const mbit: Record<string, number[]> = {};
+  for (const [from, to] of Object.values(paths)) await ping(from.pods[0].ns, to.pods[0].ip, 20, 0.01); // warm up
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, [from, to]] of Object.entries(paths)) {
+      const p = await ping(from.pods[0].ns, to.pods[0].ip, 200, 0.005);
+      if (p.received !== p.transmitted) throw new Error(`${name}: ${p.transmitted - p.received} of ${p.transmitted} pings lost`);
+      (rtt[name] ??= []).push(p.rttAvg);
+      (mbit[name] ??= []).push(await iperf(to, from));
+    }
+  }
+  const base = 'kernel → kernel';
+  const rows = Object.keys(paths).map((name) => ({
+    path: name,
+    rttMs: median(rtt[name]),
+    rttRatio: median(rtt[name]) / median(rtt[base]),
+    tcpMbit: median(mbit[name]),
+    tcpRatio: median(mbit[name]) / median(mbit[base]),
+  }));
+  console.log(`medians of ${rounds} interleaved rounds; ratios against kernel → kernel in the same run\n`);
+  console.log('| path | ping RTT avg | ratio | TCP (iperf3, 1 stream) | ratio |');
+  console.log('|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.path} | ${r.rttMs.toFixed(3)} ms | ${r.rttRatio.toFixed(2)}× | ${r.tcpMbit.toFixed(0)} Mbit/s | ${r.tcpRatio.toFixed(2)}× |`);
+  }
+  await mkdir('bench/results', { recursive: true });
+  await writeFile(`bench/results/interop-${Date.now()}.json`, JSON.stringify({ rounds, seconds, rtt, mbit, rows }, null, 2));
+} finally {
+  await lab.dispose();
+}
