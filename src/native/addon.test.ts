@@ -1,0 +1,253 @@
+// The native addon on its own: checksums against the JavaScript reference, the worker wake-up,
+// UDP batches over loopback, and TUN queues inside a network namespace of the test's own.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { internetChecksum } from '../packet/checksum.js';
+import { labId } from '../lab/netns.js';
+import { addon } from './addon.js';
+
+const ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/vxroute.node', import.meta.url));
+
+describe('checksum', () => {
+  it('matches RFC 1071 §3 and the JavaScript reference at any offset and length', () => {
+    expect(addon.checksum(Buffer.from([0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0, 8, 0)).toBe(0x220d);
+    const buf = randomBytes(300);
+    for (let len = 0; len <= 200; len++) {
+      const off = (len * 7) % 97;
+      const seed = (len * 40503) & 0xfffff;
+      expect(addon.checksum(buf, off, len, seed), `len ${len}`).toBe(internetChecksum(buf, off, len, seed));
+    }
+  });
+
+  it('updates incrementally as RFC 1624 eqn. 3 says', () => {
+    const h = randomBytes(20);
+    h.writeUInt16BE(0, 10);
+    const before = addon.checksum(h, 0, 20, 0);
+    const oldWord = h.readUInt16BE(8);
+    h.writeUInt16BE(oldWord ^ 0x0100, 8);
+    expect(addon.checksumUpdate(before, oldWord, oldWord ^ 0x0100)).toBe(addon.checksum(h, 0, 20, 0));
+  });
+
+  it('refuses ranges outside the buffer and wrong types', () => {
+    expect(() => addon.checksum(Buffer.alloc(8), 4, 8, 0)).toThrow(RangeError);
+    expect(() => addon.checksum(Buffer.alloc(8), -1, 2, 0)).toThrow(RangeError);
+    expect(() => addon.checksum('nope' as unknown as Buffer, 0, 0, 0)).toThrow(TypeError);
+  });
+});
+
+describe('eventfd and poll', () => {
+  it('times out when not signalled, wakes when signalled, is clear after a drain', () => {
+    const fd = addon.eventfdOpen();
+    try {
+      const fds = Int32Array.of(fd);
+      expect(addon.poll(fds, 1, 10)).toBe(0);
+      addon.eventfdSignal(fd);
+      expect(addon.poll(fds, 1, 10)).toBe(1);
+      addon.eventfdDrain(fd);
+      expect(addon.poll(fds, 1, 10)).toBe(0);
+    } finally {
+      addon.close(fd);
+    }
+  });
+
+  it('wakes a worker blocked in poll() long before its timeout', async () => {
+    const fd = addon.eventfdOpen();
+    try {
+      const worker = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+         const addon = require(workerData.path);
+         parentPort.postMessage('blocking');
+         const t0 = performance.now();
+         const ready = addon.poll(Int32Array.of(workerData.fd), 1, 5000);
+         parentPort.postMessage({ ready, ms: performance.now() - t0 });`,
+        { eval: true, workerData: { path: ADDON_PATH, fd } },
+      );
+      const messages: unknown[] = [];
+      const done = new Promise<{ ready: number; ms: number }>((resolve, reject) => {
+        worker.on('message', (m) => {
+          messages.push(m);
+          if (m === 'blocking') setTimeout(() => addon.eventfdSignal(fd), 100);
+          else resolve(m as { ready: number; ms: number });
+        });
+        worker.on('error', reject);
+      });
+      const result = await done;
+      await worker.terminate();
+      expect(result.ready).toBe(1);
+      expect(result.ms).toBeLessThan(2500);
+    } finally {
+      addon.close(fd);
+    }
+  });
+});
+
+describe('UDP batches on loopback', () => {
+  const SLOT = 2048;
+  const OFFSET = 42;
+  let a: number;
+  let b: number;
+  let portB: number;
+  beforeAll(() => {
+    a = addon.udpOpen(4, '127.0.0.1', 0);
+    b = addon.udpOpen(4, '127.0.0.1', 0);
+    portB = addon.localPort(b);
+  });
+  afterAll(() => {
+    addon.close(a);
+    addon.close(b);
+  });
+
+  function slab(payloads: Buffer[]): { slab: Buffer; offsets: Int32Array; lengths: Int32Array; addrs: Uint32Array } {
+    const s = Buffer.alloc(payloads.length * SLOT);
+    const offsets = new Int32Array(payloads.length);
+    const lengths = new Int32Array(payloads.length);
+    const addrs = new Uint32Array(payloads.length * 4);
+    payloads.forEach((p, i) => {
+      offsets[i] = i * SLOT + 64;
+      lengths[i] = p.length;
+      p.copy(s, offsets[i]);
+      addrs[i * 4] = 0x7f000001;
+    });
+    return { slab: s, offsets, lengths, addrs };
+  }
+
+  it('sends a batch with sendmmsg and receives it in order with recvmmsg', () => {
+    const payloads = [1, 100, 1400, 0, 1500].map((n) => randomBytes(n));
+    const out = slab(payloads);
+    expect(addon.sendBatch(a, 4, out.slab, out.offsets, out.lengths, out.addrs, portB, payloads.length)).toBe(5);
+    const rx = Buffer.alloc(8 * SLOT);
+    const sizes = new Int32Array(8);
+    const addrs = new Uint32Array(32).fill(0xdead);
+    expect(addon.poll(Int32Array.of(b), 1, 1000)).toBe(1);
+    const n = addon.recvBatch(b, rx, SLOT, OFFSET, 8, sizes, addrs);
+    expect(n).toBe(5);
+    payloads.forEach((p, i) => {
+      expect(sizes[i]).toBe(p.length);
+      expect(rx.subarray(i * SLOT + OFFSET, i * SLOT + OFFSET + p.length)).toEqual(p);
+      expect([...addrs.subarray(i * 4, i * 4 + 4)]).toEqual([0x7f000001, 0, 0, 0]);
+    });
+    expect(addon.recvBatch(b, rx, SLOT, OFFSET, 8, sizes, addrs)).toBe(0); // empty: returns at once
+  });
+
+  it('marks a datagram larger than its slot with size -1', () => {
+    const big = randomBytes(SLOT);
+    expect(addon.sendBatch(a, 4, big, Int32Array.of(0), Int32Array.of(SLOT), Uint32Array.of(0x7f000001, 0, 0, 0), portB, 1)).toBe(1);
+    const sizes = new Int32Array(1);
+    addon.poll(Int32Array.of(b), 1, 1000);
+    expect(addon.recvBatch(b, Buffer.alloc(SLOT), SLOT, OFFSET, 1, sizes, new Uint32Array(4))).toBe(1);
+    expect(sizes[0]).toBe(-1);
+  });
+
+  it('skips a datagram the kernel refuses and sends the rest', () => {
+    const s = Buffer.alloc(70_000);
+    const offsets = Int32Array.of(0, 0, 0);
+    const lengths = Int32Array.of(10, 66_000, 20); // the middle one is over the 65507-byte UDP limit
+    const addrs = Uint32Array.of(0x7f000001, 0, 0, 0, 0x7f000001, 0, 0, 0, 0x7f000001, 0, 0, 0);
+    expect(addon.sendBatch(a, 4, s, offsets, lengths, addrs, portB, 3)).toBe(2);
+    const sizes = new Int32Array(4);
+    addon.poll(Int32Array.of(b), 1, 1000);
+    const n = addon.recvBatch(b, Buffer.alloc(4 * SLOT), SLOT, 0, 4, sizes, new Uint32Array(16));
+    expect([...sizes.subarray(0, n)]).toEqual([10, 20]);
+  });
+
+  it('lets several sockets share a port (SO_REUSEPORT) and speaks IPv6', () => {
+    const shared = addon.udpOpen(4, '127.0.0.1', 0);
+    const port = addon.localPort(shared);
+    const again = addon.udpOpen(4, '127.0.0.1', port);
+    expect(addon.localPort(again)).toBe(port);
+    addon.close(again);
+    addon.close(shared);
+
+    const v6 = addon.udpOpen(6, '::1', 0);
+    const out = slab([Buffer.from('six')]);
+    out.addrs.set([0, 0, 0, 1], 0);
+    expect(addon.sendBatch(v6, 6, out.slab, out.offsets, out.lengths, out.addrs, addon.localPort(v6), 1)).toBe(1);
+    const sizes = new Int32Array(1);
+    const addrs = new Uint32Array(4);
+    addon.poll(Int32Array.of(v6), 1, 1000);
+    expect(addon.recvBatch(v6, Buffer.alloc(SLOT), SLOT, 0, 1, sizes, addrs)).toBe(1);
+    expect(sizes[0]).toBe(3);
+    expect([...addrs]).toEqual([0, 0, 0, 1]);
+    addon.close(v6);
+  });
+
+  it('refuses layouts outside its buffers', () => {
+    const sizes = new Int32Array(4);
+    expect(() => addon.recvBatch(b, Buffer.alloc(100), 64, 0, 4, sizes, new Uint32Array(16))).toThrow(RangeError);
+    expect(() => addon.recvBatch(b, Buffer.alloc(4096), 64, 64, 1, sizes, new Uint32Array(4))).toThrow(RangeError);
+    expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), Int32Array.of(5), Int32Array.of(6), new Uint32Array(4), portB, 1)).toThrow(RangeError);
+    expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), new Int32Array(300), new Int32Array(300), new Uint32Array(1200), portB, 300)).toThrow(RangeError);
+  });
+});
+
+describe('TUN queues (root, in a namespace of this test)', () => {
+  const ns = `${labId()}-addon`;
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) throw new Error('the TUN tests need root');
+    execFileSync('ip', ['netns', 'add', ns]);
+  });
+  afterAll(() => {
+    spawnSync('ip', ['netns', 'del', ns]);
+  });
+
+  // Runs in the namespace: two queues of one device, a datagram routed into the TUN and read
+  // back from a queue, and a crafted packet written into the TUN that a socket receives.
+  const script = `
+    import { createRequire } from 'node:module';
+    import { execFileSync } from 'node:child_process';
+    import { createSocket } from 'node:dgram';
+    const addon = createRequire(import.meta.url)(process.argv[1]);
+    const q0 = addon.tunOpen('vxt0', 2), q1 = addon.tunOpen('vxt0', 2);
+    execFileSync('ip', ['addr', 'add', '10.244.9.1/24', 'dev', 'vxt0']);
+    execFileSync('ip', ['link', 'set', 'vxt0', 'addrgenmode', 'none']); // no IPv6 chatter in the queues
+    execFileSync('ip', ['link', 'set', 'vxt0', 'up']);
+    const result = { names: [q0.name, q1.name] };
+    const tx = createSocket('udp4');
+    await new Promise((r) => tx.send(Buffer.from('into the tun'), 9, '10.244.9.2', r));
+    const fds = Int32Array.of(q0.fd, q1.fd);
+    const ready = addon.poll(fds, 2, 2000);
+    const fd = ready & 1 ? q0.fd : q1.fd;
+    const slab = Buffer.alloc(4 * 2048), sizes = new Int32Array(4);
+    const n = addon.readBatch(fd, slab, 2048, 64, 4, sizes);
+    result.read = { n, packet: slab.subarray(64, 64 + sizes[0]).toString('hex') };
+    const rx = createSocket('udp4');
+    await new Promise((r) => rx.bind(7000, '10.244.9.1', r));
+    const got = new Promise((r) => rx.once('message', (m, from) => r({ text: m.toString(), from: from.address })));
+    result.written = addon.writeBatch(q1.fd, Buffer.from(process.argv[2], 'hex'), Int32Array.of(0), Int32Array.of(process.argv[2].length / 2), 1);
+    result.received = await Promise.race([got, new Promise((r) => setTimeout(() => r(null), 2000))]);
+    execFileSync('ip', ['link', 'add', 'vxd0', 'type', 'bridge']);
+    try { addon.tunOpen('vxd0', 2); } catch (e) { result.error = { code: e.code, syscall: e.syscall, message: e.message }; }
+    console.log(JSON.stringify(result));
+    process.exit(0);
+  `;
+
+  it('opens two queues, reads a routed packet from one and delivers a written packet', async () => {
+    const { parseIpv4, writeIpv4Header } = await import('../packet/ipv4.js');
+    const { writeUdpHeader } = await import('../packet/udp.js');
+    const payload = Buffer.from('out of the tun');
+    const pkt = Buffer.alloc(28 + payload.length);
+    writeIpv4Header(pkt, 0, pkt.length, 1, 64, 17, parseIpv4('10.244.9.2'), parseIpv4('10.244.9.1'), false);
+    writeUdpHeader(pkt, 20, 4000, 7000, payload.length);
+    payload.copy(pkt, 28);
+
+    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script, ADDON_PATH, pkt.toString('hex')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const result = JSON.parse(r.stdout) as {
+      names: string[]; read: { n: number; packet: string }; written: number;
+      received: { text: string; from: string } | null; error: { code: string; syscall: string; message: string };
+    };
+    expect(result.names).toEqual(['vxt0', 'vxt0']);
+    expect(result.read.n).toBe(1);
+    const read = Buffer.from(result.read.packet, 'hex');
+    expect(read[0] >> 4).toBe(4);
+    expect(read.subarray(16, 20)).toEqual(Buffer.from([10, 244, 9, 2]));
+    expect(read.subarray(28).toString()).toBe('into the tun');
+    expect(result.written).toBe(1);
+    expect(result.received).toEqual({ text: 'out of the tun', from: '10.244.9.2' });
+    expect(result.error).toMatchObject({ code: 'EINVAL', syscall: 'ioctl TUNSETIFF' });
+    expect(result.error.message).toMatch(/exists with other flags/);
+  });
+});
