@@ -120,6 +120,19 @@ describe('table reloads', () => {
     expect(await pings(n3)).toBe(2);
   });
 
+  it('loses no packet while the table is reloaded', async () => {
+    const from = daemon.logs.length;
+    const flow = ping(ours.pods[0].ns, n3.pods[0].ip, 300, 0.01);
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 400));
+      daemon.signal('SIGHUP');
+    }
+    const r = await flow;
+    expect(daemon.logs.slice(from).filter((l) => l.msg === 'table loaded' && l.why === 'SIGHUP')).toHaveLength(5);
+    expect(r.transmitted).toBe(300);
+    expect(r.received).toBe(300);
+  });
+
   it('removes a node: its traffic is dropped as no_route, the rest flows', async () => {
     const noRouteBefore = (await daemon.counters()).drops.no_route;
     const from = daemon.logs.length;
