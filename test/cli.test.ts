@@ -49,7 +49,7 @@ describe('vxroute run: invalid input', () => {
     [['--port', '70000'], /--port: "70000" must be an integer from 1 to 65535/],
     [['--vni', 'x'], /--vni: "x" must be an integer/],
     [['--workers', '0'], /--workers: "0" must be an integer from 1 to 64/],
-    [['--mtu', '1460'], /--mtu: 1460 leaves no room for VXLAN's 50-byte overhead on eth0 \(MTU 1500\); use at most 1450/],
+    [['--mtu', '1460'], /--mtu: 1460 must be at least 576 and leave room for VXLAN's 50-byte overhead on eth0 \(MTU 1500\); use at most 1450/],
     [['--iface', 'eth0'], /--iface: eth0 exists and is a veth device, not a TUN/],
     [['--bogus'], /arguments: Unknown option '--bogus'/],
   ])('rejects flags %j with exit code 2', async (flags, message) => {
@@ -61,6 +61,6 @@ describe('vxroute run: invalid input', () => {
   it('prints its usage on --help', async () => {
     const r = await tryInNs(node.ns, process.execPath, [cliPath(), 'run', '--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/Usage: vxroute run --subnets FILE/);
+    expect(r.stdout).toMatch(/Usage: vxroute run \(--subnets FILE \| --kube\)/);
   });
 });

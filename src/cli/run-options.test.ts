@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../config-error.js';
-import { parseRunOptions } from './run-options.js';
+import { parseRunOptions, resolveDatapath } from './run-options.js';
 
 const base = ['--subnets', 'table.json'];
 
@@ -17,7 +17,8 @@ function message(argv: string[]): string {
 describe('vxroute run flags', () => {
   it('has flannel-compatible defaults', () => {
     const o = parseRunOptions(base, { NODE_NAME: 'n7' });
-    expect(o).toMatchObject({ nodeName: 'n7', iface: 'vxroute0', port: 8472, vni: 1, mtu: undefined, metrics: { host: '127.0.0.1', port: 9475 } });
+    expect(o).toMatchObject({ nodeName: 'n7', iface: 'vxroute0', subnetEnv: undefined, kube: undefined, metrics: { host: '127.0.0.1', port: 9475 } });
+    expect(resolveDatapath(o, undefined)).toEqual({ port: 8472, vni: 1, mtu: undefined });
     expect(o.workers).toBeGreaterThanOrEqual(1);
     expect(o.workers).toBeLessThanOrEqual(4);
     expect(Object.isFrozen(o)).toBe(true);
@@ -26,11 +27,23 @@ describe('vxroute run flags', () => {
   it('takes every flag', () => {
     const o = parseRunOptions([...base, '--node-name', 'a', '--iface', 'vx1', '--public-ip', '192.0.2.5', '--port', '4789', '--vni', '42', '--workers', '2', '--mtu', '1400', '--metrics-addr', ''], {});
     expect(o).toMatchObject({ nodeName: 'a', iface: 'vx1', publicIP: '192.0.2.5', port: 4789, vni: 42, workers: 2, mtu: 1400, metrics: undefined });
+    // Flags beat net-conf.json.
+    expect(resolveDatapath(o, { port: 8472, vni: 1, mtu: 1300 })).toEqual({ port: 4789, vni: 42, mtu: 1400 });
     expect(parseRunOptions([...base, '--metrics-addr', '[::1]:9999'], {}).metrics).toEqual({ host: '::1', port: 9999 });
+  });
+
+  it('reads the cluster with --kube, with net-conf.json below flags', () => {
+    const o = parseRunOptions(['--kube'], { NODE_NAME: 'n1' });
+    expect(o).toMatchObject({ subnets: undefined, kube: { kubeconfig: undefined, netConf: '/etc/kube-flannel/net-conf.json' }, subnetEnv: '/run/flannel/subnet.env' });
+    expect(resolveDatapath(o, { port: 4789, vni: 7, mtu: 1400 })).toEqual({ port: 4789, vni: 7, mtu: 1400 });
+    const k = parseRunOptions(['--kube', '--kubeconfig', 'k.yaml', '--net-conf', 'n.json', '--subnet-env', ''], {});
+    expect(k).toMatchObject({ kube: { kubeconfig: 'k.yaml', netConf: 'n.json' }, subnetEnv: undefined });
   });
 
   it('names the flag and the fix', () => {
     expect(message([])).toMatch(/^--subnets: is required/);
+    expect(message([...base, '--kube'])).toMatch(/^--kube: and --subnets exclude each other/);
+    expect(message([...base, '--net-conf', 'n.json'])).toMatch(/^--net-conf: only applies with --kube/);
     expect(message([...base, '--port', '0'])).toMatch(/^--port: "0" must be an integer from 1 to 65535/);
     expect(message([...base, '--vni', '16777216'])).toMatch(/^--vni:/);
     expect(message([...base, '--workers', 'two'])).toMatch(/^--workers:/);

@@ -5,32 +5,53 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config-error.js';
 import { DEFAULT_VNI, VXLAN_PORT } from '../packet/constants.js';
 
+export interface KubeOptions {
+  /** undefined: in-cluster config, else $KUBECONFIG or ~/.kube/config. */
+  kubeconfig: string | undefined;
+  netConf: string;
+}
+
 export interface RunOptions {
   nodeName: string;
-  subnets: string;
+  /** The static table; undefined with --kube. */
+  subnets: string | undefined;
+  kube: KubeOptions | undefined;
+  /** Where to write flannel's subnet.env; undefined: nowhere. */
+  subnetEnv: string | undefined;
   iface: string;
   publicIP: string | undefined;
-  port: number;
-  vni: number;
+  /** undefined when not given: net-conf.json's, else flannel's default (resolveDatapath). */
+  port: number | undefined;
+  vni: number | undefined;
   workers: number;
   mtu: number | undefined;
   metrics: { host: string; port: number } | undefined;
   logLevel: string;
 }
 
-export const RUN_USAGE = `Usage: vxroute run --subnets FILE [options]
+export const DEFAULT_NET_CONF = '/etc/kube-flannel/net-conf.json';
+export const DEFAULT_SUBNET_ENV = '/run/flannel/subnet.env';
+
+export const RUN_USAGE = `Usage: vxroute run (--subnets FILE | --kube) [options]
 
 Forward pod traffic between nodes over VXLAN (flannel's wire format) through a TUN device.
 
+The subnet table, one of:
+  --subnets FILE        static subnet table, JSON (see README); re-read on SIGHUP and on change
+  --kube                every Node's pod CIDR and flannel annotations from the Kubernetes API
+    --kubeconfig FILE   (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)
+    --net-conf FILE     flannel's net-conf.json (default: ${DEFAULT_NET_CONF})
+
 Options:
   --node-name NAME      this node's name in the table (default: $NODE_NAME, else the hostname)
-  --subnets FILE        static subnet table, JSON (see README); re-read on SIGHUP and on change
+  --subnet-env FILE     write flannel's subnet.env for its CNI plugin ('' for none;
+                        default: ${DEFAULT_SUBNET_ENV} with --kube, none otherwise)
   --iface NAME          TUN device to create or adopt (default: vxroute0)
   --public-ip IP        our underlay address (default: our node's publicIP in the table)
-  --port N              VXLAN UDP port (default: ${VXLAN_PORT}, flannel's; 4789 is IANA's)
-  --vni N               VXLAN network identifier (default: ${DEFAULT_VNI}, flannel's)
+  --port N              VXLAN UDP port (default: net-conf's, else ${VXLAN_PORT}, flannel's; 4789 is IANA's)
+  --vni N               VXLAN network identifier (default: net-conf's, else ${DEFAULT_VNI}, flannel's)
   --workers N           datapath shards, one TUN queue each (default: min(cores, 4))
-  --mtu N               TUN MTU (default: underlay MTU - 50)
+  --mtu N               TUN MTU (default: net-conf's, else underlay MTU - 50)
   --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /debug/counters
                         (default: 127.0.0.1:9475; '' turns it off)
   --log-level LEVEL     trace, debug, info, warn, error (default: info)
@@ -49,10 +70,14 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
       options: {
         'node-name': { type: 'string' },
         subnets: { type: 'string' },
+        kube: { type: 'boolean', default: false },
+        kubeconfig: { type: 'string' },
+        'net-conf': { type: 'string' },
+        'subnet-env': { type: 'string' },
         iface: { type: 'string', default: 'vxroute0' },
         'public-ip': { type: 'string' },
-        port: { type: 'string', default: String(VXLAN_PORT) },
-        vni: { type: 'string', default: String(DEFAULT_VNI) },
+        port: { type: 'string' },
+        vni: { type: 'string' },
         workers: { type: 'string' },
         mtu: { type: 'string' },
         'metrics-addr': { type: 'string', default: '127.0.0.1:9475' },
@@ -63,7 +88,13 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     throw new ConfigError('arguments', `${(err as Error).message} (see vxroute run --help)`, { cause: err });
   }
 
-  if (values.subnets === undefined) throw new ConfigError('--subnets', 'is required: the static subnet table file (see README)');
+  const kube = values.kube === true;
+  if (values.subnets === undefined && !kube) throw new ConfigError('--subnets', 'is required: the static subnet table file (see README), or --kube for the Kubernetes API');
+  if (values.subnets !== undefined && kube) throw new ConfigError('--kube', 'and --subnets exclude each other: pick one source of the subnet table');
+  for (const flag of ['kubeconfig', 'net-conf'] as const) {
+    if (values[flag] !== undefined && !kube) throw new ConfigError(`--${flag}`, 'only applies with --kube');
+  }
+  const subnetEnv = values['subnet-env'] ?? (kube ? DEFAULT_SUBNET_ENV : '');
   const iface = values.iface!;
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface)) throw new ConfigError('--iface', `"${iface}" is no valid device name (1–15 of A–Z a–z 0–9 _ . -)`);
   const publicIP = values['public-ip'];
@@ -74,10 +105,12 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   return Object.freeze({
     nodeName: values['node-name'] ?? env.NODE_NAME ?? hostname(),
     subnets: values.subnets,
+    kube: kube ? { kubeconfig: values.kubeconfig, netConf: values['net-conf'] ?? DEFAULT_NET_CONF } : undefined,
+    subnetEnv: subnetEnv === '' ? undefined : subnetEnv,
     iface,
     publicIP,
-    port: integer('--port', values.port!, 1, 65535),
-    vni: integer('--vni', values.vni!, 0, 0xffffff),
+    port: values.port === undefined ? undefined : integer('--port', values.port, 1, 65535),
+    vni: values.vni === undefined ? undefined : integer('--vni', values.vni, 0, 0xffffff),
     workers: values.workers === undefined ? Math.min(availableParallelism(), 4) : integer('--workers', values.workers, 1, 64),
     mtu: values.mtu === undefined ? undefined : integer('--mtu', values.mtu, 576, 65535),
     metrics: listenAddress('--metrics-addr', values['metrics-addr']!),
@@ -97,4 +130,13 @@ function listenAddress(flag: string, text: string): RunOptions['metrics'] {
   const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
   if (colon < 0 || host === '') throw new ConfigError(flag, `"${text}" must be HOST:PORT, e.g. 127.0.0.1:9475, or '' to turn it off`);
   return { host, port: integer(flag, text.slice(colon + 1), 0, 65535) };
+}
+
+/** Port, VNI and MTU in force: a flag beats net-conf.json, which beats flannel's defaults. */
+export function resolveDatapath(opts: RunOptions, netConf: { port: number; vni: number; mtu: number | undefined } | undefined): { port: number; vni: number; mtu: number | undefined } {
+  return {
+    port: opts.port ?? netConf?.port ?? VXLAN_PORT,
+    vni: opts.vni ?? netConf?.vni ?? DEFAULT_VNI,
+    mtu: opts.mtu ?? netConf?.mtu,
+  };
 }

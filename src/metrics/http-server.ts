@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { CounterSnapshot } from './counter-snapshot.js';
 
 export interface EndpointState {
-  counters(): CounterSnapshot;
+  /** undefined until the datapath runs. */
+  counters(): CounterSnapshot | undefined;
   /** Why the daemon is not ready, or undefined when it is. */
   notReady(): string | undefined;
 }
@@ -17,7 +18,9 @@ export function startHttpServer(host: string, port: number, state: EndpointState
       const why = state.notReady();
       res.writeHead(why ? 503 : 200, { 'content-type': 'text/plain' }).end(why ? `not ready: ${why}\n` : 'ok\n');
     } else if (path === '/debug/counters') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state.counters()));
+      const counters = state.counters();
+      if (counters) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(counters));
+      else res.writeHead(503, { 'content-type': 'text/plain' }).end('the datapath is not running yet\n');
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /debug/counters\n');
     }

@@ -67,3 +67,22 @@ function ipv4Bytes(n: number): Buffer {
 function formatCidrAddr(family: 4 | 6, addr: Buffer): string {
   return family === 4 ? formatIpv4(addr.readUInt32BE(0)) : formatIpv6(addr, 0);
 }
+
+/**
+ * The pairs [i, j] (i < j, indices into `cidrs`) of IPv4 prefixes that overlap, found in
+ * O(n log n) by sorting the address ranges: fast enough for 5,000 nodes on every table change.
+ */
+export function overlappingPairsV4(cidrs: readonly Cidr[]): [number, number][] {
+  const ranges = cidrs.map((c, i) => {
+    const start = cidrIpv4(c);
+    return { i, start, end: start + 2 ** (32 - c.prefixLen) - 1 };
+  });
+  ranges.sort((a, b) => a.start - b.start || b.end - a.end);
+  const pairs: [number, number][] = [];
+  let widest = ranges[0];
+  for (const r of ranges.slice(1)) {
+    if (r.start <= widest.end) pairs.push(widest.i < r.i ? [widest.i, r.i] : [r.i, widest.i]);
+    if (r.end > widest.end) widest = r;
+  }
+  return pairs;
+}

@@ -2,30 +2,59 @@
 // changes (including an editor's or kubelet's replace-by-rename), never dropping the last good table.
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import type { Logger } from 'pino';
 import { readStaticTable } from './static-file.js';
+import type { SubnetSource } from './subnet-source.js';
 import type { SubnetTable } from './subnet-table.js';
 
 const SETTLE_MS = 100;
 
-export class StaticFileSource {
+export class StaticFileSource implements SubnetSource {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly listeners: ((table: SubnetTable, why: string) => void)[] = [];
+  private lastError: string | undefined;
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly log: Logger,
+  ) {}
 
-  load(): Promise<SubnetTable> {
-    return readStaticTable(this.path);
-  }
-
-  /** Calls `changed` (debounced) whenever the file may have changed, until `signal` aborts. */
-  watch(changed: () => void, signal: AbortSignal): void {
+  async start(): Promise<SubnetTable> {
+    const table = await readStaticTable(this.path);
     const name = basename(this.path);
-    this.watcher = watch(dirname(this.path), { signal, persistent: false }, (_event, file) => {
+    this.watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
       if (file !== null && file !== name) return;
       clearTimeout(this.timer);
-      this.timer = setTimeout(changed, SETTLE_MS);
+      this.timer = setTimeout(() => this.refresh('file changed'), SETTLE_MS);
     });
     this.watcher.on('error', () => undefined); // a vanished directory ends watching; SIGHUP still works
-    signal.addEventListener('abort', () => clearTimeout(this.timer), { once: true });
+    return table;
+  }
+
+  onTable(listener: (table: SubnetTable, why: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  refresh(why: string): void {
+    readStaticTable(this.path).then(
+      (table) => {
+        this.lastError = undefined;
+        for (const l of this.listeners) l(table, why);
+      },
+      (err: Error) => {
+        this.lastError = err.message;
+        this.log.error({ err, why }, 'table not reloaded; still forwarding on the last good table');
+      },
+    );
+  }
+
+  problem(): string | undefined {
+    return this.lastError === undefined ? undefined : `${this.path}: ${this.lastError}`;
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.watcher?.close();
   }
 }

@@ -1,0 +1,91 @@
+// The main thread's handle on the datapath: shared memory for the table and the counters, the
+// peer ids, and the shards. It publishes tables and reads counters; it never touches a packet.
+import { ENCAP_OVERHEAD_V4, HEADROOM } from '../packet/constants.js';
+import { resetPeerCounters, snapshotCounters, type CounterSnapshot } from '../metrics/counter-snapshot.js';
+import type { SubnetTable } from '../subnets/subnet-table.js';
+import { CounterLayout } from './counters.js';
+import { PeerIds } from './peer-ids.js';
+import { routesFromTable } from './routes-from-table.js';
+import { ShardPool } from './shard-pool.js';
+import { allocateTable, SharedTableWriter } from './shared-table.js';
+
+const MAX_PEERS = 16_384;
+const MAX_ROUTES = 2 * MAX_PEERS;
+const BATCH_SIZE = 64;
+
+export interface DatapathConfig {
+  nodeName: string;
+  /** One TUN queue and one UDP socket per shard. */
+  tunFds: number[];
+  udpFds: number[];
+  vni: number;
+  port: number;
+  ownMac: Buffer;
+  tunAddressV4: number;
+  mtu: number;
+  underlayMtu: number;
+}
+
+export class Datapath {
+  private readonly layout: CounterLayout;
+  private readonly countersSab: SharedArrayBuffer;
+  private readonly writer: SharedTableWriter;
+  private readonly peers = new PeerIds(MAX_PEERS);
+  private readonly pool: ShardPool;
+  /** The version of the table the shards have been handed last. */
+  version = 0;
+
+  constructor(private readonly cfg: DatapathConfig, initial: SubnetTable) {
+    const workers = cfg.udpFds.length;
+    this.layout = new CounterLayout(workers, MAX_PEERS);
+    this.countersSab = this.layout.allocate();
+    const tableSab = allocateTable(MAX_ROUTES);
+    this.writer = new SharedTableWriter(tableSab);
+    this.write(initial);
+    this.pool = new ShardPool(
+      cfg.udpFds.map((udpFd, index) => ({
+        index,
+        tunFd: cfg.tunFds[index],
+        udpFd,
+        table: tableSab,
+        counters: this.countersSab,
+        workers,
+        maxPeers: MAX_PEERS,
+        vni: cfg.vni,
+        port: cfg.port,
+        ownMac: cfg.ownMac,
+        tunAddressV4: cfg.tunAddressV4,
+        maxInnerV4: cfg.underlayMtu - ENCAP_OVERHEAD_V4,
+        batchSize: BATCH_SIZE,
+        slotSize: Math.ceil((HEADROOM + Math.max(cfg.mtu, cfg.underlayMtu)) / 64) * 64,
+      })),
+    );
+  }
+
+  /** Settles when every shard has exited; rejects with the first shard's failure. */
+  get exited(): Promise<void> {
+    return this.pool.exited;
+  }
+
+  /** Hands a new table to the shards; returns its version. */
+  publish(table: SubnetTable): number {
+    const version = this.write(table);
+    this.pool.wake(); // idle shards adopt it now, not at their next packet
+    return version;
+  }
+
+  counters(): CounterSnapshot {
+    return snapshotCounters(this.layout, this.countersSab, this.peers);
+  }
+
+  stop(): Promise<void> {
+    return this.pool.stop();
+  }
+
+  private write(table: SubnetTable): number {
+    const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers);
+    for (const id of reused) resetPeerCounters(this.layout, this.countersSab, id);
+    this.version = this.writer.publish(routes);
+    return this.version;
+  }
+}
