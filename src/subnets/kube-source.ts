@@ -1,7 +1,8 @@
 // The subnet table from the Kubernetes API: an informer on Node (list, then watch from the
-// list's resourceVersion; relist on 410 Gone), every change coalesced into one table rebuild.
-// A failed list or watch is retried with jittered exponential backoff; meanwhile the daemon
-// forwards on the last good table and reports not-ready.
+// list's resourceVersion; rewatch when a watch ends, relist on 410 Gone), every change
+// coalesced into one table rebuild. When a list or watch fails, a fresh informer relists after
+// a jittered exponential backoff; meanwhile the daemon forwards on the last good table and
+// reports not-ready until a list succeeds again.
 import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { overlappingPairsV4, type Cidr } from './cidr.js';
@@ -20,7 +21,10 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 16_000;
 
 export class KubeSubnetSource implements SubnetSource {
-  private readonly informer: Informer<V1Node> & ObjectCache<V1Node>;
+  private readonly api: CoreV1Api;
+  private informer: (Informer<V1Node> & ObjectCache<V1Node>) | undefined;
+  /** The current informer has completed its list: its cache is the whole cluster. */
+  private listed = false;
   private readonly listeners: ((table: SubnetTable, why: string) => void)[] = [];
   /** Parsed leases, keyed by node name, reused while the node's resourceVersion is unchanged. */
   private readonly parsed = new Map<string, { rv: string | undefined; result: LeaseResult }>();
@@ -36,31 +40,17 @@ export class KubeSubnetSource implements SubnetSource {
   private stopped = false;
 
   constructor(
-    kc: KubeConfig,
+    private readonly kc: KubeConfig,
     private readonly opts: KubeSourceOptions,
     private readonly log: Logger,
   ) {
-    const api = kc.makeApiClient(CoreV1Api);
-    const list = async () => {
-      const nodes = await api.listNode();
-      this.apiError = undefined;
-      this.backoffMs = BACKOFF_MIN_MS;
-      return nodes;
-    };
-    this.informer = makeInformer(kc, '/api/v1/nodes', list);
-    this.informer.on('add', (n) => this.changed(n, 'node added'));
-    this.informer.on('update', (n) => this.changed(n, 'node updated'));
-    this.informer.on('delete', (n) => {
-      this.parsed.delete(n.metadata?.name ?? '');
-      this.changed(n, 'node deleted');
-    });
-    this.informer.on('error', (err: unknown) => this.failed(err));
+    this.api = kc.makeApiClient(CoreV1Api);
   }
 
   start(): Promise<SubnetTable> {
     return new Promise((resolve) => {
       this.firstTable = resolve;
-      void this.informer.start();
+      this.connect();
     });
   }
 
@@ -80,7 +70,29 @@ export class KubeSubnetSource implements SubnetSource {
     this.stopped = true;
     clearTimeout(this.retry);
     if (this.rebuildQueued) clearImmediate(this.rebuildQueued);
-    void this.informer.stop();
+    void this.informer?.stop();
+  }
+
+  private connect(): void {
+    const list = async () => {
+      const nodes = await this.api.listNode();
+      if (informer === this.informer) {
+        this.listed = true;
+        this.apiError = undefined;
+        this.backoffMs = BACKOFF_MIN_MS;
+      }
+      return nodes;
+    };
+    const informer = makeInformer(this.kc, '/api/v1/nodes', list);
+    informer.on('add', (n) => this.changed(n, 'node added'));
+    informer.on('update', (n) => this.changed(n, 'node updated'));
+    informer.on('delete', (n) => this.changed(n, 'node deleted'));
+    informer.on('error', (err: unknown) => {
+      if (informer === this.informer) this.failed(err);
+    });
+    this.informer = informer;
+    this.listed = false;
+    void informer.start();
   }
 
   private changed(node: V1Node, why: string): void {
@@ -95,12 +107,14 @@ export class KubeSubnetSource implements SubnetSource {
     const delay = this.backoffMs * (0.75 + Math.random() / 2); // ±25% jitter: nodes do not retry in lockstep
     this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
     this.log.warn({ err: this.apiError, retryInMs: Math.round(delay) }, 'lost the API server; forwarding on the last good table');
+    void this.informer?.stop();
     clearTimeout(this.retry);
-    this.retry = setTimeout(() => void this.informer.start(), delay);
+    this.retry = setTimeout(() => this.connect(), delay);
   }
 
   private rebuild(): void {
     this.rebuildQueued = undefined;
+    if (!this.listed || !this.informer) return; // a fresh informer's cache is not the cluster yet
     const why = [...this.pendingWhy];
     this.pendingWhy.clear();
     const table = this.table();
@@ -117,7 +131,7 @@ export class KubeSubnetSource implements SubnetSource {
 
   private table(): SubnetTable | undefined {
     const { nodeName, network, vni, publicIP } = this.opts;
-    const nodes = this.informer.list();
+    const nodes = this.informer!.list();
     const own = nodes.find((n) => n.metadata?.name === nodeName);
     const self = own ? ownLease(own, network, vni, publicIP) : { skip: `our node ${nodeName} is not in the API (is NODE_NAME right?)` };
     if ('skip' in self) {
@@ -142,6 +156,7 @@ export class KubeSubnetSource implements SubnetSource {
       }
     }
     for (const name of this.skipped.keys()) if (!seen.has(name)) this.skipped.delete(name);
+    for (const name of this.parsed.keys()) if (!seen.has(name)) this.parsed.delete(name);
 
     // A pod CIDR claimed twice: keep our own and the first by name, leave the other out.
     leases.sort((a, b) => (a.name === nodeName ? -1 : b.name === nodeName ? 1 : a.name < b.name ? -1 : 1));

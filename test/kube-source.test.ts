@@ -1,0 +1,202 @@
+// The Kubernetes subnet source, driven through @kubernetes/client-node's own informer against
+// a server that speaks the list/watch protocol: every table the source hands out is checked
+// after adds, updates, deletes, dropped watches, 410 Gone, and the server going away and back.
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { KubeApiServer, type NodeObject } from '../src/lab/kube-api-server.js';
+import { parseCidr } from '../src/subnets/cidr.js';
+import { Annotation } from '../src/subnets/flannel-annotations.js';
+import { announceNode } from '../src/subnets/kube-announce.js';
+import { KubeSubnetSource } from '../src/subnets/kube-source.js';
+import type { SubnetTable } from '../src/subnets/subnet-table.js';
+import { vtepMacFromName } from '../src/subnets/vtep-mac.js';
+
+const NETWORK = parseCidr('10.244.0.0/16');
+const silent = pino({ level: 'silent' });
+
+function kubeConfig(port: number): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'test', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: 'test', token: 'test' }],
+    contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
+    currentContext: 'test',
+  });
+  return kc;
+}
+
+/** A node as flanneld (or vxroute) leaves it: pod CIDR, InternalIP, flannel's vxlan annotations. */
+function flannelNode(i: number, extra: Partial<Record<string, string>> = {}, vni = 1): NodeObject {
+  return {
+    metadata: {
+      name: `n${i}`,
+      annotations: {
+        [Annotation.kubeSubnetManager]: 'true',
+        [Annotation.backendType]: 'vxlan',
+        [Annotation.backendData]: `{"VNI":${vni},"VtepMAC":"0a:58:c0:00:02:${i.toString(16).padStart(2, '0')}"}`,
+        [Annotation.publicIP]: `192.0.2.${i}`,
+        ...(extra as Record<string, string>),
+      },
+    },
+    spec: { podCIDR: `10.244.${i}.0/24`, podCIDRs: [`10.244.${i}.0/24`] },
+    status: { addresses: [{ type: 'InternalIP', address: `192.0.2.${i}` }] },
+  };
+}
+
+/** A node before flannel or vxroute ran on it; `podCIDR: null` is a node the controller manager has not served yet. */
+function bareNode(i: number, podCIDR: string | null = `10.244.${i}.0/24`): NodeObject {
+  return { metadata: { name: `n${i}` }, spec: podCIDR ? { podCIDR } : {}, status: { addresses: [{ type: 'InternalIP', address: `192.0.2.${i}` }] } };
+}
+
+const summary = (t: SubnetTable | undefined) => t?.nodes.map((n) => `${n.name} ${n.podCIDR.text} ${n.publicIP} ${n.vtepMAC.toString('hex')}`);
+
+describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as %s)', (expired) => {
+  let api: KubeApiServer;
+  let source: KubeSubnetSource | undefined;
+  const tables: SubnetTable[] = [];
+  const latest = () => summary(tables.at(-1));
+
+  afterEach(async () => {
+    source?.stop();
+    await api?.close();
+    tables.length = 0;
+  });
+
+  async function begin(nodes: NodeObject[]): Promise<SubnetTable> {
+    api = new KubeApiServer({ expired });
+    for (const n of nodes) api.upsertNode(n);
+    const port = await api.listen('127.0.0.1', 0);
+    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', network: NETWORK, vni: 1, publicIP: undefined }, silent);
+    source.onTable((t) => tables.push(t));
+    const first = await source.start();
+    tables.push(first);
+    return first;
+  }
+
+  it('lists, then follows adds, updates, pod CIDR changes and deletes', async () => {
+    const first = await begin([bareNode(1), flannelNode(2), bareNode(3), flannelNode(4, {}, 7)]);
+    // Our node from its spec (fresh MAC from its name); n3 runs no flannel; n4 is on another VNI.
+    expect(summary(first)).toEqual([`n1 10.244.1.0/24 192.0.2.1 ${vtepMacFromName('n1').toString('hex')}`, 'n2 10.244.2.0/24 192.0.2.2 0a58c0000202']);
+    expect(source!.problem()).toBeUndefined();
+
+    api.upsertNode(flannelNode(5));
+    await vi.waitFor(() => expect(latest()).toContain('n5 10.244.5.0/24 192.0.2.5 0a58c0000205'));
+
+    api.upsertNode({ ...flannelNode(2, { [Annotation.publicIPOverwrite]: '198.51.100.2' }), spec: { podCIDR: '10.244.20.0/24' } });
+    await vi.waitFor(() => expect(latest()).toContain('n2 10.244.20.0/24 198.51.100.2 0a58c0000202'));
+
+    api.deleteNode('n5');
+    await vi.waitFor(() => expect(latest()?.some((l) => l.startsWith('n5'))).toBe(false));
+    expect(latest()).toHaveLength(2);
+  });
+
+  it('rewatches after a watch dropped mid-stream, and relists after 410 Gone', async () => {
+    await begin([bareNode(1), flannelNode(2)]);
+    await vi.waitFor(() => expect(api.openWatches()).toBe(1));
+    api.dropWatches();
+    api.upsertNode(flannelNode(3));
+    await vi.waitFor(() => expect(latest()).toContain('n3 10.244.3.0/24 192.0.2.3 0a58c0000203'));
+    const listsBefore = api.stats.lists;
+
+    // Changes made while the client's watch is away, then history compacted: 410 Gone on the
+    // rewatch, and only a relist can see them.
+    await vi.waitFor(() => expect(api.openWatches()).toBe(1));
+    api.dropWatches();
+    api.deleteNode('n2');
+    api.upsertNode(flannelNode(4));
+    api.compact();
+    await vi.waitFor(() => expect(latest()).toEqual([expect.stringMatching(/^n1 /), 'n3 10.244.3.0/24 192.0.2.3 0a58c0000203', 'n4 10.244.4.0/24 192.0.2.4 0a58c0000204']));
+    expect(api.stats.lists).toBeGreaterThan(listsBefore);
+  });
+
+  it('keeps the last table while the API server is down for 10 s, and catches up when it is back', async () => {
+    await begin([bareNode(1), flannelNode(2)]);
+    await vi.waitFor(() => expect(api.openWatches()).toBe(1));
+    await api.down();
+    await vi.waitFor(() => expect(source!.problem()).toMatch(/^API server: /), { timeout: 5000 });
+    const tablesWhileDown = tables.length;
+    api.upsertNode(flannelNode(3)); // happens while no client can see it
+    await new Promise((r) => setTimeout(r, 10_000));
+    expect(tables.length).toBe(tablesWhileDown); // nothing was thrown away meanwhile
+    await api.up();
+    await vi.waitFor(() => expect(latest()).toContain('n3 10.244.3.0/24 192.0.2.3 0a58c0000203'), { timeout: 25_000 });
+    await vi.waitFor(() => expect(source!.problem()).toBeUndefined(), { timeout: 5000 });
+  }, 60_000);
+
+  it('waits for our own pod CIDR, then starts', async () => {
+    api = new KubeApiServer({ expired });
+    api.upsertNode(bareNode(1, null));
+    api.upsertNode(flannelNode(2));
+    const port = await api.listen('127.0.0.1', 0);
+    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', network: NETWORK, vni: 1, publicIP: undefined }, silent);
+    let first: SubnetTable | undefined;
+    void source.start().then((t) => (first = t));
+    await vi.waitFor(() => expect(source!.problem()).toMatch(/has no IPv4 pod CIDR yet/));
+    expect(first).toBeUndefined();
+    api.upsertNode(bareNode(1));
+    await vi.waitFor(() => expect(summary(first)).toHaveLength(2));
+    expect(source.problem()).toBeUndefined();
+  });
+});
+
+describe('Kubernetes subnet source at scale', () => {
+  it('stays bounded in memory across thousands of watch events', async () => {
+    const api = new KubeApiServer();
+    for (let i = 1; i <= 200; i++) api.upsertNode(i === 1 ? bareNode(1) : flannelNode(i));
+    const port = await api.listen('127.0.0.1', 0);
+    const source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', network: NETWORK, vni: 1, publicIP: undefined }, silent);
+    let tables = 0;
+    source.onTable(() => tables++);
+    try {
+      await source.start();
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      const churn = async (rounds: number) => {
+        for (let r = 0; r < rounds; r++) {
+          api.upsertNode(flannelNode(2 + (r % 199), { 'example.com/heartbeat': String(r) }));
+          if (r % 500 === 0) await new Promise((res) => setImmediate(res));
+        }
+        await vi.waitFor(() => expect(api.getNode('n2')).toBeDefined());
+        await new Promise((res) => setTimeout(res, 200));
+      };
+      await churn(5000);
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      await churn(20_000);
+      gc();
+      const grown = process.memoryUsage().heapUsed - before;
+      expect(tables).toBeGreaterThan(0);
+      expect(grown).toBeLessThan(8 << 20);
+    } finally {
+      source.stop();
+      await api.close();
+    }
+  });
+});
+
+describe('announcing our node', () => {
+  it('writes flannel’s annotations byte for byte and NetworkUnavailable=False', async () => {
+    const api = new KubeApiServer();
+    api.upsertNode(bareNode(1));
+    const port = await api.listen('127.0.0.1', 0);
+    try {
+      const mac = Buffer.from([0x0a, 0x58, 0xc0, 0x00, 0x02, 0x01]);
+      await announceNode(kubeConfig(port), { name: 'n1', podCIDR: parseCidr('10.244.1.0/24'), publicIP: '192.0.2.1', vtepMAC: mac }, 1);
+      const node = api.getNode('n1')!;
+      expect(node.metadata.annotations).toEqual({
+        'flannel.alpha.coreos.com/backend-type': 'vxlan',
+        'flannel.alpha.coreos.com/backend-data': '{"VNI":1,"VtepMAC":"0a:58:c0:00:02:01"}',
+        'flannel.alpha.coreos.com/public-ip': '192.0.2.1',
+        'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
+      });
+      expect(node.status?.conditions).toEqual([expect.objectContaining({ type: 'NetworkUnavailable', status: 'False', reason: 'VxrouteIsUp' })]);
+      expect(node.spec?.podCIDR).toBe('10.244.1.0/24');
+      expect(api.stats.patches).toBe(2);
+    } finally {
+      await api.close();
+    }
+  });
+});
