@@ -2,12 +2,15 @@
 //   underlay  one namespace with bridge br0 (192.0.2.0/24), every node's eth0 plugged into it
 //   node i    192.0.2.i on eth0, bridge cni0 10.244.i.1/24, either vxroute or flannel's kernel VXLAN
 //   pod i.k   10.244.i.(k+2) behind cni0, default route via 10.244.i.1
+//   api       (optional) 192.0.2.250:6443, a relay to a test's own Kubernetes API server
 // Everything lives in namespaces named after this run; dispose() (or process exit) removes them.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFlannelDevice, addFlannelPeer, removeFlannelPeer, type FlannelPeer } from './kernel-vxlan.js';
-import { createNamespace, deleteNamespacesSync, inNs, labId, sweepStaleNamespaces } from './netns.js';
+import type { KubeApiServer } from './kube-api-server.js';
+import { createNamespace, deleteNamespacesSync, inNs, labId, sweepStaleNamespaces, tryInNs } from './netns.js';
 import { VxrouteProcess } from './vxroute-process.js';
 
 export type NodeKind = 'vxroute' | 'kernel';
@@ -28,6 +31,9 @@ export interface LabNode extends FlannelPeer {
 /** flannel's pod MTU on a 1500-byte underlay: the VXLAN device's MTU. */
 export const POD_MTU = 1450;
 export const NETWORK = '10.244.0.0/16';
+/** Where the nodes find the API server on the underlay. */
+export const API_ADDRESS = '192.0.2.250';
+export const API_PORT = 6443;
 
 const live = new Set<Lab>();
 process.once('exit', () => {
@@ -38,6 +44,7 @@ export class Lab {
   readonly nodes: LabNode[] = [];
   private readonly namespaces: string[] = [];
   private readonly processes = new Set<VxrouteProcess>();
+  private readonly relays: ChildProcess[] = [];
 
   private constructor(
     readonly id: string,
@@ -122,9 +129,61 @@ export class Lab {
     return path;
   }
 
-  /** Starts `vxroute run` inside the node's namespace and waits until it logs "ready". */
-  async startVxroute(node: LabNode, subnets: string, extraArgs: string[] = []): Promise<VxrouteProcess> {
-    const p = await VxrouteProcess.start(node.ns, ['run', '--node-name', node.name, '--subnets', subnets, ...extraArgs]);
+  /**
+   * Gives `api` (listening on a unix socket in this process) the underlay address
+   * ${API_ADDRESS}:${API_PORT} through a socat relay in a namespace of its own, as a control-plane
+   * node; returns the path of a kubeconfig that points there.
+   */
+  async addApiServer(api: KubeApiServer): Promise<string> {
+    const ns = `${this.id}-api`;
+    const socket = join(this.dir, 'api.sock');
+    await api.listenUnix(socket);
+    await this.namespace(ns);
+    await inNs(this.underlayNs, 'ip', ['link', 'add', 'vapi', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    await inNs(this.underlayNs, 'ip', ['link', 'set', 'vapi', 'master', 'br0', 'up']);
+    await inNs(ns, 'ip', ['addr', 'add', `${API_ADDRESS}/24`, 'dev', 'eth0']);
+    await inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    const relay = spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:${API_PORT},bind=${API_ADDRESS},reuseaddr,fork`, `UNIX-CONNECT:${socket}`], { stdio: 'ignore' });
+    this.relays.push(relay);
+    for (let i = 0; ; i++) {
+      const { stdout } = await tryInNs(ns, 'ss', ['-Hltn', `sport = :${API_PORT}`]);
+      if (stdout.trim() !== '') break;
+      if (relay.exitCode !== null || i === 100) throw new Error(`the socat relay to the API server did not start (exit ${relay.exitCode})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const kubeconfig = join(this.dir, 'kubeconfig');
+    const config = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'lab', cluster: { server: `http://${API_ADDRESS}:${API_PORT}`, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'vxroute', user: { token: 'lab' } }],
+      contexts: [{ name: 'lab', context: { cluster: 'lab', user: 'vxroute' } }],
+      'current-context': 'lab',
+    };
+    await writeFile(kubeconfig, `${JSON.stringify(config, null, 2)}\n`);
+    return kubeconfig;
+  }
+
+  /** Writes flannel's net-conf.json for the lab's network and returns its path. */
+  async writeNetConf(backend: Record<string, unknown> = { Type: 'vxlan' }): Promise<string> {
+    const path = join(this.dir, 'net-conf.json');
+    await writeFile(path, `${JSON.stringify({ Network: NETWORK, Backend: backend }, null, 2)}\n`);
+    return path;
+  }
+
+  /** Starts `vxroute run --subnets` inside the node's namespace and waits until it logs "ready". */
+  startVxroute(node: LabNode, subnets: string, extraArgs: string[] = []): Promise<VxrouteProcess> {
+    return this.startDaemon(node, ['--subnets', subnets, ...extraArgs]);
+  }
+
+  /** Starts `vxroute run --kube` against the lab's API server; subnet.env goes to the lab's directory. */
+  startVxrouteKube(node: LabNode, kubeconfig: string, netConf: string, extraArgs: string[] = []): Promise<VxrouteProcess> {
+    const subnetEnv = join(this.dir, `${node.name}-subnet.env`);
+    return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--subnet-env', subnetEnv, ...extraArgs]);
+  }
+
+  private async startDaemon(node: LabNode, args: string[]): Promise<VxrouteProcess> {
+    const p = await VxrouteProcess.start(node.ns, ['run', '--node-name', node.name, ...args]);
     this.processes.add(p);
     void p.exited.then(() => this.processes.delete(p));
     return p;
@@ -139,6 +198,7 @@ export class Lab {
   /** Last-resort cleanup on process exit: kill what we started, delete our namespaces. */
   disposeSync(): void {
     for (const p of this.processes) p.kill();
+    for (const r of this.relays.splice(0)) r.kill('SIGKILL');
     deleteNamespacesSync(this.namespaces.splice(0).reverse());
     live.delete(this);
   }
