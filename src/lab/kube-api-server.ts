@@ -30,7 +30,8 @@ export interface ApiStats {
   lists: number;
   watches: number;
   patches: number;
-  openWatches: number;
+  /** Date.now() when the last list request arrived. */
+  lastListAt: number | undefined;
 }
 
 const HISTORY = 1000;
@@ -45,7 +46,7 @@ export class KubeApiServer {
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
   private address: { host: string; port: number } | { path: string } | undefined;
-  readonly stats: Omit<ApiStats, 'openWatches'> = { lists: 0, watches: 0, patches: 0 };
+  readonly stats: ApiStats = { lists: 0, watches: 0, patches: 0, lastListAt: undefined };
 
   constructor(private readonly opts: ApiServerOptions = {}) {}
 
@@ -177,6 +178,7 @@ export class KubeApiServer {
 
   private list(res: ServerResponse): void {
     this.stats.lists++;
+    this.stats.lastListAt = Date.now();
     json(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...this.nodes.values()] });
   }
 
