@@ -100,6 +100,19 @@ describe('vxroute --kube beside a flannel kernel node', () => {
     }
   });
 
+  it('keeps forwarding while the API server is away, not ready until it is back', async () => {
+    const [a, b] = nodes;
+    const daemon = daemons.get(a.name)!;
+    expect((await daemon.readyz()).status).toBe(200);
+    await api.down();
+    await vi.waitFor(async () => expect((await daemon.readyz()).body).toMatch(/API server/), { timeout: 10_000 });
+    expect((await daemon.readyz()).status).toBe(503);
+    expect((await ping(a.pods[0].ns, b.pods[0].ip, 3, 0.05)).received).toBe(3);
+    expect((await ping(b.pods[0].ns, kernel.pods[0].ip, 3, 0.05)).received).toBe(3);
+    await api.up();
+    await vi.waitFor(async () => expect((await daemon.readyz()).status).toBe(200), { timeout: 30_000 });
+  }, 60_000);
+
   it('drops traffic to a node deleted from the API as no_route', async () => {
     const [ours] = nodes;
     const daemon = daemons.get(ours.name)!;

@@ -93,9 +93,18 @@ export class VxrouteProcess {
 
   /** GET /debug/counters from inside the node's namespace. */
   async counters(): Promise<CounterSnapshot> {
-    const script = `const r = await fetch(process.argv[1]); process.stdout.write(await r.text());`;
-    const out = await inNs(this.ns, process.execPath, ['--input-type=module', '-e', script, `http://${this.metricsAddr}/debug/counters`]);
-    return JSON.parse(out) as CounterSnapshot;
+    return JSON.parse((await this.get('/debug/counters')).body) as CounterSnapshot;
+  }
+
+  /** GET /readyz from inside the node's namespace: the status a readiness probe would see. */
+  readyz(): Promise<{ status: number; body: string }> {
+    return this.get('/readyz');
+  }
+
+  private async get(path: string): Promise<{ status: number; body: string }> {
+    const script = `const r = await fetch(process.argv[1]); process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() }));`;
+    const out = await inNs(this.ns, process.execPath, ['--input-type=module', '-e', script, `http://${this.metricsAddr}${path}`]);
+    return JSON.parse(out) as { status: number; body: string };
   }
 
   signal(sig: NodeJS.Signals): void {
