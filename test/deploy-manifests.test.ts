@@ -174,7 +174,7 @@ describe('deploy/kubernetes', () => {
     const port = container.ports.find((p: Any) => p.name === container.livenessProbe.httpGet.port);
     expect(port.containerPort).toBe(9475);
     expect(container.readinessProbe.httpGet.port).toBe(port.name);
-    const server = await startHttpServer('127.0.0.1', 0, { counters: () => undefined, notReady: () => 'waiting for the subnet table' });
+    const server = await startHttpServer('127.0.0.1', 0, { nodeName: 'n1', datapath: () => undefined, notReady: () => 'waiting for the subnet table' });
     try {
       const { port: bound } = server.address() as { port: number };
       const live = await fetch(`http://127.0.0.1:${bound}${container.livenessProbe.httpGet.path}`);

@@ -2,12 +2,12 @@
 // counted exactly, and the daemon keeps forwarding.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type LabNode } from '../src/lab/lab.js';
-import { tryInNs } from '../src/lab/netns.js';
+import { inNs, tryInNs } from '../src/lab/netns.js';
 import { ping, sendDatagrams } from '../src/lab/traffic.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { ETHERTYPE_ARP } from '../src/packet/constants.js';
 import { vxlanFrame, type FrameSpec } from './frames.js';
-import type { DropReason } from '../src/datapath/drop-reasons.js';
+import { DROP_REASONS, type DropReason } from '../src/datapath/drop-reasons.js';
 
 describe('drops, counted by reason', () => {
   let lab: Lab;
@@ -64,6 +64,48 @@ describe('drops, counted by reason', () => {
     const r = await tryInNs(ours.pods[0].ns, 'ping', ['-n', '-c', '3', '-i', '0.1', '-W', '1', '10.244.99.1']);
     expect(r.stdout).toMatch(/From 10\.244\.1\.0 icmp_seq=1 Destination Net Unreachable/);
     expect((await daemon.counters()).drops.no_route).toBe(before + 3);
+  });
+
+  it('drops what does not fit the underlay as oversize, on the way out', async () => {
+    const before = (await daemon.counters()).drops.oversize;
+    // A TUN MTU above what VXLAN leaves of the underlay's 1500: the kernel hands us 1488-byte packets.
+    await inNs(ours.ns, 'ip', ['link', 'set', 'vxroute0', 'mtu', '1500']);
+    try {
+      await tryInNs(ours.ns, 'ping', ['-n', '-c', '2', '-i', '0.1', '-W', '1', '-M', 'do', '-s', '1460', peer.pods[0].ip]);
+    } finally {
+      await inNs(ours.ns, 'ip', ['link', 'set', 'vxroute0', 'mtu', '1450']);
+    }
+    expect((await daemon.counters()).drops.oversize).toBe(before + 2);
+  });
+
+  it('counts datagrams the TUN refuses as tun_write_error', async () => {
+    const before = (await daemon.counters()).drops.tun_write_error;
+    await inNs(ours.ns, 'ip', ['link', 'set', 'vxroute0', 'down']); // a TUN that is down refuses writes (EIO)
+    try {
+      await fromPeer(times(3, () => vxlanFrame(good)));
+      await expect.poll(async () => (await daemon.counters()).drops.tun_write_error, { timeout: 5000 }).toBe(before + 3);
+    } finally {
+      await inNs(ours.ns, 'ip', ['link', 'set', 'vxroute0', 'up']);
+      await inNs(ours.ns, 'ip', ['route', 'replace', '10.244.0.0/16', 'dev', 'vxroute0']); // gone with the link
+    }
+  });
+
+  it('counts datagrams the socket refuses as socket_error', async () => {
+    const before = (await daemon.counters()).drops.socket_error;
+    await inNs(ours.ns, 'ip', ['route', 'add', 'unreachable', `${peer.publicIP}/32`]); // sendmmsg fails: EHOSTUNREACH
+    try {
+      expect((await ping(ours.pods[0].ns, peer.pods[0].ip, 2, 0.1)).received).toBe(0);
+    } finally {
+      await inNs(ours.ns, 'ip', ['route', 'del', 'unreachable', `${peer.publicIP}/32`]);
+    }
+    expect((await daemon.counters()).drops.socket_error).toBe(before + 2);
+  });
+
+  it('has shown every drop reason under its own name, in /debug/counters and /metrics', async () => {
+    const drops = (await daemon.counters()).drops;
+    expect(DROP_REASONS.filter((r) => !(drops[r] > 0))).toEqual([]);
+    const metrics = (await daemon.get('/metrics')).body;
+    for (const r of DROP_REASONS) expect(metrics).toContain(`vxroute_dropped_packets_total{reason="${r}"} ${drops[r]}\n`);
   });
 
   it('keeps forwarding after all of that', async () => {

@@ -124,5 +124,5 @@ function printCounters(c: CounterSnapshot, say: (line: string) => void): void {
   }
   const drops = Object.entries(c.drops).filter(([, n]) => n > 0);
   say(`  drops: ${drops.length === 0 ? 'none' : drops.map(([r, n]) => `${r} ${n}`).join(', ')}`);
-  say(`  workers: ${c.workers.map((w) => `#${w.index} ${w.tunBatches} TUN + ${w.udpBatches} UDP batches`).join(', ')}`);
+  say(`  workers: ${c.workers.map((w) => `#${w.index} ${w.tun.batches} TUN + ${w.udp.batches} UDP batches`).join(', ')}`);
 }

@@ -6,6 +6,8 @@ const USAGE = `Usage: vxroute <command> [options]
 
 Commands:
   run     forward pod traffic over VXLAN (see: vxroute run --help)
+  top     live per-peer rates, drops and worker balance of a running daemon
+  trace   sampled packets of a running daemon, with what it did with each
   demo    build a throwaway namespace cluster on this machine and show vxroute working (root)
 
 Run \`vxroute <command> --help\` for a command's options.
@@ -20,6 +22,16 @@ async function main(argv: string[]): Promise<number> {
       if (wantsHelp) return help(RUN_USAGE);
       const { runCommand } = await import('./run.js');
       return runCommand(rest);
+    }
+    case 'top': {
+      const { TOP_USAGE, topCommand } = await import('./top.js');
+      if (wantsHelp) return help(TOP_USAGE);
+      return topCommand(rest);
+    }
+    case 'trace': {
+      const { TRACE_USAGE, traceCommand } = await import('./trace.js');
+      if (wantsHelp) return help(TRACE_USAGE);
+      return traceCommand(rest);
     }
     case 'demo': {
       const { DEMO_USAGE, demoCommand } = await import('./demo.js');

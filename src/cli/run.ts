@@ -97,10 +97,12 @@ class Daemon {
   async start(): Promise<void> {
     const { opts, log, undo } = this;
     if (opts.metrics) {
-      const server = await startHttpServer(opts.metrics.host, opts.metrics.port, {
-        counters: () => this.datapath?.counters(),
-        notReady: () => this.notReady ?? this.source.problem(),
-      });
+      const server = await startHttpServer(
+        opts.metrics.host,
+        opts.metrics.port,
+        { nodeName: opts.nodeName, datapath: () => this.datapath, notReady: () => this.notReady ?? this.source.problem() },
+        { node: opts.nodeName, iface: opts.iface, vni: String(this.settings.vni), port: String(this.settings.port), source: opts.kube ? 'kube' : 'static' },
+      );
       undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     }
 

@@ -1,17 +1,30 @@
 // Packet counters in a SharedArrayBuffer: each worker writes only its own block, the main thread
 // sums the blocks when asked. Float64 slots: exact up to 2^53, no BigInt allocation, no locks.
+//
+// A block: one slot per drop reason, then per direction (TUN reads, UDP receives) the batch and
+// packet counts and a batch-size histogram, then per peer node its tx/rx packets and bytes and
+// the time a datagram from it was last accepted.
 import { DROP_REASONS } from './drop-reasons.js';
 
-/** Per-worker slots after the drop reasons. */
-export const WorkerSlot = Object.freeze({
-  tunBatches: DROP_REASONS.length,
-  udpBatches: DROP_REASONS.length + 1,
-});
-const GLOBAL_SLOTS = DROP_REASONS.length + 2;
+/** Which side a batch came from. */
+export const Direction = Object.freeze({ tun: 0, udp: 1 });
+export type DirectionName = keyof typeof Direction;
+export const DIRECTIONS = Object.keys(Direction) as DirectionName[];
 
-/** Per-peer slots. */
-export const PeerSlot = Object.freeze({ txPackets: 0, txBytes: 1, rxPackets: 2, rxBytes: 3 });
-const PEER_SLOTS = 4;
+/** Batch-size buckets by powers of two: 1, 2–3, 4–7, …, 256–511 (kMaxBatch is 256). */
+export const BATCH_BUCKETS = 9;
+/** Largest batch size of bucket i: what Prometheus calls its `le`. */
+export const bucketUpperBound = (i: number): number => 2 ** (i + 1) - 1;
+
+const DIRECTION_SLOTS = 2 + BATCH_BUCKETS;
+/** Offsets within a direction's slots. */
+export const DirectionSlot = Object.freeze({ batches: 0, packets: 1, histogram: 2 });
+const DIRECTIONS_AT = DROP_REASONS.length;
+const GLOBAL_SLOTS = DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS;
+
+/** Per-peer slots. lastRx is a Date.now() in ms (0: never). */
+export const PeerSlot = Object.freeze({ txPackets: 0, txBytes: 1, rxPackets: 2, rxBytes: 3, lastRx: 4 });
+const PEER_SLOTS = 5;
 
 export class CounterLayout {
   readonly blockSlots: number;
@@ -31,6 +44,10 @@ export class CounterLayout {
     return new Float64Array(sab, worker * this.blockSlots * Float64Array.BYTES_PER_ELEMENT, this.blockSlots);
   }
 
+  directionSlot(direction: number, slot: number): number {
+    return DIRECTIONS_AT + direction * DIRECTION_SLOTS + slot;
+  }
+
   peerSlot(peerId: number, slot: number): number {
     return GLOBAL_SLOTS + peerId * PEER_SLOTS + slot;
   }
@@ -38,6 +55,9 @@ export class CounterLayout {
 
 /** The worker's writer over its own block. */
 export class ShardCounters {
+  /** Date.now() of the batch being processed, set once per batch. */
+  now = 0;
+
   constructor(
     private readonly c: Float64Array,
     private readonly layout: CounterLayout,
@@ -51,8 +71,12 @@ export class ShardCounters {
     this.c[reason] += n;
   }
 
-  batch(slot: number): void {
-    this.c[slot]++;
+  /** A batch of `n` (≥ 1) packets read from `direction`. */
+  batch(direction: number, n: number): void {
+    const at = this.layout.directionSlot(direction, 0);
+    this.c[at + DirectionSlot.batches]++;
+    this.c[at + DirectionSlot.packets] += n;
+    this.c[at + DirectionSlot.histogram + Math.min(31 - Math.clz32(n), BATCH_BUCKETS - 1)]++;
   }
 
   tx(peerId: number, bytes: number): void {
@@ -65,5 +89,6 @@ export class ShardCounters {
     const at = this.layout.peerSlot(peerId, PeerSlot.rxPackets);
     this.c[at]++;
     this.c[at + 1] += bytes;
+    this.c[at + 2] = this.now;
   }
 }

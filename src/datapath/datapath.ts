@@ -8,6 +8,7 @@ import { PeerIds } from './peer-ids.js';
 import { routesFromTable } from './routes-from-table.js';
 import { ShardPool } from './shard-pool.js';
 import { allocateTable, SharedTableWriter } from './shared-table.js';
+import { allocateTrace, TraceReader } from './trace-ring.js';
 
 const MAX_PEERS = 16_384;
 const MAX_ROUTES = 2 * MAX_PEERS;
@@ -34,6 +35,9 @@ export class Datapath {
   private readonly pool: ShardPool;
   /** The version of the table the shards have been handed last. */
   version = 0;
+  /** The table the shards forward on. */
+  table: SubnetTable;
+  readonly trace: TraceReader;
 
   constructor(private readonly cfg: DatapathConfig, initial: SubnetTable) {
     const workers = cfg.udpFds.length;
@@ -41,7 +45,10 @@ export class Datapath {
     this.countersSab = this.layout.allocate();
     const tableSab = allocateTable(MAX_ROUTES);
     this.writer = new SharedTableWriter(tableSab);
+    this.table = initial;
     this.write(initial);
+    const traceSab = allocateTrace(workers);
+    this.trace = new TraceReader(traceSab, workers);
     this.pool = new ShardPool(
       cfg.udpFds.map((udpFd, index) => ({
         index,
@@ -49,6 +56,7 @@ export class Datapath {
         udpFd,
         table: tableSab,
         counters: this.countersSab,
+        trace: traceSab,
         workers,
         maxPeers: MAX_PEERS,
         vni: cfg.vni,
@@ -70,12 +78,24 @@ export class Datapath {
   /** Hands a new table to the shards; returns its version. */
   publish(table: SubnetTable): number {
     const version = this.write(table);
+    this.table = table;
     this.pool.wake(); // idle shards adopt it now, not at their next packet
     return version;
   }
 
   counters(): CounterSnapshot {
     return snapshotCounters(this.layout, this.countersSab, this.peers);
+  }
+
+  /** The peer id of a node in the table, for the trace's filter. */
+  peerId(name: string): number | undefined {
+    return this.peers.get(name);
+  }
+
+  /** The node that holds a peer id now. */
+  peerName(id: number): string | undefined {
+    for (const [name, peer] of this.peers.entries()) if (peer === id) return name;
+    return undefined;
   }
 
   stop(): Promise<void> {

@@ -7,7 +7,8 @@ import { ipv6PayloadLength, validateIpv6, IPV6_OK, IPV6_TRUNCATED } from '../pac
 import { readVxlanFlags, readVxlanVni, VXLAN_FLAG_I } from '../packet/vxlan.js';
 import type { ShardCounters } from './counters.js';
 import { Drop } from './drop-reasons.js';
-import type { PacketBatch } from './packet-batch.js';
+import { dropped } from './dropped.js';
+import { FORWARDED, type PacketBatch } from './packet-batch.js';
 import type { RouteLookup } from './route-lookup.js';
 
 /** Datagrams are received here, so that the inner IP packet lands at HEADROOM like a TUN read. */
@@ -29,29 +30,31 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext): numbe
     const base = i * b.slotSize + RX_OFFSET;
     const len = b.sizes[i];
     if (len < 0) {
-      counters.drop(Drop.oversize);
+      b.peerOf[i] = -1;
+      dropped(b, i, Drop.oversize, counters);
       continue;
     }
     const peer = routes.peerOfSourceV4(b.addrs[i * 4]);
+    b.peerOf[i] = peer;
     if (peer < 0) {
-      counters.drop(Drop.unknown_source);
+      dropped(b, i, Drop.unknown_source, counters);
       continue;
     }
     if (len < ENCAP_LEN) {
-      counters.drop(Drop.truncated);
+      dropped(b, i, Drop.truncated, counters);
       continue;
     }
     if ((readVxlanFlags(buf, base) & VXLAN_FLAG_I) === 0) {
-      counters.drop(Drop.bad_vxlan_flags);
+      dropped(b, i, Drop.bad_vxlan_flags, counters);
       continue;
     }
     if (readVxlanVni(buf, base) !== ctx.vni) {
-      counters.drop(Drop.wrong_vni);
+      dropped(b, i, Drop.wrong_vni, counters);
       continue;
     }
     const eth = base + VXLAN_HEADER_LEN;
     if (!macEquals(buf, eth, ctx.ownMac)) {
-      counters.drop(Drop.wrong_dst_mac);
+      dropped(b, i, Drop.wrong_dst_mac, counters);
       continue;
     }
     const ip = base + ENCAP_LEN;
@@ -61,23 +64,24 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext): numbe
     if (etherType === ETHERTYPE_IPV4) {
       const status = validateIpv4(buf, ip, avail);
       if (status !== IPV4_OK) {
-        counters.drop(status === IPV4_TRUNCATED ? Drop.truncated : Drop.malformed_inner);
+        dropped(b, i, status === IPV4_TRUNCATED ? Drop.truncated : Drop.malformed_inner, counters);
         continue;
       }
       ipLen = ipv4TotalLength(buf, ip); // drops any Ethernet padding after the packet
     } else if (etherType === ETHERTYPE_IPV6) {
       const status = validateIpv6(buf, ip, avail);
       if (status !== IPV6_OK) {
-        counters.drop(status === IPV6_TRUNCATED ? Drop.truncated : Drop.malformed_inner);
+        dropped(b, i, status === IPV6_TRUNCATED ? Drop.truncated : Drop.malformed_inner, counters);
         continue;
       }
       ipLen = IPV6_HEADER_LEN + ipv6PayloadLength(buf, ip);
     } else {
-      counters.drop(Drop.bad_ethertype);
+      dropped(b, i, Drop.bad_ethertype, counters);
       continue;
     }
     b.outOffsets[out] = ip;
     b.outLengths[out] = ipLen;
+    b.verdicts[i] = FORWARDED;
     counters.rx(peer, ipLen);
     out++;
   }

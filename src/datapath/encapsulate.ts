@@ -9,7 +9,8 @@ import { writeVxlanHeader } from '../packet/vxlan.js';
 import type { ShardCounters } from './counters.js';
 import { Drop } from './drop-reasons.js';
 import type { IcmpReplies } from './icmp-replies.js';
-import type { PacketBatch } from './packet-batch.js';
+import { dropped } from './dropped.js';
+import { FORWARDED, type PacketBatch } from './packet-batch.js';
 import type { RouteLookup } from './route-lookup.js';
 
 export interface EncapContext {
@@ -30,24 +31,27 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
   for (let i = 0; i < n; i++) {
     const off = i * b.slotSize + HEADROOM;
     const len = b.sizes[i];
+    b.peerOf[i] = -1;
     if (len < 1 || ipVersion(buf, off) !== 4) {
       // IPv6 pods arrive with the dual-stack table; until then nothing owns them.
-      counters.drop(len >= 1 && ipVersion(buf, off) === 6 ? Drop.no_route : Drop.malformed_inner);
+      dropped(b, i, len >= 1 && ipVersion(buf, off) === 6 ? Drop.no_route : Drop.malformed_inner, counters);
       continue;
     }
     if (validateIpv4(buf, off, len) !== IPV4_OK) {
-      counters.drop(Drop.malformed_inner);
+      dropped(b, i, Drop.malformed_inner, counters);
       continue;
     }
     const route = routes.lookupV4(ipv4Dst(buf, off));
     if (route < 0) {
-      counters.drop(Drop.no_route);
+      dropped(b, i, Drop.no_route, counters);
       ctx.icmp.netUnreachableV4(buf, off, len);
       continue;
     }
     const ipLen = ipv4TotalLength(buf, off);
+    const peerId = routes.peerId[route];
+    b.peerOf[i] = peerId;
     if (ipLen > ctx.maxInnerV4) {
-      counters.drop(Drop.oversize);
+      dropped(b, i, Drop.oversize, counters);
       continue;
     }
     const head = off - ENCAP_LEN;
@@ -56,7 +60,8 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
     b.outOffsets[out] = head;
     b.outLengths[out] = ipLen + ENCAP_LEN;
     b.outAddrs[out * 4] = routes.underlay[route * 4];
-    counters.tx(routes.peerId[route], ipLen);
+    b.verdicts[i] = FORWARDED;
+    counters.tx(peerId, ipLen);
     out++;
   }
   return out;

@@ -11,6 +11,10 @@ export class PacketBatch {
   readonly outOffsets: Int32Array;
   readonly outLengths: Int32Array;
   readonly outAddrs: Uint32Array;
+  /** What became of packet i: FORWARDED or the drop reason; read only by the packet trace. */
+  readonly verdicts: Int16Array;
+  /** The peer node id packet i went to or came from (-1: none). */
+  readonly peerOf: Int32Array;
 
   constructor(
     readonly capacity: number,
@@ -22,5 +26,10 @@ export class PacketBatch {
     this.outOffsets = new Int32Array(capacity);
     this.outLengths = new Int32Array(capacity);
     this.outAddrs = new Uint32Array(capacity * 4);
+    this.verdicts = new Int16Array(capacity);
+    this.peerOf = new Int32Array(capacity);
   }
 }
+
+/** Verdict of a packet that went on its way. */
+export const FORWARDED = -1;

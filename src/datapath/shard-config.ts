@@ -8,6 +8,8 @@ export interface ShardConfig {
   wakeFd: number;
   table: SharedArrayBuffer;
   counters: SharedArrayBuffer;
+  /** The packet trace's control words and this shard's ring (trace-ring.ts). */
+  trace: SharedArrayBuffer;
   /** Int32 control words shared with the main thread, see ControlWord. */
   control: SharedArrayBuffer;
   workers: number;

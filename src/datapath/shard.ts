@@ -3,7 +3,7 @@
 // It never awaits: poll() blocks in native code until a fd is ready or the main thread wakes it.
 import { addon } from '../native/addon.js';
 import { ControlWord, type ShardConfig } from './shard-config.js';
-import { CounterLayout, ShardCounters, WorkerSlot } from './counters.js';
+import { CounterLayout, Direction, ShardCounters } from './counters.js';
 import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';
 import { Drop } from './drop-reasons.js';
 import { encapsulate, type EncapContext } from './encapsulate.js';
@@ -12,6 +12,7 @@ import { IcmpReplies } from './icmp-replies.js';
 import { PacketBatch } from './packet-batch.js';
 import { RouteLookup } from './route-lookup.js';
 import { SharedTableReader } from './shared-table.js';
+import { TraceWriter } from './trace-ring.js';
 
 const READY_TUN = 1;
 const READY_UDP = 2;
@@ -29,6 +30,7 @@ export class Shard {
   private readonly icmp: IcmpReplies;
   private readonly encap: EncapContext;
   private readonly decap: DecapContext;
+  private readonly trace: TraceWriter;
 
   constructor(private readonly cfg: ShardConfig) {
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
@@ -42,6 +44,7 @@ export class Shard {
     const ownMac = Uint8Array.from(cfg.ownMac);
     this.encap = { routes: this.routes, counters: this.counters, icmp: this.icmp, vni: cfg.vni, ownMac, maxInnerV4: cfg.maxInnerV4 };
     this.decap = { routes: this.routes, counters: this.counters, vni: cfg.vni, ownMac };
+    this.trace = new TraceWriter(cfg.trace, cfg.index);
   }
 
   /** Runs until the main thread sets the stop word and wakes us. */
@@ -66,9 +69,12 @@ export class Shard {
     const { tx, cfg } = this;
     const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes);
     if (n === 0) return;
-    this.counters.batch(WorkerSlot.tunBatches);
+    const counters = this.counters;
+    counters.now = Date.now();
+    counters.batch(Direction.tun, n);
     this.icmp.tick(performance.now());
     const out = encapsulate(tx, n, this.encap);
+    if (this.trace.enabled()) this.trace.record(tx, n, Direction.tun, HEADROOM, counters.now);
     if (out > 0) {
       const sent = addon.sendBatch(cfg.udpFd, 4, tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, cfg.port, out);
       if (sent < out) this.counters.dropMany(Drop.socket_error, out - sent);
@@ -84,8 +90,11 @@ export class Shard {
     const { rx, cfg } = this;
     const n = addon.recvBatch(cfg.udpFd, rx.slab, rx.slotSize, RX_OFFSET, rx.capacity, rx.sizes, rx.addrs);
     if (n === 0) return;
-    this.counters.batch(WorkerSlot.udpBatches);
+    const counters = this.counters;
+    counters.now = Date.now();
+    counters.batch(Direction.udp, n);
     const out = decapsulate(rx, n, this.decap);
+    if (this.trace.enabled()) this.trace.record(rx, n, Direction.udp, RX_OFFSET, counters.now);
     if (out > 0) {
       const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out);
       if (written < out) this.counters.dropMany(Drop.tun_write_error, out - written);

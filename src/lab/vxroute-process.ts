@@ -101,7 +101,8 @@ export class VxrouteProcess {
     return this.get('/readyz');
   }
 
-  private async get(path: string): Promise<{ status: number; body: string }> {
+  /** GET `path` of the daemon's HTTP endpoint, from inside the node's namespace. */
+  async get(path: string): Promise<{ status: number; body: string }> {
     const script = `const r = await fetch(process.argv[1]); process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() }));`;
     const out = await inNs(this.ns, process.execPath, ['--input-type=module', '-e', script, `http://${this.metricsAddr}${path}`]);
     return JSON.parse(out) as { status: number; body: string };

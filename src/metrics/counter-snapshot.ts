@@ -1,5 +1,5 @@
 // Sums every worker's counter block into one view, at the moment someone asks.
-import { CounterLayout, PeerSlot, WorkerSlot } from '../datapath/counters.js';
+import { BATCH_BUCKETS, CounterLayout, Direction, DirectionSlot, PeerSlot, type DirectionName } from '../datapath/counters.js';
 import { DROP_REASONS, type DropReason } from '../datapath/drop-reasons.js';
 import type { PeerIds } from '../datapath/peer-ids.js';
 
@@ -9,12 +9,29 @@ export interface PeerCounters {
   txBytes: number;
   rxPackets: number;
   rxBytes: number;
+  /** When a datagram from this peer was last accepted (ms since the epoch), or null. */
+  lastSeen: number | null;
+}
+
+export interface BatchCounters {
+  batches: number;
+  packets: number;
+  /** Batches by size: [1], [2, 3], [4, 7], … (see bucketUpperBound). */
+  sizes: number[];
+}
+
+export interface WorkerCounters {
+  index: number;
+  tun: BatchCounters;
+  udp: BatchCounters;
 }
 
 export interface CounterSnapshot {
+  /** When the snapshot was taken (ms since the epoch). */
+  at: number;
   peers: PeerCounters[];
   drops: Record<DropReason, number>;
-  workers: { index: number; tunBatches: number; udpBatches: number }[];
+  workers: WorkerCounters[];
 }
 
 export function snapshotCounters(layout: CounterLayout, sab: SharedArrayBuffer, peers: PeerIds): CounterSnapshot {
@@ -23,17 +40,27 @@ export function snapshotCounters(layout: CounterLayout, sab: SharedArrayBuffer, 
   const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, sum(i)])) as Record<DropReason, number>;
   const peerRows: PeerCounters[] = [];
   for (const [name, id] of peers.entries()) {
+    const lastRx = Math.max(...blocks.map((b) => b[layout.peerSlot(id, PeerSlot.lastRx)]));
     peerRows.push({
       name,
       txPackets: sum(layout.peerSlot(id, PeerSlot.txPackets)),
       txBytes: sum(layout.peerSlot(id, PeerSlot.txBytes)),
       rxPackets: sum(layout.peerSlot(id, PeerSlot.rxPackets)),
       rxBytes: sum(layout.peerSlot(id, PeerSlot.rxBytes)),
+      lastSeen: lastRx > 0 ? lastRx : null,
     });
   }
   peerRows.sort((a, b) => (a.name < b.name ? -1 : 1));
-  const workers = blocks.map((b, index) => ({ index, tunBatches: b[WorkerSlot.tunBatches], udpBatches: b[WorkerSlot.udpBatches] }));
-  return { peers: peerRows, drops, workers };
+  const direction = (b: Float64Array, d: DirectionName): BatchCounters => {
+    const at = layout.directionSlot(Direction[d], 0);
+    return {
+      batches: b[at + DirectionSlot.batches],
+      packets: b[at + DirectionSlot.packets],
+      sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
+    };
+  };
+  const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp') }));
+  return { at: Date.now(), peers: peerRows, drops, workers };
 }
 
 /** Zeroes a reused peer id's slots in every block (the id's old owner has left the table). */

@@ -1,28 +1,44 @@
-// The daemon's HTTP endpoint: health and the live counters as JSON.
-import { createServer, type Server } from 'node:http';
-import type { CounterSnapshot } from './counter-snapshot.js';
+// The daemon's HTTP endpoint: health, Prometheus metrics, and the debugging views that
+// `vxroute top` and `vxroute trace` read.
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { debugPeers } from './debug-peers.js';
+import type { DaemonView } from './datapath-view.js';
+import { PrometheusMetrics } from './prometheus.js';
+import { streamTrace } from './trace-stream.js';
 
-export interface EndpointState {
-  /** undefined until the datapath runs. */
-  counters(): CounterSnapshot | undefined;
-  /** Why the daemon is not ready, or undefined when it is. */
-  notReady(): string | undefined;
-}
+const ROUTES = '/healthz, /readyz, /metrics, /debug/counters, /debug/peers, /debug/trace';
 
-export function startHttpServer(host: string, port: number, state: EndpointState): Promise<Server> {
+export function startHttpServer(host: string, port: number, daemon: DaemonView, info: Record<string, string> = {}): Promise<Server> {
+  const metrics = new PrometheusMetrics(
+    { counters: () => daemon.datapath()?.counters(), notReady: () => daemon.notReady(), tableNodes: () => daemon.datapath()?.table.nodes.length },
+    info,
+  );
+  const json = (res: ServerResponse, body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz') {
+    const url = new URL(req.url ?? '/', 'http://vxroute');
+    const datapath = daemon.datapath();
+    if (url.pathname === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else if (path === '/readyz') {
-      const why = state.notReady();
+    } else if (url.pathname === '/readyz') {
+      const why = daemon.notReady();
       res.writeHead(why ? 503 : 200, { 'content-type': 'text/plain' }).end(why ? `not ready: ${why}\n` : 'ok\n');
-    } else if (path === '/debug/counters') {
-      const counters = state.counters();
-      if (counters) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(counters));
-      else res.writeHead(503, { 'content-type': 'text/plain' }).end('the datapath is not running yet\n');
+    } else if (url.pathname === '/metrics') {
+      metrics.scrape().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
+      );
+    } else if (!url.pathname.startsWith('/debug/')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${ROUTES}\n`);
+    } else if (!datapath) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('the datapath is not running yet\n');
+    } else if (url.pathname === '/debug/counters') {
+      json(res, datapath.counters());
+    } else if (url.pathname === '/debug/peers') {
+      json(res, debugPeers(daemon.nodeName, datapath));
+    } else if (url.pathname === '/debug/trace') {
+      streamTrace(datapath, url, req, res);
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /debug/counters\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${ROUTES}\n`);
     }
   });
   return new Promise((resolve, reject) => {

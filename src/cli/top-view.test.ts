@@ -1,0 +1,40 @@
+// `vxroute top`'s screen: rates from two snapshots, busiest first, never wider than 80 columns.
+import { describe, expect, it } from 'vitest';
+import { DROP_REASONS } from '../datapath/drop-reasons.js';
+import type { CounterSnapshot } from '../metrics/counter-snapshot.js';
+import { topSample } from './top-sample.js';
+import { renderTop, si } from './top-view.js';
+
+const drops = (n: number) => Object.fromEntries(DROP_REASONS.map((r) => [r, n])) as CounterSnapshot['drops'];
+const worker = (index: number, packets: number) => ({ index, tun: { batches: packets / 4, packets, sizes: [] }, udp: { batches: 0, packets: 0, sizes: [] } });
+const peer = (name: string, tx: number) => ({ name, txPackets: tx, txBytes: tx * 1000, rxPackets: tx / 2, rxBytes: tx * 500, lastSeen: 1_000_000 });
+
+describe('vxroute top', () => {
+  const before: CounterSnapshot = { at: 1_000_000, peers: [peer('quiet', 0), peer('a-node-with-a-very-long-name-indeed', 0)], drops: drops(0), workers: [worker(0, 0), worker(1, 0)] };
+  const now: CounterSnapshot = { at: 1_002_000, peers: [peer('quiet', 0), peer('a-node-with-a-very-long-name-indeed', 20_000)], drops: drops(10), workers: [worker(0, 30_000), worker(1, 10_000)] };
+  const s = topSample('n1', 7, before, now);
+
+  it('turns two snapshots into rates', () => {
+    expect(s.intervalSeconds).toBe(2);
+    expect(s.peers[0]).toMatchObject({ name: 'a-node-with-a-very-long-name-indeed', txPacketsPerSecond: 10_000, txBitsPerSecond: 80e6, rxPacketsPerSecond: 5000, rxBitsPerSecond: 40e6 });
+    expect(s.peers[1].name).toBe('quiet');
+    expect(s.totals.txBitsPerSecond).toBe(80e6);
+    expect(s.drops).toHaveLength(DROP_REASONS.length);
+    expect(s.drops[0].perSecond).toBe(5);
+    expect(s.workers).toEqual([
+      { index: 0, share: 0.75, packetsPerSecond: 15_000, meanBatch: 4 },
+      { index: 1, share: 0.25, packetsPerSecond: 5000, meanBatch: 4 },
+    ]);
+  });
+
+  it('fits 80 columns, whatever the names and however many reasons', () => {
+    const lines = renderTop(s, '127.0.0.1:9475');
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
+    expect(lines.join('\n')).toMatch(/a-node-with-a-very-l\s+10\.0k\s+80\.0M\s+5\.00k\s+40\.0M/);
+    expect(renderTop(s, 'x', 1).join('\n')).toContain('… 1 more peers');
+  });
+
+  it('writes numbers in SI units', () => {
+    expect([si(0), si(999), si(1000), si(12_345), si(123_456_789), si(2.5)]).toEqual(['0', '999', '1.00k', '12.3k', '123M', '2.5']);
+  });
+});

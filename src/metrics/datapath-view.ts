@@ -1,0 +1,22 @@
+// What the HTTP endpoint reads of a running datapath (the Datapath class provides it).
+import type { TraceReader } from '../datapath/trace-ring.js';
+import type { SubnetTable } from '../subnets/subnet-table.js';
+import type { CounterSnapshot } from './counter-snapshot.js';
+
+export interface DatapathView {
+  counters(): CounterSnapshot;
+  /** The table the shards forward on, and its version. */
+  readonly table: SubnetTable;
+  readonly version: number;
+  readonly trace: TraceReader;
+  peerId(name: string): number | undefined;
+  peerName(id: number): string | undefined;
+}
+
+export interface DaemonView {
+  readonly nodeName: string;
+  /** undefined until the datapath runs. */
+  datapath(): DatapathView | undefined;
+  /** Why the daemon is not ready, or undefined when it is. */
+  notReady(): string | undefined;
+}

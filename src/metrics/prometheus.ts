@@ -1,0 +1,125 @@
+// /metrics in the Prometheus text format, through prom-client. The workers' counters are summed
+// once per scrape (one snapshot feeds every metric, so they agree with each other), then
+// mirrored into prom-client's counters; the batch-size distribution is a histogram built from
+// the workers' buckets.
+import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
+import { bucketUpperBound, BATCH_BUCKETS, DIRECTIONS } from '../datapath/counters.js';
+import { DROP_HELP, DROP_REASONS } from '../datapath/drop-reasons.js';
+import type { CounterSnapshot } from './counter-snapshot.js';
+
+export interface MetricsSource {
+  /** undefined until the datapath runs. */
+  counters(): CounterSnapshot | undefined;
+  notReady(): string | undefined;
+  /** Nodes in the table, ours included; undefined until it is loaded. */
+  tableNodes(): number | undefined;
+}
+
+export class PrometheusMetrics {
+  readonly registry = new Registry();
+  private snapshot: CounterSnapshot | undefined;
+
+  constructor(private readonly source: MetricsSource, info: Record<string, string>) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    const current = (): CounterSnapshot | undefined => this.snapshot;
+
+    const perPeer = (name: string, help: string, pick: (p: CounterSnapshot['peers'][number]) => number) =>
+      new Counter({
+        name, help, labelNames: ['peer'], registers,
+        collect() {
+          this.reset();
+          for (const p of current()?.peers ?? []) this.inc({ peer: p.name }, pick(p));
+        },
+      });
+    perPeer('vxroute_tx_packets_total', 'Packets encapsulated and sent to a peer node.', (p) => p.txPackets);
+    perPeer('vxroute_tx_bytes_total', 'Bytes of inner IP packets sent to a peer node.', (p) => p.txBytes);
+    perPeer('vxroute_rx_packets_total', 'Packets received from a peer node and delivered to the TUN.', (p) => p.rxPackets);
+    perPeer('vxroute_rx_bytes_total', 'Bytes of inner IP packets received from a peer node.', (p) => p.rxBytes);
+    new Gauge({
+      name: 'vxroute_peer_last_seen_timestamp_seconds', help: 'When a datagram from the peer node was last accepted (Unix time).', labelNames: ['peer'], registers,
+      collect() {
+        this.reset();
+        for (const p of current()?.peers ?? []) if (p.lastSeen !== null) this.set({ peer: p.name }, p.lastSeen / 1000);
+      },
+    });
+    new Counter({
+      name: 'vxroute_dropped_packets_total',
+      help: `Packets dropped, by reason: ${DROP_REASONS.map((r) => `${r} (${DROP_HELP[r]})`).join('; ')}.`,
+      labelNames: ['reason'], registers,
+      collect() {
+        this.reset();
+        const drops = current()?.drops;
+        for (const r of DROP_REASONS) this.inc({ reason: r }, drops?.[r] ?? 0);
+      },
+    });
+    const perWorker = (name: string, help: string, pick: (b: CounterSnapshot['workers'][number]['tun']) => number) =>
+      new Counter({
+        name, help, labelNames: ['worker', 'direction'], registers,
+        collect() {
+          this.reset();
+          for (const w of current()?.workers ?? []) for (const d of DIRECTIONS) this.inc({ worker: String(w.index), direction: d }, pick(w[d]));
+        },
+      });
+    perWorker('vxroute_batches_total', 'Batches read by a worker, from the TUN (tun) or the UDP socket (udp).', (b) => b.batches);
+    perWorker('vxroute_batch_packets_total', 'Packets read by a worker in its batches.', (b) => b.packets);
+    this.registry.registerMetric(new BatchSizeHistogram(current) as never);
+
+    new Gauge({
+      name: 'vxroute_peers', help: 'Peer nodes in the subnet table.', registers,
+      collect() {
+        const nodes = source.tableNodes();
+        this.set(nodes === undefined ? 0 : nodes - 1);
+      },
+    });
+    new Gauge({
+      name: 'vxroute_ready', help: '1 when the daemon is ready (see /readyz for the reason when not).', registers,
+      collect() {
+        this.set(source.notReady() === undefined ? 1 : 0);
+      },
+    });
+    new Gauge({ name: 'vxroute_info', help: 'Constant 1, labelled with the running configuration.', labelNames: Object.keys(info), registers }).set(info, 1);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The text exposition, from one snapshot of the counters. */
+  async scrape(): Promise<string> {
+    this.snapshot = this.source.counters();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.snapshot = undefined;
+    }
+  }
+}
+
+/** vxroute_batch_size: how many packets each read returned, per worker and direction. */
+class BatchSizeHistogram {
+  readonly name = 'vxroute_batch_size';
+  readonly help = 'Packets per batch read by a worker (a batch is one readBatch or recvmmsg call).';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+
+  constructor(private readonly current: () => CounterSnapshot | undefined) {}
+
+  get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+    const values: MetricValueWithName<string>[] = [];
+    for (const w of this.current()?.workers ?? []) {
+      for (const d of DIRECTIONS) {
+        const labels = { worker: String(w.index), direction: d };
+        let cumulative = 0;
+        for (let i = 0; i < BATCH_BUCKETS; i++) {
+          cumulative += w[d].sizes[i];
+          values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: bucketUpperBound(i) }, value: cumulative });
+        }
+        values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: w[d].batches });
+        values.push({ metricName: `${this.name}_sum`, labels, value: w[d].packets });
+        values.push({ metricName: `${this.name}_count`, labels, value: w[d].batches });
+      }
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator as never, collect: () => undefined, values });
+  }
+}

@@ -1,0 +1,120 @@
+// A trace entry made readable: the headers of the captured bytes (VXLAN and inner Ethernet for
+// a received datagram, then IP and the transport header) and what the datapath did with it.
+// The bytes are whatever arrived, so every read is bounds-checked: a short or malformed capture
+// decodes as far as it goes.
+import { Direction } from '../datapath/counters.js';
+import { DROP_REASONS, type DropReason } from '../datapath/drop-reasons.js';
+import { FORWARDED } from '../datapath/packet-batch.js';
+import type { TraceEntry } from '../datapath/trace-ring.js';
+import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HEADER_LEN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_HEADER_LEN, VXLAN_HEADER_LEN } from '../packet/constants.js';
+import { formatMac } from '../packet/ethernet.js';
+import { formatIpv4 } from '../packet/ipv4.js';
+import { formatIpv6, IPV6_DST, IPV6_SRC } from '../packet/ipv6.js';
+import { readVxlanFlags, readVxlanVni } from '../packet/vxlan.js';
+
+export interface InnerHeaders {
+  version: 4 | 6;
+  src: string;
+  dst: string;
+  protocol: number;
+  ttl: number;
+  length: number;
+  srcPort?: number;
+  dstPort?: number;
+  tcpFlags?: string;
+  icmpType?: number;
+  icmpCode?: number;
+}
+
+export interface TraceRecord {
+  time: string;
+  worker: number;
+  /** to-peer: read from the TUN and sent toward a node; from-peer: received and handed to the TUN. */
+  direction: 'to-peer' | 'from-peer';
+  verdict: 'encapsulated' | 'delivered' | 'dropped';
+  reason?: DropReason;
+  peer?: string;
+  /** Length of the packet (to-peer) or of the VXLAN payload of the datagram (from-peer). */
+  length: number;
+  outer?: { src: string; flags: number; vni: number; innerSrcMac: string; innerDstMac: string; etherType: number };
+  inner?: InnerHeaders;
+}
+
+const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'];
+
+export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | undefined): TraceRecord {
+  const fromPeer = e.direction === Direction.udp;
+  const r: TraceRecord = {
+    time: new Date(e.time).toISOString(),
+    worker: e.worker,
+    direction: fromPeer ? 'from-peer' : 'to-peer',
+    verdict: e.verdict === FORWARDED ? (fromPeer ? 'delivered' : 'encapsulated') : 'dropped',
+    length: e.length,
+  };
+  if (e.verdict !== FORWARDED) r.reason = DROP_REASONS[e.verdict];
+  const peer = e.peer >= 0 ? peerName(e.peer) : undefined;
+  if (peer !== undefined) r.peer = peer;
+  const b = e.bytes;
+  let ip = 0;
+  let version = b.length > 0 ? b[0] >> 4 : 0;
+  if (fromPeer) {
+    if (b.length < VXLAN_HEADER_LEN) return r;
+    const eth = VXLAN_HEADER_LEN;
+    const hasEth = b.length >= ENCAP_LEN;
+    r.outer = {
+      src: formatIpv4(e.source[0]),
+      flags: readVxlanFlags(b, 0),
+      vni: readVxlanVni(b, 0),
+      innerDstMac: hasEth ? formatMac(b.subarray(eth, eth + 6)) : '',
+      innerSrcMac: hasEth ? formatMac(b.subarray(eth + 6, eth + 12)) : '',
+      etherType: hasEth ? b.readUInt16BE(eth + 12) : 0,
+    };
+    if (!hasEth) return r;
+    ip = eth + ETH_HEADER_LEN;
+    version = r.outer.etherType === ETHERTYPE_IPV4 ? 4 : r.outer.etherType === ETHERTYPE_IPV6 ? 6 : 0;
+  }
+  const inner = decodeIp(b, ip, version);
+  if (inner) r.inner = inner;
+  return r;
+}
+
+function decodeIp(b: Buffer, at: number, version: number): InnerHeaders | undefined {
+  let l4: number;
+  let h: InnerHeaders;
+  if (version === 4 && b.length >= at + 20) {
+    h = {
+      version: 4,
+      src: formatIpv4(b.readUInt32BE(at + 12)),
+      dst: formatIpv4(b.readUInt32BE(at + 16)),
+      protocol: b[at + 9],
+      ttl: b[at + 8],
+      length: b.readUInt16BE(at + 2),
+    };
+    l4 = at + (b[at] & 0x0f) * 4;
+    if (b.readUInt16BE(at + 6) & 0x1fff) return h; // a later fragment has no transport header
+  } else if (version === 6 && b.length >= at + IPV6_HEADER_LEN) {
+    h = {
+      version: 6,
+      src: formatIpv6(b, at + IPV6_SRC),
+      dst: formatIpv6(b, at + IPV6_DST),
+      protocol: b[at + 6],
+      ttl: b[at + 7],
+      length: IPV6_HEADER_LEN + b.readUInt16BE(at + 4),
+    };
+    l4 = at + IPV6_HEADER_LEN;
+  } else {
+    return undefined;
+  }
+  if ((h.protocol === IPPROTO_TCP || h.protocol === IPPROTO_UDP) && b.length >= l4 + 4) {
+    h.srcPort = b.readUInt16BE(l4);
+    h.dstPort = b.readUInt16BE(l4 + 2);
+    if (h.protocol === IPPROTO_TCP && b.length >= l4 + 14) {
+      const flags = b[l4 + 13];
+      h.tcpFlags = TCP_FLAGS.filter((_, i) => flags & (1 << i)).join(',');
+    }
+  } else if ((h.protocol === IPPROTO_ICMP || h.protocol === IPPROTO_ICMPV6) && b.length >= l4 + 2) {
+    h.icmpType = b[l4];
+    h.icmpCode = b[l4 + 1];
+  }
+  return h;
+}
