@@ -64,3 +64,39 @@ describe('vxroute run: invalid input', () => {
     expect(r.stdout).toMatch(/Usage: vxroute run \(--subnets FILE \| --kube\)/);
   });
 });
+
+describe('vxroute top and trace: invalid input and no daemon', () => {
+  let lab: Lab;
+  let node: LabNode;
+  beforeAll(async () => {
+    lab = await Lab.create();
+    node = await lab.addNode('vxroute', 0); // no daemon runs here
+  });
+  afterAll(async () => {
+    await lab?.dispose();
+  });
+
+  it.each(['top', 'trace'])('%s: says that no daemon answers, and how to point it at one (exit 1)', async (command) => {
+    const r = await tryInNs(node.ns, process.execPath, [cliPath(), command, '--addr', '127.0.0.1:9475', ...(command === 'top' ? ['--json'] : [])]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^vxroute ${command}: cannot reach vxroute at 127\\.0\\.0\\.1:9475 \\(ECONNREFUSED\\): is it running there\\? \\(--addr HOST:PORT; in Kubernetes, kubectl -n vxroute port-forward POD 9475\\)\\n$`));
+  });
+
+  it.each([
+    [['top', '--addr', 'localhost'], /^vxroute: --addr: "localhost" must be HOST:PORT/],
+    [['top', '--interval', '0'], /^vxroute: --interval: "0" must be a number of seconds from 0\.1 to 3600/],
+    [['trace', '--count=0'], /^vxroute: --count: "0" must be a whole number of at least 1/],
+    [['trace', '--count', 'x'], /^vxroute: --count: "x" must be a whole number of at least 1/],
+    [['trace', '--bogus'], /^vxroute: arguments: Unknown option '--bogus'/],
+  ])('rejects %j with exit code 2', async (args, message) => {
+    const r = await tryInNs(node.ns, process.execPath, [cliPath(), ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it.each(['top', 'trace'])('%s --help prints its usage', async (command) => {
+    const r = await tryInNs(node.ns, process.execPath, [cliPath(), command, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Usage: vxroute ${command} `));
+  });
+});

@@ -149,7 +149,8 @@ describe('deploy/kubernetes', () => {
     const opts = parseRunOptions(expanded, env);
     expect(opts.nodeName).toBe('node-a');
     expect(opts.kube).toBeDefined();
-    expect(opts.metrics).toEqual({ host: '192.0.2.10', port: 9475 });
+    // Loopback for `vxroute top` and kubectl port-forward; the node's address for probes and Prometheus.
+    expect(opts.metrics).toEqual([{ host: '127.0.0.1', port: 9475 }, { host: '192.0.2.10', port: 9475 }]);
 
     const mountOf = (path: string) => container.volumeMounts.find((m: Any) => path === m.mountPath || path.startsWith(m.mountPath.replace(/\/?$/, '/')));
     const volume = (name: string) => pod.volumes.find((v: Any) => v.name === name);
@@ -174,7 +175,7 @@ describe('deploy/kubernetes', () => {
     const port = container.ports.find((p: Any) => p.name === container.livenessProbe.httpGet.port);
     expect(port.containerPort).toBe(9475);
     expect(container.readinessProbe.httpGet.port).toBe(port.name);
-    const server = await startHttpServer('127.0.0.1', 0, { nodeName: 'n1', datapath: () => undefined, notReady: () => 'waiting for the subnet table' });
+    const [server] = await startHttpServer([{ host: '127.0.0.1', port: 0 }], { nodeName: 'n1', datapath: () => undefined, notReady: () => 'waiting for the subnet table' });
     try {
       const { port: bound } = server.address() as { port: number };
       const live = await fetch(`http://127.0.0.1:${bound}${container.livenessProbe.httpGet.path}`);

@@ -17,7 +17,7 @@ function message(argv: string[]): string {
 describe('vxroute run flags', () => {
   it('has flannel-compatible defaults', () => {
     const o = parseRunOptions(base, { NODE_NAME: 'n7' });
-    expect(o).toMatchObject({ nodeName: 'n7', iface: 'vxroute0', subnetEnv: undefined, kube: undefined, metrics: { host: '127.0.0.1', port: 9475 } });
+    expect(o).toMatchObject({ nodeName: 'n7', iface: 'vxroute0', subnetEnv: undefined, kube: undefined, metrics: [{ host: '127.0.0.1', port: 9475 }] });
     expect(resolveDatapath(o, undefined)).toEqual({ port: 8472, vni: 1, mtu: undefined });
     expect(o.workers).toBeGreaterThanOrEqual(1);
     expect(o.workers).toBeLessThanOrEqual(4);
@@ -26,10 +26,11 @@ describe('vxroute run flags', () => {
 
   it('takes every flag', () => {
     const o = parseRunOptions([...base, '--node-name', 'a', '--iface', 'vx1', '--public-ip', '192.0.2.5', '--port', '4789', '--vni', '42', '--workers', '2', '--mtu', '1400', '--metrics-addr', ''], {});
-    expect(o).toMatchObject({ nodeName: 'a', iface: 'vx1', publicIP: '192.0.2.5', port: 4789, vni: 42, workers: 2, mtu: 1400, metrics: undefined });
+    expect(o).toMatchObject({ nodeName: 'a', iface: 'vx1', publicIP: '192.0.2.5', port: 4789, vni: 42, workers: 2, mtu: 1400, metrics: [] });
     // Flags beat net-conf.json.
     expect(resolveDatapath(o, { port: 8472, vni: 1, mtu: 1300 })).toEqual({ port: 4789, vni: 42, mtu: 1400 });
-    expect(parseRunOptions([...base, '--metrics-addr', '[::1]:9999'], {}).metrics).toEqual({ host: '::1', port: 9999 });
+    expect(parseRunOptions([...base, '--metrics-addr', '[::1]:9999'], {}).metrics).toEqual([{ host: '::1', port: 9999 }]);
+    expect(parseRunOptions([...base, '--metrics-addr', '127.0.0.1:1', '--metrics-addr', '192.0.2.1:2'], {}).metrics).toEqual([{ host: '127.0.0.1', port: 1 }, { host: '192.0.2.1', port: 2 }]);
   });
 
   it('reads the cluster with --kube, with net-conf.json below flags', () => {

@@ -25,7 +25,8 @@ export interface RunOptions {
   vni: number | undefined;
   workers: number;
   mtu: number | undefined;
-  metrics: { host: string; port: number } | undefined;
+  /** Where the HTTP endpoint listens (every address serves every path); empty: nowhere. */
+  metrics: { host: string; port: number }[];
   logLevel: string;
 }
 
@@ -52,8 +53,9 @@ Options:
   --vni N               VXLAN network identifier (default: net-conf's, else ${DEFAULT_VNI}, flannel's)
   --workers N           datapath shards, one TUN queue each (default: min(cores, 4))
   --mtu N               TUN MTU (default: net-conf's, else underlay MTU - 50)
-  --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /debug/counters
-                        (default: 127.0.0.1:9475; '' turns it off)
+  --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /metrics and /debug/*; repeat
+                        it to listen on several addresses (default: 127.0.0.1:9475;
+                        '' turns it off)
   --log-level LEVEL     trace, debug, info, warn, error (default: info)
   -h, --help            show this help
 `;
@@ -80,7 +82,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         vni: { type: 'string' },
         workers: { type: 'string' },
         mtu: { type: 'string' },
-        'metrics-addr': { type: 'string', default: '127.0.0.1:9475' },
+        'metrics-addr': { type: 'string', multiple: true, default: ['127.0.0.1:9475'] },
         'log-level': { type: 'string', default: 'info' },
       },
     }));
@@ -113,7 +115,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     vni: values.vni === undefined ? undefined : integer('--vni', values.vni, 0, 0xffffff),
     workers: values.workers === undefined ? Math.min(availableParallelism(), 4) : integer('--workers', values.workers, 1, 64),
     mtu: values.mtu === undefined ? undefined : integer('--mtu', values.mtu, 576, 65535),
-    metrics: listenAddress('--metrics-addr', values['metrics-addr']!),
+    metrics: values['metrics-addr']!.filter((a) => a !== '').map((a) => listenAddress('--metrics-addr', a)),
     logLevel,
   });
 }
@@ -124,8 +126,7 @@ function integer(flag: string, text: string, min: number, max: number): number {
   return n;
 }
 
-function listenAddress(flag: string, text: string): RunOptions['metrics'] {
-  if (text === '') return undefined;
+function listenAddress(flag: string, text: string): RunOptions['metrics'][number] {
   const colon = text.lastIndexOf(':');
   const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
   if (colon < 0 || host === '') throw new ConfigError(flag, `"${text}" must be HOST:PORT, e.g. 127.0.0.1:9475, or '' to turn it off`);

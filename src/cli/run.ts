@@ -96,14 +96,13 @@ class Daemon {
 
   async start(): Promise<void> {
     const { opts, log, undo } = this;
-    if (opts.metrics) {
-      const server = await startHttpServer(
-        opts.metrics.host,
-        opts.metrics.port,
+    if (opts.metrics.length > 0) {
+      const servers = await startHttpServer(
+        opts.metrics,
         { nodeName: opts.nodeName, datapath: () => this.datapath, notReady: () => this.notReady ?? this.source.problem() },
         { node: opts.nodeName, iface: opts.iface, vni: String(this.settings.vni), port: String(this.settings.port), source: opts.kube ? 'kube' : 'static' },
       );
-      undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      undo.push(() => Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined));
     }
 
     const initial = await Promise.race([this.source.start(), once(this.stop.signal, 'abort').then(() => undefined)]);

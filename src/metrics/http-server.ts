@@ -1,6 +1,6 @@
 // The daemon's HTTP endpoint: health, Prometheus metrics, and the debugging views that
 // `vxroute top` and `vxroute trace` read.
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { debugPeers } from './debug-peers.js';
 import type { DaemonView } from './datapath-view.js';
 import { PrometheusMetrics } from './prometheus.js';
@@ -8,13 +8,14 @@ import { streamTrace } from './trace-stream.js';
 
 const ROUTES = '/healthz, /readyz, /metrics, /debug/counters, /debug/peers, /debug/trace';
 
-export function startHttpServer(host: string, port: number, daemon: DaemonView, info: Record<string, string> = {}): Promise<Server> {
+/** One handler, listening on every address given; resolves once all of them listen. */
+export async function startHttpServer(addresses: { host: string; port: number }[], daemon: DaemonView, info: Record<string, string> = {}): Promise<Server[]> {
   const metrics = new PrometheusMetrics(
     { counters: () => daemon.datapath()?.counters(), notReady: () => daemon.notReady(), tableNodes: () => daemon.datapath()?.table.nodes.length },
     info,
   );
   const json = (res: ServerResponse, body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://vxroute');
     const datapath = daemon.datapath();
     if (url.pathname === '/healthz') {
@@ -40,12 +41,23 @@ export function startHttpServer(host: string, port: number, daemon: DaemonView, 
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${ROUTES}\n`);
     }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
+  };
+  const servers: Server[] = [];
+  try {
+    for (const { host, port } of addresses) {
+      const server = createServer(handler);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      servers.push(server);
+    }
+  } catch (err) {
+    for (const s of servers) s.close();
+    throw err;
+  }
+  return servers;
 }
