@@ -2,29 +2,15 @@
 // test bed: ping RTT (200 echoes, 5 ms apart) and TCP throughput (iperf3, one stream), in
 // interleaved rounds so that both paths see the same machine noise. Prints ratios.
 //   npm run bench:interop -- [--rounds 3] [--seconds 5] [--workers N]
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Lab, type LabNode } from '../src/lab/lab.js';
-import { inNs } from '../src/lab/netns.js';
+import { iperf, median } from '../src/lab/iperf.js';
 import { ping } from '../src/lab/traffic.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, workers: { type: 'string' } } });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
-
-async function iperf(server: LabNode, client: LabNode): Promise<number> {
-  const srv = spawn('ip', ['netns', 'exec', server.pods[0].ns, 'iperf3', '-s', '-1', '-B', server.pods[0].ip], { stdio: 'ignore' });
-  try {
-    await new Promise((r) => setTimeout(r, 300));
-    const out = await inNs(client.pods[0].ns, 'iperf3', ['-c', server.pods[0].ip, '-t', String(seconds), '-J']);
-    return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e6;
-  } finally {
-    srv.kill();
-  }
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const lab = await Lab.create();
 try {
@@ -47,7 +33,7 @@ try {
       const p = await ping(from.pods[0].ns, to.pods[0].ip, 200, 0.005);
       if (p.received !== p.transmitted) throw new Error(`${name}: ${p.transmitted - p.received} of ${p.transmitted} pings lost`);
       (rtt[name] ??= []).push(p.rttAvg);
-      (mbit[name] ??= []).push(await iperf(to, from));
+      (mbit[name] ??= []).push(await iperf(to.pods[0], from.pods[0], seconds));
     }
   }
   const base = 'kernel → kernel';

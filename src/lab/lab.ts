@@ -171,9 +171,12 @@ export class Lab {
     return path;
   }
 
-  /** Starts `vxroute run --subnets` inside the node's namespace and waits until it logs "ready". */
-  startVxroute(node: LabNode, subnets: string, extraArgs: string[] = []): Promise<VxrouteProcess> {
-    return this.startDaemon(node, ['--subnets', subnets, ...extraArgs]);
+  /**
+   * Starts `vxroute run --subnets` inside the node's namespace and waits until it logs "ready";
+   * `cli` runs another build (a benchmark's baseline) instead of this one.
+   */
+  startVxroute(node: LabNode, subnets: string, extraArgs: string[] = [], cli?: string): Promise<VxrouteProcess> {
+    return this.startDaemon(node, ['--subnets', subnets, ...extraArgs], cli);
   }
 
   /** Starts `vxroute run --kube` against the lab's API server; subnet.env goes to the lab's directory. */
@@ -182,8 +185,8 @@ export class Lab {
     return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--subnet-env', subnetEnv, ...extraArgs]);
   }
 
-  private async startDaemon(node: LabNode, args: string[]): Promise<VxrouteProcess> {
-    const p = await VxrouteProcess.start(node.ns, ['run', '--node-name', node.name, ...args]);
+  private async startDaemon(node: LabNode, args: string[], cli?: string): Promise<VxrouteProcess> {
+    const p = await VxrouteProcess.start(node.ns, ['run', '--node-name', node.name, ...args], cli);
     this.processes.add(p);
     void p.exited.then(() => this.processes.delete(p));
     return p;

@@ -60,8 +60,9 @@ export class VxrouteProcess {
     });
   }
 
-  static async start(ns: string, args: string[]): Promise<VxrouteProcess> {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cliPath(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts `cli` (default: this package's) with `args` in `ns` and waits until it is ready. */
+  static async start(ns: string, args: string[], cli = cliPath()): Promise<VxrouteProcess> {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const i = args.indexOf('--metrics-addr');
     const p = new VxrouteProcess(ns, child, i >= 0 ? args[i + 1] : '127.0.0.1:9475');
     await p.waitForLog((l) => l.msg === 'ready', READY_TIMEOUT_MS);

@@ -6,7 +6,7 @@ import type { DatapathView } from './datapath-view.js';
 import { decodeEntry } from './trace-decode.js';
 
 const DRAIN_MS = 20;
-const MAX_COUNT = 100_000;
+const MAX_COUNT = 10_000_000;
 
 export function streamTrace(d: DatapathView, url: URL, req: IncomingMessage, res: ServerResponse): void {
   const param = (name: string, dflt: number, max: number): number | string => {
