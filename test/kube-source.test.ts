@@ -51,7 +51,7 @@ function bareNode(i: number, podCIDR: string | null = `10.244.${i}.0/24`): NodeO
   return { metadata: { name: `n${i}` }, spec: podCIDR ? { podCIDR } : {}, status: { addresses: [{ type: 'InternalIP', address: `192.0.2.${i}` }] } };
 }
 
-const summary = (t: SubnetTable | undefined) => t?.nodes.map((n) => `${n.name} ${n.podCIDR.text} ${n.publicIP} ${n.vtepMAC.toString('hex')}`);
+const summary = (t: SubnetTable | undefined) => t?.nodes.map((n) => `${n.name} ${n.podCIDR!.text} ${n.publicIP} ${n.vtepMAC.toString('hex')}`);
 
 describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as %s)', (expired) => {
   let api: KubeApiServer;
@@ -196,7 +196,7 @@ describe('announcing our node', () => {
     const port = await api.listen('127.0.0.1', 0);
     try {
       const mac = Buffer.from([0x0a, 0x58, 0xc0, 0x00, 0x02, 0x01]);
-      await announceNode(kubeConfig(port), { name: 'n1', podCIDR: parseCidr('10.244.1.0/24'), publicIP: '192.0.2.1', vtepMAC: mac }, 1);
+      await announceNode(kubeConfig(port), { name: 'n1', podCIDR: parseCidr('10.244.1.0/24'), podCIDRv6: undefined, publicIP: '192.0.2.1', publicIPv6: undefined, vtepMAC: mac, vtepMACv6: mac }, 1);
       const node = api.getNode('n1')!;
       expect(node.metadata.annotations).toEqual({
         'flannel.alpha.coreos.com/backend-type': 'vxlan',

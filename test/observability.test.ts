@@ -90,7 +90,7 @@ describe('counters, /metrics, trace and top', () => {
     expect(peers.self).toMatchObject({ name: ours.name, podCIDR: ours.podCIDR, publicIP: ours.publicIP });
     expect(peers.peers).toEqual([
       {
-        name: peer.name, podCIDR: peer.podCIDR, publicIP: peer.publicIP, vtepMAC: peer.vtepMAC,
+        name: peer.name, podCIDR: peer.podCIDR, podCIDRv6: null, publicIP: peer.publicIP, publicIPv6: null, vtepMAC: peer.vtepMAC, vtepMACv6: expect.any(String),
         txPackets: p.txPackets, txBytes: p.txBytes, rxPackets: p.rxPackets, rxBytes: p.rxBytes, lastSeen: new Date(p.lastSeen!).toISOString(),
       },
     ]);

@@ -12,8 +12,9 @@ import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun } from '../net/tun-device.js';
-import { ENCAP_OVERHEAD_V4 } from '../packet/constants.js';
+import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
 import { parseIpv4 } from '../packet/ipv4.js';
+import { parseIpv6 } from '../packet/ipv6.js';
 import { announceNode } from '../subnets/kube-announce.js';
 import { loadKubeConfig } from '../subnets/kube-config.js';
 import { KubeSubnetSource } from '../subnets/kube-source.js';
@@ -109,32 +110,54 @@ class Daemon {
     if (initial === undefined) return; // stopped while waiting for our node
     let self = ownLease(initial, opts);
     const publicIP = opts.publicIP ?? self.publicIP;
-    const underlay = await linkWithAddress(publicIP);
-    if (!underlay) log.warn({ publicIP }, 'no local interface holds the public IP (behind NAT?); assuming underlay MTU 1500');
-    const underlayMtu = underlay?.mtu ?? 1500;
-    const mtu = this.settings.mtu ?? underlayMtu - ENCAP_OVERHEAD_V4;
-    if (mtu > underlayMtu - ENCAP_OVERHEAD_V4 || mtu < 576) {
-      throw new ConfigError('--mtu', `${mtu} must be at least 576 and leave room for VXLAN's ${ENCAP_OVERHEAD_V4}-byte overhead on ${underlay?.ifname ?? 'the underlay'} (MTU ${underlayMtu}); use at most ${underlayMtu - ENCAP_OVERHEAD_V4}`);
+    const publicIPv6 = self.publicIPv6;
+    if (publicIP === undefined && publicIPv6 === undefined) throw new ConfigError('--public-ip', `our node ${self.name} has no underlay address in the table; pass --public-ip`);
+    // Each underlay's room for an inner packet: its MTU less VXLAN's overhead over that family.
+    const link4 = publicIP === undefined ? undefined : await this.underlay(publicIP);
+    const link6 = publicIPv6 === undefined ? undefined : await this.underlay(publicIPv6);
+    const maxInnerV4 = link4 ? link4.mtu - ENCAP_OVERHEAD_V4 : 0;
+    const maxInnerV6 = link6 ? link6.mtu - ENCAP_OVERHEAD_V6 : 0;
+    // Pods of a family travel over the same family's underlay when there is one, else over the other.
+    const pathV4 = maxInnerV4 || maxInnerV6;
+    const pathV6 = maxInnerV6 || maxInnerV4;
+    const natural = self.podCIDR ? pathV4 : pathV6;
+    const mtu = this.settings.mtu ?? natural;
+    if (mtu > natural || mtu < 576) {
+      const [overhead, link] = natural === maxInnerV4 ? [ENCAP_OVERHEAD_V4, link4!] : [ENCAP_OVERHEAD_V6, link6!];
+      throw new ConfigError('--mtu', `${mtu} must be at least 576 and leave room for VXLAN's ${overhead}-byte overhead on ${link.ifname} (MTU ${link.mtu}); use at most ${natural}`);
     }
+    const mtuV6 = Math.min(mtu, pathV6);
+    if (self.podCIDRv6 && mtuV6 < 1280) throw new ConfigError('--mtu', `IPv6 pods need an MTU of at least 1280 (RFC 8200 §5); the underlay leaves ${mtuV6}`);
 
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());
 
     // Sockets first: a port in use (a kernel vxlan device on 8472?) fails before any device exists.
     const udpFds: number[] = [];
-    undo.push(() => udpFds.forEach((fd) => addon.close(fd)));
-    for (let i = 0; i < opts.workers; i++) udpFds.push(addon.udpOpen(4, '0.0.0.0', this.settings.port));
+    const udp6Fds: number[] = [];
+    undo.push(() => [...udpFds, ...udp6Fds].forEach((fd) => addon.close(fd)));
+    for (let i = 0; i < opts.workers; i++) {
+      if (publicIP !== undefined) udpFds.push(addon.udpOpen(4, '0.0.0.0', this.settings.port));
+      if (publicIPv6 !== undefined) udp6Fds.push(addon.udpOpen(6, '::', this.settings.port));
+    }
 
     const tun = await openTun(opts.iface, opts.workers);
     undo.push(() => closeTun(tun));
-    let overlay = overlaySetup(tun.name, mtu, initial, self);
+    let overlay = overlaySetup(tun.name, mtu, mtuV6, initial, self);
     undo.push(() => removeOverlay(overlay));
     await applyOverlay(overlay);
     const acceptLocal = await enableAcceptLocal(tun.name);
     undo.push(() => restoreAcceptLocal(tun.name, acceptLocal));
 
     const datapath = new Datapath(
-      { nodeName: opts.nodeName, tunFds: tun.fds, udpFds, vni: this.settings.vni, port: this.settings.port, ownMac: self.vtepMAC, tunAddressV4: parseIpv4(overlay.address), mtu, underlayMtu },
+      {
+        nodeName: opts.nodeName, tunFds: tun.fds, udpFds, udp6Fds, vni: this.settings.vni, port: this.settings.port,
+        ownMac: self.vtepMAC, ownMacV6: self.vtepMACv6,
+        tunAddressV4: overlay.address ? parseIpv4(overlay.address) : 0,
+        tunAddressV6: overlay.addressV6 ? parseIpv6(overlay.addressV6) : Buffer.alloc(16),
+        maxInnerV4, maxInnerV6,
+        maxPacket: Math.max(mtu, maxInnerV4 + ENCAP_OVERHEAD_V4, maxInnerV6 + ENCAP_OVERHEAD_V6),
+      },
       initial,
     );
     this.datapath = datapath;
@@ -146,11 +169,11 @@ class Daemon {
       void (async () => {
         try {
           const next = ownLease(table, opts);
-          if (!next.vtepMAC.equals(self.vtepMAC)) log.warn({ vtepMAC: next.vtepMAC }, 'our own VTEP MAC changed in the table; restart vxroute to use it');
-          const nextOverlay = overlaySetup(tun.name, mtu, table, next);
-          await replaceAddress(nextOverlay, overlay.address);
+          if (!next.vtepMAC.equals(self.vtepMAC) || !next.vtepMACv6.equals(self.vtepMACv6)) log.warn({ vtepMAC: next.vtepMAC, vtepMACv6: next.vtepMACv6 }, 'our own VTEP MAC changed in the table; restart vxroute to use it');
+          const nextOverlay = overlaySetup(tun.name, mtu, mtuV6, table, next);
+          await replaceAddress(nextOverlay, overlay);
           overlay = nextOverlay;
-          const podCidrChanged = next.podCIDR.text !== self.podCIDR.text;
+          const podCidrChanged = next.podCIDR?.text !== self.podCIDR?.text || next.podCIDRv6?.text !== self.podCIDRv6?.text;
           self = next;
           const version = datapath.publish(table);
           log.info({ version, nodes: table.nodes.length, why }, 'table loaded');
@@ -167,13 +190,20 @@ class Daemon {
     await this.writeSubnetEnv(initial, self, mtu);
     if (this.kc) await this.announce(this.kc, self);
     this.notReady = undefined;
-    log.info({ iface: tun.name, adopted: tun.adopted, workers: opts.workers, mtu, port: this.settings.port, vni: this.settings.vni, address: overlay.address }, 'ready');
+    log.info({ iface: tun.name, adopted: tun.adopted, workers: opts.workers, mtu, mtuV6, port: this.settings.port, vni: this.settings.vni, address: overlay.address, addressV6: overlay.addressV6 }, 'ready');
+  }
+
+  /** The link that holds `address`; MTU 1500 with a warning when none does (NAT). */
+  private async underlay(address: string): Promise<{ ifname: string; mtu: number }> {
+    const link = await linkWithAddress(address);
+    if (!link) this.log.warn({ address }, 'no local interface holds this underlay address (behind NAT?); assuming MTU 1500');
+    return link ?? { ifname: 'the underlay', mtu: 1500 };
   }
 
   private async writeSubnetEnv(table: SubnetTable, self: NodeLease, mtu: number): Promise<void> {
     if (this.opts.subnetEnv === undefined) return;
     // vxroute does not masquerade (yet): tell the CNI plugin so.
-    await writeSubnetEnv(this.opts.subnetEnv, { network: table.network, podCIDR: self.podCIDR, mtu, ipMasq: false });
+    await writeSubnetEnv(this.opts.subnetEnv, { network: table.network, podCIDR: self.podCIDR, networkV6: table.networkV6, podCIDRv6: self.podCIDRv6, mtu, ipMasq: false });
   }
 
   /** Publishes our annotations and condition, retrying until the API server takes them. */
@@ -201,6 +231,16 @@ function ownLease(table: SubnetTable, opts: RunOptions): NodeLease {
   return self;
 }
 
-function overlaySetup(device: string, mtu: number, table: SubnetTable, self: NodeLease): OverlaySetup {
-  return { device, mtu, address: self.podCIDR.text.split('/')[0], network: table.network.text };
+function overlaySetup(device: string, mtu: number, mtuV6: number, table: SubnetTable, self: NodeLease): OverlaySetup {
+  const v4 = self.podCIDR && table.network;
+  const v6 = self.podCIDRv6 && table.networkV6;
+  return {
+    device,
+    mtu,
+    address: v4 ? self.podCIDR!.text.split('/')[0] : undefined,
+    network: v4 ? table.network!.text : undefined,
+    addressV6: v6 ? self.podCIDRv6!.text.split('/')[0] : undefined,
+    networkV6: v6 ? table.networkV6!.text : undefined,
+    mtuV6: v6 && mtuV6 < mtu ? mtuV6 : undefined,
+  };
 }

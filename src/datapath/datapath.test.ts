@@ -29,9 +29,9 @@ function world(maxInnerV4 = 1450) {
   const layout = new CounterLayout(1, 4);
   const block = layout.block(layout.allocate(), 0);
   const counters = new ShardCounters(block, layout);
-  const icmp = new IcmpReplies(8, ip('10.244.1.0'));
+  const icmp = new IcmpReplies(8, ip('10.244.1.0'), new Uint8Array(16));
   icmp.tick(1000);
-  return { routes, counters, block, layout, icmp, vni: 1, ownMac: OWN_MAC, maxInnerV4 };
+  return { routes, counters, block, layout, icmp, vni: 1, ownMac: OWN_MAC, ownMacV6: OWN_MAC, maxInnerV4, maxInnerV6: 0 };
 }
 
 /** An IPv4/UDP packet with `payload` bytes at buf[off]; returns its length. */
@@ -55,7 +55,8 @@ describe('encapsulate', () => {
     b.slab.fill(0x45, 2 * SLOT + HEADROOM, 2 * SLOT + HEADROOM + 10);
     b.sizes[2] = 10; // truncated IPv4
     b.slab[3 * SLOT + HEADROOM] = 0x60;
-    b.sizes[3] = 40; // IPv6: no IPv6 route yet
+    b.slab[3 * SLOT + HEADROOM + 6] = 59; // No Next Header
+    b.sizes[3] = 40; // IPv6 to ::, which no node owns
     b.sizes[4] = 0;
 
     const out = encapsulate(b, 5, ctx);
@@ -121,7 +122,7 @@ describe('decapsulate', () => {
     b.sizes[8] = -1; // larger than the slot
     datagram(b, 9, '192.0.2.2', (d) => d.writeUInt16BE(0x86dd, 20)); // says IPv6, carries IPv4
 
-    const out = decapsulate(b, 10, ctx);
+    const out = decapsulate(b, 10, ctx, 4);
     expect(out).toBe(1);
     expect(b.outOffsets[0]).toBe(HEADROOM);
     expect(b.outLengths[0]).toBe(good - ENCAP_LEN);
@@ -142,7 +143,7 @@ describe('decapsulate', () => {
       datagram(b, len, '192.0.2.2');
       b.sizes[len] = len;
     }
-    expect(decapsulate(b, full, ctx)).toBe(0);
+    expect(decapsulate(b, full, ctx, 4)).toBe(0);
     expect(ctx.block[Drop.truncated]).toBe(full);
   });
 });

@@ -1,6 +1,6 @@
 // The main thread's handle on the datapath: shared memory for the table and the counters, the
 // peer ids, and the shards. It publishes tables and reads counters; it never touches a packet.
-import { ENCAP_OVERHEAD_V4, HEADROOM } from '../packet/constants.js';
+import { HEADROOM } from '../packet/constants.js';
 import { resetPeerCounters, snapshotCounters, type CounterSnapshot } from '../metrics/counter-snapshot.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
 import { CounterLayout } from './counters.js';
@@ -16,15 +16,22 @@ const BATCH_SIZE = 64;
 
 export interface DatapathConfig {
   nodeName: string;
-  /** One TUN queue and one UDP socket per shard. */
+  /** One TUN queue per shard, and per shard one UDP socket per underlay family we use (else empty). */
   tunFds: number[];
   udpFds: number[];
+  udp6Fds: number[];
   vni: number;
   port: number;
   ownMac: Buffer;
+  ownMacV6: Buffer;
+  /** Our TUN addresses: IPv4 host order (0: none), IPv6 16 bytes (zeros: none). */
   tunAddressV4: number;
-  mtu: number;
-  underlayMtu: number;
+  tunAddressV6: Buffer;
+  /** Largest inner packet each underlay carries (its MTU less VXLAN's overhead); 0 for one we lack. */
+  maxInnerV4: number;
+  maxInnerV6: number;
+  /** The largest packet a slot must hold: the TUN's MTU or the largest underlay MTU. */
+  maxPacket: number;
 }
 
 export class Datapath {
@@ -40,7 +47,7 @@ export class Datapath {
   readonly trace: TraceReader;
 
   constructor(private readonly cfg: DatapathConfig, initial: SubnetTable) {
-    const workers = cfg.udpFds.length;
+    const workers = cfg.tunFds.length;
     this.layout = new CounterLayout(workers, MAX_PEERS);
     this.countersSab = this.layout.allocate();
     const tableSab = allocateTable(MAX_ROUTES);
@@ -50,10 +57,11 @@ export class Datapath {
     const traceSab = allocateTrace(workers);
     this.trace = new TraceReader(traceSab, workers);
     this.pool = new ShardPool(
-      cfg.udpFds.map((udpFd, index) => ({
+      cfg.tunFds.map((tunFd, index) => ({
         index,
-        tunFd: cfg.tunFds[index],
-        udpFd,
+        tunFd,
+        udpFd: cfg.udpFds[index] ?? -1,
+        udp6Fd: cfg.udp6Fds[index] ?? -1,
         table: tableSab,
         counters: this.countersSab,
         trace: traceSab,
@@ -62,10 +70,13 @@ export class Datapath {
         vni: cfg.vni,
         port: cfg.port,
         ownMac: cfg.ownMac,
+        ownMacV6: cfg.ownMacV6,
         tunAddressV4: cfg.tunAddressV4,
-        maxInnerV4: cfg.underlayMtu - ENCAP_OVERHEAD_V4,
+        tunAddressV6: cfg.tunAddressV6,
+        maxInnerV4: cfg.maxInnerV4,
+        maxInnerV6: cfg.maxInnerV6,
         batchSize: BATCH_SIZE,
-        slotSize: Math.ceil((HEADROOM + Math.max(cfg.mtu, cfg.underlayMtu)) / 64) * 64,
+        slotSize: Math.ceil((HEADROOM + cfg.maxPacket) / 64) * 64,
       })),
     );
   }
@@ -103,7 +114,7 @@ export class Datapath {
   }
 
   private write(table: SubnetTable): number {
-    const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers);
+    const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers, { v4: this.cfg.udpFds.length > 0, v6: this.cfg.udp6Fds.length > 0 });
     for (const id of reused) resetPeerCounters(this.layout, this.countersSab, id);
     this.version = this.writer.publish(routes);
     return this.version;

@@ -3,13 +3,15 @@
 import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADROOM, IPV6_HEADER_LEN, VXLAN_HEADER_LEN } from '../packet/constants.js';
 import { macEquals, readEtherType } from '../packet/ethernet.js';
 import { ipv4TotalLength, validateIpv4, IPV4_OK, IPV4_TRUNCATED } from '../packet/ipv4.js';
-import { ipv6PayloadLength, validateIpv6, IPV6_OK, IPV6_TRUNCATED } from '../packet/ipv6.js';
+import { ipv6PayloadLength, ipv6UpperLayer, validateIpv6, IPV6_OK, IPV6_TRUNCATED } from '../packet/ipv6.js';
 import { readVxlanFlags, readVxlanVni, VXLAN_FLAG_I } from '../packet/vxlan.js';
 import type { ShardCounters } from './counters.js';
 import { Drop } from './drop-reasons.js';
 import { dropped } from './dropped.js';
 import { FORWARDED, type PacketBatch } from './packet-batch.js';
 import type { RouteLookup } from './route-lookup.js';
+
+const upper = new Int32Array(1);
 
 /** Datagrams are received here, so that the inner IP packet lands at HEADROOM like a TUN read. */
 export const RX_OFFSET = HEADROOM - ENCAP_LEN;
@@ -18,11 +20,13 @@ export interface DecapContext {
   routes: RouteLookup;
   counters: ShardCounters;
   vni: number;
+  /** Our VTEP MACs: an inner frame must be addressed to one of them. */
   ownMac: Uint8Array;
+  ownMacV6: Uint8Array;
 }
 
-/** Decapsulates the `n` datagrams received into `b`; fills b's output list and returns its length. */
-export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext): number {
+/** Decapsulates the `n` datagrams received into `b` over the `family` underlay; fills b's output list and returns its length. */
+export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext, family: 4 | 6): number {
   const buf = b.slab;
   const { routes, counters } = ctx;
   let out = 0;
@@ -34,7 +38,8 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext): numbe
       dropped(b, i, Drop.oversize, counters);
       continue;
     }
-    const peer = routes.peerOfSourceV4(b.addrs[i * 4]);
+    const a = i * 4;
+    const peer = family === 4 ? routes.peerOfSourceV4(b.addrs[a]) : routes.peerOfSourceV6(b.addrs[a], b.addrs[a + 1], b.addrs[a + 2], b.addrs[a + 3]);
     b.peerOf[i] = peer;
     if (peer < 0) {
       dropped(b, i, Drop.unknown_source, counters);
@@ -53,7 +58,7 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext): numbe
       continue;
     }
     const eth = base + VXLAN_HEADER_LEN;
-    if (!macEquals(buf, eth, ctx.ownMac)) {
+    if (!macEquals(buf, eth, ctx.ownMac) && !macEquals(buf, eth, ctx.ownMacV6)) {
       dropped(b, i, Drop.wrong_dst_mac, counters);
       continue;
     }
@@ -75,6 +80,11 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext): numbe
         continue;
       }
       ipLen = IPV6_HEADER_LEN + ipv6PayloadLength(buf, ip);
+      const chain = ipv6UpperLayer(buf, ip, ip + ipLen, upper);
+      if (chain < 0) {
+        dropped(b, i, chain === -IPV6_TRUNCATED ? Drop.truncated : Drop.malformed_inner, counters);
+        continue;
+      }
     } else {
       dropped(b, i, Drop.bad_ethertype, counters);
       continue;

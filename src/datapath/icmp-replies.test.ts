@@ -18,7 +18,7 @@ describe('ICMP replies', () => {
   };
 
   it('answers a burst of 20, then 100 per second', () => {
-    const icmp = new IcmpReplies(64, parseIpv4('10.244.1.0'));
+    const icmp = new IcmpReplies(64, parseIpv4('10.244.1.0'), new Uint8Array(16));
     icmp.tick(1000);
     expect(offer(icmp, 100)).toBe(20);
     icmp.tick(1050); // 50 ms earn 5 tokens
@@ -28,7 +28,7 @@ describe('ICMP replies', () => {
   });
 
   it('holds at most one batch and no error about an error', () => {
-    const icmp = new IcmpReplies(4, parseIpv4('10.244.1.0'));
+    const icmp = new IcmpReplies(4, parseIpv4('10.244.1.0'), new Uint8Array(16));
     icmp.tick(1000);
     for (let i = 0; i < 10; i++) icmp.netUnreachableV4(packet, 0, 60);
     expect(icmp.count).toBe(4);

@@ -11,6 +11,11 @@ export class PacketBatch {
   readonly outOffsets: Int32Array;
   readonly outLengths: Int32Array;
   readonly outAddrs: Uint32Array;
+  /** A second output list, for datagrams over the IPv6 underlay, and how many it holds. */
+  readonly outOffsets6: Int32Array;
+  readonly outLengths6: Int32Array;
+  readonly outAddrs6: Uint32Array;
+  out6 = 0;
   /** What became of packet i: FORWARDED or the drop reason; read only by the packet trace. */
   readonly verdicts: Int16Array;
   /** The peer node id packet i went to or came from (-1: none). */
@@ -26,6 +31,9 @@ export class PacketBatch {
     this.outOffsets = new Int32Array(capacity);
     this.outLengths = new Int32Array(capacity);
     this.outAddrs = new Uint32Array(capacity * 4);
+    this.outOffsets6 = new Int32Array(capacity);
+    this.outLengths6 = new Int32Array(capacity);
+    this.outAddrs6 = new Uint32Array(capacity * 4);
     this.verdicts = new Int16Array(capacity);
     this.peerOf = new Int32Array(capacity);
   }

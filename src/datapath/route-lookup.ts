@@ -1,7 +1,8 @@
 // Longest-prefix match over a table snapshot, rebuilt when the table version changes.
-// One hash map per distinct prefix length, probed from the longest: a cluster whose nodes all
-// have /24s costs one probe per packet.
+// One hash map per distinct prefix length and family, probed from the longest: a cluster whose
+// nodes all have /24s and /64s costs one probe per packet.
 import { Int32Map } from './int32-map.js';
+import { Ipv6Map } from './ipv6-map.js';
 import type { TableSnapshot } from './shared-table.js';
 
 export class RouteLookup {
@@ -9,17 +10,24 @@ export class RouteLookup {
   /** Per route: underlay address words (host order), peer id, VTEP MAC as its own 6-byte view. */
   underlay: Uint32Array = new Uint32Array(0);
   peerId: Int32Array = new Int32Array(0);
+  /** Per route: 4 or 6, the family of its underlay address. */
+  underlayFamily: Int32Array = new Int32Array(0);
   macs: Uint8Array[] = [];
 
   private v4Masks: Int32Array = new Int32Array(0);
   private v4Maps: Int32Map[] = [];
   private v4Peers: Int32Map = new Int32Map(0);
+  /** Per prefix length (longest first): the mask's four words, then its map. */
+  private v6Masks: Int32Array = new Int32Array(0);
+  private v6Maps: Ipv6Map[] = [];
+  private v6Peers: Ipv6Map = new Ipv6Map(0);
 
   /** Adopts a snapshot. Allocates, but only on a table change. */
   rebuild(s: TableSnapshot): void {
     this.version = s.version;
     this.underlay = s.underlay;
     this.peerId = s.peerId;
+    this.underlayFamily = s.underlayFamily;
     this.macs = [];
     for (let i = 0; i < s.count; i++) this.macs.push(s.mac.subarray(i * 6, i * 6 + 6));
 
@@ -29,10 +37,48 @@ export class RouteLookup {
     this.v4Masks = Int32Array.from(sorted, (len) => (len === 0 ? 0 : (0xffffffff << (32 - len)) | 0));
     this.v4Maps = sorted.map(() => new Int32Map(s.count));
     this.v4Peers = new Int32Map(s.count);
+
+    const lengths6 = new Set<number>();
+    for (let i = 0; i < s.count; i++) if (s.family[i] === 6) lengths6.add(s.prefixLen[i]);
+    const sorted6 = [...lengths6].sort((a, b) => b - a);
+    this.v6Masks = new Int32Array(sorted6.length * 4);
+    sorted6.forEach((len, j) => {
+      for (let k = 0; k < 4; k++) {
+        const bits = Math.max(0, Math.min(32, len - 32 * k));
+        this.v6Masks[j * 4 + k] = bits === 0 ? 0 : (0xffffffff << (32 - bits)) | 0;
+      }
+    });
+    this.v6Maps = sorted6.map(() => new Ipv6Map(s.count));
+    this.v6Peers = new Ipv6Map(s.count);
+
     for (let i = 0; i < s.count; i++) {
-      if (s.family[i] === 4) this.v4Maps[sorted.indexOf(s.prefixLen[i])].set(s.prefix[i * 4], i);
-      if (s.underlayFamily[i] === 4) this.v4Peers.set(s.underlay[i * 4], s.peerId[i]);
+      const p = i * 4;
+      if (s.family[i] === 4) this.v4Maps[sorted.indexOf(s.prefixLen[i])].set(s.prefix[p], i);
+      if (s.family[i] === 6) this.v6Maps[sorted6.indexOf(s.prefixLen[i])].set(s.prefix[p], s.prefix[p + 1], s.prefix[p + 2], s.prefix[p + 3], i);
+      if (s.underlayFamily[i] === 4) this.v4Peers.set(s.underlay[p], s.peerId[i]);
+      if (s.underlayFamily[i] === 6) this.v6Peers.set(s.underlay[p], s.underlay[p + 1], s.underlay[p + 2], s.underlay[p + 3], s.peerId[i]);
     }
+  }
+
+  /** Route index for the IPv6 destination at buf[at .. at+16], or -1. */
+  lookupV6(buf: Buffer, at: number): number {
+    const d0 = buf.readInt32BE(at);
+    const d1 = buf.readInt32BE(at + 4);
+    const d2 = buf.readInt32BE(at + 8);
+    const d3 = buf.readInt32BE(at + 12);
+    const maps = this.v6Maps;
+    const m = this.v6Masks;
+    for (let i = 0; i < maps.length; i++) {
+      const k = i * 4;
+      const r = maps[i].get(d0 & m[k], d1 & m[k + 1], d2 & m[k + 2], d3 & m[k + 3]);
+      if (r >= 0) return r;
+    }
+    return -1;
+  }
+
+  /** Peer id of an IPv6 underlay source address (four host-order words), or -1 for a stranger. */
+  peerOfSourceV6(w0: number, w1: number, w2: number, w3: number): number {
+    return this.v6Peers.get(w0, w1, w2, w3);
   }
 
   /** Route index for an IPv4 destination (host order), or -1. */

@@ -1,25 +1,45 @@
-// Turns the control plane's subnet table into the datapath's route records.
+// Turns the control plane's subnet table into the datapath's route records: per peer node one
+// route per pod CIDR (its family's VTEP MAC as inner destination) over the underlay of the same
+// family when both ends have one (flannel.1 over IPv4, flannel-v6.<VNI> over IPv6), else over
+// the other; and a source-only record (family 0) for every underlay address a peer may send from.
+import { isIPv4 } from 'node:net';
+import { parseIpv4 } from '../packet/ipv4.js';
+import { parseIpv6 } from '../packet/ipv6.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
 import type { PeerIds } from './peer-ids.js';
 import type { RouteRecord } from './shared-table.js';
-import { parseIpv4 } from '../packet/ipv4.js';
+
+/** The underlay families we can send on. */
+export interface OwnUnderlay {
+  v4: boolean;
+  v6: boolean;
+}
 
 /** Routes to every node but ourselves; assigns peer ids as a side effect and returns ids reused. */
-export function routesFromTable(table: SubnetTable, self: string, peers: PeerIds): { routes: RouteRecord[]; reused: number[] } {
+export function routesFromTable(table: SubnetTable, self: string, peers: PeerIds, own: OwnUnderlay): { routes: RouteRecord[]; reused: number[] } {
   const others = table.nodes.filter((n) => n.name !== self);
   const { reused } = peers.update(others.map((n) => n.name));
-  const routes = others.map((n): RouteRecord => {
-    const underlay = Buffer.alloc(4);
-    underlay.writeUInt32BE(parseIpv4(n.publicIP));
-    return {
-      family: n.podCIDR.family,
-      prefix: n.podCIDR.addr,
-      prefixLen: n.podCIDR.prefixLen,
-      underlayFamily: 4,
-      underlay,
-      vtepMAC: n.vtepMAC,
-      peerId: peers.get(n.name)!,
-    };
-  });
+  const routes: RouteRecord[] = [];
+  for (const n of others) {
+    const peerId = peers.get(n.name)!;
+    const v4 = own.v4 ? n.publicIP : undefined;
+    const v6 = own.v6 ? n.publicIPv6 : undefined;
+    for (const [cidr, mac] of [[n.podCIDR, n.vtepMAC], [n.podCIDRv6, n.vtepMACv6]] as const) {
+      if (!cidr) continue;
+      const ip = cidr.family === 4 ? v4 ?? v6 : v6 ?? v4;
+      if (ip === undefined) continue; // no underlay in common: its pods are unreachable (no_route)
+      routes.push({ family: cidr.family, prefix: cidr.addr, prefixLen: cidr.prefixLen, ...underlay(ip), vtepMAC: mac, peerId });
+    }
+    for (const ip of [v4, v6]) {
+      if (ip !== undefined) routes.push({ family: 0, prefix: Buffer.alloc(0), prefixLen: 0, ...underlay(ip), vtepMAC: n.vtepMAC, peerId });
+    }
+  }
   return { routes, reused };
+}
+
+function underlay(ip: string): Pick<RouteRecord, 'underlayFamily' | 'underlay'> {
+  if (!isIPv4(ip)) return { underlayFamily: 6, underlay: parseIpv6(ip) };
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(parseIpv4(ip));
+  return { underlayFamily: 4, underlay: b };
 }

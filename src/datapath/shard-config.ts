@@ -3,7 +3,9 @@
 export interface ShardConfig {
   index: number;
   tunFd: number;
+  /** UDP sockets on the IPv4 and the IPv6 underlay; -1 for a family we do not use. */
   udpFd: number;
+  udp6Fd: number;
   /** eventfd the main thread signals to wake the shard (stop, or a new table). */
   wakeFd: number;
   table: SharedArrayBuffer;
@@ -16,11 +18,15 @@ export interface ShardConfig {
   maxPeers: number;
   vni: number;
   port: number;
+  /** Our VTEP MACs, for IPv4 and for IPv6 inner packets. */
   ownMac: Uint8Array;
-  /** Our TUN address (host order): the source of ICMP errors we answer. */
+  ownMacV6: Uint8Array;
+  /** Our TUN addresses, the sources of ICMP errors we answer: IPv4 host order (0: none), IPv6 16 bytes (zeros: none). */
   tunAddressV4: number;
-  /** Largest inner IPv4 packet the underlay carries once encapsulated. */
+  tunAddressV6: Uint8Array;
+  /** Largest inner packet the IPv4 / IPv6 underlay carries once encapsulated. */
   maxInnerV4: number;
+  maxInnerV6: number;
   batchSize: number;
   slotSize: number;
 }

@@ -16,7 +16,8 @@ import { TraceWriter } from './trace-ring.js';
 
 const READY_TUN = 1;
 const READY_UDP = 2;
-const READY_WAKE = 4;
+const READY_UDP6 = 4;
+const READY_WAKE = 8;
 const IDLE_POLL_MS = 1000;
 
 export class Shard {
@@ -35,27 +36,29 @@ export class Shard {
   constructor(private readonly cfg: ShardConfig) {
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
-    this.fds = Int32Array.of(cfg.tunFd, cfg.udpFd, cfg.wakeFd);
+    this.fds = Int32Array.of(cfg.tunFd, cfg.udpFd, cfg.udp6Fd, cfg.wakeFd); // poll() skips a -1
     this.control = new Int32Array(cfg.control);
     this.table = new SharedTableReader(cfg.table);
     const layout = new CounterLayout(cfg.workers, cfg.maxPeers);
     this.counters = new ShardCounters(layout.block(cfg.counters, cfg.index), layout);
-    this.icmp = new IcmpReplies(cfg.batchSize, cfg.tunAddressV4);
+    this.icmp = new IcmpReplies(cfg.batchSize, cfg.tunAddressV4, Uint8Array.from(cfg.tunAddressV6));
     const ownMac = Uint8Array.from(cfg.ownMac);
-    this.encap = { routes: this.routes, counters: this.counters, icmp: this.icmp, vni: cfg.vni, ownMac, maxInnerV4: cfg.maxInnerV4 };
-    this.decap = { routes: this.routes, counters: this.counters, vni: cfg.vni, ownMac };
+    const ownMacV6 = Uint8Array.from(cfg.ownMacV6);
+    this.encap = { routes: this.routes, counters: this.counters, icmp: this.icmp, vni: cfg.vni, ownMac, ownMacV6, maxInnerV4: cfg.maxInnerV4, maxInnerV6: cfg.maxInnerV6 };
+    this.decap = { routes: this.routes, counters: this.counters, vni: cfg.vni, ownMac, ownMacV6 };
     this.trace = new TraceWriter(cfg.trace, cfg.index);
   }
 
   /** Runs until the main thread sets the stop word and wakes us. */
   run(): void {
     for (;;) {
-      const ready = addon.poll(this.fds, 3, IDLE_POLL_MS);
+      const ready = addon.poll(this.fds, 4, IDLE_POLL_MS);
       if (ready & READY_WAKE) addon.eventfdDrain(this.cfg.wakeFd);
       if (Atomics.load(this.control, ControlWord.stop) !== 0) return;
       this.syncTable();
       if (ready & READY_TUN) this.fromTun();
-      if (ready & READY_UDP) this.fromPeers();
+      if (ready & READY_UDP) this.fromPeers(this.cfg.udpFd, 4);
+      if (ready & READY_UDP6) this.fromPeers(this.cfg.udp6Fd, 6);
     }
   }
 
@@ -77,7 +80,11 @@ export class Shard {
     if (this.trace.enabled()) this.trace.record(tx, n, Direction.tun, HEADROOM, counters.now);
     if (out > 0) {
       const sent = addon.sendBatch(cfg.udpFd, 4, tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, cfg.port, out);
-      if (sent < out) this.counters.dropMany(Drop.socket_error, out - sent);
+      if (sent < out) counters.dropMany(Drop.socket_error, out - sent);
+    }
+    if (tx.out6 > 0) {
+      const sent = addon.sendBatch(cfg.udp6Fd, 6, tx.slab, tx.outOffsets6, tx.outLengths6, tx.outAddrs6, cfg.port, tx.out6);
+      if (sent < tx.out6) counters.dropMany(Drop.socket_error, tx.out6 - sent);
     }
     const icmp = this.icmp;
     if (icmp.count > 0) {
@@ -86,14 +93,14 @@ export class Shard {
     }
   }
 
-  private fromPeers(): void {
+  private fromPeers(fd: number, family: 4 | 6): void {
     const { rx, cfg } = this;
-    const n = addon.recvBatch(cfg.udpFd, rx.slab, rx.slotSize, RX_OFFSET, rx.capacity, rx.sizes, rx.addrs);
+    const n = addon.recvBatch(fd, rx.slab, rx.slotSize, RX_OFFSET, rx.capacity, rx.sizes, rx.addrs);
     if (n === 0) return;
     const counters = this.counters;
     counters.now = Date.now();
     counters.batch(Direction.udp, n);
-    const out = decapsulate(rx, n, this.decap);
+    const out = decapsulate(rx, n, this.decap, family);
     if (this.trace.enabled()) this.trace.record(rx, n, Direction.udp, RX_OFFSET, counters.now);
     if (out > 0) {
       const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out);

@@ -4,7 +4,8 @@
 
 /** One route: a pod prefix and where its packets go. */
 export interface RouteRecord {
-  family: 4 | 6;
+  /** 4 or 6: a pod prefix; 0: no prefix, only a peer's underlay address (accepted as a source). */
+  family: 0 | 4 | 6;
   prefix: Buffer; // 4 or 16 bytes
   prefixLen: number;
   underlayFamily: 4 | 6;

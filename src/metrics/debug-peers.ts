@@ -2,11 +2,17 @@
 import { formatMac } from '../packet/ethernet.js';
 import type { DatapathView } from './datapath-view.js';
 
-export interface PeerRow {
+export interface NodeRow {
   name: string;
-  podCIDR: string;
-  publicIP: string;
+  podCIDR: string | null;
+  podCIDRv6: string | null;
+  publicIP: string | null;
+  publicIPv6: string | null;
   vtepMAC: string;
+  vtepMACv6: string;
+}
+
+export interface PeerRow extends NodeRow {
   txPackets: number;
   txBytes: number;
   rxPackets: number;
@@ -18,20 +24,30 @@ export interface PeerRow {
 export interface PeersView {
   at: string;
   tableVersion: number;
-  network: string;
-  self: { name: string; podCIDR: string; publicIP: string; vtepMAC: string } | undefined;
+  network: string | null;
+  networkV6: string | null;
+  self: NodeRow | undefined;
   peers: PeerRow[];
 }
 
 export function debugPeers(nodeName: string, d: DatapathView): PeersView {
   const counters = d.counters();
   const byName = new Map(counters.peers.map((p) => [p.name, p]));
-  const row = (n: (typeof d.table.nodes)[number]) => ({ name: n.name, podCIDR: n.podCIDR.text, publicIP: n.publicIP, vtepMAC: formatMac(n.vtepMAC) });
+  const row = (n: (typeof d.table.nodes)[number]): NodeRow => ({
+    name: n.name,
+    podCIDR: n.podCIDR?.text ?? null,
+    podCIDRv6: n.podCIDRv6?.text ?? null,
+    publicIP: n.publicIP ?? null,
+    publicIPv6: n.publicIPv6 ?? null,
+    vtepMAC: formatMac(n.vtepMAC),
+    vtepMACv6: formatMac(n.vtepMACv6),
+  });
   const self = d.table.nodes.find((n) => n.name === nodeName);
   return {
     at: new Date(counters.at).toISOString(),
     tableVersion: d.version,
-    network: d.table.network.text,
+    network: d.table.network?.text ?? null,
+    networkV6: d.table.networkV6?.text ?? null,
     self: self && row(self),
     peers: d.table.nodes
       .filter((n) => n.name !== nodeName)

@@ -6,33 +6,46 @@ import { ip, IpCommandError } from './ip-command.js';
 export interface OverlaySetup {
   device: string;
   mtu: number;
-  /** Our address on the device, flannel's convention: the pod subnet's .0 as a /32. */
-  address: string;
-  /** The cluster network, routed through the device. */
-  network: string;
+  /** Our IPv4 address on the device, flannel's convention: the pod subnet's .0 as a /32; and the IPv4 cluster network routed through it. */
+  address: string | undefined;
+  network: string | undefined;
+  /** The same for IPv6 (flannel-v6.<VNI>'s: the pod subnet's network address as a /128), with the route's MTU when below the device's. */
+  addressV6: string | undefined;
+  networkV6: string | undefined;
+  mtuV6: number | undefined;
 }
 
 export async function applyOverlay(s: OverlaySetup): Promise<void> {
   await ip(['link', 'set', 'dev', s.device, 'mtu', String(s.mtu)]);
   // No IPv6 link-local address: the kernel would send router solicitations and MLD into the overlay.
   await ip(['link', 'set', 'dev', s.device, 'addrgenmode', 'none']);
-  await ip(['addr', 'replace', `${s.address}/32`, 'dev', s.device]);
+  if (s.address) await ip(['addr', 'replace', `${s.address}/32`, 'dev', s.device]);
+  if (s.addressV6) await ip(['-6', 'addr', 'replace', `${s.addressV6}/128`, 'dev', s.device, 'nodad']);
   await ip(['link', 'set', 'dev', s.device, 'up']);
-  await ip(['route', 'replace', s.network, 'dev', s.device]);
+  if (s.network) await ip(['route', 'replace', s.network, 'dev', s.device]);
+  if (s.networkV6) await ip(['-6', 'route', 'replace', s.networkV6, 'dev', s.device, ...(s.mtuV6 ? ['mtu', String(s.mtuV6)] : [])]);
 }
 
-/** Removes the route and the address; what is already gone is no error. */
+/** Removes the routes and the addresses; what is already gone is no error. */
 export async function removeOverlay(s: OverlaySetup): Promise<void> {
-  await ignoreMissing(ip(['route', 'del', s.network, 'dev', s.device]));
-  await ignoreMissing(ip(['addr', 'del', `${s.address}/32`, 'dev', s.device]));
+  if (s.network) await ignoreMissing(ip(['route', 'del', s.network, 'dev', s.device]));
+  if (s.address) await ignoreMissing(ip(['addr', 'del', `${s.address}/32`, 'dev', s.device]));
+  if (s.networkV6) await ignoreMissing(ip(['-6', 'route', 'del', s.networkV6, 'dev', s.device]));
+  if (s.addressV6) await ignoreMissing(ip(['-6', 'addr', 'del', `${s.addressV6}/128`, 'dev', s.device]));
 }
 
-/** Moves the address when our pod subnet changed on a table reload. */
-export async function replaceAddress(s: OverlaySetup, previous: string): Promise<void> {
-  if (previous === s.address) return;
-  await ip(['addr', 'replace', `${s.address}/32`, 'dev', s.device]);
-  await ignoreMissing(ip(['addr', 'del', `${previous}/32`, 'dev', s.device]));
-  await ip(['route', 'replace', s.network, 'dev', s.device]);
+/** Moves the addresses when our pod subnets changed on a table reload. */
+export async function replaceAddress(s: OverlaySetup, previous: OverlaySetup): Promise<void> {
+  if (previous.address !== s.address) {
+    if (s.address) await ip(['addr', 'replace', `${s.address}/32`, 'dev', s.device]);
+    if (previous.address) await ignoreMissing(ip(['addr', 'del', `${previous.address}/32`, 'dev', s.device]));
+    if (s.network) await ip(['route', 'replace', s.network, 'dev', s.device]);
+  }
+  if (previous.addressV6 !== s.addressV6) {
+    if (s.addressV6) await ip(['-6', 'addr', 'replace', `${s.addressV6}/128`, 'dev', s.device, 'nodad']);
+    if (previous.addressV6) await ignoreMissing(ip(['-6', 'addr', 'del', `${previous.addressV6}/128`, 'dev', s.device]));
+    if (s.networkV6) await ip(['-6', 'route', 'replace', s.networkV6, 'dev', s.device, ...(s.mtuV6 ? ['mtu', String(s.mtuV6)] : [])]);
+  }
 }
 
 async function ignoreMissing(p: Promise<unknown>): Promise<void> {

@@ -5,18 +5,30 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Cidr } from '../subnets/cidr.js';
 import { formatIpv4 } from '../packet/ipv4.js';
+import { formatIpv6 } from '../packet/ipv6.js';
 
 export interface SubnetEnv {
-  network: Cidr;
-  podCIDR: Cidr;
+  /** Each family's cluster network and our pod subnet in it; a family we lack is left out, as flannel does. */
+  network: Cidr | undefined;
+  podCIDR: Cidr | undefined;
+  networkV6: Cidr | undefined;
+  podCIDRv6: Cidr | undefined;
   mtu: number;
   ipMasq: boolean;
 }
 
-/** The file's text: FLANNEL_SUBNET is the pod CIDR's first address (the bridge's), as flannel writes it. */
+/** The file's text: each SUBNET is the pod CIDR's first address (the bridge's), as flannel writes it. */
 export function formatSubnetEnv(e: SubnetEnv): string {
-  const first = `${formatIpv4((e.podCIDR.addr.readUInt32BE(0) + 1) >>> 0)}/${e.podCIDR.prefixLen}`;
-  return `FLANNEL_NETWORK=${e.network.text}\nFLANNEL_SUBNET=${first}\nFLANNEL_MTU=${e.mtu}\nFLANNEL_IPMASQ=${e.ipMasq}\n`;
+  let text = '';
+  if (e.network && e.podCIDR) text += `FLANNEL_NETWORK=${e.network.text}\nFLANNEL_SUBNET=${firstAddress(e.podCIDR)}\n`;
+  if (e.networkV6 && e.podCIDRv6) text += `FLANNEL_IPV6_NETWORK=${e.networkV6.text}\nFLANNEL_IPV6_SUBNET=${firstAddress(e.podCIDRv6)}\n`;
+  return `${text}FLANNEL_MTU=${e.mtu}\nFLANNEL_IPMASQ=${e.ipMasq}\n`;
+}
+
+function firstAddress(c: Cidr): string {
+  const addr = Buffer.from(c.addr);
+  for (let i = addr.length - 1; i >= 0 && ++addr[i] === 0x100; i--) addr[i] = 0; // Buffer bytes wrap at 256
+  return `${c.family === 4 ? formatIpv4(addr.readUInt32BE(0)) : formatIpv6(addr, 0)}/${c.prefixLen}`;
 }
 
 export async function writeSubnetEnv(path: string, e: SubnetEnv): Promise<void> {

@@ -84,3 +84,34 @@ export function formatIpv6(buf: Uint8Array, off: number): string {
   if (bestStart < 0) return hex(groups);
   return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }
+
+/** The upper-layer header after the extension headers, or a negative IPV6_* problem code. */
+export const IPV6_BAD_CHAIN = -3;
+const EXT_HOP_BY_HOP = 0;
+const EXT_ROUTING = 43;
+const EXT_FRAGMENT = 44;
+const EXT_AH = 51;
+const EXT_DEST_OPTS = 60;
+const MAX_EXTENSIONS = 16;
+
+/**
+ * Walks the extension headers (RFC 8200 §4) of the packet at buf[off], which carries `end - off`
+ * bytes of it, and returns the offset of the upper-layer header with its protocol in `out[0]`;
+ * -IPV6_TRUNCATED when a header runs past `end`, IPV6_BAD_CHAIN when Hop-by-Hop is not first
+ * (§4.1) or the chain is absurdly long.
+ */
+export function ipv6UpperLayer(buf: Buffer, off: number, end: number, out: Int32Array): number {
+  let next = buf[off + 6];
+  let at = off + IPV6_HEADER_LEN;
+  for (let n = 0; ; n++) {
+    if (next !== EXT_HOP_BY_HOP && next !== EXT_ROUTING && next !== EXT_FRAGMENT && next !== EXT_AH && next !== EXT_DEST_OPTS) break;
+    if ((next === EXT_HOP_BY_HOP && n > 0) || n === MAX_EXTENSIONS) return IPV6_BAD_CHAIN;
+    if (at + 8 > end) return -IPV6_TRUNCATED;
+    const len = next === EXT_FRAGMENT ? 8 : next === EXT_AH ? (buf[at + 1] + 2) * 4 : (buf[at + 1] + 1) * 8;
+    next = buf[at];
+    at += len;
+  }
+  if (at > end) return -IPV6_TRUNCATED;
+  out[0] = next;
+  return at;
+}

@@ -161,12 +161,12 @@ export class KubeSubnetSource implements SubnetSource {
     // A pod CIDR claimed twice: keep our own and the first by name, leave the other out.
     leases.sort((a, b) => (a.name === nodeName ? -1 : b.name === nodeName ? 1 : a.name < b.name ? -1 : 1));
     const dropped = new Set<number>();
-    for (const [i, j] of overlappingPairsV4(leases.map((l) => l.podCIDR))) {
+    for (const [i, j] of overlappingPairsV4(leases.map((l) => l.podCIDR!))) {
       if (dropped.has(i) || dropped.has(j)) continue;
       dropped.add(j);
-      this.skip(leases[j].name, `pod CIDR ${leases[j].podCIDR.text} overlaps ${leases[i].podCIDR.text} of ${leases[i].name}`);
+      this.skip(leases[j].name, `pod CIDR ${leases[j].podCIDR!.text} overlaps ${leases[i].podCIDR!.text} of ${leases[i].name}`);
     }
-    return { network, nodes: leases.filter((_, i) => !dropped.has(i)).sort((a, b) => (a.name < b.name ? -1 : 1)) };
+    return { network, networkV6: undefined, nodes: leases.filter((_, i) => !dropped.has(i)).sort((a, b) => (a.name < b.name ? -1 : 1)) };
   }
 
   private peer(node: V1Node): LeaseResult {

@@ -51,7 +51,8 @@ export function peerLease(node: V1Node, network: Cidr, vni: number): LeaseResult
   if (!cidrContains(network, podCIDR)) return { skip: `pod CIDR ${podCIDR.text} is outside the network ${network.text}` };
   const publicIP = underlayAddress(node);
   if (!publicIP) return { skip: 'no public-ip annotation and no InternalIP' };
-  return { lease: { name, podCIDR, publicIP, vtepMAC: data.vtepMAC } };
+  // IPv4 only for now: the IPv6 lease annotations (backend-v6-data, public-ipv6) are not read yet.
+  return { lease: { name, podCIDR, podCIDRv6: undefined, publicIP, publicIPv6: undefined, vtepMAC: data.vtepMAC, vtepMACv6: data.vtepMAC } };
 }
 
 /**
@@ -74,5 +75,5 @@ export function ownLease(node: V1Node, network: Cidr, vni: number, publicIPFlag:
   } catch {
     // nothing published yet: a fresh MAC
   }
-  return { lease: { name, podCIDR, publicIP, vtepMAC } };
+  return { lease: { name, podCIDR, podCIDRv6: undefined, publicIP, publicIPv6: undefined, vtepMAC, vtepMACv6: vtepMAC } };
 }

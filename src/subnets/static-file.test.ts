@@ -24,11 +24,11 @@ function problem(doc: unknown): ConfigError {
 describe('static subnet file', () => {
   it('parses, sorts by name and fills a stable MAC when absent', () => {
     const t = parseStaticTable(good());
-    expect(t.network.text).toBe('10.244.0.0/16');
+    expect(t.network!.text).toBe('10.244.0.0/16');
     expect(t.nodes.map((n) => n.name)).toEqual(['n1', 'n2']);
     expect(t.nodes[1].vtepMAC.toString('hex')).toBe('0a580af40200');
     expect(t.nodes[0].vtepMAC.equals(vtepMacFromName('n1'))).toBe(true);
-    expect(t.nodes[0].podCIDR.prefixLen).toBe(24);
+    expect(t.nodes[0].podCIDR!.prefixLen).toBe(24);
   });
 
   it('names the field and the node of each problem', () => {

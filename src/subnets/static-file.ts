@@ -1,10 +1,13 @@
 // The static subnet table: a JSON file, the embedded default that needs no cluster.
 //   {"network":"10.244.0.0/16","nodes":[{"name":"n1","podCIDR":"10.244.1.0/24",
 //     "publicIP":"192.0.2.1","vtepMAC":"0a:58:0a:f4:01:00"}]}
+// Dual-stack: "networks" and "podCIDRs" hold one prefix per family; "publicIPv6" and
+// "vtepMACv6" are a node's IPv6 underlay address and its IPv6 VTEP MAC (flannel-v6.<VNI>'s).
 import { readFile } from 'node:fs/promises';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from '../config-error.js';
 import { isMulticastMac, parseMac } from '../packet/ethernet.js';
+import { formatIpv6, parseIpv6 } from '../packet/ipv6.js';
 import { cidrContains, cidrOverlaps, parseCidr, type Cidr } from './cidr.js';
 import type { NodeLease, SubnetTable } from './subnet-table.js';
 import { vtepMacFromName } from './vtep-mac.js';
@@ -27,8 +30,9 @@ export async function readStaticTable(path: string): Promise<SubnetTable> {
 
 /** Validates the whole document; the first problem found is thrown as a ConfigError naming the field and node. */
 export function parseStaticTable(json: unknown, source = 'subnets'): SubnetTable {
-  if (!isObject(json)) throw new ConfigError(source, 'must be a JSON object with "network" and "nodes"');
-  const network = cidrField(json.network, `${source}: network`);
+  if (!isObject(json)) throw new ConfigError(source, 'must be a JSON object with "network" (or "networks") and "nodes"');
+  const networks = perFamily(json.network, json.networks, `${source}: network`, 'networks');
+  if (!networks.v4 && !networks.v6) throw new ConfigError(`${source}: network`, 'is required: the cluster network, e.g. "10.244.0.0/16" (or "networks" with one per family)');
   if (!Array.isArray(json.nodes)) throw new ConfigError(`${source}: nodes`, 'must be an array of nodes');
 
   const nodes: NodeLease[] = [];
@@ -43,40 +47,76 @@ export function parseStaticTable(json: unknown, source = 'subnets'): SubnetTable
     if (names.has(name)) throw new ConfigError(`${field}.name`, 'appears twice; node names must be unique');
     names.add(name);
 
-    const podCIDR = cidrField(raw.podCIDR, `${field}.podCIDR`);
-    if (podCIDR.family !== network.family || !cidrContains(network, podCIDR)) {
-      throw new ConfigError(`${field}.podCIDR`, `${podCIDR.text} is not inside the network ${network.text}`);
-    }
-    const clash = nodes.find((n) => cidrOverlaps(n.podCIDR, podCIDR));
-    if (clash) {
-      throw new ConfigError(`${field}.podCIDR`, `${podCIDR.text} overlaps ${clash.podCIDR.text} of node "${clash.name}"`);
-    }
-
-    if (typeof raw.publicIP !== 'string' || !isIPv4(raw.publicIP)) {
-      throw new ConfigError(`${field}.publicIP`, `${JSON.stringify(raw.publicIP)} is not an IPv4 address`);
-    }
-    const owner = publicIPs.get(raw.publicIP);
-    if (owner !== undefined) {
-      throw new ConfigError(`${field}.publicIP`, `${raw.publicIP} is also the address of node "${owner}"`);
-    }
-    publicIPs.set(raw.publicIP, name);
-
-    let vtepMAC: Buffer;
-    if (raw.vtepMAC === undefined) {
-      vtepMAC = vtepMacFromName(name);
-    } else {
-      try {
-        vtepMAC = parseMac(String(raw.vtepMAC));
-      } catch (err) {
-        throw new ConfigError(`${field}.vtepMAC`, (err as Error).message, { cause: err });
+    const pods = perFamily(raw.podCIDR, raw.podCIDRs, `${field}.podCIDR`, 'podCIDRs');
+    if (!pods.v4 && !pods.v6) throw new ConfigError(`${field}.podCIDR`, 'is required: the node\'s pod subnet, e.g. "10.244.1.0/24" (or "podCIDRs")');
+    for (const [podCIDR, network] of [[pods.v4, networks.v4], [pods.v6, networks.v6]] as const) {
+      if (!podCIDR) continue;
+      if (!network || !cidrContains(network, podCIDR)) {
+        throw new ConfigError(`${field}.podCIDR`, `${podCIDR.text} is not inside the network ${network?.text ?? `(no IPv${podCIDR.family} network)`}`);
       }
-      if (isMulticastMac(vtepMAC)) throw new ConfigError(`${field}.vtepMAC`, `${raw.vtepMAC} is a multicast MAC; a VTEP MAC must be unicast`);
+      const clash = nodes.find((n) => [n.podCIDR, n.podCIDRv6].some((c) => c && cidrOverlaps(c, podCIDR)));
+      if (clash) {
+        const theirs = podCIDR.family === 4 ? clash.podCIDR! : clash.podCIDRv6!;
+        throw new ConfigError(`${field}.podCIDR`, `${podCIDR.text} overlaps ${theirs.text} of node "${clash.name}"`);
+      }
     }
-    nodes.push({ name, podCIDR, publicIP: raw.publicIP, vtepMAC });
+
+    const publicIP = address(raw.publicIP, 4, `${field}.publicIP`);
+    const publicIPv6 = address(raw.publicIPv6, 6, `${field}.publicIPv6`);
+    if (publicIP === undefined && publicIPv6 === undefined) throw new ConfigError(`${field}.publicIP`, 'is required: the node\'s underlay address (publicIP, publicIPv6 or both)');
+    for (const [ip, key] of [[publicIP, 'publicIP'], [publicIPv6, 'publicIPv6']] as const) {
+      if (ip === undefined) continue;
+      const owner = publicIPs.get(ip);
+      if (owner !== undefined) throw new ConfigError(`${field}.${key}`, `${ip} is also the address of node "${owner}"`);
+      publicIPs.set(ip, name);
+    }
+    nodes.push({
+      name,
+      podCIDR: pods.v4,
+      podCIDRv6: pods.v6,
+      publicIP,
+      publicIPv6,
+      vtepMAC: mac(raw.vtepMAC, `${field}.vtepMAC`) ?? vtepMacFromName(name),
+      vtepMACv6: mac(raw.vtepMACv6, `${field}.vtepMACv6`) ?? vtepMacFromName(name, 6),
+    });
   });
 
   nodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { network, nodes };
+  return { network: networks.v4, networkV6: networks.v6, nodes };
+}
+
+/** A single prefix (`one`, either family) and/or a list (`many`) with at most one per family. */
+function perFamily(one: unknown, many: unknown, field: string, manyKey: string): { v4: Cidr | undefined; v6: Cidr | undefined } {
+  const out: { v4: Cidr | undefined; v6: Cidr | undefined } = { v4: undefined, v6: undefined };
+  const listField = field.replace(/[^.:]+$/, manyKey);
+  if (many !== undefined && (!Array.isArray(many) || many.length === 0)) throw new ConfigError(listField, 'must be a non-empty array of CIDR strings, one per family');
+  const all = [...(one === undefined ? [] : [cidrField(one, field)]), ...((many as unknown[] | undefined) ?? []).map((c, k) => cidrField(c, `${listField}[${k}]`))];
+  for (const c of all) {
+    const key = c.family === 4 ? 'v4' : 'v6';
+    if (out[key] && out[key].text !== c.text) throw new ConfigError(listField, `has two IPv${c.family} prefixes (${out[key].text}, ${c.text}); give at most one per family`);
+    out[key] = c;
+  }
+  return out;
+}
+
+function address(value: unknown, family: 4 | 6, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !(family === 4 ? isIPv4(value) : isIPv6(value))) {
+    throw new ConfigError(field, `${JSON.stringify(value)} is not an IPv${family} address`);
+  }
+  return family === 6 ? formatIpv6(parseIpv6(value), 0) : value;
+}
+
+function mac(value: unknown, field: string): Buffer | undefined {
+  if (value === undefined) return undefined;
+  let m: Buffer;
+  try {
+    m = parseMac(String(value));
+  } catch (err) {
+    throw new ConfigError(field, (err as Error).message, { cause: err });
+  }
+  if (isMulticastMac(m)) throw new ConfigError(field, `${String(value)} is a multicast MAC; a VTEP MAC must be unicast`);
+  return m;
 }
 
 function cidrField(value: unknown, field: string): Cidr {
