@@ -6,7 +6,7 @@ import { inNs, tryInNs } from '../src/lab/netns.js';
 import { ping, sendDatagrams } from '../src/lab/traffic.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { ETHERTYPE_ARP } from '../src/packet/constants.js';
-import { vxlanFrame, type FrameSpec } from './frames.js';
+import { ipv6Packet, vxlanFrame, vxlanFrameV6, type FrameSpec } from './frames.js';
 import { DROP_REASONS, type DropReason } from '../src/datapath/drop-reasons.js';
 
 describe('drops, counted by reason', () => {
@@ -35,7 +35,7 @@ describe('drops, counted by reason', () => {
 
   it('drops each kind of bad VXLAN frame under its reason, and nothing else', async () => {
     const before = (await daemon.counters()).drops;
-    expect(Object.values(before).every((v) => v === 0)).toBe(true);
+    expect(Object.values(before).every((v) => v === 0), JSON.stringify(before)).toBe(true);
 
     const full = vxlanFrame(good); // 22 + 100 bytes: every prefix up to 64 bytes is cut short
     await fromPeer([
@@ -59,11 +59,34 @@ describe('drops, counted by reason', () => {
     await expect.poll(async () => (await daemon.counters()).drops, { timeout: 5000 }).toEqual({ ...before, ...expected });
   });
 
+  it('drops hostile IPv6 inside VXLAN by reason: short headers, lying lengths, bad extension chains', async () => {
+    const before = (await daemon.counters()).drops;
+    const [src, dst] = ['fd00:10:244:2::2', 'fd00:10:244:1::2'];
+    const udp = Buffer.from('9c40000900080000', 'hex'); // 8-byte UDP header, no payload
+    const ext = (next: number, length = 8) => Buffer.concat([Buffer.from([next, length / 8 - 1]), Buffer.alloc(length - 2, 1)]);
+    await fromPeer([
+      vxlanFrameV6(good, ipv6Packet(src, dst, 17, 8, udp).subarray(0, 30)), // header cut short
+      vxlanFrameV6(good, ipv6Packet(src, dst, 17, 100, udp)), // payload length beyond the frame
+      vxlanFrameV6(good, ipv6Packet(src, dst, 44, 4, Buffer.alloc(4))), // fragment header past the end
+      vxlanFrameV6(good, ipv6Packet(src, dst, 43, 24, Buffer.concat([ext(0), ext(17), udp]))), // hop-by-hop after routing
+      vxlanFrameV6(good, ipv6Packet(src, dst, 0, 16, Buffer.concat([ext(17), udp]))), // a valid chain: forwarded
+    ]);
+    await expect.poll(async () => (await daemon.counters()).drops, { timeout: 5000 }).toEqual({
+      ...before, truncated: before.truncated + 3, malformed_inner: before.malformed_inner + 1,
+    });
+  });
+
   it('drops a packet for an unknown subnet as no_route and answers with ICMP net unreachable', async () => {
     const before = (await daemon.counters()).drops.no_route;
     const r = await tryInNs(ours.pods[0].ns, 'ping', ['-n', '-c', '3', '-i', '0.1', '-W', '1', '10.244.99.1']);
     expect(r.stdout).toMatch(/From 10\.244\.1\.0 icmp_seq=1 Destination Net Unreachable/);
     expect((await daemon.counters()).drops.no_route).toBe(before + 3);
+  });
+
+  it('drops multicast from the host as multicast, not as no_route', async () => {
+    const before = (await daemon.counters()).drops;
+    await tryInNs(ours.ns, 'ping', ['-n', '-c', '2', '-i', '0.1', '-W', '1', '-I', 'vxroute0', '239.1.2.3']);
+    expect((await daemon.counters()).drops).toEqual({ ...before, multicast: before.multicast + 2 });
   });
 
   it('drops what does not fit the underlay as oversize, on the way out', async () => {

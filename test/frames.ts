@@ -1,6 +1,7 @@
 // Hand-made VXLAN frames for the drop tests, built with our codecs; what the daemon makes of
 // them is read back from its counters.
-import { ENCAP_LEN, ETHERTYPE_IPV4, IPPROTO_UDP, VXLAN_HEADER_LEN } from '../src/packet/constants.js';
+import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_UDP, VXLAN_HEADER_LEN } from '../src/packet/constants.js';
+import { parseIpv6, writeIpv6Header } from '../src/packet/ipv6.js';
 import { parseMac, writeEthernetHeader } from '../src/packet/ethernet.js';
 import { parseIpv4, writeIpv4Header } from '../src/packet/ipv4.js';
 import { writeUdpHeader } from '../src/packet/udp.js';
@@ -28,5 +29,22 @@ export function vxlanFrame(f: FrameSpec): Buffer {
   writeEthernetHeader(buf, VXLAN_HEADER_LEN, parseMac(f.dstMac), parseMac(f.srcMac), f.etherType ?? ETHERTYPE_IPV4);
   writeIpv4Header(buf, ENCAP_LEN, ipLen, 1, 64, IPPROTO_UDP, parseIpv4(f.src), parseIpv4(f.dst), true);
   writeUdpHeader(buf, ENCAP_LEN + 20, 40000, 9, payload);
+  return buf;
+}
+
+/** VXLAN header + inner Ethernet (IPv6) + `inner`, the raw bytes of an IPv6 packet, true or not. */
+export function vxlanFrameV6(f: Pick<FrameSpec, 'dstMac' | 'srcMac'>, inner: Buffer): Buffer {
+  const buf = Buffer.alloc(ENCAP_LEN + inner.length);
+  writeVxlanHeader(buf, 0, 1);
+  writeEthernetHeader(buf, VXLAN_HEADER_LEN, parseMac(f.dstMac), parseMac(f.srcMac), ETHERTYPE_IPV6);
+  inner.copy(buf, ENCAP_LEN);
+  return buf;
+}
+
+/** An IPv6 header claiming `payloadLength` bytes after it, then `rest` (extension headers, payload). */
+export function ipv6Packet(src: string, dst: string, nextHeader: number, payloadLength: number, rest: Buffer): Buffer {
+  const buf = Buffer.alloc(40 + rest.length);
+  writeIpv6Header(buf, 0, payloadLength, nextHeader, 64, parseIpv6(src), parseIpv6(dst));
+  rest.copy(buf, 40);
   return buf;
 }

@@ -7,7 +7,7 @@ import { ConfigError } from '../config-error.js';
 import { Datapath } from '../datapath/datapath.js';
 import { startHttpServer } from '../metrics/http-server.js';
 import { addon } from '../native/addon.js';
-import { applyOverlay, enableAcceptLocal, removeOverlay, replaceAddress, restoreAcceptLocal, type OverlaySetup } from '../net/host-routes.js';
+import { applyOverlay, enableAcceptLocal, removeOverlay, replaceAddress, restoreAcceptLocal, restoreIpv6, setIpv6, type OverlaySetup } from '../net/host-routes.js';
 import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
@@ -144,6 +144,8 @@ class Daemon {
     const tun = await openTun(opts.iface, opts.workers);
     undo.push(() => closeTun(tun));
     let overlay = overlaySetup(tun.name, mtu, mtuV6, initial, self);
+    const ipv6 = await setIpv6(tun.name, overlay.addressV6 !== undefined);
+    undo.push(() => restoreIpv6(tun.name, ipv6));
     undo.push(() => removeOverlay(overlay));
     await applyOverlay(overlay);
     const acceptLocal = await enableAcceptLocal(tun.name);

@@ -8,6 +8,7 @@ const reasons = {
   bad_ethertype: 'inner frame carries neither IPv4 nor IPv6',
   malformed_inner: 'inner IP header is invalid',
   no_route: 'no node owns the destination address',
+  multicast: 'multicast destination: the overlay carries unicast only (e.g. MLD reports of the host)',
   oversize: 'packet larger than the underlay can carry',
   tun_write_error: 'the TUN device refused the packet',
   socket_error: 'the UDP socket refused the datagram',

@@ -49,7 +49,12 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
         dropped(b, i, Drop.malformed_inner, counters);
         continue;
       }
-      route = routes.lookupV4(ipv4Dst(buf, off));
+      const dst = ipv4Dst(buf, off);
+      if (dst >>> 28 === 0xe) {
+        dropped(b, i, Drop.multicast, counters);
+        continue;
+      }
+      route = routes.lookupV4(dst);
       if (route < 0) {
         dropped(b, i, Drop.no_route, counters);
         ctx.icmp.netUnreachableV4(buf, off, len);
@@ -65,6 +70,10 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
       ipLen = IPV6_HEADER_LEN + ipv6PayloadLength(buf, off);
       if (ipv6UpperLayer(buf, off, off + ipLen, upper) < 0) {
         dropped(b, i, Drop.malformed_inner, counters);
+        continue;
+      }
+      if (buf[off + IPV6_DST] === 0xff) {
+        dropped(b, i, Drop.multicast, counters);
         continue;
       }
       route = routes.lookupV6(buf, off + IPV6_DST);

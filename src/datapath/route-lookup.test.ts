@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseIpv6 } from '../packet/ipv6.js';
 import { parseCidr } from '../subnets/cidr.js';
 import { Int32Map } from './int32-map.js';
 import { RouteLookup } from './route-lookup.js';
@@ -75,5 +76,38 @@ describe('shared table and longest-prefix match', () => {
     Atomics.add(words, 0, 1);
     expect(new SharedTableReader(sab).snapshot()?.count).toBe(1);
     expect(() => writer.publish(Array.from({ length: 5 }, (_, i) => route(`10.244.${i}.0/24`, '192.0.2.1', i)))).toThrow(/capacity 4/);
+  });
+});
+
+describe('RouteLookup, IPv6', () => {
+  const v6 = (cidr: string, underlay: string, peerId: number): RouteRecord => {
+    const c = parseCidr(cidr);
+    return { family: 6, prefix: c.addr, prefixLen: c.prefixLen, underlayFamily: 6, underlay: parseIpv6(underlay), vtepMAC: Buffer.from([2, 0, 0, 0, 6, peerId]), peerId };
+  };
+  const build = (routes: RouteRecord[]) => {
+    const sab = allocateTable(16_384);
+    new SharedTableWriter(sab).publish(routes);
+    const r = new RouteLookup();
+    r.rebuild(new SharedTableReader(sab).snapshot()!);
+    return r;
+  };
+  const dst = (text: string) => parseIpv6(text);
+
+  it('matches the longest prefix over /64s and others, and finds peers by IPv6 source', () => {
+    const r = build([v6('fd00:10:244:1::/64', '2001:db8::1', 1), v6('fd00:10:244:1:8000::/65', '2001:db8::2', 2), v6('fd00:10::/32', '2001:db8::3', 3)]);
+    const at = (text: string) => r.lookupV6(dst(text), 0);
+    expect(r.peerId[at('fd00:10:244:1::5')]).toBe(1);
+    expect(r.peerId[at('fd00:10:244:1:8000::5')]).toBe(2);
+    expect(r.peerId[at('fd00:10:ffff::1')]).toBe(3);
+    expect(at('fd00:11::1')).toBe(-1);
+    const src = dst('2001:db8::2');
+    expect(r.peerOfSourceV6(src.readUInt32BE(0), src.readUInt32BE(4), src.readUInt32BE(8), src.readUInt32BE(12))).toBe(2);
+    expect(r.peerOfSourceV6(0x20010db8, 0, 0, 9)).toBe(-1);
+  });
+
+  it('holds 5,000 nodes’ /64s and finds each', () => {
+    const routes = Array.from({ length: 5000 }, (_, i) => v6(`fd00:10:${(i >> 8).toString(16)}:${(i & 255).toString(16)}::/64`, `2001:db8::${(i + 1).toString(16)}`, i));
+    const r = build(routes);
+    for (let i = 0; i < 5000; i += 7) expect(r.peerId[r.lookupV6(dst(`fd00:10:${(i >> 8).toString(16)}:${(i & 255).toString(16)}::42`), 0)]).toBe(i);
   });
 });

@@ -18,6 +18,20 @@ export interface VxlanFrame {
 
 /** Records `udp port <port>` on `iface` in `ns` while `during` runs; returns the frames as tshark decodes them. */
 export async function captureVxlan(ns: string, iface: string, dir: string, during: () => Promise<unknown>, port = 8472): Promise<VxlanFrame[]> {
+  const fields = ['ip.src', 'ip.dst', 'udp.dstport', 'vxlan.vni', 'eth.src', 'eth.dst'];
+  const rows = await captureFields(ns, iface, dir, during, fields, port);
+  // Outer then inner occurrence of each repeated field.
+  return rows.map(([ips, dsts, dport, vni, srcMacs, dstMacs]) => ({
+    outerSrc: ips[0], innerSrc: ips[1], outerDst: dsts[0], innerDst: dsts[1],
+    udpDstPort: Number(dport[0]), vni: Number(vni[0]), innerSrcMac: srcMacs[1], innerDstMac: dstMacs[1],
+  }));
+}
+
+/**
+ * Records VXLAN on `iface` while `during` runs and returns, per frame, every occurrence of each
+ * tshark field (outer before inner), with UDP checksums verified (`udp.checksum.status` 1: good).
+ */
+export async function captureFields(ns: string, iface: string, dir: string, during: () => Promise<unknown>, fields: string[], port = 8472): Promise<string[][][]> {
   const file = join(dir, `capture-${Date.now()}.pcap`);
   const tcpdump = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', iface, '-n', '-Z', 'root', '--immediate-mode', '-U', '-w', file, 'udp', 'port', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -38,20 +52,12 @@ export async function captureVxlan(ns: string, iface: string, dir: string, durin
     tcpdump.kill('SIGINT');
     await once(tcpdump, 'exit');
   }
-  const fields = ['ip.src', 'ip.dst', 'udp.dstport', 'vxlan.vni', 'eth.src', 'eth.dst'];
   const out = await inNs(ns, 'tshark', [
-    '-r', file, '-d', `udp.port==${port},vxlan`, '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', '-E', 'aggregator=,',
+    '-r', file, '-d', `udp.port==${port},vxlan`, '-o', 'udp.check_checksum:TRUE', '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', '-E', 'aggregator=,',
     ...fields.flatMap((f) => ['-e', f]),
   ]);
   return out
     .split('\n')
     .filter((line) => line.includes('|'))
-    .map((line) => {
-      const [ips, dsts, dport, vni, srcMacs, dstMacs] = line.split('|').map((f) => f.split(','));
-      // Outer then inner occurrence of each repeated field.
-      return {
-        outerSrc: ips[0], innerSrc: ips[1], outerDst: dsts[0], innerDst: dsts[1],
-        udpDstPort: Number(dport[0]), vni: Number(vni[0]), innerSrcMac: srcMacs[1], innerDstMac: dstMacs[1],
-      };
-    });
+    .map((line) => line.split('|').map((f) => f.split(',')));
 }

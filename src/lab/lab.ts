@@ -1,14 +1,15 @@
 // A throwaway cluster of network namespaces on this machine:
-//   underlay  one namespace with bridge br0 (192.0.2.0/24), every node's eth0 plugged into it
-//   node i    192.0.2.i on eth0, bridge cni0 10.244.i.1/24, either vxroute or flannel's kernel VXLAN
-//   pod i.k   10.244.i.(k+2) behind cni0, default route via 10.244.i.1
+//   underlay  one namespace with bridge br0 (192.0.2.0/24 and/or 2001:db8::/64), every node's eth0 in it
+//   node i    192.0.2.i and/or 2001:db8::i on eth0, bridge cni0 10.244.i.1/24 and/or
+//             fd00:10:244:i::1/64, either vxroute or flannel's kernel VXLAN (flannel.1, flannel-v6.1)
+//   pod i.k   10.244.i.(k+2) and/or fd00:10:244:i::(k+2) behind cni0, default routes via cni0
 //   api       (optional) 192.0.2.250:6443, a relay to a test's own Kubernetes API server
 // Everything lives in namespaces named after this run; dispose() (or process exit) removes them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFlannelDevice, addFlannelPeer, removeFlannelPeer, type FlannelPeer } from './kernel-vxlan.js';
+import { addFlannelPeer, addFlannelPeerV6, createFlannelDevice, createFlannelDeviceV6, removeFlannelPeer, type FlannelPeer, type FlannelPeerV6 } from './kernel-vxlan.js';
 import type { KubeApiServer } from './kube-api-server.js';
 import { createNamespace, deleteNamespacesSync, inNs, labId, sweepStaleNamespaces, tryInNs } from './netns.js';
 import { VxrouteProcess } from './vxroute-process.js';
@@ -17,10 +18,22 @@ export type NodeKind = 'vxroute' | 'kernel';
 
 export interface Pod {
   ns: string;
+  /** Its addresses; only those of the lab's pod families are configured. */
   ip: string;
+  ip6: string;
 }
 
-export interface LabNode extends FlannelPeer {
+export type Family = 4 | 6;
+
+export interface LabFamilies {
+  /** Underlay address families of every node. */
+  underlay: Family[];
+  /** Pod address families. */
+  pods: Family[];
+}
+
+/** A node's addresses and MACs in both families; only the lab's families are configured. */
+export interface LabNode extends FlannelPeer, FlannelPeerV6 {
   name: string;
   index: number;
   kind: NodeKind;
@@ -31,6 +44,7 @@ export interface LabNode extends FlannelPeer {
 /** flannel's pod MTU on a 1500-byte underlay: the VXLAN device's MTU. */
 export const POD_MTU = 1450;
 export const NETWORK = '10.244.0.0/16';
+export const NETWORK_V6 = 'fd00:10:244::/56';
 /** Where the nodes find the API server on the underlay. */
 export const API_ADDRESS = '192.0.2.250';
 export const API_PORT = 6443;
@@ -51,13 +65,14 @@ export class Lab {
     readonly underlayNs: string,
     /** Scratch directory for subnet files and captures. */
     readonly dir: string,
+    readonly families: LabFamilies,
   ) {}
 
-  static async create(): Promise<Lab> {
+  static async create(families: LabFamilies = { underlay: [4], pods: [4] }): Promise<Lab> {
     if (process.getuid?.() !== 0) throw new Error('the namespace test bed needs root (run as root or with sudo)');
     await sweepStaleNamespaces();
     const id = labId();
-    const lab = new Lab(id, `${id}-u`, await mkdtemp(join(tmpdir(), `${id}-`)));
+    const lab = new Lab(id, `${id}-u`, await mkdtemp(join(tmpdir(), `${id}-`)), families);
     live.add(lab);
     try {
       await lab.namespace(lab.underlayNs);
@@ -74,43 +89,69 @@ export class Lab {
   async addNode(kind: NodeKind, pods = 1): Promise<LabNode> {
     const index = this.nodes.length + 1;
     const ns = `${this.id}-n${index}`;
+    const hex = index.toString(16);
     const node: LabNode = {
       name: `n${index}`,
       index,
       kind,
       ns,
       podCIDR: `10.244.${index}.0/24`,
+      podCIDRv6: `fd00:10:244:${hex}::/64`,
       publicIP: `192.0.2.${index}`,
-      vtepMAC: `0a:58:c0:00:02:${index.toString(16).padStart(2, '0')}`,
+      publicIPv6: `2001:db8::${hex}`,
+      vtepMAC: `0a:58:c0:00:02:${hex.padStart(2, '0')}`,
+      vtepMACv6: `0a:58:c0:00:06:${hex.padStart(2, '0')}`,
       pods: [],
     };
+    const { underlay, pods: podFamilies } = this.families;
     this.nodes.push(node);
     await this.namespace(ns);
     await inNs(this.underlayNs, 'ip', ['link', 'add', `v${index}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     await inNs(this.underlayNs, 'ip', ['link', 'set', `v${index}`, 'master', 'br0', 'up']);
-    await inNs(ns, 'ip', ['addr', 'add', `${node.publicIP}/24`, 'dev', 'eth0']);
+    if (underlay.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `${node.publicIP}/24`, 'dev', 'eth0']);
+    if (underlay.includes(6)) await inNs(ns, 'ip', ['-6', 'addr', 'add', `${node.publicIPv6}/64`, 'dev', 'eth0', 'nodad']);
     await inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
     // A veth passes CHECKSUM_PARTIAL packets across namespaces unfinished, where a NIC would fill
     // in the inner TCP/UDP checksum on the wire; a userspace VTEP reading them would see bad sums.
     await inNs(ns, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
-    await inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    await inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
     await inNs(ns, 'ip', ['link', 'add', 'cni0', 'mtu', String(POD_MTU), 'type', 'bridge']);
-    await inNs(ns, 'ip', ['addr', 'add', `10.244.${index}.1/24`, 'dev', 'cni0']);
+    if (podFamilies.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `10.244.${index}.1/24`, 'dev', 'cni0']);
+    if (podFamilies.includes(6)) await inNs(ns, 'ip', ['-6', 'addr', 'add', `fd00:10:244:${hex}::1/64`, 'dev', 'cni0', 'nodad']);
     await inNs(ns, 'ip', ['link', 'set', 'cni0', 'up']);
     for (let k = 0; k < pods; k++) node.pods.push(await this.addPod(node, k));
     if (kind === 'kernel') {
-      await createFlannelDevice(ns, {
-        vni: 1, port: 8472, underlayDev: 'eth0', localIP: node.publicIP, vtepMAC: node.vtepMAC, address: `10.244.${index}.0`,
-      });
+      // flannel's devices: flannel.1 carries IPv4 pods over the IPv4 underlay, flannel-v6.1 IPv6 over IPv6.
+      if (podFamilies.includes(4)) {
+        await createFlannelDevice(ns, { vni: 1, port: 8472, underlayDev: 'eth0', localIP: node.publicIP, vtepMAC: node.vtepMAC, address: `10.244.${index}.0` });
+      }
+      if (podFamilies.includes(6)) {
+        await createFlannelDeviceV6(ns, { vni: 1, port: 8472, underlayDev: 'eth0', localIP: node.publicIPv6, vtepMAC: node.vtepMACv6, address: `fd00:10:244:${hex}::` });
+      }
     }
     return node;
+  }
+
+  /** Waits until no namespace holds a tentative IPv6 address (DAD of the link-local ones), so ND can answer. */
+  async ipv6Settled(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const ns of this.namespaces) {
+      while ((await inNs(ns, 'ip', ['-6', 'addr', 'show', 'tentative'])).trim() !== '') {
+        if (Date.now() > deadline) throw new Error(`IPv6 addresses in ${ns} still tentative after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   /** Programs every kernel node with every other node, as flanneld does on its lease events. */
   async programKernelPeers(): Promise<void> {
     for (const node of this.nodes) {
       if (node.kind !== 'kernel') continue;
-      for (const peer of this.nodes) if (peer !== node) await addFlannelPeer(node.ns, peer);
+      for (const peer of this.nodes) {
+        if (peer === node) continue;
+        if (this.families.pods.includes(4)) await addFlannelPeer(node.ns, peer);
+        if (this.families.pods.includes(6)) await addFlannelPeerV6(node.ns, peer);
+      }
     }
   }
 
@@ -121,9 +162,17 @@ export class Lab {
   /** Writes the static subnet table of the given nodes (default: all) and returns its path. */
   async writeSubnets(nodes: LabNode[] = this.nodes, file = 'subnets.json'): Promise<string> {
     const path = join(this.dir, file);
+    const { underlay, pods } = this.families;
     const table = {
-      network: NETWORK,
-      nodes: nodes.map((n) => ({ name: n.name, podCIDR: n.podCIDR, publicIP: n.publicIP, vtepMAC: n.vtepMAC })),
+      networks: [...(pods.includes(4) ? [NETWORK] : []), ...(pods.includes(6) ? [NETWORK_V6] : [])],
+      nodes: nodes.map((n) => ({
+        name: n.name,
+        podCIDRs: [...(pods.includes(4) ? [n.podCIDR] : []), ...(pods.includes(6) ? [n.podCIDRv6] : [])],
+        ...(underlay.includes(4) ? { publicIP: n.publicIP } : {}),
+        ...(underlay.includes(6) ? { publicIPv6: n.publicIPv6 } : {}),
+        vtepMAC: n.vtepMAC,
+        vtepMACv6: n.vtepMACv6,
+      })),
     };
     await writeFile(path, `${JSON.stringify(table, null, 2)}\n`);
     return path;
@@ -213,13 +262,17 @@ export class Lab {
 
   private async addPod(node: LabNode, k: number): Promise<Pod> {
     const ns = `${node.ns}p${k}`;
-    const ip = `10.244.${node.index}.${k + 2}`;
+    const hex = node.index.toString(16);
+    const pod = { ns, ip: `10.244.${node.index}.${k + 2}`, ip6: `fd00:10:244:${hex}::${(k + 2).toString(16)}` };
+    const families = this.families.pods;
     await this.namespace(ns);
     await inNs(node.ns, 'ip', ['link', 'add', `vp${k}`, 'mtu', String(POD_MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     await inNs(node.ns, 'ip', ['link', 'set', `vp${k}`, 'master', 'cni0', 'up']);
-    await inNs(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    if (families.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `${pod.ip}/24`, 'dev', 'eth0']);
+    if (families.includes(6)) await inNs(ns, 'ip', ['-6', 'addr', 'add', `${pod.ip6}/64`, 'dev', 'eth0', 'nodad']);
     await inNs(ns, 'ip', ['link', 'set', 'eth0', 'mtu', String(POD_MTU), 'up']);
-    await inNs(ns, 'ip', ['route', 'add', 'default', 'via', `10.244.${node.index}.1`]);
-    return { ns, ip };
+    if (families.includes(4)) await inNs(ns, 'ip', ['route', 'add', 'default', 'via', `10.244.${node.index}.1`]);
+    if (families.includes(6)) await inNs(ns, 'ip', ['-6', 'route', 'add', 'default', 'via', `fd00:10:244:${hex}::1`]);
+    return pod;
   }
 }

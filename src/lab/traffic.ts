@@ -114,7 +114,7 @@ const UDP_RECEIVER = `
 import { createSocket } from 'node:dgram';
 import { createHash } from 'node:crypto';
 const [host, port, timeoutMs] = process.argv.slice(1);
-const sock = createSocket('udp4');
+const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
 const timer = setTimeout(() => { console.log('{}'); process.exit(0); }, Number(timeoutMs));
 sock.on('message', (m, rinfo) => {
   clearTimeout(timer);
@@ -129,7 +129,7 @@ import { createSocket } from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
 const [host, port, size] = process.argv.slice(1);
 const payload = randomBytes(Number(size));
-const sock = createSocket('udp4');
+const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
 sock.send(payload, Number(port), host, (err) => {
   if (err) { console.error(err.message); process.exit(1); }
   console.log(createHash('sha256').update(payload).digest('hex'));

@@ -62,7 +62,7 @@ export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | un
     const eth = VXLAN_HEADER_LEN;
     const hasEth = b.length >= ENCAP_LEN;
     r.outer = {
-      src: formatIpv4(e.source[0]),
+      src: formatSource(e.source),
       flags: readVxlanFlags(b, 0),
       vni: readVxlanVni(b, 0),
       innerDstMac: hasEth ? formatMac(b.subarray(eth, eth + 6)) : '',
@@ -117,4 +117,12 @@ function decodeIp(b: Buffer, at: number, version: number): InnerHeaders | undefi
     h.icmpCode = b[l4 + 1];
   }
   return h;
+}
+
+/** An IPv4 source fills word 0 only; an IPv6 one (never ::/96 on an underlay) sets the others. */
+function formatSource(w: Uint32Array): string {
+  if ((w[1] | w[2] | w[3]) === 0) return formatIpv4(w[0]);
+  const b = Buffer.alloc(16);
+  for (let k = 0; k < 4; k++) b.writeUInt32BE(w[k], k * 4);
+  return formatIpv6(b, 0);
 }

@@ -76,3 +76,22 @@ export async function restoreAcceptLocal(device: string, previous: string): Prom
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // the device is gone with its settings
   }
 }
+
+/**
+ * Turns IPv6 on or off on our device (off when the table has no IPv6 pods, so the host sends no
+ * MLD reports into it). Returns the previous value, for restoreIpv6.
+ */
+export async function setIpv6(device: string, enabled: boolean): Promise<string> {
+  const path = `/proc/sys/net/ipv6/conf/${device}/disable_ipv6`;
+  const previous = (await readFile(path, 'utf8')).trim();
+  await writeFile(path, enabled ? '0' : '1');
+  return previous;
+}
+
+export async function restoreIpv6(device: string, previous: string): Promise<void> {
+  try {
+    await writeFile(`/proc/sys/net/ipv6/conf/${device}/disable_ipv6`, previous);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}

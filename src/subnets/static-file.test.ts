@@ -53,4 +53,32 @@ describe('static subnet file', () => {
     expect(problem([]).message).toMatch(/f\.json: must be a JSON object/);
     expect(problem({ network: '10.244.0.0/16' }).message).toMatch(/nodes: must be an array/);
   });
+
+  it('reads dual-stack nodes: podCIDRs, publicIPv6 and vtepMACv6, each family on its own', () => {
+    const t = parseStaticTable({
+      networks: ['10.244.0.0/16', 'fd00:10:244::/56'],
+      nodes: [
+        { name: 'n1', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'], publicIP: '192.0.2.1', publicIPv6: '2001:DB8::1', vtepMACv6: '0a:58:c0:00:06:01' },
+        { name: 'n2', podCIDRs: ['fd00:10:244:2::/64'], publicIPv6: '2001:db8::2' },
+      ],
+    });
+    expect([t.network?.text, t.networkV6?.text]).toEqual(['10.244.0.0/16', 'fd00:10:244::/56']);
+    const [n1, n2] = t.nodes;
+    expect([n1.podCIDR?.text, n1.podCIDRv6?.text, n1.publicIP, n1.publicIPv6]).toEqual(['10.244.1.0/24', 'fd00:10:244:1::/64', '192.0.2.1', '2001:db8::1']);
+    expect(n1.vtepMACv6.toString('hex')).toBe('0a58c0000601');
+    expect([n2.podCIDR, n2.publicIP, n2.podCIDRv6?.text]).toEqual([undefined, undefined, 'fd00:10:244:2::/64']);
+    expect(n2.vtepMACv6.equals(vtepMacFromName('n2', 6))).toBe(true);
+    expect(n2.vtepMACv6.equals(n2.vtepMAC)).toBe(false);
+  });
+
+  it('names the field of each dual-stack problem', () => {
+    const v6 = (node: Record<string, unknown>, networks: unknown = ['10.244.0.0/16', 'fd00:10:244::/56']) => ({ networks, nodes: [{ name: 'n1', ...node }] });
+    expect(problem(v6({ podCIDRs: ['10.244.1.0/24', '10.244.2.0/24'], publicIP: '192.0.2.1' })).message).toMatch(/nodes\[0\] \("n1"\)\.podCIDRs: has two IPv4 prefixes/);
+    expect(problem(v6({ podCIDRs: ['fd00:10:245::/64'], publicIPv6: '2001:db8::1' })).message).toMatch(/podCIDR: fd00:10:245::\/64 is not inside the network fd00:10:244::\/56/);
+    expect(problem(v6({ podCIDRs: ['fd00:10:244:1::/64'], publicIPv6: '2001:db8::1' }, ['10.244.0.0/16'])).message).toMatch(/not inside the network \(no IPv6 network\)/);
+    expect(problem(v6({ podCIDRs: ['10.244.1.0/24'], publicIPv6: '192.0.2.1' })).message).toMatch(/publicIPv6: "192\.0\.2\.1" is not an IPv6 address/);
+    expect(problem(v6({ podCIDRs: ['10.244.1.0/24'] })).message).toMatch(/publicIP: is required: .*publicIP, publicIPv6 or both/);
+    expect(problem(v6({ publicIP: '192.0.2.1' })).message).toMatch(/podCIDR: is required/);
+    expect(problem({ nodes: [] }).message).toMatch(/network: is required/);
+  });
 });
