@@ -159,7 +159,7 @@ describe('deploy/kubernetes', () => {
     const configMap = find('ConfigMap');
     expect(volume(netConfMount.name).configMap.name).toBe(configMap.metadata.name);
     const netConf = parseNetConf(JSON.parse(configMap.data[opts.kube!.netConf.slice(netConfMount.mountPath.replace(/\/?$/, '/').length)]));
-    expect(netConf.network.text).toBe('10.244.0.0/16');
+    expect(netConf.network?.text).toBe('10.244.0.0/16');
     // subnet.env lands in the host's /run/flannel, where flannel's CNI plugin reads it.
     expect(opts.subnetEnv).toBe('/run/flannel/subnet.env');
     expect(volume(mountOf(opts.subnetEnv!).name).hostPath.path).toBe('/run/flannel');

@@ -129,3 +129,62 @@ describe('vxroute --kube beside a flannel kernel node', () => {
     expect((await ping(ours.pods[0].ns, nodes[1].pods[0].ip, 2, 0.05)).received).toBe(2);
   });
 });
+
+describe('vxroute --kube in a dual-stack cluster beside a flannel kernel node', () => {
+  let lab: Lab;
+  let api: KubeApiServer;
+  let nodes: LabNode[];
+
+  beforeAll(async () => {
+    lab = await Lab.create({ underlay: [4, 6], pods: [4, 6] });
+    api = new KubeApiServer();
+    const kubeconfig = await lab.addApiServer(api);
+    nodes = [await lab.addNode('vxroute'), await lab.addNode('vxroute'), await lab.addNode('kernel')];
+    for (const n of nodes) {
+      const node = registered(n);
+      node.spec = { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR, n.podCIDRv6] };
+      node.status!.addresses!.push({ type: 'InternalIP', address: n.publicIPv6 });
+      api.upsertNode(node);
+    }
+    const flanneld = new KernelFlanneld(api, nodes[2], [4, 6]);
+    flanneld.publish();
+    const netConf = await lab.writeNetConf();
+    const daemons: VxrouteProcess[] = [];
+    for (const n of nodes.slice(0, 2)) {
+      const d = await lab.startVxrouteKube(n, kubeconfig, netConf, ['--workers', '2']);
+      await d.waitForLog((l) => l.msg === 'node annotations published');
+      daemons.push(d);
+    }
+    for (const d of daemons) await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 3, 15_000);
+    await flanneld.sync();
+    expect((await flanneld.syncV6()).map((p) => p.podCIDRv6).sort()).toEqual([nodes[0].podCIDRv6, nodes[1].podCIDRv6]);
+    await lab.ipv6Settled();
+  }, 120_000);
+
+  afterAll(async () => {
+    await lab?.dispose();
+    await api?.close();
+  });
+
+  it('publishes both families’ leases on our Nodes and writes both into subnet.env', async () => {
+    for (const n of nodes.slice(0, 2)) {
+      const a = api.getNode(n.name)!.metadata.annotations ?? {};
+      expect(a[`${A}public-ipv6`]).toBe(n.publicIPv6);
+      expect(a[`${A}backend-v6-data`]).toMatch(/^\{"VNI":1,"VtepMAC":"([0-9a-f]{2}:){5}[0-9a-f]{2}"\}$/);
+      expect(a[`${A}backend-v6-data`]).not.toBe(a[`${A}backend-data`]); // one VTEP MAC per family, as flannel has
+      const env = await readFile(join(lab.dir, `${n.name}-subnet.env`), 'utf8');
+      expect(env).toBe(`FLANNEL_NETWORK=${NETWORK}\nFLANNEL_SUBNET=10.244.${n.index}.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:${n.index}::1/64\nFLANNEL_MTU=${POD_MTU}\nFLANNEL_IPMASQ=false\n`);
+    }
+  });
+
+  it('pings over IPv4 and IPv6 between the pods of every pair of nodes', async () => {
+    for (const a of nodes) {
+      for (const b of nodes) {
+        if (a === b) continue;
+        expect((await ping(a.pods[0].ns, b.pods[0].ip, 2, 0.05)).received, `IPv4 ${a.name} → ${b.name}`).toBe(2);
+        expect((await ping(a.pods[0].ns, b.pods[0].ip6, 2, 0.05)).received, `IPv6 ${a.name} → ${b.name}`).toBe(2);
+      }
+    }
+  });
+});
+

@@ -69,7 +69,7 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
     api = new KubeApiServer({ expired });
     for (const n of nodes) api.upsertNode(n);
     const port = await api.listen('127.0.0.1', 0);
-    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', network: NETWORK, vni: 1, publicIP: undefined }, silent);
+    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, silent);
     source.onTable((t) => tables.push(t));
     const first = await source.start();
     tables.push(first);
@@ -131,7 +131,7 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
     api.upsertNode(bareNode(1, null));
     api.upsertNode(flannelNode(2));
     const port = await api.listen('127.0.0.1', 0);
-    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', network: NETWORK, vni: 1, publicIP: undefined }, silent);
+    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, silent);
     let first: SubnetTable | undefined;
     void source.start().then((t) => (first = t));
     await vi.waitFor(() => expect(source!.problem()).toMatch(/has no IPv4 pod CIDR yet/));
@@ -147,7 +147,7 @@ describe('Kubernetes subnet source at scale', () => {
     const api = new KubeApiServer();
     for (let i = 1; i <= 200; i++) api.upsertNode(i === 1 ? bareNode(1) : flannelNode(i));
     const port = await api.listen('127.0.0.1', 0);
-    const source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', network: NETWORK, vni: 1, publicIP: undefined }, silent);
+    const source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, silent);
     let tables = 0;
     let onTable = (_: SubnetTable): void => {};
     let transients = 0;
@@ -212,3 +212,87 @@ describe('announcing our node', () => {
     }
   });
 });
+
+describe('Kubernetes subnet source, dual stack', () => {
+  const NETWORK_V6 = parseCidr('fd00:10:244::/56');
+  /** A dual-stack node as flanneld leaves it: both pod CIDRs and both families' annotations. */
+  const dualNode = (i: number, extra: Record<string, string> = {}): NodeObject => {
+    const hex = i.toString(16).padStart(2, '0');
+    const n = flannelNode(i, {
+      [Annotation.backendV6Data]: `{"VNI":1,"VtepMAC":"0a:58:c0:00:06:${hex}"}`,
+      [Annotation.publicIPv6]: `2001:db8::${i.toString(16)}`,
+      ...extra,
+    });
+    n.spec = { podCIDR: `10.244.${i}.0/24`, podCIDRs: [`10.244.${i}.0/24`, `fd00:10:244:${i.toString(16)}::/64`] };
+    n.status!.addresses!.push({ type: 'InternalIP', address: `2001:db8::${i.toString(16)}` });
+    return n;
+  };
+  const summary6 = (t: SubnetTable) => t.nodes.map((n) => `${n.name} ${n.podCIDR?.text} ${n.podCIDRv6?.text} ${n.publicIP} ${n.publicIPv6} ${n.vtepMAC.toString('hex')} ${n.vtepMACv6.toString('hex')}`);
+
+  it('reads spec.podCIDRs, public-ipv6(-overwrite) and backend-v6-data; a node without its IPv6 lease waits', async () => {
+    const api = new KubeApiServer();
+    const own = dualNode(1);
+    delete own.metadata.annotations; // we have not published yet
+    api.upsertNode(own);
+    api.upsertNode(dualNode(2));
+    api.upsertNode(dualNode(3, { [Annotation.publicIPv6Overwrite]: '2001:db8::33' }));
+    api.upsertNode(flannelNode(4)); // an IPv4-only flannel node in a dual-stack cluster: flannel would not use it either
+    const port = await api.listen('127.0.0.1', 0);
+    const source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: NETWORK_V6 }, vni: 1, publicIP: undefined }, silent);
+    try {
+      const t = await source.start();
+      expect([t.network?.text, t.networkV6?.text]).toEqual(['10.244.0.0/16', 'fd00:10:244::/56']);
+      expect(summary6(t)).toEqual([
+        `n1 10.244.1.0/24 fd00:10:244:1::/64 192.0.2.1 2001:db8::1 ${vtepMacFromName('n1').toString('hex')} ${vtepMacFromName('n1', 6).toString('hex')}`,
+        'n2 10.244.2.0/24 fd00:10:244:2::/64 192.0.2.2 2001:db8::2 0a58c0000202 0a58c0000602',
+        'n3 10.244.3.0/24 fd00:10:244:3::/64 192.0.2.3 2001:db8::33 0a58c0000203 0a58c0000603',
+      ]);
+    } finally {
+      source.stop();
+      await api.close();
+    }
+  });
+
+  it('serves an IPv6-only cluster', async () => {
+    const api = new KubeApiServer();
+    for (const i of [1, 2]) {
+      const n = dualNode(i);
+      n.spec = { podCIDR: `fd00:10:244:${i}::/64`, podCIDRs: [`fd00:10:244:${i}::/64`] };
+      api.upsertNode(n);
+    }
+    const port = await api.listen('127.0.0.1', 0);
+    const source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: undefined, v6: NETWORK_V6 }, vni: 1, publicIP: undefined }, silent);
+    try {
+      const t = await source.start();
+      expect(t.nodes.map((n) => [n.name, n.podCIDR, n.podCIDRv6?.text, n.publicIP, n.publicIPv6])).toEqual([
+        ['n1', undefined, 'fd00:10:244:1::/64', undefined, '2001:db8::1'],
+        ['n2', undefined, 'fd00:10:244:2::/64', undefined, '2001:db8::2'],
+      ]);
+    } finally {
+      source.stop();
+      await api.close();
+    }
+  });
+
+  it('publishes both families’ leases byte for byte as flanneld does', async () => {
+    const api = new KubeApiServer();
+    api.upsertNode(bareNode(1));
+    const port = await api.listen('127.0.0.1', 0);
+    try {
+      const mac = Buffer.from('0a58c0000201', 'hex');
+      const mac6 = Buffer.from('0a58c0000601', 'hex');
+      await announceNode(kubeConfig(port), { name: 'n1', podCIDR: parseCidr('10.244.1.0/24'), podCIDRv6: parseCidr('fd00:10:244:1::/64'), publicIP: '192.0.2.1', publicIPv6: '2001:db8::1', vtepMAC: mac, vtepMACv6: mac6 }, 1);
+      expect(api.getNode('n1')!.metadata.annotations).toEqual({
+        'flannel.alpha.coreos.com/backend-type': 'vxlan',
+        'flannel.alpha.coreos.com/backend-data': '{"VNI":1,"VtepMAC":"0a:58:c0:00:02:01"}',
+        'flannel.alpha.coreos.com/public-ip': '192.0.2.1',
+        'flannel.alpha.coreos.com/backend-v6-data': '{"VNI":1,"VtepMAC":"0a:58:c0:00:06:01"}',
+        'flannel.alpha.coreos.com/public-ipv6': '2001:db8::1',
+        'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
+      });
+    } finally {
+      await api.close();
+    }
+  });
+});
+

@@ -43,7 +43,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const kc = opts.kube ? loadKubeConfig(opts.kube.kubeconfig) : undefined;
   const source: SubnetSource =
     kc && netConf
-      ? new KubeSubnetSource(kc, { nodeName: opts.nodeName, network: netConf.network, vni: settings.vni, publicIP: opts.publicIP }, log)
+      ? new KubeSubnetSource(kc, { nodeName: opts.nodeName, networks: { v4: netConf.network, v6: netConf.networkV6 }, vni: settings.vni, publicIP: opts.publicIP }, log)
       : new StaticFileSource(opts.subnets!, log);
 
   const undo: Undo[] = [() => source.stop()];

@@ -213,10 +213,16 @@ export class Lab {
     return kubeconfig;
   }
 
-  /** Writes flannel's net-conf.json for the lab's network and returns its path. */
+  /** Writes flannel's net-conf.json for the lab's pod families and returns its path. */
   async writeNetConf(backend: Record<string, unknown> = { Type: 'vxlan' }): Promise<string> {
     const path = join(this.dir, 'net-conf.json');
-    await writeFile(path, `${JSON.stringify({ Network: NETWORK, Backend: backend }, null, 2)}\n`);
+    const pods = this.families.pods;
+    const conf = {
+      ...(pods.includes(4) ? { Network: NETWORK } : { EnableIPv4: false }),
+      ...(pods.includes(6) ? { EnableIPv6: true, IPv6Network: NETWORK_V6 } : {}),
+      Backend: backend,
+    };
+    await writeFile(path, `${JSON.stringify(conf, null, 2)}\n`);
     return path;
   }
 

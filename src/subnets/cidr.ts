@@ -69,15 +69,18 @@ function formatCidrAddr(family: 4 | 6, addr: Buffer): string {
 }
 
 /**
- * The pairs [i, j] (i < j, indices into `cidrs`) of IPv4 prefixes that overlap, found in
- * O(n log n) by sorting the address ranges: fast enough for 5,000 nodes on every table change.
+ * The pairs [i, j] (i < j, indices into `cidrs`) of prefixes of one family that overlap, found
+ * in O(n log n) by sorting the address ranges (entries left undefined are skipped): fast enough
+ * for 5,000 nodes on every table change.
  */
-export function overlappingPairsV4(cidrs: readonly Cidr[]): [number, number][] {
-  const ranges = cidrs.map((c, i) => {
-    const start = cidrIpv4(c);
-    return { i, start, end: start + 2 ** (32 - c.prefixLen) - 1 };
+export function overlappingPairs(cidrs: readonly (Cidr | undefined)[]): [number, number][] {
+  const ranges: { i: number; start: bigint; end: bigint }[] = [];
+  cidrs.forEach((c, i) => {
+    if (!c) return;
+    const start = BigInt(`0x${c.addr.toString('hex')}`);
+    ranges.push({ i, start, end: start + (1n << BigInt(c.addr.length * 8 - c.prefixLen)) - 1n });
   });
-  ranges.sort((a, b) => a.start - b.start || b.end - a.end);
+  ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end > b.end ? -1 : a.end < b.end ? 1 : 0));
   const pairs: [number, number][] = [];
   let widest = ranges[0];
   for (const r of ranges.slice(1)) {

@@ -16,8 +16,9 @@ export async function announceNode(kc: KubeConfig, self: NodeLease, vni: number)
         metadata: {
           annotations: {
             [Annotation.backendType]: BACKEND_VXLAN,
-            [Annotation.backendData]: formatBackendData(vni, self.vtepMAC),
-            [Annotation.publicIP]: self.publicIP,
+            // Each family's lease as flannel writes it (kube.go AcquireLease): IPv4 then IPv6.
+            ...(self.podCIDR && self.publicIP ? { [Annotation.backendData]: formatBackendData(vni, self.vtepMAC), [Annotation.publicIP]: self.publicIP } : {}),
+            ...(self.podCIDRv6 && self.publicIPv6 ? { [Annotation.backendV6Data]: formatBackendData(vni, self.vtepMACv6), [Annotation.publicIPv6]: self.publicIPv6 } : {}),
             [Annotation.kubeSubnetManager]: 'true',
           },
         },

@@ -5,14 +5,14 @@
 // reports not-ready until a list succeeds again.
 import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { overlappingPairsV4, type Cidr } from './cidr.js';
-import { ownLease, peerLease, type LeaseResult } from './node-lease.js';
+import { overlappingPairs } from './cidr.js';
+import { ownLease, peerLease, type LeaseResult, type Networks } from './node-lease.js';
 import type { SubnetSource } from './subnet-source.js';
 import type { NodeLease, SubnetTable } from './subnet-table.js';
 
 export interface KubeSourceOptions {
   nodeName: string;
-  network: Cidr;
+  networks: Networks;
   vni: number;
   publicIP: string | undefined;
 }
@@ -130,10 +130,10 @@ export class KubeSubnetSource implements SubnetSource {
   }
 
   private table(): SubnetTable | undefined {
-    const { nodeName, network, vni, publicIP } = this.opts;
+    const { nodeName, networks, vni, publicIP } = this.opts;
     const nodes = this.informer!.list();
     const own = nodes.find((n) => n.metadata?.name === nodeName);
-    const self = own ? ownLease(own, network, vni, publicIP) : { skip: `our node ${nodeName} is not in the API (is NODE_NAME right?)` };
+    const self = own ? ownLease(own, networks, vni, publicIP) : { skip: `our node ${nodeName} is not in the API (is NODE_NAME right?)` };
     if ('skip' in self) {
       if (this.waiting !== self.skip) this.log.warn({ why: self.skip }, 'waiting for our node');
       this.waiting = self.skip;
@@ -161,12 +161,14 @@ export class KubeSubnetSource implements SubnetSource {
     // A pod CIDR claimed twice: keep our own and the first by name, leave the other out.
     leases.sort((a, b) => (a.name === nodeName ? -1 : b.name === nodeName ? 1 : a.name < b.name ? -1 : 1));
     const dropped = new Set<number>();
-    for (const [i, j] of overlappingPairsV4(leases.map((l) => l.podCIDR!))) {
-      if (dropped.has(i) || dropped.has(j)) continue;
-      dropped.add(j);
-      this.skip(leases[j].name, `pod CIDR ${leases[j].podCIDR!.text} overlaps ${leases[i].podCIDR!.text} of ${leases[i].name}`);
+    for (const key of ['podCIDR', 'podCIDRv6'] as const) {
+      for (const [i, j] of overlappingPairs(leases.map((l) => l[key]))) {
+        if (dropped.has(i) || dropped.has(j)) continue;
+        dropped.add(j);
+        this.skip(leases[j].name, `pod CIDR ${leases[j][key]!.text} overlaps ${leases[i][key]!.text} of ${leases[i].name}`);
+      }
     }
-    return { network, networkV6: undefined, nodes: leases.filter((_, i) => !dropped.has(i)).sort((a, b) => (a.name < b.name ? -1 : 1)) };
+    return { network: networks.v4, networkV6: networks.v6, nodes: leases.filter((_, i) => !dropped.has(i)).sort((a, b) => (a.name < b.name ? -1 : 1)) };
   }
 
   private peer(node: V1Node): LeaseResult {
@@ -174,7 +176,7 @@ export class KubeSubnetSource implements SubnetSource {
     const rv = node.metadata?.resourceVersion;
     const cached = this.parsed.get(name);
     if (cached && cached.rv === rv && rv !== undefined) return cached.result;
-    const result = peerLease(node, this.opts.network, this.opts.vni);
+    const result = peerLease(node, this.opts.networks, this.opts.vni);
     this.parsed.set(name, { rv, result });
     return result;
   }

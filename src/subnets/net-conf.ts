@@ -6,7 +6,9 @@ import { DEFAULT_VNI, VXLAN_PORT } from '../packet/constants.js';
 import { parseCidr, type Cidr } from './cidr.js';
 
 export interface NetConf {
-  network: Cidr;
+  /** The IPv4 cluster network (EnableIPv4, the default), the IPv6 one (EnableIPv6 with IPv6Network). */
+  network: Cidr | undefined;
+  networkV6: Cidr | undefined;
   vni: number;
   port: number;
   /** Backend.MTU when set: the overlay MTU flannel would give flannel.1. */
@@ -31,17 +33,14 @@ export async function readNetConf(path: string): Promise<NetConf> {
 
 export function parseNetConf(json: unknown, source = 'net-conf.json'): NetConf {
   if (!isObject(json)) throw new ConfigError(source, 'must be a JSON object like {"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}');
-  if (field(json, 'EnableIPv6') === true) throw new ConfigError(`${source}: EnableIPv6`, 'IPv6 pod networks are not supported yet; set it to false');
-  if (field(json, 'EnableIPv4') === false) throw new ConfigError(`${source}: EnableIPv4`, 'vxroute needs the IPv4 network; set it to true or leave it out');
-  const networkText = field(json, 'Network');
-  if (typeof networkText !== 'string') throw new ConfigError(`${source}: Network`, 'is required, e.g. "10.244.0.0/16"');
-  let network: Cidr;
-  try {
-    network = parseCidr(networkText);
-  } catch (err) {
-    throw new ConfigError(`${source}: Network`, (err as Error).message, { cause: err });
+  const enableIPv4 = field(json, 'EnableIPv4') ?? true;
+  const enableIPv6 = field(json, 'EnableIPv6') ?? false;
+  for (const [key, v] of [['EnableIPv4', enableIPv4], ['EnableIPv6', enableIPv6]] as const) {
+    if (typeof v !== 'boolean') throw new ConfigError(`${source}: ${key}`, `${JSON.stringify(v)} must be true or false`);
   }
-  if (network.family !== 4) throw new ConfigError(`${source}: Network`, `${network.text} is not IPv4`);
+  if (!enableIPv4 && !enableIPv6) throw new ConfigError(`${source}: EnableIPv4`, 'and EnableIPv6 are both false: enable at least one family');
+  const network = enableIPv4 ? networkField(json, 'Network', 4, '10.244.0.0/16', source) : undefined;
+  const networkV6 = enableIPv6 ? networkField(json, 'IPv6Network', 6, 'fd00:10:244::/56', source) : undefined;
 
   const backend = field(json, 'Backend') ?? {};
   if (!isObject(backend)) throw new ConfigError(`${source}: Backend`, 'must be an object like {"Type": "vxlan"}');
@@ -54,11 +53,25 @@ export function parseNetConf(json: unknown, source = 'net-conf.json'): NetConf {
   }
   return {
     network,
+    networkV6,
     vni: integer(backend, 'VNI', 0, 0xffffff, source) ?? DEFAULT_VNI,
     // 0 is Go's zero value: the kernel then uses its default port, and flannel the device's MTU.
     port: integer(backend, 'Port', 0, 65535, source) || VXLAN_PORT,
     mtu: integer(backend, 'MTU', 0, 65535, source) || undefined,
   };
+}
+
+function networkField(json: Record<string, unknown>, key: string, family: 4 | 6, example: string, source: string): Cidr {
+  const text = field(json, key);
+  if (typeof text !== 'string') throw new ConfigError(`${source}: ${key}`, `is required when IPv${family} is enabled, e.g. "${example}"`);
+  let cidr: Cidr;
+  try {
+    cidr = parseCidr(text);
+  } catch (err) {
+    throw new ConfigError(`${source}: ${key}`, (err as Error).message, { cause: err });
+  }
+  if (cidr.family !== family) throw new ConfigError(`${source}: ${key}`, `${cidr.text} is not IPv${family}`);
+  return cidr;
 }
 
 function integer(obj: Record<string, unknown>, key: string, min: number, max: number, source: string): number | undefined {
