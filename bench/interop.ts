@@ -1,6 +1,8 @@
-// vxroute ↔ kernel next to kernel ↔ kernel, measured in the same run on the same namespace
-// test bed: ping RTT (200 echoes, 5 ms apart) and TCP throughput (iperf3, one stream), in
-// interleaved rounds so that both paths see the same machine noise. Prints ratios.
+// vxroute ↔ kernel next to kernel ↔ kernel, measured in the same run on the same dual-stack
+// namespace test bed: ping RTT (200 echoes, 5 ms apart) and TCP throughput (iperf3, one stream)
+// for IPv4 pods over the IPv4 underlay and IPv6 pods over the IPv6 underlay (flannel.1 and
+// flannel-v6.1 on the kernel nodes), in interleaved rounds so that every path sees the same
+// machine noise. Prints ratios against the kernel path of the same family.
 //   npm run bench:interop -- [--rounds 3] [--seconds 5] [--workers N]
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -12,39 +14,43 @@ const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3'
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 
-const lab = await Lab.create();
+const lab = await Lab.create({ underlay: [4, 6], pods: [4, 6] });
 try {
   const k1 = await lab.addNode('kernel');
   const k2 = await lab.addNode('kernel');
   const vx = await lab.addNode('vxroute');
   await lab.programKernelPeers();
   await lab.startVxroute(vx, await lab.writeSubnets(), values.workers ? ['--workers', values.workers] : []);
+  await lab.ipv6Settled();
 
-  const paths = {
-    'kernel → kernel': [k1, k2],
-    'vxroute → kernel': [vx, k2],
-    'kernel → vxroute': [k2, vx],
-  } as const;
+  const pairs = { 'kernel → kernel': [k1, k2], 'vxroute → kernel': [vx, k2], 'kernel → vxroute': [k2, vx] } as const;
+  const paths: Record<string, { family: 4 | 6; from: LabNode; to: LabNode }> = {};
+  for (const family of [4, 6] as const) {
+    for (const [name, [from, to]] of Object.entries(pairs)) paths[`IPv${family} ${name}`] = { family, from, to };
+  }
+  const addr = (n: LabNode, family: 4 | 6) => (family === 4 ? n.pods[0].ip : n.pods[0].ip6);
   const rtt: Record<string, number[]> = {};
   const mbit: Record<string, number[]> = {};
-  for (const [from, to] of Object.values(paths)) await ping(from.pods[0].ns, to.pods[0].ip, 20, 0.01); // warm up
+  for (const { family, from, to } of Object.values(paths)) await ping(from.pods[0].ns, addr(to, family), 20, 0.01); // warm up
   for (let r = 0; r < rounds; r++) {
-    for (const [name, [from, to]] of Object.entries(paths)) {
-      const p = await ping(from.pods[0].ns, to.pods[0].ip, 200, 0.005);
+    for (const [name, { family, from, to }] of Object.entries(paths)) {
+      const p = await ping(from.pods[0].ns, addr(to, family), 200, 0.005);
       if (p.received !== p.transmitted) throw new Error(`${name}: ${p.transmitted - p.received} of ${p.transmitted} pings lost`);
       (rtt[name] ??= []).push(p.rttAvg);
-      (mbit[name] ??= []).push(await iperf(to.pods[0], from.pods[0], seconds));
+      (mbit[name] ??= []).push(await iperf({ ns: to.pods[0].ns, ip: addr(to, family) }, from.pods[0], seconds));
     }
   }
-  const base = 'kernel → kernel';
-  const rows = Object.keys(paths).map((name) => ({
-    path: name,
-    rttMs: median(rtt[name]),
-    rttRatio: median(rtt[name]) / median(rtt[base]),
-    tcpMbit: median(mbit[name]),
-    tcpRatio: median(mbit[name]) / median(mbit[base]),
-  }));
-  console.log(`medians of ${rounds} interleaved rounds; ratios against kernel → kernel in the same run\n`);
+  const rows = Object.entries(paths).map(([name, { family }]) => {
+    const base = `IPv${family} kernel → kernel`;
+    return {
+      path: name,
+      rttMs: median(rtt[name]),
+      rttRatio: median(rtt[name]) / median(rtt[base]),
+      tcpMbit: median(mbit[name]),
+      tcpRatio: median(mbit[name]) / median(mbit[base]),
+    };
+  });
+  console.log(`medians of ${rounds} interleaved rounds; ratios against the kernel → kernel path of the same family in the same run\n`);
   console.log('| path | ping RTT avg | ratio | TCP (iperf3, 1 stream) | ratio |');
   console.log('|---|---|---|---|---|');
   for (const r of rows) {

@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process';
 import { inNs } from './netns.js';
 import type { Pod } from './lab.js';
 
-/** Mbit/s received by `server` from `client` over `seconds`. */
-export async function iperf(server: Pod, client: Pod, seconds: number): Promise<number> {
+/** Mbit/s received by `server` (at its `ip`, either family) from `client` over `seconds`. */
+export async function iperf(server: Pick<Pod, 'ns' | 'ip'>, client: Pick<Pod, 'ns'>, seconds: number): Promise<number> {
   const srv = spawn('ip', ['netns', 'exec', server.ns, 'iperf3', '-s', '-1', '-B', server.ip], { stdio: 'ignore' });
   try {
     await new Promise((r) => setTimeout(r, 300));
