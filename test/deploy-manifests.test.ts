@@ -14,7 +14,9 @@ import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { parseRunOptions } from '../src/cli/run-options.js';
+import { parseRunOptions, type RunOptions } from '../src/cli/run-options.js';
+import { formatConflist } from '../src/net/cni-conflist.js';
+import { parseCidr } from '../src/subnets/cidr.js';
 import { startHttpServer } from '../src/metrics/http-server.js';
 import { parseNetConf } from '../src/subnets/net-conf.js';
 
@@ -74,6 +76,33 @@ function unknownFields(m: Manifest): string[] {
   return out;
 }
 
+/** The DaemonSet's container flags as the daemon parses them, with the downward API filled in. */
+function daemonOptions(c: Any): RunOptions {
+  const [command, ...args] = c.args as string[];
+  expect(command).toBe('run');
+  const env = { NODE_NAME: 'node-a', HOST_IP: '192.0.2.10' };
+  return parseRunOptions(args.map((a) => a.replace(/\$\((\w+)\)/g, (_, v: keyof typeof env) => env[v])), env);
+}
+
+/** kubectl's strategic merge for what our patches touch: maps merge, lists of named things merge by key, other lists are replaced. */
+function strategicMerge(target: Any, patch: Any): Any {
+  if (Array.isArray(patch)) {
+    const key = ['name', 'mountPath'].find((k) => patch.every((x: Any) => x && typeof x === 'object' && k in x));
+    if (!key || !Array.isArray(target)) return structuredClone(patch);
+    const out = structuredClone(target);
+    for (const item of patch) {
+      const i = out.findIndex((x: Any) => x[key] === item[key]);
+      if (i >= 0) out[i] = strategicMerge(out[i], item);
+      else out.push(structuredClone(item));
+    }
+    return out;
+  }
+  if (patch === null || typeof patch !== 'object') return patch;
+  const out = { ...(target ?? {}) };
+  for (const [k, v] of Object.entries(patch)) out[k] = strategicMerge(out[k], v);
+  return out;
+}
+
 const base = ['namespace.yaml', 'rbac.yaml', 'configmap.yaml', 'daemonset.yaml'].flatMap((f) => parseFile(join(DIR, f))) as Manifest[];
 const find = <T = Any>(kind: string): T => base.find((m) => m.kind === kind) as T;
 const ds = find('DaemonSet');
@@ -117,9 +146,24 @@ describe('deploy/kubernetes', () => {
     expect(top.images[0].newTag).toBe(container.image.split(':')[1]);
   });
 
-  it('keeps flanneld off the labelled nodes and vxroute on them, with a valid result', () => {
-    const ours = parseFile(join(DIR, 'mixed', 'only-labelled-nodes.yaml'))[0];
-    expect(ours.spec.template.spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux', 'vxroute.dev/datapath': 'userspace' });
+  it('in a flannel cluster, keeps flanneld off the labelled nodes and runs vxroute there with flannel’s CNI', () => {
+    const patch = parseFile(join(DIR, 'mixed', 'only-labelled-nodes.yaml'))[0];
+    const mixed = strategicMerge(ds, patch);
+    expect(schemaErrors(mixed)).toBeUndefined();
+    expect(unknownFields(mixed)).toEqual([]);
+    const spec = mixed.spec.template.spec;
+    expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux', 'vxroute.dev/datapath': 'userspace' });
+    const c = spec.containers[0];
+    const opts = daemonOptions(c);
+    expect(opts).toMatchObject({ cni: 'flannel', subnetEnv: '/run/flannel/subnet.env', ipMasq: true });
+    const mount = c.volumeMounts.find((m: Any) => m.mountPath === '/run/flannel');
+    expect(spec.volumes.find((v: Any) => v.name === mount.name).hostPath.path).toBe('/run/flannel');
+    // flannel's plugin and conflist, the latter from the ConfigMap's cni-conf.json.
+    const installCni = spec.initContainers.find((i: Any) => i.name === 'install-cni');
+    expect(installCni.args).toEqual(['-f', '/etc/kube-flannel/cni-conf.json', '/etc/cni/net.d/10-flannel.conflist']);
+    expect(JSON.parse(find('ConfigMap').data['cni-conf.json']).plugins[0].type).toBe('flannel');
+    expect(spec.initContainers.find((i: Any) => i.name === 'install-cni-plugin').args).toEqual(['-f', '/flannel', '/opt/cni/bin/flannel']);
+
     const flannelPatch = parseFile(join(DIR, 'mixed', 'flannel-elsewhere.yaml'))[0];
     const terms = flannelPatch.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
     expect(terms[0].matchExpressions).toContainEqual({ key: 'vxroute.dev/datapath', operator: 'DoesNotExist' });
@@ -142,11 +186,7 @@ describe('deploy/kubernetes', () => {
 
   it('passes the daemon flags it accepts, with paths that the mounts provide', () => {
     expect(container.command).toBeUndefined(); // the image's ENTRYPOINT is the vxroute CLI
-    const [command, ...args] = container.args as string[];
-    expect(command).toBe('run');
-    const env = { NODE_NAME: 'node-a', HOST_IP: '192.0.2.10' };
-    const expanded = args.map((a) => a.replace(/\$\((\w+)\)/g, (_, v: keyof typeof env) => env[v]));
-    const opts = parseRunOptions(expanded, env);
+    const opts = daemonOptions(container);
     expect(opts.nodeName).toBe('node-a');
     expect(opts.kube).toBeDefined();
     // Loopback for `vxroute top` and kubectl port-forward; the node's address for probes and Prometheus.
@@ -160,15 +200,19 @@ describe('deploy/kubernetes', () => {
     expect(volume(netConfMount.name).configMap.name).toBe(configMap.metadata.name);
     const netConf = parseNetConf(JSON.parse(configMap.data[opts.kube!.netConf.slice(netConfMount.mountPath.replace(/\/?$/, '/').length)]));
     expect(netConf.network?.text).toBe('10.244.0.0/16');
-    // subnet.env lands in the host's /run/flannel, where flannel's CNI plugin reads it.
-    expect(opts.subnetEnv).toBe('/run/flannel/subnet.env');
-    expect(volume(mountOf(opts.subnetEnv!).name).hostPath.path).toBe('/run/flannel');
+    // The conflist lands in the host's /etc/cni/net.d, where kubelet reads it; pods leave masqueraded.
+    expect(opts).toMatchObject({ cni: 'vxroute', cniConfDir: '/etc/cni/net.d', ipMasq: true, subnetEnv: undefined });
+    expect(volume(mountOf('/etc/cni/net.d/10-vxroute.conflist').name).hostPath.path).toBe('/etc/cni/net.d');
     // The TUN device node.
     expect(volume(mountOf('/dev/net/tun').name).hostPath).toEqual({ path: '/dev/net/tun', type: 'CharDevice' });
-    // flannel's CNI config, installed from the same ConfigMap.
-    const installCni = pod.initContainers.find((c: Any) => c.name === 'install-cni');
-    expect(installCni.args).toEqual(['-f', '/etc/kube-flannel/cni-conf.json', '/etc/cni/net.d/10-flannel.conflist']);
-    expect(JSON.parse(configMap.data['cni-conf.json']).plugins[0].type).toBe('flannel');
+    // Every plugin the conflist names is copied from the image into the host's /opt/cni/bin.
+    const install = pod.initContainers.find((c: Any) => c.name === 'install-cni-plugins');
+    const copied = (install.args as string[]).filter((a) => a.startsWith('/usr/lib/cni/')).map((a) => a.slice('/usr/lib/cni/'.length));
+    const conflist = JSON.parse(formatConflist({ podCIDR: parseCidr('10.244.1.0/24'), podCIDRv6: undefined, mtu: 1450 }));
+    const used = conflist.plugins.flatMap((p: Any) => [p.type, p.ipam?.type].filter(Boolean));
+    expect(copied).toEqual(expect.arrayContaining([...used, 'loopback']));
+    expect(install.args.at(-1)).toBe('/opt/cni/bin/');
+    expect(volume(install.volumeMounts[0].name).hostPath.path).toBe('/opt/cni/bin');
   });
 
   it('probes endpoints the daemon serves, on the port it listens on', async () => {

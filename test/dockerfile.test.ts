@@ -54,7 +54,7 @@ describe('deploy/Dockerfile', () => {
     expect([...stages.keys()]).toEqual(['build', '1']);
     expect(args(of(buildName, 'FROM')[0])[0]).toBe('node:20-bookworm');
     expect(args(of(runtimeName, 'FROM')[0])[0]).toBe('node:20-bookworm-slim');
-    expect(of(runtimeName, 'RUN').map((i) => i.getArgumentsContent()).join(' ')).toMatch(/apt-get install -y --no-install-recommends iproute2/);
+    expect(of(runtimeName, 'RUN').map((i) => i.getArgumentsContent()).join(' ')).toMatch(/apt-get install -y --no-install-recommends iproute2 nftables containernetworking-plugins/);
     const entry = JSON.parse(of(runtimeName, 'ENTRYPOINT')[0].getArgumentsContent()!) as string[];
     const bin = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.vxroute;
     expect(entry).toEqual(['node', `/opt/vxroute/${bin}`]);

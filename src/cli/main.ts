@@ -8,6 +8,7 @@ Commands:
   run     forward pod traffic over VXLAN (see: vxroute run --help)
   top     live per-peer rates, drops and worker balance of a running daemon
   trace   sampled packets of a running daemon, with what it did with each
+  uninstall  remove what vxroute put on this node (device, routes, CNI config, NAT table)
   demo    build a throwaway namespace cluster on this machine and show vxroute working (root)
 
 Run \`vxroute <command> --help\` for a command's options.
@@ -32,6 +33,11 @@ async function main(argv: string[]): Promise<number> {
       const { TRACE_USAGE, traceCommand } = await import('./trace.js');
       if (wantsHelp) return help(TRACE_USAGE);
       return traceCommand(rest);
+    }
+    case 'uninstall': {
+      const { UNINSTALL_USAGE, uninstallCommand } = await import('./uninstall.js');
+      if (wantsHelp) return help(UNINSTALL_USAGE);
+      return uninstallCommand(rest);
     }
     case 'demo': {
       const { DEMO_USAGE, demoCommand } = await import('./demo.js');

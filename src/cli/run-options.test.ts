@@ -35,10 +35,19 @@ describe('vxroute run flags', () => {
 
   it('reads the cluster with --kube, with net-conf.json below flags', () => {
     const o = parseRunOptions(['--kube'], { NODE_NAME: 'n1' });
-    expect(o).toMatchObject({ subnets: undefined, kube: { kubeconfig: undefined, netConf: '/etc/kube-flannel/net-conf.json' }, subnetEnv: '/run/flannel/subnet.env' });
+    expect(o).toMatchObject({ subnets: undefined, kube: { kubeconfig: undefined, netConf: '/etc/kube-flannel/net-conf.json' }, cni: 'vxroute', cniConfDir: '/etc/cni/net.d', ipMasq: true, subnetEnv: undefined });
     expect(resolveDatapath(o, { port: 4789, vni: 7, mtu: 1400 })).toEqual({ port: 4789, vni: 7, mtu: 1400 });
     const k = parseRunOptions(['--kube', '--kubeconfig', 'k.yaml', '--net-conf', 'n.json', '--subnet-env', ''], {});
     expect(k).toMatchObject({ kube: { kubeconfig: 'k.yaml', netConf: 'n.json' }, subnetEnv: undefined });
+  });
+
+  it('provides pod networking: its own conflist by default with --kube, flannel’s subnet.env, or none', () => {
+    expect(parseRunOptions([...base], {})).toMatchObject({ cni: 'none', ipMasq: false, subnetEnv: undefined });
+    expect(parseRunOptions(['--kube', '--cni', 'flannel'], {})).toMatchObject({ cni: 'flannel', ipMasq: false, subnetEnv: '/run/flannel/subnet.env' });
+    expect(parseRunOptions(['--kube', '--cni', 'flannel', '--ip-masq'], {})).toMatchObject({ ipMasq: true });
+    expect(parseRunOptions(['--kube', '--no-ip-masq', '--cni-conf-dir', '/x'], {})).toMatchObject({ cni: 'vxroute', ipMasq: false, cniConfDir: '/x' });
+    expect(message(['--kube', '--cni', 'calico'])).toMatch(/^--cni: "calico" is none of vxroute, flannel, none/);
+    expect(message(['--kube', '--ip-masq', '--no-ip-masq'])).toMatch(/^--ip-masq: and --no-ip-masq exclude each other/);
   });
 
   it('names the flag and the fix', () => {

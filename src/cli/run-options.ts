@@ -16,6 +16,11 @@ export interface RunOptions {
   /** The static table; undefined with --kube. */
   subnets: string | undefined;
   kube: KubeOptions | undefined;
+  /** Which CNI configuration vxroute provides: its own conflist, flannel's subnet.env, or none. */
+  cni: 'vxroute' | 'flannel' | 'none';
+  cniConfDir: string;
+  /** Masquerade pod traffic that leaves the cluster networks. */
+  ipMasq: boolean;
   /** Where to write flannel's subnet.env; undefined: nowhere. */
   subnetEnv: string | undefined;
   iface: string;
@@ -32,6 +37,8 @@ export interface RunOptions {
 
 export const DEFAULT_NET_CONF = '/etc/kube-flannel/net-conf.json';
 export const DEFAULT_SUBNET_ENV = '/run/flannel/subnet.env';
+export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
+const CNI_MODES = ['vxroute', 'flannel', 'none'] as const;
 
 export const RUN_USAGE = `Usage: vxroute run (--subnets FILE | --kube) [options]
 
@@ -43,10 +50,19 @@ The subnet table, one of:
     --kubeconfig FILE   (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)
     --net-conf FILE     flannel's net-conf.json (default: ${DEFAULT_NET_CONF})
 
+Pod networking:
+  --cni MODE            vxroute: write ${'10-vxroute.conflist'} (bridge, host-local, portmap) into
+                        --cni-conf-dir once the datapath is up; flannel: write subnet.env for
+                        flannel's CNI plugin; none (default: vxroute with --kube, none otherwise)
+  --cni-conf-dir DIR    where kubelet reads CNI configurations (default: ${DEFAULT_CNI_CONF_DIR})
+  --ip-masq, --no-ip-masq
+                        masquerade pod traffic leaving the cluster networks, in nftables table
+                        inet vxroute (default: on with --cni vxroute, off otherwise)
+  --subnet-env FILE     write flannel's subnet.env ('' for none; default: ${DEFAULT_SUBNET_ENV}
+                        with --cni flannel, none otherwise)
+
 Options:
   --node-name NAME      this node's name in the table (default: $NODE_NAME, else the hostname)
-  --subnet-env FILE     write flannel's subnet.env for its CNI plugin ('' for none;
-                        default: ${DEFAULT_SUBNET_ENV} with --kube, none otherwise)
   --iface NAME          TUN device to create or adopt (default: vxroute0)
   --public-ip IP        our underlay address (default: our node's publicIP in the table)
   --port N              VXLAN UDP port (default: net-conf's, else ${VXLAN_PORT}, flannel's; 4789 is IANA's)
@@ -76,6 +92,10 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         kubeconfig: { type: 'string' },
         'net-conf': { type: 'string' },
         'subnet-env': { type: 'string' },
+        cni: { type: 'string' },
+        'cni-conf-dir': { type: 'string', default: DEFAULT_CNI_CONF_DIR },
+        'ip-masq': { type: 'boolean' },
+        'no-ip-masq': { type: 'boolean' },
         iface: { type: 'string', default: 'vxroute0' },
         'public-ip': { type: 'string' },
         port: { type: 'string' },
@@ -96,7 +116,11 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   for (const flag of ['kubeconfig', 'net-conf'] as const) {
     if (values[flag] !== undefined && !kube) throw new ConfigError(`--${flag}`, 'only applies with --kube');
   }
-  const subnetEnv = values['subnet-env'] ?? (kube ? DEFAULT_SUBNET_ENV : '');
+  const cni = values.cni ?? (kube ? 'vxroute' : 'none');
+  if (!(CNI_MODES as readonly string[]).includes(cni)) throw new ConfigError('--cni', `"${cni}" is none of ${CNI_MODES.join(', ')}`);
+  const subnetEnv = values['subnet-env'] ?? (cni === 'flannel' ? DEFAULT_SUBNET_ENV : '');
+  if (values['ip-masq'] && values['no-ip-masq']) throw new ConfigError('--ip-masq', 'and --no-ip-masq exclude each other: pick one');
+  const ipMasq = values['ip-masq'] ?? (values['no-ip-masq'] ? false : cni === 'vxroute');
   const iface = values.iface!;
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface)) throw new ConfigError('--iface', `"${iface}" is no valid device name (1–15 of A–Z a–z 0–9 _ . -)`);
   const publicIP = values['public-ip'];
@@ -108,6 +132,9 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     nodeName: values['node-name'] ?? env.NODE_NAME ?? hostname(),
     subnets: values.subnets,
     kube: kube ? { kubeconfig: values.kubeconfig, netConf: values['net-conf'] ?? DEFAULT_NET_CONF } : undefined,
+    cni: cni as RunOptions['cni'],
+    cniConfDir: values['cni-conf-dir']!,
+    ipMasq,
     subnetEnv: subnetEnv === '' ? undefined : subnetEnv,
     iface,
     publicIP,

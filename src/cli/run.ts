@@ -10,6 +10,8 @@ import { addon } from '../native/addon.js';
 import { applyOverlay, enableAcceptLocal, removeOverlay, replaceAddress, restoreAcceptLocal, restoreIpv6, setIpv6, type OverlaySetup } from '../net/host-routes.js';
 import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
+import { writeConflist } from '../net/cni-conflist.js';
+import { applyMasquerade } from '../net/masquerade.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun } from '../net/tun-device.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
@@ -179,7 +181,7 @@ class Daemon {
           self = next;
           const version = datapath.publish(table);
           log.info({ version, nodes: table.nodes.length, why }, 'table loaded');
-          if (podCidrChanged) await this.writeSubnetEnv(table, self, mtu);
+          if (podCidrChanged) await this.podNetworking(table, self, mtu);
         } catch (err) {
           log.error({ err, why }, 'table not applied; still forwarding on the last good table');
         }
@@ -189,7 +191,8 @@ class Daemon {
     process.on('SIGHUP', onHup);
     undo.push(() => void process.off('SIGHUP', onHup));
 
-    await this.writeSubnetEnv(initial, self, mtu);
+    // Only now that the datapath forwards: kubelet keeps the node NotReady until a CNI config exists.
+    await this.podNetworking(initial, self, mtu);
     if (this.kc) await this.announce(this.kc, self);
     this.notReady = undefined;
     log.info({ iface: tun.name, adopted: tun.adopted, workers: opts.workers, mtu, mtuV6, port: this.settings.port, vni: this.settings.vni, address: overlay.address, addressV6: overlay.addressV6 }, 'ready');
@@ -202,10 +205,18 @@ class Daemon {
     return link ?? { ifname: 'the underlay', mtu: 1500 };
   }
 
-  private async writeSubnetEnv(table: SubnetTable, self: NodeLease, mtu: number): Promise<void> {
-    if (this.opts.subnetEnv === undefined) return;
-    // vxroute does not masquerade (yet): tell the CNI plugin so.
-    await writeSubnetEnv(this.opts.subnetEnv, { network: table.network, podCIDR: self.podCIDR, networkV6: table.networkV6, podCIDRv6: self.podCIDRv6, mtu, ipMasq: false });
+  /** What pods need from us on this node: the CNI configuration (ours or flannel's subnet.env) and masquerade. */
+  private async podNetworking(table: SubnetTable, self: NodeLease, mtu: number): Promise<void> {
+    const { opts, log } = this;
+    const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
+    if (opts.ipMasq) await applyMasquerade({ ...pods, network: table.network, networkV6: table.networkV6 });
+    if (opts.subnetEnv !== undefined) {
+      // FLANNEL_IPMASQ tells flannel's plugin whether masquerade is done for it (then the bridge must not).
+      await writeSubnetEnv(opts.subnetEnv, { network: table.network, networkV6: table.networkV6, ...pods, mtu, ipMasq: opts.ipMasq });
+    }
+    if (opts.cni === 'vxroute' && (await writeConflist(opts.cniConfDir, { ...pods, mtu }))) {
+      log.info({ dir: opts.cniConfDir, podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text, mtu }, 'CNI configuration written');
+    }
   }
 
   /** Publishes our annotations and condition, retrying until the API server takes them. */

@@ -85,8 +85,11 @@ export class Lab {
     return lab;
   }
 
-  /** Adds node n<i> with `pods` pods; a kernel node gets flannel.1 now, its peers in programKernelPeers(). */
-  async addNode(kind: NodeKind, pods = 1): Promise<LabNode> {
+  /**
+   * Adds node n<i> with `pods` pods; a kernel node gets flannel.1 now, its peers in
+   * programKernelPeers(). With `cni`, the node gets no cni0 and no pods: CNI plugins make both.
+   */
+  async addNode(kind: NodeKind, pods = 1, opts: { cni?: boolean } = {}): Promise<LabNode> {
     const index = this.nodes.length + 1;
     const ns = `${this.id}-n${index}`;
     const hex = index.toString(16);
@@ -115,11 +118,13 @@ export class Lab {
     // in the inner TCP/UDP checksum on the wire; a userspace VTEP reading them would see bad sums.
     await inNs(ns, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
     await inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
-    await inNs(ns, 'ip', ['link', 'add', 'cni0', 'mtu', String(POD_MTU), 'type', 'bridge']);
-    if (podFamilies.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `10.244.${index}.1/24`, 'dev', 'cni0']);
-    if (podFamilies.includes(6)) await inNs(ns, 'ip', ['-6', 'addr', 'add', `fd00:10:244:${hex}::1/64`, 'dev', 'cni0', 'nodad']);
-    await inNs(ns, 'ip', ['link', 'set', 'cni0', 'up']);
-    for (let k = 0; k < pods; k++) node.pods.push(await this.addPod(node, k));
+    if (!opts.cni) {
+      await inNs(ns, 'ip', ['link', 'add', 'cni0', 'mtu', String(POD_MTU), 'type', 'bridge']);
+      if (podFamilies.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `10.244.${index}.1/24`, 'dev', 'cni0']);
+      if (podFamilies.includes(6)) await inNs(ns, 'ip', ['-6', 'addr', 'add', `fd00:10:244:${hex}::1/64`, 'dev', 'cni0', 'nodad']);
+      await inNs(ns, 'ip', ['link', 'set', 'cni0', 'up']);
+      for (let k = 0; k < pods; k++) node.pods.push(await this.addPod(node, k));
+    }
     if (kind === 'kernel') {
       // flannel's devices: flannel.1 carries IPv4 pods over the IPv4 underlay, flannel-v6.1 IPv6 over IPv6.
       if (podFamilies.includes(4)) {
@@ -184,14 +189,9 @@ export class Lab {
    * node; returns the path of a kubeconfig that points there.
    */
   async addApiServer(api: KubeApiServer): Promise<string> {
-    const ns = `${this.id}-api`;
     const socket = join(this.dir, 'api.sock');
     await api.listenUnix(socket);
-    await this.namespace(ns);
-    await inNs(this.underlayNs, 'ip', ['link', 'add', 'vapi', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    await inNs(this.underlayNs, 'ip', ['link', 'set', 'vapi', 'master', 'br0', 'up']);
-    await inNs(ns, 'ip', ['addr', 'add', `${API_ADDRESS}/24`, 'dev', 'eth0']);
-    await inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    const ns = await this.addUnderlayHost('api', API_ADDRESS);
     const relay = spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:${API_PORT},bind=${API_ADDRESS},reuseaddr,fork`, `UNIX-CONNECT:${socket}`], { stdio: 'ignore' });
     this.relays.push(relay);
     for (let i = 0; ; i++) {
@@ -211,6 +211,24 @@ export class Lab {
     };
     await writeFile(kubeconfig, `${JSON.stringify(config, null, 2)}\n`);
     return kubeconfig;
+  }
+
+  /** A namespace of its own on the underlay at `address`/24 (a control plane, "the outside world"). */
+  async addUnderlayHost(suffix: string, address: string): Promise<string> {
+    const ns = `${this.id}-${suffix}`;
+    await this.namespace(ns);
+    await inNs(this.underlayNs, 'ip', ['link', 'add', `v${suffix}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    await inNs(this.underlayNs, 'ip', ['link', 'set', `v${suffix}`, 'master', 'br0', 'up']);
+    await inNs(ns, 'ip', ['addr', 'add', `${address}/24`, 'dev', 'eth0']);
+    await inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    return ns;
+  }
+
+  /** An empty namespace for a pod that CNI plugins will wire; removed with the lab. */
+  async addPodNamespace(node: LabNode, k: number): Promise<string> {
+    const ns = `${node.ns}c${k}`;
+    await this.namespace(ns);
+    return ns;
   }
 
   /** Writes flannel's net-conf.json for the lab's pod families and returns its path. */
@@ -237,7 +255,7 @@ export class Lab {
   /** Starts `vxroute run --kube` against the lab's API server; subnet.env goes to the lab's directory. */
   startVxrouteKube(node: LabNode, kubeconfig: string, netConf: string, extraArgs: string[] = []): Promise<VxrouteProcess> {
     const subnetEnv = join(this.dir, `${node.name}-subnet.env`);
-    return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--subnet-env', subnetEnv, ...extraArgs]);
+    return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--cni', 'flannel', '--subnet-env', subnetEnv, ...extraArgs]);
   }
 
   private async startDaemon(node: LabNode, args: string[], cli?: string): Promise<VxrouteProcess> {

@@ -1,0 +1,68 @@
+// `vxroute uninstall`: removes from this node what vxroute put there — its device (with the
+// addresses and routes on it), its CNI configuration, the subnet.env it was told to write, and its
+// nftables table. Idempotent: what is already gone is reported, not an error.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config-error.js';
+import { CONFLIST_NAME } from '../net/cni-conflist.js';
+import { lockDevice } from '../net/instance-lock.js';
+import { ip } from '../net/ip-command.js';
+import { findLink } from '../net/links.js';
+import { removeMasquerade, NAT_TABLE } from '../net/masquerade.js';
+import { DEFAULT_CNI_CONF_DIR } from './run-options.js';
+
+export const UNINSTALL_USAGE = `Usage: vxroute uninstall [--iface NAME] [--cni-conf-dir DIR] [--subnet-env FILE]
+
+Removes what vxroute put on this node, after its daemon has stopped: the device (default
+vxroute0) with its addresses and routes, ${CONFLIST_NAME} in the CNI configuration directory,
+the nftables table inet ${NAT_TABLE} (masquerade), and, when named, the subnet.env it wrote.
+Running it again is not an error. The pods' veths and cni0 belong to the CNI plugins: they go
+with the pods.
+
+Options:
+  --iface NAME          the device vxroute ran on (default: vxroute0)
+  --cni-conf-dir DIR    where it wrote its conflist (default: ${DEFAULT_CNI_CONF_DIR})
+  --subnet-env FILE     the subnet.env it wrote with --cni flannel (default: leave subnet.env alone;
+                        flanneld may own it)
+  -h, --help            show this help
+`;
+
+export async function uninstallCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv, strict: true, allowPositionals: false,
+      options: { iface: { type: 'string', default: 'vxroute0' }, 'cni-conf-dir': { type: 'string', default: DEFAULT_CNI_CONF_DIR }, 'subnet-env': { type: 'string' } },
+    }));
+  } catch (err) {
+    throw new ConfigError('arguments', `${(err as Error).message} (see vxroute uninstall --help)`, { cause: err });
+  }
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
+  const iface = values.iface!;
+
+  const lock = await lockDevice(iface); // refuses while a daemon runs on it
+  try {
+    if (await findLink(iface)) {
+      await ip(['link', 'del', 'dev', iface]);
+      say(`removed device ${iface} (its addresses and routes with it)`);
+    } else {
+      say(`device ${iface}: not there`);
+    }
+  } finally {
+    lock.close();
+  }
+  const files = [join(values['cni-conf-dir']!, CONFLIST_NAME), ...(values['subnet-env'] ? [values['subnet-env']] : [])];
+  for (const file of files) {
+    const existed = await rm(file).then(() => true, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)));
+    say(existed ? `removed ${file}` : `${file}: not there`);
+  }
+  try {
+    await removeMasquerade();
+    say(`removed nftables table inet ${NAT_TABLE} (or it was not there)`);
+  } catch (err) {
+    if (!/nft is not installed/.test((err as Error).message)) throw err;
+    say(`nftables table inet ${NAT_TABLE}: nft is not installed, so there is none`);
+  }
+  return 0;
+}

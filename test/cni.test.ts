@@ -1,0 +1,150 @@
+// vxroute as the only cluster network: the conflist it writes, driven through Debian's real CNI
+// plugins (bridge, host-local, portmap) exactly as a container runtime drives them; masquerade
+// toward "the outside world" (a namespace on the underlay); and `vxroute uninstall`.
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CniRuntime } from '../src/lab/cni-runtime.js';
+import { Lab, POD_MTU, type LabNode } from '../src/lab/lab.js';
+import { inNs, tryInNs } from '../src/lab/netns.js';
+import { ping, tcpTransfer } from '../src/lab/traffic.js';
+import { cliPath, type VxrouteProcess } from '../src/lab/vxroute-process.js';
+
+const OUTSIDE = '192.0.2.200';
+const PODS_PER_NODE = 3;
+
+interface CniPod {
+  node: LabNode;
+  ns: string;
+  id: string;
+  ip: string;
+}
+
+/** A TCP server in `ns` that prints the address each connection came from. */
+const PEER_ECHO = `
+import { createServer } from 'node:net';
+const server = createServer((s) => { console.log(s.remoteAddress); s.end(); });
+server.listen(Number(process.argv[2]), process.argv[1], () => console.log('listening'));
+`;
+
+async function connectionSource(serverNs: string, host: string, clientNs: string, port: number): Promise<string> {
+  const { spawn } = await import('node:child_process');
+  const server = spawn('ip', ['netns', 'exec', serverNs, process.execPath, '--input-type=module', '-e', PEER_ECHO, host, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const lines: string[] = [];
+    server.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(...d.trim().split('\n')));
+    while (!lines.includes('listening')) await new Promise((r) => setTimeout(r, 20));
+    const client = `import { connect } from 'node:net'; connect(Number(process.argv[2]), process.argv[1]).on('close', () => process.exit(0)).resume();`;
+    await inNs(clientNs, process.execPath, ['--input-type=module', '-e', client, host, String(port)]);
+    while (lines.length < 2) await new Promise((r) => setTimeout(r, 20));
+    return lines[1];
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
+describe('vxroute --cni vxroute with the reference CNI plugins', () => {
+  let lab: Lab;
+  let nodes: LabNode[];
+  const daemons: VxrouteProcess[] = [];
+  const runtimes = new Map<string, CniRuntime>();
+  const pods: CniPod[] = [];
+  let outside: string;
+  const cniDir = (n: LabNode) => join(lab.dir, `${n.name}-cni`);
+
+  beforeAll(async () => {
+    lab = await Lab.create();
+    nodes = [await lab.addNode('vxroute', 0, { cni: true }), await lab.addNode('vxroute', 0, { cni: true })];
+    outside = await lab.addUnderlayHost('w', OUTSIDE);
+    const subnets = await lab.writeSubnets();
+    for (const n of nodes) {
+      const d = await lab.startVxroute(n, subnets, ['--cni', 'vxroute', '--cni-conf-dir', cniDir(n), '--ip-masq']);
+      await d.waitForLog((l) => l.msg === 'CNI configuration written');
+      daemons.push(d);
+      runtimes.set(n.name, new CniRuntime(join(cniDir(n), '10-vxroute.conflist'), join(lab.dir, `${n.name}-ipam`)));
+    }
+    for (const n of nodes) {
+      for (let k = 0; k < PODS_PER_NODE; k++) {
+        const ns = await lab.addPodNamespace(n, k);
+        const id = `${n.name}-pod${k}`;
+        const result = await runtimes.get(n.name)!.add(n.ns, ns, id);
+        pods.push({ node: n, ns, id, ip: result.ips![0].address.split('/')[0] });
+      }
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await lab?.dispose();
+  });
+
+  it('writes a conflist for bridge, host-local over our pod CIDR, and portmap, with our MTU', async () => {
+    const conf = JSON.parse(await readFile(join(cniDir(nodes[0]), '10-vxroute.conflist'), 'utf8'));
+    expect(conf).toMatchObject({
+      cniVersion: '1.0.0',
+      name: 'vxroute',
+      plugins: [
+        { type: 'bridge', bridge: 'cni0', isGateway: true, hairpinMode: true, ipMasq: false, mtu: POD_MTU, ipam: { type: 'host-local', ranges: [[{ subnet: nodes[0].podCIDR }]] } },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    });
+    expect(pods.map((p) => p.ip)).toEqual(['10.244.1.2', '10.244.1.3', '10.244.1.4', '10.244.2.2', '10.244.2.3', '10.244.2.4']);
+  });
+
+  it('lets every pod reach every pod on the other node, and keeps a TCP stream intact', async () => {
+    for (const a of pods) {
+      for (const b of pods) {
+        if (a.node === b.node) continue;
+        expect((await ping(a.ns, b.ip, 1, 0.05)).received, `${a.ip} → ${b.ip}`).toBe(1);
+      }
+    }
+    const t = await tcpTransfer(pods[5].ns, pods[5].ip, pods[0].ns, 8 << 20);
+    expect(t.receivedSha256).toBe(t.sentSha256);
+  });
+
+  it('passes the plugins’ CHECK for every pod', async () => {
+    for (const p of pods) await runtimes.get(p.node.name)!.check(p.node.ns, p.ns, p.id);
+  });
+
+  it('masquerades pods toward the outside world, never between pods', async () => {
+    expect(await connectionSource(outside, OUTSIDE, pods[0].ns, 7001)).toBe(nodes[0].publicIP);
+    expect(await connectionSource(pods[4].ns, pods[4].ip, pods[1].ns, 7002)).toBe(pods[1].ip);
+  });
+
+  it('frees the address and the veth on DEL', async () => {
+    const p = pods[2];
+    const leases = join(lab.dir, `${p.node.name}-ipam`, 'vxroute');
+    const links = async () => (await inNs(p.node.ns, 'ip', ['-o', 'link', 'show', 'type', 'veth'])).trim().split('\n').filter(Boolean).length;
+    const before = await links();
+    expect(readdirSync(leases)).toContain(p.ip);
+    await runtimes.get(p.node.name)!.del(p.node.ns, p.ns, p.id);
+    expect(readdirSync(leases)).not.toContain(p.ip);
+    expect(await links()).toBe(before - 1);
+    expect((await tryInNs(p.ns, 'ip', ['addr', 'show', 'eth0'])).code).not.toBe(0);
+  });
+
+  it('uninstall removes the device, routes, conflist and NAT table, and a second run is no error', async () => {
+    const [n] = nodes;
+    const uninstall = () => tryInNs(n.ns, process.execPath, [cliPath(), 'uninstall', '--cni-conf-dir', cniDir(n)]);
+    const refused = await uninstall();
+    expect(refused.code).toBe(2); // the daemon still runs on the device
+    expect(refused.stderr).toMatch(/another vxroute is already running on vxroute0/);
+    daemons[0].kill(); // as a node losing its daemon: its TUN goes with its fds, the conflist and NAT stay
+    await daemons[0].exited;
+    expect(existsSync(join(cniDir(n), '10-vxroute.conflist'))).toBe(true);
+    expect((await tryInNs(n.ns, 'nft', ['list', 'table', 'inet', 'vxroute'])).code).toBe(0);
+    const first = await uninstall();
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/removed .*10-vxroute\.conflist/);
+    expect((await tryInNs(n.ns, 'ip', ['link', 'show', 'vxroute0'])).code).not.toBe(0);
+    expect(await inNs(n.ns, 'ip', ['route', 'show', '10.244.0.0/16'])).toBe('');
+    expect((await tryInNs(n.ns, 'nft', ['list', 'table', 'inet', 'vxroute'])).code).not.toBe(0);
+    expect(existsSync(join(cniDir(n), '10-vxroute.conflist'))).toBe(false);
+    const second = await uninstall();
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/device vxroute0: not there/);
+    // A device that outlives its daemon (persistent, or adopted from an operator) is removed too.
+    await inNs(n.ns, 'ip', ['tuntap', 'add', 'dev', 'vxroute0', 'mode', 'tun', 'multi_queue']);
+    expect((await uninstall()).stdout).toMatch(/removed device vxroute0/);
+    expect((await tryInNs(n.ns, 'ip', ['link', 'show', 'vxroute0'])).code).not.toBe(0);
+  });
+});
