@@ -2,10 +2,13 @@
 // plugins (bridge, host-local, portmap) exactly as a container runtime drives them; masquerade
 // toward "the outside world" (a namespace on the underlay); and `vxroute uninstall`.
 import { existsSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CniRuntime } from '../src/lab/cni-runtime.js';
+import { KubeApiServer } from '../src/lab/kube-api-server.js';
+import { formatConflist } from '../src/net/cni-conflist.js';
+import { parseCidr } from '../src/subnets/cidr.js';
 import { Lab, POD_MTU, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
 import { ping, tcpTransfer } from '../src/lab/traffic.js';
@@ -148,3 +151,107 @@ describe('vxroute --cni vxroute with the reference CNI plugins', () => {
     expect((await tryInNs(n.ns, 'ip', ['link', 'show', 'vxroute0'])).code).not.toBe(0);
   });
 });
+
+/** Adds `count` pods to `node` through the plugins of `conflist`; returns them. */
+async function addPods(lab: Lab, node: LabNode, conflist: string, count: number): Promise<CniPod[]> {
+  const runtime = new CniRuntime(conflist, join(lab.dir, `${node.name}-ipam`));
+  const out: CniPod[] = [];
+  for (let k = 0; k < count; k++) {
+    const ns = await lab.addPodNamespace(node, k);
+    const id = `${node.name}-pod${k}`;
+    const result = await runtime.add(node.ns, ns, id);
+    out.push({ node, ns, id, ip: result.ips![0].address.split('/')[0] });
+  }
+  return out;
+}
+
+async function expectAllPairsTalk(pods: CniPod[]): Promise<void> {
+  for (const a of pods) {
+    for (const b of pods) {
+      if (a.node === b.node) continue;
+      expect((await ping(a.ns, b.ip, 1, 0.05)).received, `${a.ip} → ${b.ip}`).toBe(1);
+    }
+  }
+  const [first, last] = [pods[0], pods.at(-1)!];
+  const t = await tcpTransfer(last.ns, last.ip, first.ns, 4 << 20);
+  expect(t.receivedSha256).toBe(t.sentSha256);
+}
+
+describe('vxroute --kube --cni vxroute: pods through the plugins on two nodes', () => {
+  it('writes the conflist from the API’s pod CIDRs, and every pod pair talks', async () => {
+    const lab = await Lab.create();
+    const api = new KubeApiServer();
+    try {
+      const kubeconfig = await lab.addApiServer(api);
+      const nodes = [await lab.addNode('vxroute', 0, { cni: true }), await lab.addNode('vxroute', 0, { cni: true })];
+      for (const n of nodes) {
+        api.upsertNode({ metadata: { name: n.name }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.publicIP }] } });
+      }
+      const netConf = await lab.writeNetConf();
+      const dir = (n: LabNode) => join(lab.dir, `${n.name}-cni`);
+      const daemons: VxrouteProcess[] = [];
+      for (const n of nodes) daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, ['--cni', 'vxroute', '--cni-conf-dir', dir(n)]));
+      for (const d of daemons) {
+        await d.waitForLog((l) => l.msg === 'CNI configuration written');
+        await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 2, 15_000); // each has the other's annotations
+      }
+      const pods: CniPod[] = [];
+      for (const n of nodes) pods.push(...(await addPods(lab, n, join(dir(n), '10-vxroute.conflist'), PODS_PER_NODE)));
+      expect(pods.map((p) => p.ip)).toEqual(['10.244.1.2', '10.244.1.3', '10.244.1.4', '10.244.2.2', '10.244.2.3', '10.244.2.4']);
+      await expectAllPairsTalk(pods);
+    } finally {
+      await lab.dispose();
+      await api.close();
+    }
+  }, 120_000);
+});
+
+describe('mixed cluster: a vxroute node and a flannel kernel node, pods on both through the plugins', () => {
+  it('lets every pod pair talk', async () => {
+    const lab = await Lab.create();
+    try {
+      const ours = await lab.addNode('vxroute', 0, { cni: true });
+      const kernel = await lab.addNode('kernel', 0, { cni: true });
+      await lab.programKernelPeers();
+      const dir = join(lab.dir, 'n1-cni');
+      const d = await lab.startVxroute(ours, await lab.writeSubnets(), ['--cni', 'vxroute', '--cni-conf-dir', dir]);
+      await d.waitForLog((l) => l.msg === 'CNI configuration written');
+      // The kernel node's pods get the same reference plugins over its own pod CIDR.
+      const kernelConf = join(lab.dir, 'n2.conflist');
+      await writeFile(kernelConf, formatConflist({ podCIDR: parseCidr(kernel.podCIDR), podCIDRv6: undefined, mtu: POD_MTU }));
+      const pods = [...(await addPods(lab, ours, join(dir, '10-vxroute.conflist'), 2)), ...(await addPods(lab, kernel, kernelConf, 2))];
+      await expectAllPairsTalk(pods);
+    } finally {
+      await lab.dispose();
+    }
+  }, 120_000);
+});
+
+describe('masquerade with iptables, where a node has no nftables', () => {
+  it('NATs pods toward the outside world, keeps one jump across restarts, and uninstall removes the chain', async () => {
+    const lab = await Lab.create();
+    try {
+      const node = await lab.addNode('vxroute', 0, { cni: true });
+      const world = await lab.addUnderlayHost('w', OUTSIDE);
+      const subnets = await lab.writeSubnets();
+      const dir = join(lab.dir, 'n1-cni');
+      const args = ['--cni', 'vxroute', '--cni-conf-dir', dir, '--ip-masq', '--nat-backend', 'iptables'];
+      await (await lab.startVxroute(node, subnets, args)).stop();
+      const d = await lab.startVxroute(node, subnets, args); // applied a second time
+      await d.waitForLog((l) => l.msg === 'CNI configuration written' || l.msg === 'ready');
+      const [pod] = await addPods(lab, node, join(dir, '10-vxroute.conflist'), 1);
+      expect(await connectionSource(world, OUTSIDE, pod.ns, 7003)).toBe(node.publicIP);
+      const postrouting = await inNs(node.ns, 'iptables', ['-t', 'nat', '-S', 'POSTROUTING']);
+      expect(postrouting.split('\n').filter((l) => l.includes('-j VXROUTE-MASQ'))).toHaveLength(1);
+      expect(await inNs(node.ns, 'iptables', ['-t', 'nat', '-S', 'VXROUTE-MASQ'])).toContain('-A VXROUTE-MASQ -s 10.244.1.0/24 -j MASQUERADE --random-fully');
+      expect((await tryInNs(node.ns, 'nft', ['list', 'table', 'inet', 'vxroute'])).code).not.toBe(0); // nothing of ours in nftables' own table
+      await d.stop();
+      const r = await tryInNs(node.ns, process.execPath, [cliPath(), 'uninstall', '--cni-conf-dir', dir]);
+      expect(r.stdout).toMatch(/removed iptables chain nat VXROUTE-MASQ/);
+      expect((await tryInNs(node.ns, 'iptables', ['-t', 'nat', '-S', 'VXROUTE-MASQ'])).code).not.toBe(0);
+    } finally {
+      await lab.dispose();
+    }
+  }, 120_000);
+});
+

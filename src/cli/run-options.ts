@@ -19,8 +19,9 @@ export interface RunOptions {
   /** Which CNI configuration vxroute provides: its own conflist, flannel's subnet.env, or none. */
   cni: 'vxroute' | 'flannel' | 'none';
   cniConfDir: string;
-  /** Masquerade pod traffic that leaves the cluster networks. */
+  /** Masquerade pod traffic that leaves the cluster networks, with nftables or iptables (auto: nft if installed). */
   ipMasq: boolean;
+  natBackend: 'auto' | 'nftables' | 'iptables';
   /** Where to write flannel's subnet.env; undefined: nowhere. */
   subnetEnv: string | undefined;
   iface: string;
@@ -58,6 +59,8 @@ Pod networking:
   --ip-masq, --no-ip-masq
                         masquerade pod traffic leaving the cluster networks, in nftables table
                         inet vxroute (default: on with --cni vxroute, off otherwise)
+  --nat-backend B       auto (nftables if nft is installed, else iptables), nftables or iptables
+                        (chain VXROUTE-MASQ in the nat table) (default: auto)
   --subnet-env FILE     write flannel's subnet.env ('' for none; default: ${DEFAULT_SUBNET_ENV}
                         with --cni flannel, none otherwise)
 
@@ -96,6 +99,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         'cni-conf-dir': { type: 'string', default: DEFAULT_CNI_CONF_DIR },
         'ip-masq': { type: 'boolean' },
         'no-ip-masq': { type: 'boolean' },
+        'nat-backend': { type: 'string', default: 'auto' },
         iface: { type: 'string', default: 'vxroute0' },
         'public-ip': { type: 'string' },
         port: { type: 'string' },
@@ -121,6 +125,8 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   const subnetEnv = values['subnet-env'] ?? (cni === 'flannel' ? DEFAULT_SUBNET_ENV : '');
   if (values['ip-masq'] && values['no-ip-masq']) throw new ConfigError('--ip-masq', 'and --no-ip-masq exclude each other: pick one');
   const ipMasq = values['ip-masq'] ?? (values['no-ip-masq'] ? false : cni === 'vxroute');
+  const natBackend = values['nat-backend']!;
+  if (!['auto', 'nftables', 'iptables'].includes(natBackend)) throw new ConfigError('--nat-backend', `"${natBackend}" is none of auto, nftables, iptables`);
   const iface = values.iface!;
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface)) throw new ConfigError('--iface', `"${iface}" is no valid device name (1–15 of A–Z a–z 0–9 _ . -)`);
   const publicIP = values['public-ip'];
@@ -135,6 +141,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     cni: cni as RunOptions['cni'],
     cniConfDir: values['cni-conf-dir']!,
     ipMasq,
+    natBackend: natBackend as RunOptions['natBackend'],
     subnetEnv: subnetEnv === '' ? undefined : subnetEnv,
     iface,
     publicIP,

@@ -11,7 +11,7 @@ import { applyOverlay, enableAcceptLocal, removeOverlay, replaceAddress, restore
 import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
 import { writeConflist } from '../net/cni-conflist.js';
-import { applyMasquerade } from '../net/masquerade.js';
+import { applyMasquerade, detectNatBackend, type NatBackend } from '../net/masquerade.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun } from '../net/tun-device.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
@@ -86,6 +86,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 class Daemon {
   private notReady: string | undefined = 'waiting for the subnet table';
   private datapath: Datapath | undefined;
+  private natBackend: NatBackend | undefined;
 
   constructor(
     private readonly opts: RunOptions,
@@ -209,7 +210,10 @@ class Daemon {
   private async podNetworking(table: SubnetTable, self: NodeLease, mtu: number): Promise<void> {
     const { opts, log } = this;
     const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
-    if (opts.ipMasq) await applyMasquerade({ ...pods, network: table.network, networkV6: table.networkV6 });
+    if (opts.ipMasq) {
+      this.natBackend ??= opts.natBackend === 'auto' ? await detectNatBackend() : opts.natBackend;
+      await applyMasquerade(this.natBackend, { ...pods, network: table.network, networkV6: table.networkV6 });
+    }
     if (opts.subnetEnv !== undefined) {
       // FLANNEL_IPMASQ tells flannel's plugin whether masquerade is done for it (then the bridge must not).
       await writeSubnetEnv(opts.subnetEnv, { network: table.network, networkV6: table.networkV6, ...pods, mtu, ipMasq: opts.ipMasq });

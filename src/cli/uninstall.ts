@@ -9,14 +9,15 @@ import { CONFLIST_NAME } from '../net/cni-conflist.js';
 import { lockDevice } from '../net/instance-lock.js';
 import { ip } from '../net/ip-command.js';
 import { findLink } from '../net/links.js';
-import { removeMasquerade, NAT_TABLE } from '../net/masquerade.js';
+import { removeMasquerade, NAT_CHAIN, NAT_TABLE } from '../net/masquerade.js';
 import { DEFAULT_CNI_CONF_DIR } from './run-options.js';
 
 export const UNINSTALL_USAGE = `Usage: vxroute uninstall [--iface NAME] [--cni-conf-dir DIR] [--subnet-env FILE]
 
 Removes what vxroute put on this node, after its daemon has stopped: the device (default
 vxroute0) with its addresses and routes, ${CONFLIST_NAME} in the CNI configuration directory,
-the nftables table inet ${NAT_TABLE} (masquerade), and, when named, the subnet.env it wrote.
+its masquerade (nftables table inet ${NAT_TABLE}, or iptables chain ${NAT_CHAIN}), and, when
+named, the subnet.env it wrote.
 Running it again is not an error. The pods' veths and cni0 belong to the CNI plugins: they go
 with the pods.
 
@@ -57,12 +58,8 @@ export async function uninstallCommand(argv: string[]): Promise<number> {
     const existed = await rm(file).then(() => true, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)));
     say(existed ? `removed ${file}` : `${file}: not there`);
   }
-  try {
-    await removeMasquerade();
-    say(`removed nftables table inet ${NAT_TABLE} (or it was not there)`);
-  } catch (err) {
-    if (!/nft is not installed/.test((err as Error).message)) throw err;
-    say(`nftables table inet ${NAT_TABLE}: nft is not installed, so there is none`);
-  }
+  const removed = await removeMasquerade();
+  for (const what of removed) say(`removed ${what}`);
+  if (removed.length === 0) say(`masquerade (nftables table inet ${NAT_TABLE}, iptables chain ${NAT_CHAIN}): not there`);
   return 0;
 }

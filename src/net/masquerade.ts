@@ -1,10 +1,14 @@
-// Masquerade for traffic from our pods to the world beyond the cluster networks, in an nftables
-// table of vxroute's own (`inet vxroute`), replaced in one transaction so that no packet ever sees
-// half a rule set. Pod-to-pod traffic (any destination inside a cluster network) is never NATed.
+// Masquerade for traffic from our pods to the world beyond the cluster networks; pod-to-pod
+// traffic (any destination inside a cluster network) is never NATed. With nftables, a table of
+// vxroute's own (`inet vxroute`) replaced in one transaction; where the node has only iptables,
+// a chain of our own (VXROUTE-MASQ) in the nat table, loaded with iptables-restore, jumped to
+// from POSTROUTING.
 import { execFile } from 'node:child_process';
 import type { Cidr } from '../subnets/cidr.js';
 
 export const NAT_TABLE = 'vxroute';
+export const NAT_CHAIN = 'VXROUTE-MASQ';
+export type NatBackend = 'nftables' | 'iptables';
 
 export interface MasqueradeSettings {
   /** Our pods, per family, and the cluster network they may reach without NAT. */
@@ -15,7 +19,7 @@ export interface MasqueradeSettings {
 }
 
 /** The nft script: create-then-delete makes the replace work whether or not the table exists. */
-export function masqueradeRules(s: MasqueradeSettings): string {
+export function nftRules(s: MasqueradeSettings): string {
   const rules: string[] = [];
   if (s.podCIDR && s.network) rules.push(`ip saddr ${s.podCIDR.text} ip daddr != { ${s.network.text}, 224.0.0.0/4 } masquerade fully-random`);
   if (s.podCIDRv6 && s.networkV6) rules.push(`ip6 saddr ${s.podCIDRv6.text} ip6 daddr != { ${s.networkV6.text}, ff00::/8 } masquerade fully-random`);
@@ -32,22 +36,52 @@ export function masqueradeRules(s: MasqueradeSettings): string {
   ].join('\n');
 }
 
-export function applyMasquerade(s: MasqueradeSettings): Promise<void> {
-  return nft(['-f', '-'], masqueradeRules(s));
+/** iptables-restore input for one family: declaring the chain under --noflush empties it first. */
+export function iptablesRules(pods: Cidr | undefined, network: Cidr | undefined, multicast: string): string {
+  const rules = pods && network ? [`-A ${NAT_CHAIN} -s ${pods.text} -d ${network.text} -j RETURN`, `-A ${NAT_CHAIN} -s ${pods.text} -d ${multicast} -j RETURN`, `-A ${NAT_CHAIN} -s ${pods.text} -j MASQUERADE --random-fully`] : [];
+  return ['*nat', `:${NAT_CHAIN} - [0:0]`, ...rules, 'COMMIT', ''].join('\n');
 }
 
-/** Removes our table; a table that is not there is no error. */
-export async function removeMasquerade(): Promise<void> {
-  await nft(['-f', '-'], `table inet ${NAT_TABLE} {}\ndelete table inet ${NAT_TABLE}\n`);
+/** nftables where `nft` exists, else iptables. */
+export async function detectNatBackend(): Promise<NatBackend> {
+  return (await run('nft', ['--version']).then(() => true, () => false)) ? 'nftables' : 'iptables';
 }
 
-function nft(args: string[], input: string): Promise<void> {
+export async function applyMasquerade(backend: NatBackend, s: MasqueradeSettings): Promise<void> {
+  if (backend === 'nftables') return run('nft', ['-f', '-'], nftRules(s));
+  for (const [tool, pods, network, multicast] of [['iptables', s.podCIDR, s.network, '224.0.0.0/4'], ['ip6tables', s.podCIDRv6, s.networkV6, 'ff00::/8']] as const) {
+    if (!pods) continue;
+    await run(`${tool}-restore`, ['--noflush', '-w'], iptablesRules(pods, network, multicast));
+    // The jump goes in once: -C checks for it, -I adds it at the front.
+    await run(tool, ['-t', 'nat', '-w', '-C', 'POSTROUTING', '-j', NAT_CHAIN]).catch(() => run(tool, ['-t', 'nat', '-w', '-I', 'POSTROUTING', '1', '-j', NAT_CHAIN]));
+  }
+}
+
+/** Removes our table and our chains, whichever exist; what is not there is no error. */
+export async function removeMasquerade(): Promise<string[]> {
+  const removed: string[] = [];
+  if (await run('nft', ['list', 'table', 'inet', NAT_TABLE]).then(() => true, () => false)) {
+    await run('nft', ['delete', 'table', 'inet', NAT_TABLE]);
+    removed.push(`nftables table inet ${NAT_TABLE}`);
+  }
+  for (const tool of ['iptables', 'ip6tables']) {
+    if (!(await run(tool, ['-t', 'nat', '-w', '-S', NAT_CHAIN]).then(() => true, () => false))) continue;
+    await run(tool, ['-t', 'nat', '-w', '-D', 'POSTROUTING', '-j', NAT_CHAIN]).catch(() => undefined);
+    await run(tool, ['-t', 'nat', '-w', '-F', NAT_CHAIN]);
+    await run(tool, ['-t', 'nat', '-w', '-X', NAT_CHAIN]);
+    removed.push(`${tool} chain nat ${NAT_CHAIN}`);
+  }
+  return removed;
+}
+
+function run(cmd: string, args: string[], input?: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = execFile('nft', args, (err, _stdout, stderr) => {
+    const child = execFile(cmd, args, (err, _stdout, stderr) => {
       if (!err) return resolve();
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      reject(new Error(missing ? 'nft is not installed: apt-get install -y nftables (or run with --ip-masq=false)' : `nft ${args.join(' ')}: ${stderr.trim() || err.message}`));
+      reject(new Error(missing ? `${cmd} is not installed: apt-get install -y ${cmd.startsWith('nft') ? 'nftables' : 'iptables'} (or run with --no-ip-masq)` : `${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`));
     });
-    child.stdin!.end(input);
+    child.stdin!.on('error', () => undefined); // a command that reads no input may exit first: its status decides
+    child.stdin!.end(input ?? '');
   });
 }
