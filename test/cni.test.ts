@@ -255,3 +255,30 @@ describe('masquerade with iptables, where a node has no nftables', () => {
   }, 120_000);
 });
 
+describe('dual-stack pods through the plugins', () => {
+  it('gives each pod an address of both families from host-local, and both families cross nodes', async () => {
+    const lab = await Lab.create({ underlay: [4, 6], pods: [4, 6] });
+    try {
+      const nodes = [await lab.addNode('vxroute', 0, { cni: true }), await lab.addNode('vxroute', 0, { cni: true })];
+      const subnets = await lab.writeSubnets();
+      const runtimes: CniRuntime[] = [];
+      for (const n of nodes) {
+        const dir = join(lab.dir, `${n.name}-cni`);
+        await (await lab.startVxroute(n, subnets, ['--cni', 'vxroute', '--cni-conf-dir', dir])).waitForLog((l) => l.msg === 'CNI configuration written');
+        runtimes.push(new CniRuntime(join(dir, '10-vxroute.conflist'), join(lab.dir, `${n.name}-ipam`)));
+      }
+      const results = [];
+      for (const [i, n] of nodes.entries()) results.push({ ns: await lab.addPodNamespace(n, 0), n, i });
+      const addrs = [];
+      for (const r of results) addrs.push((await runtimes[r.i].add(r.n.ns, r.ns, `${r.n.name}-pod0`)).ips!.map((x) => x.address));
+      expect(addrs).toEqual([['10.244.1.2/24', 'fd00:10:244:1::2/64'], ['10.244.2.2/24', 'fd00:10:244:2::2/64']]);
+      await lab.ipv6Settled();
+      expect((await ping(results[0].ns, '10.244.2.2', 2, 0.05)).received).toBe(2);
+      expect((await ping(results[0].ns, 'fd00:10:244:2::2', 2, 0.05)).received).toBe(2);
+      expect((await ping(results[1].ns, 'fd00:10:244:1::2', 2, 0.05)).received).toBe(2);
+    } finally {
+      await lab.dispose();
+    }
+  }, 120_000);
+});
+
