@@ -11,7 +11,7 @@ const tools = {
   build: { g__: ['g++', 'g++'], make: ['make', 'make'], python3: ['python3', 'python3'] },
   net: { ip: ['ip', 'iproute2'], ping: ['ping', 'iputils-ping'], ethtool: ['ethtool', 'ethtool'] },
   test: { tcpdump: ['tcpdump', 'tcpdump'], tshark: ['tshark', 'tshark'], socat: ['socat', 'socat'], nft: ['nft', 'nftables'], iptables: ['iptables', 'iptables'], cni: ['/usr/lib/cni/bridge', 'containernetworking-plugins'] },
-  bench: { iperf3: ['iperf3', 'iperf3'] },
+  bench: { iperf3: ['iperf3', 'iperf3'], socat: ['socat', 'socat'] },
 };
 
 const missing = new Set();

@@ -9,6 +9,7 @@ Commands:
   top     live per-peer rates, drops and worker balance of a running daemon
   trace   sampled packets of a running daemon, with what it did with each
   uninstall  remove what vxroute put on this node (device, routes, CNI config, NAT table)
+  bench   kernel VXLAN, vxroute, a naive forwarder and no tunnel compared in namespaces (root)
   demo    build a throwaway namespace cluster on this machine and show vxroute working (root)
 
 Run \`vxroute <command> --help\` for a command's options.
@@ -39,6 +40,11 @@ async function main(argv: string[]): Promise<number> {
       if (wantsHelp) return help(UNINSTALL_USAGE);
       return uninstallCommand(rest);
     }
+    case 'bench': {
+      if (wantsHelp) return help(BENCH_USAGE);
+      const { benchCommand } = await import('../../bench/compare.js');
+      return benchCommand(rest);
+    }
     case 'demo': {
       const { DEMO_USAGE, demoCommand } = await import('./demo.js');
       if (wantsHelp) return help(DEMO_USAGE);
@@ -54,6 +60,14 @@ async function main(argv: string[]): Promise<number> {
       return 2;
   }
 }
+
+const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--quick] [--out DIR]
+
+Builds four two-node namespace clusters on this machine (kernel VXLAN as flannel configures it,
+vxroute, socat TUN-UDP, plain routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
+rates, ping p50/p99 and CPU per Gbit, as ratios to the kernel path; writes .md, .json and .svg
+under DIR (default bench/results). Needs root, iperf3 and socat. --quick: 1 round of 1 s.
+`;
 
 function help(text: string): number {
   process.stdout.write(text);

@@ -59,6 +59,7 @@ export class Lab {
   private readonly namespaces: string[] = [];
   private readonly processes = new Set<VxrouteProcess>();
   private readonly relays: ChildProcess[] = [];
+  private readonly cleanups: (() => void)[] = [];
 
   private constructor(
     readonly id: string,
@@ -272,7 +273,13 @@ export class Lab {
   }
 
   /** Last-resort cleanup on process exit: kill what we started, delete our namespaces. */
+  /** Runs `cleanup` when the lab is disposed, before its namespaces go (e.g. to kill a helper process). */
+  onDispose(cleanup: () => void): void {
+    this.cleanups.push(cleanup);
+  }
+
   disposeSync(): void {
+    for (const c of this.cleanups.splice(0)) c();
     for (const p of this.processes) p.kill();
     for (const r of this.relays.splice(0)) r.kill('SIGKILL');
     deleteNamespacesSync(this.namespaces.splice(0).reverse());
