@@ -47,6 +47,15 @@ const TICK_S = 0.01; // USER_HZ
 
 async function setup(variant: Variant): Promise<Setup> {
   const lab = await Lab.create();
+  try {
+    return await build(lab, variant);
+  } catch (err) {
+    await lab.dispose();
+    throw err;
+  }
+}
+
+async function build(lab: Lab, variant: Variant): Promise<Setup> {
   const kind = variant === 'kernel' ? 'kernel' : 'vxroute';
   const a = await lab.addNode(kind);
   const b = await lab.addNode(kind);

@@ -72,6 +72,11 @@ describe('counters, /metrics, trace and top', () => {
     expect(metrics.get('vxroute_peers')).toBe(1);
     expect(metrics.get('vxroute_ready')).toBe(1);
     for (const w of c.workers) {
+      expect(metrics.get(`vxroute_worker_heap_used_bytes{worker="${w.index}"}`)).toBe(w.heapUsed);
+      expect(w.heapUsed).toBeGreaterThan(1 << 20); // reported: a live V8 heap is megabytes
+      expect(metrics.get(`vxroute_worker_gc_total{worker="${w.index}"}`)).toBe(w.gcs);
+    }
+    for (const w of c.workers) {
       for (const d of ['tun', 'udp'] as const) {
         const l = `worker="${w.index}",direction="${d}"`;
         expect(metrics.get(`vxroute_batches_total{${l}}`)).toBe(w[d].batches);

@@ -20,7 +20,9 @@ const DIRECTION_SLOTS = 2 + BATCH_BUCKETS;
 /** Offsets within a direction's slots. */
 export const DirectionSlot = Object.freeze({ batches: 0, packets: 1, histogram: 2 });
 const DIRECTIONS_AT = DROP_REASONS.length;
-const GLOBAL_SLOTS = DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS;
+/** Per-worker gauges, refreshed about once a second: its V8 heap in use and its garbage collections so far. */
+export const WorkerSlot = Object.freeze({ heapUsed: DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS, gcs: DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS + 1 });
+const GLOBAL_SLOTS = WorkerSlot.gcs + 1;
 
 /** Per-peer slots. lastRx is a Date.now() in ms (0: never). */
 export const PeerSlot = Object.freeze({ txPackets: 0, txBytes: 1, rxPackets: 2, rxBytes: 3, lastRx: 4 });
@@ -62,6 +64,12 @@ export class ShardCounters {
     private readonly c: Float64Array,
     private readonly layout: CounterLayout,
   ) {}
+
+  /** The worker's heap and GC count, set by the shard about once a second. */
+  memory(heapUsed: number, gcs: number): void {
+    this.c[WorkerSlot.heapUsed] = heapUsed;
+    this.c[WorkerSlot.gcs] = gcs;
+  }
 
   drop(reason: number): void {
     this.c[reason]++;

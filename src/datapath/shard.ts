@@ -1,6 +1,7 @@
 // One shard: a worker thread that owns one TUN queue and one UDP socket and loops
 //   wait → read a batch → encap or decap in place → write the batch.
 // It never awaits: poll() blocks in native code until a fd is ready or the main thread wakes it.
+import { getHeapStatistics, GCProfiler } from 'node:v8';
 import { addon } from '../native/addon.js';
 import { ControlWord, type ShardConfig } from './shard-config.js';
 import { CounterLayout, Direction, ShardCounters } from './counters.js';
@@ -19,6 +20,7 @@ const READY_UDP = 2;
 const READY_UDP6 = 4;
 const READY_WAKE = 8;
 const IDLE_POLL_MS = 1000;
+const MEMORY_EVERY_MS = 1000;
 
 export class Shard {
   private readonly tx: PacketBatch;
@@ -32,6 +34,10 @@ export class Shard {
   private readonly encap: EncapContext;
   private readonly decap: DecapContext;
   private readonly trace: TraceWriter;
+  /** Garbage collections are counted by a profiler, restarted at each report (its stop() hands over the list). */
+  private gc = new GCProfiler();
+  private gcs = 0;
+  private memoryAt = 0;
 
   constructor(private readonly cfg: ShardConfig) {
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
@@ -51,6 +57,7 @@ export class Shard {
 
   /** Runs until the main thread sets the stop word and wakes us. */
   run(): void {
+    this.gc.start();
     for (;;) {
       const ready = addon.poll(this.fds, 4, IDLE_POLL_MS);
       if (ready & READY_WAKE) addon.eventfdDrain(this.cfg.wakeFd);
@@ -59,7 +66,18 @@ export class Shard {
       if (ready & READY_TUN) this.fromTun();
       if (ready & READY_UDP) this.fromPeers(this.cfg.udpFd, 4);
       if (ready & READY_UDP6) this.fromPeers(this.cfg.udp6Fd, 6);
+      const now = performance.now();
+      if (now - this.memoryAt >= MEMORY_EVERY_MS) this.reportMemory(now);
     }
+  }
+
+  /** Once a second, never per packet: what the heap holds and how often V8 had to collect. */
+  private reportMemory(now: number): void {
+    this.memoryAt = now;
+    this.gcs += this.gc.stop().statistics.length;
+    this.gc = new GCProfiler();
+    this.gc.start();
+    this.counters.memory(getHeapStatistics().used_heap_size, this.gcs);
   }
 
   private syncTable(): void {

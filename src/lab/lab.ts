@@ -6,7 +6,8 @@
 //   api       (optional) 192.0.2.250:6443, a relay to a test's own Kubernetes API server
 // Everything lives in namespaces named after this run; dispose() (or process exit) removes them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addFlannelPeer, addFlannelPeerV6, createFlannelDevice, createFlannelDeviceV6, removeFlannelPeer, type FlannelPeer, type FlannelPeerV6 } from './kernel-vxlan.js';
@@ -269,20 +270,20 @@ export class Lab {
   async dispose(): Promise<void> {
     await Promise.all([...this.processes].map((p) => p.stop().catch(() => p.kill())));
     this.disposeSync();
-    await rm(this.dir, { recursive: true, force: true });
   }
 
-  /** Last-resort cleanup on process exit: kill what we started, delete our namespaces. */
   /** Runs `cleanup` when the lab is disposed, before its namespaces go (e.g. to kill a helper process). */
   onDispose(cleanup: () => void): void {
     this.cleanups.push(cleanup);
   }
 
+  /** Last-resort cleanup, also on process exit: kill what we started, delete our namespaces and files. */
   disposeSync(): void {
     for (const c of this.cleanups.splice(0)) c();
     for (const p of this.processes) p.kill();
     for (const r of this.relays.splice(0)) r.kill('SIGKILL');
     deleteNamespacesSync(this.namespaces.splice(0).reverse());
+    rmSync(this.dir, { recursive: true, force: true });
     live.delete(this);
   }
 

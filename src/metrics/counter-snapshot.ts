@@ -1,5 +1,5 @@
 // Sums every worker's counter block into one view, at the moment someone asks.
-import { BATCH_BUCKETS, CounterLayout, Direction, DirectionSlot, PeerSlot, type DirectionName } from '../datapath/counters.js';
+import { BATCH_BUCKETS, CounterLayout, Direction, DirectionSlot, PeerSlot, WorkerSlot, type DirectionName } from '../datapath/counters.js';
 import { DROP_REASONS, type DropReason } from '../datapath/drop-reasons.js';
 import type { PeerIds } from '../datapath/peer-ids.js';
 
@@ -24,6 +24,9 @@ export interface WorkerCounters {
   index: number;
   tun: BatchCounters;
   udp: BatchCounters;
+  /** The worker's V8 heap in use (bytes) and its garbage collections since start, as of its last update (≈ 1 s). */
+  heapUsed: number;
+  gcs: number;
 }
 
 export interface CounterSnapshot {
@@ -59,7 +62,7 @@ export function snapshotCounters(layout: CounterLayout, sab: SharedArrayBuffer, 
       sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
     };
   };
-  const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp') }));
+  const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs] }));
   return { at: Date.now(), peers: peerRows, drops, workers };
 }
 

@@ -64,6 +64,20 @@ export class PrometheusMetrics {
     perWorker('vxroute_batches_total', 'Batches read by a worker, from the TUN (tun) or the UDP socket (udp).', (b) => b.batches);
     perWorker('vxroute_batch_packets_total', 'Packets read by a worker in its batches.', (b) => b.packets);
     this.registry.registerMetric(new BatchSizeHistogram(current) as never);
+    new Gauge({
+      name: 'vxroute_worker_heap_used_bytes', help: 'V8 heap in use by a worker (updated about once a second).', labelNames: ['worker'], registers,
+      collect() {
+        this.reset();
+        for (const w of current()?.workers ?? []) this.set({ worker: String(w.index) }, w.heapUsed);
+      },
+    });
+    new Counter({
+      name: 'vxroute_worker_gc_total', help: 'Garbage collections in a worker since start: a datapath that allocates nothing per packet keeps this flat.', labelNames: ['worker'], registers,
+      collect() {
+        this.reset();
+        for (const w of current()?.workers ?? []) this.inc({ worker: String(w.index) }, w.gcs);
+      },
+    });
 
     new Gauge({
       name: 'vxroute_peers', help: 'Peer nodes in the subnet table.', registers,
