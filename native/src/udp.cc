@@ -4,9 +4,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -151,6 +153,13 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n);
 }
 
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103  // linux/udp.h, Linux 4.18
+#endif
+constexpr int64_t kMaxGsoSegments = 64;   // UDP_MAX_SEGMENTS of older kernels
+constexpr size_t kMaxGsoBytes = 65000;    // below the 64 KiB of a UDP datagram, headers included
+std::atomic<bool> gsoUsable{true};        // until a route refuses UDP GSO once
+
 Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd, family, port, count;
@@ -171,41 +180,85 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   mmsghdr msgs[kMaxBatch];
   iovec iovs[kMaxBatch];
   sockaddr_in6 names[kMaxBatch];
+  alignas(cmsghdr) char controls[kMaxBatch][CMSG_SPACE(sizeof(uint16_t))];
+  int64_t firstOf[kMaxBatch], sizeOf[kMaxBatch];  // each message's first datagram and how many it carries
   for (int64_t i = 0; i < count; i++) {
     iovs[i].iov_base = slab + offsets[i];
     iovs[i].iov_len = static_cast<size_t>(lengths[i]);
-    std::memset(&msgs[i], 0, sizeof msgs[i]);
-    std::memset(&names[i], 0, sizeof names[i]);
-    const uint32_t* a = addrs + i * 4;
-    if (family == 4) {
-      auto* sin = reinterpret_cast<sockaddr_in*>(&names[i]);
-      sin->sin_family = AF_INET;
-      sin->sin_port = htons(static_cast<uint16_t>(port));
-      sin->sin_addr.s_addr = htonl(a[0]);
-      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
-    } else {
-      names[i].sin6_family = AF_INET6;
-      names[i].sin6_port = htons(static_cast<uint16_t>(port));
-      uint32_t words[4] = {htonl(a[0]), htonl(a[1]), htonl(a[2]), htonl(a[3])};
-      std::memcpy(&names[i].sin6_addr, words, 16);
-      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
-    }
-    msgs[i].msg_hdr.msg_name = &names[i];
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
   }
-  // sendmmsg stops at the first datagram that fails; skip that one and carry on with the rest.
+  const auto sameDestination = [&](int64_t i, int64_t j) {
+    return std::memcmp(addrs + i * 4, addrs + j * 4, family == 4 ? 4 : 16) == 0;
+  };
+  // One message per datagram, or, with UDP GSO, per run of datagrams to one peer of one length
+  // (the last may be shorter): their iovecs are consecutive, the kernel cuts at the segment size.
+  const auto plan = [&](int64_t from, bool gso) {
+    int64_t m = 0;
+    for (int64_t i = from; i < count; m++) {
+      int64_t j = i + 1;
+      if (gso) {
+        size_t total = static_cast<size_t>(lengths[i]);
+        while (j < count && j - i < kMaxGsoSegments && lengths[j - 1] == lengths[i] && lengths[j] > 0 && lengths[j] <= lengths[i] &&
+               sameDestination(i, j) && total + static_cast<size_t>(lengths[j]) <= kMaxGsoBytes) {
+          total += static_cast<size_t>(lengths[j]);
+          j++;
+        }
+      }
+      mmsghdr& msg = msgs[m];
+      std::memset(&msg, 0, sizeof msg);
+      std::memset(&names[m], 0, sizeof names[m]);
+      const uint32_t* a = addrs + i * 4;
+      if (family == 4) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&names[m]);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(static_cast<uint16_t>(port));
+        sin->sin_addr.s_addr = htonl(a[0]);
+        msg.msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      } else {
+        names[m].sin6_family = AF_INET6;
+        names[m].sin6_port = htons(static_cast<uint16_t>(port));
+        uint32_t words[4] = {htonl(a[0]), htonl(a[1]), htonl(a[2]), htonl(a[3])};
+        std::memcpy(&names[m].sin6_addr, words, 16);
+        msg.msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+      }
+      msg.msg_hdr.msg_name = &names[m];
+      msg.msg_hdr.msg_iov = &iovs[i];
+      msg.msg_hdr.msg_iovlen = static_cast<size_t>(j - i);
+      if (j - i > 1) {
+        msg.msg_hdr.msg_control = controls[m];
+        msg.msg_hdr.msg_controllen = sizeof controls[m];
+        cmsghdr* c = CMSG_FIRSTHDR(&msg.msg_hdr);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        const uint16_t segment = static_cast<uint16_t>(lengths[i]);
+        std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+      }
+      firstOf[m] = i;
+      sizeOf[m] = j - i;
+      i = j;
+    }
+    return m;
+  };
+  int64_t messages = plan(0, gsoUsable.load(std::memory_order_relaxed));
+  // sendmmsg stops at the first message that fails; skip that one and carry on with the rest.
   int64_t sent = 0, next = 0;
-  while (next < count) {
-    int n = sendmmsg(static_cast<int>(fd), msgs + next, static_cast<unsigned>(count - next), 0);
+  while (next < messages) {
+    int n = sendmmsg(static_cast<int>(fd), msgs + next, static_cast<unsigned>(messages - next), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (sizeOf[next] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+        // No UDP GSO on this route (no checksum offload on its device, or an old kernel): plain sends from here on.
+        gsoUsable.store(false, std::memory_order_relaxed);
+        messages = plan(firstOf[next], false);
+        next = 0;
+        continue;
+      }
       next++;
       continue;
     }
-    sent += n;
+    for (int64_t k = next; k < next + n; k++) sent += sizeOf[k];
     next += n;
-    if (next < count && n == 0) next++;
+    if (next < messages && n == 0) next++;
   }
   return Napi::Number::New(env, static_cast<double>(sent));
 }

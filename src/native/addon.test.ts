@@ -132,6 +132,23 @@ describe('UDP batches on loopback', () => {
     expect(addon.recvBatch(b, rx, SLOT, OFFSET, 8, sizes, addrs)).toBe(0); // empty: returns at once
   });
 
+  it('sends runs of equal datagrams to one peer with UDP GSO, and they arrive as the same datagrams', () => {
+    // 6 full-size to B, a shorter last one of the run, then 2 of another size: three GSO runs at most.
+    const payloads = [...Array.from({ length: 6 }, () => randomBytes(1000)), randomBytes(300), randomBytes(700), randomBytes(700)];
+    const out = slab(payloads);
+    expect(addon.sendBatch(a, 4, out.slab, out.offsets, out.lengths, out.addrs, portB, payloads.length)).toBe(payloads.length);
+    const rx = Buffer.alloc(16 * SLOT);
+    const sizes = new Int32Array(16);
+    const addrs = new Uint32Array(64);
+    let n = 0;
+    while (n < payloads.length && addon.poll(Int32Array.of(b), 1, 1000) === 1) {
+      const got = addon.recvBatch(b, rx.subarray(n * SLOT), SLOT, OFFSET, 16 - n, sizes.subarray(n), addrs.subarray(n * 4));
+      n += got;
+    }
+    expect(n).toBe(payloads.length);
+    payloads.forEach((p, i) => expect(rx.subarray(i * SLOT + OFFSET, i * SLOT + OFFSET + sizes[i])).toEqual(p));
+  });
+
   it('marks a datagram larger than its slot with size -1', () => {
     const big = randomBytes(SLOT);
     expect(addon.sendBatch(a, 4, big, Int32Array.of(0), Int32Array.of(SLOT), Uint32Array.of(0x7f000001, 0, 0, 0), portB, 1)).toBe(1);
