@@ -97,7 +97,7 @@ describe('dual stack: IPv4 and IPv6 pods over IPv4 and IPv6 underlays, vxroute a
     await inNs(a.pods[0].ns, 'ip', ['-6', 'route', 'flush', 'cache']); // forget the path MTU learned earlier
     try {
       const r = await tryInNs(a.pods[0].ns, 'ping', ['-6', '-n', '-c', '1', '-W', '1', '-M', 'do', '-s', String(POD_MTU - 48), b.pods[0].ip6]);
-      expect(r.stdout).toMatch(/Packet too big: mtu=1430/);
+      expect(r.stdout).toMatch(/From fd00:10:244:1:: icmp_seq=1 Packet too big: mtu=1430/);
       expect((await daemon.counters()).drops.oversize).toBeGreaterThan(before);
       const t = await tcpTransfer(b.pods[0].ns, b.pods[0].ip6, a.pods[1]?.ns ?? a.pods[0].ns, 4 * MiB);
       expect(t.receivedSha256).toBe(t.sentSha256);
@@ -108,8 +108,12 @@ describe('dual stack: IPv4 and IPv6 pods over IPv4 and IPv6 underlays, vxroute a
 
   it('answers a destination no node owns with ICMPv6 no route', async () => {
     const [a] = nodes;
+    const daemon = daemons.get(a.name)!;
+    const before = (await daemon.counters()).drops.no_route;
     const r = await tryInNs(a.pods[0].ns, 'ping', ['-6', '-n', '-c', '1', '-W', '1', 'fd00:10:244:99::1']);
-    expect(r.stdout).toMatch(/Destination unreachable: No route/);
+    // From our TUN's address (the pod subnet's network address), not the node's cni0: the datapath answered.
+    expect(r.stdout).toMatch(/From fd00:10:244:1:: icmp_seq=1 Destination unreachable: No route/);
+    expect((await daemon.counters()).drops.no_route).toBe(before + 1);
   });
 });
 

@@ -8,8 +8,9 @@ import type { TraceRecord } from '../src/metrics/trace-decode.js';
 import type { TopSample } from '../src/cli/top-sample.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { ping, sendDatagrams, udpDatagram } from '../src/lab/traffic.js';
-import { runCli, spawnCli } from '../src/lab/vxroute-cli.js';
-import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { tryInNs } from '../src/lab/netns.js';
+import { spawnCli } from '../src/lab/vxroute-cli.js';
+import { cliPath, type VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { vxlanFrame } from './frames.js';
 
 const ADDR = '127.0.0.1:9475';
@@ -123,8 +124,14 @@ describe('counters, /metrics, trace and top', () => {
         inner: { src: peer.pods[0].ip, dst: ours.pods[0].ip, protocol: 1, icmpType: 0 },
       });
     }
-    // Off again once the trace is done: the next trace starts from nothing.
-    expect(((await daemon.get('/metrics')).body).length).toBeGreaterThan(0);
+    // Off again once the trace is done: a new one is accepted (not 409) and sees only what comes after it.
+    const next = spawnCli(ours.ns, ['trace', '--addr', ADDR, '--count', '1', '--json']);
+    let line = '';
+    next.stdout!.setEncoding('utf8').on('data', (d: string) => (line += d));
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await ping(ours.pods[0].ns, peer.pods[0].ip, 1, 0.05)).received).toBe(1);
+    expect(await new Promise((r) => next.once('close', r))).toBe(0);
+    expect(JSON.parse(line)).toMatchObject({ direction: 'to-peer', verdict: 'encapsulated', inner: { icmpType: 8 } });
   });
 
   it('traces only drops with --drops-only, in text, naming the reason', async () => {
@@ -146,7 +153,7 @@ describe('counters, /metrics, trace and top', () => {
   it('refuses a second trace while one runs, with a clear message', async () => {
     const first = spawnCli(ours.ns, ['trace', '--addr', ADDR, '--count', '1000']);
     await new Promise((r) => setTimeout(r, 500));
-    const second = await runCli(ours.ns, ['trace', '--addr', ADDR]);
+    const second = await tryInNs(ours.ns, process.execPath, [cliPath(), 'trace', '--addr', ADDR]);
     first.kill('SIGINT');
     await new Promise((r) => first.once('close', r));
     expect(second.code).toBe(1);
@@ -154,7 +161,7 @@ describe('counters, /metrics, trace and top', () => {
   });
 
   it('prints one top snapshot as JSON with the counters’ numbers when not on a terminal', async () => {
-    const r = await runCli(ours.ns, ['top', '--addr', ADDR, '--interval', '0.3', '--json']);
+    const r = await tryInNs(ours.ns, process.execPath, [cliPath(), 'top', '--addr', ADDR, '--interval', '0.3', '--json']);
     expect(r.code).toBe(0);
     const top = JSON.parse(r.stdout) as TopSample;
     const c = await daemon.counters();

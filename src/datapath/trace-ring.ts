@@ -103,7 +103,7 @@ export class TraceWriter {
       this.view.setFloat64(entry + E_TIME_BYTE, now, true);
       for (let k = 0; k < 4; k++) this.words[w + E_SOURCE + k] = direction === 0 ? 0 : b.addrs[i * 4 + k];
       const from = i * b.slotSize + at;
-      this.bytes.set(b.slab.subarray(from, from + captured), entry + E_BYTES);
+      b.slab.copy(this.bytes, entry + E_BYTES, from, from + captured);
       this.next++;
       Atomics.store(this.words, w + E_SEQ, this.next);
       Atomics.store(this.head, 0, this.next);

@@ -23,21 +23,33 @@ export interface FlannelPeer {
   vtepMAC: string;
 }
 
-export async function createFlannelDevice(ns: string, d: FlannelDevice): Promise<void> {
+/** flannel.1, or with `family` 6 flannel-v6.1: the device and flannel's address on it (the subnet's network address). */
+export async function createFlannelDevice(ns: string, d: FlannelDevice, family: 4 | 6 = 4): Promise<void> {
+  const device = family === 4 ? FLANNEL_DEVICE : FLANNEL_DEVICE_V6;
   await inNs(ns, 'ip', [
-    'link', 'add', FLANNEL_DEVICE, 'address', d.vtepMAC, 'type', 'vxlan', 'id', String(d.vni),
+    'link', 'add', device, 'address', d.vtepMAC, 'type', 'vxlan', 'id', String(d.vni),
     'local', d.localIP, 'dev', d.underlayDev, 'dstport', String(d.port), 'nolearning',
   ]);
-  await inNs(ns, 'ip', ['addr', 'add', `${d.address}/32`, 'dev', FLANNEL_DEVICE]);
-  await inNs(ns, 'ip', ['link', 'set', FLANNEL_DEVICE, 'up']);
+  const address = family === 4 ? ['addr', 'add', `${d.address}/32`, 'dev', device] : ['-6', 'addr', 'add', `${d.address}/128`, 'dev', device, 'nodad'];
+  await inNs(ns, 'ip', address);
+  await inNs(ns, 'ip', ['link', 'set', device, 'up']);
 }
 
-/** flannel's handling of a node lease being added (or changed): all three are replace operations. */
-export async function addFlannelPeer(ns: string, p: FlannelPeer): Promise<void> {
-  const vtepIP = p.podCIDR.split('/')[0];
-  await inNs(ns, 'ip', ['neigh', 'replace', vtepIP, 'lladdr', p.vtepMAC, 'dev', FLANNEL_DEVICE, 'nud', 'permanent']);
-  await inNs(ns, 'bridge', ['fdb', 'replace', p.vtepMAC, 'dev', FLANNEL_DEVICE, 'dst', p.publicIP, 'self', 'permanent']);
-  await inNs(ns, 'ip', ['route', 'replace', p.podCIDR, 'via', vtepIP, 'dev', FLANNEL_DEVICE, 'onlink']);
+/**
+ * flannel's handling of a node lease being added (or changed), per family (AddARP/AddV6ARP,
+ * AddFDB/AddV6FDB, and the onlink route via the peer's subnet address): all replace operations.
+ */
+async function programPeer(ns: string, family: 4 | 6, podCIDR: string, publicIP: string, vtepMAC: string): Promise<void> {
+  const device = family === 4 ? FLANNEL_DEVICE : FLANNEL_DEVICE_V6;
+  const ip = family === 4 ? [] : ['-6'];
+  const vtepIP = podCIDR.split('/')[0];
+  await inNs(ns, 'ip', [...ip, 'neigh', 'replace', vtepIP, 'lladdr', vtepMAC, 'dev', device, 'nud', 'permanent']);
+  await inNs(ns, 'bridge', ['fdb', 'replace', vtepMAC, 'dev', device, 'dst', publicIP, 'self', 'permanent']);
+  await inNs(ns, 'ip', [...ip, 'route', 'replace', podCIDR, 'via', vtepIP, 'dev', device, 'onlink']);
+}
+
+export function addFlannelPeer(ns: string, p: FlannelPeer): Promise<void> {
+  return programPeer(ns, 4, p.podCIDR, p.publicIP, p.vtepMAC);
 }
 
 export async function removeFlannelPeer(ns: string, p: FlannelPeer): Promise<void> {
@@ -56,19 +68,6 @@ export interface FlannelPeerV6 {
   vtepMACv6: string;
 }
 
-export async function createFlannelDeviceV6(ns: string, d: FlannelDevice): Promise<void> {
-  await inNs(ns, 'ip', [
-    'link', 'add', FLANNEL_DEVICE_V6, 'address', d.vtepMAC, 'type', 'vxlan', 'id', String(d.vni),
-    'local', d.localIP, 'dev', d.underlayDev, 'dstport', String(d.port), 'nolearning',
-  ]);
-  await inNs(ns, 'ip', ['-6', 'addr', 'add', `${d.address}/128`, 'dev', FLANNEL_DEVICE_V6, 'nodad']);
-  await inNs(ns, 'ip', ['link', 'set', FLANNEL_DEVICE_V6, 'up']);
-}
-
-/** flannel's AddV6ARP, AddV6FDB and the onlink route via the peer's IPv6 subnet address. */
-export async function addFlannelPeerV6(ns: string, p: FlannelPeerV6): Promise<void> {
-  const vtepIP = p.podCIDRv6.split('/')[0];
-  await inNs(ns, 'ip', ['-6', 'neigh', 'replace', vtepIP, 'lladdr', p.vtepMACv6, 'dev', FLANNEL_DEVICE_V6, 'nud', 'permanent']);
-  await inNs(ns, 'bridge', ['fdb', 'replace', p.vtepMACv6, 'dev', FLANNEL_DEVICE_V6, 'dst', p.publicIPv6, 'self', 'permanent']);
-  await inNs(ns, 'ip', ['-6', 'route', 'replace', p.podCIDRv6, 'via', vtepIP, 'dev', FLANNEL_DEVICE_V6, 'onlink']);
+export function addFlannelPeerV6(ns: string, p: FlannelPeerV6): Promise<void> {
+  return programPeer(ns, 6, p.podCIDRv6, p.publicIPv6, p.vtepMACv6);
 }

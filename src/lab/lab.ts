@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addFlannelPeer, addFlannelPeerV6, createFlannelDevice, createFlannelDeviceV6, removeFlannelPeer, type FlannelPeer, type FlannelPeerV6 } from './kernel-vxlan.js';
+import { addFlannelPeer, addFlannelPeerV6, createFlannelDevice, removeFlannelPeer, type FlannelPeer, type FlannelPeerV6 } from './kernel-vxlan.js';
 import type { KubeApiServer } from './kube-api-server.js';
 import { createNamespace, deleteNamespacesSync, inNs, labId, sweepStaleNamespaces, tryInNs } from './netns.js';
 import { VxrouteProcess } from './vxroute-process.js';
@@ -133,7 +133,7 @@ export class Lab {
         await createFlannelDevice(ns, { vni: 1, port: 8472, underlayDev: 'eth0', localIP: node.publicIP, vtepMAC: node.vtepMAC, address: `10.244.${index}.0` });
       }
       if (podFamilies.includes(6)) {
-        await createFlannelDeviceV6(ns, { vni: 1, port: 8472, underlayDev: 'eth0', localIP: node.publicIPv6, vtepMAC: node.vtepMACv6, address: `fd00:10:244:${hex}::` });
+        await createFlannelDevice(ns, { vni: 1, port: 8472, underlayDev: 'eth0', localIP: node.publicIPv6, vtepMAC: node.vtepMACv6, address: `fd00:10:244:${hex}::` }, 6);
       }
     }
     return node;

@@ -20,7 +20,10 @@ const upper = new Int32Array(1);
  */
 export function icmpv6ErrorAllowed(buf: Buffer, off: number, len: number, type: number): boolean {
   const src = off + IPV6_SRC;
-  if (buf[src] === 0xff || buf.subarray(src, src + 16).every((b) => b === 0)) return false;
+  if (buf[src] === 0xff) return false;
+  let unspecified = true;
+  for (let k = 0; k < 16 && unspecified; k++) unspecified = buf[src + k] === 0;
+  if (unspecified) return false;
   if (buf[off + IPV6_DST] === 0xff && type !== ICMPV6_PACKET_TOO_BIG) return false;
   const at = ipv6UpperLayer(buf, off, off + len, upper);
   if (at < 0) return false;
@@ -38,7 +41,8 @@ export function writeIcmpv6Error(
 ): number {
   const quoted = Math.min(len, ICMPV6_ERROR_MAX - IPV6_HEADER_LEN - ICMPV6_HEADER_LEN);
   const payload = ICMPV6_HEADER_LEN + quoted;
-  writeIpv6Header(out, at, payload, IPPROTO_ICMPV6, ERROR_HOP_LIMIT, source, buf.subarray(off + IPV6_SRC, off + IPV6_SRC + 16));
+  writeIpv6Header(out, at, payload, IPPROTO_ICMPV6, ERROR_HOP_LIMIT, source, source);
+  buf.copy(out, at + IPV6_DST, off + IPV6_SRC, off + IPV6_SRC + 16); // to the offending packet's source
   const icmp = at + IPV6_HEADER_LEN;
   out[icmp] = type;
   out[icmp + 1] = code;

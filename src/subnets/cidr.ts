@@ -44,11 +44,6 @@ export function cidrContains(outer: Cidr, inner: Cidr): boolean {
   return outer.family === inner.family && inner.prefixLen >= outer.prefixLen && cidrOverlaps(outer, inner);
 }
 
-/** The prefix as a host-order number (IPv4 only). */
-export function cidrIpv4(c: Cidr): number {
-  return c.addr.readUInt32BE(0);
-}
-
 function maskBytes(addr: Buffer, prefixLen: number): Buffer {
   const out = Buffer.alloc(addr.length);
   for (let i = 0; i < addr.length; i++) {
