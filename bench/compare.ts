@@ -2,6 +2,8 @@
 // each, carried by
 //   kernel   the kernel's VXLAN, configured as flannel configures it (the reference)
 //   vxroute  vxroute on both nodes
+//   kernel-l2  the kernel's bridge + vxlan with head-end replication: one Ethernet segment
+//   vxroute-l2 vxroute --mode switch on both nodes: the same segment through TAP devices
 //   naive    socat TUN ↔ UDP, one packet per syscall (what flannel's old UDP mode amounted to)
 //   none     plain routing over the underlay, no tunnel (this machine's ceiling)
 // Per variant: TCP with iperf3 (1 and 4 streams), UDP 64- and 1,400-byte packet rates (delivered
@@ -20,7 +22,7 @@ import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
 import { renderChart } from './chart.js';
 
-const VARIANTS = ['kernel', 'vxroute', 'naive', 'none'] as const;
+const VARIANTS = ['kernel', 'vxroute', 'kernel-l2', 'vxroute-l2', 'naive', 'none'] as const;
 type Variant = (typeof VARIANTS)[number];
 const METRICS = {
   tcp1: { label: 'TCP 1 stream', unit: 'Mbit/s', higherIsBetter: true },
@@ -46,7 +48,7 @@ interface Setup {
 const TICK_S = 0.01; // USER_HZ
 
 async function setup(variant: Variant): Promise<Setup> {
-  const lab = await Lab.create();
+  const lab = await Lab.create({ underlay: [4], pods: [4], segment: variant.endsWith('-l2') });
   try {
     return await build(lab, variant);
   } catch (err) {
@@ -56,15 +58,16 @@ async function setup(variant: Variant): Promise<Setup> {
 }
 
 async function build(lab: Lab, variant: Variant): Promise<Setup> {
-  const kind = variant === 'kernel' ? 'kernel' : 'vxroute';
+  const kind = variant === 'kernel' || variant === 'kernel-l2' ? 'kernel' : 'vxroute';
   const a = await lab.addNode(kind);
   const b = await lab.addNode(kind);
   const children: ChildProcess[] = [];
   const pids: number[] = [];
-  if (variant === 'kernel') await lab.programKernelPeers();
-  if (variant === 'vxroute') {
+  if (kind === 'kernel') await lab.programKernelPeers();
+  if (kind === 'vxroute' && (variant === 'vxroute' || variant === 'vxroute-l2')) {
     const subnets = await lab.writeSubnets();
-    for (const n of [a, b]) pids.push((await lab.startVxroute(n, subnets)).pid);
+    const mode = variant === 'vxroute-l2' ? ['--mode', 'switch'] : [];
+    for (const n of [a, b]) pids.push((await lab.startVxroute(n, subnets, mode)).pid);
   }
   if (variant === 'naive') {
     // UDP-DATAGRAM is unconnected: an ICMP port unreachable before the peer's socat binds must not end it.

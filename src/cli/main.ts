@@ -8,8 +8,9 @@ Commands:
   run     forward pod traffic over VXLAN (see: vxroute run --help)
   top     live per-peer rates, drops and worker balance of a running daemon
   trace   sampled packets of a running daemon, with what it did with each
+  fdb     the forwarding database of a daemon in switch mode
   uninstall  remove what vxroute put on this node (device, routes, CNI config, NAT table)
-  bench   kernel VXLAN, vxroute, a naive forwarder and no tunnel compared in namespaces (root)
+  bench   kernel VXLAN, vxroute (router and switch), a naive forwarder and no tunnel compared (root)
   demo    build a throwaway namespace cluster on this machine and show vxroute working (root)
 
 Run \`vxroute <command> --help\` for a command's options.
@@ -34,6 +35,11 @@ async function main(argv: string[]): Promise<number> {
       const { TRACE_USAGE, traceCommand } = await import('./trace.js');
       if (wantsHelp) return help(TRACE_USAGE);
       return traceCommand(rest);
+    }
+    case 'fdb': {
+      const { FDB_USAGE, fdbCommand } = await import('./fdb.js');
+      if (wantsHelp) return help(FDB_USAGE);
+      return fdbCommand(rest);
     }
     case 'uninstall': {
       const { UNINSTALL_USAGE, uninstallCommand } = await import('./uninstall.js');
@@ -63,8 +69,9 @@ async function main(argv: string[]): Promise<number> {
 
 const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--quick] [--out DIR]
 
-Builds four two-node namespace clusters on this machine (kernel VXLAN as flannel configures it,
-vxroute, socat TUN-UDP, plain routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
+Builds six two-node namespace clusters on this machine (kernel VXLAN as flannel configures it,
+vxroute, the kernel's bridge + vxlan as one L2 segment, vxroute --mode switch, socat TUN-UDP,
+plain routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
 rates, ping p50/p99 and CPU per Gbit, as ratios to the kernel path; writes .md, .json and .svg
 under DIR (default bench/results). Needs root, iperf3 and socat. --quick: 1 round of 1 s.
 `;

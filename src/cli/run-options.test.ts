@@ -63,4 +63,17 @@ describe('vxroute run flags', () => {
     expect(message([...base, '--metrics-addr', '9475'])).toMatch(/^--metrics-addr: .*HOST:PORT/);
     expect(message([...base, '--bogus'])).toMatch(/^arguments: .*--bogus/);
   });
+
+  it('takes switch mode with its defaults, and its flags only there', () => {
+    const o = parseRunOptions([...base, '--mode', 'switch'], {});
+    expect(o).toMatchObject({ mode: 'switch', switch: { bridge: 'cni0', fdbMax: 16_384, agingSeconds: 300, arpProxy: true }, cni: 'none', ipMasq: false });
+    expect(parseRunOptions([...base, '--mode', 'switch', '--bridge', 'br1', '--fdb-max', '100', '--fdb-aging', '30', '--no-arp-proxy'], {}).switch).toEqual({ bridge: 'br1', fdbMax: 100, agingSeconds: 30, arpProxy: false });
+    expect(parseRunOptions(base, {})).toMatchObject({ mode: 'router', switch: undefined });
+    expect(message([...base, '--mode', 'hub'])).toMatch(/--mode: "hub" is neither router nor switch/);
+    expect(message([...base, '--bridge', 'br1'])).toMatch(/--bridge: only applies with --mode switch/);
+    expect(message([...base, '--mode', 'switch', '--fdb-max', '0'])).toMatch(/--fdb-max: "0" must be an integer from 16/);
+    expect(message(['--kube', '--mode', 'switch'])).toMatch(/--kube: switch mode takes its peers from --subnets/);
+    expect(message([...base, '--mode', 'switch', '--cni', 'vxroute'])).toMatch(/--cni: applies to router mode only/);
+    expect(message([...base, '--mode', 'switch', '--iface', 'cni0'])).toMatch(/--iface: is the TAP device and must differ from --bridge/);
+  });
 });

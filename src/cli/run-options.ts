@@ -11,7 +11,20 @@ export interface KubeOptions {
   netConf: string;
 }
 
+/** Switch mode's settings (--mode switch). */
+export interface SwitchOptions {
+  /** The Linux bridge our TAP joins (created when absent). */
+  bridge: string;
+  fdbMax: number;
+  agingSeconds: number;
+  arpProxy: boolean;
+}
+
 export interface RunOptions {
+  /** router: IP packets on a TUN, routed by pod CIDR; switch: Ethernet frames on a TAP in the node's bridge. */
+  mode: 'router' | 'switch';
+  /** Set in switch mode only. */
+  switch: SwitchOptions | undefined;
   nodeName: string;
   /** The static table; undefined with --kube. */
   subnets: string | undefined;
@@ -43,7 +56,8 @@ const CNI_MODES = ['vxroute', 'flannel', 'none'] as const;
 
 export const RUN_USAGE = `Usage: vxroute run (--subnets FILE | --kube) [options]
 
-Forward pod traffic between nodes over VXLAN (flannel's wire format) through a TUN device.
+Forward pod traffic between nodes over VXLAN (flannel's wire format) through a TUN device, or,
+with --mode switch, switch Ethernet frames between the nodes' bridges through a TAP device.
 
 The subnet table, one of:
   --subnets FILE        static subnet table, JSON (see README); re-read on SIGHUP and on change
@@ -51,7 +65,19 @@ The subnet table, one of:
     --kubeconfig FILE   (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)
     --net-conf FILE     flannel's net-conf.json (default: ${DEFAULT_NET_CONF})
 
-Pod networking:
+Mode:
+  --mode MODE           router (default): a TUN device, IP packets routed by pod CIDR;
+                        switch: a TAP device in the node's bridge, one Ethernet segment across
+                        the nodes of --subnets (each node needs only name and publicIP there)
+  --bridge NAME         switch mode: the bridge the TAP joins, created if absent (default: cni0)
+  --fdb-max N           switch mode: most MACs learned; the least recently seen makes room
+                        (default: 16384)
+  --fdb-aging SECONDS   switch mode: forget a MAC not seen for this long (default: 300)
+  --arp-proxy, --no-arp-proxy
+                        switch mode: answer ARP and IPv6 neighbour solicitations for stations
+                        behind peers from what was learned, instead of flooding (default: on)
+
+Pod networking (router mode):
   --cni MODE            vxroute: write ${'10-vxroute.conflist'} (bridge, host-local, portmap) into
                         --cni-conf-dir once the datapath is up; flannel: write subnet.env for
                         flannel's CNI plugin; none (default: vxroute with --kube, none otherwise)
@@ -89,6 +115,12 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
       strict: true,
       allowPositionals: false,
       options: {
+        mode: { type: 'string', default: 'router' },
+        bridge: { type: 'string' },
+        'fdb-max': { type: 'string' },
+        'fdb-aging': { type: 'string' },
+        'arp-proxy': { type: 'boolean' },
+        'no-arp-proxy': { type: 'boolean' },
         'node-name': { type: 'string' },
         subnets: { type: 'string' },
         kube: { type: 'boolean', default: false },
@@ -114,7 +146,20 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     throw new ConfigError('arguments', `${(err as Error).message} (see vxroute run --help)`, { cause: err });
   }
 
+  const mode = values.mode!;
+  if (mode !== 'router' && mode !== 'switch') throw new ConfigError('--mode', `"${mode}" is neither router nor switch`);
+  const switchOnly = ['bridge', 'fdb-max', 'fdb-aging', 'arp-proxy', 'no-arp-proxy'] as const;
+  for (const flag of switchOnly) if (mode !== 'switch' && values[flag] !== undefined) throw new ConfigError(`--${flag}`, 'only applies with --mode switch');
+  if (values['arp-proxy'] && values['no-arp-proxy']) throw new ConfigError('--arp-proxy', 'and --no-arp-proxy exclude each other: pick one');
   const kube = values.kube === true;
+  if (mode === 'switch') {
+    if (kube) throw new ConfigError('--kube', 'switch mode takes its peers from --subnets FILE (a node needs only "name" and "publicIP"); the Kubernetes source serves router mode only');
+    for (const flag of ['cni', 'ip-masq', 'subnet-env'] as const) {
+      if (values[flag] !== undefined) throw new ConfigError(`--${flag}`, 'applies to router mode only: in switch mode the pods\' CNI plugin addresses them in one subnet (see README, Switch mode)');
+    }
+  }
+  const bridge = values.bridge ?? 'cni0';
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw new ConfigError('--bridge', `"${bridge}" is no valid device name (1–15 of A–Z a–z 0–9 _ . -)`);
   if (values.subnets === undefined && !kube) throw new ConfigError('--subnets', 'is required: the static subnet table file (see README), or --kube for the Kubernetes API');
   if (values.subnets !== undefined && kube) throw new ConfigError('--kube', 'and --subnets exclude each other: pick one source of the subnet table');
   for (const flag of ['kubeconfig', 'net-conf'] as const) {
@@ -134,7 +179,16 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   const logLevel = values['log-level']!;
   if (!LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `"${logLevel}" is none of ${LEVELS.join(', ')}`);
 
+  if (mode === 'switch' && iface === bridge) throw new ConfigError('--iface', `is the TAP device and must differ from --bridge (${bridge})`);
+
   return Object.freeze({
+    mode,
+    switch: mode === 'switch' ? {
+      bridge,
+      fdbMax: values['fdb-max'] === undefined ? 16_384 : integer('--fdb-max', values['fdb-max'], 16, 1 << 20),
+      agingSeconds: values['fdb-aging'] === undefined ? 300 : integer('--fdb-aging', values['fdb-aging'], 1, 1_000_000),
+      arpProxy: !values['no-arp-proxy'],
+    } : undefined,
     nodeName: values['node-name'] ?? env.NODE_NAME ?? hostname(),
     subnets: values.subnets,
     kube: kube ? { kubeconfig: values.kubeconfig, netConf: values['net-conf'] ?? DEFAULT_NET_CONF } : undefined,

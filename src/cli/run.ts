@@ -8,13 +8,14 @@ import { Datapath } from '../datapath/datapath.js';
 import { startHttpServer } from '../metrics/http-server.js';
 import { addon } from '../native/addon.js';
 import { applyOverlay, enableAcceptLocal, removeOverlay, replaceAddress, restoreAcceptLocal, restoreIpv6, setIpv6, type OverlaySetup } from '../net/host-routes.js';
+import { joinBridge, leaveBridge } from '../net/bridge.js';
 import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
 import { writeConflist } from '../net/cni-conflist.js';
 import { applyMasquerade, detectNatBackend, type NatBackend } from '../net/masquerade.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun } from '../net/tun-device.js';
-import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
+import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6, ETH_HEADER_LEN, VLAN_TAG_LEN } from '../packet/constants.js';
 import { parseIpv4 } from '../packet/ipv4.js';
 import { parseIpv6 } from '../packet/ipv6.js';
 import { announceNode } from '../subnets/kube-announce.js';
@@ -25,11 +26,21 @@ import { StaticFileSource } from '../subnets/static-source.js';
 import type { SubnetSource } from '../subnets/subnet-source.js';
 import { findNode, type NodeLease, type SubnetTable } from '../subnets/subnet-table.js';
 import { createLogger, type Logger } from './log.js';
-import { parseRunOptions, resolveDatapath, type RunOptions } from './run-options.js';
+import { parseRunOptions, resolveDatapath, type RunOptions, type SwitchOptions } from './run-options.js';
 
 const ANNOUNCE_RETRY_MS = 3000;
 
 type Undo = () => Promise<void> | void;
+
+/** Our underlay addresses, their links, and the room each leaves for an inner packet (0: none). */
+interface Underlay {
+  publicIP: string | undefined;
+  publicIPv6: string | undefined;
+  link4: { ifname: string; mtu: number } | undefined;
+  link6: { ifname: string; mtu: number } | undefined;
+  maxInnerV4: number;
+  maxInnerV6: number;
+}
 
 interface Settings {
   port: number;
@@ -46,7 +57,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const source: SubnetSource =
     kc && netConf
       ? new KubeSubnetSource(kc, { nodeName: opts.nodeName, networks: { v4: netConf.network, v6: netConf.networkV6 }, vni: settings.vni, publicIP: opts.publicIP }, log)
-      : new StaticFileSource(opts.subnets!, log);
+      : new StaticFileSource(opts.subnets!, log, { peersOnly: opts.mode === 'switch' });
 
   const undo: Undo[] = [() => source.stop()];
   const stop = new AbortController();
@@ -120,6 +131,7 @@ class Daemon {
     const link6 = publicIPv6 === undefined ? undefined : await this.underlay(publicIPv6);
     const maxInnerV4 = link4 ? link4.mtu - ENCAP_OVERHEAD_V4 : 0;
     const maxInnerV6 = link6 ? link6.mtu - ENCAP_OVERHEAD_V6 : 0;
+    if (opts.switch) return this.startSwitch(opts.switch, initial, { publicIP, publicIPv6, maxInnerV4, maxInnerV6, link4, link6 });
     // Pods of a family travel over the same family's underlay when there is one, else over the other.
     const pathV4 = maxInnerV4 || maxInnerV6;
     const pathV6 = maxInnerV6 || maxInnerV4;
@@ -135,14 +147,7 @@ class Daemon {
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());
 
-    // Sockets first: a port in use (a kernel vxlan device on 8472?) fails before any device exists.
-    const udpFds: number[] = [];
-    const udp6Fds: number[] = [];
-    undo.push(() => [...udpFds, ...udp6Fds].forEach((fd) => addon.close(fd)));
-    for (let i = 0; i < opts.workers; i++) {
-      if (publicIP !== undefined) udpFds.push(addon.udpOpen(4, '0.0.0.0', this.settings.port));
-      if (publicIPv6 !== undefined) udp6Fds.push(addon.udpOpen(6, '::', this.settings.port));
-    }
+    const { udpFds, udp6Fds } = this.openSockets({ publicIP, publicIPv6 });
 
     const tun = await openTun(opts.iface, opts.workers);
     undo.push(() => closeTun(tun));
@@ -197,6 +202,69 @@ class Daemon {
     if (this.kc) await this.announce(this.kc, self);
     this.notReady = undefined;
     log.info({ iface: tun.name, adopted: tun.adopted, workers: opts.workers, mtu, mtuV6, port: this.settings.port, vni: this.settings.vni, address: overlay.address, addressV6: overlay.addressV6 }, 'ready');
+  }
+
+  /** Switch mode: a TAP in the node's bridge; the table gives only the peers. */
+  private async startSwitch(sw: SwitchOptions, initial: SubnetTable, u: Underlay): Promise<void> {
+    const { opts, log, undo } = this;
+    // Every frame may go to any peer: the TAP's MTU is what the narrower underlay leaves.
+    const natural = Math.min(...[u.maxInnerV4, u.maxInnerV6].filter((m) => m > 0));
+    const mtu = this.settings.mtu ?? natural;
+    if (mtu > natural || mtu < 576) {
+      const link = natural === u.maxInnerV4 ? u.link4! : u.link6!;
+      throw new ConfigError('--mtu', `${mtu} must be at least 576 and leave room for VXLAN's overhead on ${link.ifname} (MTU ${link.mtu}); use at most ${natural}`);
+    }
+    const lock = await lockDevice(opts.iface);
+    undo.push(() => void lock.close());
+    const { udpFds, udp6Fds } = this.openSockets(u);
+    const tap = await openTun(opts.iface, opts.workers, 'tap');
+    undo.push(() => closeTun(tap));
+    const joined = await joinBridge(sw.bridge, tap.name, mtu);
+    undo.push(async () => {
+      closeTun(tap);
+      if (await leaveBridge(joined)) log.info({ bridge: sw.bridge }, 'bridge removed');
+      else if (joined.created) log.info({ bridge: sw.bridge }, 'bridge left in place: other ports are still attached');
+    });
+
+    const datapath = new Datapath(
+      {
+        nodeName: opts.nodeName, tunFds: tap.fds, udpFds, udp6Fds, vni: this.settings.vni, port: this.settings.port,
+        ownMac: Buffer.alloc(6), ownMacV6: Buffer.alloc(6), tunAddressV4: 0, tunAddressV6: Buffer.alloc(16),
+        maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6,
+        maxPacket: Math.max(mtu + ETH_HEADER_LEN + VLAN_TAG_LEN, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),
+        switch: { fdbMax: sw.fdbMax, agingMs: sw.agingSeconds * 1000, arpProxy: sw.arpProxy, mtu },
+      },
+      initial,
+    );
+    this.datapath = datapath;
+    undo.push(() => datapath.stop());
+    datapath.exited.catch((err: Error) => this.stop.abort(err));
+    this.source.onTable((table, why) => {
+      try {
+        ownLease(table, opts);
+        const version = datapath.publish(table);
+        log.info({ version, nodes: table.nodes.length, why }, 'table loaded');
+      } catch (err) {
+        log.error({ err, why }, 'table not applied; still forwarding on the last good table');
+      }
+    });
+    const onHup = (): void => this.source.refresh('SIGHUP');
+    process.on('SIGHUP', onHup);
+    undo.push(() => void process.off('SIGHUP', onHup));
+    this.notReady = undefined;
+    log.info({ mode: 'switch', iface: tap.name, bridge: sw.bridge, bridgeCreated: joined.created, workers: opts.workers, mtu, port: this.settings.port, vni: this.settings.vni, peers: initial.nodes.length - 1, fdbMax: sw.fdbMax, arpProxy: sw.arpProxy }, 'ready');
+  }
+
+  /** One UDP socket per worker and underlay family, bound before any device exists (a port in use fails first). */
+  private openSockets(u: Pick<Underlay, 'publicIP' | 'publicIPv6'>): { udpFds: number[]; udp6Fds: number[] } {
+    const udpFds: number[] = [];
+    const udp6Fds: number[] = [];
+    this.undo.push(() => [...udpFds, ...udp6Fds].forEach((fd) => addon.close(fd)));
+    for (let i = 0; i < this.opts.workers; i++) {
+      if (u.publicIP !== undefined) udpFds.push(addon.udpOpen(4, '0.0.0.0', this.settings.port));
+      if (u.publicIPv6 !== undefined) udp6Fds.push(addon.udpOpen(6, '::', this.settings.port));
+    }
+    return { udpFds, udp6Fds };
   }
 
   /** The link that holds `address`; MTU 1500 with a warning when none does (NAT). */

@@ -75,11 +75,13 @@ export async function traceCommand(argv: string[]): Promise<number> {
 /** One line: time, direction and peer, verdict, then the headers. */
 export function formatRecord(r: TraceRecord): string {
   const arrow = r.direction === 'to-peer' ? '→' : '←';
+  // A flood goes to every peer: no one peer to name.
   const verdict = r.verdict === 'dropped' ? `dropped ${r.reason}` : r.verdict;
-  const parts = [r.time.slice(11, 23), `w${r.worker}`, `${arrow} ${r.peer ?? '?'}`.padEnd(10), verdict.padEnd(20)];
+  const parts = [r.time.slice(11, 23), `w${r.worker}`, `${arrow} ${r.peer ?? (r.frame && r.verdict === 'encapsulated' ? 'all' : '-')}`.padEnd(10), verdict.padEnd(20)];
   if (r.outer) {
     parts.push(`from ${r.outer.src} VNI ${r.outer.vni}${r.outer.flags !== 0x08 ? ` flags 0x${r.outer.flags.toString(16)}` : ''} ${r.outer.innerSrcMac} > ${r.outer.innerDstMac}`);
   }
+  if (r.frame) parts.push(`${r.frame.srcMac} > ${r.frame.dstMac}${r.inner ? '' : ` ethertype 0x${r.frame.etherType.toString(16).padStart(4, '0')}`}`);
   parts.push(r.inner ? inner(r.inner) : `${r.length} bytes`);
   return parts.join('  ');
 }

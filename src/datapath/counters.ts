@@ -2,8 +2,8 @@
 // sums the blocks when asked. Float64 slots: exact up to 2^53, no BigInt allocation, no locks.
 //
 // A block: one slot per drop reason, then per direction (TUN reads, UDP receives) the batch and
-// packet counts and a batch-size histogram, then per peer node its tx/rx packets and bytes and
-// the time a datagram from it was last accepted.
+// packet counts and a batch-size histogram, the worker's memory gauges, switch mode's events,
+// then per peer node its tx/rx packets and bytes and the time a datagram from it was last accepted.
 import { DROP_REASONS } from './drop-reasons.js';
 
 /** Which side a batch came from. */
@@ -22,7 +22,9 @@ export const DirectionSlot = Object.freeze({ batches: 0, packets: 1, histogram: 
 const DIRECTIONS_AT = DROP_REASONS.length;
 /** Per-worker gauges, refreshed about once a second: its V8 heap in use and its garbage collections so far. */
 export const WorkerSlot = Object.freeze({ heapUsed: DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS, gcs: DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS + 1 });
-const GLOBAL_SLOTS = WorkerSlot.gcs + 1;
+/** Switch mode's events: frames flooded to every peer, ARP requests and neighbour solicitations answered by the proxy. */
+export const EventSlot = Object.freeze({ floods: WorkerSlot.gcs + 1, proxiedArp: WorkerSlot.gcs + 2, proxiedNd: WorkerSlot.gcs + 3 });
+const GLOBAL_SLOTS = EventSlot.proxiedNd + 1;
 
 /** Per-peer slots. lastRx is a Date.now() in ms (0: never). */
 export const PeerSlot = Object.freeze({ txPackets: 0, txBytes: 1, rxPackets: 2, rxBytes: 3, lastRx: 4 });
@@ -69,6 +71,11 @@ export class ShardCounters {
   memory(heapUsed: number, gcs: number): void {
     this.c[WorkerSlot.heapUsed] = heapUsed;
     this.c[WorkerSlot.gcs] = gcs;
+  }
+
+  /** One more of an EventSlot. */
+  event(slot: number): void {
+    this.c[slot]++;
   }
 
   drop(reason: number): void {

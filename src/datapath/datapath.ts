@@ -1,18 +1,22 @@
 // The main thread's handle on the datapath: shared memory for the table and the counters, the
 // peer ids, and the shards. It publishes tables and reads counters; it never touches a packet.
-import { HEADROOM } from '../packet/constants.js';
+import { ETH_HEADER_LEN, HEADROOM, VLAN_TAG_LEN } from '../packet/constants.js';
 import { resetPeerCounters, snapshotCounters, type CounterSnapshot } from '../metrics/counter-snapshot.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
 import { CounterLayout } from './counters.js';
 import { PeerIds } from './peer-ids.js';
 import { routesFromTable } from './routes-from-table.js';
+import type { ShardConfig } from './shard-config.js';
 import { ShardPool } from './shard-pool.js';
 import { allocateTable, SharedTableWriter } from './shared-table.js';
+import { allocateFdb, Fdb, LOCAL, type FdbEntry } from './switch/fdb.js';
+import { allocateNeighbours, Neighbours } from './switch/neighbours.js';
 import { allocateTrace, TraceReader } from './trace-ring.js';
 
 const MAX_PEERS = 16_384;
 const MAX_ROUTES = 2 * MAX_PEERS;
 const BATCH_SIZE = 64;
+const AGING_EVERY_MS = 1000;
 
 export interface DatapathConfig {
   nodeName: string;
@@ -32,6 +36,27 @@ export interface DatapathConfig {
   maxInnerV6: number;
   /** The largest packet a slot must hold: the TUN's MTU or the largest underlay MTU. */
   maxPacket: number;
+  /** Switch mode (the fds are TAP queues); undefined in router mode. */
+  switch?: SwitchSettings;
+}
+
+export interface SwitchSettings {
+  /** FDB cap; the neighbour table of the ARP/ND proxy gets the same. */
+  fdbMax: number;
+  /** Entries not refreshed for this long are removed. */
+  agingMs: number;
+  arpProxy: boolean;
+  /** The TAP's MTU. */
+  mtu: number;
+}
+
+/** One FDB entry as /debug/fdb shows it. */
+export interface FdbRow {
+  mac: string;
+  /** "local" (behind our bridge) or the peer node's name. */
+  where: string;
+  ageSeconds: number;
+  frames: number;
 }
 
 export class Datapath {
@@ -45,6 +70,9 @@ export class Datapath {
   /** The table the shards forward on. */
   table: SubnetTable;
   readonly trace: TraceReader;
+  private readonly fdb: Fdb | undefined;
+  private readonly neighbours: Neighbours | undefined;
+  private readonly aging: NodeJS.Timeout | undefined;
 
   constructor(private readonly cfg: DatapathConfig, initial: SubnetTable) {
     const workers = cfg.tunFds.length;
@@ -56,6 +84,16 @@ export class Datapath {
     this.write(initial);
     const traceSab = allocateTrace(workers);
     this.trace = new TraceReader(traceSab, workers);
+    const sw = cfg.switch;
+    let switchConfig: ShardConfig['switch'];
+    if (sw) {
+      const fdbSab = allocateFdb(sw.fdbMax);
+      const neighboursSab = allocateNeighbours(sw.fdbMax);
+      this.fdb = new Fdb(fdbSab);
+      this.neighbours = new Neighbours(neighboursSab, sw.fdbMax);
+      switchConfig = { fdb: fdbSab, neighbours: neighboursSab, neighboursMax: sw.fdbMax, arpProxy: sw.arpProxy, maxFrame: sw.mtu + ETH_HEADER_LEN + VLAN_TAG_LEN };
+      this.aging = setInterval(() => this.age(), AGING_EVERY_MS).unref();
+    }
     this.pool = new ShardPool(
       cfg.tunFds.map((tunFd, index) => ({
         index,
@@ -77,8 +115,13 @@ export class Datapath {
         maxInnerV6: cfg.maxInnerV6,
         batchSize: BATCH_SIZE,
         slotSize: Math.ceil((HEADROOM + cfg.maxPacket) / 64) * 64,
+        switch: switchConfig,
       })),
     );
+  }
+
+  get switching(): boolean {
+    return this.fdb !== undefined;
   }
 
   /** Settles when every shard has exited; rejects with the first shard's failure. */
@@ -95,7 +138,24 @@ export class Datapath {
   }
 
   counters(): CounterSnapshot {
-    return snapshotCounters(this.layout, this.countersSab, this.peers);
+    return snapshotCounters(this.layout, this.countersSab, this.peers, this.fdb?.stats());
+  }
+
+  /** Switch mode's forwarding database, sorted by MAC; undefined in router mode. */
+  fdbRows(): FdbRow[] | undefined {
+    if (!this.fdb) return undefined;
+    const now = Date.now();
+    return this.fdb
+      .entries()
+      .map((e: FdbEntry) => ({ mac: e.mac, where: e.where === LOCAL ? 'local' : this.peerName(e.where) ?? `peer ${e.where}`, ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)), frames: e.frames }))
+      .sort((a, b) => (a.mac < b.mac ? -1 : 1));
+  }
+
+  /** Where the ARP/ND proxy would answer from; undefined in router mode. */
+  neighbourRows(): { ip: string; mac: string; ageSeconds: number }[] | undefined {
+    if (!this.neighbours) return undefined;
+    const now = Date.now();
+    return this.neighbours.entries().map((e) => ({ ip: e.ip, mac: e.mac, ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)) }));
   }
 
   /** The peer id of a node in the table, for the trace's filter. */
@@ -110,12 +170,22 @@ export class Datapath {
   }
 
   stop(): Promise<void> {
+    clearInterval(this.aging);
     return this.pool.stop();
+  }
+
+  private age(): void {
+    const now = Date.now();
+    this.fdb?.age(now, this.cfg.switch!.agingMs);
+    this.neighbours?.age(now, this.cfg.switch!.agingMs);
   }
 
   private write(table: SubnetTable): number {
     const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers, { v4: this.cfg.udpFds.length > 0, v6: this.cfg.udp6Fds.length > 0 });
     for (const id of reused) resetPeerCounters(this.layout, this.countersSab, id);
+    // MACs learned behind a node that left go with it, before its id can be given to another.
+    const current = new Set([...this.peers.entries()].map(([, id]) => id));
+    this.fdb?.forgetPeers((id) => current.has(id) && !reused.includes(id));
     this.version = this.writer.publish(routes);
     return this.version;
   }

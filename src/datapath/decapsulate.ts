@@ -4,12 +4,12 @@ import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADROOM, IPV6_HEADER_LEN, V
 import { macEquals, readEtherType } from '../packet/ethernet.js';
 import { ipv4TotalLength, validateIpv4, IPV4_OK, IPV4_TRUNCATED } from '../packet/ipv4.js';
 import { ipv6PayloadLength, ipv6UpperLayer, validateIpv6, IPV6_OK, IPV6_TRUNCATED } from '../packet/ipv6.js';
-import { readVxlanFlags, readVxlanVni, VXLAN_FLAG_I } from '../packet/vxlan.js';
 import type { ShardCounters } from './counters.js';
 import { Drop } from './drop-reasons.js';
 import { dropped } from './dropped.js';
 import { FORWARDED, type PacketBatch } from './packet-batch.js';
 import type { RouteLookup } from './route-lookup.js';
+import { acceptVxlan } from './vxlan-check.js';
 
 const upper = new Int32Array(1);
 
@@ -33,30 +33,8 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext, family
   for (let i = 0; i < n; i++) {
     const base = i * b.slotSize + RX_OFFSET;
     const len = b.sizes[i];
-    if (len < 0) {
-      b.peerOf[i] = -1;
-      dropped(b, i, Drop.oversize, counters);
-      continue;
-    }
-    const a = i * 4;
-    const peer = family === 4 ? routes.peerOfSourceV4(b.addrs[a]) : routes.peerOfSourceV6(b.addrs[a], b.addrs[a + 1], b.addrs[a + 2], b.addrs[a + 3]);
-    b.peerOf[i] = peer;
-    if (peer < 0) {
-      dropped(b, i, Drop.unknown_source, counters);
-      continue;
-    }
-    if (len < ENCAP_LEN) {
-      dropped(b, i, Drop.truncated, counters);
-      continue;
-    }
-    if ((readVxlanFlags(buf, base) & VXLAN_FLAG_I) === 0) {
-      dropped(b, i, Drop.bad_vxlan_flags, counters);
-      continue;
-    }
-    if (readVxlanVni(buf, base) !== ctx.vni) {
-      dropped(b, i, Drop.wrong_vni, counters);
-      continue;
-    }
+    const peer = acceptVxlan(b, i, base, family, ENCAP_LEN, routes, ctx.vni, counters);
+    if (peer < 0) continue;
     const eth = base + VXLAN_HEADER_LEN;
     if (!macEquals(buf, eth, ctx.ownMac) && !macEquals(buf, eth, ctx.ownMacV6)) {
       dropped(b, i, Drop.wrong_dst_mac, counters);

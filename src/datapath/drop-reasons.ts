@@ -1,6 +1,8 @@
 // Every reason the datapath drops a packet for. Adding a reason is one line here.
 const reasons = {
   truncated: 'frame or inner packet shorter than its headers say',
+  runt: 'switch mode: Ethernet frame shorter than its 14-byte header',
+  bad_src_mac: 'switch mode: source MAC is a group or all-zero address, never a station\'s',
   bad_vxlan_flags: 'VXLAN I flag clear (RFC 7348 §5)',
   wrong_vni: 'VXLAN network identifier is not ours',
   unknown_source: 'VXLAN datagram from an address that is no known peer',
@@ -9,6 +11,7 @@ const reasons = {
   malformed_inner: 'inner IP header is invalid',
   no_route: 'no node owns the destination address',
   multicast: 'multicast destination: the overlay carries unicast only (e.g. MLD reports of the host)',
+  no_peer: 'switch mode: a frame to flood, and no peer node to send it to',
   oversize: 'packet larger than the underlay can carry',
   tun_write_error: 'the TUN device refused the packet',
   socket_error: 'the UDP socket refused the datagram',
@@ -24,3 +27,7 @@ export const DROP_HELP: Readonly<Record<DropReason, string>> = reasons;
 export const Drop = Object.freeze(Object.fromEntries(DROP_REASONS.map((r, i) => [r, i]))) as {
   readonly [K in DropReason]: number;
 };
+
+/** Reasons only one mode has: a switch forwards any EtherType to any MAC, a router any frame it can route. */
+export const SWITCH_ONLY: readonly DropReason[] = ['runt', 'bad_src_mac', 'no_peer'];
+export const ROUTER_ONLY: readonly DropReason[] = ['wrong_dst_mac', 'bad_ethertype', 'malformed_inner', 'no_route', 'multicast'];

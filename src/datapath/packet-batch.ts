@@ -16,7 +16,7 @@ export class PacketBatch {
   readonly outLengths6: Int32Array;
   readonly outAddrs6: Uint32Array;
   out6 = 0;
-  /** What became of packet i: FORWARDED or the drop reason; read only by the packet trace. */
+  /** What became of packet i: FORWARDED, ANSWERED or the drop reason; read only by the packet trace. */
   readonly verdicts: Int16Array;
   /** The peer node id packet i went to or came from (-1: none). */
   readonly peerOf: Int32Array;
@@ -41,3 +41,5 @@ export class PacketBatch {
 
 /** Verdict of a packet that went on its way. */
 export const FORWARDED = -1;
+/** Verdict of a request the switch's ARP/ND proxy answered itself. */
+export const ANSWERED = -2;

@@ -1,5 +1,6 @@
 // What the main thread hands a shard: fds it opened, shared memory, and settings turned into
 // numbers and bytes once, at startup. Structured-cloneable (it travels as workerData).
+// In switch mode tunFd is a TAP queue and the router's MACs and addresses go unused.
 export interface ShardConfig {
   index: number;
   tunFd: number;
@@ -29,6 +30,19 @@ export interface ShardConfig {
   maxInnerV6: number;
   batchSize: number;
   slotSize: number;
+  /** Switch mode's shared tables and settings; undefined in router mode. */
+  switch: SwitchConfig | undefined;
+}
+
+export interface SwitchConfig {
+  fdb: SharedArrayBuffer;
+  neighbours: SharedArrayBuffer;
+  /** The neighbour table's cap (the FDB's is in its buffer). */
+  neighboursMax: number;
+  /** Answer ARP requests and neighbour solicitations for stations behind peers (--arp-proxy). */
+  arpProxy: boolean;
+  /** Largest frame written to the TAP: its MTU, the Ethernet header and one VLAN tag. */
+  maxFrame: number;
 }
 
 export const ControlWord = Object.freeze({ stop: 0 });

@@ -3,7 +3,7 @@
 // sampled packets of a batch, with the verdict, into its own ring. Off, it costs a worker one
 // Atomics.load per batch. The main thread drains the rings; an entry overwritten before it was
 // read is counted as lost, never returned torn (its sequence word is cleared while it is written).
-import { FORWARDED, type PacketBatch } from './packet-batch.js';
+import type { PacketBatch } from './packet-batch.js';
 
 const CONTROL_WORDS = 8;
 const Control = Object.freeze({ enabled: 0, dropsOnly: 1, peer: 2, every: 3 });
@@ -39,7 +39,7 @@ export interface TraceEntry {
   worker: number;
   /** 0: read from the TUN (toward a peer); 1: received from a peer (toward the TUN). */
   direction: number;
-  /** FORWARDED, or the drop reason's index. */
+  /** FORWARDED, ANSWERED (packet-batch.ts), or the drop reason's index (≥ 0). */
   verdict: number;
   peer: number;
   /** The packet's whole length; `bytes` holds its first CAPTURE_BYTES at most. */
@@ -86,7 +86,7 @@ export class TraceWriter {
     const peer = Atomics.load(this.control, Control.peer);
     const every = Math.max(1, Atomics.load(this.control, Control.every));
     for (let i = 0; i < n; i++) {
-      if (dropsOnly && b.verdicts[i] === FORWARDED) continue;
+      if (dropsOnly && b.verdicts[i] < 0) continue;
       if (peer >= 0 && b.peerOf[i] !== peer) continue;
       if (++this.skip < every) continue;
       this.skip = 0;

@@ -4,6 +4,9 @@
 //             fd00:10:244:i::1/64, either vxroute or flannel's kernel VXLAN (flannel.1, flannel-v6.1)
 //   pod i.k   10.244.i.(k+2) and/or fd00:10:244:i::(k+2) behind cni0, default routes via cni0
 //   api       (optional) 192.0.2.250:6443, a relay to a test's own Kubernetes API server
+// A switch-mode lab (`segment`) joins the nodes' cni0 bridges into one Ethernet segment instead:
+// cni0 has no address, pod i.k is 10.244.i.(k+2)/16 and fd00:10:244::i:(k+2)/64 with no routes,
+// and a kernel node bridges a vxlan0 (VNI 1, port 8472) with head-end replication to every peer.
 // Everything lives in namespaces named after this run; dispose() (or process exit) removes them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -31,6 +34,8 @@ export interface LabFamilies {
   underlay: Family[];
   /** Pod address families. */
   pods: Family[];
+  /** One Ethernet segment across the nodes (switch mode) instead of routed pod subnets. */
+  segment?: boolean;
 }
 
 /** A node's addresses and MACs in both families; only the lab's families are configured. */
@@ -120,6 +125,16 @@ export class Lab {
     // in the inner TCP/UDP checksum on the wire; a userspace VTEP reading them would see bad sums.
     await inNs(ns, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
     await inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    if (this.families.segment) {
+      await inNs(ns, 'ip', ['link', 'add', 'cni0', 'mtu', String(POD_MTU), 'type', 'bridge']);
+      await inNs(ns, 'ip', ['link', 'set', 'cni0', 'addrgenmode', 'none', 'up']);
+      for (let k = 0; k < pods; k++) node.pods.push(await this.addPod(node, k));
+      if (kind === 'kernel') {
+        await inNs(ns, 'ip', ['link', 'add', 'vxlan0', 'mtu', String(POD_MTU), 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'local', node.publicIP, 'dev', 'eth0']);
+        await inNs(ns, 'ip', ['link', 'set', 'vxlan0', 'addrgenmode', 'none', 'master', 'cni0', 'up']);
+      }
+      return node;
+    }
     if (!opts.cni) {
       await inNs(ns, 'ip', ['link', 'add', 'cni0', 'mtu', String(POD_MTU), 'type', 'bridge']);
       if (podFamilies.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `10.244.${index}.1/24`, 'dev', 'cni0']);
@@ -150,12 +165,19 @@ export class Lab {
     }
   }
 
-  /** Programs every kernel node with every other node, as flanneld does on its lease events. */
+  /**
+   * Programs every kernel node with every other node, as flanneld does on its lease events; in a
+   * segment, an all-zero FDB entry per peer (head-end replication of floods, as EVPN would).
+   */
   async programKernelPeers(): Promise<void> {
     for (const node of this.nodes) {
       if (node.kind !== 'kernel') continue;
       for (const peer of this.nodes) {
         if (peer === node) continue;
+        if (this.families.segment) {
+          await inNs(node.ns, 'bridge', ['fdb', 'append', '00:00:00:00:00:00', 'dev', 'vxlan0', 'dst', peer.publicIP]);
+          continue;
+        }
         if (this.families.pods.includes(4)) await addFlannelPeer(node.ns, peer);
         if (this.families.pods.includes(6)) await addFlannelPeerV6(node.ns, peer);
       }
@@ -170,6 +192,11 @@ export class Lab {
   async writeSubnets(nodes: LabNode[] = this.nodes, file = 'subnets.json'): Promise<string> {
     const path = join(this.dir, file);
     const { underlay, pods } = this.families;
+    if (this.families.segment) {
+      const peers = { nodes: nodes.map((n) => ({ name: n.name, publicIP: n.publicIP })) };
+      await writeFile(path, `${JSON.stringify(peers, null, 2)}\n`);
+      return path;
+    }
     const table = {
       networks: [...(pods.includes(4) ? [NETWORK] : []), ...(pods.includes(6) ? [NETWORK_V6] : [])],
       nodes: nodes.map((n) => ({
@@ -295,14 +322,16 @@ export class Lab {
   private async addPod(node: LabNode, k: number): Promise<Pod> {
     const ns = `${node.ns}p${k}`;
     const hex = node.index.toString(16);
-    const pod = { ns, ip: `10.244.${node.index}.${k + 2}`, ip6: `fd00:10:244:${hex}::${(k + 2).toString(16)}` };
+    const segment = this.families.segment === true;
+    const pod = { ns, ip: `10.244.${node.index}.${k + 2}`, ip6: segment ? `fd00:10:244::${hex}:${(k + 2).toString(16)}` : `fd00:10:244:${hex}::${(k + 2).toString(16)}` };
     const families = this.families.pods;
     await this.namespace(ns);
     await inNs(node.ns, 'ip', ['link', 'add', `vp${k}`, 'mtu', String(POD_MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     await inNs(node.ns, 'ip', ['link', 'set', `vp${k}`, 'master', 'cni0', 'up']);
-    if (families.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `${pod.ip}/24`, 'dev', 'eth0']);
+    if (families.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `${pod.ip}/${segment ? 16 : 24}`, 'brd', '+', 'dev', 'eth0']);
     if (families.includes(6)) await inNs(ns, 'ip', ['-6', 'addr', 'add', `${pod.ip6}/64`, 'dev', 'eth0', 'nodad']);
     await inNs(ns, 'ip', ['link', 'set', 'eth0', 'mtu', String(POD_MTU), 'up']);
+    if (segment) return pod;
     if (families.includes(4)) await inNs(ns, 'ip', ['route', 'add', 'default', 'via', `10.244.${node.index}.1`]);
     if (families.includes(6)) await inNs(ns, 'ip', ['-6', 'route', 'add', 'default', 'via', `fd00:10:244:${hex}::1`]);
     return pod;

@@ -170,3 +170,41 @@ sock.bind(0, bindIp, async () => {
 export async function sendDatagrams(ns: string, bindIp: string, host: string, port: number, payloads: Buffer[]): Promise<void> {
   await inNs(ns, process.execPath, ['--input-type=module', '-e', RAW_SENDER, bindIp, host, String(port), JSON.stringify(payloads.map((p) => p.toString('hex')))]);
 }
+
+const BROADCAST_RECEIVER = `
+import { createSocket } from 'node:dgram';
+const [port, windowMs] = process.argv.slice(1);
+const sock = createSocket({ type: 'udp4', reuseAddr: true });
+const got = [];
+sock.on('message', (m) => got.push(m.toString()));
+sock.bind(Number(port), () => { console.log('listening'); setTimeout(() => { console.log(JSON.stringify(got)); process.exit(0); }, Number(windowMs)); });
+`;
+
+const BROADCAST_SENDER = `
+import { createSocket } from 'node:dgram';
+const [address, port, count] = process.argv.slice(1);
+const sock = createSocket('udp4');
+sock.bind(0, async () => {
+  sock.setBroadcast(true);
+  for (let i = 0; i < Number(count); i++) await new Promise((resolve, reject) => sock.send('broadcast ' + i, Number(port), address, (e) => (e ? reject(e) : resolve())));
+  sock.close();
+});
+`;
+
+/** Sends `count` numbered UDP broadcasts to address:port from `fromNs`; returns what each receiver namespace got. */
+export async function broadcast(fromNs: string, receivers: string[], address: string, count: number, port = 9998, windowMs = 1500): Promise<Map<string, string[]>> {
+  const children = receivers.map((ns) => spawn('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', BROADCAST_RECEIVER, String(port), String(windowMs)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  try {
+    const outputs = children.map((c) => createInterface({ input: c.stdout! })[Symbol.asyncIterator]());
+    for (const [i, lines] of outputs.entries()) {
+      const first = await lines.next();
+      if (first.value !== 'listening') throw new Error(`broadcast receiver in ${receivers[i]} did not start: ${String(first.value)}`);
+    }
+    await inNs(fromNs, process.execPath, ['--input-type=module', '-e', BROADCAST_SENDER, address, String(port), String(count)]);
+    const got = new Map<string, string[]>();
+    for (const [i, lines] of outputs.entries()) got.set(receivers[i], JSON.parse(String((await lines.next()).value)) as string[]);
+    return got;
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+  }
+}

@@ -1,7 +1,8 @@
 // Sums every worker's counter block into one view, at the moment someone asks.
-import { BATCH_BUCKETS, CounterLayout, Direction, DirectionSlot, PeerSlot, WorkerSlot, type DirectionName } from '../datapath/counters.js';
+import { BATCH_BUCKETS, CounterLayout, Direction, DirectionSlot, EventSlot, PeerSlot, WorkerSlot, type DirectionName } from '../datapath/counters.js';
 import { DROP_REASONS, type DropReason } from '../datapath/drop-reasons.js';
 import type { PeerIds } from '../datapath/peer-ids.js';
+import type { FdbStats } from '../datapath/switch/fdb.js';
 
 export interface PeerCounters {
   name: string;
@@ -35,9 +36,18 @@ export interface CounterSnapshot {
   peers: PeerCounters[];
   drops: Record<DropReason, number>;
   workers: WorkerCounters[];
+  /** Switch mode only: frames flooded, requests the ARP/ND proxy answered, and the FDB's statistics. */
+  switch?: SwitchCounters;
 }
 
-export function snapshotCounters(layout: CounterLayout, sab: SharedArrayBuffer, peers: PeerIds): CounterSnapshot {
+export interface SwitchCounters {
+  floods: number;
+  proxiedArp: number;
+  proxiedNd: number;
+  fdb: FdbStats;
+}
+
+export function snapshotCounters(layout: CounterLayout, sab: SharedArrayBuffer, peers: PeerIds, fdb?: FdbStats): CounterSnapshot {
   const blocks = Array.from({ length: layout.workers }, (_, w) => layout.block(sab, w));
   const sum = (slot: number): number => blocks.reduce((acc, b) => acc + b[slot], 0);
   const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, sum(i)])) as Record<DropReason, number>;
@@ -63,7 +73,9 @@ export function snapshotCounters(layout: CounterLayout, sab: SharedArrayBuffer, 
     };
   };
   const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs] }));
-  return { at: Date.now(), peers: peerRows, drops, workers };
+  const snapshot: CounterSnapshot = { at: Date.now(), peers: peerRows, drops, workers };
+  if (fdb) snapshot.switch = { floods: sum(EventSlot.floods), proxiedArp: sum(EventSlot.proxiedArp), proxiedNd: sum(EventSlot.proxiedNd), fdb };
+  return snapshot;
 }
 
 /** Zeroes a reused peer id's slots in every block (the id's old owner has left the table). */

@@ -1,4 +1,5 @@
 // What the HTTP endpoint reads of a running datapath (the Datapath class provides it).
+import type { FdbRow } from '../datapath/datapath.js';
 import type { TraceReader } from '../datapath/trace-ring.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
 import type { CounterSnapshot } from './counter-snapshot.js';
@@ -11,6 +12,11 @@ export interface DatapathView {
   readonly trace: TraceReader;
   peerId(name: string): number | undefined;
   peerName(id: number): string | undefined;
+  /** Switch mode's forwarding database and the proxy's neighbours; undefined in router mode. */
+  fdbRows(): FdbRow[] | undefined;
+  neighbourRows(): { ip: string; mac: string; ageSeconds: number }[] | undefined;
+  /** Whether the datapath switches Ethernet frames (a TAP) rather than routing IP packets. */
+  readonly switching: boolean;
 }
 
 export interface DaemonView {

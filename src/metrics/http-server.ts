@@ -6,7 +6,7 @@ import type { DaemonView } from './datapath-view.js';
 import { PrometheusMetrics } from './prometheus.js';
 import { streamTrace } from './trace-stream.js';
 
-const ROUTES = '/healthz, /readyz, /metrics, /debug/counters, /debug/peers, /debug/trace';
+const ROUTES = '/healthz, /readyz, /metrics, /debug/counters, /debug/peers, /debug/trace, /debug/fdb';
 
 /** One handler, listening on every address given; resolves once all of them listen. */
 export async function startHttpServer(addresses: { host: string; port: number }[], daemon: DaemonView, info: Record<string, string> = {}): Promise<Server[]> {
@@ -36,6 +36,10 @@ export async function startHttpServer(addresses: { host: string; port: number }[
       json(res, datapath.counters());
     } else if (url.pathname === '/debug/peers') {
       json(res, debugPeers(daemon.nodeName, datapath));
+    } else if (url.pathname === '/debug/fdb') {
+      const entries = datapath.fdbRows();
+      if (!entries) res.writeHead(404, { 'content-type': 'text/plain' }).end('no forwarding database: this daemon runs in router mode (--mode switch has one)\n');
+      else json(res, { at: new Date().toISOString(), ...datapath.counters().switch!.fdb, entries, neighbours: datapath.neighbourRows() });
     } else if (url.pathname === '/debug/trace') {
       streamTrace(datapath, url, req, res);
     } else {

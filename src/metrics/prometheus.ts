@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithV
 import { bucketUpperBound, BATCH_BUCKETS, DIRECTIONS } from '../datapath/counters.js';
 import { DROP_HELP, DROP_REASONS } from '../datapath/drop-reasons.js';
 import type { CounterSnapshot } from './counter-snapshot.js';
+import { registerSwitchMetrics } from './switch-metrics.js';
 
 export interface MetricsSource {
   /** undefined until the datapath runs. */
@@ -78,6 +79,7 @@ export class PrometheusMetrics {
         for (const w of current()?.workers ?? []) this.inc({ worker: String(w.index) }, w.gcs);
       },
     });
+    registerSwitchMetrics(this.registry, current);
 
     new Gauge({
       name: 'vxroute_peers', help: 'Peer nodes in the subnet table.', registers,

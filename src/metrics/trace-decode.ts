@@ -4,7 +4,7 @@
 // decodes as far as it goes.
 import { Direction } from '../datapath/counters.js';
 import { DROP_REASONS, type DropReason } from '../datapath/drop-reasons.js';
-import { FORWARDED } from '../datapath/packet-batch.js';
+import { ANSWERED, FORWARDED } from '../datapath/packet-batch.js';
 import type { TraceEntry } from '../datapath/trace-ring.js';
 import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HEADER_LEN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_HEADER_LEN, VXLAN_HEADER_LEN } from '../packet/constants.js';
 import { formatMac } from '../packet/ethernet.js';
@@ -31,27 +31,34 @@ export interface TraceRecord {
   worker: number;
   /** to-peer: read from the TUN and sent toward a node; from-peer: received and handed to the TUN. */
   direction: 'to-peer' | 'from-peer';
-  verdict: 'encapsulated' | 'delivered' | 'dropped';
+  /** answered: an ARP request or neighbour solicitation the switch's proxy answered itself. */
+  verdict: 'encapsulated' | 'delivered' | 'answered' | 'dropped';
   reason?: DropReason;
   peer?: string;
   /** Length of the packet (to-peer) or of the VXLAN payload of the datagram (from-peer). */
   length: number;
   outer?: { src: string; flags: number; vni: number; innerSrcMac: string; innerDstMac: string; etherType: number };
+  /** Switch mode, to-peer: the Ethernet header of the frame read from the TAP. */
+  frame?: { srcMac: string; dstMac: string; etherType: number };
   inner?: InnerHeaders;
 }
 
 const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'];
 
-export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | undefined): TraceRecord {
+/**
+ * `switching`: the daemon runs in switch mode, where a sent frame is kept from the VXLAN header in
+ * front of it (written only if the frame went out) and the frame's own Ethernet header follows.
+ */
+export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | undefined, switching = false): TraceRecord {
   const fromPeer = e.direction === Direction.udp;
   const r: TraceRecord = {
     time: new Date(e.time).toISOString(),
     worker: e.worker,
     direction: fromPeer ? 'from-peer' : 'to-peer',
-    verdict: e.verdict === FORWARDED ? (fromPeer ? 'delivered' : 'encapsulated') : 'dropped',
+    verdict: e.verdict === FORWARDED ? (fromPeer ? 'delivered' : 'encapsulated') : e.verdict === ANSWERED ? 'answered' : 'dropped',
     length: e.length,
   };
-  if (e.verdict !== FORWARDED) r.reason = DROP_REASONS[e.verdict];
+  if (e.verdict >= 0) r.reason = DROP_REASONS[e.verdict];
   const peer = e.peer >= 0 ? peerName(e.peer) : undefined;
   if (peer !== undefined) r.peer = peer;
   const b = e.bytes;
@@ -72,6 +79,12 @@ export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | un
     if (!hasEth) return r;
     ip = eth + ETH_HEADER_LEN;
     version = r.outer.etherType === ETHERTYPE_IPV4 ? 4 : r.outer.etherType === ETHERTYPE_IPV6 ? 6 : 0;
+  } else if (switching) {
+    const eth = VXLAN_HEADER_LEN;
+    if (b.length < eth + ETH_HEADER_LEN) return r;
+    r.frame = { dstMac: formatMac(b.subarray(eth, eth + 6)), srcMac: formatMac(b.subarray(eth + 6, eth + 12)), etherType: b.readUInt16BE(eth + 12) };
+    ip = eth + ETH_HEADER_LEN;
+    version = r.frame.etherType === ETHERTYPE_IPV4 ? 4 : r.frame.etherType === ETHERTYPE_IPV6 ? 6 : 0;
   }
   const inner = decodeIp(b, ip, version);
   if (inner) r.inner = inner;

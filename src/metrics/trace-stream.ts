@@ -34,7 +34,7 @@ export function streamTrace(d: DatapathView, url: URL, req: IncomingMessage, res
   res.flushHeaders();
   const timer = setInterval(() => {
     for (const e of d.trace.drain()) {
-      res.write(`${JSON.stringify(decodeEntry(e, nameOf))}\n`);
+      res.write(`${JSON.stringify(decodeEntry(e, nameOf, d.switching))}\n`);
       if (++sent >= (count as number)) return finish();
     }
   }, DRAIN_MS);

@@ -5,7 +5,9 @@ interface IpLink {
   ifname: string;
   mtu: number;
   link_type?: string;
-  linkinfo?: { info_kind?: string };
+  linkinfo?: { info_kind?: string; info_data?: { type?: string } };
+  /** The bridge (or bond) it is a port of. */
+  master?: string;
 }
 
 interface IpAddr extends IpLink {

@@ -1,28 +1,34 @@
-// The overlay's TUN device: one queue (fd) per shard, created on open unless it already exists.
-import { addon, TUN_MULTI_QUEUE } from '../native/addon.js';
+// The overlay's TUN device (a TAP in switch mode): one queue (fd) per shard, created on open
+// unless it already exists.
+import { addon, TUN_MULTI_QUEUE, TUN_TAP } from '../native/addon.js';
 import { ConfigError } from '../config-error.js';
 import { findLink } from './links.js';
 
+export type TunKind = 'tun' | 'tap';
+
 export interface TunDevice {
   name: string;
+  kind: TunKind;
   fds: number[];
   /** True when the device existed before us: we leave it in place on exit. */
   adopted: boolean;
 }
 
-export async function openTun(name: string, queues: number): Promise<TunDevice> {
+export async function openTun(name: string, queues: number, kind: TunKind = 'tun'): Promise<TunDevice> {
   const existing = await findLink(name);
-  if (existing && existing.linkinfo?.info_kind !== 'tun') {
-    throw new ConfigError('--iface', `${name} exists and is a ${existing.linkinfo?.info_kind ?? existing.link_type ?? 'non-TUN'} device, not a TUN: pick another name or delete it (ip link del ${name})`);
+  const existingKind = existing?.linkinfo?.info_kind === 'tun' ? existing.linkinfo.info_data?.type ?? 'tun' : undefined;
+  if (existing && existingKind !== kind) {
+    const what = existingKind ?? existing.linkinfo?.info_kind ?? existing.link_type ?? 'other';
+    throw new ConfigError('--iface', `${name} exists and is a ${what} device, not a ${kind.toUpperCase()}: pick another name or delete it (ip link del ${name})`);
   }
   const fds: number[] = [];
   try {
-    for (let i = 0; i < queues; i++) fds.push(addon.tunOpen(name, TUN_MULTI_QUEUE).fd);
+    for (let i = 0; i < queues; i++) fds.push(addon.tunOpen(name, TUN_MULTI_QUEUE | (kind === 'tap' ? TUN_TAP : 0)).fd);
   } catch (err) {
     for (const fd of fds) addon.close(fd);
     throw err;
   }
-  return { name, fds, adopted: existing !== undefined };
+  return { name, kind, fds, adopted: existing !== undefined };
 }
 
 /** Closing the last queue of a device we created removes it, with its addresses and routes. */

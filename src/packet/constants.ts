@@ -7,6 +7,8 @@ export const VXLAN_PORT_IANA = 4789;
 export const DEFAULT_VNI = 1;
 
 export const ETH_HEADER_LEN = 14;
+/** An IEEE 802.1Q tag between the source MAC and the EtherType. */
+export const VLAN_TAG_LEN = 4;
 export const VXLAN_HEADER_LEN = 8;
 export const UDP_HEADER_LEN = 8;
 export const IPV4_HEADER_MIN = 20;

@@ -81,4 +81,12 @@ describe('static subnet file', () => {
     expect(problem(v6({ publicIP: '192.0.2.1' })).message).toMatch(/podCIDR: is required/);
     expect(problem({ nodes: [] }).message).toMatch(/network: is required/);
   });
+
+  it('needs only names and underlay addresses for switch mode\'s peers', () => {
+    const t = parseStaticTable({ nodes: [{ name: 'b', publicIP: '192.0.2.2' }, { name: 'a', publicIPv6: '2001:db8::1' }] }, 'peers.json', { peersOnly: true });
+    expect(t.network).toBeUndefined();
+    expect(t.nodes.map((n) => [n.name, n.publicIP, n.publicIPv6, n.podCIDR])).toEqual([['a', undefined, '2001:db8::1', undefined], ['b', '192.0.2.2', undefined, undefined]]);
+    expect(() => parseStaticTable({ nodes: [{ name: 'b', publicIP: '192.0.2.2' }] }, 'peers.json')).toThrow(/network: is required/);
+    expect(() => parseStaticTable({ nodes: [{ name: 'b' }] }, 'peers.json', { peersOnly: true })).toThrow(/publicIP: is required/);
+  });
 });

@@ -3,6 +3,7 @@
 //     "publicIP":"192.0.2.1","vtepMAC":"0a:58:0a:f4:01:00"}]}
 // Dual-stack: "networks" and "podCIDRs" hold one prefix per family; "publicIPv6" and
 // "vtepMACv6" are a node's IPv6 underlay address and its IPv6 VTEP MAC (flannel-v6.<VNI>'s).
+// Switch mode needs only the peers: "network" and "podCIDR" become optional there.
 import { readFile } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from '../config-error.js';
@@ -12,7 +13,12 @@ import { cidrContains, cidrOverlaps, parseCidr, type Cidr } from './cidr.js';
 import type { NodeLease, SubnetTable } from './subnet-table.js';
 import { vtepMacFromName } from './vtep-mac.js';
 
-export async function readStaticTable(path: string): Promise<SubnetTable> {
+export interface StaticTableOptions {
+  /** Switch mode: nodes need only a name and an underlay address. */
+  peersOnly?: boolean;
+}
+
+export async function readStaticTable(path: string, opts: StaticTableOptions = {}): Promise<SubnetTable> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -25,14 +31,14 @@ export async function readStaticTable(path: string): Promise<SubnetTable> {
   } catch (err) {
     throw new ConfigError(path, `not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  return parseStaticTable(json, path);
+  return parseStaticTable(json, path, opts);
 }
 
 /** Validates the whole document; the first problem found is thrown as a ConfigError naming the field and node. */
-export function parseStaticTable(json: unknown, source = 'subnets'): SubnetTable {
+export function parseStaticTable(json: unknown, source = 'subnets', opts: StaticTableOptions = {}): SubnetTable {
   if (!isObject(json)) throw new ConfigError(source, 'must be a JSON object with "network" (or "networks") and "nodes"');
   const networks = perFamily(json.network, json.networks, `${source}: network`, 'networks');
-  if (!networks.v4 && !networks.v6) throw new ConfigError(`${source}: network`, 'is required: the cluster network, e.g. "10.244.0.0/16" (or "networks" with one per family)');
+  if (!networks.v4 && !networks.v6 && !opts.peersOnly) throw new ConfigError(`${source}: network`, 'is required: the cluster network, e.g. "10.244.0.0/16" (or "networks" with one per family)');
   if (!Array.isArray(json.nodes)) throw new ConfigError(`${source}: nodes`, 'must be an array of nodes');
 
   const nodes: NodeLease[] = [];
@@ -48,7 +54,7 @@ export function parseStaticTable(json: unknown, source = 'subnets'): SubnetTable
     names.add(name);
 
     const pods = perFamily(raw.podCIDR, raw.podCIDRs, `${field}.podCIDR`, 'podCIDRs');
-    if (!pods.v4 && !pods.v6) throw new ConfigError(`${field}.podCIDR`, 'is required: the node\'s pod subnet, e.g. "10.244.1.0/24" (or "podCIDRs")');
+    if (!pods.v4 && !pods.v6 && !opts.peersOnly) throw new ConfigError(`${field}.podCIDR`, 'is required: the node\'s pod subnet, e.g. "10.244.1.0/24" (or "podCIDRs")');
     for (const [podCIDR, network] of [[pods.v4, networks.v4], [pods.v6, networks.v6]] as const) {
       if (!podCIDR) continue;
       if (!network || !cidrContains(network, podCIDR)) {

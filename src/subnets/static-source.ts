@@ -3,7 +3,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { readStaticTable } from './static-file.js';
+import { readStaticTable, type StaticTableOptions } from './static-file.js';
 import type { SubnetSource } from './subnet-source.js';
 import type { SubnetTable } from './subnet-table.js';
 
@@ -18,10 +18,11 @@ export class StaticFileSource implements SubnetSource {
   constructor(
     readonly path: string,
     private readonly log: Logger,
+    private readonly opts: StaticTableOptions = {},
   ) {}
 
   async start(): Promise<SubnetTable> {
-    const table = await readStaticTable(this.path);
+    const table = await readStaticTable(this.path, this.opts);
     const name = basename(this.path);
     this.watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
       if (file !== null && file !== name) return;
@@ -37,7 +38,7 @@ export class StaticFileSource implements SubnetSource {
   }
 
   refresh(why: string): void {
-    readStaticTable(this.path).then(
+    readStaticTable(this.path, this.opts).then(
       (table) => {
         this.lastError = undefined;
         for (const l of this.listeners) l(table, why);

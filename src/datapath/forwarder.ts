@@ -1,0 +1,22 @@
+// What a shard's loop drives: the stages of one mode (router on a TUN, switch on a TAP) with
+// their batches. The loop owns waiting, the table version and the memory report.
+import type { ShardCounters } from './counters.js';
+import type { ShardConfig } from './shard-config.js';
+import type { TableSnapshot } from './shared-table.js';
+import type { TraceWriter } from './trace-ring.js';
+
+export interface Forwarder {
+  /** A new table version; allocates, on a change only. */
+  adopt(table: TableSnapshot): void;
+  /** Reads a batch from the TUN/TAP queue and sends what it can toward peers. */
+  fromTun(): void;
+  /** Receives a batch from the socket `fd` of the `family` underlay and writes what it accepts to the queue. */
+  fromPeers(fd: number, family: 4 | 6): void;
+}
+
+/** What every forwarder gets from its shard. */
+export interface ShardParts {
+  cfg: ShardConfig;
+  counters: ShardCounters;
+  trace: TraceWriter;
+}

@@ -1,0 +1,77 @@
+// Router mode: IP packets from the TUN are encapsulated toward the node that owns their
+// destination; VXLAN datagrams from peers are decapsulated into the TUN.
+import { addon } from '../native/addon.js';
+import { HEADROOM } from '../packet/constants.js';
+import { Direction } from './counters.js';
+import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';
+import { Drop } from './drop-reasons.js';
+import { encapsulate, type EncapContext } from './encapsulate.js';
+import type { Forwarder, ShardParts } from './forwarder.js';
+import { IcmpReplies } from './icmp-replies.js';
+import { PacketBatch } from './packet-batch.js';
+import { RouteLookup } from './route-lookup.js';
+import type { TableSnapshot } from './shared-table.js';
+
+export class RouterForwarder implements Forwarder {
+  private readonly tx: PacketBatch;
+  private readonly rx: PacketBatch;
+  private readonly routes = new RouteLookup();
+  private readonly icmp: IcmpReplies;
+  private readonly encap: EncapContext;
+  private readonly decap: DecapContext;
+
+  constructor(private readonly parts: ShardParts) {
+    const { cfg, counters } = parts;
+    this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
+    this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
+    this.icmp = new IcmpReplies(cfg.batchSize, cfg.tunAddressV4, Uint8Array.from(cfg.tunAddressV6));
+    const ownMac = Uint8Array.from(cfg.ownMac);
+    const ownMacV6 = Uint8Array.from(cfg.ownMacV6);
+    this.encap = { routes: this.routes, counters, icmp: this.icmp, vni: cfg.vni, ownMac, ownMacV6, maxInnerV4: cfg.maxInnerV4, maxInnerV6: cfg.maxInnerV6 };
+    this.decap = { routes: this.routes, counters, vni: cfg.vni, ownMac, ownMacV6 };
+  }
+
+  adopt(table: TableSnapshot): void {
+    this.routes.rebuild(table);
+  }
+
+  fromTun(): void {
+    const { tx } = this;
+    const { cfg, counters, trace } = this.parts;
+    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes);
+    if (n === 0) return;
+    counters.now = Date.now();
+    counters.batch(Direction.tun, n);
+    this.icmp.tick(performance.now());
+    const out = encapsulate(tx, n, this.encap);
+    if (trace.enabled()) trace.record(tx, n, Direction.tun, HEADROOM, counters.now);
+    if (out > 0) {
+      const sent = addon.sendBatch(cfg.udpFd, 4, tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, cfg.port, out);
+      if (sent < out) counters.dropMany(Drop.socket_error, out - sent);
+    }
+    if (tx.out6 > 0) {
+      const sent = addon.sendBatch(cfg.udp6Fd, 6, tx.slab, tx.outOffsets6, tx.outLengths6, tx.outAddrs6, cfg.port, tx.out6);
+      if (sent < tx.out6) counters.dropMany(Drop.socket_error, tx.out6 - sent);
+    }
+    const icmp = this.icmp;
+    if (icmp.count > 0) {
+      addon.writeBatch(cfg.tunFd, icmp.slab, icmp.offsets, icmp.lengths, icmp.count);
+      icmp.count = 0;
+    }
+  }
+
+  fromPeers(fd: number, family: 4 | 6): void {
+    const { rx } = this;
+    const { cfg, counters, trace } = this.parts;
+    const n = addon.recvBatch(fd, rx.slab, rx.slotSize, RX_OFFSET, rx.capacity, rx.sizes, rx.addrs);
+    if (n === 0) return;
+    counters.now = Date.now();
+    counters.batch(Direction.udp, n);
+    const out = decapsulate(rx, n, this.decap, family);
+    if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET, counters.now);
+    if (out > 0) {
+      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out);
+      if (written < out) counters.dropMany(Drop.tun_write_error, out - written);
+    }
+  }
+}

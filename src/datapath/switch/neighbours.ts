@@ -1,0 +1,149 @@
+// IP → MAC of stations behind peer nodes, learned from the ARP and neighbour discovery frames that
+// peers send us; the ARP/ND proxy answers from it. IPv4 addresses are kept IPv4-mapped
+// (::ffff:a.b.c.d, RFC 4291 §2.5.5.2) so that one table holds both families. At the cap nothing
+// new is learned (a request we cannot answer is flooded as before); the main thread ages entries.
+import { formatMac } from '../../packet/ethernet.js';
+import { formatIpv4 } from '../../packet/ipv4.js';
+import { formatIpv6 } from '../../packet/ipv6.js';
+import { allocateHash, SharedHash, slotsFor } from './shared-hash.js';
+
+const SHAPE_WORDS = { keyWords: 4, valueWords: 2, extraFloats: 0 };
+const LEARN_SPINS = 64;
+
+export interface NeighbourEntry {
+  ip: string;
+  mac: string;
+  seen: number;
+}
+
+export function allocateNeighbours(max: number): SharedArrayBuffer {
+  return allocateHash({ slots: slotsFor(max), ...SHAPE_WORDS });
+}
+
+export class Neighbours {
+  private readonly table: SharedHash;
+  private readonly key = new Int32Array(4);
+  private readonly values = new Int32Array(2);
+
+  constructor(
+    sab: SharedArrayBuffer,
+    private readonly max: number,
+  ) {
+    this.table = new SharedHash(sab, { slots: slotsFor(max), ...SHAPE_WORDS });
+  }
+
+  /** Copies into mac[0..6] the MAC of the IPv4 address at buf[off .. off+4]; false when unknown. */
+  lookupV4(buf: Uint8Array, off: number, mac: Uint8Array): boolean {
+    this.keyV4(buf, off);
+    return this.lookup(mac);
+  }
+
+  /** The same for the IPv6 address at buf[off .. off+16]. */
+  lookupV6(buf: Uint8Array, off: number, mac: Uint8Array): boolean {
+    this.keyV6(buf, off);
+    return this.lookup(mac);
+  }
+
+  /** Learns that the IPv4 address at buf[ipOff] has the MAC at buf[macOff]. */
+  learnV4(buf: Uint8Array, ipOff: number, macOff: number, now: number): void {
+    this.keyV4(buf, ipOff);
+    this.learn(buf, macOff, now);
+  }
+
+  learnV6(buf: Uint8Array, ipOff: number, macOff: number, now: number): void {
+    this.keyV6(buf, ipOff);
+    this.learn(buf, macOff, now);
+  }
+
+  /** Removes entries not refreshed for `agingMs`. Main thread. */
+  age(now: number, agingMs: number): number {
+    const t = this.table;
+    let removed = 0;
+    t.lock();
+    try {
+      for (let slot = 0; slot < t.slots; slot++) {
+        while (t.used(slot) && now - t.seen[slot] > agingMs) {
+          t.remove(slot);
+          removed++;
+        }
+      }
+    } finally {
+      t.unlock();
+    }
+    return removed;
+  }
+
+  count(): number {
+    return this.table.count();
+  }
+
+  entries(): NeighbourEntry[] {
+    const t = this.table;
+    const key = new Int32Array(4);
+    const values = new Int32Array(2);
+    const out: NeighbourEntry[] = [];
+    for (let slot = 0; slot < t.slots; slot++) {
+      if (!t.readSlot(slot, key, values)) continue;
+      const bytes = Buffer.alloc(16);
+      for (let k = 0; k < 4; k++) bytes.writeInt32BE(key[k], 4 * k);
+      const mapped = key[0] === 0 && key[1] === 0 && key[2] === 0xffff;
+      const mac = Buffer.alloc(6);
+      mac.writeUInt16BE(values[0] & 0xffff, 0);
+      mac.writeInt32BE(values[1], 2);
+      out.push({ ip: mapped ? formatIpv4(key[3] >>> 0) : formatIpv6(bytes, 0), mac: formatMac(mac), seen: t.seen[slot] });
+    }
+    return out;
+  }
+
+  private lookup(mac: Uint8Array): boolean {
+    if (this.table.find(this.key, this.values) < 0) return false;
+    const hi = this.values[0];
+    const lo = this.values[1];
+    mac[0] = hi >>> 8;
+    mac[1] = hi & 0xff;
+    mac[2] = lo >>> 24;
+    mac[3] = (lo >>> 16) & 0xff;
+    mac[4] = (lo >>> 8) & 0xff;
+    mac[5] = lo & 0xff;
+    return true;
+  }
+
+  private learn(buf: Uint8Array, macOff: number, now: number): void {
+    const t = this.table;
+    const hi = (buf[macOff] << 8) | buf[macOff + 1];
+    const lo = (buf[macOff + 2] << 24) | (buf[macOff + 3] << 16) | (buf[macOff + 4] << 8) | buf[macOff + 5];
+    const slot = t.find(this.key, this.values);
+    if (slot >= 0 && this.values[0] === hi && this.values[1] === lo) {
+      if (t.seen[slot] !== now) t.seen[slot] = now;
+      return;
+    }
+    if (!t.tryLock(LEARN_SPINS)) return;
+    try {
+      this.values[0] = hi;
+      this.values[1] = lo;
+      const held = t.findLocked(this.key);
+      if (held >= 0) {
+        t.setValues(held, this.values);
+        t.seen[held] = now;
+      } else if (t.count() < this.max) {
+        t.insert(this.key, this.values, now);
+      }
+    } finally {
+      t.unlock();
+    }
+  }
+
+  private keyV4(buf: Uint8Array, off: number): void {
+    this.key[0] = 0;
+    this.key[1] = 0;
+    this.key[2] = 0xffff;
+    this.key[3] = (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
+  }
+
+  private keyV6(buf: Uint8Array, off: number): void {
+    for (let k = 0; k < 4; k++) {
+      const o = off + 4 * k;
+      this.key[k] = (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
+    }
+  }
+}

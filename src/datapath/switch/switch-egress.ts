@@ -1,0 +1,99 @@
+// TAP → peers in switch mode: learn each frame's source as local, let the proxy answer what it
+// can, then put the VXLAN header in the headroom (RFC 7348 §5) and send the frame to the peer
+// that has its destination MAC, or to every peer (head-end replication) for broadcast,
+// multicast and unknown unicast, as the kernel's vxlan does with all-zero FDB entries.
+import { HEADROOM, MAC_LEN, VXLAN_HEADER_LEN, ETH_HEADER_LEN } from '../../packet/constants.js';
+import { writeVxlanHeader } from '../../packet/vxlan.js';
+import { EventSlot, type ShardCounters } from '../counters.js';
+import { Drop } from '../drop-reasons.js';
+import { dropped } from '../dropped.js';
+import { ANSWERED, FORWARDED, type PacketBatch } from '../packet-batch.js';
+import { LOCAL, type Fdb } from './fdb.js';
+import { Proxied, type NeighbourProxy } from './neighbour-proxy.js';
+import type { SendList } from './send-list.js';
+import type { SwitchPeers } from './switch-peers.js';
+
+export interface EgressContext {
+  fdb: Fdb;
+  peers: SwitchPeers;
+  /** undefined with --no-arp-proxy. */
+  proxy: NeighbourProxy | undefined;
+  counters: ShardCounters;
+  vni: number;
+  /** Largest frame the underlay of each family carries once encapsulated. */
+  maxFrameV4: number;
+  maxFrameV6: number;
+  /** Output lists per underlay family (undefined for one we do not use). */
+  send4: SendList | undefined;
+  send6: SendList | undefined;
+}
+
+/** Forwards the `n` frames read into `b`; the datagrams wait in ctx's send lists, the proxy's answers in its slab. */
+export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): void {
+  const buf = b.slab;
+  const { fdb, peers, counters } = ctx;
+  const now = counters.now;
+  for (let i = 0; i < n; i++) {
+    const frame = i * b.slotSize + HEADROOM;
+    const len = b.sizes[i];
+    b.peerOf[i] = -1;
+    if (len < ETH_HEADER_LEN) {
+      dropped(b, i, Drop.runt, counters);
+      continue;
+    }
+    if (!isStationMac(buf, frame + MAC_LEN)) {
+      dropped(b, i, Drop.bad_src_mac, counters);
+      continue;
+    }
+    fdb.learn(buf, frame + MAC_LEN, LOCAL, now);
+    if (ctx.proxy) {
+      const answered = ctx.proxy.answer(buf, frame, len);
+      if (answered !== Proxied.none) {
+        counters.event(answered === Proxied.arp ? EventSlot.proxiedArp : EventSlot.proxiedNd);
+        b.verdicts[i] = ANSWERED;
+        continue;
+      }
+    }
+    const head = frame - VXLAN_HEADER_LEN;
+    writeVxlanHeader(buf, head, ctx.vni);
+    // A unicast destination behind a known peer goes there only; LOCAL or MISS means the bridge
+    // did not know it either (it moved, or aged out): flood, as for broadcast.
+    const where = (buf[frame] & 1) === 0 ? fdb.lookup(buf, frame) : -1;
+    const target = where >= 0 ? peers.indexOf(where) : -1;
+    if (target >= 0) {
+      if (!send(b, i, head, len, target, ctx)) continue;
+      b.peerOf[i] = peers.ids[target];
+      b.verdicts[i] = FORWARDED;
+      continue;
+    }
+    if (peers.count === 0) {
+      dropped(b, i, Drop.no_peer, counters);
+      continue;
+    }
+    let sent = 0;
+    for (let p = 0; p < peers.count; p++) if (send(b, i, head, len, p, ctx)) sent++;
+    if (sent === 0) continue;
+    counters.event(EventSlot.floods);
+    b.verdicts[i] = FORWARDED;
+  }
+}
+
+/** Queues frame i to listed peer p; false (and counted) when its underlay cannot carry it. */
+function send(b: PacketBatch, i: number, head: number, len: number, p: number, ctx: EgressContext): boolean {
+  const { peers } = ctx;
+  const overIpv6 = peers.family[p] === 6;
+  const list = overIpv6 ? ctx.send6 : ctx.send4;
+  if (list === undefined || len > (overIpv6 ? ctx.maxFrameV6 : ctx.maxFrameV4)) {
+    if (b.verdicts[i] !== Drop.oversize) dropped(b, i, Drop.oversize, ctx.counters);
+    return false;
+  }
+  list.push(head, len + VXLAN_HEADER_LEN, peers.addrs, p * 4);
+  ctx.counters.tx(peers.ids[p], len);
+  return true;
+}
+
+/** A station's MAC: not a group address (I/G bit, IEEE 802 §8.2) and not all zeros. */
+export function isStationMac(buf: Uint8Array, off: number): boolean {
+  if ((buf[off] & 1) === 1) return false;
+  return (buf[off] | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 4] | buf[off + 5]) !== 0;
+}
