@@ -2,7 +2,8 @@
 // full rate for 10 s (TCP, then 64-byte UDP); the workers' garbage collections and heaps (from
 // /debug/counters) and the daemon's RSS (/proc) are read before, during and after. A datapath
 // that allocates nothing per packet shows no growth in collections as packets grow by millions.
-//   npm run bench:alloc -- [--seconds 10]
+// --mode switch runs the same through switch mode against a kernel bridge + vxlan node.
+//   npm run bench:alloc -- [--seconds 10] [--mode router|switch]
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -10,8 +11,9 @@ import { Lab } from '../src/lab/lab.js';
 import { inNs } from '../src/lab/netns.js';
 import type { CounterSnapshot } from '../src/metrics/counter-snapshot.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, mode: { type: 'string', default: 'router' } } });
 const seconds = Number(values.seconds);
+const switching = values.mode === 'switch';
 
 async function rssMB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -22,12 +24,12 @@ const packets = (c: CounterSnapshot) => c.workers.reduce((a, w) => a + w.tun.pac
 const gcs = (c: CounterSnapshot) => c.workers.map((w) => w.gcs);
 const heapsMB = (c: CounterSnapshot) => c.workers.map((w) => (w.heapUsed / 2 ** 20).toFixed(1));
 
-const lab = await Lab.create();
+const lab = await Lab.create({ underlay: [4], pods: [4], segment: switching });
 try {
   const vx = await lab.addNode('vxroute');
   const k = await lab.addNode('kernel');
   await lab.programKernelPeers();
-  const daemon = await lab.startVxroute(vx, await lab.writeSubnets());
+  const daemon = await lab.startVxroute(vx, await lab.writeSubnets(), switching ? ['--mode', 'switch'] : []);
   const server = spawn('ip', ['netns', 'exec', k.pods[0].ns, 'iperf3', '-s', '-B', k.pods[0].ip], { stdio: 'ignore' });
   lab.onDispose(() => server.kill('SIGKILL'));
   await new Promise((r) => setTimeout(r, 300));
@@ -49,7 +51,7 @@ try {
     const total = collected.reduce((a, b) => a + b, 0);
     rows.push(`| ${name} | ${(moved / 1e6).toFixed(2)} M | ${collected.join(' + ')} = ${total} | ${((total / moved) * 1e6).toFixed(2)} | ${heapsMB(before).join(', ')} → ${heapsMB(after).join(', ')} MB | ${maxRss.toFixed(0)} MB |`);
   }
-  console.log(`vxroute → kernel VXLAN for ${seconds} s per row, 2 workers; GCs and heaps per worker\n`);
+  console.log(`vxroute${switching ? ' --mode switch' : ''} → kernel ${switching ? 'bridge + vxlan' : 'VXLAN'} for ${seconds} s per row, 2 workers; GCs and heaps per worker\n`);
   console.log('| traffic | packets through the workers | garbage collections | GCs per million packets | worker heaps before → after | daemon RSS, max |');
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);

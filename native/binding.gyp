@@ -7,6 +7,7 @@
         "src/checksum.cc",
         "src/event.cc",
         "src/tun.cc",
+        "src/tun_offload.cc",
         "src/udp.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -41,6 +41,18 @@ describe('vxroute ↔ kernel VXLAN (flannel vxlan backend)', () => {
     expect(fromKernel.receivedSha256).toBe(fromKernel.sentSha256);
   });
 
+  it('writes runs of TCP segments from the peer to the TUN as GSO packets, far fewer writes than segments', async () => {
+    const writes = (c: Awaited<ReturnType<VxrouteProcess['counters']>>) => c.workers.reduce((a, w) => a + w.tunWrites, 0);
+    const received = (c: Awaited<ReturnType<VxrouteProcess['counters']>>) => c.peers.reduce((a, p) => a + p.rxPackets, 0);
+    const before = await daemon.counters();
+    const t = await tcpTransfer(ours.pods[0].ns, ours.pods[0].ip, kernel.pods[0].ns, 16 * MiB);
+    expect(t.receivedSha256).toBe(t.sentSha256);
+    const after = await daemon.counters();
+    const segments = received(after) - received(before);
+    expect(segments).toBeGreaterThan((16 * MiB) / POD_MTU);
+    expect(writes(after) - writes(before)).toBeLessThan(segments / 4);
+  });
+
   it.each([1, MAX_UDP])('carries a %i-byte UDP datagram in each direction', async (size) => {
     const there = await udpDatagram(ours.pods[0].ns, kernel.pods[0].ns, kernel.pods[0].ip, size);
     expect(there.received).toEqual({ length: size, sha256: there.sentSha256, from: ours.pods[0].ip });

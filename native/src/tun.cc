@@ -1,6 +1,8 @@
 // TUN/TAP queues: open by name (one fd per queue with IFF_MULTI_QUEUE) and move batches of
-// packets between a queue and a caller-owned slab. A TUN fd gives one packet per read/write.
+// packets between a queue and a caller-owned slab. A TUN fd gives one packet per read/write;
+// one opened with IFF_VNET_HDR puts a virtio_net_hdr in front of each (tun_offload.cc).
 #include "addon.h"
+#include "tun_offload.h"
 
 #include <fcntl.h>
 #include <linux/if.h>
@@ -19,6 +21,16 @@ namespace {
 constexpr int64_t kTap = 1;
 constexpr int64_t kMultiQueue = 2;
 constexpr int64_t kVnetHdr = 4;
+
+// readBatch / writeBatch flags: the queue carries a virtio_net_hdr; coalesce TCP runs on write.
+constexpr int64_t kIoVnetHdr = 1;
+constexpr int64_t kIoCoalesce = 2;
+
+// An optional trailing flags argument (0 when absent).
+bool OptionalFlags(const Napi::CallbackInfo& info, size_t i, int64_t* flags) {
+  *flags = 0;
+  return i >= info.Length() || info[i].IsUndefined() || ArgInt(info, i, flags);
+}
 
 Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -67,14 +79,21 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   uint8_t* slab;
   size_t slabLength, sizesLength;
   int32_t* sizes;
+  int64_t flags;
   if (!ArgInt(info, 0, &fd) || !ArgBuffer(info, 1, &slab, &slabLength) || !ArgInt(info, 2, &slotSize) ||
       !ArgInt(info, 3, &offset) || !ArgInt(info, 4, &count) || !ArgInt32Array(info, 5, &sizes, &sizesLength) ||
-      !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength)) {
+      !OptionalFlags(info, 6, &flags) || !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength)) {
     return env.Undefined();
   }
   int64_t n = 0;
   while (n < count) {
-    ssize_t r = read(static_cast<int>(fd), slab + n * slotSize + offset, static_cast<size_t>(slotSize - offset));
+    uint8_t* p = slab + n * slotSize + offset;
+    size_t room = static_cast<size_t>(slotSize - offset);
+    ssize_t r = (flags & kIoVnetHdr) ? ReadWithVnetHeader(static_cast<int>(fd), p, room) : read(static_cast<int>(fd), p, room);
+    if (r == kOffloadRefused) {
+      sizes[n++] = -1;  // counted as a malformed packet by the caller
+      continue;
+    }
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
@@ -89,16 +108,24 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
 
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t fd, count;
+  int64_t fd, count, flags;
   uint8_t* slab;
-  size_t slabLength, offsetsLength, lengthsLength;
-  int32_t *offsets, *lengths;
+  size_t slabLength, offsetsLength, lengthsLength, statsLength = 0;
+  int32_t *offsets, *lengths, *stats = nullptr;
   if (!ArgInt(info, 0, &fd) || !ArgBuffer(info, 1, &slab, &slabLength) ||
       !ArgInt32Array(info, 2, &offsets, &offsetsLength) || !ArgInt32Array(info, 3, &lengths, &lengthsLength) ||
-      !ArgInt(info, 4, &count) ||
+      !ArgInt(info, 4, &count) || !OptionalFlags(info, 5, &flags) ||
+      (info.Length() > 6 && !ArgInt32Array(info, 6, &stats, &statsLength)) ||
       !CheckSpans(env, slabLength, offsets, offsetsLength, lengths, lengthsLength, count)) {
     return env.Undefined();
   }
+  if (flags & kIoVnetHdr) {
+    int64_t syscalls = 0;
+    int64_t written = WriteCoalesced(static_cast<int>(fd), slab, offsets, lengths, count, (flags & kIoCoalesce) != 0, &syscalls);
+    if (statsLength > 0) stats[0] += static_cast<int32_t>(syscalls);
+    return Napi::Number::New(env, static_cast<double>(written));
+  }
+  if (statsLength > 0) stats[0] += static_cast<int32_t>(count);
   int64_t written = 0;
   for (int64_t i = 0; i < count; i++) {
     ssize_t r;

@@ -149,7 +149,7 @@ class Daemon {
 
     const { udpFds, udp6Fds } = this.openSockets({ publicIP, publicIPv6 });
 
-    const tun = await openTun(opts.iface, opts.workers);
+    const tun = await openTun(opts.iface, opts.workers, 'tun', opts.tunOffload);
     undo.push(() => closeTun(tun));
     let overlay = overlaySetup(tun.name, mtu, mtuV6, initial, self);
     const ipv6 = await setIpv6(tun.name, overlay.addressV6 !== undefined);
@@ -167,6 +167,7 @@ class Daemon {
         tunAddressV6: overlay.addressV6 ? parseIpv6(overlay.addressV6) : Buffer.alloc(16),
         maxInnerV4, maxInnerV6,
         maxPacket: Math.max(mtu, maxInnerV4 + ENCAP_OVERHEAD_V4, maxInnerV6 + ENCAP_OVERHEAD_V6),
+        tunOffload: opts.tunOffload,
       },
       initial,
     );
@@ -232,6 +233,7 @@ class Daemon {
         ownMac: Buffer.alloc(6), ownMacV6: Buffer.alloc(6), tunAddressV4: 0, tunAddressV6: Buffer.alloc(16),
         maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6,
         maxPacket: Math.max(mtu + ETH_HEADER_LEN + VLAN_TAG_LEN, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),
+        tunOffload: false,
         switch: { fdbMax: sw.fdbMax, agingMs: sw.agingSeconds * 1000, arpProxy: sw.arpProxy, mtu },
       },
       initial,

@@ -28,6 +28,8 @@ export interface TopSample {
   drops: { reason: string; total: number; perSecond: number }[];
   /** Each worker's share of the packets read over the interval, and its mean batch size. */
   workers: { index: number; share: number; packetsPerSecond: number; meanBatch: number }[];
+  /** Switch mode only: the FDB's fill and the rates of its events, floods and proxy answers. */
+  switch?: { fdbSize: number; fdbMax: number; floodsPerSecond: number; proxiedPerSecond: number; learnedPerSecond: number; movedPerSecond: number; evictedPerSecond: number };
 }
 
 export function topSample(node: string, tableVersion: number, before: CounterSnapshot, now: CounterSnapshot): TopSample {
@@ -74,5 +76,16 @@ export function topSample(node: string, tableVersion: number, before: CounterSna
     packetsPerSecond: d.packets / dt,
     meanBatch: d.batches > 0 ? d.packets / d.batches : 0,
   }));
-  return { at: new Date(now.at).toISOString(), node, tableVersion, intervalSeconds: dt, peers, totals, drops, workers };
+  const sample: TopSample = { at: new Date(now.at).toISOString(), node, tableVersion, intervalSeconds: dt, peers, totals, drops, workers };
+  const sw = now.switch;
+  const was = before.switch;
+  if (sw && was) {
+    const rate = (v: number, w: number) => Math.max(0, v - w) / dt;
+    sample.switch = {
+      fdbSize: sw.fdb.size, fdbMax: sw.fdb.max,
+      floodsPerSecond: rate(sw.floods, was.floods), proxiedPerSecond: rate(sw.proxiedArp + sw.proxiedNd, was.proxiedArp + was.proxiedNd),
+      learnedPerSecond: rate(sw.fdb.learned, was.fdb.learned), movedPerSecond: rate(sw.fdb.moved, was.fdb.moved), evictedPerSecond: rate(sw.fdb.evicted, was.fdb.evicted),
+    };
+  }
+  return sample;
 }

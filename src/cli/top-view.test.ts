@@ -6,7 +6,7 @@ import { topSample } from './top-sample.js';
 import { renderTop, si } from './top-view.js';
 
 const drops = (n: number) => Object.fromEntries(DROP_REASONS.map((r) => [r, n])) as CounterSnapshot['drops'];
-const worker = (index: number, packets: number) => ({ index, tun: { batches: packets / 4, packets, sizes: [] }, udp: { batches: 0, packets: 0, sizes: [] }, heapUsed: 1 << 20, gcs: 0 });
+const worker = (index: number, packets: number) => ({ index, tun: { batches: packets / 4, packets, sizes: [] }, udp: { batches: 0, packets: 0, sizes: [] }, heapUsed: 1 << 20, gcs: 0, tunWrites: 0 });
 const peer = (name: string, tx: number) => ({ name, txPackets: tx, txBytes: tx * 1000, rxPackets: tx / 2, rxBytes: tx * 500, lastSeen: 1_000_000 });
 
 describe('vxroute top', () => {
@@ -36,5 +36,16 @@ describe('vxroute top', () => {
 
   it('writes numbers in SI units', () => {
     expect([si(0), si(999), si(1000), si(12_345), si(123_456_789), si(2.5)]).toEqual(['0', '999', '1.00k', '12.3k', '123M', '2.5']);
+  });
+
+  it('adds a line for switch mode: the FDB\'s fill and its event rates', () => {
+    const fdb = (learned: number) => ({ size: 16_384, max: 16_384, learned, moved: 0, aged: 0, evicted: Math.max(0, learned - 16_384) });
+    const sw = topSample('n1', 7, { ...before, switch: { floods: 0, proxiedArp: 0, proxiedNd: 0, fdb: fdb(0) } }, { ...now, switch: { floods: 200, proxiedArp: 4, proxiedNd: 2, fdb: fdb(100_000) } });
+    expect(sw.switch).toEqual({ fdbSize: 16_384, fdbMax: 16_384, floodsPerSecond: 100, proxiedPerSecond: 3, learnedPerSecond: 50_000, movedPerSecond: 0, evictedPerSecond: 41_808 });
+    const lines = renderTop(sw, 'x');
+    const at = lines.findIndex((l) => l.startsWith('SWITCH'));
+    expect(lines.slice(at, at + 2)).toEqual(['SWITCH   fdb 16384/16384 · floods 100/s · proxied 3/s', '         learned 50.0k/s · moved 0/s · evicted 41.8k/s']);
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
+    expect(renderTop(s, 'x').some((l) => l.startsWith('SWITCH'))).toBe(false);
   });
 });

@@ -39,6 +39,11 @@ export function renderTop(s: TopSample, source: string, rows = Infinity): string
   lines.push(row('TOTAL', [si(t.txPacketsPerSecond), si(t.txBitsPerSecond), si(t.rxPacketsPerSecond), si(t.rxBitsPerSecond)], ''));
   lines.push(row('  since start', [si(t.txPackets), `${si(t.txBytes)}B`, si(t.rxPackets), `${si(t.rxBytes)}B`], ''));
   lines.push('');
+  const sw = s.switch;
+  if (sw) {
+    lines.push(`SWITCH   fdb ${sw.fdbSize}/${sw.fdbMax} · floods ${si(sw.floodsPerSecond)}/s · proxied ${si(sw.proxiedPerSecond)}/s`);
+    lines.push(`         learned ${si(sw.learnedPerSecond)}/s · moved ${si(sw.movedPerSecond)}/s · evicted ${si(sw.evictedPerSecond)}/s`);
+  }
   if (s.drops.length === 0) lines.push('DROPS    none');
   else {
     let line = 'DROPS/s ';

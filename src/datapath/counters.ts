@@ -20,10 +20,15 @@ const DIRECTION_SLOTS = 2 + BATCH_BUCKETS;
 /** Offsets within a direction's slots. */
 export const DirectionSlot = Object.freeze({ batches: 0, packets: 1, histogram: 2 });
 const DIRECTIONS_AT = DROP_REASONS.length;
-/** Per-worker gauges, refreshed about once a second: its V8 heap in use and its garbage collections so far. */
-export const WorkerSlot = Object.freeze({ heapUsed: DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS, gcs: DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS + 1 });
+/**
+ * Per-worker gauges, refreshed about once a second: its V8 heap in use and its garbage
+ * collections so far; and the write syscalls it made to the TUN (fewer than packets written when
+ * TCP segments are coalesced).
+ */
+const WORKER_AT = DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS;
+export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2 });
 /** Switch mode's events: frames flooded to every peer, ARP requests and neighbour solicitations answered by the proxy. */
-export const EventSlot = Object.freeze({ floods: WorkerSlot.gcs + 1, proxiedArp: WorkerSlot.gcs + 2, proxiedNd: WorkerSlot.gcs + 3 });
+export const EventSlot = Object.freeze({ floods: WORKER_AT + 3, proxiedArp: WORKER_AT + 4, proxiedNd: WORKER_AT + 5 });
 const GLOBAL_SLOTS = EventSlot.proxiedNd + 1;
 
 /** Per-peer slots. lastRx is a Date.now() in ms (0: never). */
@@ -71,6 +76,11 @@ export class ShardCounters {
   memory(heapUsed: number, gcs: number): void {
     this.c[WorkerSlot.heapUsed] = heapUsed;
     this.c[WorkerSlot.gcs] = gcs;
+  }
+
+  /** Write syscalls made to the TUN, from the native call's count. */
+  tunWrites(n: number): void {
+    this.c[WorkerSlot.tunWrites] += n;
   }
 
   /** One more of an EventSlot. */

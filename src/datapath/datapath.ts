@@ -36,6 +36,8 @@ export interface DatapathConfig {
   maxInnerV6: number;
   /** The largest packet a slot must hold: the TUN's MTU or the largest underlay MTU. */
   maxPacket: number;
+  /** The TUN queues were opened with IFF_VNET_HDR: coalesce TCP segments written to them. */
+  tunOffload: boolean;
   /** Switch mode (the fds are TAP queues); undefined in router mode. */
   switch?: SwitchSettings;
 }
@@ -115,6 +117,7 @@ export class Datapath {
         maxInnerV6: cfg.maxInnerV6,
         batchSize: BATCH_SIZE,
         slotSize: Math.ceil((HEADROOM + cfg.maxPacket) / 64) * 64,
+        tunOffload: cfg.tunOffload,
         switch: switchConfig,
       })),
     );

@@ -1,6 +1,6 @@
 // Router mode: IP packets from the TUN are encapsulated toward the node that owns their
 // destination; VXLAN datagrams from peers are decapsulated into the TUN.
-import { addon } from '../native/addon.js';
+import { addon, IO_COALESCE, IO_VNET_HDR } from '../native/addon.js';
 import { HEADROOM } from '../packet/constants.js';
 import { Direction } from './counters.js';
 import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';
@@ -19,9 +19,15 @@ export class RouterForwarder implements Forwarder {
   private readonly icmp: IcmpReplies;
   private readonly encap: EncapContext;
   private readonly decap: DecapContext;
+  /** readBatch/writeBatch flags for our TUN queue, and the native side's count of write syscalls. */
+  private readonly readFlags: number;
+  private readonly writeFlags: number;
+  private readonly writes = new Int32Array(1);
 
   constructor(private readonly parts: ShardParts) {
     const { cfg, counters } = parts;
+    this.readFlags = cfg.tunOffload ? IO_VNET_HDR : 0;
+    this.writeFlags = cfg.tunOffload ? IO_VNET_HDR | IO_COALESCE : 0;
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.icmp = new IcmpReplies(cfg.batchSize, cfg.tunAddressV4, Uint8Array.from(cfg.tunAddressV6));
@@ -38,7 +44,7 @@ export class RouterForwarder implements Forwarder {
   fromTun(): void {
     const { tx } = this;
     const { cfg, counters, trace } = this.parts;
-    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes);
+    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes, this.readFlags);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.tun, n);
@@ -55,8 +61,9 @@ export class RouterForwarder implements Forwarder {
     }
     const icmp = this.icmp;
     if (icmp.count > 0) {
-      addon.writeBatch(cfg.tunFd, icmp.slab, icmp.offsets, icmp.lengths, icmp.count);
+      addon.writeBatch(cfg.tunFd, icmp.slab, icmp.offsets, icmp.lengths, icmp.count, this.readFlags, this.writes);
       icmp.count = 0;
+      this.countWrites();
     }
   }
 
@@ -70,8 +77,14 @@ export class RouterForwarder implements Forwarder {
     const out = decapsulate(rx, n, this.decap, family);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET, counters.now);
     if (out > 0) {
-      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out);
+      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out, this.writeFlags, this.writes);
       if (written < out) counters.dropMany(Drop.tun_write_error, out - written);
+      this.countWrites();
     }
+  }
+
+  private countWrites(): void {
+    this.parts.counters.tunWrites(this.writes[0]);
+    this.writes[0] = 0;
   }
 }

@@ -30,6 +30,8 @@ export interface ShardConfig {
   maxInnerV6: number;
   batchSize: number;
   slotSize: number;
+  /** The TUN queue carries virtio_net_hdr: TCP segments written to it are coalesced (router mode). */
+  tunOffload: boolean;
   /** Switch mode's shared tables and settings; undefined in router mode. */
   switch: SwitchConfig | undefined;
 }

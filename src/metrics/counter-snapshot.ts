@@ -28,6 +28,8 @@ export interface WorkerCounters {
   /** The worker's V8 heap in use (bytes) and its garbage collections since start, as of its last update (≈ 1 s). */
   heapUsed: number;
   gcs: number;
+  /** Write syscalls to the TUN: fewer than the packets written while TCP segments are coalesced. */
+  tunWrites: number;
 }
 
 export interface CounterSnapshot {
@@ -72,7 +74,7 @@ export function snapshotCounters(layout: CounterLayout, sab: SharedArrayBuffer, 
       sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
     };
   };
-  const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs] }));
+  const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites] }));
   const snapshot: CounterSnapshot = { at: Date.now(), peers: peerRows, drops, workers };
   if (fdb) snapshot.switch = { floods: sum(EventSlot.floods), proxiedArp: sum(EventSlot.proxiedArp), proxiedNd: sum(EventSlot.proxiedNd), fdb };
   return snapshot;

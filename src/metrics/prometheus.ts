@@ -73,6 +73,13 @@ export class PrometheusMetrics {
       },
     });
     new Counter({
+      name: 'vxroute_tun_writes_total', help: 'Write syscalls a worker made to the TUN/TAP; below the packets written while TCP segments are coalesced into GSO packets.', labelNames: ['worker'], registers,
+      collect() {
+        this.reset();
+        for (const w of current()?.workers ?? []) this.inc({ worker: String(w.index) }, w.tunWrites);
+      },
+    });
+    new Counter({
       name: 'vxroute_worker_gc_total', help: 'Garbage collections in a worker since start: a datapath that allocates nothing per packet keeps this flat.', labelNames: ['worker'], registers,
       collect() {
         this.reset();

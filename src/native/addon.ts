@@ -7,6 +7,10 @@ export const TUN_TAP = 1; // IFF_TAP instead of IFF_TUN
 export const TUN_MULTI_QUEUE = 2; // IFF_MULTI_QUEUE: one fd per queue
 export const TUN_VNET_HDR = 4; // IFF_VNET_HDR: virtio_net_hdr before each packet
 
+/** readBatch / writeBatch flags for a queue opened with TUN_VNET_HDR. */
+export const IO_VNET_HDR = 1; // strip (read) or prepend (write) the virtio_net_hdr
+export const IO_COALESCE = 2; // write runs of TCP segments of one flow as one GSO packet
+
 export interface TunHandle {
   fd: number;
   /** The device name the kernel gave (same as asked unless the name had a %d). */
@@ -18,11 +22,15 @@ export interface Addon {
   tunOpen(name: string, flags: number): TunHandle;
   /**
    * Reads up to `count` packets: packet i goes to slab[i * slotSize + offset], at most
-   * slotSize - offset bytes, and its length to sizes[i]. Stops at EAGAIN. Returns how many were read.
+   * slotSize - offset bytes, and its length to sizes[i] (-1: a GSO packet we did not ask for).
+   * Stops at EAGAIN. Returns how many were read. `flags`: IO_VNET_HDR.
    */
-  readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array): number;
-  /** Writes packets slab[offsets[i] .. + lengths[i]] for i < count; a failed packet is skipped. Returns how many were written. */
-  writeBatch(fd: number, slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number): number;
+  readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, flags?: number): number;
+  /**
+   * Writes packets slab[offsets[i] .. + lengths[i]] for i < count; a failed packet is skipped.
+   * Returns how many were written; adds the write syscalls made to stats[0]. `flags`: IO_VNET_HDR, IO_COALESCE.
+   */
+  writeBatch(fd: number, slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, flags?: number, stats?: Int32Array): number;
 
   /** A blocking UDP socket bound to bindAddr:port with SO_REUSEPORT, close-on-exec. family 6 sets IPV6_V6ONLY. */
   udpOpen(family: 4 | 6, bindAddr: string, port: number): number;

@@ -28,6 +28,8 @@ export class SwitchForwarder implements Forwarder {
   private readonly proxy: NeighbourProxy | undefined;
   private readonly egress: EgressContext;
   private readonly ingress: IngressContext;
+  /** The native side's count of write syscalls to the TAP. */
+  private readonly writes = new Int32Array(1);
 
   constructor(
     private readonly parts: ShardParts,
@@ -66,8 +68,9 @@ export class SwitchForwarder implements Forwarder {
     if (egress.send6) this.flush(egress.send6);
     const proxy = this.proxy;
     if (proxy && proxy.count > 0) {
-      addon.writeBatch(cfg.tunFd, proxy.slab, proxy.offsets, proxy.lengths, proxy.count);
+      addon.writeBatch(cfg.tunFd, proxy.slab, proxy.offsets, proxy.lengths, proxy.count, 0, this.writes);
       proxy.count = 0;
+      this.countWrites();
     }
   }
 
@@ -89,8 +92,14 @@ export class SwitchForwarder implements Forwarder {
     const out = acceptFrames(rx, n, this.ingress, family);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET_L2, counters.now);
     if (out > 0) {
-      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out);
+      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out, 0, this.writes);
       if (written < out) counters.dropMany(Drop.tun_write_error, out - written);
+      this.countWrites();
     }
+  }
+
+  private countWrites(): void {
+    this.parts.counters.tunWrites(this.writes[0]);
+    this.writes[0] = 0;
   }
 }

@@ -1,0 +1,228 @@
+// virtio_net_hdr on a TUN opened with IFF_VNET_HDR (include/uapi/linux/virtio_net.h): reads
+// strip it, plain writes prepend a zero one, and coalescing writes turn a run of consecutive TCP
+// segments of one flow into one GSO super-packet (GSO_TCPV4/TCPV6 with NEEDS_CSUM), so that the
+// kernel's receive path and the pod's TCP stack handle one packet where they would have handled
+// up to 64 — GRO done before the TUN, as wireguard-go's tun/offload_linux.go does.
+#include "tun_offload.h"
+
+#include <netinet/in.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace vxroute {
+
+namespace {
+
+// struct virtio_net_hdr of include/uapi/linux/virtio_net.h (whose C++-hostile `class` member
+// keeps the header itself out of C++): 10 bytes, fields in host order for a legacy TUN.
+struct VirtioNetHdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+static_assert(sizeof(VirtioNetHdr) == 10, "VirtioNetHdr is 10 bytes");
+constexpr uint8_t kNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+constexpr uint8_t kGsoNone = 0;    // VIRTIO_NET_HDR_GSO_NONE
+constexpr uint8_t kGsoTcpV4 = 1;   // VIRTIO_NET_HDR_GSO_TCPV4
+constexpr uint8_t kGsoTcpV6 = 4;   // VIRTIO_NET_HDR_GSO_TCPV6
+
+constexpr uint8_t kTcpAck = 0x10;
+constexpr uint8_t kTcpPsh = 0x08;
+constexpr uint32_t kMaxSegments = 64;
+constexpr uint32_t kMaxIpLength = 65535;
+
+uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+uint32_t Be32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]; }
+void PutBe16(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+// A TCP segment that may be coalesced: IPv4 without options or IPv6 without extension headers,
+// whole, not a fragment, flags ACK or ACK|PSH only, some payload.
+struct Segment {
+  uint8_t* p;
+  uint32_t len;
+  uint32_t iphl;
+  uint32_t tcphl;
+  uint32_t payload;
+  uint32_t seq;
+  bool psh;
+};
+
+bool Parse(uint8_t* p, uint32_t len, Segment* s) {
+  if (len < 40) return false;
+  if (p[0] == 0x45) {
+    if (p[9] != IPPROTO_TCP || Be16(p + 2) != len) return false;
+    if ((p[6] & 0x3f) != 0 || p[7] != 0) return false;  // MF, or a fragment offset
+    s->iphl = 20;
+  } else if (p[0] >> 4 == 6) {
+    if (len < 60 || p[6] != IPPROTO_TCP || Be16(p + 4) + 40u != len) return false;
+    s->iphl = 40;
+  } else {
+    return false;
+  }
+  const uint8_t* t = p + s->iphl;
+  s->tcphl = (t[12] >> 4) * 4u;
+  if (s->tcphl < 20 || s->iphl + s->tcphl >= len) return false;
+  if (t[13] != kTcpAck && t[13] != (kTcpAck | kTcpPsh)) return false;
+  s->p = p;
+  s->len = len;
+  s->payload = len - s->iphl - s->tcphl;
+  s->seq = Be32(t + 4);
+  s->psh = (t[13] & kTcpPsh) != 0;
+  return true;
+}
+
+// RFC 1071 sum of the pseudo-header (RFC 793 / RFC 8200 §8.1) for `tcpLength` bytes of TCP.
+uint64_t PseudoSum(const Segment& s, uint32_t tcpLength) {
+  const uint8_t* p = s.p;
+  uint64_t sum = s.iphl == 20 ? SumBigEndian(p + 12, 8, 0) : SumBigEndian(p + 8, 32, 0);
+  return sum + IPPROTO_TCP + tcpLength;
+}
+
+bool ChecksumValid(const Segment& s) {
+  uint32_t tcpLength = s.len - s.iphl;
+  return FoldSum(SumBigEndian(s.p + s.iphl, tcpLength, PseudoSum(s, tcpLength))) == 0xffff;
+}
+
+// Whether `s` belongs to the flow of `head` with the same headers but for the sequence number
+// (and the PSH flag), as the kernel's tcp_gro_receive asks: addresses, ports, ack, options, and
+// the IP fields a segmenter copies (TOS / traffic class and flow label, TTL / hop limit, DF).
+bool SameFlow(const Segment& head, const Segment& s) {
+  if (s.iphl != head.iphl || s.tcphl != head.tcphl) return false;
+  const uint8_t* a = head.p;
+  const uint8_t* b = s.p;
+  if (head.iphl == 20) {
+    if (a[1] != b[1] || (a[6] & 0xc0) != (b[6] & 0xc0) || a[8] != b[8] || std::memcmp(a + 12, b + 12, 8) != 0) return false;
+  } else {
+    if (std::memcmp(a, b, 4) != 0 || a[7] != b[7] || std::memcmp(a + 8, b + 8, 32) != 0) return false;
+  }
+  const uint8_t* ta = a + head.iphl;
+  const uint8_t* tb = b + s.iphl;
+  return std::memcmp(ta, tb, 4) == 0 && std::memcmp(ta + 8, tb + 8, 4) == 0 &&
+         std::memcmp(ta + 20, tb + 20, head.tcphl - 20) == 0;
+}
+
+ssize_t WriteFully(int fd, const iovec* iov, int n) {
+  ssize_t r;
+  do {
+    r = writev(fd, iov, n);
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+const VirtioNetHdr kNoOffload{};
+
+// Writes one packet as it is, behind a header that asks nothing of the kernel.
+bool WritePlain(int fd, uint8_t* p, uint32_t len) {
+  iovec iov[2] = {{const_cast<VirtioNetHdr*>(&kNoOffload), sizeof kNoOffload}, {p, len}};
+  return WriteFully(fd, iov, 2) >= 0;
+}
+
+}  // namespace
+
+uint64_t SumBigEndian(const uint8_t* p, size_t len, uint64_t sum) {
+  for (; len >= 2; p += 2, len -= 2) sum += (uint32_t{p[0]} << 8) | p[1];
+  if (len == 1) sum += uint32_t{p[0]} << 8;
+  return sum;
+}
+
+uint32_t FoldSum(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint32_t>(sum);
+}
+
+ssize_t ReadWithVnetHeader(int fd, uint8_t* p, size_t room) {
+  VirtioNetHdr hdr;
+  iovec iov[2] = {{&hdr, sizeof hdr}, {p, room}};
+  ssize_t r = readv(fd, iov, 2);
+  if (r < 0) return r;
+  if (static_cast<size_t>(r) < sizeof hdr) return kOffloadRefused;
+  size_t len = static_cast<size_t>(r) - sizeof hdr;
+  // Without TUNSETOFFLOAD the kernel hands over whole packets; a partial checksum is finished here.
+  if (hdr.gso_type != kGsoNone) return kOffloadRefused;
+  if (hdr.flags & kNeedsCsum) {
+    size_t at = size_t{hdr.csum_start} + hdr.csum_offset;
+    if (at + 2 > len || hdr.csum_start > len) return kOffloadRefused;
+    uint32_t initial = Be16(p + at);
+    p[at] = p[at + 1] = 0;
+    PutBe16(p + at, ~FoldSum(SumBigEndian(p + hdr.csum_start, len - hdr.csum_start, initial)) & 0xffff);
+  }
+  return static_cast<ssize_t>(len);
+}
+
+int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
+                       int64_t* syscalls) {
+  int64_t written = 0;
+  iovec iov[kMaxSegments + 1];
+  VirtioNetHdr hdr;
+  int64_t i = 0;
+  while (i < count) {
+    Segment head;
+    uint8_t* p = slab + offsets[i];
+    uint32_t len = static_cast<uint32_t>(lengths[i]);
+    if (!coalesce || !Parse(p, len, &head) || !ChecksumValid(head)) {
+      ++*syscalls;
+      if (WritePlain(fd, p, len)) written++;
+      i++;
+      continue;
+    }
+    uint32_t gso = head.payload;
+    uint32_t payload = head.payload;
+    uint32_t expected = head.seq + head.payload;
+    bool ended = head.psh;  // PSH, or a short segment, can only end a run
+    uint32_t n = 1;
+    iov[0] = {&hdr, sizeof hdr};
+    iov[1] = {p, len};
+    int64_t j = i + 1;
+    for (; j < count && n < kMaxSegments && !ended; j++) {
+      Segment s;
+      if (!Parse(slab + offsets[j], static_cast<uint32_t>(lengths[j]), &s) || !SameFlow(head, s) || s.seq != expected ||
+          s.payload > gso || head.iphl + head.tcphl + payload + s.payload > kMaxIpLength || !ChecksumValid(s)) {
+        break;
+      }
+      iov[n + 1] = {s.p + s.iphl + s.tcphl, s.payload};
+      payload += s.payload;
+      expected += s.payload;
+      ended = s.psh || s.payload < gso;
+      if (s.psh) p[head.iphl + 13] |= kTcpPsh;
+      n++;
+    }
+    ++*syscalls;
+    if (n == 1) {
+      if (WritePlain(fd, p, len)) written++;
+      i++;
+      continue;
+    }
+    // The head becomes the super-packet's header: lengths for the whole, and in the TCP checksum
+    // field the pseudo-header sum, which the kernel completes over the data (CHECKSUM_PARTIAL).
+    uint32_t total = head.iphl + head.tcphl + payload;
+    if (head.iphl == 20) {
+      PutBe16(p + 2, total);
+      p[10] = p[11] = 0;
+      PutBe16(p + 10, ~FoldSum(SumBigEndian(p, 20, 0)) & 0xffff);
+    } else {
+      PutBe16(p + 4, total - 40);
+    }
+    PutBe16(p + head.iphl + 16, FoldSum(PseudoSum(head, total - head.iphl)));
+    std::memset(&hdr, 0, sizeof hdr);
+    hdr.flags = kNeedsCsum;
+    hdr.gso_type = head.iphl == 20 ? kGsoTcpV4 : kGsoTcpV6;
+    hdr.hdr_len = static_cast<uint16_t>(head.iphl + head.tcphl);
+    hdr.gso_size = static_cast<uint16_t>(gso);
+    hdr.csum_start = static_cast<uint16_t>(head.iphl);
+    hdr.csum_offset = 16;
+    if (WriteFully(fd, iov, static_cast<int>(n + 1)) >= 0) written += n;
+    i = j;
+  }
+  return written;
+}
+
+}  // namespace vxroute

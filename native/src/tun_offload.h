@@ -1,0 +1,28 @@
+// The virtio_net_hdr side of TUN queues opened with IFF_VNET_HDR (tun_offload.cc).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vxroute {
+
+// ReadWithVnetHeader's answer for a packet it cannot hand on (a GSO packet we did not ask for).
+constexpr ssize_t kOffloadRefused = -2;
+
+// Reads one packet to p (at most `room` bytes) and strips its header; finishes a partial checksum.
+// Returns its length, -1 with errno set, or kOffloadRefused.
+ssize_t ReadWithVnetHeader(int fd, uint8_t* p, size_t room);
+
+// Writes packets slab[offsets[i] .. + lengths[i]], i < count, each behind a virtio_net_hdr; with
+// `coalesce`, runs of TCP segments of one flow go as one GSO packet. Returns the packets written
+// and adds the writev calls made to *syscalls.
+int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
+                       int64_t* syscalls);
+
+// RFC 1071 over big-endian 16-bit words, unfolded, and its fold to 16 bits.
+uint64_t SumBigEndian(const uint8_t* p, size_t len, uint64_t sum);
+uint32_t FoldSum(uint64_t sum);
+
+}  // namespace vxroute
