@@ -53,6 +53,19 @@ describe('vxroute ↔ kernel VXLAN (flannel vxlan backend)', () => {
     expect(writes(after) - writes(before)).toBeLessThan(segments / 4);
   });
 
+  it('reads TCP from its pod as TSO packets of up to 64 KiB and cuts them into segments the kernel accepts', async () => {
+    const tso = (c: Awaited<ReturnType<VxrouteProcess['counters']>>) => c.workers.reduce((a, w) => a + w.tsoPackets, 0);
+    const sent = (c: Awaited<ReturnType<VxrouteProcess['counters']>>) => c.peers.reduce((a, p) => a + p.txPackets, 0);
+    const before = await daemon.counters();
+    const t = await tcpTransfer(kernel.pods[0].ns, kernel.pods[0].ip, ours.pods[0].ns, 16 * MiB);
+    expect(t.receivedSha256).toBe(t.sentSha256);
+    const after = await daemon.counters();
+    const segments = sent(after) - sent(before);
+    expect(segments).toBeGreaterThan((16 * MiB) / POD_MTU);
+    expect(tso(after) - tso(before)).toBeGreaterThan(0);
+    expect(tso(after) - tso(before)).toBeLessThan(segments / 4);
+  });
+
   it.each([1, MAX_UDP])('carries a %i-byte UDP datagram in each direction', async (size) => {
     const there = await udpDatagram(ours.pods[0].ns, kernel.pods[0].ns, kernel.pods[0].ip, size);
     expect(there.received).toEqual({ length: size, sha256: there.sentSha256, from: ours.pods[0].ip });

@@ -21,10 +21,12 @@ namespace {
 constexpr int64_t kTap = 1;
 constexpr int64_t kMultiQueue = 2;
 constexpr int64_t kVnetHdr = 4;
+constexpr int64_t kTso = 8;
 
 // readBatch / writeBatch flags: the queue carries a virtio_net_hdr; coalesce TCP runs on write.
 constexpr int64_t kIoVnetHdr = 1;
 constexpr int64_t kIoCoalesce = 2;
+constexpr int64_t kIoSegment = 4;  // cut TSO packets into segments (needs a scratch buffer and state)
 
 // An optional trailing flags argument (0 when absent).
 bool OptionalFlags(const Napi::CallbackInfo& info, size_t i, int64_t* flags) {
@@ -67,6 +69,14 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
     ThrowErrno(env, "ioctl TUNSETIFF", err, hint);
     return env.Undefined();
   }
+  // Let the kernel hand over TCP packets of up to 64 KiB with partial checksums: fewer reads, and
+  // the sender's stack works per super-packet; ReadSegmented cuts them.
+  if ((flags & kTso) && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, "ioctl TUNSETOFFLOAD", err);
+    return env.Undefined();
+  }
   Napi::Object handle = Napi::Object::New(env);
   handle.Set("fd", Napi::Number::New(env, fd));
   handle.Set("name", Napi::String::New(env, ifr.ifr_name));
@@ -84,6 +94,22 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
       !ArgInt(info, 3, &offset) || !ArgInt(info, 4, &count) || !ArgInt32Array(info, 5, &sizes, &sizesLength) ||
       !OptionalFlags(info, 6, &flags) || !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength)) {
     return env.Undefined();
+  }
+  if (flags & kIoSegment) {
+    uint8_t* scratch;
+    size_t scratchLength, stateLength;
+    int32_t* state;
+    if (!ArgBuffer(info, 7, &scratch, &scratchLength) || !ArgInt32Array(info, 8, &state, &stateLength)) return env.Undefined();
+    if (scratchLength < static_cast<size_t>(slotSize - offset) + 65536 || stateLength < kReadStateWords) {
+      ThrowRange(env, "readBatch: the scratch buffer must hold a slot and 64 KiB, the state 8 words");
+      return env.Undefined();
+    }
+    int64_t n = ReadSegmented(static_cast<int>(fd), slab, slotSize, offset, count, sizes, scratch, scratchLength, state);
+    if (n < 0 && errno != EAGAIN) {
+      ThrowErrno(env, "read", errno);
+      return env.Undefined();
+    }
+    return Napi::Number::New(env, static_cast<double>(n < 0 ? 0 : n));
   }
   int64_t n = 0;
   while (n < count) {

@@ -32,8 +32,10 @@ constexpr uint8_t kGsoNone = 0;    // VIRTIO_NET_HDR_GSO_NONE
 constexpr uint8_t kGsoTcpV4 = 1;   // VIRTIO_NET_HDR_GSO_TCPV4
 constexpr uint8_t kGsoTcpV6 = 4;   // VIRTIO_NET_HDR_GSO_TCPV6
 
-constexpr uint8_t kTcpAck = 0x10;
+constexpr uint8_t kTcpFin = 0x01;
 constexpr uint8_t kTcpPsh = 0x08;
+constexpr uint8_t kTcpAck = 0x10;
+constexpr uint8_t kTcpCwr = 0x80;
 constexpr uint32_t kMaxSegments = 64;
 constexpr uint32_t kMaxIpLength = 65535;
 
@@ -42,6 +44,10 @@ uint32_t Be32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]
 void PutBe16(uint8_t* p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
+}
+void PutBe32(uint8_t* p, uint32_t v) {
+  PutBe16(p, v >> 16);
+  PutBe16(p + 2, v);
 }
 
 // A TCP segment that may be coalesced: IPv4 without options or IPv6 without extension headers,
@@ -120,10 +126,70 @@ ssize_t WriteFully(int fd, const iovec* iov, int n) {
 
 const VirtioNetHdr kNoOffload{};
 
+// A packet with NEEDS_CSUM holds the pseudo-header sum at csum_start + csum_offset: add the data's.
+bool FinishChecksum(const VirtioNetHdr& hdr, uint8_t* p, size_t len) {
+  if (!(hdr.flags & kNeedsCsum)) return true;
+  size_t at = size_t{hdr.csum_start} + hdr.csum_offset;
+  if (at + 2 > len) return false;
+  uint32_t initial = Be16(p + at);
+  p[at] = p[at + 1] = 0;
+  PutBe16(p + at, ~FoldSum(SumBigEndian(p + hdr.csum_start, len - hdr.csum_start, initial)) & 0xffff);
+  return true;
+}
+
 // Writes one packet as it is, behind a header that asks nothing of the kernel.
 bool WritePlain(int fd, uint8_t* p, uint32_t len) {
   iovec iov[2] = {{const_cast<VirtioNetHdr*>(&kNoOffload), sizeof kNoOffload}, {p, len}};
   return WriteFully(fd, iov, 2) >= 0;
+}
+
+// The GSO packet waiting in the scratch buffer: its header fields and the next segment to cut.
+// kGsoPacketsRead counts the GSO packets taken in, for the caller to collect.
+enum PendingWord { kPendingLength, kPendingNext, kPendingGsoSize, kPendingHdrLen, kPendingCsumStart, kGsoPacketsRead };
+
+// Cuts segments of the pending GSO packet into slots: each gets the packet's headers with its
+// own lengths, IPv4 id, sequence number, flags (FIN and PSH only on the last, CWR only on the
+// first, as tcp_gso_segment does) and checksums. Returns the slots filled.
+int64_t CutSegments(const uint8_t* pkt, int32_t* state, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t first,
+                    int64_t count, int32_t* sizes) {
+  const uint32_t len = static_cast<uint32_t>(state[kPendingLength]);
+  const uint32_t gso = static_cast<uint32_t>(state[kPendingGsoSize]);
+  const uint32_t hdrLen = static_cast<uint32_t>(state[kPendingHdrLen]);
+  const uint32_t iphl = static_cast<uint32_t>(state[kPendingCsumStart]);
+  const bool v4 = (pkt[0] >> 4) == 4;
+  const uint32_t segments = (len - hdrLen + gso - 1) / gso;
+  const uint32_t seq0 = Be32(pkt + iphl + 4);
+  const uint32_t id0 = Be16(pkt + 4);
+  uint64_t addresses = v4 ? SumBigEndian(pkt + 12, 8, 0) : SumBigEndian(pkt + 8, 32, 0);
+  int64_t n = first;
+  uint32_t i = static_cast<uint32_t>(state[kPendingNext]);
+  for (; i < segments && n < count; i++, n++) {
+    uint32_t at = hdrLen + i * gso;
+    uint32_t chunk = len - at < gso ? len - at : gso;
+    uint32_t segLen = hdrLen + chunk;
+    uint8_t* out = slab + n * slotSize + offset;
+    std::memcpy(out, pkt, hdrLen);
+    std::memcpy(out + hdrLen, pkt + at, chunk);
+    if (v4) {
+      PutBe16(out + 2, segLen);
+      PutBe16(out + 4, id0 + i);
+      out[10] = out[11] = 0;
+      PutBe16(out + 10, ~FoldSum(SumBigEndian(out, iphl, 0)) & 0xffff);
+    } else {
+      PutBe16(out + 4, segLen - 40);
+    }
+    uint8_t* tcp = out + iphl;
+    PutBe32(tcp + 4, seq0 + i * gso);
+    if (i + 1 < segments) tcp[13] &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
+    if (i > 0) tcp[13] &= static_cast<uint8_t>(~kTcpCwr);
+    tcp[16] = tcp[17] = 0;
+    uint32_t tcpLen = segLen - iphl;
+    PutBe16(tcp + 16, ~FoldSum(SumBigEndian(tcp, tcpLen, addresses + IPPROTO_TCP + tcpLen)) & 0xffff);
+    sizes[n] = static_cast<int32_t>(segLen);
+  }
+  state[kPendingNext] = static_cast<int32_t>(i);
+  if (i == segments) state[kPendingLength] = 0;
+  return n - first;
 }
 
 }  // namespace
@@ -147,15 +213,58 @@ ssize_t ReadWithVnetHeader(int fd, uint8_t* p, size_t room) {
   if (static_cast<size_t>(r) < sizeof hdr) return kOffloadRefused;
   size_t len = static_cast<size_t>(r) - sizeof hdr;
   // Without TUNSETOFFLOAD the kernel hands over whole packets; a partial checksum is finished here.
-  if (hdr.gso_type != kGsoNone) return kOffloadRefused;
-  if (hdr.flags & kNeedsCsum) {
-    size_t at = size_t{hdr.csum_start} + hdr.csum_offset;
-    if (at + 2 > len || hdr.csum_start > len) return kOffloadRefused;
-    uint32_t initial = Be16(p + at);
-    p[at] = p[at + 1] = 0;
-    PutBe16(p + at, ~FoldSum(SumBigEndian(p + hdr.csum_start, len - hdr.csum_start, initial)) & 0xffff);
-  }
+  if (hdr.gso_type != kGsoNone || !FinishChecksum(hdr, p, len)) return kOffloadRefused;
   return static_cast<ssize_t>(len);
+}
+
+int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
+                      uint8_t* scratch, size_t scratchLength, int32_t* state) {
+  const size_t room = static_cast<size_t>(slotSize - offset);
+  int64_t n = 0;
+  while (n < count) {
+    if (state[kPendingLength] > 0) {
+      n += CutSegments(scratch, state, slab, slotSize, offset, n, count, sizes);
+      continue;
+    }
+    // A packet that fits goes straight to its slot; a GSO packet spills into the scratch buffer
+    // behind a copy of its start, which makes it whole there.
+    uint8_t* p = slab + n * slotSize + offset;
+    VirtioNetHdr hdr;
+    iovec iov[3] = {{&hdr, sizeof hdr}, {p, room}, {scratch + room, scratchLength - room}};
+    ssize_t r = readv(fd, iov, 3);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return n > 0 ? n : -1;  // EAGAIN included: the caller tells it apart
+    }
+    if (static_cast<size_t>(r) < sizeof hdr) {
+      sizes[n++] = -1;
+      continue;
+    }
+    size_t len = static_cast<size_t>(r) - sizeof hdr;
+    if (hdr.gso_type == kGsoNone) {
+      if (len > room || !FinishChecksum(hdr, p, len)) sizes[n++] = -1;
+      else sizes[n++] = static_cast<int32_t>(len);
+      continue;
+    }
+    uint8_t* pkt = scratch;
+    std::memcpy(pkt, p, len < room ? len : room);
+    // hdr_len may cover more than the headers (it is the linear part's length): take the TCP header's own.
+    uint32_t iphl = hdr.csum_start;
+    bool v4 = hdr.gso_type == kGsoTcpV4 && len >= 40 && (pkt[0] >> 4) == 4 && iphl == (pkt[0] & 0x0fu) * 4;
+    bool v6 = hdr.gso_type == kGsoTcpV6 && len >= 60 && (pkt[0] >> 4) == 6 && iphl == 40;
+    uint32_t hdrLen = (v4 || v6) && iphl + 20 <= len ? iphl + (pkt[iphl + 12] >> 4) * 4u : 0;
+    if (hdrLen == 0 || hdrLen > len || hdr.gso_size == 0 || hdrLen + hdr.gso_size > room) {
+      sizes[n++] = -1;  // a GSO kind we did not ask for, or inconsistent: counted as malformed
+      continue;
+    }
+    state[kPendingLength] = static_cast<int32_t>(len);
+    state[kPendingNext] = 0;
+    state[kPendingGsoSize] = hdr.gso_size;
+    state[kPendingHdrLen] = static_cast<int32_t>(hdrLen);
+    state[kPendingCsumStart] = static_cast<int32_t>(iphl);
+    state[kGsoPacketsRead]++;
+  }
+  return n;
 }
 
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,

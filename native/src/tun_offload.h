@@ -15,6 +15,16 @@ constexpr ssize_t kOffloadRefused = -2;
 // Returns its length, -1 with errno set, or kOffloadRefused.
 ssize_t ReadWithVnetHeader(int fd, uint8_t* p, size_t room);
 
+// State words of a GSO packet read but not yet cut into slots (kept by the caller between calls).
+constexpr size_t kReadStateWords = 8;
+
+// Reads packets from a queue with TUNSETOFFLOAD (checksum, TSO4/6) into slots; a TCP GSO packet
+// lands in `scratch` (at least 64 KiB + a slot) and is cut into MSS-sized segments, one slot
+// each, resuming from `state` on the next call when the slots run out. Returns the slots filled,
+// or -1 with errno (EAGAIN: nothing to read) when none were.
+int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
+                      uint8_t* scratch, size_t scratchLength, int32_t* state);
+
 // Writes packets slab[offsets[i] .. + lengths[i]], i < count, each behind a virtio_net_hdr; with
 // `coalesce`, runs of TCP segments of one flow go as one GSO packet. Returns the packets written
 // and adds the writev calls made to *syscalls.

@@ -22,13 +22,13 @@ export const DirectionSlot = Object.freeze({ batches: 0, packets: 1, histogram: 
 const DIRECTIONS_AT = DROP_REASONS.length;
 /**
  * Per-worker gauges, refreshed about once a second: its V8 heap in use and its garbage
- * collections so far; and the write syscalls it made to the TUN (fewer than packets written when
- * TCP segments are coalesced).
+ * collections so far; the write syscalls it made to the TUN (fewer than packets written when
+ * TCP segments are coalesced); the TCP packets of up to 64 KiB it read from the TUN and cut.
  */
 const WORKER_AT = DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS;
-export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2 });
+export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3 });
 /** Switch mode's events: frames flooded to every peer, ARP requests and neighbour solicitations answered by the proxy. */
-export const EventSlot = Object.freeze({ floods: WORKER_AT + 3, proxiedArp: WORKER_AT + 4, proxiedNd: WORKER_AT + 5 });
+export const EventSlot = Object.freeze({ floods: WORKER_AT + 4, proxiedArp: WORKER_AT + 5, proxiedNd: WORKER_AT + 6 });
 const GLOBAL_SLOTS = EventSlot.proxiedNd + 1;
 
 /** Per-peer slots. lastRx is a Date.now() in ms (0: never). */
@@ -81,6 +81,11 @@ export class ShardCounters {
   /** Write syscalls made to the TUN, from the native call's count. */
   tunWrites(n: number): void {
     this.c[WorkerSlot.tunWrites] += n;
+  }
+
+  /** TSO packets read from the TUN and cut into segments. */
+  tsoPackets(n: number): void {
+    this.c[WorkerSlot.tsoPackets] += n;
   }
 
   /** One more of an EventSlot. */

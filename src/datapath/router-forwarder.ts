@@ -1,6 +1,6 @@
 // Router mode: IP packets from the TUN are encapsulated toward the node that owns their
 // destination; VXLAN datagrams from peers are decapsulated into the TUN.
-import { addon, IO_COALESCE, IO_VNET_HDR } from '../native/addon.js';
+import { addon, IO_COALESCE, IO_SEGMENT, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../native/addon.js';
 import { HEADROOM } from '../packet/constants.js';
 import { Direction } from './counters.js';
 import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';
@@ -23,10 +23,14 @@ export class RouterForwarder implements Forwarder {
   private readonly readFlags: number;
   private readonly writeFlags: number;
   private readonly writes = new Int32Array(1);
+  /** Where a TSO packet read from the TUN waits while it is cut into segments, and how far that got. */
+  private readonly segmentScratch: Buffer;
+  private readonly segmentState = new Int32Array(SEGMENT_STATE_WORDS);
 
   constructor(private readonly parts: ShardParts) {
     const { cfg, counters } = parts;
-    this.readFlags = cfg.tunOffload ? IO_VNET_HDR : 0;
+    this.readFlags = cfg.tunOffload ? IO_VNET_HDR | IO_SEGMENT : 0;
+    this.segmentScratch = Buffer.alloc(cfg.tunOffload ? cfg.slotSize + SEGMENT_SCRATCH_EXTRA : 0);
     this.writeFlags = cfg.tunOffload ? IO_VNET_HDR | IO_COALESCE : 0;
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
@@ -41,10 +45,21 @@ export class RouterForwarder implements Forwarder {
     this.routes.rebuild(table);
   }
 
+  /** Reads and forwards batches until the segments of a TSO packet are all sent. */
   fromTun(): void {
+    const state = this.segmentState;
+    do this.forwardBatch();
+    while (state[SegmentState.pending] > 0);
+    if (state[SegmentState.tsoPackets] > 0) {
+      this.parts.counters.tsoPackets(state[SegmentState.tsoPackets]);
+      state[SegmentState.tsoPackets] = 0;
+    }
+  }
+
+  private forwardBatch(): void {
     const { tx } = this;
     const { cfg, counters, trace } = this.parts;
-    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes, this.readFlags);
+    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes, this.readFlags, this.segmentScratch, this.segmentState);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.tun, n);

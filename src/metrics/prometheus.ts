@@ -80,6 +80,13 @@ export class PrometheusMetrics {
       },
     });
     new Counter({
+      name: 'vxroute_tun_tso_packets_total', help: 'TCP packets of up to 64 KiB a worker read from the TUN (TSO) and cut into MSS-sized segments.', labelNames: ['worker'], registers,
+      collect() {
+        this.reset();
+        for (const w of current()?.workers ?? []) this.inc({ worker: String(w.index) }, w.tsoPackets);
+      },
+    });
+    new Counter({
       name: 'vxroute_worker_gc_total', help: 'Garbage collections in a worker since start: a datapath that allocates nothing per packet keeps this flat.', labelNames: ['worker'], registers,
       collect() {
         this.reset();

@@ -1,6 +1,6 @@
 // The overlay's TUN device (a TAP in switch mode): one queue (fd) per shard, created on open
 // unless it already exists.
-import { addon, TUN_MULTI_QUEUE, TUN_TAP, TUN_VNET_HDR } from '../native/addon.js';
+import { addon, TUN_MULTI_QUEUE, TUN_TAP, TUN_TSO, TUN_VNET_HDR } from '../native/addon.js';
 import { ConfigError } from '../config-error.js';
 import { findLink } from './links.js';
 
@@ -14,8 +14,12 @@ export interface TunDevice {
   adopted: boolean;
 }
 
-/** `vnetHdr`: every packet read or written carries a virtio_net_hdr (IFF_VNET_HDR), for coalesced writes. */
-export async function openTun(name: string, queues: number, kind: TunKind = 'tun', vnetHdr = false): Promise<TunDevice> {
+/**
+ * `offload`: every packet read or written carries a virtio_net_hdr (IFF_VNET_HDR), and the kernel
+ * may hand over TCP packets of up to 64 KiB with partial checksums (TUNSETOFFLOAD), for coalesced
+ * writes and segmented reads.
+ */
+export async function openTun(name: string, queues: number, kind: TunKind = 'tun', offload = false): Promise<TunDevice> {
   const existing = await findLink(name);
   const existingKind = existing?.linkinfo?.info_kind === 'tun' ? existing.linkinfo.info_data?.type ?? 'tun' : undefined;
   if (existing && existingKind !== kind) {
@@ -24,7 +28,7 @@ export async function openTun(name: string, queues: number, kind: TunKind = 'tun
   }
   const fds: number[] = [];
   try {
-    for (let i = 0; i < queues; i++) fds.push(addon.tunOpen(name, TUN_MULTI_QUEUE | (kind === 'tap' ? TUN_TAP : 0) | (vnetHdr ? TUN_VNET_HDR : 0)).fd);
+    for (let i = 0; i < queues; i++) fds.push(addon.tunOpen(name, TUN_MULTI_QUEUE | (kind === 'tap' ? TUN_TAP : 0) | (offload ? TUN_VNET_HDR | TUN_TSO : 0)).fd);
   } catch (err) {
     for (const fd of fds) addon.close(fd);
     throw err;
