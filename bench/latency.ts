@@ -3,7 +3,7 @@
 // waited between its wake-up and running) and the daemons' syscalls. An echo crosses a daemon
 // four times (out of A, into B, out of B, into A); each crossing is a wake-up from poll() and a
 // few syscalls, which is what the difference to the kernel path is made of.
-//   npm run bench:latency -- [--echoes 2000]   (needs perf: apt-get install -y linux-perf)
+//   npm run bench:latency -- [--echoes 2000] [--no-tun-offload]   (needs perf: apt-get install -y linux-perf)
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, readdir } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Lab } from '../src/lab/lab.js';
 import { host, tryInNs } from '../src/lab/netns.js';
 
-const { values } = parseArgs({ options: { echoes: { type: 'string', default: '2000' } } });
+const { values } = parseArgs({ options: { echoes: { type: 'string', default: '2000' }, 'no-tun-offload': { type: 'boolean', default: false } } });
 const echoes = Number(values.echoes);
 const INTERVAL_S = 0.002;
 
@@ -45,8 +45,9 @@ try {
   const v2 = await lab.addNode('vxroute');
   await lab.programKernelPeers();
   const subnets = await lab.writeSubnets([v1, v2]);
-  const d1 = await lab.startVxroute(v1, subnets, ['--workers', '1']);
-  const d2 = await lab.startVxroute(v2, subnets, ['--workers', '1']);
+  const flags = ['--workers', '1', ...(values['no-tun-offload'] ? ['--no-tun-offload'] : [])];
+  const d1 = await lab.startVxroute(v1, subnets, flags);
+  const d2 = await lab.startVxroute(v2, subnets, flags);
   await rtts(v1.pods[0].ns, v2.pods[0].ip); // warm-up: JIT, neighbours
 
   // 1. Round trips, nothing attached; the daemons' CPU time (all threads, ns) meanwhile.

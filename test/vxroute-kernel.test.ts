@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureVxlan } from '../src/lab/capture.js';
 import { Lab, POD_MTU, type LabNode } from '../src/lab/lab.js';
-import { ping, tcpTransfer, udpDatagram } from '../src/lab/traffic.js';
+import { ping, tcpTransfer, udpBurst, udpDatagram } from '../src/lab/traffic.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 
 const MiB = 1 << 20;
@@ -64,6 +64,16 @@ describe('vxroute ↔ kernel VXLAN (flannel vxlan backend)', () => {
     expect(segments).toBeGreaterThan((16 * MiB) / POD_MTU);
     expect(tso(after) - tso(before)).toBeGreaterThan(0);
     expect(tso(after) - tso(before)).toBeLessThan(segments / 4);
+  });
+
+  it('writes runs of same-size UDP datagrams from the peer to the TUN as GSO packets, every datagram intact', async () => {
+    const writes = (c: Awaited<ReturnType<VxrouteProcess['counters']>>) => c.workers.reduce((a, w) => a + w.tunWrites, 0);
+    const before = await daemon.counters();
+    const burst = await udpBurst(kernel.pods[0].ns, ours.pods[0].ns, ours.pods[0].ip, 5000, 1000);
+    const after = await daemon.counters();
+    expect(burst.intact).toBe(burst.received);
+    expect(burst.received).toBeGreaterThan(4500);
+    expect(writes(after) - writes(before)).toBeLessThan(burst.received / 2);
   });
 
   it.each([1, MAX_UDP])('carries a %i-byte UDP datagram in each direction', async (size) => {

@@ -1,14 +1,15 @@
 // virtio_net_hdr on a TUN opened with IFF_VNET_HDR (include/uapi/linux/virtio_net.h): reads
 // strip it, plain writes prepend a zero one, and coalescing writes turn a run of consecutive TCP
-// segments of one flow into one GSO super-packet (GSO_TCPV4/TCPV6 with NEEDS_CSUM), so that the
-// kernel's receive path and the pod's TCP stack handle one packet where they would have handled
-// up to 64 — GRO done before the TUN, as wireguard-go's tun/offload_linux.go does.
+// segments (or same-size UDP datagrams) of one flow into one GSO super-packet (GSO_TCPV4/TCPV6,
+// GSO_UDP_L4, with NEEDS_CSUM), so that the kernel's receive path handles one packet where it
+// would have handled up to 64 — GRO done before the TUN, as wireguard-go's tun/offload_linux.go does.
 #include "tun_offload.h"
 
 #include <netinet/in.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -31,6 +32,7 @@ constexpr uint8_t kNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
 constexpr uint8_t kGsoNone = 0;    // VIRTIO_NET_HDR_GSO_NONE
 constexpr uint8_t kGsoTcpV4 = 1;   // VIRTIO_NET_HDR_GSO_TCPV4
 constexpr uint8_t kGsoTcpV6 = 4;   // VIRTIO_NET_HDR_GSO_TCPV6
+constexpr uint8_t kGsoUdpL4 = 5;   // VIRTIO_NET_HDR_GSO_UDP_L4 (Linux 6.2)
 
 constexpr uint8_t kTcpFin = 0x01;
 constexpr uint8_t kTcpPsh = 0x08;
@@ -50,59 +52,73 @@ void PutBe32(uint8_t* p, uint32_t v) {
   PutBe16(p + 2, v);
 }
 
-// A TCP segment that may be coalesced: IPv4 without options or IPv6 without extension headers,
-// whole, not a fragment, flags ACK or ACK|PSH only, some payload.
+// A TCP segment or UDP datagram that may be coalesced: IPv4 without options or IPv6 without
+// extension headers, whole, not a fragment, some payload; TCP with flags ACK or ACK|PSH only.
 struct Segment {
   uint8_t* p;
   uint32_t len;
+  uint8_t proto;
   uint32_t iphl;
-  uint32_t tcphl;
+  uint32_t l4hl;
   uint32_t payload;
   uint32_t seq;
   bool psh;
 };
 
 bool Parse(uint8_t* p, uint32_t len, Segment* s) {
-  if (len < 40) return false;
+  if (len < 28) return false;
   if (p[0] == 0x45) {
-    if (p[9] != IPPROTO_TCP || Be16(p + 2) != len) return false;
-    if ((p[6] & 0x3f) != 0 || p[7] != 0) return false;  // MF, or a fragment offset
+    if (Be16(p + 2) != len || (p[6] & 0x3f) != 0 || p[7] != 0) return false;  // MF, or a fragment offset
+    s->proto = p[9];
     s->iphl = 20;
   } else if (p[0] >> 4 == 6) {
-    if (len < 60 || p[6] != IPPROTO_TCP || Be16(p + 4) + 40u != len) return false;
+    if (len < 48 || Be16(p + 4) + 40u != len) return false;
+    s->proto = p[6];
     s->iphl = 40;
   } else {
     return false;
   }
   const uint8_t* t = p + s->iphl;
-  s->tcphl = (t[12] >> 4) * 4u;
-  if (s->tcphl < 20 || s->iphl + s->tcphl >= len) return false;
-  if (t[13] != kTcpAck && t[13] != (kTcpAck | kTcpPsh)) return false;
+  if (s->proto == IPPROTO_TCP) {
+    if (s->iphl + 20 > len) return false;
+    s->l4hl = (t[12] >> 4) * 4u;
+    if (s->l4hl < 20 || s->iphl + s->l4hl >= len) return false;
+    if (t[13] != kTcpAck && t[13] != (kTcpAck | kTcpPsh)) return false;
+    s->seq = Be32(t + 4);
+    s->psh = (t[13] & kTcpPsh) != 0;
+  } else if (s->proto == IPPROTO_UDP) {
+    s->l4hl = 8;
+    if (Be16(t + 4) != len - s->iphl || s->iphl + 8 >= len) return false;
+    if (s->iphl == 40 && Be16(t + 6) == 0) return false;  // RFC 8200 §8.1: IPv6 UDP needs its checksum
+    s->seq = 0;
+    s->psh = false;
+  } else {
+    return false;
+  }
   s->p = p;
   s->len = len;
-  s->payload = len - s->iphl - s->tcphl;
-  s->seq = Be32(t + 4);
-  s->psh = (t[13] & kTcpPsh) != 0;
+  s->payload = len - s->iphl - s->l4hl;
   return true;
 }
 
-// RFC 1071 sum of the pseudo-header (RFC 793 / RFC 8200 §8.1) for `tcpLength` bytes of TCP.
-uint64_t PseudoSum(const Segment& s, uint32_t tcpLength) {
+// RFC 1071 sum of the pseudo-header (RFC 768 / RFC 793 / RFC 8200 §8.1) for `l4Length` bytes.
+uint64_t PseudoSum(const Segment& s, uint32_t l4Length) {
   const uint8_t* p = s.p;
   uint64_t sum = s.iphl == 20 ? SumBigEndian(p + 12, 8, 0) : SumBigEndian(p + 8, 32, 0);
-  return sum + IPPROTO_TCP + tcpLength;
+  return sum + s.proto + l4Length;
 }
 
 bool ChecksumValid(const Segment& s) {
-  uint32_t tcpLength = s.len - s.iphl;
-  return FoldSum(SumBigEndian(s.p + s.iphl, tcpLength, PseudoSum(s, tcpLength))) == 0xffff;
+  uint32_t l4Length = s.len - s.iphl;
+  if (s.proto == IPPROTO_UDP && Be16(s.p + s.iphl + 6) == 0) return true;  // IPv4 UDP sent without a checksum
+  return FoldSum(SumBigEndian(s.p + s.iphl, l4Length, PseudoSum(s, l4Length))) == 0xffff;
 }
 
 // Whether `s` belongs to the flow of `head` with the same headers but for the sequence number
 // (and the PSH flag), as the kernel's tcp_gro_receive asks: addresses, ports, ack, options, and
 // the IP fields a segmenter copies (TOS / traffic class and flow label, TTL / hop limit, DF).
 bool SameFlow(const Segment& head, const Segment& s) {
-  if (s.iphl != head.iphl || s.tcphl != head.tcphl) return false;
+  if (s.proto != head.proto || s.iphl != head.iphl || s.l4hl != head.l4hl) return false;
   const uint8_t* a = head.p;
   const uint8_t* b = s.p;
   if (head.iphl == 20) {
@@ -112,9 +128,13 @@ bool SameFlow(const Segment& head, const Segment& s) {
   }
   const uint8_t* ta = a + head.iphl;
   const uint8_t* tb = b + s.iphl;
+  if (head.proto == IPPROTO_UDP) return std::memcmp(ta, tb, 4) == 0;  // ports
   return std::memcmp(ta, tb, 4) == 0 && std::memcmp(ta + 8, tb + 8, 4) == 0 &&
-         std::memcmp(ta + 20, tb + 20, head.tcphl - 20) == 0;
+         std::memcmp(ta + 20, tb + 20, head.l4hl - 20) == 0;
 }
+
+// Whether the kernel takes GSO_UDP_L4 from a TUN (Linux 6.2); learned from the first refusal.
+std::atomic<bool> udpGsoUsable{true};
 
 ssize_t WriteFully(int fd, const iovec* iov, int n) {
   ssize_t r;
@@ -272,36 +292,44 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
   int64_t written = 0;
   iovec iov[kMaxSegments + 1];
   VirtioNetHdr hdr;
+  uint8_t saved[120];  // the head's headers, to write the run plainly if the kernel refuses it
   int64_t i = 0;
   while (i < count) {
     Segment head;
     uint8_t* p = slab + offsets[i];
     uint32_t len = static_cast<uint32_t>(lengths[i]);
-    if (!coalesce || !Parse(p, len, &head) || !ChecksumValid(head)) {
+    if (!coalesce || !Parse(p, len, &head) || (head.proto == IPPROTO_UDP && !udpGsoUsable.load(std::memory_order_relaxed)) ||
+        !ChecksumValid(head)) {
       ++*syscalls;
       if (WritePlain(fd, p, len)) written++;
       i++;
       continue;
     }
+    // TCP: consecutive sequence numbers, PSH or a short segment only at the end. UDP: datagrams
+    // of one size, a shorter one only at the end (RFC 8200-size runs as UDP_SEGMENT makes them).
+    const bool tcp = head.proto == IPPROTO_TCP;
+    const uint32_t headers = head.iphl + head.l4hl;
+    std::memcpy(saved, p, headers);
     uint32_t gso = head.payload;
     uint32_t payload = head.payload;
     uint32_t expected = head.seq + head.payload;
-    bool ended = head.psh;  // PSH, or a short segment, can only end a run
+    bool ended = head.psh;
+    bool psh = head.psh;
     uint32_t n = 1;
     iov[0] = {&hdr, sizeof hdr};
     iov[1] = {p, len};
     int64_t j = i + 1;
     for (; j < count && n < kMaxSegments && !ended; j++) {
       Segment s;
-      if (!Parse(slab + offsets[j], static_cast<uint32_t>(lengths[j]), &s) || !SameFlow(head, s) || s.seq != expected ||
-          s.payload > gso || head.iphl + head.tcphl + payload + s.payload > kMaxIpLength || !ChecksumValid(s)) {
+      if (!Parse(slab + offsets[j], static_cast<uint32_t>(lengths[j]), &s) || !SameFlow(head, s) || (tcp && s.seq != expected) ||
+          s.payload > gso || headers + payload + s.payload > kMaxIpLength || !ChecksumValid(s)) {
         break;
       }
-      iov[n + 1] = {s.p + s.iphl + s.tcphl, s.payload};
+      iov[n + 1] = {s.p + headers, s.payload};
       payload += s.payload;
       expected += s.payload;
       ended = s.psh || s.payload < gso;
-      if (s.psh) p[head.iphl + 13] |= kTcpPsh;
+      psh = psh || s.psh;
       n++;
     }
     ++*syscalls;
@@ -310,9 +338,9 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
       i++;
       continue;
     }
-    // The head becomes the super-packet's header: lengths for the whole, and in the TCP checksum
+    // The head becomes the super-packet's header: lengths for the whole, and in the checksum
     // field the pseudo-header sum, which the kernel completes over the data (CHECKSUM_PARTIAL).
-    uint32_t total = head.iphl + head.tcphl + payload;
+    uint32_t total = headers + payload;
     if (head.iphl == 20) {
       PutBe16(p + 2, total);
       p[10] = p[11] = 0;
@@ -320,15 +348,29 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
     } else {
       PutBe16(p + 4, total - 40);
     }
-    PutBe16(p + head.iphl + 16, FoldSum(PseudoSum(head, total - head.iphl)));
+    uint8_t* l4 = p + head.iphl;
+    if (tcp && psh) l4[13] |= kTcpPsh;
+    if (!tcp) PutBe16(l4 + 4, total - head.iphl);
+    const uint32_t csumOffset = tcp ? 16 : 6;
+    PutBe16(l4 + csumOffset, FoldSum(PseudoSum(head, total - head.iphl)));
     std::memset(&hdr, 0, sizeof hdr);
     hdr.flags = kNeedsCsum;
-    hdr.gso_type = head.iphl == 20 ? kGsoTcpV4 : kGsoTcpV6;
-    hdr.hdr_len = static_cast<uint16_t>(head.iphl + head.tcphl);
+    hdr.gso_type = tcp ? (head.iphl == 20 ? kGsoTcpV4 : kGsoTcpV6) : kGsoUdpL4;
+    hdr.hdr_len = static_cast<uint16_t>(headers);
     hdr.gso_size = static_cast<uint16_t>(gso);
     hdr.csum_start = static_cast<uint16_t>(head.iphl);
-    hdr.csum_offset = 16;
-    if (WriteFully(fd, iov, static_cast<int>(n + 1)) >= 0) written += n;
+    hdr.csum_offset = static_cast<uint16_t>(csumOffset);
+    if (WriteFully(fd, iov, static_cast<int>(n + 1)) >= 0) {
+      written += n;
+    } else if (errno == EINVAL && !tcp) {
+      // An older kernel without UDP segmentation on the TUN: from now on, datagrams go one by one.
+      udpGsoUsable.store(false, std::memory_order_relaxed);
+      std::memcpy(p, saved, headers);
+      for (int64_t k = i; k < j; k++) {
+        ++*syscalls;
+        if (WritePlain(fd, slab + offsets[k], static_cast<uint32_t>(lengths[k]))) written++;
+      }
+    }
     i = j;
   }
   return written;

@@ -76,4 +76,11 @@ describe('vxroute run flags', () => {
     expect(message([...base, '--mode', 'switch', '--cni', 'vxroute'])).toMatch(/--cni: applies to router mode only/);
     expect(message([...base, '--mode', 'switch', '--iface', 'cni0'])).toMatch(/--iface: is the TAP device and must differ from --bridge/);
   });
+
+  it('turns the TUN offloads off on request, and has them only in router mode', () => {
+    expect(parseRunOptions(base, {}).tunOffload).toBe(true);
+    expect(parseRunOptions([...base, '--no-tun-offload'], {}).tunOffload).toBe(false);
+    expect(parseRunOptions([...base, '--mode', 'switch'], {}).tunOffload).toBe(false);
+    expect(message([...base, '--mode', 'switch', '--no-tun-offload'])).toMatch(/--no-tun-offload: applies to router mode only/);
+  });
 });

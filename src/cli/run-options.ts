@@ -43,7 +43,7 @@ export interface RunOptions {
   port: number | undefined;
   vni: number | undefined;
   workers: number;
-  /** Router mode: a virtio_net_hdr on the TUN, so that TCP segments from peers are written as one GSO packet per run. */
+  /** Router mode: TUN offloads (virtio_net_hdr): TSO packets read and cut, runs of TCP segments and UDP datagrams written as GSO packets. */
   tunOffload: boolean;
   mtu: number | undefined;
   /** Where the HTTP endpoint listens (every address serves every path); empty: nowhere. */
@@ -99,8 +99,9 @@ Options:
   --port N              VXLAN UDP port (default: net-conf's, else ${VXLAN_PORT}, flannel's; 4789 is IANA's)
   --vni N               VXLAN network identifier (default: net-conf's, else ${DEFAULT_VNI}, flannel's)
   --workers N           datapath shards, one TUN queue each (default: min(cores, 4))
-  --no-tun-offload      write every packet to the TUN on its own, without coalescing runs of
-                        TCP segments into GSO packets (default: coalesce; router mode)
+  --no-tun-offload      move packets through the TUN one by one: no TSO packets read and cut,
+                        no runs of TCP segments or UDP datagrams written as one GSO packet
+                        (default: offloads on; router mode)
   --mtu N               TUN MTU (default: net-conf's, else underlay MTU - 50)
   --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /metrics and /debug/*; repeat
                         it to listen on several addresses (default: 127.0.0.1:9475;

@@ -208,3 +208,38 @@ export async function broadcast(fromNs: string, receivers: string[], address: st
     for (const c of children) c.kill('SIGKILL');
   }
 }
+
+const BURST_RECEIVER = `
+import { createSocket } from 'node:dgram';
+const [host, port, count, size, windowMs] = process.argv.slice(1).map((a, i) => (i === 0 ? a : Number(a)));
+const expect = (i) => { const b = Buffer.alloc(size); for (let k = 0; k < size; k++) b[k] = (i * 31 + k) & 0xff; b.writeUInt32BE(i, 0); return b; };
+let received = 0, intact = 0;
+const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+sock.on('message', (m) => { received++; if (m.length === size && m.equals(expect(m.readUInt32BE(0)))) intact++; });
+sock.bind(port, host, () => { sock.setRecvBufferSize(8 << 20); console.log('listening'); setTimeout(() => { console.log(JSON.stringify({ received, intact })); process.exit(0); }, windowMs); });
+`;
+
+const BURST_SENDER = `
+import { createSocket } from 'node:dgram';
+const [host, port, count, size] = process.argv.slice(1).map((a, i) => (i === 0 ? a : Number(a)));
+const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+let sent = 0;
+for (let i = 0; i < count; i++) {
+  const b = Buffer.alloc(size); for (let k = 0; k < size; k++) b[k] = (i * 31 + k) & 0xff; b.writeUInt32BE(i, 0);
+  sock.send(b, port, host, () => { if (++sent === count) sock.close(); });
+}
+`;
+
+/** Sends `count` numbered datagrams of `size` bytes as fast as a socket takes them; returns how many arrived, and how many arrived intact. */
+export async function udpBurst(fromNs: string, toNs: string, toIp: string, count: number, size: number, port = 9997, windowMs = 2000): Promise<{ received: number; intact: number }> {
+  const receiver = spawn('ip', ['netns', 'exec', toNs, process.execPath, '--input-type=module', '-e', BURST_RECEIVER, toIp, String(port), String(count), String(size), String(windowMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const lines = createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]();
+    const first = await lines.next();
+    if (first.value !== 'listening') throw new Error(`UDP burst receiver in ${toNs} did not start: ${String(first.value)}`);
+    await inNs(fromNs, process.execPath, ['--input-type=module', '-e', BURST_SENDER, toIp, String(port), String(count), String(size)]);
+    return JSON.parse(String((await lines.next()).value)) as { received: number; intact: number };
+  } finally {
+    receiver.kill('SIGKILL');
+  }
+}
