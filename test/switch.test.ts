@@ -62,7 +62,8 @@ describe('switch mode: one Ethernet segment across vxroute and kernel nodes', ()
     expect(neigh[0]?.lladdr).toBe(await macOf(n3.pods[0].ns, 'eth0'));
   });
 
-  it('carries 32 MiB of TCP intact between each pair of nodes, both ways', async () => {
+  it('carries 32 MiB of TCP intact between each pair of nodes, both ways, with the TAP offloads at work', async () => {
+    const before = await countersOf(d1);
     for (const [a, b] of [[n1, n2], [n1, n3], [n2, n3]] as const) {
       for (const [from, to] of [[a, b], [b, a]] as const) {
         const t = await tcpTransfer(to.pods[1].ns, to.pods[1].ip, from.pods[1].ns, 32 * MiB);
@@ -70,6 +71,12 @@ describe('switch mode: one Ethernet segment across vxroute and kernel nodes', ()
         expect(t.receivedSha256, `${from.name} → ${to.name}`).toBe(t.sentSha256);
       }
     }
+    // n1 read TSO frames from its bridge and wrote runs of segments back as GSO frames.
+    const after = await countersOf(d1);
+    const sum = (c: CounterSnapshot, f: (w: CounterSnapshot['workers'][number]) => number) => c.workers.reduce((x, w) => x + f(w), 0);
+    const received = after.peers.reduce((x, p) => x + p.rxPackets, 0) - before.peers.reduce((x, p) => x + p.rxPackets, 0);
+    expect(sum(after, (w) => w.tsoPackets) - sum(before, (w) => w.tsoPackets)).toBeGreaterThan(0);
+    expect(sum(after, (w) => w.tunWrites) - sum(before, (w) => w.tunWrites)).toBeLessThan(received / 4);
   });
 
   it('delivers a broadcast to every pod exactly once', async () => {

@@ -27,6 +27,7 @@ constexpr int64_t kTso = 8;
 constexpr int64_t kIoVnetHdr = 1;
 constexpr int64_t kIoCoalesce = 2;
 constexpr int64_t kIoSegment = 4;  // cut TSO packets into segments (needs a scratch buffer and state)
+constexpr int64_t kIoEthernet = 8;  // a TAP: packets are Ethernet frames
 
 // An optional trailing flags argument (0 when absent).
 bool OptionalFlags(const Napi::CallbackInfo& info, size_t i, int64_t* flags) {
@@ -104,7 +105,8 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
       ThrowRange(env, "readBatch: the scratch buffer must hold a slot and 64 KiB, the state 8 words");
       return env.Undefined();
     }
-    int64_t n = ReadSegmented(static_cast<int>(fd), slab, slotSize, offset, count, sizes, scratch, scratchLength, state);
+    int64_t n = ReadSegmented(static_cast<int>(fd), slab, slotSize, offset, count, sizes, scratch, scratchLength, state,
+                              (flags & kIoEthernet) != 0);
     if (n < 0 && errno != EAGAIN) {
       ThrowErrno(env, "read", errno);
       return env.Undefined();
@@ -147,7 +149,8 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   }
   if (flags & kIoVnetHdr) {
     int64_t syscalls = 0;
-    int64_t written = WriteCoalesced(static_cast<int>(fd), slab, offsets, lengths, count, (flags & kIoCoalesce) != 0, &syscalls);
+    int64_t written = WriteCoalesced(static_cast<int>(fd), slab, offsets, lengths, count, (flags & kIoCoalesce) != 0,
+                                     (flags & kIoEthernet) != 0, &syscalls);
     if (statsLength > 0) stats[0] += static_cast<int32_t>(syscalls);
     return Napi::Number::New(env, static_cast<double>(written));
   }

@@ -55,8 +55,10 @@ void PutBe32(uint8_t* p, uint32_t v) {
 // A TCP segment or UDP datagram that may be coalesced: IPv4 without options or IPv6 without
 // extension headers, whole, not a fragment, some payload; TCP with flags ACK or ACK|PSH only.
 struct Segment {
-  uint8_t* p;
-  uint32_t len;
+  uint8_t* frame;  // what is written: the IP packet, or the Ethernet frame on a TAP
+  uint32_t l2;     // bytes before the IP header (0 on a TUN, 14 on a TAP)
+  uint8_t* p;      // the IP header
+  uint32_t len;    // of the IP packet
   uint8_t proto;
   uint32_t iphl;
   uint32_t l4hl;
@@ -65,7 +67,7 @@ struct Segment {
   bool psh;
 };
 
-bool Parse(uint8_t* p, uint32_t len, Segment* s) {
+bool ParseIp(uint8_t* p, uint32_t len, Segment* s) {
   if (len < 28) return false;
   if (p[0] == 0x45) {
     if (Be16(p + 2) != len || (p[6] & 0x3f) != 0 || p[7] != 0) return false;  // MF, or a fragment offset
@@ -101,6 +103,18 @@ bool Parse(uint8_t* p, uint32_t len, Segment* s) {
   return true;
 }
 
+// On a TAP (l2 = 14) the frame must carry IPv4 or IPv6 right after the Ethernet header.
+bool Parse(uint8_t* frame, uint32_t len, uint32_t l2, Segment* s) {
+  if (l2 > 0) {
+    if (len <= l2) return false;
+    uint16_t type = Be16(frame + 12);
+    if (type != 0x0800 && type != 0x86dd) return false;
+  }
+  s->frame = frame;
+  s->l2 = l2;
+  return ParseIp(frame + l2, len - l2, s);
+}
+
 // RFC 1071 sum of the pseudo-header (RFC 768 / RFC 793 / RFC 8200 §8.1) for `l4Length` bytes.
 uint64_t PseudoSum(const Segment& s, uint32_t l4Length) {
   const uint8_t* p = s.p;
@@ -119,6 +133,7 @@ bool ChecksumValid(const Segment& s) {
 // the IP fields a segmenter copies (TOS / traffic class and flow label, TTL / hop limit, DF).
 bool SameFlow(const Segment& head, const Segment& s) {
   if (s.proto != head.proto || s.iphl != head.iphl || s.l4hl != head.l4hl) return false;
+  if (head.l2 > 0 && std::memcmp(head.frame, s.frame, 12) != 0) return false;  // the MACs
   const uint8_t* a = head.p;
   const uint8_t* b = s.p;
   if (head.iphl == 20) {
@@ -165,45 +180,50 @@ bool WritePlain(int fd, uint8_t* p, uint32_t len) {
 
 // The GSO packet waiting in the scratch buffer: its header fields and the next segment to cut.
 // kGsoPacketsRead counts the GSO packets taken in, for the caller to collect.
-enum PendingWord { kPendingLength, kPendingNext, kPendingGsoSize, kPendingHdrLen, kPendingCsumStart, kGsoPacketsRead };
+enum PendingWord { kPendingLength, kPendingNext, kPendingGsoSize, kPendingHdrLen, kPendingCsumStart, kGsoPacketsRead, kPendingL2 };
 
 // Cuts segments of the pending GSO packet into slots: each gets the packet's headers with its
 // own lengths, IPv4 id, sequence number, flags (FIN and PSH only on the last, CWR only on the
 // first, as tcp_gso_segment does) and checksums. Returns the slots filled.
 int64_t CutSegments(const uint8_t* pkt, int32_t* state, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t first,
                     int64_t count, int32_t* sizes) {
+  // Lengths and offsets are from the start of what was read (the frame on a TAP); `ip` is the IP header.
   const uint32_t len = static_cast<uint32_t>(state[kPendingLength]);
   const uint32_t gso = static_cast<uint32_t>(state[kPendingGsoSize]);
   const uint32_t hdrLen = static_cast<uint32_t>(state[kPendingHdrLen]);
-  const uint32_t iphl = static_cast<uint32_t>(state[kPendingCsumStart]);
-  const bool v4 = (pkt[0] >> 4) == 4;
+  const uint32_t l2 = static_cast<uint32_t>(state[kPendingL2]);
+  const uint32_t csumStart = static_cast<uint32_t>(state[kPendingCsumStart]);
+  const uint32_t iphl = csumStart - l2;
+  const uint8_t* ip = pkt + l2;
+  const bool v4 = (ip[0] >> 4) == 4;
   const uint32_t segments = (len - hdrLen + gso - 1) / gso;
-  const uint32_t seq0 = Be32(pkt + iphl + 4);
-  const uint32_t id0 = Be16(pkt + 4);
-  uint64_t addresses = v4 ? SumBigEndian(pkt + 12, 8, 0) : SumBigEndian(pkt + 8, 32, 0);
+  const uint32_t seq0 = Be32(pkt + csumStart + 4);
+  const uint32_t id0 = Be16(ip + 4);
+  uint64_t addresses = v4 ? SumBigEndian(ip + 12, 8, 0) : SumBigEndian(ip + 8, 32, 0);
   int64_t n = first;
   uint32_t i = static_cast<uint32_t>(state[kPendingNext]);
   for (; i < segments && n < count; i++, n++) {
     uint32_t at = hdrLen + i * gso;
     uint32_t chunk = len - at < gso ? len - at : gso;
     uint32_t segLen = hdrLen + chunk;
-    uint8_t* out = slab + n * slotSize + offset;
-    std::memcpy(out, pkt, hdrLen);
-    std::memcpy(out + hdrLen, pkt + at, chunk);
+    uint8_t* frame = slab + n * slotSize + offset;
+    std::memcpy(frame, pkt, hdrLen);
+    std::memcpy(frame + hdrLen, pkt + at, chunk);
+    uint8_t* out = frame + l2;
     if (v4) {
-      PutBe16(out + 2, segLen);
+      PutBe16(out + 2, segLen - l2);
       PutBe16(out + 4, id0 + i);
       out[10] = out[11] = 0;
       PutBe16(out + 10, ~FoldSum(SumBigEndian(out, iphl, 0)) & 0xffff);
     } else {
-      PutBe16(out + 4, segLen - 40);
+      PutBe16(out + 4, segLen - l2 - 40);
     }
     uint8_t* tcp = out + iphl;
     PutBe32(tcp + 4, seq0 + i * gso);
     if (i + 1 < segments) tcp[13] &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
     if (i > 0) tcp[13] &= static_cast<uint8_t>(~kTcpCwr);
     tcp[16] = tcp[17] = 0;
-    uint32_t tcpLen = segLen - iphl;
+    uint32_t tcpLen = segLen - csumStart;
     PutBe16(tcp + 16, ~FoldSum(SumBigEndian(tcp, tcpLen, addresses + IPPROTO_TCP + tcpLen)) & 0xffff);
     sizes[n] = static_cast<int32_t>(segLen);
   }
@@ -238,7 +258,7 @@ ssize_t ReadWithVnetHeader(int fd, uint8_t* p, size_t room) {
 }
 
 int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
-                      uint8_t* scratch, size_t scratchLength, int32_t* state) {
+                      uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet) {
   const size_t room = static_cast<size_t>(slotSize - offset);
   int64_t n = 0;
   while (n < count) {
@@ -269,10 +289,14 @@ int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, i
     uint8_t* pkt = scratch;
     std::memcpy(pkt, p, len < room ? len : room);
     // hdr_len may cover more than the headers (it is the linear part's length): take the TCP header's own.
-    uint32_t iphl = hdr.csum_start;
-    bool v4 = hdr.gso_type == kGsoTcpV4 && len >= 40 && (pkt[0] >> 4) == 4 && iphl == (pkt[0] & 0x0fu) * 4;
-    bool v6 = hdr.gso_type == kGsoTcpV6 && len >= 60 && (pkt[0] >> 4) == 6 && iphl == 40;
-    uint32_t hdrLen = (v4 || v6) && iphl + 20 <= len ? iphl + (pkt[iphl + 12] >> 4) * 4u : 0;
+    uint32_t l2 = 0;
+    if (ethernet) l2 = len >= 18 && Be16(pkt + 12) == 0x8100 ? 18 : 14;  // one 802.1Q tag at most
+    uint32_t csumStart = hdr.csum_start;
+    const uint8_t* ip = pkt + l2;
+    uint32_t iphl = csumStart - l2;
+    bool v4 = hdr.gso_type == kGsoTcpV4 && len >= l2 + 40 && csumStart > l2 && (ip[0] >> 4) == 4 && iphl == (ip[0] & 0x0fu) * 4;
+    bool v6 = hdr.gso_type == kGsoTcpV6 && len >= l2 + 60 && csumStart > l2 && (ip[0] >> 4) == 6 && iphl == 40;
+    uint32_t hdrLen = (v4 || v6) && csumStart + 20 <= len ? csumStart + (pkt[csumStart + 12] >> 4) * 4u : 0;
     if (hdrLen == 0 || hdrLen > len || hdr.gso_size == 0 || hdrLen + hdr.gso_size > room) {
       sizes[n++] = -1;  // a GSO kind we did not ask for, or inconsistent: counted as malformed
       continue;
@@ -281,24 +305,26 @@ int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, i
     state[kPendingNext] = 0;
     state[kPendingGsoSize] = hdr.gso_size;
     state[kPendingHdrLen] = static_cast<int32_t>(hdrLen);
-    state[kPendingCsumStart] = static_cast<int32_t>(iphl);
+    state[kPendingCsumStart] = static_cast<int32_t>(csumStart);
+    state[kPendingL2] = static_cast<int32_t>(l2);
     state[kGsoPacketsRead]++;
   }
   return n;
 }
 
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
-                       int64_t* syscalls) {
+                       bool ethernet, int64_t* syscalls) {
+  const uint32_t l2 = ethernet ? 14 : 0;
   int64_t written = 0;
   iovec iov[kMaxSegments + 1];
   VirtioNetHdr hdr;
-  uint8_t saved[120];  // the head's headers, to write the run plainly if the kernel refuses it
+  uint8_t saved[160];  // the head's headers, to write the run plainly if the kernel refuses it
   int64_t i = 0;
   while (i < count) {
     Segment head;
     uint8_t* p = slab + offsets[i];
     uint32_t len = static_cast<uint32_t>(lengths[i]);
-    if (!coalesce || !Parse(p, len, &head) || (head.proto == IPPROTO_UDP && !udpGsoUsable.load(std::memory_order_relaxed)) ||
+    if (!coalesce || !Parse(p, len, l2, &head) || (head.proto == IPPROTO_UDP && !udpGsoUsable.load(std::memory_order_relaxed)) ||
         !ChecksumValid(head)) {
       ++*syscalls;
       if (WritePlain(fd, p, len)) written++;
@@ -309,7 +335,7 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
     // of one size, a shorter one only at the end (RFC 8200-size runs as UDP_SEGMENT makes them).
     const bool tcp = head.proto == IPPROTO_TCP;
     const uint32_t headers = head.iphl + head.l4hl;
-    std::memcpy(saved, p, headers);
+    std::memcpy(saved, p, l2 + headers);
     uint32_t gso = head.payload;
     uint32_t payload = head.payload;
     uint32_t expected = head.seq + head.payload;
@@ -321,7 +347,7 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
     int64_t j = i + 1;
     for (; j < count && n < kMaxSegments && !ended; j++) {
       Segment s;
-      if (!Parse(slab + offsets[j], static_cast<uint32_t>(lengths[j]), &s) || !SameFlow(head, s) || (tcp && s.seq != expected) ||
+      if (!Parse(slab + offsets[j], static_cast<uint32_t>(lengths[j]), l2, &s) || !SameFlow(head, s) || (tcp && s.seq != expected) ||
           s.payload > gso || headers + payload + s.payload > kMaxIpLength || !ChecksumValid(s)) {
         break;
       }
@@ -341,14 +367,15 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
     // The head becomes the super-packet's header: lengths for the whole, and in the checksum
     // field the pseudo-header sum, which the kernel completes over the data (CHECKSUM_PARTIAL).
     uint32_t total = headers + payload;
+    uint8_t* ip = head.p;
     if (head.iphl == 20) {
-      PutBe16(p + 2, total);
-      p[10] = p[11] = 0;
-      PutBe16(p + 10, ~FoldSum(SumBigEndian(p, 20, 0)) & 0xffff);
+      PutBe16(ip + 2, total);
+      ip[10] = ip[11] = 0;
+      PutBe16(ip + 10, ~FoldSum(SumBigEndian(ip, 20, 0)) & 0xffff);
     } else {
-      PutBe16(p + 4, total - 40);
+      PutBe16(ip + 4, total - 40);
     }
-    uint8_t* l4 = p + head.iphl;
+    uint8_t* l4 = ip + head.iphl;
     if (tcp && psh) l4[13] |= kTcpPsh;
     if (!tcp) PutBe16(l4 + 4, total - head.iphl);
     const uint32_t csumOffset = tcp ? 16 : 6;
@@ -356,16 +383,16 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
     std::memset(&hdr, 0, sizeof hdr);
     hdr.flags = kNeedsCsum;
     hdr.gso_type = tcp ? (head.iphl == 20 ? kGsoTcpV4 : kGsoTcpV6) : kGsoUdpL4;
-    hdr.hdr_len = static_cast<uint16_t>(headers);
+    hdr.hdr_len = static_cast<uint16_t>(l2 + headers);
     hdr.gso_size = static_cast<uint16_t>(gso);
-    hdr.csum_start = static_cast<uint16_t>(head.iphl);
+    hdr.csum_start = static_cast<uint16_t>(l2 + head.iphl);
     hdr.csum_offset = static_cast<uint16_t>(csumOffset);
     if (WriteFully(fd, iov, static_cast<int>(n + 1)) >= 0) {
       written += n;
     } else if (errno == EINVAL && !tcp) {
       // An older kernel without UDP segmentation on the TUN: from now on, datagrams go one by one.
       udpGsoUsable.store(false, std::memory_order_relaxed);
-      std::memcpy(p, saved, headers);
+      std::memcpy(p, saved, l2 + headers);
       for (int64_t k = i; k < j; k++) {
         ++*syscalls;
         if (WritePlain(fd, slab + offsets[k], static_cast<uint32_t>(lengths[k]))) written++;

@@ -22,14 +22,16 @@ constexpr size_t kReadStateWords = 8;
 // lands in `scratch` (at least 64 KiB + a slot) and is cut into MSS-sized segments, one slot
 // each, resuming from `state` on the next call when the slots run out. Returns the slots filled,
 // or -1 with errno (EAGAIN: nothing to read) when none were.
+// `ethernet`: a TAP, whose packets are Ethernet frames (the segments keep the frame's header).
 int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
-                      uint8_t* scratch, size_t scratchLength, int32_t* state);
+                      uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet);
 
 // Writes packets slab[offsets[i] .. + lengths[i]], i < count, each behind a virtio_net_hdr; with
-// `coalesce`, runs of TCP segments of one flow go as one GSO packet. Returns the packets written
+// `coalesce`, runs of TCP segments (or same-size UDP datagrams) of one flow go as one GSO packet.
+// `ethernet`: a TAP's frames, whose MACs must match too. Returns the packets written
 // and adds the writev calls made to *syscalls.
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
-                       int64_t* syscalls);
+                       bool ethernet, int64_t* syscalls);
 
 // RFC 1071 over big-endian 16-bit words, unfolded, and its fold to 16 bits.
 uint64_t SumBigEndian(const uint8_t* p, size_t len, uint64_t sum);

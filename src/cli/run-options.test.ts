@@ -77,10 +77,10 @@ describe('vxroute run flags', () => {
     expect(message([...base, '--mode', 'switch', '--iface', 'cni0'])).toMatch(/--iface: is the TAP device and must differ from --bridge/);
   });
 
-  it('turns the TUN offloads off on request, and has them only in router mode', () => {
+  it('turns the TUN/TAP offloads off on request', () => {
     expect(parseRunOptions(base, {}).tunOffload).toBe(true);
     expect(parseRunOptions([...base, '--no-tun-offload'], {}).tunOffload).toBe(false);
-    expect(parseRunOptions([...base, '--mode', 'switch'], {}).tunOffload).toBe(false);
-    expect(message([...base, '--mode', 'switch', '--no-tun-offload'])).toMatch(/--no-tun-offload: applies to router mode only/);
+    expect(parseRunOptions([...base, '--mode', 'switch'], {}).tunOffload).toBe(true);
+    expect(parseRunOptions([...base, '--mode', 'switch', '--no-tun-offload'], {}).tunOffload).toBe(false);
   });
 });

@@ -43,7 +43,7 @@ export interface RunOptions {
   port: number | undefined;
   vni: number | undefined;
   workers: number;
-  /** Router mode: TUN offloads (virtio_net_hdr): TSO packets read and cut, runs of TCP segments and UDP datagrams written as GSO packets. */
+  /** TUN/TAP offloads (virtio_net_hdr): TSO packets read and cut, runs of TCP segments and UDP datagrams written as GSO packets. */
   tunOffload: boolean;
   mtu: number | undefined;
   /** Where the HTTP endpoint listens (every address serves every path); empty: nowhere. */
@@ -99,9 +99,9 @@ Options:
   --port N              VXLAN UDP port (default: net-conf's, else ${VXLAN_PORT}, flannel's; 4789 is IANA's)
   --vni N               VXLAN network identifier (default: net-conf's, else ${DEFAULT_VNI}, flannel's)
   --workers N           datapath shards, one TUN queue each (default: min(cores, 4))
-  --no-tun-offload      move packets through the TUN one by one: no TSO packets read and cut,
-                        no runs of TCP segments or UDP datagrams written as one GSO packet
-                        (default: offloads on; router mode)
+  --no-tun-offload      move packets through the TUN (TAP) one by one: no TSO packets read and
+                        cut, no runs of TCP segments or UDP datagrams written as one GSO packet
+                        (default: offloads on)
   --mtu N               TUN MTU (default: net-conf's, else underlay MTU - 50)
   --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /metrics and /debug/*; repeat
                         it to listen on several addresses (default: 127.0.0.1:9475;
@@ -155,7 +155,6 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   const mode = values.mode!;
   if (mode !== 'router' && mode !== 'switch') throw new ConfigError('--mode', `"${mode}" is neither router nor switch`);
   const switchOnly = ['bridge', 'fdb-max', 'fdb-aging', 'arp-proxy', 'no-arp-proxy'] as const;
-  if (mode === 'switch' && values['no-tun-offload']) throw new ConfigError('--no-tun-offload', 'applies to router mode only: switch mode writes frames to its TAP one by one');
   for (const flag of switchOnly) if (mode !== 'switch' && values[flag] !== undefined) throw new ConfigError(`--${flag}`, 'only applies with --mode switch');
   if (values['arp-proxy'] && values['no-arp-proxy']) throw new ConfigError('--arp-proxy', 'and --no-arp-proxy exclude each other: pick one');
   const kube = values.kube === true;
@@ -209,7 +208,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     port: values.port === undefined ? undefined : integer('--port', values.port, 1, 65535),
     vni: values.vni === undefined ? undefined : integer('--vni', values.vni, 0, 0xffffff),
     workers: values.workers === undefined ? Math.min(availableParallelism(), 4) : integer('--workers', values.workers, 1, 64),
-    tunOffload: mode === 'router' && !values['no-tun-offload'],
+    tunOffload: !values['no-tun-offload'],
     mtu: values.mtu === undefined ? undefined : integer('--mtu', values.mtu, 576, 65535),
     metrics: values['metrics-addr']!.filter((a) => a !== '').map((a) => listenAddress('--metrics-addr', a)),
     logLevel,

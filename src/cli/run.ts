@@ -218,7 +218,7 @@ class Daemon {
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());
     const { udpFds, udp6Fds } = this.openSockets(u);
-    const tap = await openTun(opts.iface, opts.workers, 'tap');
+    const tap = await openTun(opts.iface, opts.workers, 'tap', opts.tunOffload);
     undo.push(() => closeTun(tap));
     const joined = await joinBridge(sw.bridge, tap.name, mtu);
     undo.push(async () => {
@@ -233,7 +233,7 @@ class Daemon {
         ownMac: Buffer.alloc(6), ownMacV6: Buffer.alloc(6), tunAddressV4: 0, tunAddressV6: Buffer.alloc(16),
         maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6,
         maxPacket: Math.max(mtu + ETH_HEADER_LEN + VLAN_TAG_LEN, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),
-        tunOffload: false,
+        tunOffload: opts.tunOffload,
         switch: { fdbMax: sw.fdbMax, agingMs: sw.agingSeconds * 1000, arpProxy: sw.arpProxy, mtu },
       },
       initial,

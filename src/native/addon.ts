@@ -12,6 +12,7 @@ export const TUN_TSO = 8; // TUNSETOFFLOAD checksum + TSO4/6: reads may be TCP p
 export const IO_VNET_HDR = 1; // strip (read) or prepend (write) the virtio_net_hdr
 export const IO_COALESCE = 2; // write runs of TCP segments of one flow as one GSO packet
 export const IO_SEGMENT = 4; // cut TSO packets read into segments, one slot each (scratch and state needed)
+export const IO_ETHERNET = 8; // a TAP: the packets are Ethernet frames
 /** What readBatch with IO_SEGMENT needs beyond a slot: room for a 64 KiB packet; and its state words. */
 export const SEGMENT_SCRATCH_EXTRA = 65_536;
 export const SEGMENT_STATE_WORDS = 8;
@@ -29,7 +30,7 @@ export interface Addon {
   /**
    * Reads up to `count` packets: packet i goes to slab[i * slotSize + offset], at most
    * slotSize - offset bytes, and its length to sizes[i] (-1: a GSO packet we did not ask for).
-   * Stops at EAGAIN. Returns how many were read. `flags`: IO_VNET_HDR, IO_SEGMENT. With IO_SEGMENT
+   * Stops at EAGAIN. Returns how many were read. `flags`: IO_VNET_HDR, IO_SEGMENT, IO_ETHERNET. With IO_SEGMENT
    * a TCP packet of up to 64 KiB is read into `scratch` (slotSize − offset + SEGMENT_SCRATCH_EXTRA
    * bytes) and cut into MSS-sized segments; what does not fit waits there, noted in `state`
    * (SEGMENT_STATE_WORDS; state[0] > 0 while segments are pending), for the next call; state[5]
@@ -38,7 +39,7 @@ export interface Addon {
   readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, flags?: number, scratch?: Buffer, state?: Int32Array): number;
   /**
    * Writes packets slab[offsets[i] .. + lengths[i]] for i < count; a failed packet is skipped.
-   * Returns how many were written; adds the write syscalls made to stats[0]. `flags`: IO_VNET_HDR, IO_COALESCE.
+   * Returns how many were written; adds the write syscalls made to stats[0]. `flags`: IO_VNET_HDR, IO_COALESCE, IO_ETHERNET.
    */
   writeBatch(fd: number, slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, flags?: number, stats?: Int32Array): number;
 

@@ -1,6 +1,6 @@
 // Switch mode: Ethernet frames from the TAP (a port of the node's bridge) are switched to the
 // peer that has their destination or flooded to all; frames from peers go to the TAP.
-import { addon } from '../../native/addon.js';
+import { addon, IO_COALESCE, IO_ETHERNET, IO_SEGMENT, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../../native/addon.js';
 import { ETH_HEADER_LEN, HEADROOM, VXLAN_HEADER_LEN } from '../../packet/constants.js';
 import { Direction } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
@@ -30,12 +30,20 @@ export class SwitchForwarder implements Forwarder {
   private readonly ingress: IngressContext;
   /** The native side's count of write syscalls to the TAP. */
   private readonly writes = new Int32Array(1);
+  /** readBatch/writeBatch flags for our TAP queue; where a TSO frame waits while it is cut. */
+  private readonly readFlags: number;
+  private readonly writeFlags: number;
+  private readonly segmentScratch: Buffer;
+  private readonly segmentState = new Int32Array(SEGMENT_STATE_WORDS);
 
   constructor(
     private readonly parts: ShardParts,
     sw: SwitchConfig,
   ) {
     const { cfg, counters } = parts;
+    this.readFlags = cfg.tunOffload ? IO_VNET_HDR | IO_SEGMENT | IO_ETHERNET : 0;
+    this.writeFlags = cfg.tunOffload ? IO_VNET_HDR | IO_COALESCE | IO_ETHERNET : 0;
+    this.segmentScratch = Buffer.alloc(cfg.tunOffload ? cfg.slotSize + SEGMENT_SCRATCH_EXTRA : 0);
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.peers = new SwitchPeers(cfg.maxPeers);
@@ -55,10 +63,21 @@ export class SwitchForwarder implements Forwarder {
     this.peers.rebuild(table);
   }
 
+  /** Reads and forwards batches until the segments of a TSO frame are all sent. */
   fromTun(): void {
+    const state = this.segmentState;
+    do this.forwardBatch();
+    while (state[SegmentState.pending] > 0);
+    if (state[SegmentState.tsoPackets] > 0) {
+      this.parts.counters.tsoPackets(state[SegmentState.tsoPackets]);
+      state[SegmentState.tsoPackets] = 0;
+    }
+  }
+
+  private forwardBatch(): void {
     const { tx, egress } = this;
     const { cfg, counters, trace } = this.parts;
-    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes);
+    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes, this.readFlags, this.segmentScratch, this.segmentState);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.tun, n);
@@ -68,7 +87,7 @@ export class SwitchForwarder implements Forwarder {
     if (egress.send6) this.flush(egress.send6);
     const proxy = this.proxy;
     if (proxy && proxy.count > 0) {
-      addon.writeBatch(cfg.tunFd, proxy.slab, proxy.offsets, proxy.lengths, proxy.count, 0, this.writes);
+      addon.writeBatch(cfg.tunFd, proxy.slab, proxy.offsets, proxy.lengths, proxy.count, this.readFlags & IO_VNET_HDR, this.writes);
       proxy.count = 0;
       this.countWrites();
     }
@@ -92,7 +111,7 @@ export class SwitchForwarder implements Forwarder {
     const out = acceptFrames(rx, n, this.ingress, family);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET_L2, counters.now);
     if (out > 0) {
-      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out, 0, this.writes);
+      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out, this.writeFlags, this.writes);
       if (written < out) counters.dropMany(Drop.tun_write_error, out - written);
       this.countWrites();
     }
