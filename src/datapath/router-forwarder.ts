@@ -1,6 +1,6 @@
 // Router mode: IP packets from the TUN are encapsulated toward the node that owns their
 // destination; VXLAN datagrams from peers are decapsulated into the TUN.
-import { addon, IO_COALESCE, IO_SEGMENT, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../native/addon.js';
+import { addon } from '../native/addon.js';
 import { HEADROOM } from '../packet/constants.js';
 import { Direction } from './counters.js';
 import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';
@@ -11,6 +11,7 @@ import { IcmpReplies } from './icmp-replies.js';
 import { PacketBatch } from './packet-batch.js';
 import { RouteLookup } from './route-lookup.js';
 import type { TableSnapshot } from './shared-table.js';
+import { TunQueue } from './tun-queue.js';
 
 export class RouterForwarder implements Forwarder {
   private readonly tx: PacketBatch;
@@ -19,19 +20,11 @@ export class RouterForwarder implements Forwarder {
   private readonly icmp: IcmpReplies;
   private readonly encap: EncapContext;
   private readonly decap: DecapContext;
-  /** readBatch/writeBatch flags for our TUN queue, and the native side's count of write syscalls. */
-  private readonly readFlags: number;
-  private readonly writeFlags: number;
-  private readonly writes = new Int32Array(1);
-  /** Where a TSO packet read from the TUN waits while it is cut into segments, and how far that got. */
-  private readonly segmentScratch: Buffer;
-  private readonly segmentState = new Int32Array(SEGMENT_STATE_WORDS);
+  private readonly tun: TunQueue;
 
   constructor(private readonly parts: ShardParts) {
     const { cfg, counters } = parts;
-    this.readFlags = cfg.tunOffload ? IO_VNET_HDR | IO_SEGMENT : 0;
-    this.segmentScratch = Buffer.alloc(cfg.tunOffload ? cfg.slotSize + SEGMENT_SCRATCH_EXTRA : 0);
-    this.writeFlags = cfg.tunOffload ? IO_VNET_HDR | IO_COALESCE : 0;
+    this.tun = new TunQueue(cfg.tunFd, cfg.tunOffload, false, cfg.slotSize, counters);
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.icmp = new IcmpReplies(cfg.batchSize, cfg.tunAddressV4, Uint8Array.from(cfg.tunAddressV6));
@@ -47,19 +40,15 @@ export class RouterForwarder implements Forwarder {
 
   /** Reads and forwards batches until the segments of a TSO packet are all sent. */
   fromTun(): void {
-    const state = this.segmentState;
     do this.forwardBatch();
-    while (state[SegmentState.pending] > 0);
-    if (state[SegmentState.tsoPackets] > 0) {
-      this.parts.counters.tsoPackets(state[SegmentState.tsoPackets]);
-      state[SegmentState.tsoPackets] = 0;
-    }
+    while (this.tun.pending);
+    this.tun.countTso();
   }
 
   private forwardBatch(): void {
     const { tx } = this;
     const { cfg, counters, trace } = this.parts;
-    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes, this.readFlags, this.segmentScratch, this.segmentState);
+    const n = this.tun.read(tx);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.tun, n);
@@ -76,9 +65,8 @@ export class RouterForwarder implements Forwarder {
     }
     const icmp = this.icmp;
     if (icmp.count > 0) {
-      addon.writeBatch(cfg.tunFd, icmp.slab, icmp.offsets, icmp.lengths, icmp.count, this.readFlags, this.writes);
+      this.tun.writePlain(icmp.slab, icmp.offsets, icmp.lengths, icmp.count);
       icmp.count = 0;
-      this.countWrites();
     }
   }
 
@@ -92,14 +80,8 @@ export class RouterForwarder implements Forwarder {
     const out = decapsulate(rx, n, this.decap, family);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET, counters.now);
     if (out > 0) {
-      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out, this.writeFlags, this.writes);
+      const written = this.tun.write(rx.slab, rx.outOffsets, rx.outLengths, out);
       if (written < out) counters.dropMany(Drop.tun_write_error, out - written);
-      this.countWrites();
     }
-  }
-
-  private countWrites(): void {
-    this.parts.counters.tunWrites(this.writes[0]);
-    this.writes[0] = 0;
   }
 }

@@ -1,6 +1,6 @@
 // Switch mode: Ethernet frames from the TAP (a port of the node's bridge) are switched to the
 // peer that has their destination or flooded to all; frames from peers go to the TAP.
-import { addon, IO_COALESCE, IO_ETHERNET, IO_SEGMENT, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../../native/addon.js';
+import { addon } from '../../native/addon.js';
 import { ETH_HEADER_LEN, HEADROOM, VXLAN_HEADER_LEN } from '../../packet/constants.js';
 import { Direction } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
@@ -9,6 +9,7 @@ import { PacketBatch } from '../packet-batch.js';
 import { RouteLookup } from '../route-lookup.js';
 import type { SwitchConfig } from '../shard-config.js';
 import type { TableSnapshot } from '../shared-table.js';
+import { TunQueue } from '../tun-queue.js';
 import { Fdb } from './fdb.js';
 import { NeighbourProxy } from './neighbour-proxy.js';
 import { Neighbours } from './neighbours.js';
@@ -28,22 +29,14 @@ export class SwitchForwarder implements Forwarder {
   private readonly proxy: NeighbourProxy | undefined;
   private readonly egress: EgressContext;
   private readonly ingress: IngressContext;
-  /** The native side's count of write syscalls to the TAP. */
-  private readonly writes = new Int32Array(1);
-  /** readBatch/writeBatch flags for our TAP queue; where a TSO frame waits while it is cut. */
-  private readonly readFlags: number;
-  private readonly writeFlags: number;
-  private readonly segmentScratch: Buffer;
-  private readonly segmentState = new Int32Array(SEGMENT_STATE_WORDS);
+  private readonly tap: TunQueue;
 
   constructor(
     private readonly parts: ShardParts,
     sw: SwitchConfig,
   ) {
     const { cfg, counters } = parts;
-    this.readFlags = cfg.tunOffload ? IO_VNET_HDR | IO_SEGMENT | IO_ETHERNET : 0;
-    this.writeFlags = cfg.tunOffload ? IO_VNET_HDR | IO_COALESCE | IO_ETHERNET : 0;
-    this.segmentScratch = Buffer.alloc(cfg.tunOffload ? cfg.slotSize + SEGMENT_SCRATCH_EXTRA : 0);
+    this.tap = new TunQueue(cfg.tunFd, cfg.tunOffload, true, cfg.slotSize, counters);
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.peers = new SwitchPeers(cfg.maxPeers);
@@ -65,19 +58,15 @@ export class SwitchForwarder implements Forwarder {
 
   /** Reads and forwards batches until the segments of a TSO frame are all sent. */
   fromTun(): void {
-    const state = this.segmentState;
     do this.forwardBatch();
-    while (state[SegmentState.pending] > 0);
-    if (state[SegmentState.tsoPackets] > 0) {
-      this.parts.counters.tsoPackets(state[SegmentState.tsoPackets]);
-      state[SegmentState.tsoPackets] = 0;
-    }
+    while (this.tap.pending);
+    this.tap.countTso();
   }
 
   private forwardBatch(): void {
     const { tx, egress } = this;
     const { cfg, counters, trace } = this.parts;
-    const n = addon.readBatch(cfg.tunFd, tx.slab, tx.slotSize, HEADROOM, tx.capacity, tx.sizes, this.readFlags, this.segmentScratch, this.segmentState);
+    const n = this.tap.read(tx);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.tun, n);
@@ -87,9 +76,8 @@ export class SwitchForwarder implements Forwarder {
     if (egress.send6) this.flush(egress.send6);
     const proxy = this.proxy;
     if (proxy && proxy.count > 0) {
-      addon.writeBatch(cfg.tunFd, proxy.slab, proxy.offsets, proxy.lengths, proxy.count, this.readFlags & IO_VNET_HDR, this.writes);
+      this.tap.writePlain(proxy.slab, proxy.offsets, proxy.lengths, proxy.count);
       proxy.count = 0;
-      this.countWrites();
     }
   }
 
@@ -111,14 +99,8 @@ export class SwitchForwarder implements Forwarder {
     const out = acceptFrames(rx, n, this.ingress, family);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET_L2, counters.now);
     if (out > 0) {
-      const written = addon.writeBatch(cfg.tunFd, rx.slab, rx.outOffsets, rx.outLengths, out, this.writeFlags, this.writes);
+      const written = this.tap.write(rx.slab, rx.outOffsets, rx.outLengths, out);
       if (written < out) counters.dropMany(Drop.tun_write_error, out - written);
-      this.countWrites();
     }
-  }
-
-  private countWrites(): void {
-    this.parts.counters.tunWrites(this.writes[0]);
-    this.writes[0] = 0;
   }
 }

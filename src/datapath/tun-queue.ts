@@ -1,0 +1,62 @@
+// A shard's TUN or TAP queue: reads into a batch (TSO packets cut into segments, the rest waiting
+// in a scratch buffer until the next read) and writes batches (runs coalesced into GSO packets),
+// with the offload flags of the mode, counting write syscalls and TSO packets.
+import { addon, IO_COALESCE, IO_ETHERNET, IO_SEGMENT, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../native/addon.js';
+import { HEADROOM } from '../packet/constants.js';
+import type { ShardCounters } from './counters.js';
+import type { PacketBatch } from './packet-batch.js';
+
+export class TunQueue {
+  private readonly readFlags: number;
+  private readonly writeFlags: number;
+  private readonly scratch: Buffer;
+  private readonly state = new Int32Array(SEGMENT_STATE_WORDS);
+  private readonly writes = new Int32Array(1);
+
+  /** `offload`: the queue was opened with IFF_VNET_HDR and TUNSETOFFLOAD; `ethernet`: it is a TAP. */
+  constructor(
+    private readonly fd: number,
+    offload: boolean,
+    ethernet: boolean,
+    slotSize: number,
+    private readonly counters: ShardCounters,
+  ) {
+    const l2 = ethernet ? IO_ETHERNET : 0;
+    this.readFlags = offload ? IO_VNET_HDR | IO_SEGMENT | l2 : 0;
+    this.writeFlags = offload ? IO_VNET_HDR | IO_COALESCE | l2 : 0;
+    this.scratch = Buffer.alloc(offload ? slotSize + SEGMENT_SCRATCH_EXTRA : 0);
+  }
+
+  /** Reads a batch at HEADROOM; returns its size (0: nothing ready). */
+  read(b: PacketBatch): number {
+    return addon.readBatch(this.fd, b.slab, b.slotSize, HEADROOM, b.capacity, b.sizes, this.readFlags, this.scratch, this.state);
+  }
+
+  /** Segments of a TSO packet wait for the next read. */
+  get pending(): boolean {
+    return this.state[SegmentState.pending] > 0;
+  }
+
+  /** Writes slab spans, coalescing runs; returns how many packets were written. */
+  write(slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number): number {
+    const written = addon.writeBatch(this.fd, slab, offsets, lengths, count, this.writeFlags, this.writes);
+    this.counters.tunWrites(this.writes[0]);
+    this.writes[0] = 0;
+    return written;
+  }
+
+  /** Writes packets of our own (ICMP errors, proxy answers) as they are. */
+  writePlain(slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number): number {
+    const written = addon.writeBatch(this.fd, slab, offsets, lengths, count, this.readFlags & IO_VNET_HDR, this.writes);
+    this.counters.tunWrites(this.writes[0]);
+    this.writes[0] = 0;
+    return written;
+  }
+
+  /** Hands the count of TSO packets read since the last call to the counters. */
+  countTso(): void {
+    if (this.state[SegmentState.tsoPackets] === 0) return;
+    this.counters.tsoPackets(this.state[SegmentState.tsoPackets]);
+    this.state[SegmentState.tsoPackets] = 0;
+  }
+}
