@@ -36,7 +36,7 @@ export interface DatapathConfig {
   maxInnerV6: number;
   /** The largest packet a slot must hold: the TUN's MTU or the largest underlay MTU. */
   maxPacket: number;
-  /** The TUN queues were opened with IFF_VNET_HDR: coalesce TCP segments written to them. */
+  /** The TUN/TAP queues were opened with IFF_VNET_HDR and TUNSETOFFLOAD (see tun-queue.ts). */
   tunOffload: boolean;
   /** Switch mode (the fds are TAP queues); undefined in router mode. */
   switch?: SwitchSettings;

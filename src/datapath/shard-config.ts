@@ -30,7 +30,7 @@ export interface ShardConfig {
   maxInnerV6: number;
   batchSize: number;
   slotSize: number;
-  /** The TUN queue carries virtio_net_hdr: TCP segments written to it are coalesced (router mode). */
+  /** The TUN/TAP queue has the offloads (virtio_net_hdr, TSO): reads cut TSO packets, writes coalesce runs. */
   tunOffload: boolean;
   /** Switch mode's shared tables and settings; undefined in router mode. */
   switch: SwitchConfig | undefined;
