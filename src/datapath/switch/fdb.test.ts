@@ -3,16 +3,21 @@ import { describe, expect, it } from 'vitest';
 import { allocateFdb, Fdb, LOCAL, MISS } from './fdb.js';
 
 const mac = (n: number): Buffer => Buffer.from([0x02, 0, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+/** Learns as a shard does: the batch's clock first. */
+function learnAt(fdb: Fdb, now: number, buf: Uint8Array, off: number, where: number): void {
+  fdb.now = now;
+  fdb.learn(buf, off, where);
+}
 const text = (n: number): string => Array.from(mac(n), (b) => b.toString(16).padStart(2, '0')).join(':');
 
 describe('Fdb', () => {
   it('learns, refreshes, and moves a MAC at once', () => {
     const fdb = new Fdb(allocateFdb(64));
     expect(fdb.lookup(mac(1), 0)).toBe(MISS);
-    fdb.learn(mac(1), 0, LOCAL, 1000);
-    fdb.learn(mac(1), 0, LOCAL, 2000);
+    learnAt(fdb, 1000, mac(1), 0, LOCAL);
+    learnAt(fdb, 2000, mac(1), 0, LOCAL);
     expect(fdb.lookup(mac(1), 0)).toBe(LOCAL);
-    fdb.learn(mac(1), 0, 3, 2500);
+    learnAt(fdb, 2500, mac(1), 0, 3);
     expect(fdb.lookup(mac(1), 0)).toBe(3);
     expect(fdb.entries()).toEqual([{ mac: text(1), where: 3, seen: 2500, frames: 3 }]);
     expect(fdb.stats()).toMatchObject({ size: 1, learned: 1, moved: 1, evicted: 0 });
@@ -21,12 +26,12 @@ describe('Fdb', () => {
   it('evicts the least recently seen entry at its cap, sparing one refreshed since', () => {
     const max = 32;
     const fdb = new Fdb(allocateFdb(max));
-    for (let i = 0; i < max; i++) fdb.learn(mac(i), 0, 1, 1000 + i);
-    fdb.learn(mac(0), 0, 1, 5000); // the oldest is seen again: now the youngest
-    fdb.learn(mac(100), 0, 2, 6000);
+    for (let i = 0; i < max; i++) learnAt(fdb, 1000 + i, mac(i), 0, 1);
+    learnAt(fdb, 5000, mac(0), 0, 1); // the oldest is seen again: now the youngest
+    learnAt(fdb, 6000, mac(100), 0, 2);
     expect(fdb.lookup(mac(0), 0)).toBe(1);
     expect(fdb.lookup(mac(1), 0)).toBe(MISS); // the oldest not refreshed went
-    for (let i = 101; i < 110; i++) fdb.learn(mac(i), 0, 2, 6000 + i);
+    for (let i = 101; i < 110; i++) learnAt(fdb, 6000 + i, mac(i), 0, 2);
     for (let i = 2; i <= 10; i++) expect(fdb.lookup(mac(i), 0)).toBe(MISS); // oldest first
     expect(fdb.lookup(mac(11), 0)).toBe(1);
     expect(fdb.stats()).toMatchObject({ size: max, evicted: 10, learned: max + 10 });
@@ -41,7 +46,7 @@ describe('Fdb', () => {
     for (let step = 0; step < 20_000; step++) {
       const m = rand(600);
       if (model.size < max - 1) {
-        fdb.learn(mac(m), 0, m % 7, step);
+        learnAt(fdb, step, mac(m), 0, m % 7);
         model.set(m, m % 7);
       }
       if (step % 50 === 0) {
@@ -59,9 +64,9 @@ describe('Fdb', () => {
 
   it('forgets the MACs of peers that left', () => {
     const fdb = new Fdb(allocateFdb(64));
-    fdb.learn(mac(1), 0, LOCAL, 1);
-    fdb.learn(mac(2), 0, 4, 1);
-    fdb.learn(mac(3), 0, 5, 1);
+    learnAt(fdb, 1, mac(1), 0, LOCAL);
+    learnAt(fdb, 1, mac(2), 0, 4);
+    learnAt(fdb, 1, mac(3), 0, 5);
     expect(fdb.forgetPeers((id) => id === 5)).toBe(1);
     expect([fdb.lookup(mac(1), 0), fdb.lookup(mac(2), 0), fdb.lookup(mac(3), 0)]).toEqual([LOCAL, MISS, 5]);
   });
@@ -79,7 +84,7 @@ describe('Fdb', () => {
         for (let i = 0; i < 200000; i++) {
           s = (Math.imul(s, 1103515245) + 12345) >>> 0;
           b.writeUInt32BE(s % 6000, 2); b[0] = 2;
-          fdb.learn(b, 0, s % 3, Date.now());
+          fdb.now = Date.now(); fdb.learn(b, 0, s % 3);
         }
         parentPort.postMessage('done');
       });`;

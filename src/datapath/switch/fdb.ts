@@ -48,6 +48,11 @@ export function allocateFdb(max: number): SharedArrayBuffer {
 }
 
 export class Fdb {
+  /**
+   * The clock of the batch being switched (ms since the epoch), set once per batch: a double
+   * passed to every learn() would be boxed on the heap once per frame.
+   */
+  now = 0;
   private readonly table: SharedHash;
   private readonly max: number;
   private readonly key = new Int32Array(2);
@@ -71,11 +76,12 @@ export class Fdb {
   }
 
   /**
-   * Records that a frame from the MAC at buf[off .. off+6] arrived from `where`: refreshes a known
-   * entry, moves one seen elsewhere, or learns a new one (evicting the oldest at the cap).
+   * Records that a frame from the MAC at buf[off .. off+6] arrived from `where` at `this.now`:
+   * refreshes a known entry, moves one seen elsewhere, or learns a new one (evicting the oldest at the cap).
    */
-  learn(buf: Uint8Array, off: number, where: number, now: number): void {
+  learn(buf: Uint8Array, off: number, where: number): void {
     const t = this.table;
+    const now = this.now;
     this.setKey(buf, off);
     const slot = t.find(this.key, this.values);
     if (slot >= 0 && this.values[V_WHERE] === where) {

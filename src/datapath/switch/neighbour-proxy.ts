@@ -24,7 +24,7 @@ export class NeighbourProxy {
 
   constructor(
     capacity: number,
-    private readonly neighbours: Neighbours,
+    readonly neighbours: Neighbours,
     private readonly fdb: Fdb,
   ) {
     this.slab = Buffer.alloc(capacity * REPLY_SLOT);
@@ -33,13 +33,13 @@ export class NeighbourProxy {
   }
 
   /** Learns from a frame received from a peer: ARP senders, ND solicitation sources and advertisement targets. */
-  learn(buf: Buffer, frame: number, len: number, now: number): void {
+  learn(buf: Buffer, frame: number, len: number): void {
     const type = readEtherType(buf, frame);
     if (type === ETHERTYPE_ARP) {
       const body = frame + ETH_HEADER_LEN;
       if (!isIpv4OverEthernetArp(buf, body, len - ETH_HEADER_LEN) || isZeroV4(buf, body + ARP_SPA)) return;
       if (!sameMac(buf, body + ARP_SHA, frame + MAC_LEN)) return; // only what the sender says of itself
-      this.neighbours.learnV4(buf, body + ARP_SPA, body + ARP_SHA, now);
+      this.neighbours.learnV4(buf, body + ARP_SPA, body + ARP_SHA);
     } else if (type === ETHERTYPE_IPV6) {
       const icmp = findNdMessage(buf, frame, len);
       if (icmp < 0) return;
@@ -47,10 +47,10 @@ export class NeighbourProxy {
       if (buf[icmp] === ND_NEIGHBOUR_SOLICIT) {
         const src = frame + ETH_HEADER_LEN + IPV6_SRC;
         const mac = ndLinkLayerOption(buf, icmp, end, ND_OPT_SOURCE_LLADDR);
-        if (mac >= 0 && !isUnspecifiedV6(buf, src)) this.neighbours.learnV6(buf, src, mac, now);
+        if (mac >= 0 && !isUnspecifiedV6(buf, src)) this.neighbours.learnV6(buf, src, mac);
       } else {
         const mac = ndLinkLayerOption(buf, icmp, end, ND_OPT_TARGET_LLADDR);
-        if (mac >= 0 && buf[icmp + ND_TARGET] !== 0xff) this.neighbours.learnV6(buf, icmp + ND_TARGET, mac, now);
+        if (mac >= 0 && buf[icmp + ND_TARGET] !== 0xff) this.neighbours.learnV6(buf, icmp + ND_TARGET, mac);
       }
     }
   }

@@ -21,6 +21,8 @@ export function allocateNeighbours(max: number): SharedArrayBuffer {
 }
 
 export class Neighbours {
+  /** The batch's clock (ms since the epoch), set once per batch like Fdb.now. */
+  now = 0;
   private readonly table: SharedHash;
   private readonly key = new Int32Array(4);
   private readonly values = new Int32Array(2);
@@ -45,14 +47,14 @@ export class Neighbours {
   }
 
   /** Learns that the IPv4 address at buf[ipOff] has the MAC at buf[macOff]. */
-  learnV4(buf: Uint8Array, ipOff: number, macOff: number, now: number): void {
+  learnV4(buf: Uint8Array, ipOff: number, macOff: number): void {
     this.keyV4(buf, ipOff);
-    this.learn(buf, macOff, now);
+    this.learn(buf, macOff);
   }
 
-  learnV6(buf: Uint8Array, ipOff: number, macOff: number, now: number): void {
+  learnV6(buf: Uint8Array, ipOff: number, macOff: number): void {
     this.keyV6(buf, ipOff);
-    this.learn(buf, macOff, now);
+    this.learn(buf, macOff);
   }
 
   /** Removes entries not refreshed for `agingMs`. Main thread. */
@@ -108,8 +110,9 @@ export class Neighbours {
     return true;
   }
 
-  private learn(buf: Uint8Array, macOff: number, now: number): void {
+  private learn(buf: Uint8Array, macOff: number): void {
     const t = this.table;
+    const now = this.now;
     const hi = (buf[macOff] << 8) | buf[macOff + 1];
     const lo = (buf[macOff + 2] << 24) | (buf[macOff + 3] << 16) | (buf[macOff + 4] << 8) | buf[macOff + 5];
     const slot = t.find(this.key, this.values);

@@ -32,7 +32,8 @@ export interface EgressContext {
 export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): void {
   const buf = b.slab;
   const { fdb, peers, counters } = ctx;
-  const now = counters.now;
+  fdb.now = counters.now;
+  if (ctx.proxy) ctx.proxy.neighbours.now = counters.now;
   for (let i = 0; i < n; i++) {
     const frame = i * b.slotSize + HEADROOM;
     const len = b.sizes[i];
@@ -45,7 +46,7 @@ export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): vo
       dropped(b, i, Drop.bad_src_mac, counters);
       continue;
     }
-    fdb.learn(buf, frame + MAC_LEN, LOCAL, now);
+    fdb.learn(buf, frame + MAC_LEN, LOCAL);
     if (ctx.proxy) {
       const answered = ctx.proxy.answer(buf, frame, len);
       if (answered !== Proxied.none) {

@@ -31,7 +31,8 @@ export interface IngressContext {
 export function acceptFrames(b: PacketBatch, n: number, ctx: IngressContext, family: 4 | 6): number {
   const buf = b.slab;
   const { routes, counters } = ctx;
-  const now = counters.now;
+  ctx.fdb.now = counters.now;
+  if (ctx.proxy) ctx.proxy.neighbours.now = counters.now;
   let out = 0;
   for (let i = 0; i < n; i++) {
     const base = i * b.slotSize + RX_OFFSET_L2;
@@ -52,8 +53,8 @@ export function acceptFrames(b: PacketBatch, n: number, ctx: IngressContext, fam
       dropped(b, i, Drop.bad_src_mac, counters);
       continue;
     }
-    ctx.fdb.learn(buf, frame + MAC_LEN, peer, now);
-    if (ctx.proxy) ctx.proxy.learn(buf, frame, frameLen, now);
+    ctx.fdb.learn(buf, frame + MAC_LEN, peer);
+    if (ctx.proxy) ctx.proxy.learn(buf, frame, frameLen);
     b.outOffsets[out] = frame;
     b.outLengths[out] = frameLen;
     b.verdicts[i] = FORWARDED;
