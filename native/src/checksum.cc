@@ -39,6 +39,18 @@ uint32_t Fold(uint64_t sum) {
 
 uint16_t Swap(uint32_t w) { return static_cast<uint16_t>(((w & 0xff) << 8) | (w >> 8)); }
 
+}  // namespace
+
+uint64_t SumBigEndian(const uint8_t* p, size_t len, uint64_t sum) {
+  // The native-order sum is byte-swapped on little-endian hosts (RFC 1071 §2(B)).
+  uint32_t native = Fold(Sum(p, len, 0));
+  return sum + (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? Swap(native) : native);
+}
+
+uint32_t FoldSum(uint64_t sum) { return Fold(sum); }
+
+namespace {
+
 Napi::Value Checksum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint8_t* data;
@@ -52,10 +64,8 @@ Napi::Value Checksum(const Napi::CallbackInfo& info) {
     ThrowRange(env, "checksum: range outside the buffer or seed outside 0..2^32-1");
     return env.Undefined();
   }
-  // The native-order sum is byte-swapped on little-endian hosts; the seed is a big-endian sum.
-  uint32_t native = Fold(Sum(data + offset, static_cast<size_t>(count), 0));
-  uint32_t bigEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? Swap(native) : native;
-  uint32_t total = Fold(static_cast<uint64_t>(bigEndian) + static_cast<uint64_t>(seed));
+  // The seed is a big-endian sum.
+  uint32_t total = Fold(SumBigEndian(data + offset, static_cast<size_t>(count), static_cast<uint64_t>(seed)));
   return Napi::Number::New(env, (~total) & 0xffff);
 }
 

@@ -24,9 +24,9 @@ constexpr int64_t kVnetHdr = 4;
 constexpr int64_t kTso = 8;
 
 // readBatch / writeBatch flags: the queue carries a virtio_net_hdr; coalesce TCP runs on write.
+// With kIoVnetHdr a read cuts TSO packets into segments (a scratch buffer and state are needed).
 constexpr int64_t kIoVnetHdr = 1;
 constexpr int64_t kIoCoalesce = 2;
-constexpr int64_t kIoSegment = 4;  // cut TSO packets into segments (needs a scratch buffer and state)
 constexpr int64_t kIoEthernet = 8;  // a TAP: packets are Ethernet frames
 
 // An optional trailing flags argument (0 when absent).
@@ -96,7 +96,7 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
       !OptionalFlags(info, 6, &flags) || !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength)) {
     return env.Undefined();
   }
-  if (flags & kIoSegment) {
+  if (flags & kIoVnetHdr) {
     uint8_t* scratch;
     size_t scratchLength, stateLength;
     int32_t* state;
@@ -117,11 +117,7 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   while (n < count) {
     uint8_t* p = slab + n * slotSize + offset;
     size_t room = static_cast<size_t>(slotSize - offset);
-    ssize_t r = (flags & kIoVnetHdr) ? ReadWithVnetHeader(static_cast<int>(fd), p, room) : read(static_cast<int>(fd), p, room);
-    if (r == kOffloadRefused) {
-      sizes[n++] = -1;  // counted as a malformed packet by the caller
-      continue;
-    }
+    ssize_t r = read(static_cast<int>(fd), p, room);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;

@@ -5,6 +5,8 @@
 // would have handled up to 64 — GRO done before the TUN, as wireguard-go's tun/offload_linux.go does.
 #include "tun_offload.h"
 
+#include "addon.h"
+
 #include <netinet/in.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -233,29 +235,6 @@ int64_t CutSegments(const uint8_t* pkt, int32_t* state, uint8_t* slab, int64_t s
 }
 
 }  // namespace
-
-uint64_t SumBigEndian(const uint8_t* p, size_t len, uint64_t sum) {
-  for (; len >= 2; p += 2, len -= 2) sum += (uint32_t{p[0]} << 8) | p[1];
-  if (len == 1) sum += uint32_t{p[0]} << 8;
-  return sum;
-}
-
-uint32_t FoldSum(uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint32_t>(sum);
-}
-
-ssize_t ReadWithVnetHeader(int fd, uint8_t* p, size_t room) {
-  VirtioNetHdr hdr;
-  iovec iov[2] = {{&hdr, sizeof hdr}, {p, room}};
-  ssize_t r = readv(fd, iov, 2);
-  if (r < 0) return r;
-  if (static_cast<size_t>(r) < sizeof hdr) return kOffloadRefused;
-  size_t len = static_cast<size_t>(r) - sizeof hdr;
-  // Without TUNSETOFFLOAD the kernel hands over whole packets; a partial checksum is finished here.
-  if (hdr.gso_type != kGsoNone || !FinishChecksum(hdr, p, len)) return kOffloadRefused;
-  return static_cast<ssize_t>(len);
-}
 
 int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
                       uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet) {

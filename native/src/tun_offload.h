@@ -8,13 +8,6 @@
 
 namespace vxroute {
 
-// ReadWithVnetHeader's answer for a packet it cannot hand on (a GSO packet we did not ask for).
-constexpr ssize_t kOffloadRefused = -2;
-
-// Reads one packet to p (at most `room` bytes) and strips its header; finishes a partial checksum.
-// Returns its length, -1 with errno set, or kOffloadRefused.
-ssize_t ReadWithVnetHeader(int fd, uint8_t* p, size_t room);
-
 // State words of a GSO packet read but not yet cut into slots (kept by the caller between calls).
 constexpr size_t kReadStateWords = 8;
 
@@ -32,9 +25,5 @@ int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, i
 // and adds the writev calls made to *syscalls.
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
                        bool ethernet, int64_t* syscalls);
-
-// RFC 1071 over big-endian 16-bit words, unfolded, and its fold to 16 bits.
-uint64_t SumBigEndian(const uint8_t* p, size_t len, uint64_t sum);
-uint32_t FoldSum(uint64_t sum);
 
 }  // namespace vxroute

@@ -28,6 +28,5 @@ export const Drop = Object.freeze(Object.fromEntries(DROP_REASONS.map((r, i) => 
   readonly [K in DropReason]: number;
 };
 
-/** Reasons only one mode has: a switch forwards any EtherType to any MAC, a router any frame it can route. */
+/** Reasons only switch mode has (router mode never sees a bare Ethernet frame from its TUN). */
 export const SWITCH_ONLY: readonly DropReason[] = ['runt', 'bad_src_mac', 'no_peer'];
-export const ROUTER_ONLY: readonly DropReason[] = ['wrong_dst_mac', 'bad_ethertype', 'malformed_inner', 'no_route', 'multicast'];

@@ -1,7 +1,7 @@
 // A shard's TUN or TAP queue: reads into a batch (TSO packets cut into segments, the rest waiting
 // in a scratch buffer until the next read) and writes batches (runs coalesced into GSO packets),
 // with the offload flags of the mode, counting write syscalls and TSO packets.
-import { addon, IO_COALESCE, IO_ETHERNET, IO_SEGMENT, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../native/addon.js';
+import { addon, IO_COALESCE, IO_ETHERNET, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../native/addon.js';
 import { HEADROOM } from '../packet/constants.js';
 import type { ShardCounters } from './counters.js';
 import type { PacketBatch } from './packet-batch.js';
@@ -22,7 +22,7 @@ export class TunQueue {
     private readonly counters: ShardCounters,
   ) {
     const l2 = ethernet ? IO_ETHERNET : 0;
-    this.readFlags = offload ? IO_VNET_HDR | IO_SEGMENT | l2 : 0;
+    this.readFlags = offload ? IO_VNET_HDR | l2 : 0;
     this.writeFlags = offload ? IO_VNET_HDR | IO_COALESCE | l2 : 0;
     this.scratch = Buffer.alloc(offload ? slotSize + SEGMENT_SCRATCH_EXTRA : 0);
   }

@@ -72,27 +72,17 @@ export class PrometheusMetrics {
         for (const w of current()?.workers ?? []) this.set({ worker: String(w.index) }, w.heapUsed);
       },
     });
-    new Counter({
-      name: 'vxroute_tun_writes_total', help: 'Write syscalls a worker made to the TUN/TAP; below the packets written while TCP segments are coalesced into GSO packets.', labelNames: ['worker'], registers,
-      collect() {
-        this.reset();
-        for (const w of current()?.workers ?? []) this.inc({ worker: String(w.index) }, w.tunWrites);
-      },
-    });
-    new Counter({
-      name: 'vxroute_tun_tso_packets_total', help: 'TCP packets of up to 64 KiB a worker read from the TUN (TSO) and cut into MSS-sized segments.', labelNames: ['worker'], registers,
-      collect() {
-        this.reset();
-        for (const w of current()?.workers ?? []) this.inc({ worker: String(w.index) }, w.tsoPackets);
-      },
-    });
-    new Counter({
-      name: 'vxroute_worker_gc_total', help: 'Garbage collections in a worker since start: a datapath that allocates nothing per packet keeps this flat.', labelNames: ['worker'], registers,
-      collect() {
-        this.reset();
-        for (const w of current()?.workers ?? []) this.inc({ worker: String(w.index) }, w.gcs);
-      },
-    });
+    const workerTotal = (name: string, help: string, pick: (w: CounterSnapshot['workers'][number]) => number) =>
+      new Counter({
+        name, help, labelNames: ['worker'], registers,
+        collect() {
+          this.reset();
+          for (const w of current()?.workers ?? []) this.inc({ worker: String(w.index) }, pick(w));
+        },
+      });
+    workerTotal('vxroute_tun_writes_total', 'Write syscalls a worker made to the TUN/TAP; below the packets written while runs are coalesced into GSO packets.', (w) => w.tunWrites);
+    workerTotal('vxroute_tun_tso_packets_total', 'TCP packets of up to 64 KiB a worker read from the TUN (TSO) and cut into MSS-sized segments.', (w) => w.tsoPackets);
+    workerTotal('vxroute_worker_gc_total', 'Garbage collections in a worker since start: a datapath that allocates nothing per packet keeps this flat.', (w) => w.gcs);
     registerSwitchMetrics(this.registry, current);
 
     new Gauge({

@@ -9,11 +9,10 @@ export const TUN_VNET_HDR = 4; // IFF_VNET_HDR: virtio_net_hdr before each packe
 export const TUN_TSO = 8; // TUNSETOFFLOAD checksum + TSO4/6: reads may be TCP packets of up to 64 KiB
 
 /** readBatch / writeBatch flags for a queue opened with TUN_VNET_HDR. */
-export const IO_VNET_HDR = 1; // strip (read) or prepend (write) the virtio_net_hdr
-export const IO_COALESCE = 2; // write runs of TCP segments of one flow as one GSO packet
-export const IO_SEGMENT = 4; // cut TSO packets read into segments, one slot each (scratch and state needed)
+export const IO_VNET_HDR = 1; // strip (read, cutting TSO packets into segments) or prepend (write) the virtio_net_hdr
+export const IO_COALESCE = 2; // write runs of TCP segments (or same-size UDP datagrams) of one flow as one GSO packet
 export const IO_ETHERNET = 8; // a TAP: the packets are Ethernet frames
-/** What readBatch with IO_SEGMENT needs beyond a slot: room for a 64 KiB packet; and its state words. */
+/** What readBatch with IO_VNET_HDR needs beyond a slot: room for a 64 KiB packet; and its state words. */
 export const SEGMENT_SCRATCH_EXTRA = 65_536;
 export const SEGMENT_STATE_WORDS = 8;
 export const SegmentState = Object.freeze({ pending: 0, tsoPackets: 5 });
@@ -30,7 +29,7 @@ export interface Addon {
   /**
    * Reads up to `count` packets: packet i goes to slab[i * slotSize + offset], at most
    * slotSize - offset bytes, and its length to sizes[i] (-1: a GSO packet we did not ask for).
-   * Stops at EAGAIN. Returns how many were read. `flags`: IO_VNET_HDR, IO_SEGMENT, IO_ETHERNET. With IO_SEGMENT
+   * Stops at EAGAIN. Returns how many were read. `flags`: IO_VNET_HDR, IO_ETHERNET. With IO_VNET_HDR
    * a TCP packet of up to 64 KiB is read into `scratch` (slotSize − offset + SEGMENT_SCRATCH_EXTRA
    * bytes) and cut into MSS-sized segments; what does not fit waits there, noted in `state`
    * (SEGMENT_STATE_WORDS; state[0] > 0 while segments are pending), for the next call; state[5]

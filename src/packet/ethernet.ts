@@ -21,6 +21,12 @@ export function macEquals(buf: Buffer, off: number, mac: Uint8Array): boolean {
   return true;
 }
 
+/** Whether the MAC at buf[off] can be a station's: not a group address, not all zeros. */
+export function isStationMac(buf: Uint8Array, off: number): boolean {
+  if ((buf[off] & 1) === 1) return false;
+  return (buf[off] | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 4] | buf[off + 5]) !== 0;
+}
+
 /** The I/G bit: the low bit of the first octet marks group (multicast/broadcast) addresses. */
 export function isMulticastMac(mac: Uint8Array): boolean {
   return (mac[0] & 1) === 1;

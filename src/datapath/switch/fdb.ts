@@ -2,6 +2,7 @@
 // bridge, or a peer node), shared by every shard. Shards look up and refresh entries without a
 // lock; learning a new MAC or moving one takes the table's spinlock for a few stores. At the cap
 // the least recently seen entry makes room (oldest first); the main thread ages entries out.
+import { formatMac } from '../../packet/ethernet.js';
 import { allocateHash, HEADER_WORDS, OWNER_WORDS_AT, SharedHash, slotsFor } from './shared-hash.js';
 
 /** Where a MAC lives: LOCAL (behind our TAP) or a peer id (≥ 0); MISS from a lookup. */
@@ -130,7 +131,10 @@ export class Fdb {
     const out: FdbEntry[] = [];
     for (let slot = 0; slot < t.slots; slot++) {
       if (!t.readSlot(slot, key, values)) continue;
-      out.push({ mac: formatKey(key), where: values[V_WHERE], seen: t.seen[slot], frames: values[V_FRAMES] >>> 0 });
+      const mac = Buffer.alloc(6);
+      mac.writeUInt16BE(key[0] & 0xffff, 0);
+      mac.writeInt32BE(key[1], 2);
+      out.push({ mac: formatMac(mac), where: values[V_WHERE], seen: t.seen[slot], frames: values[V_FRAMES] >>> 0 });
     }
     return out;
   }
@@ -225,9 +229,4 @@ export class Fdb {
     t.words[FdbStat.candidates] = count;
     t.words[FdbStat.nextCandidate] = 0;
   }
-}
-
-function formatKey(key: Int32Array): string {
-  const hex = (key[0] & 0xffff).toString(16).padStart(4, '0') + (key[1] >>> 0).toString(16).padStart(8, '0');
-  return hex.replace(/(..)(?!$)/g, '$1:');
 }

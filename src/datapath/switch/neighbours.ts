@@ -75,10 +75,6 @@ export class Neighbours {
     return removed;
   }
 
-  count(): number {
-    return this.table.count();
-  }
-
   entries(): NeighbourEntry[] {
     const t = this.table;
     const key = new Int32Array(4);

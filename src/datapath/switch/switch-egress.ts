@@ -3,6 +3,7 @@
 // that has its destination MAC, or to every peer (head-end replication) for broadcast,
 // multicast and unknown unicast, as the kernel's vxlan does with all-zero FDB entries.
 import { HEADROOM, MAC_LEN, VXLAN_HEADER_LEN, ETH_HEADER_LEN } from '../../packet/constants.js';
+import { isStationMac } from '../../packet/ethernet.js';
 import { writeVxlanHeader } from '../../packet/vxlan.js';
 import { EventSlot, type ShardCounters } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
@@ -91,10 +92,4 @@ function send(b: PacketBatch, i: number, head: number, len: number, p: number, c
   list.push(head, len + VXLAN_HEADER_LEN, peers.addrs, p * 4);
   ctx.counters.tx(peers.ids[p], len);
   return true;
-}
-
-/** A station's MAC: not a group address (I/G bit, IEEE 802 §8.2) and not all zeros. */
-export function isStationMac(buf: Uint8Array, off: number): boolean {
-  if ((buf[off] & 1) === 1) return false;
-  return (buf[off] | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 4] | buf[off + 5]) !== 0;
 }

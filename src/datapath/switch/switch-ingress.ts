@@ -3,6 +3,7 @@
 // TAP where it lies. Nothing received from a peer is ever sent to a peer (split horizon), so no
 // loop can form between nodes whatever the topology.
 import { ETH_HEADER_LEN, HEADROOM, MAC_LEN, VXLAN_HEADER_LEN } from '../../packet/constants.js';
+import { isStationMac } from '../../packet/ethernet.js';
 import type { ShardCounters } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
 import { dropped } from '../dropped.js';
@@ -11,7 +12,6 @@ import type { RouteLookup } from '../route-lookup.js';
 import { acceptVxlan } from '../vxlan-check.js';
 import type { Fdb } from './fdb.js';
 import type { NeighbourProxy } from './neighbour-proxy.js';
-import { isStationMac } from './switch-egress.js';
 
 /** Datagrams are received here, so that the inner frame lands at HEADROOM like a TAP read. */
 export const RX_OFFSET_L2 = HEADROOM - VXLAN_HEADER_LEN;
