@@ -1,14 +1,16 @@
 // The underlay socket: one UDP socket per shard, all bound to the same port with SO_REUSEPORT
 // so the kernel spreads peers' flows over shards, moved in batches with recvmmsg/sendmmsg.
 #include "addon.h"
+#include "udp_batch.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -120,9 +122,10 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   mmsghdr msgs[kMaxBatch];
   iovec iovs[kMaxBatch];
   sockaddr_in6 names[kMaxBatch];
+  const size_t room = static_cast<size_t>(slotSize - offset);
   for (int64_t i = 0; i < count; i++) {
     iovs[i].iov_base = slab + i * slotSize + offset;
-    iovs[i].iov_len = static_cast<size_t>(slotSize - offset);
+    iovs[i].iov_len = room;
     std::memset(&msgs[i], 0, sizeof msgs[i]);
     msgs[i].msg_hdr.msg_iov = &iovs[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
@@ -138,17 +141,9 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     ThrowErrno(env, "recvmmsg", errno);
     return env.Undefined();
   }
-  for (int i = 0; i < n; i++) {
-    sizes[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : static_cast<int32_t>(msgs[i].msg_len);
-    uint32_t* a = addrs + i * 4;
-    if (names[i].sin6_family == AF_INET6) {
-      uint32_t words[4];
-      std::memcpy(words, &names[i].sin6_addr, 16);
-      for (int w = 0; w < 4; w++) a[w] = ntohl(words[w]);
-    } else {
-      a[0] = ntohl(reinterpret_cast<sockaddr_in*>(&names[i])->sin_addr.s_addr);
-      a[1] = a[2] = a[3] = 0;
-    }
+  for (int i = 0; i < n && i < count; i++) {
+    sizes[i] = ReceivedLength(msgs[i].msg_len, msgs[i].msg_hdr.msg_flags, room);
+    SourceWords(&names[i], msgs[i].msg_hdr.msg_namelen, sizeof names[i], addrs + i * 4);
   }
   return Napi::Number::New(env, n);
 }
@@ -156,20 +151,115 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103  // linux/udp.h, Linux 4.18
 #endif
-constexpr int64_t kMaxGsoSegments = 64;   // UDP_MAX_SEGMENTS of older kernels
-constexpr size_t kMaxGsoBytes = 65000;    // below the 64 KiB of a UDP datagram, headers included
-std::atomic<bool> gsoUsable{true};        // until a route refuses UDP GSO once
+
+// sendBatch's state words, one set per socket (addon.ts UdpState): whether it sends UDP GSO runs,
+// and what the caller reports. Turned off only by what means "this route cannot segment".
+enum UdpState : size_t {
+  kGso = 0,              // 1: runs go as UDP GSO messages; 0: one datagram per message
+  kOffErrno = 1,         // why off: the probe's errno (for good), or EIO (tried again after kBackoffMs)
+  kBackoffMs = 2,        // wait before the next try after EIO: 1 s, doubled per refused try, at most 64 s
+  kRetryAt = 3,          // CLOCK_MONOTONIC milliseconds (mod 2^32) of the next try
+  kChanges = 4,          // bumped at every switch on or off: the caller reports it
+  kGsoRuns = 5,          // runs sent as one GSO message (the caller takes and zeroes these three)
+  kUnsupportedRuns = 6,  // runs refused with EIO and resent one datagram at a time
+  kTooLargeRuns = 7,     // runs refused as too large for their route and resent one at a time; GSO stays on
+  kUdpStateWords = 8,
+};
+constexpr int32_t kFirstBackoffMs = 1000;
+constexpr int32_t kMaxBackoffMs = 64000;
+
+uint32_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint32_t>(static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000);
+}
+
+bool ArgState(const Napi::CallbackInfo& info, size_t i, int32_t** state) {
+  size_t length;
+  if (!ArgInt32Array(info, i, state, &length)) return false;
+  if (length < kUdpStateWords) {
+    ThrowRange(info.Env(), "UDP socket state needs UDP_STATE_WORDS words");
+    return false;
+  }
+  return true;
+}
+
+// udpGsoProbe(fd, state): the kernel knows UDP_SEGMENT on this socket (Linux 4.18+), else GSO stays
+// off for good. Whether a route's device can segment shows only when a run is sent.
+Napi::Value UdpGsoProbe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd;
+  int32_t* state;
+  if (!ArgInt(info, 0, &fd) || !ArgState(info, 1, &state)) return env.Undefined();
+  int segment = 0;
+  socklen_t len = sizeof segment;
+  const int err = getsockopt(static_cast<int>(fd), SOL_UDP, UDP_SEGMENT, &segment, &len) < 0 ? errno : 0;
+  std::memset(state, 0, kUdpStateWords * sizeof *state);
+  state[kGso] = err == 0 ? 1 : 0;
+  state[kOffErrno] = err;
+  return Napi::Number::New(env, err);
+}
+
+// EIO on a run: the route's device cannot segment UDP (no transmit checksum offload before Linux
+// 6.11; an xfrm (IPsec) policy on the route; UDP-Lite). Off until a try after the back-off succeeds.
+void RefusedAsUnsupported(int32_t* state, bool trying) {
+  state[kBackoffMs] = trying ? std::min(state[kBackoffMs] * 2, kMaxBackoffMs) : kFirstBackoffMs;
+  state[kRetryAt] = static_cast<int32_t>(MonotonicMs() + static_cast<uint32_t>(state[kBackoffMs]));
+  state[kOffErrno] = EIO;
+  if (!trying) state[kChanges]++;
+  state[kGso] = 0;
+}
+
+// EMSGSIZE (EINVAL before Linux 6.14 and its stable backports) on a run: one segment plus headers is
+// above the route's MTU (udp_send_skb), or the run is above UDP_MAX_SEGMENTS. Its datagrams go alone.
+bool TooLargeForRoute(int err) {
+  return err == EMSGSIZE || err == EINVAL;
+}
+
+void FillMessage(const SendRun& run, int64_t family, int64_t port, const uint32_t* addrs, iovec* iovs, mmsghdr* msg,
+                 sockaddr_in6* name, char (*control)[CMSG_SPACE(sizeof(uint16_t))]) {
+  std::memset(msg, 0, sizeof *msg);
+  std::memset(name, 0, sizeof *name);
+  const uint32_t* a = addrs + static_cast<size_t>(run.first) * 4;
+  if (family == 4) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(name);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(static_cast<uint16_t>(port));
+    sin->sin_addr.s_addr = htonl(a[0]);
+    msg->msg_hdr.msg_namelen = sizeof(sockaddr_in);
+  } else {
+    name->sin6_family = AF_INET6;
+    name->sin6_port = htons(static_cast<uint16_t>(port));
+    uint32_t words[4] = {htonl(a[0]), htonl(a[1]), htonl(a[2]), htonl(a[3])};
+    std::memcpy(&name->sin6_addr, words, 16);
+    msg->msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+  }
+  msg->msg_hdr.msg_name = name;
+  msg->msg_hdr.msg_iov = iovs + run.first;
+  msg->msg_hdr.msg_iovlen = run.segments;
+  if (run.segments > 1) {
+    msg->msg_hdr.msg_control = *control;
+    msg->msg_hdr.msg_controllen = sizeof *control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg->msg_hdr);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    const uint16_t segment = static_cast<uint16_t>(run.segmentSize);
+    std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+  }
+}
 
 Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd, family, port, count;
   uint8_t* slab;
   size_t slabLength, offsetsLength, lengthsLength, addrsLength;
-  int32_t *offsets, *lengths;
+  int32_t *offsets, *lengths, *state;
   uint32_t* addrs;
   if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &family) || !ArgBuffer(info, 2, &slab, &slabLength) ||
       !ArgInt32Array(info, 3, &offsets, &offsetsLength) || !ArgInt32Array(info, 4, &lengths, &lengthsLength) ||
       !ArgUint32Array(info, 5, &addrs, &addrsLength) || !ArgInt(info, 6, &port) || !ArgInt(info, 7, &count) ||
+      !ArgState(info, 8, &state) ||
       !CheckSpans(env, slabLength, offsets, offsetsLength, lengths, lengthsLength, count)) {
     return env.Undefined();
   }
@@ -177,87 +267,65 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     ThrowRange(env, "sendBatch: family 4 or 6, port 1..65535, 4 address words per datagram");
     return env.Undefined();
   }
+  const auto total = static_cast<uint32_t>(count);
   mmsghdr msgs[kMaxBatch];
   iovec iovs[kMaxBatch];
   sockaddr_in6 names[kMaxBatch];
   alignas(cmsghdr) char controls[kMaxBatch][CMSG_SPACE(sizeof(uint16_t))];
-  int64_t firstOf[kMaxBatch], sizeOf[kMaxBatch];  // each message's first datagram and how many it carries
-  for (int64_t i = 0; i < count; i++) {
+  SendRun runs[kMaxBatch];
+  for (uint32_t i = 0; i < total; i++) {
     iovs[i].iov_base = slab + offsets[i];
     iovs[i].iov_len = static_cast<size_t>(lengths[i]);
   }
-  const auto sameDestination = [&](int64_t i, int64_t j) {
-    return std::memcmp(addrs + i * 4, addrs + j * 4, family == 4 ? 4 : 16) == 0;
-  };
-  // One message per datagram, or, with UDP GSO, per run of datagrams to one peer of one length
-  // (the last may be shorter): their iovecs are consecutive, the kernel cuts at the segment size.
-  const auto plan = [&](int64_t from, bool gso) {
-    int64_t m = 0;
-    for (int64_t i = from; i < count; m++) {
-      int64_t j = i + 1;
-      if (gso) {
-        size_t total = static_cast<size_t>(lengths[i]);
-        while (j < count && j - i < kMaxGsoSegments && lengths[j - 1] == lengths[i] && lengths[j] > 0 && lengths[j] <= lengths[i] &&
-               sameDestination(i, j) && total + static_cast<size_t>(lengths[j]) <= kMaxGsoBytes) {
-          total += static_cast<size_t>(lengths[j]);
-          j++;
-        }
-      }
-      mmsghdr& msg = msgs[m];
-      std::memset(&msg, 0, sizeof msg);
-      std::memset(&names[m], 0, sizeof names[m]);
-      const uint32_t* a = addrs + i * 4;
-      if (family == 4) {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&names[m]);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(static_cast<uint16_t>(port));
-        sin->sin_addr.s_addr = htonl(a[0]);
-        msg.msg_hdr.msg_namelen = sizeof(sockaddr_in);
-      } else {
-        names[m].sin6_family = AF_INET6;
-        names[m].sin6_port = htons(static_cast<uint16_t>(port));
-        uint32_t words[4] = {htonl(a[0]), htonl(a[1]), htonl(a[2]), htonl(a[3])};
-        std::memcpy(&names[m].sin6_addr, words, 16);
-        msg.msg_hdr.msg_namelen = sizeof(sockaddr_in6);
-      }
-      msg.msg_hdr.msg_name = &names[m];
-      msg.msg_hdr.msg_iov = &iovs[i];
-      msg.msg_hdr.msg_iovlen = static_cast<size_t>(j - i);
-      if (j - i > 1) {
-        msg.msg_hdr.msg_control = controls[m];
-        msg.msg_hdr.msg_controllen = sizeof controls[m];
-        cmsghdr* c = CMSG_FIRSTHDR(&msg.msg_hdr);
-        c->cmsg_level = SOL_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        const uint16_t segment = static_cast<uint16_t>(lengths[i]);
-        std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
-      }
-      firstOf[m] = i;
-      sizeOf[m] = j - i;
-      i = j;
-    }
+  // Off after EIO: once the back-off has passed, this batch tries runs again.
+  const bool trying = state[kGso] == 0 && state[kOffErrno] == EIO &&
+                      static_cast<int32_t>(MonotonicMs() - static_cast<uint32_t>(state[kRetryAt])) >= 0;
+  bool gso = state[kGso] == 1 || trying;
+  const auto plan = [&](uint32_t from, uint32_t singlesUntil) {
+    const uint32_t m = PlanRuns(lengths, addrs, static_cast<int>(family), from, total, gso, singlesUntil, runs);
+    for (uint32_t k = 0; k < m; k++) FillMessage(runs[k], family, port, addrs, iovs, &msgs[k], &names[k], &controls[k]);
     return m;
   };
-  int64_t messages = plan(0, gsoUsable.load(std::memory_order_relaxed));
-  // sendmmsg stops at the first message that fails; skip that one and carry on with the rest.
-  int64_t sent = 0, next = 0;
+  uint32_t messages = plan(0, 0);
+  // sendmmsg stops at the first message that fails: a refused run is planned again as single
+  // datagrams with the rest of the batch; any other failure skips that one message.
+  uint32_t sent = 0, next = 0;
   while (next < messages) {
-    int n = sendmmsg(static_cast<int>(fd), msgs + next, static_cast<unsigned>(messages - next), 0);
+    const int n = sendmmsg(static_cast<int>(fd), msgs + next, messages - next, 0);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (sizeOf[next] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
-        // No UDP GSO on this route (no checksum offload on its device, or an old kernel): plain sends from here on.
-        gsoUsable.store(false, std::memory_order_relaxed);
-        messages = plan(firstOf[next], false);
+      const int err = errno;
+      if (err == EINTR) continue;
+      const SendRun run = runs[next];
+      if (run.segments > 1 && err == EIO) {
+        RefusedAsUnsupported(state, trying);
+        state[kUnsupportedRuns]++;
+        gso = false;
+        messages = plan(run.first, 0);
         next = 0;
-        continue;
+      } else if (run.segments > 1 && TooLargeForRoute(err)) {
+        state[kTooLargeRuns]++;
+        messages = plan(run.first, run.first + run.segments);
+        next = 0;
+      } else {
+        next++;
       }
-      next++;
       continue;
     }
-    for (int64_t k = next; k < next + n; k++) sent += sizeOf[k];
-    next += n;
+    for (uint32_t k = next; k < next + static_cast<uint32_t>(n); k++) {
+      sent += runs[k].segments;
+      if (runs[k].segments > 1) state[kGsoRuns]++;
+    }
+    if (trying && gso && state[kGso] == 0 && n > 0) {
+      for (uint32_t k = next; k < next + static_cast<uint32_t>(n); k++) {
+        if (runs[k].segments < 2) continue;
+        state[kGso] = 1;  // a run went through: the route segments again
+        state[kOffErrno] = 0;
+        state[kBackoffMs] = 0;
+        state[kChanges]++;
+        break;
+      }
+    }
+    next += static_cast<uint32_t>(n);
     if (next < messages && n == 0) next++;
   }
   return Napi::Number::New(env, static_cast<double>(sent));
@@ -270,6 +338,7 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("localPort", Napi::Function::New(env, LocalPort, "localPort"));
   exports.Set("recvBatch", Napi::Function::New(env, RecvBatch, "recvBatch"));
   exports.Set("sendBatch", Napi::Function::New(env, SendBatch, "sendBatch"));
+  exports.Set("udpGsoProbe", Napi::Function::New(env, UdpGsoProbe, "udpGsoProbe"));
 }
 
 }  // namespace vxroute

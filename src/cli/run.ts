@@ -25,6 +25,7 @@ import { readNetConf } from '../subnets/net-conf.js';
 import { StaticFileSource } from '../subnets/static-source.js';
 import type { SubnetSource } from '../subnets/subnet-source.js';
 import { findNode, type NodeLease, type SubnetTable } from '../subnets/subnet-table.js';
+import { logGsoChange } from './gso-log.js';
 import { createLogger, type Logger } from './log.js';
 import { parseRunOptions, resolveDatapath, type RunOptions, type SwitchOptions } from './run-options.js';
 
@@ -172,6 +173,7 @@ class Daemon {
       initial,
     );
     this.datapath = datapath;
+    datapath.onGsoChange((change) => logGsoChange(log, change));
     undo.push(() => datapath.stop());
     datapath.exited.catch((err: Error) => this.stop.abort(err));
     log.info({ version: datapath.version, nodes: initial.nodes.length }, 'table loaded');
@@ -239,6 +241,7 @@ class Daemon {
       initial,
     );
     this.datapath = datapath;
+    datapath.onGsoChange((change) => logGsoChange(log, change));
     undo.push(() => datapath.stop());
     datapath.exited.catch((err: Error) => this.stop.abort(err));
     this.source.onTable((table, why) => {

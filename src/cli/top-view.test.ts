@@ -10,8 +10,8 @@ const worker = (index: number, packets: number) => ({ index, tun: { batches: pac
 const peer = (name: string, tx: number) => ({ name, txPackets: tx, txBytes: tx * 1000, rxPackets: tx / 2, rxBytes: tx * 500, lastSeen: 1_000_000 });
 
 describe('vxroute top', () => {
-  const before: CounterSnapshot = { at: 1_000_000, peers: [peer('quiet', 0), peer('a-node-with-a-very-long-name-indeed', 0)], drops: drops(0), workers: [worker(0, 0), worker(1, 0)] };
-  const now: CounterSnapshot = { at: 1_002_000, peers: [peer('quiet', 0), peer('a-node-with-a-very-long-name-indeed', 20_000)], drops: drops(10), workers: [worker(0, 30_000), worker(1, 10_000)] };
+  const before: CounterSnapshot = { at: 1_000_000, peers: [peer('quiet', 0), peer('a-node-with-a-very-long-name-indeed', 0)], drops: drops(0), workers: [worker(0, 0), worker(1, 0)], udp: [] };
+  const now: CounterSnapshot = { at: 1_002_000, peers: [peer('quiet', 0), peer('a-node-with-a-very-long-name-indeed', 20_000)], drops: drops(10), workers: [worker(0, 30_000), worker(1, 10_000)], udp: [] };
   const s = topSample('n1', 7, before, now);
 
   it('turns two snapshots into rates', () => {

@@ -29,7 +29,16 @@ const WORKER_AT = DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS;
 export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3 });
 /** Switch mode's events: frames flooded to every peer, ARP requests and neighbour solicitations answered by the proxy. */
 export const EventSlot = Object.freeze({ floods: WORKER_AT + 4, proxiedArp: WORKER_AT + 5, proxiedNd: WORKER_AT + 6 });
-const GLOBAL_SLOTS = EventSlot.proxiedNd + 1;
+/**
+ * Per underlay family, the worker's UDP socket: 1 when it has one, 1 while it sends UDP GSO, the
+ * runs sent as one GSO message, and the runs resent one datagram at a time because the route
+ * refused GSO (unsupported, EIO) or the run (too large for the route).
+ */
+export const UdpSlot = Object.freeze({ socket: 0, gsoOn: 1, gsoRuns: 2, unsupportedRuns: 3, tooLargeRuns: 4 });
+const UDP_AT = EventSlot.proxiedNd + 1;
+const UDP_SLOTS = 5;
+export const udpSlot = (family: 4 | 6, slot: number): number => UDP_AT + (family === 4 ? 0 : UDP_SLOTS) + slot;
+const GLOBAL_SLOTS = UDP_AT + 2 * UDP_SLOTS;
 
 /** Per-peer slots. lastRx is a Date.now() in ms (0: never). */
 export const PeerSlot = Object.freeze({ txPackets: 0, txBytes: 1, rxPackets: 2, rxBytes: 3, lastRx: 4 });
@@ -86,6 +95,19 @@ export class ShardCounters {
   /** TSO packets read from the TUN and cut into segments. */
   tsoPackets(n: number): void {
     this.c[WorkerSlot.tsoPackets] += n;
+  }
+
+  /** The worker's socket of `family` and whether it sends UDP GSO now. */
+  udpGso(family: 4 | 6, on: boolean): void {
+    this.c[udpSlot(family, UdpSlot.socket)] = 1;
+    this.c[udpSlot(family, UdpSlot.gsoOn)] = on ? 1 : 0;
+  }
+
+  /** Runs sent as GSO messages, and runs resent one datagram at a time (refused as unsupported, or as too large). */
+  udpRuns(family: 4 | 6, gso: number, unsupported: number, tooLarge: number): void {
+    this.c[udpSlot(family, UdpSlot.gsoRuns)] += gso;
+    this.c[udpSlot(family, UdpSlot.unsupportedRuns)] += unsupported;
+    this.c[udpSlot(family, UdpSlot.tooLargeRuns)] += tooLarge;
   }
 
   /** One more of an EventSlot. */

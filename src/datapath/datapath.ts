@@ -4,6 +4,7 @@ import { ETH_HEADER_LEN, HEADROOM, VLAN_TAG_LEN } from '../packet/constants.js';
 import { resetPeerCounters, snapshotCounters, type CounterSnapshot } from '../metrics/counter-snapshot.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
 import { CounterLayout } from './counters.js';
+import { GsoFamilies, type GsoChange } from './gso-changes.js';
 import { PeerIds } from './peer-ids.js';
 import { routesFromTable } from './routes-from-table.js';
 import type { ShardConfig } from './shard-config.js';
@@ -75,6 +76,8 @@ export class Datapath {
   private readonly fdb: Fdb | undefined;
   private readonly neighbours: Neighbours | undefined;
   private readonly aging: NodeJS.Timeout | undefined;
+  private readonly gsoFamilies = new GsoFamilies();
+  private gsoListener: (change: GsoChange) => void = () => undefined;
 
   constructor(private readonly cfg: DatapathConfig, initial: SubnetTable) {
     const workers = cfg.tunFds.length;
@@ -120,6 +123,10 @@ export class Datapath {
         tunOffload: cfg.tunOffload,
         switch: switchConfig,
       })),
+      (change) => {
+        const familyChange = this.gsoFamilies.fold(change);
+        if (familyChange) this.gsoListener(familyChange);
+      },
     );
   }
 
@@ -130,6 +137,11 @@ export class Datapath {
   /** Settles when every shard has exited; rejects with the first shard's failure. */
   get exited(): Promise<void> {
     return this.pool.exited;
+  }
+
+  /** Called when UDP GSO goes off on the first socket of a family, or back on on the last one. */
+  onGsoChange(listener: (change: GsoChange) => void): void {
+    this.gsoListener = listener;
   }
 
   /** Hands a new table to the shards; returns its version. */

@@ -4,14 +4,15 @@ import type { ShardCounters } from './counters.js';
 import type { ShardConfig } from './shard-config.js';
 import type { TableSnapshot } from './shared-table.js';
 import type { TraceWriter } from './trace-ring.js';
+import type { UdpSocket } from './udp-socket.js';
 
 export interface Forwarder {
   /** A new table version; allocates, on a change only. */
   adopt(table: TableSnapshot): void;
   /** Reads a batch from the TUN/TAP queue and sends what it can toward peers. */
   fromTun(): void;
-  /** Receives a batch from the socket `fd` of the `family` underlay and writes what it accepts to the queue. */
-  fromPeers(fd: number, family: 4 | 6): void;
+  /** Receives a batch from the socket of one underlay family and writes what it accepts to the queue. */
+  fromPeers(socket: UdpSocket): void;
 }
 
 /** What every forwarder gets from its shard. */
@@ -19,4 +20,7 @@ export interface ShardParts {
   cfg: ShardConfig;
   counters: ShardCounters;
   trace: TraceWriter;
+  /** The UDP sockets on the IPv4 and the IPv6 underlay; undefined for a family we do not use. */
+  udp: UdpSocket | undefined;
+  udp6: UdpSocket | undefined;
 }

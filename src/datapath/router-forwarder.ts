@@ -1,6 +1,5 @@
 // Router mode: IP packets from the TUN are encapsulated toward the node that owns their
 // destination; VXLAN datagrams from peers are decapsulated into the TUN.
-import { addon } from '../native/addon.js';
 import { HEADROOM } from '../packet/constants.js';
 import { Direction } from './counters.js';
 import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';
@@ -12,6 +11,7 @@ import { PacketBatch } from './packet-batch.js';
 import { RouteLookup } from './route-lookup.js';
 import type { TableSnapshot } from './shared-table.js';
 import { TunQueue } from './tun-queue.js';
+import type { UdpSocket } from './udp-socket.js';
 
 export class RouterForwarder implements Forwarder {
   private readonly tx: PacketBatch;
@@ -47,7 +47,7 @@ export class RouterForwarder implements Forwarder {
 
   private forwardBatch(): void {
     const { tx } = this;
-    const { cfg, counters, trace } = this.parts;
+    const { counters, trace, udp, udp6 } = this.parts;
     const n = this.tun.read(tx);
     if (n === 0) return;
     counters.now = Date.now();
@@ -56,11 +56,11 @@ export class RouterForwarder implements Forwarder {
     const out = encapsulate(tx, n, this.encap);
     if (trace.enabled()) trace.record(tx, n, Direction.tun, HEADROOM, counters.now);
     if (out > 0) {
-      const sent = addon.sendBatch(cfg.udpFd, 4, tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, cfg.port, out);
+      const sent = udp ? udp.send(tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, out) : 0;
       if (sent < out) counters.dropMany(Drop.socket_error, out - sent);
     }
     if (tx.out6 > 0) {
-      const sent = addon.sendBatch(cfg.udp6Fd, 6, tx.slab, tx.outOffsets6, tx.outLengths6, tx.outAddrs6, cfg.port, tx.out6);
+      const sent = udp6 ? udp6.send(tx.slab, tx.outOffsets6, tx.outLengths6, tx.outAddrs6, tx.out6) : 0;
       if (sent < tx.out6) counters.dropMany(Drop.socket_error, tx.out6 - sent);
     }
     const icmp = this.icmp;
@@ -70,14 +70,14 @@ export class RouterForwarder implements Forwarder {
     }
   }
 
-  fromPeers(fd: number, family: 4 | 6): void {
+  fromPeers(socket: UdpSocket): void {
     const { rx } = this;
-    const { cfg, counters, trace } = this.parts;
-    const n = addon.recvBatch(fd, rx.slab, rx.slotSize, RX_OFFSET, rx.capacity, rx.sizes, rx.addrs);
+    const { counters, trace } = this.parts;
+    const n = socket.receive(rx, RX_OFFSET);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.udp, n);
-    const out = decapsulate(rx, n, this.decap, family);
+    const out = decapsulate(rx, n, this.decap, socket.family);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET, counters.now);
     if (out > 0) {
       const written = this.tun.write(rx.slab, rx.outOffsets, rx.outLengths, out);

@@ -1,6 +1,7 @@
 // Main-thread side of the shards: starts one worker per TUN queue and stops them all.
 import { Worker } from 'node:worker_threads';
 import { addon } from '../native/addon.js';
+import { isGsoChange, type GsoChange } from './gso-changes.js';
 import { CONTROL_WORDS, ControlWord, type ShardConfig } from './shard-config.js';
 
 const WORKER_ENTRY = new URL('../../workers/shard.js', import.meta.url);
@@ -13,13 +14,17 @@ export class ShardPool {
   readonly exited: Promise<void>;
   private stopping = false;
 
-  constructor(configs: Omit<ShardConfig, 'control' | 'wakeFd'>[]) {
+  /** `onGsoChange`: a shard's socket switched UDP GSO on or off. */
+  constructor(configs: Omit<ShardConfig, 'control' | 'wakeFd'>[], onGsoChange: (change: GsoChange) => void) {
     const exits: Promise<void>[] = [];
     for (const cfg of configs) {
       const wakeFd = addon.eventfdOpen();
       this.wakeFds.push(wakeFd);
       const worker = new Worker(WORKER_ENTRY, { workerData: { ...cfg, wakeFd, control: this.control } satisfies ShardConfig });
       this.workers.push(worker);
+      worker.on('message', (message: unknown) => {
+        if (isGsoChange(message)) onGsoChange(message);
+      });
       exits.push(
         new Promise<void>((resolve, reject) => {
           worker.once('error', reject);

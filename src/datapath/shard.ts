@@ -3,6 +3,7 @@
 //   wait → read a batch → forward it in place (router or switch stages) → write the batch.
 // It never awaits: poll() blocks in native code until a fd is ready or the main thread wakes it.
 import { getHeapStatistics, GCProfiler } from 'node:v8';
+import { parentPort } from 'node:worker_threads';
 import { addon } from '../native/addon.js';
 import { ControlWord, type ShardConfig } from './shard-config.js';
 import { CounterLayout, ShardCounters } from './counters.js';
@@ -10,7 +11,9 @@ import type { Forwarder } from './forwarder.js';
 import { RouterForwarder } from './router-forwarder.js';
 import { SharedTableReader } from './shared-table.js';
 import { SwitchForwarder } from './switch/switch-forwarder.js';
+import type { GsoChange } from './gso-changes.js';
 import { TraceWriter } from './trace-ring.js';
+import { UdpSocket, type GsoReporter } from './udp-socket.js';
 
 const READY_TUN = 1;
 const READY_UDP = 2;
@@ -25,6 +28,8 @@ export class Shard {
   private readonly table: SharedTableReader;
   private readonly counters: ShardCounters;
   private readonly forwarder: Forwarder;
+  private readonly udp: UdpSocket | undefined;
+  private readonly udp6: UdpSocket | undefined;
   private version = -1;
   /** Garbage collections are counted by a profiler, restarted at each report (its stop() hands over the list). */
   private gc = new GCProfiler();
@@ -37,7 +42,12 @@ export class Shard {
     this.table = new SharedTableReader(cfg.table);
     const layout = new CounterLayout(cfg.workers, cfg.maxPeers);
     this.counters = new ShardCounters(layout.block(cfg.counters, cfg.index), layout);
-    const parts = { cfg, counters: this.counters, trace: new TraceWriter(cfg.trace, cfg.index) };
+    // Rare (a route that stops or starts segmenting): the main thread logs it.
+    const report: GsoReporter = (family, on, errno, retryMs) =>
+      parentPort?.postMessage({ type: 'udp-gso', worker: cfg.index, family, on, errno, retryMs } satisfies GsoChange);
+    this.udp = cfg.udpFd >= 0 ? new UdpSocket(cfg.udpFd, 4, cfg.port, this.counters, report) : undefined;
+    this.udp6 = cfg.udp6Fd >= 0 ? new UdpSocket(cfg.udp6Fd, 6, cfg.port, this.counters, report) : undefined;
+    const parts = { cfg, counters: this.counters, trace: new TraceWriter(cfg.trace, cfg.index), udp: this.udp, udp6: this.udp6 };
     this.forwarder = cfg.switch ? new SwitchForwarder(parts, cfg.switch) : new RouterForwarder(parts);
   }
 
@@ -50,8 +60,8 @@ export class Shard {
       if (Atomics.load(this.control, ControlWord.stop) !== 0) return;
       this.syncTable();
       if (ready & READY_TUN) this.forwarder.fromTun();
-      if (ready & READY_UDP) this.forwarder.fromPeers(this.cfg.udpFd, 4);
-      if (ready & READY_UDP6) this.forwarder.fromPeers(this.cfg.udp6Fd, 6);
+      if (ready & READY_UDP && this.udp) this.forwarder.fromPeers(this.udp);
+      if (ready & READY_UDP6 && this.udp6) this.forwarder.fromPeers(this.udp6);
       const now = performance.now();
       if (now - this.memoryAt >= MEMORY_EVERY_MS) this.reportMemory(now);
     }

@@ -1,5 +1,5 @@
 // Sums every worker's counter block into one view, at the moment someone asks.
-import { BATCH_BUCKETS, CounterLayout, Direction, DirectionSlot, EventSlot, PeerSlot, WorkerSlot, type DirectionName } from '../datapath/counters.js';
+import { BATCH_BUCKETS, CounterLayout, Direction, DirectionSlot, EventSlot, PeerSlot, UdpSlot, udpSlot, WorkerSlot, type DirectionName } from '../datapath/counters.js';
 import { DROP_REASONS, type DropReason } from '../datapath/drop-reasons.js';
 import type { PeerIds } from '../datapath/peer-ids.js';
 import type { FdbStats } from '../datapath/switch/fdb.js';
@@ -34,12 +34,27 @@ export interface WorkerCounters {
   tsoPackets: number;
 }
 
+/** One underlay family's UDP sockets (one per worker), summed. */
+export interface UdpFamilyCounters {
+  family: 4 | 6;
+  sockets: number;
+  /** Sockets that send UDP GSO now. */
+  gsoOn: number;
+  /** Runs of datagrams sent as one GSO message. */
+  gsoRuns: number;
+  /** Runs resent one datagram at a time: the route cannot segment (EIO), or the run is too large for it. */
+  unsupportedRuns: number;
+  tooLargeRuns: number;
+}
+
 export interface CounterSnapshot {
   /** When the snapshot was taken (ms since the epoch). */
   at: number;
   peers: PeerCounters[];
   drops: Record<DropReason, number>;
   workers: WorkerCounters[];
+  /** The underlay families we have sockets for. */
+  udp: UdpFamilyCounters[];
   /** Switch mode only: frames flooded, requests the ARP/ND proxy answered, and the FDB's statistics. */
   switch?: SwitchCounters;
 }
@@ -77,7 +92,17 @@ export function snapshotCounters(layout: CounterLayout, sab: SharedArrayBuffer, 
     };
   };
   const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets] }));
-  const snapshot: CounterSnapshot = { at: Date.now(), peers: peerRows, drops, workers };
+  const udp = ([4, 6] as const)
+    .map((family) => ({
+      family,
+      sockets: sum(udpSlot(family, UdpSlot.socket)),
+      gsoOn: sum(udpSlot(family, UdpSlot.gsoOn)),
+      gsoRuns: sum(udpSlot(family, UdpSlot.gsoRuns)),
+      unsupportedRuns: sum(udpSlot(family, UdpSlot.unsupportedRuns)),
+      tooLargeRuns: sum(udpSlot(family, UdpSlot.tooLargeRuns)),
+    }))
+    .filter((f) => f.sockets > 0);
+  const snapshot: CounterSnapshot = { at: Date.now(), peers: peerRows, drops, workers, udp };
   if (fdb) snapshot.switch = { floods: sum(EventSlot.floods), proxiedArp: sum(EventSlot.proxiedArp), proxiedNd: sum(EventSlot.proxiedNd), fdb };
   return snapshot;
 }

@@ -84,6 +84,32 @@ export class PrometheusMetrics {
     workerTotal('vxroute_tun_tso_packets_total', 'TCP packets of up to 64 KiB a worker read from the TUN (TSO) and cut into MSS-sized segments.', (w) => w.tsoPackets);
     workerTotal('vxroute_worker_gc_total', 'Garbage collections in a worker since start: a datapath that allocates nothing per packet keeps this flat.', (w) => w.gcs);
     registerSwitchMetrics(this.registry, current);
+    new Gauge({
+      name: 'vxroute_udp_gso_enabled', help: '1 while every worker\'s UDP socket of the underlay family sends runs of datagrams with UDP GSO (see the log for why it is off).', labelNames: ['family'], registers,
+      collect() {
+        this.reset();
+        for (const f of current()?.udp ?? []) this.set({ family: String(f.family) }, f.gsoOn === f.sockets ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'vxroute_udp_gso_runs_total', help: 'Runs of datagrams to one peer sent as one UDP GSO message.', labelNames: ['family'], registers,
+      collect() {
+        this.reset();
+        for (const f of current()?.udp ?? []) this.inc({ family: String(f.family) }, f.gsoRuns);
+      },
+    });
+    new Counter({
+      name: 'vxroute_udp_gso_fallbacks_total',
+      help: 'Runs the kernel refused as UDP GSO and that were resent one datagram at a time: unsupported (EIO: the route cannot segment; GSO goes off and is retried after a back-off), too_large (the run exceeds its route; GSO stays on).',
+      labelNames: ['family', 'reason'], registers,
+      collect() {
+        this.reset();
+        for (const f of current()?.udp ?? []) {
+          this.inc({ family: String(f.family), reason: 'unsupported' }, f.unsupportedRuns);
+          this.inc({ family: String(f.family), reason: 'too_large' }, f.tooLargeRuns);
+        }
+      },
+    });
 
     new Gauge({
       name: 'vxroute_peers', help: 'Peer nodes in the subnet table.', registers,

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { internetChecksum } from '../packet/checksum.js';
 import { labId } from '../lab/netns.js';
-import { addon } from './addon.js';
+import { addon, UDP_STATE_WORDS, UdpState } from './addon.js';
 
 const ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/vxroute.node', import.meta.url));
 
@@ -90,10 +90,12 @@ describe('UDP batches on loopback', () => {
   let a: number;
   let b: number;
   let portB: number;
+  const state = new Int32Array(UDP_STATE_WORDS);
   beforeAll(() => {
     a = addon.udpOpen(4, '127.0.0.1', 0);
     b = addon.udpOpen(4, '127.0.0.1', 0);
     portB = addon.localPort(b);
+    expect(addon.udpGsoProbe(a, state)).toBe(0);
   });
   afterAll(() => {
     addon.close(a);
@@ -117,7 +119,7 @@ describe('UDP batches on loopback', () => {
   it('sends a batch with sendmmsg and receives it in order with recvmmsg', () => {
     const payloads = [1, 100, 1400, 0, 1500].map((n) => randomBytes(n));
     const out = slab(payloads);
-    expect(addon.sendBatch(a, 4, out.slab, out.offsets, out.lengths, out.addrs, portB, payloads.length)).toBe(5);
+    expect(addon.sendBatch(a, 4, out.slab, out.offsets, out.lengths, out.addrs, portB, payloads.length, state)).toBe(5);
     const rx = Buffer.alloc(8 * SLOT);
     const sizes = new Int32Array(8);
     const addrs = new Uint32Array(32).fill(0xdead);
@@ -136,7 +138,10 @@ describe('UDP batches on loopback', () => {
     // 6 full-size to B, a shorter last one of the run, then 2 of another size: three GSO runs at most.
     const payloads = [...Array.from({ length: 6 }, () => randomBytes(1000)), randomBytes(300), randomBytes(700), randomBytes(700)];
     const out = slab(payloads);
-    expect(addon.sendBatch(a, 4, out.slab, out.offsets, out.lengths, out.addrs, portB, payloads.length)).toBe(payloads.length);
+    state[UdpState.gsoRuns] = 0;
+    expect(addon.sendBatch(a, 4, out.slab, out.offsets, out.lengths, out.addrs, portB, payloads.length, state)).toBe(payloads.length);
+    expect(state[UdpState.gsoRuns]).toBe(2); // the 7 to B of 1000 (300 last), then the two of 700
+    expect(state[UdpState.gso]).toBe(1);
     const rx = Buffer.alloc(16 * SLOT);
     const sizes = new Int32Array(16);
     const addrs = new Uint32Array(64);
@@ -151,7 +156,7 @@ describe('UDP batches on loopback', () => {
 
   it('marks a datagram larger than its slot with size -1', () => {
     const big = randomBytes(SLOT);
-    expect(addon.sendBatch(a, 4, big, Int32Array.of(0), Int32Array.of(SLOT), Uint32Array.of(0x7f000001, 0, 0, 0), portB, 1)).toBe(1);
+    expect(addon.sendBatch(a, 4, big, Int32Array.of(0), Int32Array.of(SLOT), Uint32Array.of(0x7f000001, 0, 0, 0), portB, 1, state)).toBe(1);
     const sizes = new Int32Array(1);
     addon.poll(Int32Array.of(b), 1, 1000);
     expect(addon.recvBatch(b, Buffer.alloc(SLOT), SLOT, OFFSET, 1, sizes, new Uint32Array(4))).toBe(1);
@@ -163,7 +168,7 @@ describe('UDP batches on loopback', () => {
     const offsets = Int32Array.of(0, 0, 0);
     const lengths = Int32Array.of(10, 66_000, 20); // the middle one is over the 65507-byte UDP limit
     const addrs = Uint32Array.of(0x7f000001, 0, 0, 0, 0x7f000001, 0, 0, 0, 0x7f000001, 0, 0, 0);
-    expect(addon.sendBatch(a, 4, s, offsets, lengths, addrs, portB, 3)).toBe(2);
+    expect(addon.sendBatch(a, 4, s, offsets, lengths, addrs, portB, 3, state)).toBe(2);
     const sizes = new Int32Array(4);
     addon.poll(Int32Array.of(b), 1, 1000);
     const n = addon.recvBatch(b, Buffer.alloc(4 * SLOT), SLOT, 0, 4, sizes, new Uint32Array(16));
@@ -179,9 +184,11 @@ describe('UDP batches on loopback', () => {
     addon.close(shared);
 
     const v6 = addon.udpOpen(6, '::1', 0);
+    const state6 = new Int32Array(UDP_STATE_WORDS);
+    addon.udpGsoProbe(v6, state6);
     const out = slab([Buffer.from('six')]);
     out.addrs.set([0, 0, 0, 1], 0);
-    expect(addon.sendBatch(v6, 6, out.slab, out.offsets, out.lengths, out.addrs, addon.localPort(v6), 1)).toBe(1);
+    expect(addon.sendBatch(v6, 6, out.slab, out.offsets, out.lengths, out.addrs, addon.localPort(v6), 1, state6)).toBe(1);
     const sizes = new Int32Array(1);
     const addrs = new Uint32Array(4);
     addon.poll(Int32Array.of(v6), 1, 1000);
@@ -195,8 +202,9 @@ describe('UDP batches on loopback', () => {
     const sizes = new Int32Array(4);
     expect(() => addon.recvBatch(b, Buffer.alloc(100), 64, 0, 4, sizes, new Uint32Array(16))).toThrow(RangeError);
     expect(() => addon.recvBatch(b, Buffer.alloc(4096), 64, 64, 1, sizes, new Uint32Array(4))).toThrow(RangeError);
-    expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), Int32Array.of(5), Int32Array.of(6), new Uint32Array(4), portB, 1)).toThrow(RangeError);
-    expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), new Int32Array(300), new Int32Array(300), new Uint32Array(1200), portB, 300)).toThrow(RangeError);
+    expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), Int32Array.of(5), Int32Array.of(6), new Uint32Array(4), portB, 1, state)).toThrow(RangeError);
+    expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), new Int32Array(300), new Int32Array(300), new Uint32Array(1200), portB, 300, state)).toThrow(RangeError);
+    expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), Int32Array.of(0), Int32Array.of(1), new Uint32Array(4), portB, 1, new Int32Array(2))).toThrow(RangeError);
   });
 });
 

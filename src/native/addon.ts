@@ -17,6 +17,16 @@ export const SEGMENT_SCRATCH_EXTRA = 65_536;
 export const SEGMENT_STATE_WORDS = 8;
 export const SegmentState = Object.freeze({ pending: 0, tsoPackets: 5 });
 
+/**
+ * sendBatch's state words, one set per socket (native/src/udp.cc UdpState). gso: 1 while runs of
+ * datagrams leave as UDP GSO messages. offErrno: why it is off (the probe's errno: for good; EIO:
+ * tried again after backoffMs). changes: bumped at every switch. gsoRuns, unsupportedRuns (refused
+ * with EIO) and tooLargeRuns (refused as too large for their route, GSO stays on): counts the caller
+ * takes and zeroes; a refused run's datagrams are sent again one at a time.
+ */
+export const UDP_STATE_WORDS = 8;
+export const UdpState = Object.freeze({ gso: 0, offErrno: 1, backoffMs: 2, retryAt: 3, changes: 4, gsoRuns: 5, unsupportedRuns: 6, tooLargeRuns: 7 });
+
 export interface TunHandle {
   fd: number;
   /** The device name the kernel gave (same as asked unless the name had a %d). */
@@ -52,8 +62,14 @@ export interface Addon {
    * the rest 0). A datagram larger than its slot has sizes[i] = -1. Returns how many (0 on EAGAIN).
    */
   recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array): number;
-  /** sendmmsg of datagram i = slab[offsets[i] .. + lengths[i]] to addrs[4i..] port `port`; failures skipped. Returns how many were sent. */
-  sendBatch(fd: number, family: 4 | 6, slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, port: number, count: number): number;
+  /** Fills a socket's state (UDP_STATE_WORDS): GSO on when the kernel knows UDP_SEGMENT. Returns 0, or getsockopt's errno. */
+  udpGsoProbe(fd: number, state: Int32Array): number;
+  /**
+   * sendmmsg of datagram i = slab[offsets[i] .. + lengths[i]] to addrs[4i..] port `port`; runs to
+   * one peer of one length leave as UDP GSO messages while state says so (see UdpState). A refused
+   * run is resent one datagram at a time; other failures are skipped. Returns how many were sent.
+   */
+  sendBatch(fd: number, family: 4 | 6, slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, port: number, count: number, state: Int32Array): number;
 
   /** An eventfd (non-blocking, close-on-exec) used to wake a worker blocked in poll(). */
   eventfdOpen(): number;

@@ -1,7 +1,7 @@
 // Datagrams waiting for one sendmmsg over one socket: spans of a slab and where each goes. A
 // flood puts one span in the list once per peer (head-end replication without a copy); a full
 // list is sent at once and refilled, so a batch of floods costs a few crossings, not one a copy.
-import { addon } from '../../native/addon.js';
+import type { UdpSocket } from '../udp-socket.js';
 
 /** The native side's largest batch (kMaxBatch). */
 const CAPACITY = 256;
@@ -15,9 +15,7 @@ export class SendList {
   failed = 0;
 
   constructor(
-    private readonly fd: number,
-    private readonly family: 4 | 6,
-    private readonly port: number,
+    private readonly socket: UdpSocket,
     private readonly slab: Buffer,
   ) {}
 
@@ -36,7 +34,7 @@ export class SendList {
 
   flush(): void {
     if (this.count === 0) return;
-    const sent = addon.sendBatch(this.fd, this.family, this.slab, this.offsets, this.lengths, this.addrs, this.port, this.count);
+    const sent = this.socket.send(this.slab, this.offsets, this.lengths, this.addrs, this.count);
     this.failed += this.count - sent;
     this.count = 0;
   }

@@ -1,6 +1,5 @@
 // Switch mode: Ethernet frames from the TAP (a port of the node's bridge) are switched to the
 // peer that has their destination or flooded to all; frames from peers go to the TAP.
-import { addon } from '../../native/addon.js';
 import { ETH_HEADER_LEN, HEADROOM, VXLAN_HEADER_LEN } from '../../packet/constants.js';
 import { Direction } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
@@ -17,6 +16,7 @@ import { SendList } from './send-list.js';
 import { forwardFrames, type EgressContext } from './switch-egress.js';
 import { acceptFrames, RX_OFFSET_L2, type IngressContext } from './switch-ingress.js';
 import { SwitchPeers } from './switch-peers.js';
+import type { UdpSocket } from '../udp-socket.js';
 
 /** The trace keeps a sent frame from its VXLAN header, like a received one. */
 const TRACE_TX_OFFSET = HEADROOM - VXLAN_HEADER_LEN;
@@ -45,8 +45,8 @@ export class SwitchForwarder implements Forwarder {
     this.egress = {
       fdb, peers: this.peers, proxy: this.proxy, counters, vni: cfg.vni,
       maxFrameV4: cfg.maxInnerV4 + ETH_HEADER_LEN, maxFrameV6: cfg.maxInnerV6 + ETH_HEADER_LEN,
-      send4: cfg.udpFd >= 0 ? new SendList(cfg.udpFd, 4, cfg.port, this.tx.slab) : undefined,
-      send6: cfg.udp6Fd >= 0 ? new SendList(cfg.udp6Fd, 6, cfg.port, this.tx.slab) : undefined,
+      send4: parts.udp ? new SendList(parts.udp, this.tx.slab) : undefined,
+      send6: parts.udp6 ? new SendList(parts.udp6, this.tx.slab) : undefined,
     };
     this.ingress = { routes: this.routes, fdb, proxy: this.proxy, counters, vni: cfg.vni, maxFrame: sw.maxFrame };
   }
@@ -89,14 +89,14 @@ export class SwitchForwarder implements Forwarder {
     }
   }
 
-  fromPeers(fd: number, family: 4 | 6): void {
+  fromPeers(socket: UdpSocket): void {
     const { rx } = this;
-    const { cfg, counters, trace } = this.parts;
-    const n = addon.recvBatch(fd, rx.slab, rx.slotSize, RX_OFFSET_L2, rx.capacity, rx.sizes, rx.addrs);
+    const { counters, trace } = this.parts;
+    const n = socket.receive(rx, RX_OFFSET_L2);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.udp, n);
-    const out = acceptFrames(rx, n, this.ingress, family);
+    const out = acceptFrames(rx, n, this.ingress, socket.family);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET_L2, counters.now);
     if (out > 0) {
       const written = this.tap.write(rx.slab, rx.outOffsets, rx.outLengths, out);

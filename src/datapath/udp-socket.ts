@@ -1,0 +1,48 @@
+// A shard's UDP socket on one underlay family: batches in and out, and its UDP GSO state (probed
+// at start, switched by the native send on what the route answers), which it mirrors into the
+// counters and reports to the main thread when it changes.
+import { addon, UDP_STATE_WORDS, UdpState } from '../native/addon.js';
+import type { ShardCounters } from './counters.js';
+import type { PacketBatch } from './packet-batch.js';
+
+/** Told when GSO goes on or off: the errno that turned it off, and when it is tried again (0: never). */
+export type GsoReporter = (family: 4 | 6, on: boolean, errno: number, retryMs: number) => void;
+
+export class UdpSocket {
+  private readonly state = new Int32Array(UDP_STATE_WORDS);
+  private changes = 0;
+
+  constructor(
+    readonly fd: number,
+    readonly family: 4 | 6,
+    private readonly port: number,
+    private readonly counters: ShardCounters,
+    private readonly report: GsoReporter,
+  ) {
+    const err = addon.udpGsoProbe(fd, this.state);
+    counters.udpGso(family, err === 0);
+    if (err !== 0) report(family, false, err, 0);
+  }
+
+  /** recvmmsg of a batch at `offset` in each slot; returns how many (0: none waiting). */
+  receive(b: PacketBatch, offset: number): number {
+    return addon.recvBatch(this.fd, b.slab, b.slotSize, offset, b.capacity, b.sizes, b.addrs);
+  }
+
+  /** Sends slab spans to their address words; returns how many datagrams left. */
+  send(slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, count: number): number {
+    const s = this.state;
+    const sent = addon.sendBatch(this.fd, this.family, slab, offsets, lengths, addrs, this.port, count, s);
+    if ((s[UdpState.gsoRuns] | s[UdpState.unsupportedRuns] | s[UdpState.tooLargeRuns]) !== 0) {
+      this.counters.udpRuns(this.family, s[UdpState.gsoRuns], s[UdpState.unsupportedRuns], s[UdpState.tooLargeRuns]);
+      s[UdpState.gsoRuns] = s[UdpState.unsupportedRuns] = s[UdpState.tooLargeRuns] = 0;
+    }
+    if (s[UdpState.changes] !== this.changes) {
+      this.changes = s[UdpState.changes];
+      const on = s[UdpState.gso] === 1;
+      this.counters.udpGso(this.family, on);
+      this.report(this.family, on, s[UdpState.offErrno], s[UdpState.backoffMs]);
+    }
+    return sent;
+  }
+}
