@@ -275,10 +275,10 @@ export class Lab {
 
   /**
    * Starts `vxroute run --subnets` inside the node's namespace and waits until it logs "ready";
-   * `cli` runs another build (a benchmark's baseline) instead of this one.
+   * `cli` runs another build (a benchmark's baseline) instead of this one; `env` replaces the environment.
    */
-  startVxroute(node: LabNode, subnets: string, extraArgs: string[] = [], cli?: string): Promise<VxrouteProcess> {
-    return this.startDaemon(node, ['--subnets', subnets, ...extraArgs], cli);
+  startVxroute(node: LabNode, subnets: string, extraArgs: string[] = [], cli?: string, env?: NodeJS.ProcessEnv): Promise<VxrouteProcess> {
+    return this.startDaemon(node, ['--subnets', subnets, ...extraArgs], cli, env);
   }
 
   /** Starts `vxroute run --kube` against the lab's API server; subnet.env goes to the lab's directory. */
@@ -287,8 +287,8 @@ export class Lab {
     return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--cni', 'flannel', '--subnet-env', subnetEnv, ...extraArgs]);
   }
 
-  private async startDaemon(node: LabNode, args: string[], cli?: string): Promise<VxrouteProcess> {
-    const p = await VxrouteProcess.start(node.ns, ['run', '--node-name', node.name, ...args], cli);
+  private async startDaemon(node: LabNode, args: string[], cli?: string, env?: NodeJS.ProcessEnv): Promise<VxrouteProcess> {
+    const p = await VxrouteProcess.start(node.ns, ['run', '--node-name', node.name, ...args], cli, env);
     this.processes.add(p);
     void p.exited.then(() => this.processes.delete(p));
     return p;

@@ -60,9 +60,9 @@ export class VxrouteProcess {
     });
   }
 
-  /** Starts `cli` (default: this package's) with `args` in `ns` and waits until it is ready. */
-  static async start(ns: string, args: string[], cli = cliPath()): Promise<VxrouteProcess> {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts `cli` (default: this package's) with `args` in `ns` and waits until it is ready; `env` replaces the environment. */
+  static async start(ns: string, args: string[], cli = cliPath(), env?: NodeJS.ProcessEnv): Promise<VxrouteProcess> {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const i = args.indexOf('--metrics-addr');
     const p = new VxrouteProcess(ns, child, i >= 0 ? args[i + 1] : '127.0.0.1:9475');
     await p.waitForLog((l) => l.msg === 'ready', READY_TIMEOUT_MS);
