@@ -60,8 +60,8 @@ export class Shard {
       if (Atomics.load(this.control, ControlWord.stop) !== 0) return;
       this.syncTable();
       if (ready & READY_TUN) this.forwarder.fromTun();
-      if (ready & READY_UDP && this.udp) this.forwarder.fromPeers(this.udp);
-      if (ready & READY_UDP6 && this.udp6) this.forwarder.fromPeers(this.udp6);
+      if ((ready & READY_UDP) !== 0 && this.udp) this.forwarder.fromPeers(this.udp);
+      if ((ready & READY_UDP6) !== 0 && this.udp6) this.forwarder.fromPeers(this.udp6);
       const now = performance.now();
       if (now - this.memoryAt >= MEMORY_EVERY_MS) this.reportMemory(now);
     }
