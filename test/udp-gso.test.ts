@@ -115,6 +115,14 @@ describe('UDP GSO on a socket (root, in a namespace of this test)', () => {
     expect(back[4].state[UdpState.changes]).toBe(2);
     expect(back[4].state[UdpState.offErrno]).toBe(0);
     expect(back[4].state[UdpState.gsoRuns]).toBeGreaterThan(0);
+
+    // Refused again soon after: off again, and the back-off keeps doubling (a flapping route is
+    // reported at most once per back-off).
+    await refusal.refuse([4]);
+    const again = await r.round(1000, 40);
+    expect(again[4]).toMatchObject({ received: 40, intact: 40 });
+    expect([again[4].state[UdpState.gso], again[4].state[UdpState.changes], again[4].state[UdpState.backoffMs]]).toEqual([0, 3, 4000]);
+    await refusal.allow();
   });
 
   it('sends a run too large for its route datagram by datagram and keeps GSO on', async () => {

@@ -157,8 +157,8 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
 enum UdpState : size_t {
   kGso = 0,              // 1: runs go as UDP GSO messages; 0: one datagram per message
   kOffErrno = 1,         // why off: the probe's errno (for good), or EIO (tried again after kBackoffMs)
-  kBackoffMs = 2,        // wait before the next try after EIO: 1 s, doubled per refused try, at most 64 s
-  kRetryAt = 3,          // CLOCK_MONOTONIC milliseconds (mod 2^32) of the next try
+  kBackoffMs = 2,        // wait before the next try after EIO: 1 s, doubled per refusal, at most 64 s
+  kAt = 3,               // CLOCK_MONOTONIC ms (mod 2^32): while off, when to try again; while on, since when
   kChanges = 4,          // bumped at every switch on or off: the caller reports it
   kGsoRuns = 5,          // runs sent as one GSO message (the caller takes and zeroes these three)
   kUnsupportedRuns = 6,  // runs refused with EIO and resent one datagram at a time
@@ -200,13 +200,21 @@ Napi::Value UdpGsoProbe(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, err);
 }
 
+int32_t Since(uint32_t now, int32_t at) {
+  return static_cast<int32_t>(now - static_cast<uint32_t>(at));
+}
+
 // EIO on a run: the route's device cannot segment UDP (no transmit checksum offload before Linux
 // 6.11; an xfrm (IPsec) policy on the route; UDP-Lite). Off until a try after the back-off succeeds.
-void RefusedAsUnsupported(int32_t* state, bool trying) {
-  state[kBackoffMs] = trying ? std::min(state[kBackoffMs] * 2, kMaxBackoffMs) : kFirstBackoffMs;
-  state[kRetryAt] = static_cast<int32_t>(MonotonicMs() + static_cast<uint32_t>(state[kBackoffMs]));
+// The back-off doubles while refusals go on, also right after a try succeeded (a route that flaps,
+// e.g. one peer of several behind IPsec), and starts again at 1 s once GSO has held for 64 s.
+void RefusedAsUnsupported(int32_t* state) {
+  const uint32_t now = MonotonicMs();
+  const bool held = state[kGso] == 1 && Since(now, state[kAt]) > kMaxBackoffMs;
+  state[kBackoffMs] = state[kBackoffMs] == 0 || held ? kFirstBackoffMs : std::min(state[kBackoffMs] * 2, kMaxBackoffMs);
+  state[kAt] = static_cast<int32_t>(now + static_cast<uint32_t>(state[kBackoffMs]));
   state[kOffErrno] = EIO;
-  if (!trying) state[kChanges]++;
+  if (state[kGso] == 1) state[kChanges]++;
   state[kGso] = 0;
 }
 
@@ -278,8 +286,7 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     iovs[i].iov_len = static_cast<size_t>(lengths[i]);
   }
   // Off after EIO: once the back-off has passed, this batch tries runs again.
-  const bool trying = state[kGso] == 0 && state[kOffErrno] == EIO &&
-                      static_cast<int32_t>(MonotonicMs() - static_cast<uint32_t>(state[kRetryAt])) >= 0;
+  const bool trying = state[kGso] == 0 && state[kOffErrno] == EIO && Since(MonotonicMs(), state[kAt]) >= 0;
   bool gso = state[kGso] == 1 || trying;
   const auto plan = [&](uint32_t from, uint32_t singlesUntil) {
     const uint32_t m = PlanRuns(lengths, addrs, static_cast<int>(family), from, total, gso, singlesUntil, runs);
@@ -297,7 +304,7 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
       if (err == EINTR) continue;
       const SendRun run = runs[next];
       if (run.segments > 1 && err == EIO) {
-        RefusedAsUnsupported(state, trying);
+        RefusedAsUnsupported(state);
         state[kUnsupportedRuns]++;
         gso = false;
         messages = plan(run.first, 0);
@@ -320,7 +327,7 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
         if (runs[k].segments < 2) continue;
         state[kGso] = 1;  // a run went through: the route segments again
         state[kOffErrno] = 0;
-        state[kBackoffMs] = 0;
+        state[kAt] = static_cast<int32_t>(MonotonicMs());
         state[kChanges]++;
         break;
       }

@@ -20,12 +20,12 @@ export const SegmentState = Object.freeze({ pending: 0, tsoPackets: 5 });
 /**
  * sendBatch's state words, one set per socket (native/src/udp.cc UdpState). gso: 1 while runs of
  * datagrams leave as UDP GSO messages. offErrno: why it is off (the probe's errno: for good; EIO:
- * tried again after backoffMs). changes: bumped at every switch. gsoRuns, unsupportedRuns (refused
+ * tried again after backoffMs, at `at`, CLOCK_MONOTONIC ms mod 2^32). changes: bumped at every switch. gsoRuns, unsupportedRuns (refused
  * with EIO) and tooLargeRuns (refused as too large for their route, GSO stays on): counts the caller
  * takes and zeroes; a refused run's datagrams are sent again one at a time.
  */
 export const UDP_STATE_WORDS = 8;
-export const UdpState = Object.freeze({ gso: 0, offErrno: 1, backoffMs: 2, retryAt: 3, changes: 4, gsoRuns: 5, unsupportedRuns: 6, tooLargeRuns: 7 });
+export const UdpState = Object.freeze({ gso: 0, offErrno: 1, backoffMs: 2, at: 3, changes: 4, gsoRuns: 5, unsupportedRuns: 6, tooLargeRuns: 7 });
 
 export interface TunHandle {
   fd: number;
