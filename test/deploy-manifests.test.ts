@@ -191,6 +191,7 @@ describe('deploy/kubernetes', () => {
     expect(opts.kube).toBeDefined();
     // Loopback for `vxroute top` and kubectl port-forward; the node's address for probes and Prometheus.
     expect(opts.metrics).toEqual([{ host: '127.0.0.1', port: 9475 }, { host: '192.0.2.10', port: 9475 }]);
+    expect(opts.exposeDebug).toBe(false); // the node address serves probes and Prometheus, not /debug/*
 
     const mountOf = (path: string) => container.volumeMounts.find((m: Any) => path === m.mountPath || path.startsWith(m.mountPath.replace(/\/?$/, '/')));
     const volume = (name: string) => pod.volumes.find((v: Any) => v.name === name);

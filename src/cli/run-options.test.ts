@@ -33,6 +33,11 @@ describe('vxroute run flags', () => {
     expect(parseRunOptions([...base, '--metrics-addr', '127.0.0.1:1', '--metrics-addr', '192.0.2.1:2'], {}).metrics).toEqual([{ host: '127.0.0.1', port: 1 }, { host: '192.0.2.1', port: 2 }]);
   });
 
+  it('serves /debug/* on loopback only unless --expose-debug', () => {
+    expect(parseRunOptions(base, {}).exposeDebug).toBe(false);
+    expect(parseRunOptions([...base, '--metrics-addr', '192.0.2.1:9475', '--expose-debug'], {}).exposeDebug).toBe(true);
+  });
+
   it('reads the cluster with --kube, with net-conf.json below flags', () => {
     const o = parseRunOptions(['--kube'], { NODE_NAME: 'n1' });
     expect(o).toMatchObject({ subnets: undefined, kube: { kubeconfig: undefined, netConf: '/etc/kube-flannel/net-conf.json' }, cni: 'vxroute', cniConfDir: '/etc/cni/net.d', ipMasq: true, subnetEnv: undefined });

@@ -46,8 +46,10 @@ export interface RunOptions {
   /** TUN/TAP offloads (virtio_net_hdr): TSO packets read and cut, runs of TCP segments and UDP datagrams written as GSO packets. */
   tunOffload: boolean;
   mtu: number | undefined;
-  /** Where the HTTP endpoint listens (every address serves every path); empty: nowhere. */
+  /** Where the HTTP endpoint listens; empty: nowhere. */
   metrics: { host: string; port: number }[];
+  /** Serve /debug/* on every metrics address; else only to connections made to a loopback address. */
+  exposeDebug: boolean;
   logLevel: string;
 }
 
@@ -105,7 +107,10 @@ Options:
   --mtu N               TUN MTU (default: net-conf's, else underlay MTU - 50)
   --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /metrics and /debug/*; repeat
                         it to listen on several addresses (default: 127.0.0.1:9475;
-                        '' turns it off)
+                        '' turns it off). /debug/* (counters, peers, FDB, and the packet
+                        trace with pod flow headers) answers on loopback addresses only
+  --expose-debug        serve /debug/* on every --metrics-addr, e.g. the node's address:
+                        whoever reaches it can then read pod traffic (default: off)
   --log-level LEVEL     trace, debug, info, warn, error (default: info)
   -h, --help            show this help
 `;
@@ -145,6 +150,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         'no-tun-offload': { type: 'boolean' },
         mtu: { type: 'string' },
         'metrics-addr': { type: 'string', multiple: true, default: ['127.0.0.1:9475'] },
+        'expose-debug': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'info' },
       },
     }));
@@ -211,6 +217,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     tunOffload: !values['no-tun-offload'],
     mtu: values.mtu === undefined ? undefined : integer('--mtu', values.mtu, 576, 65535),
     metrics: values['metrics-addr']!.filter((a) => a !== '').map((a) => listenAddress('--metrics-addr', a)),
+    exposeDebug: values['expose-debug']!,
     logLevel,
   });
 }

@@ -1,6 +1,10 @@
 // The daemon's HTTP endpoint: health, Prometheus metrics, and the debugging views that
-// `vxroute top` and `vxroute trace` read.
+// `vxroute top` and `vxroute trace` read. The debugging views show pod flow headers, so they
+// answer only connections made to a loopback address unless --expose-debug says otherwise.
+import { BlockList } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { Counter } from 'prom-client';
 import { debugPeers } from './debug-peers.js';
 import type { DaemonView } from './datapath-view.js';
 import { PrometheusMetrics } from './prometheus.js';
@@ -8,12 +12,33 @@ import { streamTrace } from './trace-stream.js';
 
 const ROUTES = '/healthz, /readyz, /metrics, /debug/counters, /debug/peers, /debug/trace, /debug/fdb';
 
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4'); // also matches ::ffff:127.x.y.z, a dual-stack socket's view
+LOOPBACK.addAddress('::1', 'ipv6');
+
+export interface HttpServerOptions {
+  /** Labels of vxroute_info. */
+  info?: Record<string, string>;
+  /** Serve /debug/* to connections on every address, not only loopback ones (--expose-debug). */
+  exposeDebug?: boolean;
+  log?: Logger;
+}
+
 /** One handler, listening on every address given; resolves once all of them listen. */
-export async function startHttpServer(addresses: { host: string; port: number }[], daemon: DaemonView, info: Record<string, string> = {}): Promise<Server[]> {
+export async function startHttpServer(addresses: { host: string; port: number }[], daemon: DaemonView, opts: HttpServerOptions = {}): Promise<Server[]> {
   const metrics = new PrometheusMetrics(
     { counters: () => daemon.datapath()?.counters(), notReady: () => daemon.notReady(), tableNodes: () => daemon.datapath()?.table.nodes.length },
-    info,
+    opts.info ?? {},
   );
+  const readersCut = new Counter({
+    name: 'vxroute_trace_readers_cut_total',
+    help: 'Trace readers cut off because they did not take the stream as fast as it came (their backlog passed its bound).',
+    registers: [metrics.registry],
+  });
+  const onSlowReader = (backlog: number, sent: number): void => {
+    readersCut.inc();
+    opts.log?.warn({ backlog, sent }, 'trace reader too slow: its backlog passed its bound, stream cut off');
+  };
   const json = (res: ServerResponse, body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://vxroute');
@@ -30,6 +55,11 @@ export async function startHttpServer(addresses: { host: string; port: number }[
       );
     } else if (!url.pathname.startsWith('/debug/')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${ROUTES}\n`);
+    } else if (!opts.exposeDebug && !isLoopback(req.socket.localAddress)) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end(
+        `${url.pathname} is served on loopback addresses only (127.0.0.1 or ::1 on the node, or through kubectl port-forward); ` +
+          `start vxroute run with --expose-debug to serve /debug/* on ${req.socket.localAddress} too\n`,
+      );
     } else if (!datapath) {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('the datapath is not running yet\n');
     } else if (url.pathname === '/debug/counters') {
@@ -41,7 +71,7 @@ export async function startHttpServer(addresses: { host: string; port: number }[
       if (!entries) res.writeHead(404, { 'content-type': 'text/plain' }).end('no forwarding database: this daemon runs in router mode (--mode switch has one)\n');
       else json(res, { at: new Date().toISOString(), ...datapath.counters().switch!.fdb, entries, neighbours: datapath.neighbourRows() });
     } else if (url.pathname === '/debug/trace') {
-      streamTrace(datapath, url, req, res);
+      streamTrace(datapath, url, res, onSlowReader);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${ROUTES}\n`);
     }
@@ -64,4 +94,10 @@ export async function startHttpServer(addresses: { host: string; port: number }[
     throw err;
   }
   return servers;
+}
+
+/** Whether a connection was made to a loopback address: only the node itself reaches those. */
+function isLoopback(localAddress: string | undefined): boolean {
+  if (localAddress === undefined) return false;
+  return LOOPBACK.check(localAddress, localAddress.includes(':') ? 'ipv6' : 'ipv4');
 }

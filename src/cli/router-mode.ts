@@ -1,0 +1,122 @@
+// Router mode: IP packets on a TUN, routed by pod CIDR. On the host: the TUN's MTU, our
+// addresses on it and the cluster routes through it, accept_local, IPv6 on or off; once the
+// datapath forwards, what pods need (CNI configuration or flannel's subnet.env, masquerade).
+import { ConfigError } from '../config-error.js';
+import { applyOverlay, enableAcceptLocal, removeOverlay, replaceAddress, restoreAcceptLocal, restoreIpv6, setIpv6, type OverlaySetup } from '../net/host-routes.js';
+import { writeConflist } from '../net/cni-conflist.js';
+import { applyMasquerade, detectNatBackend, type NatBackend } from '../net/masquerade.js';
+import { writeSubnetEnv } from '../net/subnet-env.js';
+import { closeTun, openTun, type TunDevice } from '../net/tun-device.js';
+import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
+import { parseIpv4 } from '../packet/ipv4.js';
+import { parseIpv6 } from '../packet/ipv6.js';
+import type { NodeLease, SubnetTable } from '../subnets/subnet-table.js';
+import type { Logger } from './log.js';
+import type { Mode, ModeDatapathConfig, Underlay, Undo } from './mode.js';
+import type { RunOptions } from './run-options.js';
+
+export class RouterMode implements Mode {
+  private readonly mtu: number;
+  private readonly mtuV6: number;
+  private tun: TunDevice | undefined;
+  private overlay: OverlaySetup | undefined;
+  private natBackend: NatBackend | undefined;
+  /** The pod CIDRs the pods' networking was last set up for. */
+  private podsSetUpFor: string | undefined;
+
+  constructor(
+    private readonly opts: RunOptions,
+    mtu: number | undefined,
+    private readonly u: Underlay,
+    private readonly initial: SubnetTable,
+    private readonly self: NodeLease,
+    private readonly log: Logger,
+  ) {
+    const { maxInnerV4, maxInnerV6, link4, link6 } = u;
+    // Pods of a family travel over the same family's underlay when there is one, else over the other.
+    const pathV4 = maxInnerV4 || maxInnerV6;
+    const pathV6 = maxInnerV6 || maxInnerV4;
+    const natural = self.podCIDR ? pathV4 : pathV6;
+    this.mtu = mtu ?? natural;
+    if (this.mtu > natural || this.mtu < 576) {
+      const [overhead, link] = natural === maxInnerV4 ? [ENCAP_OVERHEAD_V4, link4!] : [ENCAP_OVERHEAD_V6, link6!];
+      throw new ConfigError('--mtu', `${this.mtu} must be at least 576 and leave room for VXLAN's ${overhead}-byte overhead on ${link.ifname} (MTU ${link.mtu}); use at most ${natural}`);
+    }
+    this.mtuV6 = Math.min(this.mtu, pathV6);
+    if (self.podCIDRv6 && this.mtuV6 < 1280) throw new ConfigError('--mtu', `IPv6 pods need an MTU of at least 1280 (RFC 8200 §5); the underlay leaves ${this.mtuV6}`);
+  }
+
+  async open(undo: Undo[]): Promise<ModeDatapathConfig> {
+    const { opts, u, mtu } = this;
+    const tun = await openTun(opts.iface, opts.workers, 'tun', opts.tunOffload);
+    this.tun = tun;
+    undo.push(() => closeTun(tun));
+    const overlay = overlaySetup(tun.name, mtu, this.mtuV6, this.initial, this.self);
+    this.overlay = overlay;
+    const ipv6 = await setIpv6(tun.name, overlay.addressV6 !== undefined);
+    undo.push(() => restoreIpv6(tun.name, ipv6));
+    undo.push(() => removeOverlay(this.overlay!)); // the addresses in force at exit, after any table change
+    await applyOverlay(overlay);
+    const acceptLocal = await enableAcceptLocal(tun.name);
+    undo.push(() => restoreAcceptLocal(tun.name, acceptLocal));
+    return {
+      tunFds: tun.fds, ownMac: this.self.vtepMAC, ownMacV6: this.self.vtepMACv6,
+      tunAddressV4: overlay.address ? parseIpv4(overlay.address) : 0,
+      tunAddressV6: overlay.addressV6 ? parseIpv6(overlay.addressV6) : Buffer.alloc(16),
+      maxPacket: Math.max(mtu, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),
+    };
+  }
+
+  /** Moves our addresses when our pod subnets changed. */
+  async apply(table: SubnetTable, self: NodeLease): Promise<void> {
+    if (!self.vtepMAC.equals(this.self.vtepMAC) || !self.vtepMACv6.equals(this.self.vtepMACv6)) {
+      this.log.warn({ vtepMAC: self.vtepMAC, vtepMACv6: self.vtepMACv6 }, 'our own VTEP MAC changed in the table; restart vxroute to use it');
+    }
+    const next = overlaySetup(this.tun!.name, this.mtu, this.mtuV6, table, self);
+    await replaceAddress(next, this.overlay!);
+    this.overlay = next;
+  }
+
+  /** Writes what pods need when our pod subnets are new (the first table, or a change). */
+  async applied(table: SubnetTable, self: NodeLease): Promise<void> {
+    const pods = `${self.podCIDR?.text} ${self.podCIDRv6?.text}`;
+    if (pods === this.podsSetUpFor) return;
+    await this.podNetworking(table, self);
+    this.podsSetUpFor = pods;
+  }
+
+  describe(): Record<string, unknown> {
+    return { iface: this.tun?.name, adopted: this.tun?.adopted, mtu: this.mtu, mtuV6: this.mtuV6, address: this.overlay?.address, addressV6: this.overlay?.addressV6 };
+  }
+
+  /** What pods need from us on this node: the CNI configuration (ours or flannel's subnet.env) and masquerade. */
+  private async podNetworking(table: SubnetTable, self: NodeLease): Promise<void> {
+    const { opts, log, mtu } = this;
+    const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
+    if (opts.ipMasq) {
+      this.natBackend ??= opts.natBackend === 'auto' ? await detectNatBackend() : opts.natBackend;
+      await applyMasquerade(this.natBackend, { ...pods, network: table.network, networkV6: table.networkV6 });
+    }
+    if (opts.subnetEnv !== undefined) {
+      // FLANNEL_IPMASQ tells flannel's plugin whether masquerade is done for it (then the bridge must not).
+      await writeSubnetEnv(opts.subnetEnv, { network: table.network, networkV6: table.networkV6, ...pods, mtu, ipMasq: opts.ipMasq });
+    }
+    if (opts.cni === 'vxroute' && (await writeConflist(opts.cniConfDir, { ...pods, mtu }))) {
+      log.info({ dir: opts.cniConfDir, podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text, mtu }, 'CNI configuration written');
+    }
+  }
+}
+
+function overlaySetup(device: string, mtu: number, mtuV6: number, table: SubnetTable, self: NodeLease): OverlaySetup {
+  const v4 = self.podCIDR && table.network;
+  const v6 = self.podCIDRv6 && table.networkV6;
+  return {
+    device,
+    mtu,
+    address: v4 ? self.podCIDR!.text.split('/')[0] : undefined,
+    network: v4 ? table.network!.text : undefined,
+    addressV6: v6 ? self.podCIDRv6!.text.split('/')[0] : undefined,
+    networkV6: v6 ? table.networkV6!.text : undefined,
+    mtuV6: v6 && mtuV6 < mtu ? mtuV6 : undefined,
+  };
+}
