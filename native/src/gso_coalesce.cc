@@ -55,12 +55,12 @@ bool ParseIp(uint8_t* p, uint32_t len, Segment* s) {
   return true;
 }
 
-// On a TAP (l2 = 14) the frame must carry IPv4 or IPv6 right after the Ethernet header.
+// On a TAP (l2 = 14) the frame must carry IPv4 or IPv6 right after the Ethernet header, as its type says.
 bool Parse(uint8_t* frame, uint32_t len, uint32_t l2, Segment* s) {
   if (l2 > 0) {
     if (len <= l2) return false;
-    uint16_t type = Be16(frame + 12);
-    if (type != kEtherTypeIpv4 && type != kEtherTypeIpv6) return false;
+    const uint16_t type = Be16(frame + 12);
+    if (type != (frame[l2] >> 4 == 4 ? kEtherTypeIpv4 : kEtherTypeIpv6)) return false;
   }
   s->frame = frame;
   s->l2 = l2;

@@ -97,7 +97,8 @@ ReadDrop CheckPlainRead(const VirtioNetHdr& hdr, uint8_t* p, size_t len, bool et
   if (len > room) return kDropOversize;
   if (!KnownFlags(hdr)) return kDropBadVnetHdr;
   if (!(hdr.flags & kNeedsCsum)) return kReadOk;
-  // The checksum starts at or after the IP header and its field lies inside the packet.
+  // The checksum starts at or after the IP header and its field, a 16-bit word of the summed data
+  // (RFC 1071), lies inside the packet.
   uint32_t l2 = 0;
   uint16_t type = 0;
   if (ethernet && !EthernetHeader(p, len, &l2, &type)) return kDropBadVnetHdr;
@@ -108,7 +109,9 @@ ReadDrop CheckPlainRead(const VirtioNetHdr& hdr, uint8_t* p, size_t len, bool et
   if (version == 4 && (!ethernet || type == kEtherTypeIpv4)) iphl = (ip[0] & 0x0fu) * 4;
   else if (version == 6 && (!ethernet || type == kEtherTypeIpv6)) iphl = 40;
   else return kDropBadVnetHdr;
-  if (iphl < 20 || hdr.csum_start < l2 + iphl || size_t{hdr.csum_start} + hdr.csum_offset + 2 > len) return kDropBadVnetHdr;
+  if (iphl < 20 || hdr.csum_start < l2 + iphl || (hdr.csum_offset & 1) != 0 || size_t{hdr.csum_start} + hdr.csum_offset + 2 > len) {
+    return kDropBadVnetHdr;
+  }
   // The field holds the pseudo-header sum: add the data's (RFC 1071); a sum of 0 goes as 0xffff,
   // as skb_checksum_help writes it (RFC 768: 0 would mean "no UDP checksum").
   const size_t at = size_t{hdr.csum_start} + hdr.csum_offset;

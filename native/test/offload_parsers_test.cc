@@ -244,6 +244,7 @@ void PlainReads() {
          "plain read with NEEDS_CSUM: checksum finished");
   const std::vector<TsoCase> cases = {
       {"csum_start inside the IP header", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.csum_start = 10; }},
+      {"checksum field at an odd offset", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.csum_offset = 7; }},
       {"checksum field past the end", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.csum_offset = 600; }},
       {"csum_start past the end", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.csum_start = 65535; }},
       {"unknown flag", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.flags = 0x80; }},
