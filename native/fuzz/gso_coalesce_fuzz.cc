@@ -3,31 +3,24 @@
 // virtio_net_hdr made for it) is cut again by tso_split.h, which must give back the payloads.
 // Input: one mode byte (bit 0: a TAP's frames), then packets, each a 2-byte big-endian length
 // and its bytes.
+#include "invariant.h"
+
 #include "big_endian.h"
 #include "gso_coalesce.h"
 #include "tso_split.h"
 
 #include <netinet/in.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
-
-using namespace vxroute;
 
 namespace {
 
 constexpr int64_t kMaxBatch = 256;
 
-void Require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
-
 }  // namespace
+
+using namespace vxroute;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

@@ -1,24 +1,13 @@
 // libFuzzer harness of partial_checksum.h: a packet from a peer whose inner checksum may hold
 // only the pseudo-header sum. Input: one mode byte (bit 0: an Ethernet frame), the packet.
+#include "invariant.h"
+
 #include "partial_checksum.h"
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 using namespace vxroute;
-
-namespace {
-
-void Require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

@@ -1,29 +1,22 @@
 // libFuzzer harness of the plain read path (tso_split.h CheckPlainRead): a packet without GSO
 // whose virtio_net_hdr may ask for its checksum to be finished.
 // Input: one mode byte (bit 0: a TAP's Ethernet frame), 10 bytes of virtio_net_hdr, the packet.
+#include "invariant.h"
+
 #include "big_endian.h"
 #include "internet_checksum.h"
 #include "tso_split.h"
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
-
-using namespace vxroute;
 
 namespace {
 
 constexpr size_t kRoom = 2048 - 64;
 
-void Require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
-
 }  // namespace
+
+using namespace vxroute;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1 + sizeof(VirtioNetHdr)) return 0;

@@ -1,30 +1,23 @@
 // libFuzzer harness of the TSO read path (tso_split.h): a virtio_net_hdr and a packet as the
 // kernel would hand them over, checked and, when they check out, cut into slots.
 // Input: one mode byte (bit 0: a TAP's Ethernet frame), 10 bytes of virtio_net_hdr, the packet.
+#include "invariant.h"
+
 #include "internet_checksum.h"
 #include "tso_split.h"
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
-
-using namespace vxroute;
 
 namespace {
 
 constexpr size_t kRoom = 2048 - 64;  // a datapath slot less its headroom
 
-void Require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
-
 uint32_t Get16(const uint8_t* p) { return (p[0] << 8) | p[1]; }
 
 }  // namespace
+
+using namespace vxroute;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1 + sizeof(VirtioNetHdr)) return 0;
