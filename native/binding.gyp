@@ -6,7 +6,11 @@
         "src/addon.cc",
         "src/checksum.cc",
         "src/event.cc",
+        "src/gso_coalesce.cc",
+        "src/internet_checksum.cc",
+        "src/partial_checksum.cc",
         "src/tun.cc",
+        "src/tso_split.cc",
         "src/tun_offload.cc",
         "src/udp.cc"
       ],

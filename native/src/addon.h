@@ -3,6 +3,8 @@
 
 #include <napi.h>
 
+#include "internet_checksum.h"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -27,11 +29,6 @@ bool CheckSlots(Napi::Env env, size_t slabLength, int64_t slotSize, int64_t offs
 // Checks that every span slab[offsets[i] .. + lengths[i]], i < count, lies inside the slab.
 bool CheckSpans(Napi::Env env, size_t slabLength, const int32_t* offsets, size_t offsetsLength,
                 const int32_t* lengths, size_t lengthsLength, int64_t count);
-
-// RFC 1071 (checksum.cc): `sum` plus the sum of buf[0 .. len) as big-endian 16-bit words, unfolded;
-// and the fold of such a sum to 16 bits.
-uint64_t SumBigEndian(const uint8_t* p, size_t len, uint64_t sum);
-uint32_t FoldSum(uint64_t sum);
 
 void InitChecksum(Napi::Env env, Napi::Object exports);
 void InitEvent(Napi::Env env, Napi::Object exports);

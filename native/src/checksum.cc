@@ -1,53 +1,7 @@
-// RFC 1071 internet checksum and RFC 1624 incremental update.
+// RFC 1071 internet checksum and RFC 1624 incremental update for JavaScript (internet_checksum.cc sums).
 #include "addon.h"
 
-#include <cstring>
-
 namespace vxroute {
-
-namespace {
-
-// Sums 16-bit big-endian words; 64-bit accumulation defers the carry fold to the end (RFC 1071 §4.1).
-uint64_t Sum(const uint8_t* p, size_t len, uint64_t sum) {
-  while (len >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    // Add the four native-order 16-bit words; byte order is fixed once at the end (RFC 1071 §2(B)).
-    sum += (w & 0xffff) + ((w >> 16) & 0xffff) + ((w >> 32) & 0xffff) + (w >> 48);
-    p += 8;
-    len -= 8;
-  }
-  while (len >= 2) {
-    uint16_t w;
-    std::memcpy(&w, p, 2);
-    sum += w;
-    p += 2;
-    len -= 2;
-  }
-  if (len == 1) {
-    uint16_t w = 0;
-    std::memcpy(&w, p, 1);  // the odd byte is the high byte of a zero-padded word
-    sum += w;
-  }
-  return sum;
-}
-
-uint32_t Fold(uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint32_t>(sum);
-}
-
-uint16_t Swap(uint32_t w) { return static_cast<uint16_t>(((w & 0xff) << 8) | (w >> 8)); }
-
-}  // namespace
-
-uint64_t SumBigEndian(const uint8_t* p, size_t len, uint64_t sum) {
-  // The native-order sum is byte-swapped on little-endian hosts (RFC 1071 §2(B)).
-  uint32_t native = Fold(Sum(p, len, 0));
-  return sum + (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? Swap(native) : native);
-}
-
-uint32_t FoldSum(uint64_t sum) { return Fold(sum); }
 
 namespace {
 
@@ -65,7 +19,7 @@ Napi::Value Checksum(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   // The seed is a big-endian sum.
-  uint32_t total = Fold(SumBigEndian(data + offset, static_cast<size_t>(count), static_cast<uint64_t>(seed)));
+  uint32_t total = FoldSum(SumBigEndian(data + offset, static_cast<size_t>(count), static_cast<uint64_t>(seed)));
   return Napi::Number::New(env, (~total) & 0xffff);
 }
 
@@ -76,7 +30,7 @@ Napi::Value ChecksumUpdate(const Napi::CallbackInfo& info) {
   if (!ArgInt(info, 0, &hc) || !ArgInt(info, 1, &m) || !ArgInt(info, 2, &m2)) return env.Undefined();
   uint64_t sum = (~static_cast<uint64_t>(hc) & 0xffff) + (~static_cast<uint64_t>(m) & 0xffff) +
                  (static_cast<uint64_t>(m2) & 0xffff);
-  return Napi::Number::New(env, (~Fold(sum)) & 0xffff);
+  return Napi::Number::New(env, (~FoldSum(sum)) & 0xffff);
 }
 
 }  // namespace

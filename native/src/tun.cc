@@ -2,6 +2,7 @@
 // packets between a queue and a caller-owned slab. A TUN fd gives one packet per read/write;
 // one opened with IFF_VNET_HDR puts a virtio_net_hdr in front of each (tun_offload.cc).
 #include "addon.h"
+#include "partial_checksum.h"
 #include "tun_offload.h"
 
 #include <fcntl.h>
@@ -28,6 +29,8 @@ constexpr int64_t kTso = 8;
 constexpr int64_t kIoVnetHdr = 1;
 constexpr int64_t kIoCoalesce = 2;
 constexpr int64_t kIoEthernet = 8;  // a TAP: packets are Ethernet frames
+// writeBatch: finish inner checksums a kernel peer left unfinished (partial_checksum.h), counted in stats[1].
+constexpr int64_t kIoFinishChecksums = 16;
 
 // An optional trailing flags argument (0 when absent).
 bool OptionalFlags(const Napi::CallbackInfo& info, size_t i, int64_t* flags) {
@@ -142,6 +145,13 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
       (info.Length() > 6 && !ArgInt32Array(info, 6, &stats, &statsLength)) ||
       !CheckSpans(env, slabLength, offsets, offsetsLength, lengths, lengthsLength, count)) {
     return env.Undefined();
+  }
+  if (flags & kIoFinishChecksums) {
+    int64_t finished = 0;
+    for (int64_t i = 0; i < count; i++) {
+      finished += FinishPartialChecksum(slab + offsets[i], static_cast<uint32_t>(lengths[i]), (flags & kIoEthernet) != 0);
+    }
+    if (statsLength > 1) stats[1] += static_cast<int32_t>(finished);
   }
   if (flags & kIoVnetHdr) {
     int64_t syscalls = 0;

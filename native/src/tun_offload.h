@@ -1,4 +1,5 @@
-// The virtio_net_hdr side of TUN queues opened with IFF_VNET_HDR (tun_offload.cc).
+// The virtio_net_hdr side of TUN queues opened with IFF_VNET_HDR: the syscalls around the pure
+// checks and cuts of tso_split.h and the coalescing plan of gso_coalesce.h.
 #pragma once
 
 #include <sys/types.h>
@@ -13,9 +14,10 @@ constexpr size_t kReadStateWords = 8;
 
 // Reads packets from a queue with TUNSETOFFLOAD (checksum, TSO4/6) into slots; a TCP GSO packet
 // lands in `scratch` (at least 64 KiB + a slot) and is cut into MSS-sized segments, one slot
-// each, resuming from `state` on the next call when the slots run out. Returns the slots filled,
-// or -1 with errno (EAGAIN: nothing to read) when none were.
-// `ethernet`: a TAP, whose packets are Ethernet frames (the segments keep the frame's header).
+// each, resuming from `state` on the next call when the slots run out. A read that does not
+// check out gets size -ReadDrop. Returns the slots filled, or -1 with errno (EAGAIN: nothing to
+// read) when none were. `ethernet`: a TAP, whose packets are Ethernet frames (the segments keep
+// the frame's header).
 int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
                       uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet);
 

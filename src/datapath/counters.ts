@@ -23,12 +23,13 @@ const DIRECTIONS_AT = DROP_REASONS.length;
 /**
  * Per-worker gauges, refreshed about once a second: its V8 heap in use and its garbage
  * collections so far; the write syscalls it made to the TUN (fewer than packets written when
- * TCP segments are coalesced); the TCP packets of up to 64 KiB it read from the TUN and cut.
+ * TCP segments are coalesced); the TCP packets of up to 64 KiB it read from the TUN and cut; the
+ * inner checksums it finished for kernel peers that left them partial.
  */
 const WORKER_AT = DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS;
-export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3 });
+export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3, checksumsFinished: WORKER_AT + 4 });
 /** Switch mode's events: frames flooded to every peer, ARP requests and neighbour solicitations answered by the proxy. */
-export const EventSlot = Object.freeze({ floods: WORKER_AT + 4, proxiedArp: WORKER_AT + 5, proxiedNd: WORKER_AT + 6 });
+export const EventSlot = Object.freeze({ floods: WORKER_AT + 5, proxiedArp: WORKER_AT + 6, proxiedNd: WORKER_AT + 7 });
 /**
  * Per underlay family, the worker's UDP socket: 1 when it has one, 1 while it sends UDP GSO, the
  * runs sent as one GSO message, and the runs resent one datagram at a time because the route
@@ -108,6 +109,11 @@ export class ShardCounters {
     this.c[udpSlot(family, UdpSlot.gsoRuns)] += gso;
     this.c[udpSlot(family, UdpSlot.unsupportedRuns)] += unsupported;
     this.c[udpSlot(family, UdpSlot.tooLargeRuns)] += tooLarge;
+  }
+
+  /** Inner TCP/UDP checksums finished before the TUN write (a kernel peer sent only the pseudo-header sum). */
+  checksumsFinished(n: number): void {
+    this.c[WorkerSlot.checksumsFinished] += n;
   }
 
   /** One more of an EventSlot. */

@@ -13,6 +13,9 @@ const reasons = {
   multicast: 'multicast destination: the overlay carries unicast only (e.g. MLD reports of the host)',
   no_peer: 'switch mode: a frame to flood, and no peer node to send it to',
   oversize: 'packet larger than the underlay can carry',
+  bad_vnet_hdr: 'TUN/TAP read whose virtio_net_hdr disagrees with its packet (flags, csum_start/csum_offset, hdr_len)',
+  bad_gso: 'GSO packet from the TUN/TAP that cannot be cut as asked (GSO type, gso_size 0 or above a slot, an IP fragment, not TCP)',
+  bad_tso_headers: 'TSO packet from the TUN/TAP whose IP header or total length, or TCP data offset, disagrees with what was read',
   tun_write_error: 'the TUN device refused the packet',
   socket_error: 'the UDP socket refused the datagram',
 } as const;
@@ -30,3 +33,6 @@ export const Drop = Object.freeze(Object.fromEntries(DROP_REASONS.map((r, i) => 
 
 /** Reasons only switch mode has (router mode never sees a bare Ethernet frame from its TUN). */
 export const SWITCH_ONLY: readonly DropReason[] = ['runt', 'bad_src_mac', 'no_peer'];
+
+/** Reasons only hostile offload packets give (a pod writing its own virtio_net_hdr): test/hostile-gso.test.ts shows them. */
+export const HOSTILE_GSO: readonly DropReason[] = ['bad_vnet_hdr', 'bad_gso', 'bad_tso_headers'];

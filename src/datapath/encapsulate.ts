@@ -14,6 +14,7 @@ import { dropped } from './dropped.js';
 import type { IcmpReplies } from './icmp-replies.js';
 import { FORWARDED, type PacketBatch } from './packet-batch.js';
 import type { RouteLookup } from './route-lookup.js';
+import { tunReadDrop } from './tun-read-drop.js';
 
 export interface EncapContext {
   routes: RouteLookup;
@@ -41,6 +42,10 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
     const off = i * b.slotSize + HEADROOM;
     const len = b.sizes[i];
     b.peerOf[i] = -1;
+    if (len < 0) {
+      dropped(b, i, tunReadDrop(len), counters);
+      continue;
+    }
     const version = len >= 1 ? ipVersion(buf, off) : 0;
     let route: number;
     let ipLen: number;

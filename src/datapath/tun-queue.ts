@@ -1,7 +1,8 @@
 // A shard's TUN or TAP queue: reads into a batch (TSO packets cut into segments, the rest waiting
 // in a scratch buffer until the next read) and writes batches (runs coalesced into GSO packets),
-// with the offload flags of the mode, counting write syscalls and TSO packets.
-import { addon, IO_COALESCE, IO_ETHERNET, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../native/addon.js';
+// with the offload flags of the mode, counting write syscalls, TSO packets and the inner checksums
+// finished for kernel peers that left them partial (docs/decisions.md).
+import { addon, IO_COALESCE, IO_ETHERNET, IO_FINISH_CHECKSUMS, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../native/addon.js';
 import { HEADROOM } from '../packet/constants.js';
 import type { ShardCounters } from './counters.js';
 import type { PacketBatch } from './packet-batch.js';
@@ -11,7 +12,8 @@ export class TunQueue {
   private readonly writeFlags: number;
   private readonly scratch: Buffer;
   private readonly state = new Int32Array(SEGMENT_STATE_WORDS);
-  private readonly writes = new Int32Array(1);
+  /** Write syscalls, checksums finished: what writeBatch adds up. */
+  private readonly writes = new Int32Array(2);
 
   /** `offload`: the queue was opened with IFF_VNET_HDR and TUNSETOFFLOAD; `ethernet`: it is a TAP. */
   constructor(
@@ -23,7 +25,7 @@ export class TunQueue {
   ) {
     const l2 = ethernet ? IO_ETHERNET : 0;
     this.readFlags = offload ? IO_VNET_HDR | l2 : 0;
-    this.writeFlags = offload ? IO_VNET_HDR | IO_COALESCE | l2 : 0;
+    this.writeFlags = (offload ? IO_VNET_HDR | IO_COALESCE | l2 : l2) | IO_FINISH_CHECKSUMS;
     this.scratch = Buffer.alloc(offload ? slotSize + SEGMENT_SCRATCH_EXTRA : 0);
   }
 
@@ -37,11 +39,13 @@ export class TunQueue {
     return this.state[SegmentState.pending] > 0;
   }
 
-  /** Writes slab spans, coalescing runs; returns how many packets were written. */
+  /** Writes slab spans from peers, coalescing runs; returns how many packets were written. */
   write(slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number): number {
     const written = addon.writeBatch(this.fd, slab, offsets, lengths, count, this.writeFlags, this.writes);
     this.counters.tunWrites(this.writes[0]);
+    if (this.writes[1] > 0) this.counters.checksumsFinished(this.writes[1]);
     this.writes[0] = 0;
+    this.writes[1] = 0;
     return written;
   }
 

@@ -32,6 +32,8 @@ export interface WorkerCounters {
   tunWrites: number;
   /** TCP packets of up to 64 KiB read from the TUN (TSO) and cut into segments. */
   tsoPackets: number;
+  /** Inner TCP/UDP checksums finished before the TUN write: a kernel peer left them partial. */
+  checksumsFinished: number;
 }
 
 /** One underlay family's UDP sockets (one per worker), summed. */
@@ -91,7 +93,7 @@ export function snapshotCounters(layout: CounterLayout, sab: SharedArrayBuffer, 
       sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
     };
   };
-  const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets] }));
+  const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished] }));
   const udp = ([4, 6] as const)
     .map((family) => ({
       family,

@@ -16,6 +16,10 @@ export const IO_ETHERNET = 8; // a TAP: the packets are Ethernet frames
 export const SEGMENT_SCRATCH_EXTRA = 65_536;
 export const SEGMENT_STATE_WORDS = 8;
 export const SegmentState = Object.freeze({ pending: 0, tsoPackets: 5 });
+/** writeBatch flag: finish inner TCP/UDP checksums a kernel peer left unfinished (only the pseudo-header sum), counted in stats[1]. */
+export const IO_FINISH_CHECKSUMS = 16;
+/** Why readBatch with IO_VNET_HDR dropped a read: its size is minus one of these (native/src/tso_split.h ReadDrop). */
+export const ReadDrop = Object.freeze({ badVnetHdr: 1, badGso: 2, badTsoHeaders: 3, oversize: 4 });
 
 /**
  * sendBatch's state words, one set per socket (native/src/udp.cc UdpState). gso: 1 while runs of
@@ -38,7 +42,7 @@ export interface Addon {
   tunOpen(name: string, flags: number): TunHandle;
   /**
    * Reads up to `count` packets: packet i goes to slab[i * slotSize + offset], at most
-   * slotSize - offset bytes, and its length to sizes[i] (-1: a GSO packet we did not ask for).
+   * slotSize - offset bytes, and its length to sizes[i] (negative: dropped, −ReadDrop).
    * Stops at EAGAIN. Returns how many were read. `flags`: IO_VNET_HDR, IO_ETHERNET. With IO_VNET_HDR
    * a TCP packet of up to 64 KiB is read into `scratch` (slotSize − offset + SEGMENT_SCRATCH_EXTRA
    * bytes) and cut into MSS-sized segments; what does not fit waits there, noted in `state`
@@ -48,7 +52,8 @@ export interface Addon {
   readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, flags?: number, scratch?: Buffer, state?: Int32Array): number;
   /**
    * Writes packets slab[offsets[i] .. + lengths[i]] for i < count; a failed packet is skipped.
-   * Returns how many were written; adds the write syscalls made to stats[0]. `flags`: IO_VNET_HDR, IO_COALESCE, IO_ETHERNET.
+   * Returns how many were written; adds the write syscalls made to stats[0] and, with
+   * IO_FINISH_CHECKSUMS, the checksums finished to stats[1]. `flags`: IO_VNET_HDR, IO_COALESCE, IO_ETHERNET, IO_FINISH_CHECKSUMS.
    */
   writeBatch(fd: number, slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, flags?: number, stats?: Int32Array): number;
 

@@ -9,6 +9,7 @@ import { EventSlot, type ShardCounters } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
 import { dropped } from '../dropped.js';
 import { ANSWERED, FORWARDED, type PacketBatch } from '../packet-batch.js';
+import { tunReadDrop } from '../tun-read-drop.js';
 import { LOCAL, type Fdb } from './fdb.js';
 import { Proxied, type NeighbourProxy } from './neighbour-proxy.js';
 import type { SendList } from './send-list.js';
@@ -39,6 +40,10 @@ export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): vo
     const frame = i * b.slotSize + HEADROOM;
     const len = b.sizes[i];
     b.peerOf[i] = -1;
+    if (len < 0) {
+      dropped(b, i, tunReadDrop(len), counters);
+      continue;
+    }
     if (len < ETH_HEADER_LEN) {
       dropped(b, i, Drop.runt, counters);
       continue;

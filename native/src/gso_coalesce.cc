@@ -1,0 +1,166 @@
+// GRO before the TUN, as wireguard-go's tun/offload_linux.go does it: consecutive TCP segments
+// (or same-size UDP datagrams) of one flow become one GSO super-packet, so that the kernel's
+// receive path handles one packet where it would have handled up to 64.
+#include "gso_coalesce.h"
+
+#include "big_endian.h"
+#include "ethernet_header.h"
+#include "internet_checksum.h"
+
+#include <netinet/in.h>
+
+#include <cstring>
+
+namespace vxroute {
+
+namespace {
+
+constexpr uint8_t kTcpPsh = 0x08;
+constexpr uint8_t kTcpAck = 0x10;
+constexpr uint32_t kMaxIpLength = 65535;
+
+bool ParseIp(uint8_t* p, uint32_t len, Segment* s) {
+  if (len < 28) return false;
+  if (p[0] == 0x45) {
+    if (Be16(p + 2) != len || (p[6] & 0x3f) != 0 || p[7] != 0) return false;  // MF, or a fragment offset
+    s->proto = p[9];
+    s->iphl = 20;
+  } else if (p[0] >> 4 == 6) {
+    if (len < 48 || Be16(p + 4) + 40u != len) return false;
+    s->proto = p[6];
+    s->iphl = 40;
+  } else {
+    return false;
+  }
+  const uint8_t* t = p + s->iphl;
+  if (s->proto == IPPROTO_TCP) {
+    if (s->iphl + 20 > len) return false;
+    s->l4hl = (t[12] >> 4) * 4u;  // RFC 9293 §3.1: data offset 5..15 words, inside the packet
+    if (s->l4hl < 20 || s->iphl + s->l4hl >= len) return false;
+    if (t[13] != kTcpAck && t[13] != (kTcpAck | kTcpPsh)) return false;
+    s->seq = Be32(t + 4);
+    s->psh = (t[13] & kTcpPsh) != 0;
+  } else if (s->proto == IPPROTO_UDP) {
+    s->l4hl = 8;
+    if (Be16(t + 4) != len - s->iphl || s->iphl + 8 >= len) return false;
+    if (s->iphl == 40 && Be16(t + 6) == 0) return false;  // RFC 8200 §8.1: IPv6 UDP needs its checksum
+    s->seq = 0;
+    s->psh = false;
+  } else {
+    return false;
+  }
+  s->p = p;
+  s->len = len;
+  s->payload = len - s->iphl - s->l4hl;
+  return true;
+}
+
+// On a TAP (l2 = 14) the frame must carry IPv4 or IPv6 right after the Ethernet header, as its type says.
+bool Parse(uint8_t* frame, uint32_t len, uint32_t l2, Segment* s) {
+  if (l2 > 0) {
+    if (len <= l2) return false;
+    const uint16_t type = Be16(frame + 12);
+    if (type != (frame[l2] >> 4 == 4 ? kEtherTypeIpv4 : kEtherTypeIpv6)) return false;
+  }
+  s->frame = frame;
+  s->l2 = l2;
+  return ParseIp(frame + l2, len - l2, s);
+}
+
+// RFC 1071 sum of the pseudo-header (RFC 768 / RFC 9293 §3.1 / RFC 8200 §8.1) for `l4Length` bytes.
+uint64_t PseudoSum(const Segment& s, uint32_t l4Length) {
+  const uint8_t* p = s.p;
+  uint64_t sum = s.iphl == 20 ? SumBigEndian(p + 12, 8, 0) : SumBigEndian(p + 8, 32, 0);
+  return sum + s.proto + l4Length;
+}
+
+bool ChecksumValid(const Segment& s) {
+  uint32_t l4Length = s.len - s.iphl;
+  if (s.proto == IPPROTO_UDP && Be16(s.p + s.iphl + 6) == 0) return true;  // IPv4 UDP sent without a checksum
+  return FoldSum(SumBigEndian(s.p + s.iphl, l4Length, PseudoSum(s, l4Length))) == 0xffff;
+}
+
+// Whether `s` belongs to the flow of `head` with the same headers but for the sequence number
+// (and the PSH flag), as the kernel's tcp_gro_receive asks: addresses, ports, ack, options, and
+// the IP fields a segmenter copies (TOS / traffic class and flow label, TTL / hop limit, DF).
+bool SameFlow(const Segment& head, const Segment& s) {
+  if (s.proto != head.proto || s.iphl != head.iphl || s.l4hl != head.l4hl) return false;
+  if (head.l2 > 0 && std::memcmp(head.frame, s.frame, 12) != 0) return false;  // the MACs
+  const uint8_t* a = head.p;
+  const uint8_t* b = s.p;
+  if (head.iphl == 20) {
+    if (a[1] != b[1] || (a[6] & 0xc0) != (b[6] & 0xc0) || a[8] != b[8] || std::memcmp(a + 12, b + 12, 8) != 0) return false;
+  } else {
+    if (std::memcmp(a, b, 4) != 0 || a[7] != b[7] || std::memcmp(a + 8, b + 8, 32) != 0) return false;
+  }
+  const uint8_t* ta = a + head.iphl;
+  const uint8_t* tb = b + s.iphl;
+  if (head.proto == IPPROTO_UDP) return std::memcmp(ta, tb, 4) == 0;  // ports
+  return std::memcmp(ta, tb, 4) == 0 && std::memcmp(ta + 8, tb + 8, 4) == 0 &&
+         std::memcmp(ta + 20, tb + 20, head.l4hl - 20) == 0;
+}
+
+}  // namespace
+
+bool PlanRun(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t first, int64_t count, uint32_t l2,
+             bool udpGso, GsoRun* run) {
+  Segment& head = run->head;
+  if (!Parse(slab + offsets[first], static_cast<uint32_t>(lengths[first]), l2, &head) ||
+      (head.proto == IPPROTO_UDP && !udpGso) || !ChecksumValid(head)) {
+    return false;
+  }
+  // TCP: consecutive sequence numbers, PSH or a short segment only at the end. UDP: datagrams
+  // of one size, a shorter one only at the end (RFC 8200-size runs as UDP_SEGMENT makes them).
+  const bool tcp = head.proto == IPPROTO_TCP;
+  const uint32_t headers = head.iphl + head.l4hl;
+  run->gsoSize = head.payload;
+  run->payload = head.payload;
+  run->psh = head.psh;
+  run->packets = 1;
+  uint32_t expected = head.seq + head.payload;
+  bool ended = head.psh;
+  for (int64_t j = first + 1; j < count && run->packets < kMaxRunPackets && !ended; j++) {
+    Segment s;
+    if (!Parse(slab + offsets[j], static_cast<uint32_t>(lengths[j]), l2, &s) || !SameFlow(head, s) ||
+        (tcp && s.seq != expected) || s.payload > run->gsoSize || headers + run->payload + s.payload > kMaxIpLength ||
+        !ChecksumValid(s)) {
+      break;
+    }
+    run->payload += s.payload;
+    expected += s.payload;
+    ended = s.psh || s.payload < run->gsoSize;
+    run->psh = run->psh || s.psh;
+    run->packets++;
+  }
+  return true;
+}
+
+void MakeGsoHead(const GsoRun& run, VirtioNetHdr* hdr) {
+  // Lengths for the whole, and in the checksum field the pseudo-header sum, which the kernel
+  // completes over the data (CHECKSUM_PARTIAL).
+  const Segment& head = run.head;
+  const bool tcp = head.proto == IPPROTO_TCP;
+  const uint32_t total = head.iphl + head.l4hl + run.payload;
+  uint8_t* ip = head.p;
+  if (head.iphl == 20) {
+    PutBe16(ip + 2, total);
+    ip[10] = ip[11] = 0;
+    PutBe16(ip + 10, ~FoldSum(SumBigEndian(ip, 20, 0)) & 0xffff);
+  } else {
+    PutBe16(ip + 4, total - 40);
+  }
+  uint8_t* l4 = ip + head.iphl;
+  if (tcp && run.psh) l4[13] |= kTcpPsh;
+  if (!tcp) PutBe16(l4 + 4, total - head.iphl);
+  const uint16_t csumOffset = tcp ? kTcpCsumOffset : kUdpCsumOffset;
+  PutBe16(l4 + csumOffset, FoldSum(PseudoSum(head, total - head.iphl)));
+  std::memset(hdr, 0, sizeof *hdr);
+  hdr->flags = kNeedsCsum;
+  hdr->gso_type = tcp ? (head.iphl == 20 ? kGsoTcpV4 : kGsoTcpV6) : kGsoUdpL4;
+  hdr->hdr_len = static_cast<uint16_t>(head.l2 + head.iphl + head.l4hl);
+  hdr->gso_size = static_cast<uint16_t>(run.gsoSize);
+  hdr->csum_start = static_cast<uint16_t>(head.l2 + head.iphl);
+  hdr->csum_offset = csumOffset;
+}
+
+}  // namespace vxroute

@@ -1,0 +1,336 @@
+// Unit tests of the offload parsers over crafted packets: every malformed kind is dropped under
+// its own reason, and what checks out is cut, finished or coalesced correctly. Built and run by
+// src/native/offload-parsers.test.ts; prints each failure and exits non-zero on any.
+#include "../src/gso_coalesce.h"
+#include "../src/internet_checksum.h"
+#include "../src/partial_checksum.h"
+#include "../src/tso_split.h"
+
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+using namespace vxroute;
+
+namespace {
+
+int failures = 0;
+
+void Expect(bool ok, const char* what) {
+  if (!ok) {
+    std::printf("FAIL: %s\n", what);
+    failures++;
+  }
+}
+
+using Bytes = std::vector<uint8_t>;
+
+void Put16(Bytes& b, size_t at, uint32_t v) {
+  b[at] = static_cast<uint8_t>(v >> 8);
+  b[at + 1] = static_cast<uint8_t>(v);
+}
+uint32_t Get16(const uint8_t* p) { return (p[0] << 8) | p[1]; }
+
+// An IPv4 (or IPv6) TCP packet 10.0.0.1 → 10.0.0.2 with `payload` bytes and a 20-byte TCP header
+// (+ `options`), flags ACK; checksums left to the caller.
+Bytes TcpPacket(bool v6, uint32_t payload, uint32_t options = 0) {
+  const uint32_t iphl = v6 ? 40 : 20;
+  const uint32_t tcphl = 20 + options;
+  Bytes b(iphl + tcphl + payload);
+  if (v6) {
+    b[0] = 0x60;
+    Put16(b, 4, tcphl + payload);
+    b[6] = 6;
+    b[7] = 64;
+    b[8 + 15] = 1;
+    b[24 + 15] = 2;
+  } else {
+    b[0] = 0x45;
+    Put16(b, 2, static_cast<uint32_t>(b.size()));
+    b[6] = 0x40;  // DF
+    b[8] = 64;
+    b[9] = 6;
+    b[12] = 10, b[15] = 1, b[16] = 10, b[19] = 2;
+  }
+  uint8_t* t = b.data() + iphl;
+  t[0] = 0x9c, t[1] = 0x40, t[2] = 0x14, t[3] = 0x51;  // ports 40000 → 5201
+  t[4] = 0x10;  // sequence number 0x10000000
+  t[12] = static_cast<uint8_t>((tcphl / 4) << 4);
+  t[13] = 0x10;  // ACK
+  for (uint32_t i = 0; i < payload; i++) t[tcphl + i] = static_cast<uint8_t>(i * 7 + 3);
+  return b;
+}
+
+uint64_t Pseudo(const Bytes& b, uint32_t l2, uint8_t proto) {
+  const uint8_t* ip = b.data() + l2;
+  const bool v6 = ip[0] >> 4 == 6;
+  const uint32_t iphl = v6 ? 40 : (ip[0] & 15) * 4;
+  const uint32_t l4 = static_cast<uint32_t>(b.size()) - l2 - iphl;
+  return (v6 ? SumBigEndian(ip + 8, 32, 0) : SumBigEndian(ip + 12, 8, 0)) + proto + l4;
+}
+
+// Fills the checksums: IPv4 header; TCP in full, or only the pseudo-header sum (`partial`).
+void Checksum(Bytes& b, uint32_t l2, bool partial) {
+  uint8_t* ip = b.data() + l2;
+  const bool v6 = ip[0] >> 4 == 6;
+  const uint32_t iphl = v6 ? 40 : (ip[0] & 15) * 4;
+  if (!v6) {
+    ip[10] = ip[11] = 0;
+    Put16(b, l2 + 10, ~FoldSum(SumBigEndian(ip, iphl, 0)) & 0xffff);
+  }
+  const size_t at = l2 + iphl + 16;
+  b[at] = b[at + 1] = 0;
+  const uint64_t pseudo = Pseudo(b, l2, 6);
+  if (partial) Put16(b, at, FoldSum(pseudo));
+  else Put16(b, at, ~FoldSum(SumBigEndian(b.data() + l2 + iphl, b.size() - l2 - iphl, pseudo)) & 0xffff);
+}
+
+bool TcpChecksumValid(const uint8_t* p, uint32_t len, uint32_t l2) {
+  Bytes b(p, p + len);
+  const uint8_t* ip = b.data() + l2;
+  const uint32_t iphl = ip[0] >> 4 == 6 ? 40 : (ip[0] & 15) * 4;
+  return FoldSum(SumBigEndian(ip + iphl, len - l2 - iphl, Pseudo(b, l2, 6))) == 0xffff;
+}
+
+VirtioNetHdr TsoHdr(bool v6, uint32_t gso, uint32_t csumStart) {
+  VirtioNetHdr h{};
+  h.flags = kNeedsCsum;
+  h.gso_type = v6 ? kGsoTcpV6 : kGsoTcpV4;
+  h.hdr_len = static_cast<uint16_t>(csumStart + 20);
+  h.gso_size = static_cast<uint16_t>(gso);
+  h.csum_start = static_cast<uint16_t>(csumStart);
+  h.csum_offset = 16;
+  return h;
+}
+
+constexpr size_t kRoom = 2048 - 64;
+
+// One malformed TSO read: a change to a good header or packet, and the reason it must give.
+struct TsoCase {
+  const char* name;
+  ReadDrop expected;
+  std::function<void(VirtioNetHdr&, Bytes&)> spoil;
+};
+
+void TsoCases(bool v6) {
+  const uint32_t iphl = v6 ? 40 : 20;
+  const std::vector<TsoCase> cases = {
+      {"gso_size 0", kDropBadGso, [](VirtioNetHdr& h, Bytes&) { h.gso_size = 0; }},
+      {"gso_size beyond a slot", kDropBadGso, [](VirtioNetHdr& h, Bytes&) { h.gso_size = 4000; }},
+      {"GSO type UDP_L4", kDropBadGso, [](VirtioNetHdr& h, Bytes&) { h.gso_type = kGsoUdpL4; }},
+      {"ECN bit", kDropBadGso, [](VirtioNetHdr& h, Bytes&) { h.gso_type |= 0x80; }},
+      {"GSO type of the other family", kDropBadTsoHeaders, [v6](VirtioNetHdr& h, Bytes&) { h.gso_type = v6 ? kGsoTcpV4 : kGsoTcpV6; }},
+      {"not TCP", kDropBadGso, [v6](VirtioNetHdr&, Bytes& b) { b[v6 ? 6 : 9] = 17; }},
+      {"no payload", kDropBadGso, [iphl, v6](VirtioNetHdr&, Bytes& b) {
+         b.resize(iphl + 20);
+         Put16(b, v6 ? 4 : 2, v6 ? 20 : iphl + 20);
+       }},
+      {"NEEDS_CSUM clear", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.flags = 0; }},
+      {"unknown flag", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.flags |= 4; }},
+      {"csum_start before the TCP header", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.csum_start -= 4; }},
+      {"csum_start past the end", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.csum_start = 60000; }},
+      {"csum_offset not TCP's", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.csum_offset = 6; }},
+      {"hdr_len past the end", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.hdr_len = 65535; }},
+      {"TCP data offset 4", kDropBadTsoHeaders, [iphl](VirtioNetHdr&, Bytes& b) { b[iphl + 12] = 0x40; }},
+      {"TCP data offset 0", kDropBadTsoHeaders, [iphl](VirtioNetHdr&, Bytes& b) { b[iphl + 12] = 0x00; }},
+      {"TCP header past the end", kDropBadTsoHeaders, [iphl, v6](VirtioNetHdr&, Bytes& b) {
+         b.resize(iphl + 40);  // data offset 15 (60 bytes) in 40
+         b[iphl + 12] = 0xf0;
+         Put16(b, v6 ? 4 : 2, v6 ? 40 : iphl + 40);
+       }},
+      {"truncated IP (total length beyond the read)", kDropBadTsoHeaders, [](VirtioNetHdr&, Bytes& b) { b.resize(b.size() - 100); }},
+      {"IP total length short of the read", kDropBadTsoHeaders, [](VirtioNetHdr&, Bytes& b) { b.resize(b.size() + 100); }},
+      {"IP version", kDropBadTsoHeaders, [](VirtioNetHdr&, Bytes& b) { b[0] = static_cast<uint8_t>((b[0] & 0x0f) | 0x50); }},
+      {"read shorter than an IP header", kDropBadTsoHeaders, [](VirtioNetHdr& h, Bytes& b) {
+         b.resize(12);
+         h.hdr_len = 0;
+       }},
+  };
+  for (const TsoCase& c : cases) {
+    Bytes b = TcpPacket(v6, 4000);
+    VirtioNetHdr h = TsoHdr(v6, 1400, iphl);
+    c.spoil(h, b);
+    TsoPlan plan;
+    char what[160];
+    std::snprintf(what, sizeof what, "IPv%d TSO, %s: expected drop %d", v6 ? 6 : 4, c.name, c.expected);
+    Expect(CheckTso(h, b.data(), b.size(), false, kRoom, &plan) == c.expected, what);
+  }
+  if (!v6) {
+    const std::vector<TsoCase> v4 = {
+        {"IHL 4", kDropBadTsoHeaders, [](VirtioNetHdr&, Bytes& b) { b[0] = 0x44; }},
+        {"IHL beyond the read", kDropBadTsoHeaders, [](VirtioNetHdr&, Bytes& b) {
+           b.resize(40);
+           b[0] = 0x4f;
+           Put16(b, 2, 40);
+         }},
+        {"MF set", kDropBadGso, [](VirtioNetHdr&, Bytes& b) { b[6] |= 0x20; }},
+        {"fragment offset", kDropBadGso, [](VirtioNetHdr&, Bytes& b) { b[7] = 1; }},
+    };
+    for (const TsoCase& c : v4) {
+      Bytes b = TcpPacket(false, 4000);
+      VirtioNetHdr h = TsoHdr(false, 1400, 20);
+      c.spoil(h, b);
+      TsoPlan plan;
+      char what[160];
+      std::snprintf(what, sizeof what, "IPv4 TSO, %s: expected drop %d", c.name, c.expected);
+      Expect(CheckTso(h, b.data(), b.size(), false, kRoom, &plan) == c.expected, what);
+    }
+  } else {
+    Bytes b = TcpPacket(true, 4000);
+    b[6] = 60;  // a destination options header first
+    TsoPlan plan;
+    Expect(CheckTso(TsoHdr(true, 1400, 40), b.data(), b.size(), false, kRoom, &plan) == kDropBadGso, "IPv6 TSO with an extension header: bad_gso");
+  }
+}
+
+// A good TSO packet is cut into segments of gso_size with valid lengths and checksums, together its payload.
+void TsoCutsGoodPackets() {
+  for (bool v6 : {false, true}) {
+    for (uint32_t options : {0u, 12u, 40u}) {
+      const uint32_t iphl = v6 ? 40 : 20;
+      Bytes b = TcpPacket(v6, 4000, options);
+      b[iphl + 13] = 0x19;  // ACK PSH FIN: only on the last segment
+      Checksum(b, 0, true);
+      VirtioNetHdr h = TsoHdr(v6, 1400, iphl);
+      TsoPlan plan;
+      Expect(CheckTso(h, b.data(), b.size(), false, kRoom, &plan) == kReadOk, "good TSO packet checks out");
+      Expect(plan.segments == 3 && plan.hdrLen == iphl + 20 + options, "good TSO packet: 3 segments, headers with options");
+      Bytes joined;
+      for (uint32_t i = 0; i < plan.segments; i++) {
+        uint8_t out[kRoom];
+        uint32_t len = CutSegment(b.data(), plan, i, out);
+        Expect(len <= kRoom, "segment fits its slot");
+        Expect((v6 ? Get16(out + 4) + 40 : Get16(out + 2)) == len, "segment's IP length is its size");
+        if (!v6) Expect(FoldSum(SumBigEndian(out, 20, 0)) == 0xffff, "segment's IPv4 header checksum valid");
+        Expect(TcpChecksumValid(out, len, 0), "segment's TCP checksum valid");
+        Expect(((out[iphl + 13] & 0x09) != 0) == (i + 1 == plan.segments), "FIN and PSH only on the last segment");
+        joined.insert(joined.end(), out + plan.hdrLen, out + len);
+      }
+      Expect(joined == Bytes(b.begin() + plan.hdrLen, b.end()), "segments carry the payload in order");
+    }
+  }
+}
+
+void TsoOnTap() {
+  // 802.1Q tag: the IP header at 18, csum_start counts it.
+  Bytes ip = TcpPacket(false, 3000);
+  Bytes frame(18, 0);
+  frame[12] = 0x81, frame[13] = 0x00, frame[16] = 0x08, frame[17] = 0x00;
+  frame.insert(frame.end(), ip.begin(), ip.end());
+  TsoPlan plan;
+  Expect(CheckTso(TsoHdr(false, 1400, 38), frame.data(), frame.size(), true, kRoom, &plan) == kReadOk && plan.l2 == 18,
+         "TSO frame with an 802.1Q tag checks out with l2 = 18");
+  frame[16] = 0x86, frame[17] = 0xdd;
+  Expect(CheckTso(TsoHdr(false, 1400, 38), frame.data(), frame.size(), true, kRoom, &plan) == kDropBadTsoHeaders,
+         "TSO frame whose tagged type is not the GSO type's family: bad_tso_headers");
+  Bytes runt(16, 0);
+  runt[12] = 0x81;
+  VirtioNetHdr h = TsoHdr(false, 1400, 38);
+  h.hdr_len = 0;
+  Expect(CheckTso(h, runt.data(), runt.size(), true, kRoom, &plan) == kDropBadTsoHeaders,
+         "TSO frame cut inside its 802.1Q tag: bad_tso_headers");
+}
+
+void PlainReads() {
+  Bytes b = TcpPacket(false, 500);
+  Checksum(b, 0, true);
+  VirtioNetHdr h{};
+  h.flags = kNeedsCsum;
+  h.csum_start = 20;
+  h.csum_offset = 16;
+  Bytes good = b;
+  Expect(CheckPlainRead(h, good.data(), good.size(), false, kRoom) == kReadOk && TcpChecksumValid(good.data(), static_cast<uint32_t>(good.size()), 0),
+         "plain read with NEEDS_CSUM: checksum finished");
+  const std::vector<TsoCase> cases = {
+      {"csum_start inside the IP header", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.csum_start = 10; }},
+      {"checksum field at an odd offset", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.csum_offset = 7; }},
+      {"checksum field past the end", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.csum_offset = 600; }},
+      {"csum_start past the end", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.csum_start = 65535; }},
+      {"unknown flag", kDropBadVnetHdr, [](VirtioNetHdr& v, Bytes&) { v.flags = 0x80; }},
+      {"not IP", kDropBadVnetHdr, [](VirtioNetHdr&, Bytes& p) { p[0] = 0x00; }},
+      {"IHL 3", kDropBadVnetHdr, [](VirtioNetHdr&, Bytes& p) { p[0] = 0x43; }},
+      {"larger than a slot", kDropOversize, [](VirtioNetHdr&, Bytes& p) { p.resize(kRoom + 1); }},
+  };
+  for (const TsoCase& c : cases) {
+    Bytes p = b;
+    VirtioNetHdr v = h;
+    c.spoil(v, p);
+    char what[160];
+    std::snprintf(what, sizeof what, "plain read, %s: expected drop %d", c.name, c.expected);
+    Expect(CheckPlainRead(v, p.data(), p.size(), false, kRoom) == c.expected, what);
+  }
+  VirtioNetHdr none{};
+  Bytes p = b;
+  Expect(CheckPlainRead(none, p.data(), p.size(), false, kRoom) == kReadOk && p == b, "plain read without NEEDS_CSUM is left alone");
+}
+
+void PartialChecksums() {
+  for (bool v6 : {false, true}) {
+    Bytes b = TcpPacket(v6, 777);
+    Checksum(b, 0, true);
+    Expect(!TcpChecksumValid(b.data(), static_cast<uint32_t>(b.size()), 0), "partial checksum is invalid as it stands");
+    Expect(FinishPartialChecksum(b.data(), static_cast<uint32_t>(b.size()), false), "partial checksum is finished");
+    Expect(TcpChecksumValid(b.data(), static_cast<uint32_t>(b.size()), 0), "finished checksum is valid");
+    Expect(!FinishPartialChecksum(b.data(), static_cast<uint32_t>(b.size()), false), "a valid checksum is left alone");
+    Bytes bad = TcpPacket(v6, 777);
+    Checksum(bad, 0, false);
+    bad[bad.size() - 1] ^= 1;  // corrupted on the way: the field is no pseudo-header sum
+    Bytes copy = bad;
+    Expect(!FinishPartialChecksum(bad.data(), static_cast<uint32_t>(bad.size()), false) && bad == copy,
+           "a corrupted packet with a full checksum is left alone (the kernel drops it)");
+  }
+  Bytes frame(14, 0);
+  frame[12] = 0x08;
+  Bytes ip = TcpPacket(false, 100);
+  frame.insert(frame.end(), ip.begin(), ip.end());
+  Checksum(frame, 14, true);
+  Expect(FinishPartialChecksum(frame.data(), static_cast<uint32_t>(frame.size()), true) && TcpChecksumValid(frame.data(), static_cast<uint32_t>(frame.size()), 14),
+         "partial checksum in an Ethernet frame is finished");
+}
+
+void Coalescing() {
+  // Three segments of one flow, then one of another: a run of 3.
+  std::vector<Bytes> packets;
+  for (uint32_t i = 0; i < 4; i++) {
+    Bytes b = TcpPacket(false, i == 2 ? 500 : 1000);
+    uint32_t seq = 0x10000000 + i * 1000;
+    b[24] = static_cast<uint8_t>(seq >> 24), b[25] = static_cast<uint8_t>(seq >> 16), b[26] = static_cast<uint8_t>(seq >> 8), b[27] = static_cast<uint8_t>(seq);
+    if (i == 3) b[22] = 0x99;  // another destination port
+    Checksum(b, 0, false);
+    packets.push_back(b);
+  }
+  Bytes slab;
+  int32_t offsets[4], lengths[4];
+  for (int i = 0; i < 4; i++) {
+    offsets[i] = static_cast<int32_t>(slab.size());
+    lengths[i] = static_cast<int32_t>(packets[i].size());
+    slab.insert(slab.end(), packets[i].begin(), packets[i].end());
+  }
+  GsoRun run;
+  Expect(PlanRun(slab.data(), offsets, lengths, 0, 4, 0, true, &run) && run.packets == 3 && run.gsoSize == 1000 && run.payload == 2500,
+         "coalescing: three segments of one flow form a run, the short one ends it");
+  VirtioNetHdr h;
+  MakeGsoHead(run, &h);
+  Expect(h.gso_type == kGsoTcpV4 && h.gso_size == 1000 && h.csum_start == 20 && h.csum_offset == 16 && h.hdr_len == 40,
+         "coalescing: the virtio_net_hdr of the run");
+  Expect(Get16(slab.data() + 2) == 2540, "coalescing: the head's IP total length is the run's");
+  Bytes bad = packets[0];
+  bad[32] = 0x40;  // TCP data offset 4
+  int32_t off = 0, len = static_cast<int32_t>(bad.size());
+  Expect(!PlanRun(bad.data(), &off, &len, 0, 1, 0, true, &run), "coalescing: a TCP data offset below 5 is never a head");
+}
+
+}  // namespace
+
+int main() {
+  TsoCases(false);
+  TsoCases(true);
+  TsoCutsGoodPackets();
+  TsoOnTap();
+  PlainReads();
+  PartialChecksums();
+  Coalescing();
+  std::printf("%s\n", failures == 0 ? "ok" : "failed");
+  return failures == 0 ? 0 : 1;
+}
