@@ -4,7 +4,7 @@ import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_UDP, VXLAN_HEADER_LE
 import { parseIpv6, writeIpv6Header } from '../src/packet/ipv6.js';
 import { parseMac, writeEthernetHeader } from '../src/packet/ethernet.js';
 import { parseIpv4, writeIpv4Header } from '../src/packet/ipv4.js';
-import { writeUdpHeader } from '../src/packet/udp.js';
+import { writeUdpHeader } from './udp-header.js';
 import { writeVxlanHeader } from '../src/packet/vxlan.js';
 
 export interface FrameSpec {

@@ -20,17 +20,7 @@ export function internetChecksum(buf: Buffer, off: number, len: number, seed = 0
   return ~foldSum(onesComplementSum(buf, off, len, seed)) & 0xffff;
 }
 
-/** RFC 768 / RFC 793 IPv4 pseudo-header sum; addresses are host-order 32-bit numbers. */
-export function pseudoHeaderSumV4(src: number, dst: number, proto: number, length: number): number {
-  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + length;
-}
-
 /** RFC 8200 §8.1 IPv6 pseudo-header sum over addresses at buf[srcOff] and buf[dstOff]. */
 export function pseudoHeaderSumV6(buf: Buffer, srcOff: number, dstOff: number, nextHeader: number, length: number): number {
   return onesComplementSum(buf, srcOff, 16, onesComplementSum(buf, dstOff, 16, nextHeader + (length >>> 16) + (length & 0xffff)));
-}
-
-/** RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') after one 16-bit word changed from m to m'. */
-export function checksumUpdate(checksum: number, oldWord: number, newWord: number): number {
-  return ~foldSum((~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff)) & 0xffff;
 }

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { readPcap } from '../../test/pcap.js';
-import { checksumUpdate, foldSum, internetChecksum, onesComplementSum, pseudoHeaderSumV6 } from './checksum.js';
+import { foldSum, internetChecksum, onesComplementSum, pseudoHeaderSumV6 } from './checksum.js';
 import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, VXLAN_PORT } from './constants.js';
 import { formatMac, isMulticastMac, parseMac, readEtherType, writeEthernetHeader, macEquals } from './ethernet.js';
 import { icmpErrorAllowed, writeIcmpv4Error, ICMP_DEST_UNREACH, ICMPV4_ERROR_MAX } from './icmp.js';
@@ -13,10 +13,10 @@ import {
   IPV4_BAD_IHL, IPV4_BAD_LENGTH, IPV4_BAD_VERSION, IPV4_OK, IPV4_TRUNCATED,
 } from './ipv4.js';
 import {
-  formatIpv6, ipv6HopLimit, ipv6NextHeader, ipv6PayloadLength, parseIpv6, validateIpv6, writeIpv6Header,
+  formatIpv6, ipv6PayloadLength, parseIpv6, validateIpv6, writeIpv6Header,
   IPV6_BAD_VERSION, IPV6_DST, IPV6_OK, IPV6_SRC, IPV6_TRUNCATED,
 } from './ipv6.js';
-import { setUdpChecksumV4, udpChecksum, udpDstPort, udpLength, udpSrcPort } from './udp.js';
+import { setUdpChecksumV4, udpChecksum, udpDstPort, udpLength, udpSrcPort } from '../../test/udp-header.js';
 import { readVxlanFlags, readVxlanVni, writeVxlanHeader, VXLAN_FLAG_I } from './vxlan.js';
 
 const fixture = (name: string): Buffer[] => {
@@ -137,14 +137,14 @@ describe('kernel VXLAN frames (fixtures)', () => {
       expect(validateIpv6(frame, INNER_IP, frame.length - INNER_IP)).toBe(IPV6_OK);
       expect(formatIpv6(frame, INNER_IP + IPV6_SRC)).toBe(src);
       expect(formatIpv6(frame, INNER_IP + IPV6_DST)).toBe(dst);
-      expect(ipv6NextHeader(frame, INNER_IP)).toBe(IPPROTO_ICMPV6);
+      expect(frame[INNER_IP + 6]).toBe(IPPROTO_ICMPV6); // Next Header
       const plen = ipv6PayloadLength(frame, INNER_IP);
       expect(40 + plen).toBe(frame.length - INNER_IP);
       expect(internetChecksum(frame, INNER_IP + 40, plen, pseudoHeaderSumV6(frame, INNER_IP + IPV6_SRC, INNER_IP + IPV6_DST, IPPROTO_ICMPV6, plen))).toBe(0);
 
       // Everything after the flow label is ours byte for byte.
       const ours = Buffer.alloc(40);
-      writeIpv6Header(ours, 0, plen, IPPROTO_ICMPV6, ipv6HopLimit(frame, INNER_IP), parseIpv6(src), parseIpv6(dst));
+      writeIpv6Header(ours, 0, plen, IPPROTO_ICMPV6, frame[INNER_IP + 7], parseIpv6(src), parseIpv6(dst));
       expect(ours.subarray(4)).toEqual(frame.subarray(INNER_IP + 4, INNER_IP + 40));
     }
   });
@@ -156,20 +156,6 @@ describe('checksum', () => {
     expect(onesComplementSum(bytes, 0, 8)).toBe(0x2ddf0);
     expect(foldSum(onesComplementSum(bytes, 0, 8))).toBe(0xddf2);
     expect(internetChecksum(bytes, 0, 8)).toBe(0x220d);
-  });
-
-  it('RFC 1624 incremental update equals a full recompute after a TTL change', () => {
-    for (let i = 0; i < 200; i++) {
-      const h = randomBytes(20);
-      h[0] = 0x45;
-      h.writeUInt16BE(0, 10);
-      h.writeUInt16BE(internetChecksum(h, 0, 20), 10);
-      const oldWord = h.readUInt16BE(8);
-      h[8] = (h[8] - 1) & 0xff; // TTL − 1, as a router does
-      const updated = checksumUpdate(h.readUInt16BE(10), oldWord, h.readUInt16BE(8));
-      h.writeUInt16BE(0, 10);
-      expect(updated).toBe(internetChecksum(h, 0, 20));
-    }
   });
 });
 

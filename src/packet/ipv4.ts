@@ -13,7 +13,6 @@ export const IPV4_BAD_LENGTH = 4;
 
 const FLAG_DF = 0x4000;
 const FRAG_OFFSET_MASK = 0x1fff;
-const FLAG_MF = 0x2000;
 
 export function ipv4HeaderLength(buf: Buffer, off: number): number {
   return (buf[off] & 0x0f) << 2;
@@ -33,9 +32,6 @@ export function ipv4Dst(buf: Buffer, off: number): number {
 /** True for a fragment other than the first: its payload has no transport header. */
 export function ipv4IsLaterFragment(buf: Buffer, off: number): boolean {
   return (((buf[off + 6] << 8) | buf[off + 7]) & FRAG_OFFSET_MASK) !== 0;
-}
-export function ipv4IsFragment(buf: Buffer, off: number): boolean {
-  return (((buf[off + 6] << 8) | buf[off + 7]) & (FRAG_OFFSET_MASK | FLAG_MF)) !== 0;
 }
 
 /** Checks the header of the packet in buf[off .. off+len]; returns IPV4_OK or the problem. */

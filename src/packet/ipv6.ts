@@ -13,12 +13,6 @@ export const IPV6_DST = 24;
 export function ipv6PayloadLength(buf: Buffer, off: number): number {
   return (buf[off + 4] << 8) | buf[off + 5];
 }
-export function ipv6NextHeader(buf: Buffer, off: number): number {
-  return buf[off + 6];
-}
-export function ipv6HopLimit(buf: Buffer, off: number): number {
-  return buf[off + 7];
-}
 
 /** Checks the fixed header of the packet in buf[off .. off+len]; returns IPV6_OK or the problem. */
 export function validateIpv6(buf: Buffer, off: number, len: number): number {
