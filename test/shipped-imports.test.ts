@@ -1,0 +1,48 @@
+// What `vxroute run` loads: the modules reachable from the CLI entry, `run` and the shard worker,
+// following every import and export (type-only ones too: the image compiles without the files
+// they name) and every dynamic import of a literal path. None may be the namespace test bed with
+// its fake API server (src/lab), a benchmark or a test; the image leaves those out.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Every source file reachable from `entries`, relative to the repository; packages by name. */
+function moduleGraph(entries: string[]): Set<string> {
+  const seen = new Set<string>();
+  const pending = entries.map((e) => join(ROOT, e));
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    const name = relative(ROOT, file);
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+    for (const { fileName: specifier } of importedFiles) {
+      if (!specifier.startsWith('.')) {
+        seen.add(specifier.startsWith('node:') ? specifier : `package ${specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/')}`);
+        continue;
+      }
+      const target = resolve(file, '..', specifier.replace(/\.js$/, '.ts'));
+      expect(existsSync(target), `${name} imports ${specifier}`).toBe(true);
+      pending.push(target);
+    }
+  }
+  return seen;
+}
+
+describe('the shipped module graph', () => {
+  const graph = moduleGraph(['src/cli/main.ts', 'src/cli/run.ts', 'workers/shard.ts']);
+
+  it('reaches the datapath and the control plane', () => {
+    expect(graph).toContain('src/datapath/shard.ts');
+    expect(graph).toContain('src/subnets/kube-source.ts');
+    expect(graph).toContain('src/metrics/http-server.ts');
+  });
+
+  it('holds nothing of src/lab, bench or test', () => {
+    expect([...graph].filter((m) => /^(src\/lab|bench|test)\/|\.test\.ts$/.test(m))).toEqual([]);
+  });
+});
