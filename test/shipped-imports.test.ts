@@ -1,8 +1,10 @@
 // What `vxroute run` loads: the modules reachable from the CLI entry, `run` and the shard worker,
 // following every import and export (type-only ones too: the image compiles without the files
 // they name) and every dynamic import of a literal path. None may be the namespace test bed with
-// its fake API server (src/lab), a benchmark or a test; the image leaves those out.
-import { existsSync, readFileSync } from 'node:fs';
+// its fake API server (src/lab), a benchmark or a test; the image leaves those out. And the
+// datapath stays numeric: the shard worker never loads the address-text library, and src/packet/
+// (wire codecs over (buf, off)) needs nothing outside itself.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -44,5 +46,21 @@ describe('the shipped module graph', () => {
 
   it('holds nothing of src/lab, bench or test', () => {
     expect([...graph].filter((m) => /^(src\/lab|bench|test)\/|\.test\.ts$/.test(m))).toEqual([]);
+  });
+});
+
+describe('the datapath', () => {
+  it('loads no address text parser in the shard worker', () => {
+    const worker = [...moduleGraph(['workers/shard.ts'])];
+    expect(worker).toContain('src/datapath/router-forwarder.ts');
+    expect(worker.filter((m) => m === 'package ipaddr.js' || m === 'src/address/ip-text.ts' || m === 'node:net')).toEqual([]);
+  });
+
+  it('has wire codecs in src/packet that import nothing but each other', () => {
+    const codecs = readdirSync(join(ROOT, 'src/packet')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+    for (const file of codecs) {
+      const outside = [...moduleGraph([`src/packet/${file}`])].filter((m) => !m.startsWith('src/packet/'));
+      expect(outside, file).toEqual([]);
+    }
   });
 });

@@ -3,6 +3,7 @@
 // from a static file or the Kubernetes API; either way the datapath forwards on the last good one.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { once } from 'node:events';
+import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import { ConfigError } from '../config-error.js';
 import { Datapath } from '../datapath/datapath.js';
 import { startHttpServer } from '../metrics/http-server.js';
@@ -16,8 +17,6 @@ import { applyMasquerade, detectNatBackend, type NatBackend } from '../net/masqu
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun } from '../net/tun-device.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6, ETH_HEADER_LEN, VLAN_TAG_LEN } from '../packet/constants.js';
-import { parseIpv4 } from '../packet/ipv4.js';
-import { parseIpv6 } from '../packet/ipv6.js';
 import { announceNode } from '../subnets/kube-announce.js';
 import { loadKubeConfig } from '../subnets/kube-config.js';
 import { KubeSubnetSource } from '../subnets/kube-source.js';

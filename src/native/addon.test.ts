@@ -233,7 +233,8 @@ describe('TUN queues (root, in a namespace of this test)', () => {
   `;
 
   it('opens two queues, reads a routed packet from one and delivers a written packet', async () => {
-    const { parseIpv4, writeIpv4Header } = await import('../packet/ipv4.js');
+    const { writeIpv4Header } = await import('../packet/ipv4.js');
+    const { parseIpv4 } = await import('../address/ip-text.js');
     const { writeUdpHeader } = await import('../../test/udp-header.js');
     const payload = Buffer.from('out of the tun');
     const pkt = Buffer.alloc(28 + payload.length);

@@ -1,4 +1,4 @@
-// IPv4 header (RFC 791 §3.1). Addresses are host-order unsigned 32-bit numbers.
+// IPv4 header (RFC 791 §3.1). Addresses are host-order unsigned 32-bit numbers (their text: src/address/).
 import { IPV4_HEADER_MIN } from './constants.js';
 import { internetChecksum } from './checksum.js';
 
@@ -63,23 +63,4 @@ export function writeIpv4Header(
   buf.writeUInt32BE(src >>> 0, off + 12);
   buf.writeUInt32BE(dst >>> 0, off + 16);
   buf.writeUInt16BE(internetChecksum(buf, off, IPV4_HEADER_MIN), off + 10);
-}
-
-const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-/** "a.b.c.d" → host-order number; throws on anything else. */
-export function parseIpv4(text: string): number {
-  const m = DOTTED_QUAD.exec(text);
-  if (m === null) throw new Error(`"${text}" is not an IPv4 address`);
-  let n = 0;
-  for (let i = 1; i <= 4; i++) {
-    const octet = Number(m[i]);
-    if (octet > 255 || (m[i].length > 1 && m[i][0] === '0')) throw new Error(`"${text}" is not an IPv4 address`);
-    n = n * 256 + octet;
-  }
-  return n;
-}
-
-export function formatIpv4(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 }
