@@ -11,8 +11,10 @@ Commands:
   trace   sampled packets of a running daemon, with what it did with each
   fdb     the forwarding database of a daemon in switch mode
   uninstall  remove what vxroute put on this node (device, routes, CNI config, NAT table)
-  bench   kernel VXLAN, vxroute (router and switch), a naive forwarder and no tunnel compared (root)
-  demo    build a throwaway namespace cluster on this machine and show vxroute working (root)
+  bench   kernel VXLAN, vxroute (router and switch), a naive forwarder and no tunnel compared
+          (root, from a git clone)
+  demo    build a throwaway namespace cluster on this machine and show vxroute working
+          (root, from a git clone)
 
 Run \`vxroute <command> --help\` for a command's options.
 `;

@@ -1,5 +1,6 @@
-// RFC 1071 internet checksum in JavaScript, for the rare packets the datapath builds itself
-// (ICMP errors). Bulk checksums go through the native addon.
+// RFC 1071 internet checksum in JavaScript, for the few packets the datapath builds or checks
+// itself (ICMP errors, neighbour advertisements, the ND frames it learns from). The checksums of
+// TSO segments and coalesced runs are summed in the native addon.
 
 /** Adds the 16-bit big-endian words of buf[off .. off+len] to `sum` (odd byte padded with 0). Not folded. */
 export function onesComplementSum(buf: Buffer, off: number, len: number, sum = 0): number {

@@ -1,4 +1,5 @@
-// IPv4 header (RFC 791 §3.1). Addresses are host-order unsigned 32-bit numbers (their text: src/address/).
+// IPv4 header (RFC 791 §3.1). Addresses are host-order unsigned 32-bit numbers; their text is
+// src/address/'s.
 import { IPV4_HEADER_MIN } from './constants.js';
 import { internetChecksum } from './checksum.js';
 

@@ -1,4 +1,5 @@
-// IPv6 fixed header (RFC 8200 §3). Addresses stay as 16 bytes in the buffer (their text: src/address/).
+// IPv6 fixed header (RFC 8200 §3). Addresses stay as 16 bytes in the buffer; their text is
+// src/address/'s.
 import { IPV6_HEADER_LEN } from './constants.js';
 
 export const IPV6_OK = 0;
