@@ -4,6 +4,7 @@
 // its fake API server (src/lab), a benchmark or a test; the image leaves those out. And the
 // datapath stays numeric: the shard worker never loads the address-text library, and src/packet/
 // (wire codecs over (buf, off)) needs nothing outside itself.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +47,14 @@ describe('the shipped module graph', () => {
 
   it('holds nothing of src/lab, bench or test', () => {
     expect([...graph].filter((m) => /^(src\/lab|bench|test)\/|\.test\.ts$/.test(m))).toEqual([]);
+  });
+
+  it('leaves the test bed out of the npm package too (dist/ as the global setup built it)', () => {
+    const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' })) as { files: { path: string }[] }[];
+    const files = pack.files.map((f) => f.path);
+    expect(files).toContain('dist/src/cli/main.js');
+    expect(files).toContain('dist/workers/shard.js');
+    expect(files.filter((f) => /(^|\/)(lab|bench|test)\/|\.test\.js/.test(f))).toEqual([]);
   });
 });
 
