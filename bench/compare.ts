@@ -145,6 +145,15 @@ async function measure(s: Setup, seconds: number, pings: number): Promise<Record
 
 const format = (v: number, unit: string): string => (unit === 'pkt/s' ? v.toFixed(0) : unit === 'Mbit/s' ? v.toFixed(0) : unit === '%' ? v.toFixed(2) : v.toFixed(3));
 
+export const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--quick] [--out DIR]
+
+Builds six two-node namespace clusters on this machine (kernel VXLAN as flannel configures it,
+vxroute, the kernel's bridge + vxlan as one L2 segment, vxroute --mode switch, socat TUN-UDP,
+plain routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
+rates, ping p50/p99 and CPU per Gbit, as ratios to the kernel path; writes .md, .json and .svg
+under DIR (default bench/results). Needs root, iperf3 and socat. --quick: 1 round of 1 s.
+`;
+
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,

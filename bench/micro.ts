@@ -2,6 +2,7 @@
 // encapsulate and decapsulate ns/packet, the subnet lookup at 10 and 5,000 nodes (IPv4 /24s,
 // IPv6 /64s, and a naive Map<string> for scale), and the internet checksum, native against JS.
 //   npm run bench:micro
+import { parseIpv6 } from '../src/address/ip-text.js';
 import Benchmark from 'benchmark';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { CounterLayout, ShardCounters } from '../src/datapath/counters.js';
@@ -15,7 +16,6 @@ import { addon } from '../src/native/addon.js';
 import { internetChecksum } from '../src/packet/checksum.js';
 import { ENCAP_LEN, HEADROOM, IPPROTO_UDP } from '../src/packet/constants.js';
 import { writeIpv4Header } from '../src/packet/ipv4.js';
-import { parseIpv6 } from '../src/packet/ipv6.js';
 import { parseCidr } from '../src/subnets/cidr.js';
 
 const BATCH = 64;

@@ -1,12 +1,13 @@
 // deploy/Dockerfile, checked without a Docker engine (there is none on this machine): it lints
 // clean, every file it copies is in the build context, and its two stages, replayed here in
 // scratch directories (the build stage's COPY and RUN for real, the runtime stage's COPY --from),
-// give a runtime tree whose ENTRYPOINT answers and whose native addon loads. The base images
+// give a runtime tree whose ENTRYPOINT answers, whose native addon loads, and that holds none of
+// the test bed (src/lab), the benchmarks or the tests: `vxroute demo` there says where to run it. The base images
 // and the apt-get step are not exercised; the image itself was never built here.
 import { DockerfileParser, type Copy, type Instruction } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,12 +111,20 @@ describe('deploy/Dockerfile', () => {
     }
     const runtime = roots[runtimeWorkdir];
     expect(existsSync(join(runtime, 'node_modules', 'typescript')), 'dev dependencies pruned').toBe(false);
+    const shipped = (readdirSync(runtime, { recursive: true }) as string[]).filter((p) => !p.startsWith('node_modules'));
+    expect(shipped.filter((p) => /(^|\/)(lab|bench|test)(\/|$)|\.test\.js/.test(p)), 'test bed, benchmarks or tests in the image').toEqual([]);
+    expect(shipped).toContain(join('dist', 'workers', 'shard.js'));
     expect(existsSync(join(runtime, 'node_modules', '@kubernetes', 'client-node'))).toBe(true);
 
     const [node, cli] = JSON.parse(of(runtimeName, 'ENTRYPOINT')[0].getArgumentsContent()!) as string[];
     const help = await run(node === 'node' ? process.execPath : node, [host(cli), 'run', '--help']);
     expect(help.stdout).toMatch(/^Usage: vxroute run/);
+    for (const command of ['demo', 'bench']) {
+      const refused = await run(process.execPath, [host(cli), command]).then(() => undefined, (err: { code: number; stderr: string }) => err);
+      expect(refused?.code, `vxroute ${command} in the image`).toBe(2);
+      expect(refused?.stderr).toBe(`vxroute ${command} is part of the source tree, not the image: run it from a git clone with npm run ${command}\n`);
+    }
     const addon = await run(process.execPath, ['--input-type=module', '-e', `const { addon } = await import(${JSON.stringify(join(runtime, 'dist/src/native/addon.js'))}); console.log(addon.checksum(Buffer.from([0x45, 0, 0, 0x1c]), 0, 4, 0));`]);
     expect(Number(addon.stdout)).toBe(~(0x4500 + 0x001c) & 0xffff);
-  }, 300_000);
+  }, 900_000);
 });

@@ -1,10 +1,12 @@
 // Hand-made VXLAN frames for the drop tests, built with our codecs; what the daemon makes of
 // them is read back from its counters.
+import { parseIpv4, parseIpv6 } from '../src/address/ip-text.js';
+import { parseMac } from '../src/address/mac-text.js';
 import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_UDP, VXLAN_HEADER_LEN } from '../src/packet/constants.js';
-import { parseIpv6, writeIpv6Header } from '../src/packet/ipv6.js';
-import { parseMac, writeEthernetHeader } from '../src/packet/ethernet.js';
-import { parseIpv4, writeIpv4Header } from '../src/packet/ipv4.js';
-import { writeUdpHeader } from '../src/packet/udp.js';
+import { writeIpv6Header } from '../src/packet/ipv6.js';
+import { writeEthernetHeader } from '../src/packet/ethernet.js';
+import { writeIpv4Header } from '../src/packet/ipv4.js';
+import { writeUdpHeader } from './udp-header.js';
 import { writeVxlanHeader } from '../src/packet/vxlan.js';
 
 export interface FrameSpec {

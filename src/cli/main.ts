@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // vxroute's command line: one subcommand per file, errors as one clear line.
+import { existsSync } from 'node:fs';
 import { ConfigError } from '../config-error.js';
 
 const USAGE = `Usage: vxroute <command> [options]
@@ -10,8 +11,10 @@ Commands:
   trace   sampled packets of a running daemon, with what it did with each
   fdb     the forwarding database of a daemon in switch mode
   uninstall  remove what vxroute put on this node (device, routes, CNI config, NAT table)
-  bench   kernel VXLAN, vxroute (router and switch), a naive forwarder and no tunnel compared (root)
-  demo    build a throwaway namespace cluster on this machine and show vxroute working (root)
+  bench   kernel VXLAN, vxroute (router and switch), a naive forwarder and no tunnel compared
+          (root, from a git clone)
+  demo    build a throwaway namespace cluster on this machine and show vxroute working
+          (root, from a git clone)
 
 Run \`vxroute <command> --help\` for a command's options.
 `;
@@ -46,16 +49,9 @@ async function main(argv: string[]): Promise<number> {
       if (wantsHelp) return help(UNINSTALL_USAGE);
       return uninstallCommand(rest);
     }
-    case 'bench': {
-      if (wantsHelp) return help(BENCH_USAGE);
-      const { benchCommand } = await import('../../bench/compare.js');
-      return benchCommand(rest);
-    }
-    case 'demo': {
-      const { DEMO_USAGE, demoCommand } = await import('./demo.js');
-      if (wantsHelp) return help(DEMO_USAGE);
-      return demoCommand(rest);
-    }
+    case 'bench':
+    case 'demo':
+      return sourceTreeCommand(SOURCE_TREE_COMMANDS[command], rest, wantsHelp);
     case undefined:
     case '-h':
     case '--help':
@@ -67,14 +63,25 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--quick] [--out DIR]
+/**
+ * Commands that drive the namespace test bed (src/lab/, bench/). The image leaves both out, so
+ * they are loaded by a path the compiler does not follow, and only when asked for.
+ */
+const SOURCE_TREE_COMMANDS = {
+  demo: { name: 'demo', path: '../lab/demo.js', usage: 'DEMO_USAGE', run: 'demoCommand' },
+  bench: { name: 'bench', path: '../../bench/compare.js', usage: 'BENCH_USAGE', run: 'benchCommand' },
+} as const;
 
-Builds six two-node namespace clusters on this machine (kernel VXLAN as flannel configures it,
-vxroute, the kernel's bridge + vxlan as one L2 segment, vxroute --mode switch, socat TUN-UDP,
-plain routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
-rates, ping p50/p99 and CPU per Gbit, as ratios to the kernel path; writes .md, .json and .svg
-under DIR (default bench/results). Needs root, iperf3 and socat. --quick: 1 round of 1 s.
-`;
+async function sourceTreeCommand(command: (typeof SOURCE_TREE_COMMANDS)[keyof typeof SOURCE_TREE_COMMANDS], argv: string[], wantsHelp: boolean): Promise<number> {
+  const url = new URL(command.path, import.meta.url);
+  if (!existsSync(url)) {
+    process.stderr.write(`vxroute ${command.name} is part of the source tree, not the image: run it from a git clone with npm run ${command.name}\n`);
+    return 2;
+  }
+  const entry = (await import(url.href)) as Record<string, unknown>;
+  if (wantsHelp) return help(entry[command.usage] as string);
+  return (entry[command.run] as (argv: string[]) => Promise<number>)(argv);
+}
 
 function help(text: string): number {
   process.stdout.write(text);

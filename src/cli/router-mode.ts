@@ -8,8 +8,7 @@ import { applyMasquerade, detectNatBackend, type NatBackend } from '../net/masqu
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun, type TunDevice } from '../net/tun-device.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
-import { parseIpv4 } from '../packet/ipv4.js';
-import { parseIpv6 } from '../packet/ipv6.js';
+import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import type { NodeLease, SubnetTable } from '../subnets/subnet-table.js';
 import type { Logger } from './log.js';
 import type { Mode, ModeDatapathConfig, Underlay, Undo } from './mode.js';

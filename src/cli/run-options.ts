@@ -96,7 +96,7 @@ Pod networking (router mode):
 
 Options:
   --node-name NAME      this node's name in the table (default: $NODE_NAME, else the hostname)
-  --iface NAME          TUN device to create or adopt (default: vxroute0)
+  --iface NAME          TUN (switch mode: TAP) device to create or adopt (default: vxroute0)
   --public-ip IP        our underlay address (default: our node's publicIP in the table)
   --port N              VXLAN UDP port (default: net-conf's, else ${VXLAN_PORT}, flannel's; 4789 is IANA's)
   --vni N               VXLAN network identifier (default: net-conf's, else ${DEFAULT_VNI}, flannel's)

@@ -3,6 +3,7 @@
 // from a static file or the Kubernetes API; either way the datapath forwards on the last good one.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { once } from 'node:events';
+import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import { ConfigError } from '../config-error.js';
 import { Datapath } from '../datapath/datapath.js';
 import { startHttpServer } from '../metrics/http-server.js';

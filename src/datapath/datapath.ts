@@ -1,5 +1,7 @@
 // The main thread's handle on the datapath: shared memory for the table and the counters, the
 // peer ids, and the shards. It publishes tables and reads counters; it never touches a packet.
+import { formatMappedIp } from '../address/ip-text.js';
+import { formatMac } from '../address/mac-text.js';
 import { ETH_HEADER_LEN, HEADROOM, VLAN_TAG_LEN } from '../packet/constants.js';
 import { resetPeerCounters, snapshotCounters, type CounterSnapshot } from '../metrics/counter-snapshot.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
@@ -170,7 +172,7 @@ export class Datapath {
   neighbourRows(): { ip: string; mac: string; ageSeconds: number }[] | undefined {
     if (!this.neighbours) return undefined;
     const now = Date.now();
-    return this.neighbours.entries().map((e) => ({ ip: e.ip, mac: e.mac, ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)) }));
+    return this.neighbours.entries().map((e) => ({ ip: formatMappedIp(e.ip), mac: formatMac(e.mac), ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)) }));
   }
 
   /** The peer id of a node in the table, for the trace's filter. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { parseIpv4 } from '../address/ip-text.js';
 import { IPPROTO_UDP } from '../packet/constants.js';
-import { parseIpv4, writeIpv4Header } from '../packet/ipv4.js';
+import { writeIpv4Header } from '../packet/ipv4.js';
 import { IcmpReplies } from './icmp-replies.js';
 
 describe('ICMP replies', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIpv6 } from '../packet/ipv6.js';
+import { parseIpv6 } from '../address/ip-text.js';
 import { parseCidr } from '../subnets/cidr.js';
 import { Int32Map } from './int32-map.js';
 import { RouteLookup } from './route-lookup.js';

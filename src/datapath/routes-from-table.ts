@@ -3,8 +3,7 @@
 // family when both ends have one (flannel.1 over IPv4, flannel-v6.<VNI> over IPv6), else over
 // the other; and a source-only record (family 0) for every underlay address a peer may send from.
 import { isIPv4 } from 'node:net';
-import { parseIpv4 } from '../packet/ipv4.js';
-import { parseIpv6 } from '../packet/ipv6.js';
+import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
 import type { PeerIds } from './peer-ids.js';
 import type { RouteRecord } from './shared-table.js';

@@ -1,5 +1,5 @@
 // /debug/peers: the subnet table as the shards see it, each node with its live counters.
-import { formatMac } from '../packet/ethernet.js';
+import { formatMac } from '../address/mac-text.js';
 import type { DatapathView } from './datapath-view.js';
 
 export interface NodeRow {

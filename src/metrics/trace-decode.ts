@@ -2,14 +2,14 @@
 // a received datagram, then IP and the transport header) and what the datapath did with it.
 // The bytes are whatever arrived, so every read is bounds-checked: a short or malformed capture
 // decodes as far as it goes.
+import { formatIpv4, formatIpv6 } from '../address/ip-text.js';
+import { formatMac } from '../address/mac-text.js';
 import { Direction } from '../datapath/counters.js';
 import { DROP_REASONS, type DropReason } from '../datapath/drop-reasons.js';
 import { ANSWERED, FORWARDED } from '../datapath/packet-batch.js';
 import type { TraceEntry } from '../datapath/trace-ring.js';
 import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HEADER_LEN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_HEADER_LEN, VXLAN_HEADER_LEN } from '../packet/constants.js';
-import { formatMac } from '../packet/ethernet.js';
-import { formatIpv4 } from '../packet/ipv4.js';
-import { formatIpv6, IPV6_DST, IPV6_SRC } from '../packet/ipv6.js';
+import { IPV6_DST, IPV6_SRC } from '../packet/ipv6.js';
 import { readVxlanFlags, readVxlanVni } from '../packet/vxlan.js';
 
 export interface InnerHeaders {

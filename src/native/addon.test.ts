@@ -22,15 +22,6 @@ describe('checksum', () => {
     }
   });
 
-  it('updates incrementally as RFC 1624 eqn. 3 says', () => {
-    const h = randomBytes(20);
-    h.writeUInt16BE(0, 10);
-    const before = addon.checksum(h, 0, 20, 0);
-    const oldWord = h.readUInt16BE(8);
-    h.writeUInt16BE(oldWord ^ 0x0100, 8);
-    expect(addon.checksumUpdate(before, oldWord, oldWord ^ 0x0100)).toBe(addon.checksum(h, 0, 20, 0));
-  });
-
   it('refuses ranges outside the buffer and wrong types', () => {
     expect(() => addon.checksum(Buffer.alloc(8), 4, 8, 0)).toThrow(RangeError);
     expect(() => addon.checksum(Buffer.alloc(8), -1, 2, 0)).toThrow(RangeError);
@@ -250,8 +241,9 @@ describe('TUN queues (root, in a namespace of this test)', () => {
   `;
 
   it('opens two queues, reads a routed packet from one and delivers a written packet', async () => {
-    const { parseIpv4, writeIpv4Header } = await import('../packet/ipv4.js');
-    const { writeUdpHeader } = await import('../packet/udp.js');
+    const { writeIpv4Header } = await import('../packet/ipv4.js');
+    const { parseIpv4 } = await import('../address/ip-text.js');
+    const { writeUdpHeader } = await import('../../test/udp-header.js');
     const payload = Buffer.from('out of the tun');
     const pkt = Buffer.alloc(28 + payload.length);
     writeIpv4Header(pkt, 0, pkt.length, 1, 64, 17, parseIpv4('10.244.9.2'), parseIpv4('10.244.9.1'), false);

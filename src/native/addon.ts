@@ -59,7 +59,7 @@ export interface Addon {
 
   /** A blocking UDP socket bound to bindAddr:port with SO_REUSEPORT, close-on-exec. family 6 sets IPV6_V6ONLY. */
   udpOpen(family: 4 | 6, bindAddr: string, port: number): number;
-  /** The local port a socket is bound to (useful after binding port 0). */
+  /** The local port a socket is bound to. Only tests call it: they bind port 0 so that runs never collide. */
   localPort(fd: number): number;
   /**
    * recvmmsg(MSG_DONTWAIT) of up to `count` datagrams, laid out as readBatch does. The source
@@ -84,10 +84,12 @@ export interface Addon {
   poll(fds: Int32Array, count: number, timeoutMs: number): number;
   close(fd: number): void;
 
-  /** RFC 1071: ones' complement of the ones' complement sum of buf[offset .. offset+length] plus seed (a partial 32-bit sum). */
+  /**
+   * RFC 1071: ones' complement of the ones' complement sum of buf[offset .. offset+length] plus seed
+   * (a partial 32-bit sum). The datapath sums in C++ (tun_offload.cc); this entry point exists so
+   * that tests can hold that word-at-a-time sum to the JavaScript reference.
+   */
   checksum(buf: Buffer, offset: number, length: number, seed: number): number;
-  /** RFC 1624 eqn. 3: the checksum after one 16-bit word of the covered data changed from oldWord to newWord. */
-  checksumUpdate(checksum: number, oldWord: number, newWord: number): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -3,9 +3,8 @@
 // the new one, never half of one.
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { formatIpv4, formatIpv6 } from '../address/ip-text.js';
 import type { Cidr } from '../subnets/cidr.js';
-import { formatIpv4 } from '../packet/ipv4.js';
-import { formatIpv6 } from '../packet/ipv6.js';
 
 export interface SubnetEnv {
   /** Each family's cluster network and our pod subnet in it; a family we lack is left out, as flannel does. */

@@ -1,5 +1,6 @@
-// RFC 1071 internet checksum in JavaScript, for the rare packets the datapath builds itself
-// (ICMP errors). Bulk checksums go through the native addon.
+// RFC 1071 internet checksum in JavaScript, for the few packets the datapath builds or checks
+// itself (ICMP errors, neighbour advertisements, the ND frames it learns from). The checksums of
+// TSO segments and coalesced runs are summed in the native addon.
 
 /** Adds the 16-bit big-endian words of buf[off .. off+len] to `sum` (odd byte padded with 0). Not folded. */
 export function onesComplementSum(buf: Buffer, off: number, len: number, sum = 0): number {
@@ -20,17 +21,7 @@ export function internetChecksum(buf: Buffer, off: number, len: number, seed = 0
   return ~foldSum(onesComplementSum(buf, off, len, seed)) & 0xffff;
 }
 
-/** RFC 768 / RFC 793 IPv4 pseudo-header sum; addresses are host-order 32-bit numbers. */
-export function pseudoHeaderSumV4(src: number, dst: number, proto: number, length: number): number {
-  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + length;
-}
-
 /** RFC 8200 §8.1 IPv6 pseudo-header sum over addresses at buf[srcOff] and buf[dstOff]. */
 export function pseudoHeaderSumV6(buf: Buffer, srcOff: number, dstOff: number, nextHeader: number, length: number): number {
   return onesComplementSum(buf, srcOff, 16, onesComplementSum(buf, dstOff, 16, nextHeader + (length >>> 16) + (length & 0xffff)));
-}
-
-/** RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') after one 16-bit word changed from m to m'. */
-export function checksumUpdate(checksum: number, oldWord: number, newWord: number): number {
-  return ~foldSum((~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff)) & 0xffff;
 }

@@ -2,7 +2,6 @@
 
 /** The Linux kernel's default VXLAN port, and flannel's (RFC 7348 §5 assigns 4789; Linux predates it). */
 export const VXLAN_PORT = 8472;
-export const VXLAN_PORT_IANA = 4789;
 /** flannel's VNI for the IPv4 network. */
 export const DEFAULT_VNI = 1;
 

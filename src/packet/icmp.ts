@@ -4,12 +4,8 @@ import { IPPROTO_ICMP, IPV4_HEADER_MIN } from './constants.js';
 import { internetChecksum } from './checksum.js';
 import { ipv4Dst, ipv4IsLaterFragment, ipv4Protocol, ipv4Src, ipv4HeaderLength, writeIpv4Header } from './ipv4.js';
 
-export const ICMP_ECHO_REPLY = 0;
 export const ICMP_DEST_UNREACH = 3;
-export const ICMP_ECHO_REQUEST = 8;
-export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_NET_UNREACH = 0;
-export const ICMP_HOST_UNREACH = 1;
 export const ICMP_FRAG_NEEDED = 4;
 
 const ICMP_HEADER_LEN = 8;

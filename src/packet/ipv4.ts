@@ -1,4 +1,5 @@
-// IPv4 header (RFC 791 §3.1). Addresses are host-order unsigned 32-bit numbers.
+// IPv4 header (RFC 791 §3.1). Addresses are host-order unsigned 32-bit numbers; their text is
+// src/address/'s.
 import { IPV4_HEADER_MIN } from './constants.js';
 import { internetChecksum } from './checksum.js';
 
@@ -13,7 +14,6 @@ export const IPV4_BAD_LENGTH = 4;
 
 const FLAG_DF = 0x4000;
 const FRAG_OFFSET_MASK = 0x1fff;
-const FLAG_MF = 0x2000;
 
 export function ipv4HeaderLength(buf: Buffer, off: number): number {
   return (buf[off] & 0x0f) << 2;
@@ -33,9 +33,6 @@ export function ipv4Dst(buf: Buffer, off: number): number {
 /** True for a fragment other than the first: its payload has no transport header. */
 export function ipv4IsLaterFragment(buf: Buffer, off: number): boolean {
   return (((buf[off + 6] << 8) | buf[off + 7]) & FRAG_OFFSET_MASK) !== 0;
-}
-export function ipv4IsFragment(buf: Buffer, off: number): boolean {
-  return (((buf[off + 6] << 8) | buf[off + 7]) & (FRAG_OFFSET_MASK | FLAG_MF)) !== 0;
 }
 
 /** Checks the header of the packet in buf[off .. off+len]; returns IPV4_OK or the problem. */
@@ -67,23 +64,4 @@ export function writeIpv4Header(
   buf.writeUInt32BE(src >>> 0, off + 12);
   buf.writeUInt32BE(dst >>> 0, off + 16);
   buf.writeUInt16BE(internetChecksum(buf, off, IPV4_HEADER_MIN), off + 10);
-}
-
-const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-/** "a.b.c.d" → host-order number; throws on anything else. */
-export function parseIpv4(text: string): number {
-  const m = DOTTED_QUAD.exec(text);
-  if (m === null) throw new Error(`"${text}" is not an IPv4 address`);
-  let n = 0;
-  for (let i = 1; i <= 4; i++) {
-    const octet = Number(m[i]);
-    if (octet > 255 || (m[i].length > 1 && m[i][0] === '0')) throw new Error(`"${text}" is not an IPv4 address`);
-    n = n * 256 + octet;
-  }
-  return n;
-}
-
-export function formatIpv4(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 }

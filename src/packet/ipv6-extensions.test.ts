@@ -1,8 +1,9 @@
 // The IPv6 extension-header walk and the ICMPv6 errors built on it.
 import { describe, expect, it } from 'vitest';
+import { parseIpv6 } from '../address/ip-text.js';
 import { internetChecksum, pseudoHeaderSumV6 } from './checksum.js';
 import { icmpv6ErrorAllowed, writeIcmpv6Error, ICMPV6_PACKET_TOO_BIG } from './icmpv6.js';
-import { ipv6UpperLayer, parseIpv6, writeIpv6Header, IPV6_BAD_CHAIN, IPV6_DST, IPV6_SRC, IPV6_TRUNCATED } from './ipv6.js';
+import { ipv6UpperLayer, writeIpv6Header, IPV6_BAD_CHAIN, IPV6_DST, IPV6_SRC, IPV6_TRUNCATED } from './ipv6.js';
 
 const SRC = parseIpv6('fd00:10:244:1::2');
 const DST = parseIpv6('fd00:10:244:2::2');

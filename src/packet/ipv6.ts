@@ -1,5 +1,5 @@
-// IPv6 fixed header (RFC 8200 §3). Addresses stay as 16 bytes in the buffer.
-import { isIPv6 } from 'node:net';
+// IPv6 fixed header (RFC 8200 §3). Addresses stay as 16 bytes in the buffer; their text is
+// src/address/'s.
 import { IPV6_HEADER_LEN } from './constants.js';
 
 export const IPV6_OK = 0;
@@ -12,12 +12,6 @@ export const IPV6_DST = 24;
 
 export function ipv6PayloadLength(buf: Buffer, off: number): number {
   return (buf[off + 4] << 8) | buf[off + 5];
-}
-export function ipv6NextHeader(buf: Buffer, off: number): number {
-  return buf[off + 6];
-}
-export function ipv6HopLimit(buf: Buffer, off: number): number {
-  return buf[off + 7];
 }
 
 /** Checks the fixed header of the packet in buf[off .. off+len]; returns IPV6_OK or the problem. */
@@ -38,51 +32,6 @@ export function writeIpv6Header(
   buf[off + 7] = hopLimit;
   buf.set(src.subarray(0, 16), off + IPV6_SRC);
   buf.set(dst.subarray(0, 16), off + IPV6_DST);
-}
-
-/** Any RFC 4291 §2.2 text form → 16 bytes; throws on anything else. */
-export function parseIpv6(text: string): Buffer {
-  if (!isIPv6(text)) throw new Error(`"${text}" is not an IPv6 address`);
-  let s = text;
-  const out = Buffer.alloc(16);
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (v4) {
-    const hi = ((Number(v4[1]) << 8) | Number(v4[2])).toString(16);
-    const lo = ((Number(v4[3]) << 8) | Number(v4[4])).toString(16);
-    s = s.slice(0, v4.index) + `${hi}:${lo}`;
-  }
-  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  headGroups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  tailGroups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), 16 - (tailGroups.length - i) * 2));
-  return out;
-}
-
-/** RFC 5952 canonical text of the 16 bytes at buf[off]. */
-export function formatIpv6(buf: Uint8Array, off: number): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push((buf[off + i * 2] << 8) | buf[off + i * 2 + 1]);
-  // The longest run of two or more zero groups (the first if tied) becomes "::" (§4.2).
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }
 
 /** The upper-layer header after the extension headers, or a negative IPV6_* problem code. */

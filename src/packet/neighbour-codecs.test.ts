@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { parseIpv6 } from '../address/ip-text.js';
 import { arpOp, isIpv4OverEthernetArp, writeArpReply, ARP_REPLY } from './arp.js';
 import { internetChecksum, pseudoHeaderSumV6 } from './checksum.js';
 import { findNdMessage, ndLinkLayerOption, writeNeighbourAdvert, ND_NEIGHBOUR_ADVERT, ND_OPT_SOURCE_LLADDR, ND_OPT_TARGET_LLADDR } from './ndp.js';
-import { parseIpv6 } from './ipv6.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const requester = hex('0a0000000001');

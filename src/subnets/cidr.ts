@@ -1,7 +1,6 @@
 // CIDR prefixes of either family, parsed once at the control plane's edge.
 import { isIPv4, isIPv6 } from 'node:net';
-import { formatIpv4, parseIpv4 } from '../packet/ipv4.js';
-import { formatIpv6, parseIpv6 } from '../packet/ipv6.js';
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../address/ip-text.js';
 
 export interface Cidr {
   family: 4 | 6;

@@ -1,6 +1,6 @@
 // flannel's Node annotations (flannel pkg/subnet/kube/annotations.go, default prefix) and the
 // vxlan backend's lease data (pkg/backend/vxlan: vxlanLeaseAttrs, marshalled by encoding/json).
-import { parseMac } from '../packet/ethernet.js';
+import { parseMac } from '../address/mac-text.js';
 
 const PREFIX = 'flannel.alpha.coreos.com/';
 

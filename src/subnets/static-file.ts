@@ -4,11 +4,12 @@
 // Dual-stack: "networks" and "podCIDRs" hold one prefix per family; "publicIPv6" and
 // "vtepMACv6" are a node's IPv6 underlay address and its IPv6 VTEP MAC (flannel-v6.<VNI>'s).
 // Switch mode needs only the peers: "network" and "podCIDR" become optional there.
+import { formatIpv6, parseIpv6 } from '../address/ip-text.js';
+import { parseMac } from '../address/mac-text.js';
 import { readFile } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from '../config-error.js';
-import { isMulticastMac, parseMac } from '../packet/ethernet.js';
-import { formatIpv6, parseIpv6 } from '../packet/ipv6.js';
+import { isMulticastMac } from '../packet/ethernet.js';
 import { cidrContains, cidrOverlaps, parseCidr, type Cidr } from './cidr.js';
 import type { NodeLease, SubnetTable } from './subnet-table.js';
 import { vtepMacFromName } from './vtep-mac.js';

@@ -2,7 +2,7 @@
 // bridge, or a peer node), shared by every shard. Shards look up and refresh entries without a
 // lock; learning a new MAC or moving one takes the table's spinlock for a few stores. At the cap
 // the least recently seen entry makes room (oldest first); the main thread ages entries out.
-import { formatMac } from '../../packet/ethernet.js';
+import { formatMac } from '../../address/mac-text.js';
 import { allocateHash, HEADER_WORDS, OWNER_WORDS_AT, SharedHash, slotsFor } from './shared-hash.js';
 
 /** Where a MAC lives: LOCAL (behind our TAP) or a peer id (≥ 0); MISS from a lookup. */

@@ -2,17 +2,15 @@
 // peers send us; the ARP/ND proxy answers from it. IPv4 addresses are kept IPv4-mapped
 // (::ffff:a.b.c.d, RFC 4291 §2.5.5.2) so that one table holds both families. At the cap nothing
 // new is learned (a request we cannot answer is flooded as before); the main thread ages entries.
-import { formatMac } from '../../packet/ethernet.js';
-import { formatIpv4 } from '../../packet/ipv4.js';
-import { formatIpv6 } from '../../packet/ipv6.js';
 import { allocateHash, SharedHash, slotsFor } from './shared-hash.js';
 
 const SHAPE_WORDS = { keyWords: 4, valueWords: 2, extraFloats: 0 };
 const LEARN_SPINS = 64;
 
 export interface NeighbourEntry {
-  ip: string;
-  mac: string;
+  /** 16 bytes; IPv4 addresses IPv4-mapped. */
+  ip: Buffer;
+  mac: Buffer;
   seen: number;
 }
 
@@ -82,13 +80,12 @@ export class Neighbours {
     const out: NeighbourEntry[] = [];
     for (let slot = 0; slot < t.slots; slot++) {
       if (!t.readSlot(slot, key, values)) continue;
-      const bytes = Buffer.alloc(16);
-      for (let k = 0; k < 4; k++) bytes.writeInt32BE(key[k], 4 * k);
-      const mapped = key[0] === 0 && key[1] === 0 && key[2] === 0xffff;
+      const ip = Buffer.alloc(16);
+      for (let k = 0; k < 4; k++) ip.writeInt32BE(key[k], 4 * k);
       const mac = Buffer.alloc(6);
       mac.writeUInt16BE(values[0] & 0xffff, 0);
       mac.writeInt32BE(values[1], 2);
-      out.push({ ip: mapped ? formatIpv4(key[3] >>> 0) : formatIpv6(bytes, 0), mac: formatMac(mac), seen: t.seen[slot] });
+      out.push({ ip, mac, seen: t.seen[slot] });
     }
     return out;
   }

@@ -1,6 +1,12 @@
-// UDP header (RFC 768).
-import { UDP_HEADER_LEN } from './constants.js';
-import { internetChecksum, pseudoHeaderSumV4 } from './checksum.js';
+// UDP header (RFC 768), for the tests' hand-built packets: the daemon never writes one (the kernel
+// adds the outer UDP header on sendmmsg).
+import { internetChecksum } from '../src/packet/checksum.js';
+import { UDP_HEADER_LEN } from '../src/packet/constants.js';
+
+/** RFC 768 / RFC 793 IPv4 pseudo-header sum; addresses are host-order 32-bit numbers. */
+function pseudoHeaderSumV4(src: number, dst: number, proto: number, length: number): number {
+  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + length;
+}
 
 export function udpSrcPort(buf: Buffer, off: number): number {
   return (buf[off] << 8) | buf[off + 1];

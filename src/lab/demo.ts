@@ -1,11 +1,12 @@
 // `vxroute demo`: a throwaway two-node cluster in network namespaces on this machine. Node n1
 // runs vxroute, node n2 runs the kernel's VXLAN device as flannel configures it; a pod behind
-// each pings and streams TCP to the other while vxroute's counters are shown live.
+// each pings and streams TCP to the other while vxroute's counters are shown live. It lives with
+// the test bed it drives and, like it, is left out of the image (src/cli/main.ts loads it by path).
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config-error.js';
-import { Lab } from '../lab/lab.js';
-import { ping, tcpTransfer } from '../lab/traffic.js';
-import type { VxrouteProcess } from '../lab/vxroute-process.js';
+import { Lab } from './lab.js';
+import { ping, tcpTransfer } from './traffic.js';
+import type { VxrouteProcess } from './vxroute-process.js';
 import type { CounterSnapshot } from '../metrics/counter-snapshot.js';
 
 export const DEMO_USAGE = `Usage: vxroute demo [--mib N] [--workers N]
