@@ -20,7 +20,9 @@ const arm64Node = join(nodeDir, 'bin', 'node');
 // Debian's arm64 libc (libc6-arm64-cross): qemu-user loads the dynamic linker and libraries from here.
 const sysroot = '/usr/aarch64-linux-gnu';
 const binfmt = '/proc/sys/fs/binfmt_misc';
-const arm64Env = { ...process.env, QEMU_LD_PREFIX: sysroot, VXR_LAB_SLOWDOWN: '10' };
+// Emulated Node runs many times slower: the lab's bounded waits grow tenfold, and each worker-thread
+// race runs 10 s instead of 2 so that it still gets through its rounds.
+const arm64Env = { ...process.env, QEMU_LD_PREFIX: sysroot, VXR_LAB_SLOWDOWN: '10', VXR_RACE_MS: '10000' };
 // Enough TCP to run thousands of segments through TSO and GSO both ways at qemu's 15–20 Mbit/s.
 const DEMO_MIB = '16';
 const EM_AARCH64 = 183; // ELF e_machine (elf.h)
