@@ -23,7 +23,7 @@ const binfmt = '/proc/sys/fs/binfmt_misc';
 // Emulated Node runs many times slower: the lab's bounded waits grow tenfold, and each worker-thread
 // race runs 10 s instead of 2 so that it still gets through its rounds.
 const arm64Env = { ...process.env, QEMU_LD_PREFIX: sysroot, VXR_LAB_SLOWDOWN: '10', VXR_RACE_MS: '10000' };
-// Enough TCP to run thousands of segments through TSO and GSO both ways at qemu's 15–20 Mbit/s.
+// Enough TCP to run thousands of segments through TSO and GSO both ways at the 6–20 Mbit/s of emulation.
 const DEMO_MIB = '16';
 const EM_AARCH64 = 183; // ELF e_machine (elf.h)
 
