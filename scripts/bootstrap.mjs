@@ -12,6 +12,7 @@ const tools = {
   net: { ip: ['ip', 'iproute2'], ping: ['ping', 'iputils-ping'], ethtool: ['ethtool', 'ethtool'] },
   test: { tcpdump: ['tcpdump', 'tcpdump'], tshark: ['tshark', 'tshark'], socat: ['socat', 'socat'], nft: ['nft', 'nftables'], iptables: ['iptables', 'iptables'], cni: ['/usr/lib/cni/bridge', 'containernetworking-plugins'] },
   bench: { iperf3: ['iperf3', 'iperf3'], socat: ['socat', 'socat'] },
+  arm64: { cross: ['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu'], qemu: ['qemu-aarch64-static', 'qemu-user-static'], binfmt: ['update-binfmts', 'binfmt-support'] },
 };
 
 const missing = new Set();

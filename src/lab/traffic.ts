@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { inNs, tryInNs } from './netns.js';
+import { SLOWDOWN } from './slowdown.js';
 
 export interface PingResult {
   transmitted: number;
@@ -15,7 +16,7 @@ export interface PingResult {
 
 export async function ping(ns: string, dst: string, count = 3, intervalS = 0.2, size = 56): Promise<PingResult> {
   // -W: how long to wait for the last reply; errors (ICMP unreachable) also end the wait.
-  const r = await tryInNs(ns, 'ping', ['-n', '-q', '-c', String(count), '-i', String(intervalS), '-s', String(size), '-W', '2', dst]);
+  const r = await tryInNs(ns, 'ping', ['-n', '-q', '-c', String(count), '-i', String(intervalS), '-s', String(size), '-W', String(2 * SLOWDOWN), dst]);
   const counts = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
   if (!counts) throw new Error(`ping ${dst} in ${ns} gave no summary: ${r.stderr || r.stdout}`);
   const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\//.exec(r.stdout);

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { CounterSnapshot } from '../metrics/counter-snapshot.js';
 import { inNs } from './netns.js';
+import { SLOWDOWN } from './slowdown.js';
 
 export interface LogLine {
   level: number;
@@ -19,7 +20,8 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-const READY_TIMEOUT_MS = 20_000;
+const READY_TIMEOUT_MS = 20_000 * SLOWDOWN;
+const STOP_TIMEOUT_MS = 10_000 * SLOWDOWN;
 
 /** The built CLI, found from this file whether it runs from src/ (tests) or dist/ (demo). */
 export function cliPath(): string {
@@ -113,11 +115,11 @@ export class VxrouteProcess {
     this.child.kill(sig);
   }
 
-  /** SIGTERM, then the exit status; SIGKILL if it has not exited within 10 s. */
+  /** SIGTERM, then the exit status; SIGKILL if it has not exited within 10 s (times VXR_LAB_SLOWDOWN). */
   async stop(): Promise<Exit> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
     this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     const exit = await this.exited;
     clearTimeout(timer);
     return exit;
