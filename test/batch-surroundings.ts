@@ -4,7 +4,8 @@
 // once with the frame at the very end of its buffer, where a read past it yields undefined or throws.
 // Every per-slot array a stage fills is filled with leftovers first, as a previous batch leaves it.
 import fc from 'fast-check';
-import { PacketBatch } from '../src/datapath/packet-batch.js';
+import { DROP_REASONS } from '../src/datapath/drop-reasons.js';
+import { ANSWERED, PacketBatch } from '../src/datapath/packet-batch.js';
 import { seededBytes } from './packet-arbitraries.js';
 
 /** A slot bigger than any generated frame and its headroom. */
@@ -51,10 +52,14 @@ function put(b: PacketBatch, i: number, f: Frame, at: number): void {
   b.addrs.set(f.addr, i * 4);
 }
 
-/** What a previous batch leaves in the arrays a stage fills. */
+/** What a previous batch leaves in the arrays a stage fills: verdicts and peers as a stage writes them. */
 function leftovers(b: PacketBatch, seed: number): void {
-  const junk = new Int32Array(seededBytes(4 * 16, seed ^ 0x5bd1e995).buffer);
-  for (const a of [b.verdicts, b.peerOf, b.outOffsets, b.outLengths, b.outOffsets6, b.outLengths6]) for (let k = 0; k < a.length; k++) a[k] = junk[k % 16];
+  const junk = seededBytes(b.capacity, seed ^ 0x5bd1e995);
+  for (let k = 0; k < b.capacity; k++) {
+    b.verdicts[k] = (junk[k] % (DROP_REASONS.length + 2)) + ANSWERED;
+    b.peerOf[k] = (junk[k] & 3) - 1;
+    b.outOffsets[k] = b.outLengths[k] = b.outOffsets6[k] = b.outLengths6[k] = junk[k] * 8;
+  }
   b.out6 = junk[0];
 }
 

@@ -65,7 +65,7 @@ function expectDatagram(b: PacketBatch, off: number, len: number, frame: Frame, 
     expect(IPV6_HEADER_LEN + ipv6PayloadLength(inner, 0)).toBe(inner.length);
   }
   expect(inner.length).toBeLessThanOrEqual(overIpv6 ? MAX_INNER_V6 : MAX_INNER_V4);
-  expect(inner).toEqual(frame.bytes.subarray(0, inner.length));
+  expect(inner.equals(frame.bytes.subarray(0, inner.length))).toBe(true);
 }
 
 /** Checks one ICMP error: whole, both checksums right (RFC 1071), within RFC 1812 §4.3.2.3 / RFC 4443 §2.4(c). */
