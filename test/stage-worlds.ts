@@ -124,8 +124,10 @@ export function routerWorld(self: NodeSpec, routes: RouteRecord[], batch: number
 
 export const worldOfA = (batch: number): RouterWorld => routerWorld(A, routesOfA(), batch);
 /** B and C, each with A as its only peer, over the underlay they share with it. */
-export const worldOfB = (batch: number): RouterWorld => routerWorld(B, peerRoutes(A, 4, PEER_A), batch);
-export const worldOfC = (batch: number): RouterWorld => routerWorld(C, peerRoutes(A, 6, PEER_A), batch);
+export const routesOfB = (): RouteRecord[] => peerRoutes(A, 4, PEER_A);
+export const routesOfC = (): RouteRecord[] => peerRoutes(A, 6, PEER_A);
+export const worldOfB = (batch: number): RouterWorld => routerWorld(B, routesOfB(), batch);
+export const worldOfC = (batch: number): RouterWorld => routerWorld(C, routesOfC(), batch);
 
 export interface SwitchWorld extends Counted {
   egress: EgressContext;
@@ -138,14 +140,15 @@ export interface SwitchWorld extends Counted {
 }
 
 /**
- * A's switch: B and C as peers, STATION_B and STATION_C known behind them, the proxy knowing
- * STATION_B's addresses. `maxFrameV6` defaults to what a 1500-byte IPv6 underlay carries.
+ * A's switch (or, with `table`, another node's): B and C as peers, STATION_B and STATION_C known
+ * behind them, the proxy knowing STATION_B's addresses. `maxFrameV6` defaults to what a
+ * 1500-byte IPv6 underlay carries.
  */
-export function switchWorld(batch: number, slab: Buffer, maxFrameV6 = MAX_INNER_V6 + 14): SwitchWorld {
+export function switchWorld(batch: number, slab: Buffer, maxFrameV6 = MAX_INNER_V6 + 14, table = routesOfA()): SwitchWorld {
   const c = counted();
-  const routes = lookupOf(routesOfA());
+  const routes = lookupOf(table);
   const sab = allocateTable(8);
-  new SharedTableWriter(sab).publish(routesOfA());
+  new SharedTableWriter(sab).publish(table);
   const peers = new SwitchPeers(8);
   peers.rebuild(new SharedTableReader(sab).snapshot()!);
   const fdb = new Fdb(allocateFdb(64));
