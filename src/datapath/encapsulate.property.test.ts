@@ -80,6 +80,8 @@ function expectIcmpError(w: RouterWorld, k: number): void {
     expect(internetChecksum(m, 0, 20)).toBe(0);
     expect(internetChecksum(m, 20, m.length - 20)).toBe(0);
     expect(m[20]).toBe(3);
+    // The quote is the start of the offending datagram, never bytes after its end.
+    expect(m.length - 28).toBeLessThanOrEqual(ipv4TotalLength(m, 28));
   } else {
     expect(validateIpv6(m, 0, m.length)).toBe(IPV6_OK);
     expect(IPV6_HEADER_LEN + ipv6PayloadLength(m, 0)).toBe(m.length);
@@ -88,6 +90,7 @@ function expectIcmpError(w: RouterWorld, k: number): void {
     const payload = m.length - IPV6_HEADER_LEN;
     expect(internetChecksum(m, IPV6_HEADER_LEN, payload, pseudoHeaderSumV6(m, 8, 24, IPPROTO_ICMPV6, payload))).toBe(0);
     expect([1, 2]).toContain(m[40]);
+    expect(m.length - 48).toBeLessThanOrEqual(IPV6_HEADER_LEN + ipv6PayloadLength(m, 48));
   }
 }
 
