@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { atEnd, frameSpan, framesOf, fillings, outputSpan, surrounded, type Frame } from '../../test/batch-surroundings.js';
 import { hostile, routedFrame, vxlanDatagram } from '../../test/packet-arbitraries.js';
+import { propertyRuns } from '../../test/property-runs.js';
 import { A, B, C, addressWords, worldOfA } from '../../test/stage-worlds.js';
 import { ENCAP_LEN, HEADROOM, IPV6_HEADER_LEN } from '../packet/constants.js';
 import { validateIpv4, ipv4TotalLength, IPV4_OK } from '../packet/ipv4.js';
@@ -36,7 +37,7 @@ function decapsulated(frames: Frame[], family: 4 | 6, place: (frames: Frame[]) =
   };
 }
 
-const RUNS = 3000;
+const RUNS = propertyRuns(3000);
 
 describe('decapsulate, property-based', () => {
   it('decides and writes the same whatever surrounds the datagrams (no read outside them)', () => {

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { atEnd, frameSpan, framesOf, fillings, outputSpan, surrounded, type Frame } from '../../test/batch-surroundings.js';
 import { hostile, ipPacket } from '../../test/packet-arbitraries.js';
+import { propertyRuns } from '../../test/property-runs.js';
 import { A, B, C, MAX_INNER_V4, MAX_INNER_V6, PEER_B, PEER_C, TUN_V4, addressWords, worldOfA, type RouterWorld } from '../../test/stage-worlds.js';
 import { internetChecksum, pseudoHeaderSumV6 } from '../packet/checksum.js';
 import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADROOM, IPPROTO_ICMP, IPPROTO_ICMPV6, IPV6_HEADER_LEN } from '../packet/constants.js';
@@ -43,7 +44,7 @@ function encapsulated(frames: Frame[], place: (frames: Frame[]) => PacketBatch) 
   };
 }
 
-const RUNS = 3000;
+const RUNS = propertyRuns(3000);
 
 /** Checks one datagram of an output list: VXLAN, inner Ethernet to the peer's VTEP MAC, the packet unchanged and whole. */
 function expectDatagram(b: PacketBatch, off: number, len: number, frame: Frame, overIpv6: boolean): void {

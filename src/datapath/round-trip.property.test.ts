@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { framesOf, surrounded, SLOT, type Frame } from '../../test/batch-surroundings.js';
 import { ethernetFrame, hostile, ipPacket } from '../../test/packet-arbitraries.js';
+import { propertyRuns } from '../../test/property-runs.js';
 import { A, PEER_A, addressWords, routesOfB, routesOfC, switchWorld, worldOfA, worldOfB, worldOfC } from '../../test/stage-worlds.js';
 import { HEADROOM } from '../packet/constants.js';
 import { decapsulate, RX_OFFSET } from './decapsulate.js';
@@ -15,7 +16,7 @@ import { acceptFrames, RX_OFFSET_L2 } from './switch/switch-ingress.js';
 
 const BATCH = 8;
 const NO_SOURCE = [new Uint32Array(4)];
-const RUNS = 2000;
+const RUNS = propertyRuns(2000);
 
 /** The datagrams of one output list, received into a batch of the peer at `rxOffset`, from A's underlay address of `family`. */
 function received(slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, rxOffset: number, family: 4 | 6): PacketBatch {

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { atEnd, frameSpan, framesOf, fillings, outputSpan, surrounded, type Frame } from '../../../test/batch-surroundings.js';
 import { ethernetFrame, hostile } from '../../../test/packet-arbitraries.js';
+import { propertyRuns } from '../../../test/property-runs.js';
 import { B, C, MAX_INNER_V4, STATION_B, STATION_B_V4, STATION_B_V6, addressWords, switchWorld, type SwitchWorld } from '../../../test/stage-worlds.js';
 import { internetChecksum, pseudoHeaderSumV6 } from '../../packet/checksum.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV6, ETH_HEADER_LEN, HEADROOM, IPPROTO_ICMPV6, VXLAN_HEADER_LEN } from '../../packet/constants.js';
@@ -80,7 +81,7 @@ function expectAnswer(w: SwitchWorld, k: number): void {
   expect(internetChecksum(ip, 40, payload, pseudoHeaderSumV6(ip, 8, 24, IPPROTO_ICMPV6, payload))).toBe(0);
 }
 
-const RUNS = 2500;
+const RUNS = propertyRuns(2500);
 
 describe('switch egress, property-based', () => {
   it('decides and writes the same whatever surrounds the frames (no read outside them)', () => {

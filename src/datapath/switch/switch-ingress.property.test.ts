@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { atEnd, frameSpan, framesOf, fillings, outputSpan, surrounded, type Frame } from '../../../test/batch-surroundings.js';
 import { ethernetFrame, hostile, vxlanDatagram } from '../../../test/packet-arbitraries.js';
+import { propertyRuns } from '../../../test/property-runs.js';
 import { A, B, C, addressWords, switchWorld } from '../../../test/stage-worlds.js';
 import { ETH_HEADER_LEN, HEADROOM, VXLAN_HEADER_LEN } from '../../packet/constants.js';
 import { DROP_REASONS } from '../drop-reasons.js';
@@ -37,7 +38,7 @@ function accepted(frames: Frame[], family: 4 | 6, place: (frames: Frame[]) => Pa
   };
 }
 
-const RUNS = 3000;
+const RUNS = propertyRuns(3000);
 
 describe('switch ingress, property-based', () => {
   it('decides, writes and learns the same whatever surrounds the datagrams (no read outside them)', () => {
