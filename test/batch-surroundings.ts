@@ -1,12 +1,13 @@
 // Batches for the differential "no read outside the frame" property. Reading past a packet is
 // not observable in JavaScript (a Buffer is bigger than the packet in it), so each stage runs on
-// the same frames twice, surrounded by different bytes, and must decide and write the same; and
-// once with the frame at the very end of its buffer, where a read past it yields undefined or throws.
-// Every per-slot array a stage fills is filled with leftovers first, as a previous batch leaves it.
+// the same frames twice, surrounded by noise and by what was cut off them, and must decide and
+// write the same; and once with the frame at the very end of its buffer, where a read past it
+// yields undefined or throws. Every per-slot array a stage fills is filled with leftovers first,
+// as a previous batch leaves it.
 import fc from 'fast-check';
 import { DROP_REASONS } from '../src/datapath/drop-reasons.js';
 import { ANSWERED, PacketBatch } from '../src/datapath/packet-batch.js';
-import { seededBytes } from './packet-arbitraries.js';
+import { seededBytes, tailOf } from './packet-arbitraries.js';
 
 /** A slot bigger than any generated frame and its headroom. */
 export const SLOT = 2048;
@@ -28,12 +29,21 @@ export function framesOf(bytes: fc.Arbitrary<Buffer>, addrs: readonly Uint32Arra
 /** Two different fillings for the bytes around the frames. */
 export const fillings = fc.tuple(fc.integer(), fc.integer()).filter(([a, b]) => (a | 1) !== (b | 1));
 
-/** A batch holding `frames` at `at` in their slots, every other byte from `seed`. */
-export function surrounded(frames: readonly Frame[], at: number, seed: number): PacketBatch {
+/**
+ * A batch holding `frames` at `at` in their slots, every other byte from `seed`; `continued`: a
+ * frame that was cut short is followed by the bytes cut off it, so that a read past its end
+ * finds a plausible packet rather than noise.
+ */
+export function surrounded(frames: readonly Frame[], at: number, seed: number, continued = false): PacketBatch {
   const b = new PacketBatch(frames.length, SLOT);
   b.slab.fill(seededBytes(256, seed));
   leftovers(b, seed);
-  frames.forEach((f, i) => put(b, i, f, at));
+  frames.forEach((f, i) => {
+    put(b, i, f, at);
+    const tail = continued ? tailOf(f.bytes) : undefined;
+    const end = i * b.slotSize + at + f.bytes.length;
+    tail?.copy(b.slab, end, 0, Math.min(tail.length, (i + 1) * b.slotSize - end));
+  });
   return b;
 }
 

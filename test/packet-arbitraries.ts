@@ -301,12 +301,13 @@ export function vxlanDatagram(frame: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer>
     });
 }
 
-/** One corruption where a parser looks: a byte, a 16-bit length or port, a bit, a cut, or bytes appended. */
+/** One corruption where a parser looks: a byte, a 16-bit length or port, a bit, a cut (anywhere, or a few bytes off the end), or bytes appended. */
 type Mutation =
   | { kind: 'byte'; at: number; value: number }
   | { kind: 'word'; at: number; value: number }
   | { kind: 'flip'; at: number; bit: number }
   | { kind: 'truncate'; keep: number }
+  | { kind: 'trim'; cut: number }
   | { kind: 'extend'; extra: Uint8Array };
 
 /** Header offsets: everything up to VXLAN + Ethernet + IPv6 + a few extension headers. */
@@ -319,13 +320,29 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('word' as const), at: headerOffset, value: interestingWord }),
   fc.record({ kind: fc.constant('flip' as const), at: headerOffset, bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant('truncate' as const), keep: fc.oneof(fc.nat({ max: 127 }), fc.nat({ max: 1600 })) }),
+  fc.record({ kind: fc.constant('trim' as const), cut: fc.integer({ min: 1, max: 8 }) }),
   fc.record({ kind: fc.constant('extend' as const), extra: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
 );
 
+/** The bytes a cut removed from a packet: what a parser reading past its end would hope to find. */
+const cutOff = new WeakMap<Buffer, Buffer>();
+
+/** What was cut off the end of a generated packet, if anything. */
+export function tailOf(packet: Buffer): Buffer | undefined {
+  return cutOff.get(packet);
+}
+
+function cut(b: Buffer, keep: number): Buffer {
+  const kept = Buffer.from(b.subarray(0, keep));
+  cutOff.set(kept, Buffer.concat([b.subarray(keep), cutOff.get(b) ?? Buffer.alloc(0)]));
+  return kept;
+}
+
 function mutate(packet: Buffer, mutations: Mutation[]): Buffer {
-  let b = Buffer.from(packet);
+  let b: Buffer = Buffer.from(packet);
   for (const m of mutations) {
-    if (m.kind === 'truncate') b = b.subarray(0, Math.min(m.keep, b.length));
+    if (m.kind === 'truncate') b = cut(b, Math.min(m.keep, b.length));
+    else if (m.kind === 'trim') b = cut(b, Math.max(0, b.length - m.cut));
     else if (m.kind === 'extend') b = Buffer.concat([b, m.extra]);
     else if (b.length === 0) continue;
     else if (m.kind === 'byte') b[m.at % b.length] = m.value;
