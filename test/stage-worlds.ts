@@ -4,6 +4,7 @@
 import { parseCidr } from '../src/subnets/cidr.js';
 import { parseIpv6 } from '../src/packet/ipv6.js';
 import { parseIpv4 } from '../src/packet/ipv4.js';
+import { ETH_HEADER_LEN, VLAN_TAG_LEN, VXLAN_PORT } from '../src/packet/constants.js';
 import { parseMac } from '../src/packet/ethernet.js';
 import { CounterLayout, ShardCounters } from '../src/datapath/counters.js';
 import type { DecapContext } from '../src/datapath/decapsulate.js';
@@ -20,6 +21,8 @@ import type { IngressContext } from '../src/datapath/switch/switch-ingress.js';
 import { SwitchPeers } from '../src/datapath/switch/switch-peers.js';
 
 export const VNI = 1;
+/** The batch clock of every world (ms). */
+const NOW = 1_000_000;
 
 export interface NodeSpec {
   underlayV4?: string;
@@ -108,7 +111,7 @@ export function counted(): Counted {
   const layout = new CounterLayout(1, 4);
   const block = layout.block(layout.allocate(), 0);
   const counters = new ShardCounters(block, layout);
-  counters.now = 1_000_000;
+  counters.now = NOW;
   return { counters, block, layout };
 }
 
@@ -118,12 +121,13 @@ export type RouterWorld = EncapContext & DecapContext & Counted;
 export function routerWorld(self: NodeSpec, routes: RouteRecord[], batch: number): RouterWorld {
   const c = counted();
   const icmp = new IcmpReplies(batch, parseIpv4(TUN_V4), parseIpv6(TUN_V6), 100, batch);
-  icmp.tick(1_000_000);
+  icmp.tick(NOW);
   return { ...c, routes: lookupOf(routes), icmp, vni: VNI, ownMac: self.mac, ownMacV6: self.macV6, maxInnerV4: MAX_INNER_V4, maxInnerV6: MAX_INNER_V6 };
 }
 
 export const worldOfA = (batch: number): RouterWorld => routerWorld(A, routesOfA(), batch);
-/** B and C, each with A as its only peer, over the underlay they share with it. */
+
+/** B's and C's tables: A as their only peer, over the underlay they share with it. */
 export const routesOfB = (): RouteRecord[] => peerRoutes(A, 4, PEER_A);
 export const routesOfC = (): RouteRecord[] => peerRoutes(A, 6, PEER_A);
 export const worldOfB = (batch: number): RouterWorld => routerWorld(B, routesOfB(), batch);
@@ -144,7 +148,7 @@ export interface SwitchWorld extends Counted {
  * behind them, the proxy knowing STATION_B's addresses. `maxFrameV6` defaults to what a
  * 1500-byte IPv6 underlay carries.
  */
-export function switchWorld(batch: number, slab: Buffer, maxFrameV6 = MAX_INNER_V6 + 14, table = routesOfA()): SwitchWorld {
+export function switchWorld(batch: number, slab: Buffer, maxFrameV6 = MAX_INNER_V6 + ETH_HEADER_LEN, table = routesOfA()): SwitchWorld {
   const c = counted();
   const routes = lookupOf(table);
   const sab = allocateTable(8);
@@ -165,9 +169,9 @@ export function switchWorld(batch: number, slab: Buffer, maxFrameV6 = MAX_INNER_
   const v6 = Buffer.concat([parseIpv6(STATION_B_V6), STATION_B]);
   neighbours.learnV6(v6, 0, 16);
   const proxy = new NeighbourProxy(batch, neighbours, fdb);
-  const send4 = new SendList(-1, 4, 8472, slab);
-  const send6 = new SendList(-1, 6, 8472, slab);
-  const egress: EgressContext = { fdb, peers, proxy, counters: c.counters, vni: VNI, maxFrameV4: MAX_INNER_V4 + 14, maxFrameV6, send4, send6 };
-  const ingress: IngressContext = { routes, fdb, proxy, counters: c.counters, vni: VNI, maxFrame: 1500 + 14 + 4 };
+  const send4 = new SendList(-1, 4, VXLAN_PORT, slab);
+  const send6 = new SendList(-1, 6, VXLAN_PORT, slab);
+  const egress: EgressContext = { fdb, peers, proxy, counters: c.counters, vni: VNI, maxFrameV4: MAX_INNER_V4 + ETH_HEADER_LEN, maxFrameV6, send4, send6 };
+  const ingress: IngressContext = { routes, fdb, proxy, counters: c.counters, vni: VNI, maxFrame: 1500 + ETH_HEADER_LEN + VLAN_TAG_LEN };
   return { ...c, egress, ingress, fdb, proxy, send4, send6 };
 }
