@@ -82,6 +82,18 @@ describe('encapsulate', () => {
     expect(internetChecksum(reply, 20, reply.length - 20)).toBe(0);
   });
 
+  it('quotes only the IPv4 datagram in its ICMP error, not what the read had after it', () => {
+    // Found by encapsulate.property.test.ts: a 21-byte read of a 20-byte datagram was quoted whole.
+    const ctx = world();
+    const b = new PacketBatch(1, SLOT);
+    const total = udpPacket(b.slab, HEADROOM, '10.244.1.2', '10.244.9.9', 10);
+    b.slab.fill(0xee, HEADROOM + total, HEADROOM + total + 8);
+    b.sizes[0] = total + 8;
+    expect(encapsulate(b, 1, ctx)).toBe(0);
+    expect(ctx.icmp.count).toBe(1);
+    expect(ctx.icmp.lengths[0]).toBe(20 + 8 + total);
+  });
+
   it('drops what would not fit the underlay', () => {
     const ctx = world(100);
     const b = new PacketBatch(1, SLOT);

@@ -54,6 +54,7 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
         dropped(b, i, Drop.malformed_inner, counters);
         continue;
       }
+      ipLen = ipv4TotalLength(buf, off); // the datagram, without what the read had after it
       const dst = ipv4Dst(buf, off);
       if (dst >>> 28 === 0xe) {
         dropped(b, i, Drop.multicast, counters);
@@ -62,10 +63,9 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
       route = routes.lookupV4(dst);
       if (route < 0) {
         dropped(b, i, Drop.no_route, counters);
-        ctx.icmp.netUnreachableV4(buf, off, len);
+        ctx.icmp.netUnreachableV4(buf, off, ipLen);
         continue;
       }
-      ipLen = ipv4TotalLength(buf, off);
     } else if (version === 6) {
       const status = validateIpv6(buf, off, len);
       if (status !== IPV6_OK) {

@@ -68,7 +68,10 @@ export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): vo
     const where = (buf[frame] & 1) === 0 ? fdb.lookup(buf, frame) : -1;
     const target = where >= 0 ? peers.indexOf(where) : -1;
     if (target >= 0) {
-      if (!send(b, i, head, len, target, ctx)) continue;
+      if (!send(head, len, target, ctx)) {
+        dropped(b, i, Drop.oversize, counters);
+        continue;
+      }
       b.peerOf[i] = peers.ids[target];
       b.verdicts[i] = FORWARDED;
       continue;
@@ -78,22 +81,24 @@ export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): vo
       continue;
     }
     let sent = 0;
-    for (let p = 0; p < peers.count; p++) if (send(b, i, head, len, p, ctx)) sent++;
-    if (sent === 0) continue;
+    for (let p = 0; p < peers.count; p++) if (send(head, len, p, ctx)) sent++;
+    if (sent === 0) {
+      dropped(b, i, Drop.oversize, counters);
+      continue;
+    }
+    // Copies some peers' underlay could not carry: the frame is counted once under oversize too.
+    if (sent < peers.count) counters.drop(Drop.oversize);
     counters.event(EventSlot.floods);
     b.verdicts[i] = FORWARDED;
   }
 }
 
-/** Queues frame i to listed peer p; false (and counted) when its underlay cannot carry it. */
-function send(b: PacketBatch, i: number, head: number, len: number, p: number, ctx: EgressContext): boolean {
+/** Queues the frame (VXLAN header at `head`) to listed peer p; false when its underlay cannot carry it. */
+function send(head: number, len: number, p: number, ctx: EgressContext): boolean {
   const { peers } = ctx;
   const overIpv6 = peers.family[p] === 6;
   const list = overIpv6 ? ctx.send6 : ctx.send4;
-  if (list === undefined || len > (overIpv6 ? ctx.maxFrameV6 : ctx.maxFrameV4)) {
-    if (b.verdicts[i] !== Drop.oversize) dropped(b, i, Drop.oversize, ctx.counters);
-    return false;
-  }
+  if (list === undefined || len > (overIpv6 ? ctx.maxFrameV6 : ctx.maxFrameV4)) return false;
   list.push(head, len + VXLAN_HEADER_LEN, peers.addrs, p * 4);
   ctx.counters.tx(peers.ids[p], len);
   return true;
