@@ -236,5 +236,5 @@ describe('counters, /metrics, trace and top', () => {
     expect(code).toBe(0);
     expect(screen).toContain('\x1b[?1049l'); // and the terminal restored
     expect(answered).toBe(sent);
-  }, 120_000);
+  });
 });

@@ -19,7 +19,7 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-const READY_TIMEOUT_MS = 20_000;
+const READY_TIMEOUT_MS = 60_000; // a bound for a loaded machine
 
 /** The built CLI, found from this file whether it runs from src/ (tests) or dist/ (demo). */
 export function cliPath(): string {
