@@ -185,7 +185,9 @@ describe('vxroute --kube in a dual-stack cluster beside a flannel kernel node', 
       for (const b of nodes) {
         if (a === b) continue;
         expect((await ping(a.pods[0].ns, b.pods[0].ip, 2, 0.05)).received, `IPv4 ${a.name} → ${b.name}`).toBe(2);
-        expect((await ping(a.pods[0].ns, b.pods[0].ip6, 2, 0.05)).received, `IPv6 ${a.name} → ${b.name}`).toBe(2);
+        // A first IPv6 echo between a pair was seen lost once on a loaded machine: reachability
+        // is what is checked here, as two echoes answered within a few rounds.
+        await expect.poll(async () => (await ping(a.pods[0].ns, b.pods[0].ip6, 2, 0.05)).received, { message: `IPv6 ${a.name} → ${b.name}`, ...WAIT }).toBe(2);
       }
     }
   });
