@@ -1,9 +1,11 @@
 // vxroute as the only cluster network: the conflist it writes, driven through Debian's real CNI
 // plugins (bridge, host-local, portmap) exactly as a container runtime drives them; masquerade
 // toward "the outside world" (a namespace on the underlay); and `vxroute uninstall`.
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CniRuntime } from '../src/lab/cni-runtime.js';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
@@ -32,16 +34,16 @@ server.listen(Number(process.argv[2]), process.argv[1], () => console.log('liste
 `;
 
 async function connectionSource(serverNs: string, host: string, clientNs: string, port: number): Promise<string> {
-  const { spawn } = await import('node:child_process');
   const server = spawn('ip', ['netns', 'exec', serverNs, process.execPath, '--input-type=module', '-e', PEER_ECHO, host, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const lines: string[] = [];
-    server.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(...d.trim().split('\n')));
-    while (!lines.includes('listening')) await new Promise((r) => setTimeout(r, 20));
+    // Line by line: "listening", then the address of the one connection; ends if the server exits.
+    const lines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]();
+    expect((await lines.next()).value).toBe('listening');
     const client = `import { connect } from 'node:net'; connect(Number(process.argv[2]), process.argv[1]).on('close', () => process.exit(0)).resume();`;
     await inNs(clientNs, process.execPath, ['--input-type=module', '-e', client, host, String(port)]);
-    while (lines.length < 2) await new Promise((r) => setTimeout(r, 20));
-    return lines[1];
+    const source = await lines.next();
+    expect(source.done, 'the server exited without a connection').toBe(false);
+    return String(source.value);
   } finally {
     server.kill('SIGKILL');
   }
@@ -75,7 +77,7 @@ describe('vxroute --cni vxroute with the reference CNI plugins', () => {
         pods.push({ node: n, ns, id, ip: result.ips![0].address.split('/')[0] });
       }
     }
-  }, 120_000);
+  });
   afterAll(async () => {
     await lab?.dispose();
   });
@@ -203,7 +205,7 @@ describe('vxroute --kube --cni vxroute: pods through the plugins on two nodes', 
       await lab.dispose();
       await api.close();
     }
-  }, 120_000);
+  });
 });
 
 describe('mixed cluster: a vxroute node and a flannel kernel node, pods on both through the plugins', () => {
@@ -224,7 +226,7 @@ describe('mixed cluster: a vxroute node and a flannel kernel node, pods on both 
     } finally {
       await lab.dispose();
     }
-  }, 120_000);
+  });
 });
 
 describe('masquerade with iptables, where a node has no nftables', () => {
@@ -252,7 +254,7 @@ describe('masquerade with iptables, where a node has no nftables', () => {
     } finally {
       await lab.dispose();
     }
-  }, 120_000);
+  });
 });
 
 describe('dual-stack pods through the plugins', () => {
@@ -279,6 +281,6 @@ describe('dual-stack pods through the plugins', () => {
     } finally {
       await lab.dispose();
     }
-  }, 120_000);
+  });
 });
 

@@ -42,7 +42,7 @@ describe('dual stack: IPv4 and IPv6 pods over IPv4 and IPv6 underlays, vxroute a
 
   beforeAll(async () => {
     ({ lab, nodes, daemons } = await cluster({ underlay: [4, 6], pods: [4, 6] }, ['vxroute', 'vxroute', 'kernel']));
-  }, 60_000);
+  });
   afterAll(async () => {
     await lab?.dispose();
   });
@@ -128,7 +128,7 @@ describe('IPv6-only underlay carrying IPv4 and IPv6 pods (vxroute ↔ vxroute)',
     } finally {
       await lab.dispose();
     }
-  }, 60_000);
+  });
 });
 
 describe('IPv6-only cluster (vxroute ↔ flannel-v6.1)', () => {
@@ -143,5 +143,5 @@ describe('IPv6-only cluster (vxroute ↔ flannel-v6.1)', () => {
     } finally {
       await lab.dispose();
     }
-  }, 60_000);
+  });
 });

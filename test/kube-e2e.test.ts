@@ -12,6 +12,9 @@ import { Lab, NETWORK, POD_MTU, type LabNode } from '../src/lab/lab.js';
 import { ping, tcpTransfer } from '../src/lab/traffic.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 
+/** How long to wait for what the informer or the daemon does next, on a loaded machine. */
+const WAIT = { timeout: 15_000 };
+
 const MiB = 1 << 20;
 const A = 'flannel.alpha.coreos.com/';
 
@@ -52,7 +55,7 @@ describe('vxroute --kube beside a flannel kernel node', () => {
     for (const d of daemons.values()) await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 3, 15_000);
     const programmed = await flanneld.sync();
     expect(programmed.map((p) => p.podCIDR).sort()).toEqual([nodes[0].podCIDR, nodes[1].podCIDR]);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await lab?.dispose();
@@ -111,7 +114,7 @@ describe('vxroute --kube beside a flannel kernel node', () => {
     expect((await ping(b.pods[0].ns, kernel.pods[0].ip, 3, 0.05)).received).toBe(3);
     await api.up();
     await vi.waitFor(async () => expect((await daemon.readyz()).status).toBe(200), { timeout: 30_000 });
-  }, 60_000);
+  });
 
   it('drops traffic to a node deleted from the API as no_route', async () => {
     const [ours] = nodes;
@@ -123,7 +126,7 @@ describe('vxroute --kube beside a flannel kernel node', () => {
 
     const r = await ping(ours.pods[0].ns, kernel.pods[0].ip, 3, 0.05);
     expect(r.received).toBe(0);
-    await vi.waitFor(async () => expect((await daemon.counters()).drops.no_route).toBeGreaterThanOrEqual(before + 3));
+    await vi.waitFor(async () => expect((await daemon.counters()).drops.no_route).toBeGreaterThanOrEqual(before + 3), WAIT);
     expect((await daemon.counters()).peers.map((p) => p.name)).toEqual([nodes[1].name]);
     // The other vxroute node is still reachable.
     expect((await ping(ours.pods[0].ns, nodes[1].pods[0].ip, 2, 0.05)).received).toBe(2);
@@ -159,7 +162,7 @@ describe('vxroute --kube in a dual-stack cluster beside a flannel kernel node', 
     await flanneld.sync();
     expect((await flanneld.syncV6()).map((p) => p.podCIDRv6).sort()).toEqual([nodes[0].podCIDRv6, nodes[1].podCIDRv6]);
     await lab.ipv6Settled();
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await lab?.dispose();
@@ -182,7 +185,9 @@ describe('vxroute --kube in a dual-stack cluster beside a flannel kernel node', 
       for (const b of nodes) {
         if (a === b) continue;
         expect((await ping(a.pods[0].ns, b.pods[0].ip, 2, 0.05)).received, `IPv4 ${a.name} → ${b.name}`).toBe(2);
-        expect((await ping(a.pods[0].ns, b.pods[0].ip6, 2, 0.05)).received, `IPv6 ${a.name} → ${b.name}`).toBe(2);
+        // A first IPv6 echo between a pair was seen lost once on a loaded machine: reachability
+        // is what is checked here, as two echoes answered within a few rounds.
+        await expect.poll(async () => (await ping(a.pods[0].ns, b.pods[0].ip6, 2, 0.05)).received, { message: `IPv6 ${a.name} → ${b.name}`, ...WAIT }).toBe(2);
       }
     }
   });

@@ -14,6 +14,9 @@ import { KubeSubnetSource } from '../src/subnets/kube-source.js';
 import type { SubnetTable } from '../src/subnets/subnet-table.js';
 import { vtepMacFromName } from '../src/subnets/vtep-mac.js';
 
+/** How long to wait for what the informer or the daemon does next, on a loaded machine. */
+const WAIT = { timeout: 15_000 };
+
 const NETWORK = parseCidr('10.244.0.0/16');
 const silent = pino({ level: 'silent' });
 
@@ -65,11 +68,11 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
     tables.length = 0;
   });
 
-  async function begin(nodes: NodeObject[]): Promise<SubnetTable> {
+  async function begin(nodes: NodeObject[], log = silent): Promise<SubnetTable> {
     api = new KubeApiServer({ expired });
     for (const n of nodes) api.upsertNode(n);
     const port = await api.listen('127.0.0.1', 0);
-    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, silent);
+    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, log);
     source.onTable((t) => tables.push(t));
     const first = await source.start();
     tables.push(first);
@@ -83,48 +86,56 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
     expect(source!.problem()).toBeUndefined();
 
     api.upsertNode(flannelNode(5));
-    await vi.waitFor(() => expect(latest()).toContain('n5 10.244.5.0/24 192.0.2.5 0a58c0000205'));
+    await vi.waitFor(() => expect(latest()).toContain('n5 10.244.5.0/24 192.0.2.5 0a58c0000205'), WAIT);
 
     api.upsertNode({ ...flannelNode(2, { [Annotation.publicIPOverwrite]: '198.51.100.2' }), spec: { podCIDR: '10.244.20.0/24' } });
-    await vi.waitFor(() => expect(latest()).toContain('n2 10.244.20.0/24 198.51.100.2 0a58c0000202'));
+    await vi.waitFor(() => expect(latest()).toContain('n2 10.244.20.0/24 198.51.100.2 0a58c0000202'), WAIT);
 
     api.deleteNode('n5');
-    await vi.waitFor(() => expect(latest()?.some((l) => l.startsWith('n5'))).toBe(false));
+    await vi.waitFor(() => expect(latest()?.some((l) => l.startsWith('n5'))).toBe(false), WAIT);
     expect(latest()).toHaveLength(2);
   });
 
   it('rewatches after a watch dropped mid-stream, and relists after 410 Gone', async () => {
     await begin([bareNode(1), flannelNode(2)]);
-    await vi.waitFor(() => expect(api.openWatches()).toBe(1));
+    await vi.waitFor(() => expect(api.openWatches()).toBe(1), WAIT);
     api.dropWatches();
     api.upsertNode(flannelNode(3));
-    await vi.waitFor(() => expect(latest()).toContain('n3 10.244.3.0/24 192.0.2.3 0a58c0000203'));
+    await vi.waitFor(() => expect(latest()).toContain('n3 10.244.3.0/24 192.0.2.3 0a58c0000203'), WAIT);
     const listsBefore = api.stats.lists;
 
     // Changes made while the client's watch is away, then history compacted: 410 Gone on the
     // rewatch, and only a relist can see them.
-    await vi.waitFor(() => expect(api.openWatches()).toBe(1));
+    await vi.waitFor(() => expect(api.openWatches()).toBe(1), WAIT);
     api.dropWatches();
     api.deleteNode('n2');
     api.upsertNode(flannelNode(4));
     api.compact();
-    await vi.waitFor(() => expect(latest()).toEqual([expect.stringMatching(/^n1 /), 'n3 10.244.3.0/24 192.0.2.3 0a58c0000203', 'n4 10.244.4.0/24 192.0.2.4 0a58c0000204']));
+    await vi.waitFor(() => expect(latest()).toEqual([expect.stringMatching(/^n1 /), 'n3 10.244.3.0/24 192.0.2.3 0a58c0000203', 'n4 10.244.4.0/24 192.0.2.4 0a58c0000204']), WAIT);
     expect(api.stats.lists).toBeGreaterThan(listsBefore);
   });
 
-  it('keeps the last table while the API server is down for 10 s, and catches up when it is back', async () => {
-    await begin([bareNode(1), flannelNode(2)]);
-    await vi.waitFor(() => expect(api.openWatches()).toBe(1));
+  it('keeps the last table while the API server is down through several reconnects, and catches up when it is back', async () => {
+    let reconnects = 0; // failed attempts, each logged with the delay before the next
+    const log = pino({ level: 'warn' }, {
+      write: (line: string) => {
+        if ((JSON.parse(line) as { msg: string }).msg.startsWith('lost the API server')) reconnects++;
+      },
+    });
+    await begin([bareNode(1), flannelNode(2)], log);
+    await vi.waitFor(() => expect(api.openWatches()).toBe(1), WAIT);
     await api.down();
-    await vi.waitFor(() => expect(source!.problem()).toMatch(/^API server: /), { timeout: 5000 });
+    await vi.waitFor(() => expect(source!.problem()).toMatch(/^API server: /), { timeout: 10_000 });
     const tablesWhileDown = tables.length;
+    const failedBefore = reconnects;
     api.upsertNode(flannelNode(3)); // happens while no client can see it
-    await new Promise((r) => setTimeout(r, 10_000));
+    // Four failed reconnects (backoff 0.5, 1, 2, 4 s, jittered): an outage of seconds.
+    await vi.waitFor(() => expect(reconnects - failedBefore).toBeGreaterThanOrEqual(4), { timeout: 30_000, interval: 100 });
     expect(tables.length).toBe(tablesWhileDown); // nothing was thrown away meanwhile
     await api.up();
     await vi.waitFor(() => expect(latest()).toContain('n3 10.244.3.0/24 192.0.2.3 0a58c0000203'), { timeout: 25_000 });
     await vi.waitFor(() => expect(source!.problem()).toBeUndefined(), { timeout: 5000 });
-  }, 60_000);
+  });
 
   it('waits for our own pod CIDR, then starts', async () => {
     api = new KubeApiServer({ expired });
@@ -134,10 +145,10 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
     source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, silent);
     let first: SubnetTable | undefined;
     void source.start().then((t) => (first = t));
-    await vi.waitFor(() => expect(source!.problem()).toMatch(/has no IPv4 pod CIDR yet/));
+    await vi.waitFor(() => expect(source!.problem()).toMatch(/has no IPv4 pod CIDR yet/), WAIT);
     expect(first).toBeUndefined();
     api.upsertNode(bareNode(1));
-    await vi.waitFor(() => expect(summary(first)).toHaveLength(2));
+    await vi.waitFor(() => expect(summary(first)).toHaveLength(2), WAIT);
     expect(source.problem()).toBeUndefined();
   });
 });
@@ -171,8 +182,15 @@ describe('Kubernetes subnet source at scale', () => {
             api.deleteNode(name);
           }
         }
-        await vi.waitFor(() => expect(api.getNode('n2')).toBeDefined());
-        await new Promise((res) => setTimeout(res, 200));
+        // Every event is in once a marker added after them has come and gone (one ordered watch).
+        const marker = `marker-${++transients}`;
+        const added = new Promise<void>((res) => (onTable = (t) => t.nodes.some((n) => n.name === marker) && res()));
+        api.upsertNode({ ...flannelNode(250), metadata: { ...flannelNode(250).metadata, name: marker } });
+        await added;
+        const removed = new Promise<void>((res) => (onTable = (t) => !t.nodes.some((n) => n.name === marker) && res()));
+        api.deleteNode(marker);
+        await removed;
+        onTable = () => {};
       };
       await churn(5000);
       gc();

@@ -1,6 +1,7 @@
 // What an operator sees of a running daemon, checked against traffic of known size: exact
 // per-peer counts in /debug/counters, /metrics and /debug/peers; `vxroute trace` naming the
 // decision for each packet; `vxroute top` as JSON and drawn in a real pseudo-terminal.
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterSnapshot } from '../src/metrics/counter-snapshot.js';
 import type { PeersView } from '../src/metrics/debug-peers.js';
@@ -26,6 +27,22 @@ function parseMetrics(text: string): Map<string, number> {
   return out;
 }
 
+/** Runs `step` (traffic) again and again until `child` exits, at most `maxSteps` times; resolves with its exit code. */
+async function driveUntilExit(child: ChildProcess, step: () => Promise<unknown>, maxSteps = 200): Promise<number | null> {
+  let exit: { code: number | null } | undefined;
+  const closed = new Promise<void>((resolve) =>
+    child.once('close', (code: number | null) => {
+      exit = { code };
+      resolve();
+    }),
+  );
+  for (let i = 0; i < maxSteps && exit === undefined; i++) await step();
+  if (exit === undefined) child.kill('SIGKILL');
+  await closed;
+  expect(exit, `still running after ${maxSteps} rounds of traffic`).toBeDefined();
+  return exit!.code;
+}
+
 describe('counters, /metrics, trace and top', () => {
   let lab: Lab;
   let ours: LabNode;
@@ -48,7 +65,9 @@ describe('counters, /metrics, trace and top', () => {
     const S = 100; // ICMP payload: 128-byte IP packets
     const M = 5;
     const P = 333; // UDP payload: 361-byte IP packets
-    const before = (await daemon.counters()).peers.find((p) => p.name === peer.name)!;
+    const start = Date.now();
+    const beforeAll = await daemon.counters();
+    const before = beforeAll.peers.find((p) => p.name === peer.name)!;
     expect((await ping(ours.pods[0].ns, peer.pods[0].ip, N, 0.02, S)).received).toBe(N);
     for (let i = 0; i < M; i++) expect((await udpDatagram(ours.pods[0].ns, peer.pods[0].ns, peer.pods[0].ip, P)).received?.length).toBe(P);
 
@@ -58,36 +77,40 @@ describe('counters, /metrics, trace and top', () => {
     expect(p.txBytes - before.txBytes).toBe(N * (28 + S) + M * (28 + P));
     expect(p.rxPackets - before.rxPackets).toBe(N);
     expect(p.rxBytes - before.rxBytes).toBe(N * (28 + S));
-    expect(Date.now() - p.lastSeen!).toBeLessThan(10_000);
-    expect(Object.values(c.drops).every((v) => v === 0)).toBe(true);
+    expect(p.lastSeen).toBeGreaterThanOrEqual(start); // a reply of these pings, not an older packet
+    expect(p.lastSeen).toBeLessThanOrEqual(Date.now());
+    expect(c.drops).toEqual(beforeAll.drops);
 
     // Nothing moves now: every view reads the same totals.
     const metrics = parseMetrics((await daemon.get('/metrics')).body);
+    const later = await daemon.counters();
     const label = `{peer="${peer.name}"}`;
     expect(metrics.get(`vxroute_tx_packets_total${label}`)).toBe(p.txPackets);
     expect(metrics.get(`vxroute_tx_bytes_total${label}`)).toBe(p.txBytes);
     expect(metrics.get(`vxroute_rx_packets_total${label}`)).toBe(p.rxPackets);
     expect(metrics.get(`vxroute_rx_bytes_total${label}`)).toBe(p.rxBytes);
     expect(metrics.get(`vxroute_peer_last_seen_timestamp_seconds${label}`)).toBe(p.lastSeen! / 1000);
-    expect(metrics.get('vxroute_dropped_packets_total{reason="no_route"}')).toBe(0);
+    expect(metrics.get('vxroute_dropped_packets_total{reason="no_route"}')).toBe(c.drops.no_route);
     expect(metrics.get('vxroute_peers')).toBe(1);
     expect(metrics.get('vxroute_ready')).toBe(1);
-    // The memory gauges are refreshed by each worker once a second, so one may have moved
-    // between the two reads: the scrape shows the value before or the value after.
-    const later = await daemon.counters();
+    // Each worker refreshes its memory gauges once a second, any number of times between two
+    // reads on a loaded machine: the heap is checked for being reported, the GC count (which
+    // only grows) and the batch counters for lying between the reads before and after the scrape.
+    const between = (name: string, low: number, high: number): void => {
+      expect(metrics.get(name), name).toBeGreaterThanOrEqual(low);
+      expect(metrics.get(name), name).toBeLessThanOrEqual(high);
+    };
     for (const w of c.workers) {
       const then = later.workers[w.index];
-      expect([w.heapUsed, then.heapUsed]).toContain(metrics.get(`vxroute_worker_heap_used_bytes{worker="${w.index}"}`));
-      expect(w.heapUsed).toBeGreaterThan(1 << 20); // reported: a live V8 heap is megabytes
-      expect([w.gcs, then.gcs]).toContain(metrics.get(`vxroute_worker_gc_total{worker="${w.index}"}`));
-    }
-    for (const w of c.workers) {
+      expect(metrics.get(`vxroute_worker_heap_used_bytes{worker="${w.index}"}`)).toBeGreaterThan(1 << 20); // a live V8 heap is megabytes
+      expect(w.heapUsed).toBeGreaterThan(1 << 20);
+      between(`vxroute_worker_gc_total{worker="${w.index}"}`, w.gcs, then.gcs);
       for (const d of ['tun', 'udp'] as const) {
         const l = `worker="${w.index}",direction="${d}"`;
-        expect(metrics.get(`vxroute_batches_total{${l}}`)).toBe(w[d].batches);
-        expect(metrics.get(`vxroute_batch_size_count{${l}}`)).toBe(w[d].batches);
-        expect(metrics.get(`vxroute_batch_size_sum{${l}}`)).toBe(w[d].packets);
-        expect(metrics.get(`vxroute_batch_size_bucket{${l},le="+Inf"}`)).toBe(w[d].batches);
+        between(`vxroute_batches_total{${l}}`, w[d].batches, then[d].batches);
+        between(`vxroute_batch_size_count{${l}}`, w[d].batches, then[d].batches);
+        between(`vxroute_batch_size_sum{${l}}`, w[d].packets, then[d].packets);
+        between(`vxroute_batch_size_bucket{${l},le="+Inf"}`, w[d].batches, then[d].batches);
         expect(w[d].sizes.reduce((a, b) => a + b, 0)).toBe(w[d].batches);
       }
     }
@@ -110,14 +133,17 @@ describe('counters, /metrics, trace and top', () => {
     const trace = spawnCli(ours.ns, ['trace', '--addr', ADDR, '--count', '4', '--peer', peer.name, '--json']);
     let out = '';
     trace.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    await new Promise((r) => setTimeout(r, 500)); // the trace is on once its request is in
-    expect((await ping(ours.pods[0].ns, peer.pods[0].ip, 2, 0.05)).received).toBe(2);
-    await new Promise((r) => trace.once('close', r));
+    // One echo at a time until the trace has its four packets: it may start between a request and its reply.
+    const echo = async () => expect((await ping(ours.pods[0].ns, peer.pods[0].ip, 1)).received).toBe(1);
+    expect(await driveUntilExit(trace, echo)).toBe(0);
     const records = out.trim().split('\n').map((l) => JSON.parse(l) as TraceRecord);
     const requests = records.filter((r) => r.direction === 'to-peer');
     const replies = records.filter((r) => r.direction === 'from-peer');
-    expect(requests).toHaveLength(2);
-    expect(replies).toHaveLength(2);
+    expect(records).toHaveLength(4);
+    expect(requests.length + replies.length).toBe(4);
+    // Four packets of alternating requests and replies hold at least one of each.
+    expect(requests.length).toBeGreaterThan(0);
+    expect(replies.length).toBeGreaterThan(0);
     for (const r of requests) {
       expect(r).toMatchObject({ verdict: 'encapsulated', peer: peer.name, length: 84, inner: { src: ours.pods[0].ip, dst: peer.pods[0].ip, protocol: 1, icmpType: 8 } });
     }
@@ -128,25 +154,26 @@ describe('counters, /metrics, trace and top', () => {
         inner: { src: peer.pods[0].ip, dst: ours.pods[0].ip, protocol: 1, icmpType: 0 },
       });
     }
-    // Off again once the trace is done: a new one is accepted (not 409) and sees only what comes after it.
+    // Off again once the trace is done: a new one is accepted (not 409) and sees only what comes
+    // after it: echoes of another size than any traced before.
     const next = spawnCli(ours.ns, ['trace', '--addr', ADDR, '--count', '1', '--json']);
     let line = '';
     next.stdout!.setEncoding('utf8').on('data', (d: string) => (line += d));
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await ping(ours.pods[0].ns, peer.pods[0].ip, 1, 0.05)).received).toBe(1);
-    expect(await new Promise((r) => next.once('close', r))).toBe(0);
-    expect(JSON.parse(line)).toMatchObject({ direction: 'to-peer', verdict: 'encapsulated', inner: { icmpType: 8 } });
+    expect(await driveUntilExit(next, () => ping(ours.pods[0].ns, peer.pods[0].ip, 1, 0.2, 200))).toBe(0);
+    expect(JSON.parse(line)).toMatchObject({ peer: peer.name, inner: { protocol: 1, length: 28 + 200 } });
   });
 
   it('traces only drops with --drops-only, in text, naming the reason', async () => {
     const trace = spawnCli(ours.ns, ['trace', '--addr', ADDR, '--count', '2', '--drops-only']);
     let out = '';
     trace.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await ping(ours.pods[0].ns, peer.pods[0].ip, 1, 0.05)).received).toBe(1); // forwarded: not shown
     const frame = vxlanFrame({ vni: 2, dstMac: ours.vtepMAC, srcMac: peer.vtepMAC, src: peer.pods[0].ip, dst: ours.pods[0].ip });
-    await sendDatagrams(peer.ns, peer.publicIP, ours.publicIP, 8472, [frame, frame]);
-    await new Promise((r) => trace.once('close', r));
+    // Each round: an echo (forwarded: not shown) and a frame on the wrong VNI, until two drops are shown.
+    const code = await driveUntilExit(trace, async () => {
+      expect((await ping(ours.pods[0].ns, peer.pods[0].ip, 1)).received).toBe(1);
+      await sendDatagrams(peer.ns, peer.publicIP, ours.publicIP, 8472, [frame]);
+    });
+    expect(code).toBe(0);
     const lines = out.trim().split('\n');
     expect(lines).toHaveLength(2);
     for (const line of lines) {
@@ -156,7 +183,11 @@ describe('counters, /metrics, trace and top', () => {
 
   it('refuses a second trace while one runs, with a clear message', async () => {
     const first = spawnCli(ours.ns, ['trace', '--addr', ADDR, '--count', '1000']);
-    await new Promise((r) => setTimeout(r, 500));
+    let shown = '';
+    first.stdout!.setEncoding('utf8').on('data', (d: string) => (shown += d));
+    // The first trace is on once it shows a packet.
+    for (let i = 0; i < 200 && shown === ''; i++) await ping(ours.pods[0].ns, peer.pods[0].ip, 1);
+    expect(shown).not.toBe('');
     const second = await tryInNs(ours.ns, process.execPath, [cliPath(), 'trace', '--addr', ADDR]);
     first.kill('SIGINT');
     await new Promise((r) => first.once('close', r));
@@ -165,6 +196,11 @@ describe('counters, /metrics, trace and top', () => {
   });
 
   it('prints one top snapshot as JSON with the counters’ numbers when not on a terminal', async () => {
+    // One drop to show, counted before top starts: nothing flows while it samples.
+    const dropped = (await daemon.counters()).drops.wrong_vni;
+    const frame = vxlanFrame({ vni: 2, dstMac: ours.vtepMAC, srcMac: peer.vtepMAC, src: peer.pods[0].ip, dst: ours.pods[0].ip });
+    await sendDatagrams(peer.ns, peer.publicIP, ours.publicIP, 8472, [frame]);
+    await expect.poll(async () => (await daemon.counters()).drops.wrong_vni, { timeout: 10_000 }).toBe(dropped + 1);
     const r = await tryInNs(ours.ns, process.execPath, [cliPath(), 'top', '--addr', ADDR, '--interval', '0.3', '--json']);
     expect(r.code).toBe(0);
     const top = JSON.parse(r.stdout) as TopSample;
@@ -182,20 +218,23 @@ describe('counters, /metrics, trace and top', () => {
     const top = spawnCli(ours.ns, ['top', '--addr', ADDR, '--interval', '0.5'], { tty: true });
     let screen = '';
     top.stdout!.setEncoding('utf8').on('data', (d: string) => (screen += d));
-    const flood = ping(ours.pods[0].ns, peer.pods[0].ip, 200, 0.01);
     // A frame whose peer row shows a nonzero rate both ways.
     const live = new RegExp(`\\n${peer.name}\\s+([\\d.]+[kM]?)\\s+([\\d.]+[kM]?)\\s+([\\d.]+[kM]?)\\s+([\\d.]+[kM]?)\\s+0\\.\\ds ago`);
-    const deadline = Date.now() + 10_000;
-    let match: RegExpExecArray | null = null;
-    while (Date.now() < deadline && !(match = [...screen.split('\x1b[H\x1b[2J')].reverse().map((f) => live.exec(f)).find((m) => m && Number(m[1].replace(/[kM]/, '')) > 0) ?? null)) {
-      await new Promise((r) => setTimeout(r, 100));
+    const liveFrame = () => screen.split('\x1b[H\x1b[2J').reverse().map((f) => live.exec(f)).find((m) => m && Number(m[1].replace(/[kM]/, '')) > 0);
+    // Bursts of echoes until a frame drawn while they flow shows them.
+    let sent = 0;
+    let answered = 0;
+    for (let i = 0; i < 100 && !liveFrame(); i++) {
+      const burst = await ping(ours.pods[0].ns, peer.pods[0].ip, 50, 0.01);
+      sent += burst.transmitted;
+      answered += burst.received;
     }
-    expect(match, screen.slice(-2000)).not.toBeNull();
+    expect(liveFrame(), screen.slice(-2000)).toBeDefined();
     expect(screen).toContain('\x1b[?1049h'); // drawn on the alternate screen
     top.stdin!.write('q');
     const code = await new Promise((r) => top.once('close', r));
     expect(code).toBe(0);
     expect(screen).toContain('\x1b[?1049l'); // and the terminal restored
-    expect((await flood).received).toBe(200);
-  }, 30_000);
+    expect(answered).toBe(sent);
+  });
 });

@@ -20,7 +20,7 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-const READY_TIMEOUT_MS = 20_000 * SLOWDOWN;
+const READY_TIMEOUT_MS = 60_000 * SLOWDOWN; // a bound for a loaded machine (and for qemu-user)
 const STOP_TIMEOUT_MS = 10_000 * SLOWDOWN;
 
 /** The built CLI, found from this file whether it runs from src/ (tests) or dist/ (demo). */
