@@ -149,7 +149,7 @@ export class Datapath {
     if (!this.fdb) return undefined;
     const now = Date.now();
     return this.fdb
-      .entries()
+      .entries(now)
       .map((e: FdbEntry) => ({ mac: e.mac, where: e.where === LOCAL ? 'local' : this.peerName(e.where) ?? `peer ${e.where}`, ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)), frames: e.frames }))
       .sort((a, b) => (a.mac < b.mac ? -1 : 1));
   }
@@ -158,7 +158,7 @@ export class Datapath {
   neighbourRows(): { ip: string; mac: string; ageSeconds: number }[] | undefined {
     if (!this.neighbours) return undefined;
     const now = Date.now();
-    return this.neighbours.entries().map((e) => ({ ip: e.ip, mac: e.mac, ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)) }));
+    return this.neighbours.entries(now).map((e) => ({ ip: e.ip, mac: e.mac, ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)) }));
   }
 
   /** The peer id of a node in the table, for the trace's filter. */
