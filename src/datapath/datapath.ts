@@ -1,8 +1,8 @@
 // The main thread's handle on the datapath: shared memory for the table and the counters, the
 // peer ids, and the shards. It publishes tables and reads counters; it never touches a packet.
 import { ETH_HEADER_LEN, HEADROOM, VLAN_TAG_LEN } from '../packet/constants.js';
-import { resetPeerCounters, snapshotCounters, type CounterSnapshot } from '../metrics/counter-snapshot.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
+import { CounterReader, type CounterSnapshot } from './counter-snapshot.js';
 import { CounterLayout } from './counters.js';
 import { PeerIds } from './peer-ids.js';
 import { routesFromTable } from './routes-from-table.js';
@@ -64,6 +64,7 @@ export interface FdbRow {
 export class Datapath {
   private readonly layout: CounterLayout;
   private readonly countersSab: SharedArrayBuffer;
+  private readonly counterReader: CounterReader;
   private readonly writer: SharedTableWriter;
   private readonly peers = new PeerIds(MAX_PEERS);
   private readonly pool: ShardPool;
@@ -80,6 +81,7 @@ export class Datapath {
     const workers = cfg.tunFds.length;
     this.layout = new CounterLayout(workers, MAX_PEERS);
     this.countersSab = this.layout.allocate();
+    this.counterReader = new CounterReader(this.layout, this.countersSab);
     const tableSab = allocateTable(MAX_ROUTES);
     this.writer = new SharedTableWriter(tableSab);
     this.table = initial;
@@ -141,7 +143,7 @@ export class Datapath {
   }
 
   counters(): CounterSnapshot {
-    return snapshotCounters(this.layout, this.countersSab, this.peers, this.fdb?.stats());
+    return this.counterReader.snapshot(this.peers, this.fdb?.stats());
   }
 
   /** Switch mode's forwarding database, sorted by MAC; undefined in router mode. */
@@ -185,7 +187,7 @@ export class Datapath {
 
   private write(table: SubnetTable): number {
     const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers, { v4: this.cfg.udpFds.length > 0, v6: this.cfg.udp6Fds.length > 0 });
-    for (const id of reused) resetPeerCounters(this.layout, this.countersSab, id);
+    for (const id of reused) this.counterReader.resetPeer(id);
     // MACs learned behind a node that left go with it, before its id can be given to another.
     const current = new Set([...this.peers.entries()].map(([, id]) => id));
     this.fdb?.forgetPeers((id) => current.has(id) && !reused.includes(id));
