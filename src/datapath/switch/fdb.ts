@@ -68,7 +68,9 @@ export class Fdb {
   private readonly key = new Int32Array(2);
   /** The eviction's own key: `key` holds the MAC being learned meanwhile. */
   private readonly victim = new Int32Array(2);
-  private readonly values = new Int32Array(3);
+  /** What a lookup copies: where. A refresh: where and the frame count. (Each word read costs.) */
+  private readonly where = new Int32Array(1);
+  private readonly values = new Int32Array(2);
   private readonly fresh = new Int32Array(3);
   /** Scratch for the eviction scan, allocated on the first one (only a full table needs it). */
   private ages: Float64Array | undefined;
@@ -82,7 +84,7 @@ export class Fdb {
   /** Where the MAC at buf[off .. off+6] lives: LOCAL, a peer id, or MISS. */
   lookup(buf: Uint8Array, off: number): number {
     this.setKey(buf, off);
-    return this.table.find(this.key, this.values) < 0 ? MISS : this.values[V_WHERE];
+    return this.table.find(this.key, this.where) < 0 ? MISS : this.where[V_WHERE];
   }
 
   /**

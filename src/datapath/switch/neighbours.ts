@@ -32,6 +32,8 @@ export class Neighbours {
   now = 0;
   private readonly table: SharedHash;
   private readonly key = new Int32Array(4);
+  /** What a lookup copies: the MAC. What the lock holder writes: the MAC and the stamp. */
+  private readonly macWords = new Int32Array(2);
   private readonly values = new Int32Array(3);
 
   constructor(
@@ -101,9 +103,9 @@ export class Neighbours {
   }
 
   private lookup(mac: Uint8Array): boolean {
-    if (this.table.find(this.key, this.values) < 0) return false;
-    const hi = this.values[V_MAC_HIGH];
-    const lo = this.values[V_MAC_LOW];
+    if (this.table.find(this.key, this.macWords) < 0) return false;
+    const hi = this.macWords[V_MAC_HIGH];
+    const lo = this.macWords[V_MAC_LOW];
     mac[0] = hi >>> 8;
     mac[1] = hi & 0xff;
     mac[2] = lo >>> 24;
@@ -119,8 +121,8 @@ export class Neighbours {
     const hi = (buf[macOff] << 8) | buf[macOff + 1];
     const lo = (buf[macOff + 2] << 24) | (buf[macOff + 3] << 16) | (buf[macOff + 4] << 8) | buf[macOff + 5];
     for (let tries = 0; tries < REFRESH_TRIES; tries++) {
-      const slot = t.find(this.key, this.values);
-      if (slot < 0 || this.values[V_MAC_HIGH] !== hi || this.values[V_MAC_LOW] !== lo) break;
+      const slot = t.find(this.key, this.macWords);
+      if (slot < 0 || this.macWords[V_MAC_HIGH] !== hi || this.macWords[V_MAC_LOW] !== lo) break;
       // Refreshed only if the slot still holds what find() read (see Fdb.learn).
       if (!t.claimFound(slot)) continue;
       t.store(slot, V_SEEN, stamp);

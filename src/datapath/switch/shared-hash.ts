@@ -9,10 +9,13 @@
 // at once, and a refresh lands only on the entry that find() read, never on one shifted there.
 //
 // Every word is an Int32 read and written with Atomics: the JS memory model orders only atomic
-// accesses around the sequence checks (plain loads may be satisfied after them on arm64).
+// accesses around the sequence checks (plain loads may be satisfied after them on arm64). Node
+// 20's V8 calls a builtin for each, so a lookup reads as few words as it can: whether the slot is
+// used is a bit of its sequence word, and the caller asks only for the value words it needs.
 //
-// Slot layout, in Int32 words: seq, used, key words, value words. After the slots, Float64
-// words that only the lock holder touches, for the owner.
+// Slot layout, in Int32 words: the sequence (bit 0: being written, bit 1: used, then a count of
+// writes), the key words, the value words. After the slots, Float64 words that only the lock
+// holder touches, for the owner.
 
 const LOCK = 0;
 const COUNT = 1;
@@ -22,8 +25,13 @@ export const HEADER_WORDS = 16;
 export const OWNER_WORDS_AT = 2;
 
 const S_SEQ = 0;
-const S_USED = 1;
-const S_KEY = 2;
+const S_KEY = 1;
+/** Sequence bits. A claim adds WRITING; a release adds what makes the next count with the used bit wanted. */
+const WRITING = 1;
+const USED = 2;
+const KEEP_USED = 3;
+const SET_USED = 5;
+const CLEAR_USED = 1;
 
 /** How long a reader waits for a slot being written before it calls the key missing. */
 const READ_SPINS = 1000;
@@ -98,8 +106,9 @@ export class SharedHash {
   }
 
   /**
-   * Lock-free lookup: the slot holding `key`, or -1. Its value words are copied into `values`
-   * under the slot's sequence check, so they belong to that key even if the slot changes after.
+   * Lock-free lookup: the slot holding `key`, or -1. Its first `values.length` value words are
+   * copied into `values` under the slot's sequence check, so they belong to that key even if the
+   * slot changes after.
    */
   find(key: Int32Array, values: Int32Array): number {
     const w = this.words;
@@ -109,12 +118,11 @@ export class SharedHash {
       let spins = 0;
       for (;;) {
         const seq = Atomics.load(w, base + S_SEQ);
-        if ((seq & 1) === 0) {
-          const used = Atomics.load(w, base + S_USED);
-          const match = used !== 0 && this.keyAt(base, key);
+        if ((seq & WRITING) === 0) {
+          if ((seq & USED) === 0) return -1;
+          const match = this.keyAt(base, key);
           if (match) for (let v = 0; v < values.length; v++) values[v] = Atomics.load(w, base + this.valueAt + v);
           if (Atomics.load(w, base + S_SEQ) === seq) {
-            if (used === 0) return -1;
             if (match) {
               this.foundSeq = seq;
               return i;
@@ -135,7 +143,7 @@ export class SharedHash {
    */
   claimFound(slot: number): boolean {
     const seq = this.foundSeq;
-    return Atomics.compareExchange(this.words, HEADER_WORDS + slot * this.width + S_SEQ, seq, (seq + 1) | 0) === seq;
+    return Atomics.compareExchange(this.words, HEADER_WORDS + slot * this.width + S_SEQ, seq, seq + WRITING) === seq;
   }
 
   /** Claims a slot for writing, waiting for a refresher that holds it (a few stores). Lock holder only. */
@@ -143,13 +151,13 @@ export class SharedHash {
     const at = HEADER_WORDS + slot * this.width + S_SEQ;
     for (;;) {
       const seq = Atomics.load(this.words, at);
-      if ((seq & 1) === 0 && Atomics.compareExchange(this.words, at, seq, (seq + 1) | 0) === seq) return;
+      if ((seq & WRITING) === 0 && Atomics.compareExchange(this.words, at, seq, seq + WRITING) === seq) return;
     }
   }
 
-  /** Ends a claim: the slot's new contents are whole. */
-  release(slot: number): void {
-    Atomics.add(this.words, HEADER_WORDS + slot * this.width + S_SEQ, 1);
+  /** Ends a claim: the slot's new contents are whole (the count wraps harmlessly past 2^31). */
+  release(slot: number, change = KEEP_USED): void {
+    Atomics.add(this.words, HEADER_WORDS + slot * this.width + S_SEQ, change);
   }
 
   /** Sets value word `v` of a slot that the caller has claimed. */
@@ -170,7 +178,7 @@ export class SharedHash {
   }
 
   used(slot: number): boolean {
-    return Atomics.load(this.words, HEADER_WORDS + slot * this.width + S_USED) !== 0;
+    return (Atomics.load(this.words, HEADER_WORDS + slot * this.width + S_SEQ) & USED) !== 0;
   }
 
   /** Key word `k` of a slot (lock holder, or a reader that checks with readSlot). */
@@ -183,7 +191,7 @@ export class SharedHash {
     let i = this.home(key);
     for (let probes = 0; probes <= this.mask; probes++) {
       const base = HEADER_WORDS + i * this.width;
-      if (Atomics.load(this.words, base + S_USED) === 0) return -1;
+      if ((Atomics.load(this.words, base + S_SEQ) & USED) === 0) return -1;
       if (this.keyAt(base, key)) return i;
       i = (i + 1) & this.mask;
     }
@@ -199,8 +207,7 @@ export class SharedHash {
     this.claim(i);
     for (let k = 0; k < this.keyWords; k++) Atomics.store(w, base + S_KEY + k, key[k]);
     for (let v = 0; v < values.length; v++) this.store(i, v, values[v]);
-    Atomics.store(w, base + S_USED, 1);
-    this.release(i);
+    this.release(i, SET_USED);
     Atomics.add(w, COUNT, 1);
     return i;
   }
@@ -227,7 +234,7 @@ export class SharedHash {
     const w = this.words;
     const base = HEADER_WORDS + slot * this.width;
     const seq = Atomics.load(w, base + S_SEQ);
-    if (seq & 1 || Atomics.load(w, base + S_USED) === 0) return false;
+    if ((seq & WRITING) !== 0 || (seq & USED) === 0) return false;
     for (let k = 0; k < this.keyWords; k++) key[k] = Atomics.load(w, base + S_KEY + k);
     for (let v = 0; v < values.length; v++) values[v] = Atomics.load(w, base + this.valueAt + v);
     return Atomics.load(w, base + S_SEQ) === seq;
@@ -254,17 +261,17 @@ export class SharedHash {
       if (stays) continue;
       this.claim(j);
       const to = HEADER_WORDS + hole * this.width;
-      for (let k = S_USED; k < this.width; k++) Atomics.store(w, to + k, Atomics.load(w, from + k));
+      for (let k = S_KEY; k < this.width; k++) Atomics.store(w, to + k, Atomics.load(w, from + k));
       this.release(hole);
       hole = j;
     }
-    Atomics.store(w, HEADER_WORDS + hole * this.width + S_USED, 0);
-    this.release(hole);
+    this.release(hole, CLEAR_USED);
     Atomics.sub(w, COUNT, 1);
   }
 
+  /** From the last key word: the owners put the words that differ most there (a MAC's last four bytes, an IPv4 address). */
   private keyAt(base: number, key: Int32Array): boolean {
-    for (let k = 0; k < this.keyWords; k++) if (Atomics.load(this.words, base + S_KEY + k) !== key[k]) return false;
+    for (let k = this.keyWords - 1; k >= 0; k--) if (Atomics.load(this.words, base + S_KEY + k) !== key[k]) return false;
     return true;
   }
 
