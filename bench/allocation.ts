@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Lab } from '../src/lab/lab.js';
 import { inNs } from '../src/lab/netns.js';
-import type { CounterSnapshot } from '../src/metrics/counter-snapshot.js';
+import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, mode: { type: 'string', default: 'router' } } });
 const seconds = Number(values.seconds);

@@ -1,6 +1,7 @@
 // Micro-benchmarks of the hot path with benchmark.js, one batch of 64 packets per operation:
 // encapsulate and decapsulate ns/packet, the subnet lookup at 10 and 5,000 nodes (IPv4 /24s,
-// IPv6 /64s, and a naive Map<string> for scale), and the internet checksum, native against JS.
+// IPv6 /64s, and a naive Map<string> for scale), switch mode's FDB lookup and refresh, and the
+// internet checksum, native against JS.
 //   npm run bench:micro
 import { parseIpv6 } from '../src/address/ip-text.js';
 import Benchmark from 'benchmark';
@@ -12,6 +13,7 @@ import { IcmpReplies } from '../src/datapath/icmp-replies.js';
 import { PacketBatch } from '../src/datapath/packet-batch.js';
 import { RouteLookup } from '../src/datapath/route-lookup.js';
 import { allocateTable, SharedTableReader, SharedTableWriter, type RouteRecord } from '../src/datapath/shared-table.js';
+import { allocateFdb, Fdb } from '../src/datapath/switch/fdb.js';
 import { addon } from '../src/native/addon.js';
 import { internetChecksum } from '../src/packet/checksum.js';
 import { ENCAP_LEN, HEADROOM, IPPROTO_UDP } from '../src/packet/constants.js';
@@ -104,6 +106,24 @@ for (const nodes of [10, 5000]) {
       const at = k * 16;
       sink += naive.get(`fd00:10:${v6.readUInt16BE(at + 4).toString(16)}:${v6.readUInt16BE(at + 6).toString(16)}`) ?? -1;
     }
+  });
+}
+{
+  const macs = 5000;
+  const fdb = new Fdb(allocateFdb(macs));
+  const frames = Buffer.alloc(BATCH * 6);
+  fdb.now = Date.now();
+  for (let i = 0; i < macs; i++) {
+    const mac = Buffer.from([0x02, 0, 0, 0, i >> 8, i & 255]);
+    fdb.learn(mac, 0, i % 7);
+    if (i < BATCH) mac.copy(frames, ((i * 7919) % BATCH) * 6);
+  }
+  suite.add(`FDB lookup, ${macs} MACs (ns/lookup)`, () => {
+    for (let k = 0; k < BATCH; k++) sink += fdb.lookup(frames, k * 6);
+  });
+  suite.add(`FDB refresh, ${macs} MACs (ns/frame)`, () => {
+    fdb.now++;
+    for (let k = 0; k < BATCH; k++) fdb.learn(frames, k * 6, frames[k * 6 + 5] % 7);
   });
 }
 const data = Buffer.alloc(1400 * BATCH, 0xa5);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DROP_REASONS } from '../src/datapath/drop-reasons.js';
 import { PrometheusMetrics } from '../src/metrics/prometheus.js';
-import type { CounterSnapshot } from '../src/metrics/counter-snapshot.js';
+import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
 
 interface Panel {
   id: number;

@@ -3,7 +3,7 @@
 // decision for each packet; `vxroute top` as JSON and drawn in a real pseudo-terminal.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CounterSnapshot } from '../src/metrics/counter-snapshot.js';
+import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
 import type { PeersView } from '../src/metrics/debug-peers.js';
 import type { TraceRecord } from '../src/metrics/trace-decode.js';
 import type { TopSample } from '../src/cli/top-sample.js';

@@ -22,7 +22,7 @@ import type { UdpSocket } from '../src/datapath/udp-socket.js';
 
 export const VNI = 1;
 /** The batch clock of every world (ms). */
-const NOW = 1_000_000;
+export const NOW = 1_000_000;
 /** The send lists' socket: the tests read the lists and never flush them. */
 const unflushed = { send: () => { throw new Error('a property test flushed a send list'); } } as unknown as UdpSocket;
 

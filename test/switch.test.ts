@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FdbView } from '../src/cli/fdb.js';
-import type { CounterSnapshot } from '../src/metrics/counter-snapshot.js';
+import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
 import { replugPort } from '../src/lab/bridge-port.js';
 import { floodRandomSources, macOf } from '../src/lab/frame-flood.js';
 import { Lab, type LabNode, type Pod } from '../src/lab/lab.js';

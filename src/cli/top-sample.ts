@@ -1,6 +1,6 @@
 // What `vxroute top` shows, computed from two counter snapshots: totals since start and rates
 // over the interval between them.
-import type { CounterSnapshot } from '../metrics/counter-snapshot.js';
+import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
 import { DIRECTIONS } from '../datapath/counters.js';
 
 export interface PeerRates {

@@ -1,7 +1,7 @@
 // `vxroute top`'s screen: rates from two snapshots, busiest first, never wider than 80 columns.
 import { describe, expect, it } from 'vitest';
 import { DROP_REASONS } from '../datapath/drop-reasons.js';
-import type { CounterSnapshot } from '../metrics/counter-snapshot.js';
+import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
 import { topSample } from './top-sample.js';
 import { renderTop, si } from './top-view.js';
 

@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config-error.js';
-import type { CounterSnapshot } from '../metrics/counter-snapshot.js';
+import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
 import type { PeersView } from '../metrics/debug-peers.js';
 import { daemonUrl, DaemonUnreachable, DEFAULT_ADDR, getJson } from './daemon-client.js';
 import { topSample, type TopSample } from './top-sample.js';

@@ -43,7 +43,7 @@ const GLOBAL_SLOTS = UDP_AT + 2 * UDP_SLOTS;
 
 /** Per-peer slots. lastRx is a Date.now() in ms (0: never). */
 export const PeerSlot = Object.freeze({ txPackets: 0, txBytes: 1, rxPackets: 2, rxBytes: 3, lastRx: 4 });
-const PEER_SLOTS = 5;
+export const PEER_SLOTS = 5;
 
 export class CounterLayout {
   readonly blockSlots: number;

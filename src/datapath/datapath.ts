@@ -3,8 +3,8 @@
 import { formatMappedIp } from '../address/ip-text.js';
 import { formatMac } from '../address/mac-text.js';
 import { ETH_HEADER_LEN, HEADROOM, VLAN_TAG_LEN } from '../packet/constants.js';
-import { resetPeerCounters, snapshotCounters, type CounterSnapshot } from '../metrics/counter-snapshot.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
+import { CounterReader, type CounterSnapshot } from './counter-snapshot.js';
 import { CounterLayout } from './counters.js';
 import { GsoFamilies, type GsoChange } from './gso-changes.js';
 import { PeerIds } from './peer-ids.js';
@@ -67,6 +67,7 @@ export interface FdbRow {
 export class Datapath {
   private readonly layout: CounterLayout;
   private readonly countersSab: SharedArrayBuffer;
+  private readonly counterReader: CounterReader;
   private readonly writer: SharedTableWriter;
   private readonly peers = new PeerIds(MAX_PEERS);
   private readonly pool: ShardPool;
@@ -85,6 +86,7 @@ export class Datapath {
     const workers = cfg.tunFds.length;
     this.layout = new CounterLayout(workers, MAX_PEERS);
     this.countersSab = this.layout.allocate();
+    this.counterReader = new CounterReader(this.layout, this.countersSab);
     const tableSab = allocateTable(MAX_ROUTES);
     this.writer = new SharedTableWriter(tableSab);
     this.table = initial;
@@ -155,7 +157,7 @@ export class Datapath {
   }
 
   counters(): CounterSnapshot {
-    return snapshotCounters(this.layout, this.countersSab, this.peers, this.fdb?.stats());
+    return this.counterReader.snapshot(this.peers, this.fdb?.stats());
   }
 
   /** Switch mode's forwarding database, sorted by MAC; undefined in router mode. */
@@ -163,7 +165,7 @@ export class Datapath {
     if (!this.fdb) return undefined;
     const now = Date.now();
     return this.fdb
-      .entries()
+      .entries(now)
       .map((e: FdbEntry) => ({ mac: e.mac, where: e.where === LOCAL ? 'local' : this.peerName(e.where) ?? `peer ${e.where}`, ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)), frames: e.frames }))
       .sort((a, b) => (a.mac < b.mac ? -1 : 1));
   }
@@ -172,7 +174,7 @@ export class Datapath {
   neighbourRows(): { ip: string; mac: string; ageSeconds: number }[] | undefined {
     if (!this.neighbours) return undefined;
     const now = Date.now();
-    return this.neighbours.entries().map((e) => ({ ip: formatMappedIp(e.ip), mac: formatMac(e.mac), ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)) }));
+    return this.neighbours.entries(now).map((e) => ({ ip: formatMappedIp(e.ip), mac: formatMac(e.mac), ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)) }));
   }
 
   /** The peer id of a node in the table, for the trace's filter. */
@@ -199,7 +201,7 @@ export class Datapath {
 
   private write(table: SubnetTable): number {
     const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers, { v4: this.cfg.udpFds.length > 0, v6: this.cfg.udp6Fds.length > 0 });
-    for (const id of reused) resetPeerCounters(this.layout, this.countersSab, id);
+    for (const id of reused) this.counterReader.resetPeer(id);
     // MACs learned behind a node that left go with it, before its id can be given to another.
     const current = new Set([...this.peers.entries()].map(([, id]) => id));
     this.fdb?.forgetPeers((id) => current.has(id) && !reused.includes(id));

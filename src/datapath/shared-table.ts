@@ -1,6 +1,8 @@
 // The route table in a SharedArrayBuffer: written by the main thread, read by every shard.
 // A sequence lock (odd while writing) lets a reader detect and retry a torn copy; readers copy
-// only when the sequence changed, once per batch at most.
+// only when the sequence changed, once per batch at most. Every word inside the lock is written
+// and read with Atomics: the JS memory model orders only atomic accesses around the sequence
+// checks, so plain loads could be satisfied after the second check on a weakly ordered CPU (arm64).
 
 /** One route: a pod prefix and where its packets go. */
 export interface RouteRecord {
@@ -18,14 +20,15 @@ const SEQ = 0;
 const COUNT = 1;
 const HEADER_WORDS = 4;
 
-// Entry layout, in 32-bit words; the MAC sits in bytes 48..53.
+// Entry layout, in 32-bit words. Addresses are host-order words: word k is bytes 4k..4k+3 of
+// the address read big-endian. The MAC: bytes 0..3 big-endian in one word, bytes 4..5 in the next.
 const E_FAMILY = 0;
 const E_PREFIX_LEN = 1;
 const E_PREFIX = 2; // 4 words
 const E_UNDERLAY_FAMILY = 6;
 const E_UNDERLAY = 7; // 4 words
 const E_PEER = 11;
-const E_MAC_BYTE = 48;
+const E_MAC = 12; // 2 words
 export const ENTRY_WORDS = 16;
 
 export function allocateTable(maxRoutes: number): SharedArrayBuffer {
@@ -38,13 +41,10 @@ export function tableCapacity(sab: SharedArrayBuffer): number {
 
 export class SharedTableWriter {
   private readonly words: Int32Array;
-  private readonly bytes: Uint8Array;
-  private readonly view: DataView;
+  private readonly entry = new Int32Array(ENTRY_WORDS);
 
   constructor(private readonly sab: SharedArrayBuffer) {
     this.words = new Int32Array(sab);
-    this.bytes = new Uint8Array(sab);
-    this.view = new DataView(sab);
   }
 
   /** Replaces the whole table; returns the new version. Throws when over capacity. */
@@ -52,22 +52,26 @@ export class SharedTableWriter {
     const capacity = tableCapacity(this.sab);
     if (routes.length > capacity) throw new RangeError(`route table full: ${routes.length} routes, capacity ${capacity}`);
     Atomics.add(this.words, SEQ, 1); // odd: write in progress
-    for (let i = 0; i < routes.length; i++) this.writeEntry(i, routes[i]);
+    for (let i = 0; i < routes.length; i++) {
+      encodeEntry(routes[i], this.entry);
+      const w = HEADER_WORDS + i * ENTRY_WORDS;
+      for (let k = 0; k < ENTRY_WORDS; k++) Atomics.store(this.words, w + k, this.entry[k]);
+    }
     Atomics.store(this.words, COUNT, routes.length);
     return Atomics.add(this.words, SEQ, 1) + 1;
   }
+}
 
-  private writeEntry(i: number, r: RouteRecord): void {
-    const w = HEADER_WORDS + i * ENTRY_WORDS;
-    this.bytes.fill(0, w * 4, (w + ENTRY_WORDS) * 4);
-    this.words[w + E_FAMILY] = r.family;
-    this.words[w + E_PREFIX_LEN] = r.prefixLen;
-    putAddress(this.view, (w + E_PREFIX) * 4, r.prefix);
-    this.words[w + E_UNDERLAY_FAMILY] = r.underlayFamily;
-    putAddress(this.view, (w + E_UNDERLAY) * 4, r.underlay);
-    this.words[w + E_PEER] = r.peerId;
-    this.bytes.set(r.vtepMAC, w * 4 + E_MAC_BYTE);
-  }
+function encodeEntry(r: RouteRecord, e: Int32Array): void {
+  e.fill(0);
+  e[E_FAMILY] = r.family;
+  e[E_PREFIX_LEN] = r.prefixLen;
+  for (let k = 0; k < r.prefix.length / 4; k++) e[E_PREFIX + k] = r.prefix.readInt32BE(k * 4);
+  e[E_UNDERLAY_FAMILY] = r.underlayFamily;
+  for (let k = 0; k < r.underlay.length / 4; k++) e[E_UNDERLAY + k] = r.underlay.readInt32BE(k * 4);
+  e[E_PEER] = r.peerId;
+  e[E_MAC] = r.vtepMAC.readInt32BE(0);
+  e[E_MAC + 1] = r.vtepMAC.readUInt16BE(4);
 }
 
 /** A reader's private copy of the table, in flat typed arrays. */
@@ -85,13 +89,9 @@ export interface TableSnapshot {
 
 export class SharedTableReader {
   private readonly words: Int32Array;
-  private readonly bytes: Uint8Array;
-  private readonly view: DataView;
 
-  constructor(sab: SharedArrayBuffer) {
+  constructor(private readonly sab: SharedArrayBuffer) {
     this.words = new Int32Array(sab);
-    this.bytes = new Uint8Array(sab);
-    this.view = new DataView(sab);
   }
 
   /** Cheap: one atomic load. Even values are stable versions. */
@@ -101,9 +101,10 @@ export class SharedTableReader {
 
   /** A consistent copy, or undefined while the writer is mid-update (try again next batch). */
   snapshot(): TableSnapshot | undefined {
-    const before = Atomics.load(this.words, SEQ);
+    const w = this.words;
+    const before = Atomics.load(w, SEQ);
     if (before & 1) return undefined;
-    const count = Atomics.load(this.words, COUNT);
+    const count = Math.min(Atomics.load(w, COUNT), tableCapacity(this.sab));
     const s: TableSnapshot = {
       version: before,
       count,
@@ -116,22 +117,21 @@ export class SharedTableReader {
       mac: new Uint8Array(count * 6),
     };
     for (let i = 0; i < count; i++) {
-      const w = HEADER_WORDS + i * ENTRY_WORDS;
-      s.family[i] = this.words[w + E_FAMILY];
-      s.prefixLen[i] = this.words[w + E_PREFIX_LEN];
-      s.underlayFamily[i] = this.words[w + E_UNDERLAY_FAMILY];
-      s.peerId[i] = this.words[w + E_PEER];
+      const e = HEADER_WORDS + i * ENTRY_WORDS;
+      s.family[i] = Atomics.load(w, e + E_FAMILY);
+      s.prefixLen[i] = Atomics.load(w, e + E_PREFIX_LEN);
+      s.underlayFamily[i] = Atomics.load(w, e + E_UNDERLAY_FAMILY);
+      s.peerId[i] = Atomics.load(w, e + E_PEER);
       for (let k = 0; k < 4; k++) {
-        s.prefix[i * 4 + k] = this.view.getUint32((w + E_PREFIX + k) * 4);
-        s.underlay[i * 4 + k] = this.view.getUint32((w + E_UNDERLAY + k) * 4);
+        s.prefix[i * 4 + k] = Atomics.load(w, e + E_PREFIX + k);
+        s.underlay[i * 4 + k] = Atomics.load(w, e + E_UNDERLAY + k);
       }
-      s.mac.set(this.bytes.subarray(w * 4 + E_MAC_BYTE, w * 4 + E_MAC_BYTE + 6), i * 6);
+      const macHigh = Atomics.load(w, e + E_MAC);
+      const macLow = Atomics.load(w, e + E_MAC + 1);
+      for (let b = 0; b < 4; b++) s.mac[i * 6 + b] = macHigh >>> (24 - 8 * b);
+      s.mac[i * 6 + 4] = macLow >>> 8;
+      s.mac[i * 6 + 5] = macLow;
     }
-    return Atomics.load(this.words, SEQ) === before ? s : undefined;
+    return Atomics.load(w, SEQ) === before ? s : undefined;
   }
-}
-
-/** Addresses are stored as big-endian words, so word k is bytes 4k..4k+3 of the address. */
-function putAddress(view: DataView, byteOffset: number, addr: Buffer): void {
-  for (let k = 0; k < addr.length / 4; k++) view.setUint32(byteOffset + k * 4, addr.readUInt32BE(k * 4));
 }

@@ -2,27 +2,34 @@
 // filter in the control words; each worker, only while it is on, copies the first bytes of the
 // sampled packets of a batch, with the verdict, into its own ring. Off, it costs a worker one
 // Atomics.load per batch. The main thread drains the rings; an entry overwritten before it was
-// read is counted as lost, never returned torn (its sequence word is cleared while it is written).
+// read is counted as lost, never returned torn: its sequence word names the entry's position
+// while it is written and the next one when it is whole, and every word of it is written and read
+// with Atomics (the JS memory model orders only those around the sequence checks).
+//
+// Positions count modulo 2^32 in Int32 words and are compared by their difference, so the ring
+// runs on past 2^31 and 2^32 entries; a position's slot is its low bits (RING_ENTRIES divides 2^32).
 import type { PacketBatch } from './packet-batch.js';
 
 const CONTROL_WORDS = 8;
 const Control = Object.freeze({ enabled: 0, dropsOnly: 1, peer: 2, every: 3 });
 
-export const RING_ENTRIES = 256;
+export const RING_ENTRIES = 256; // a power of two
 /** Bytes of each packet kept: enough for the VXLAN, Ethernet, IP and transport headers. */
 export const CAPTURE_BYTES = 128;
-// Entry: Int32 words seq, direction, verdict, peer, length, captured; Float64 time at byte 24;
-// the datagram's source address at words 8–11 (received packets only); then the bytes.
+// Entry, in Int32 words: seq, direction, verdict, peer, length, captured; the time, a Float64
+// in two words; the datagram's source address (received packets only); then the bytes captured,
+// four to a word, the first in the low byte.
 const E_SEQ = 0;
 const E_DIRECTION = 1;
 const E_VERDICT = 2;
 const E_PEER = 3;
 const E_LENGTH = 4;
 const E_CAPTURED = 5;
-const E_TIME_BYTE = 24;
-const E_SOURCE = 8;
-const E_BYTES = 48;
-const ENTRY_BYTES = E_BYTES + CAPTURE_BYTES;
+const E_TIME = 6; // 2 words
+const E_SOURCE = 8; // 4 words
+const E_BYTES = 12;
+const ENTRY_WORDS = E_BYTES + CAPTURE_BYTES / 4;
+const ENTRY_BYTES = ENTRY_WORDS * 4;
 const RING_HEADER_BYTES = 64; // the head counter, alone on its cache line
 const RING_BYTES = RING_HEADER_BYTES + RING_ENTRIES * ENTRY_BYTES;
 const CONTROL_BYTES = 64;
@@ -50,29 +57,41 @@ export interface TraceEntry {
   bytes: Buffer;
 }
 
-export function allocateTrace(workers: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(CONTROL_BYTES + workers * RING_BYTES);
+/** The rings of `workers` workers; the first entry of each gets position `firstPosition` (tests start near a wrap). */
+export function allocateTrace(workers: number, firstPosition = 0): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(CONTROL_BYTES + workers * RING_BYTES);
+  for (let w = 0; w < workers; w++) new Int32Array(sab, CONTROL_BYTES + w * RING_BYTES, 1)[0] = firstPosition;
+  return sab;
+}
+
+/** The first word of the entry at `position` in a worker's ring. */
+function entryWord(worker: number, position: number): number {
+  return (CONTROL_BYTES + worker * RING_BYTES + RING_HEADER_BYTES + (position & (RING_ENTRIES - 1)) * ENTRY_BYTES) >> 2;
+}
+
+/** A Float64 as two Int32 words, for Atomics: the same 8 bytes seen both ways. */
+class TimeWords {
+  readonly float = new Float64Array(1);
+  readonly words = new Int32Array(this.float.buffer);
 }
 
 /** A worker's side: its ring, written while the main thread has tracing on. */
 export class TraceWriter {
   private readonly control: Int32Array;
-  private readonly head: Int32Array;
   private readonly words: Int32Array;
-  private readonly view: DataView;
-  private readonly bytes: Uint8Array;
-  private readonly ringAt: number;
-  private next = 0;
+  private readonly headAt: number;
+  private readonly time = new TimeWords();
+  private next: number;
   private skip = 0;
 
-  constructor(sab: SharedArrayBuffer, worker: number) {
+  constructor(
+    sab: SharedArrayBuffer,
+    private readonly worker: number,
+  ) {
     this.control = new Int32Array(sab, 0, CONTROL_WORDS);
-    this.ringAt = CONTROL_BYTES + worker * RING_BYTES;
-    this.head = new Int32Array(sab, this.ringAt, 1);
     this.words = new Int32Array(sab);
-    this.view = new DataView(sab);
-    this.bytes = new Uint8Array(sab);
-    this.next = Atomics.load(this.head, 0);
+    this.headAt = (CONTROL_BYTES + worker * RING_BYTES) >> 2;
+    this.next = Atomics.load(this.words, this.headAt);
   }
 
   /** The one check on the hot path. */
@@ -85,6 +104,8 @@ export class TraceWriter {
     const dropsOnly = Atomics.load(this.control, Control.dropsOnly) !== 0;
     const peer = Atomics.load(this.control, Control.peer);
     const every = Math.max(1, Atomics.load(this.control, Control.every));
+    const words = this.words;
+    this.time.float[0] = now;
     for (let i = 0; i < n; i++) {
       if (dropsOnly && b.verdicts[i] < 0) continue;
       if (peer >= 0 && b.peerOf[i] !== peer) continue;
@@ -92,21 +113,26 @@ export class TraceWriter {
       this.skip = 0;
       const length = Math.max(0, b.sizes[i]);
       const captured = Math.min(length, CAPTURE_BYTES);
-      const entry = this.ringAt + RING_HEADER_BYTES + (this.next % RING_ENTRIES) * ENTRY_BYTES;
-      const w = entry >> 2;
-      Atomics.store(this.words, w + E_SEQ, 0);
-      this.words[w + E_DIRECTION] = direction;
-      this.words[w + E_VERDICT] = b.verdicts[i];
-      this.words[w + E_PEER] = b.peerOf[i];
-      this.words[w + E_LENGTH] = b.sizes[i];
-      this.words[w + E_CAPTURED] = captured;
-      this.view.setFloat64(entry + E_TIME_BYTE, now, true);
-      for (let k = 0; k < 4; k++) this.words[w + E_SOURCE + k] = direction === 0 ? 0 : b.addrs[i * 4 + k];
+      const w = entryWord(this.worker, this.next);
+      const done = (this.next + 1) | 0;
+      Atomics.store(words, w + E_SEQ, this.next); // being written: no reader takes it for a whole entry
+      Atomics.store(words, w + E_DIRECTION, direction);
+      Atomics.store(words, w + E_VERDICT, b.verdicts[i]);
+      Atomics.store(words, w + E_PEER, b.peerOf[i]);
+      Atomics.store(words, w + E_LENGTH, b.sizes[i]);
+      Atomics.store(words, w + E_CAPTURED, captured);
+      Atomics.store(words, w + E_TIME, this.time.words[0]);
+      Atomics.store(words, w + E_TIME + 1, this.time.words[1]);
+      for (let k = 0; k < 4; k++) Atomics.store(words, w + E_SOURCE + k, direction === 0 ? 0 : b.addrs[i * 4 + k]);
       const from = i * b.slotSize + at;
-      b.slab.copy(this.bytes, entry + E_BYTES, from, from + captured);
-      this.next++;
-      Atomics.store(this.words, w + E_SEQ, this.next);
-      Atomics.store(this.head, 0, this.next);
+      for (let k = 0; k < captured; k += 4) {
+        let packed = 0;
+        for (let j = 0; j < 4 && k + j < captured; j++) packed |= b.slab[from + k + j] << (8 * j);
+        Atomics.store(words, w + E_BYTES + (k >> 2), packed);
+      }
+      Atomics.store(words, w + E_SEQ, done);
+      Atomics.store(words, this.headAt, done);
+      this.next = done;
     }
   }
 }
@@ -115,8 +141,7 @@ export class TraceWriter {
 export class TraceReader {
   private readonly control: Int32Array;
   private readonly words: Int32Array;
-  private readonly view: DataView;
-  private readonly bytes: Uint8Array;
+  /** Per worker: the position of the next entry to read. */
   private readonly tails: number[];
   /** Entries overwritten before they were read. */
   lost = 0;
@@ -127,8 +152,6 @@ export class TraceReader {
   ) {
     this.control = new Int32Array(sab, 0, CONTROL_WORDS);
     this.words = new Int32Array(sab);
-    this.view = new DataView(sab);
-    this.bytes = new Uint8Array(sab);
     this.tails = Array.from({ length: workers }, (_, w) => this.headOf(w));
   }
 
@@ -152,32 +175,42 @@ export class TraceReader {
   /** Every entry written since the last drain, oldest first per worker. */
   drain(): TraceEntry[] {
     const out: TraceEntry[] = [];
+    const time = new TimeWords();
+    const words = this.words;
     for (let worker = 0; worker < this.workers; worker++) {
       const head = this.headOf(worker);
       let tail = this.tails[worker];
-      if (head - tail > RING_ENTRIES) {
-        this.lost += head - tail - RING_ENTRIES;
-        tail = head - RING_ENTRIES;
+      let pending = (head - tail) | 0;
+      if (pending > RING_ENTRIES) {
+        this.lost += pending - RING_ENTRIES;
+        tail = (head - RING_ENTRIES) | 0;
+        pending = RING_ENTRIES;
       }
-      for (; tail < head; tail++) {
-        const entry = CONTROL_BYTES + worker * RING_BYTES + RING_HEADER_BYTES + (tail % RING_ENTRIES) * ENTRY_BYTES;
-        const w = entry >> 2;
-        if (Atomics.load(this.words, w + E_SEQ) !== tail + 1) {
+      for (; pending > 0; pending--, tail = (tail + 1) | 0) {
+        const w = entryWord(worker, tail);
+        const done = (tail + 1) | 0;
+        if (Atomics.load(words, w + E_SEQ) !== done) {
           this.lost++;
           continue;
         }
-        const captured = this.words[w + E_CAPTURED];
+        const captured = Math.min(Math.max(0, Atomics.load(words, w + E_CAPTURED)), CAPTURE_BYTES);
+        time.words[0] = Atomics.load(words, w + E_TIME);
+        time.words[1] = Atomics.load(words, w + E_TIME + 1);
+        const source = new Uint32Array(4);
+        for (let k = 0; k < 4; k++) source[k] = Atomics.load(words, w + E_SOURCE + k);
+        const bytes = Buffer.alloc(captured);
+        for (let k = 0; k < captured; k++) bytes[k] = Atomics.load(words, w + E_BYTES + (k >> 2)) >>> (8 * (k & 3));
         const e: TraceEntry = {
           worker,
-          direction: this.words[w + E_DIRECTION],
-          verdict: this.words[w + E_VERDICT],
-          peer: this.words[w + E_PEER],
-          length: this.words[w + E_LENGTH],
-          time: this.view.getFloat64(entry + E_TIME_BYTE, true),
-          source: new Uint32Array(this.words.slice(w + E_SOURCE, w + E_SOURCE + 4)),
-          bytes: Buffer.from(this.bytes.slice(entry + E_BYTES, entry + E_BYTES + captured)),
+          direction: Atomics.load(words, w + E_DIRECTION),
+          verdict: Atomics.load(words, w + E_VERDICT),
+          peer: Atomics.load(words, w + E_PEER),
+          length: Atomics.load(words, w + E_LENGTH),
+          time: time.float[0],
+          source,
+          bytes,
         };
-        if (Atomics.load(this.words, w + E_SEQ) !== tail + 1) this.lost++; // overwritten while we copied
+        if (Atomics.load(words, w + E_SEQ) !== done) this.lost++; // overwritten while we copied
         else out.push(e);
       }
       this.tails[worker] = head;

@@ -7,7 +7,7 @@ import { ConfigError } from '../config-error.js';
 import { Lab } from './lab.js';
 import { ping, tcpTransfer } from './traffic.js';
 import type { VxrouteProcess } from './vxroute-process.js';
-import type { CounterSnapshot } from '../metrics/counter-snapshot.js';
+import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
 
 export const DEMO_USAGE = `Usage: vxroute demo [--mib N] [--workers N]
 

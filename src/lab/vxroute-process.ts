@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import type { CounterSnapshot } from '../metrics/counter-snapshot.js';
+import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
 import { inNs } from './netns.js';
 import { SLOWDOWN } from './slowdown.js';
 

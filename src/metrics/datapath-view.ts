@@ -2,7 +2,7 @@
 import type { FdbRow } from '../datapath/datapath.js';
 import type { TraceReader } from '../datapath/trace-ring.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
-import type { CounterSnapshot } from './counter-snapshot.js';
+import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
 
 export interface DatapathView {
   counters(): CounterSnapshot;

@@ -5,7 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
 import { bucketUpperBound, BATCH_BUCKETS, DIRECTIONS } from '../datapath/counters.js';
 import { DROP_HELP, DROP_REASONS } from '../datapath/drop-reasons.js';
-import type { CounterSnapshot } from './counter-snapshot.js';
+import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
 import { registerSwitchMetrics } from './switch-metrics.js';
 
 export interface MetricsSource {

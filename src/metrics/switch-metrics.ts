@@ -1,7 +1,7 @@
 // Switch mode's metrics: floods, proxy answers and the forwarding database. In router mode they
 // have no samples.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { CounterSnapshot, SwitchCounters } from './counter-snapshot.js';
+import type { CounterSnapshot, SwitchCounters } from '../datapath/counter-snapshot.js';
 import type { FdbStats } from '../datapath/switch/fdb.js';
 
 export function registerSwitchMetrics(registry: Registry, current: () => CounterSnapshot | undefined): void {

@@ -19,7 +19,7 @@ describe('Fdb', () => {
     expect(fdb.lookup(mac(1), 0)).toBe(LOCAL);
     learnAt(fdb, 2500, mac(1), 0, 3);
     expect(fdb.lookup(mac(1), 0)).toBe(3);
-    expect(fdb.entries()).toEqual([{ mac: text(1), where: 3, seen: 2500, frames: 3 }]);
+    expect(fdb.entries(2500)).toEqual([{ mac: text(1), where: 3, seen: 2500, frames: 3 }]);
     expect(fdb.stats()).toMatchObject({ size: 1, learned: 1, moved: 1, evicted: 0 });
   });
 
@@ -52,12 +52,12 @@ describe('Fdb', () => {
       if (step % 50 === 0) {
         // Age out everything older than 100 steps, in both.
         fdb.age(step, 100);
-        for (const e of fdb.entries()) expect(step - e.seen).toBeLessThanOrEqual(100);
-        const live = new Set(fdb.entries().map((e) => e.mac));
+        for (const e of fdb.entries(step)) expect(step - e.seen).toBeLessThanOrEqual(100);
+        const live = new Set(fdb.entries(step).map((e) => e.mac));
         for (const k of [...model.keys()]) if (!live.has(text(k))) model.delete(k);
       }
     }
-    expect(fdb.entries()).toHaveLength(model.size);
+    expect(fdb.entries(20_000)).toHaveLength(model.size);
     for (const [k, where] of model) expect(fdb.lookup(mac(k), 0)).toBe(where);
     expect(fdb.stats().size).toBe(model.size);
   });
@@ -103,7 +103,7 @@ describe('Fdb', () => {
     } finally {
       clearInterval(ager);
     }
-    const entries = fdb.entries();
+    const entries = fdb.entries(Date.now());
     expect(new Set(entries.map((e) => e.mac)).size).toBe(entries.length);
     expect(fdb.stats().size).toBe(entries.length);
     expect(entries.length).toBeLessThanOrEqual(max);

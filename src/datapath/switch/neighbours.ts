@@ -2,10 +2,17 @@
 // peers send us; the ARP/ND proxy answers from it. IPv4 addresses are kept IPv4-mapped
 // (::ffff:a.b.c.d, RFC 4291 §2.5.5.2) so that one table holds both families. At the cap nothing
 // new is learned (a request we cannot answer is flooded as before); the main thread ages entries.
+import { ageOf, stampOf } from './seen-stamp.js';
 import { allocateHash, SharedHash, slotsFor } from './shared-hash.js';
 
-const SHAPE_WORDS = { keyWords: 4, valueWords: 2, extraFloats: 0 };
+/** Value words: the MAC's bytes 0–1, its bytes 2–5, and a seen stamp (seen-stamp.ts). */
+const V_MAC_HIGH = 0;
+const V_MAC_LOW = 1;
+const V_SEEN = 2;
+const SHAPE_WORDS = { keyWords: 4, valueWords: 3, extraFloats: 0 };
 const LEARN_SPINS = 64;
+/** Lock-free refresh attempts before taking the lock, as in the FDB. */
+const REFRESH_TRIES = 4;
 
 export interface NeighbourEntry {
   /** 16 bytes; IPv4 addresses IPv4-mapped. */
@@ -23,7 +30,9 @@ export class Neighbours {
   now = 0;
   private readonly table: SharedHash;
   private readonly key = new Int32Array(4);
-  private readonly values = new Int32Array(2);
+  /** What a lookup copies: the MAC. What the lock holder writes: the MAC and the stamp. */
+  private readonly macWords = new Int32Array(2);
+  private readonly values = new Int32Array(3);
 
   constructor(
     sab: SharedArrayBuffer,
@@ -62,7 +71,7 @@ export class Neighbours {
     t.lock();
     try {
       for (let slot = 0; slot < t.slots; slot++) {
-        while (t.used(slot) && now - t.seen[slot] > agingMs) {
+        while (t.used(slot) && ageOf(t.value(slot, V_SEEN), now) > agingMs) {
           t.remove(slot);
           removed++;
         }
@@ -73,27 +82,27 @@ export class Neighbours {
     return removed;
   }
 
-  entries(): NeighbourEntry[] {
+  /** Every entry, as of `now` (ms since the epoch). */
+  entries(now: number): NeighbourEntry[] {
     const t = this.table;
     const key = new Int32Array(4);
-    const values = new Int32Array(2);
+    const values = new Int32Array(3);
     const out: NeighbourEntry[] = [];
-    for (let slot = 0; slot < t.slots; slot++) {
-      if (!t.readSlot(slot, key, values)) continue;
+    t.readEach(key, values, () => {
       const ip = Buffer.alloc(16);
       for (let k = 0; k < 4; k++) ip.writeInt32BE(key[k], 4 * k);
       const mac = Buffer.alloc(6);
-      mac.writeUInt16BE(values[0] & 0xffff, 0);
-      mac.writeInt32BE(values[1], 2);
-      out.push({ ip, mac, seen: t.seen[slot] });
-    }
+      mac.writeUInt16BE(values[V_MAC_HIGH] & 0xffff, 0);
+      mac.writeInt32BE(values[V_MAC_LOW], 2);
+      out.push({ ip, mac, seen: now - ageOf(values[V_SEEN], now) });
+    });
     return out;
   }
 
   private lookup(mac: Uint8Array): boolean {
-    if (this.table.find(this.key, this.values) < 0) return false;
-    const hi = this.values[0];
-    const lo = this.values[1];
+    if (this.table.find(this.key, this.macWords) < 0) return false;
+    const hi = this.macWords[V_MAC_HIGH];
+    const lo = this.macWords[V_MAC_LOW];
     mac[0] = hi >>> 8;
     mac[1] = hi & 0xff;
     mac[2] = lo >>> 24;
@@ -105,25 +114,26 @@ export class Neighbours {
 
   private learn(buf: Uint8Array, macOff: number): void {
     const t = this.table;
-    const now = this.now;
+    const stamp = stampOf(this.now);
     const hi = (buf[macOff] << 8) | buf[macOff + 1];
     const lo = (buf[macOff + 2] << 24) | (buf[macOff + 3] << 16) | (buf[macOff + 4] << 8) | buf[macOff + 5];
-    const slot = t.find(this.key, this.values);
-    if (slot >= 0 && this.values[0] === hi && this.values[1] === lo) {
-      if (t.seen[slot] !== now) t.seen[slot] = now;
+    for (let tries = 0; tries < REFRESH_TRIES; tries++) {
+      const slot = t.find(this.key, this.macWords);
+      if (slot < 0 || this.macWords[V_MAC_HIGH] !== hi || this.macWords[V_MAC_LOW] !== lo) break;
+      // Refreshed only if the slot still holds what find() read (see Fdb.learn).
+      if (!t.claimFound(slot)) continue;
+      t.store(slot, V_SEEN, stamp);
+      t.release(slot);
       return;
     }
     if (!t.tryLock(LEARN_SPINS)) return;
     try {
-      this.values[0] = hi;
-      this.values[1] = lo;
+      this.values[V_MAC_HIGH] = hi;
+      this.values[V_MAC_LOW] = lo;
+      this.values[V_SEEN] = stamp;
       const held = t.findLocked(this.key);
-      if (held >= 0) {
-        t.setValues(held, this.values);
-        t.seen[held] = now;
-      } else if (t.count() < this.max) {
-        t.insert(this.key, this.values, now);
-      }
+      if (held >= 0) t.setValues(held, this.values);
+      else if (t.count() < this.max) t.insert(this.key, this.values);
     } finally {
       t.unlock();
     }

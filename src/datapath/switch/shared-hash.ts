@@ -4,8 +4,18 @@
 // never takes half of one key for a whole one. A reader may miss an entry that a concurrent
 // deletion is moving; the switch treats a miss as "unknown" and floods, which is always safe.
 //
-// Slot layout, in Int32 words: seq, used, key words, value words; `seen` (ms since the epoch)
-// lives in a Float64 array beside the slots.
+// The slot's sequence is also its write claim: a writer takes it from even to odd with a
+// compare-and-swap, so a lock-free refresh (claimFound) and the lock holder never write one slot
+// at once, and a refresh lands only on the entry that find() read, never on one shifted there.
+//
+// Every word is an Int32 read and written with Atomics: the JS memory model orders only atomic
+// accesses around the sequence checks (plain loads may be satisfied after them on arm64). Node
+// 20's V8 calls a builtin for each, so a lookup reads as few words as it can: whether the slot is
+// used is a bit of its sequence word, and the caller asks only for the value words it needs.
+//
+// Slot layout, in Int32 words: the sequence (bit 0: being written, bit 1: used, then a count of
+// writes), the key words, the value words. After the slots, Float64 words that only the lock
+// holder touches, for the owner.
 
 const LOCK = 0;
 const COUNT = 1;
@@ -15,8 +25,13 @@ export const HEADER_WORDS = 16;
 export const OWNER_WORDS_AT = 2;
 
 const S_SEQ = 0;
-const S_USED = 1;
-const S_KEY = 2;
+const S_KEY = 1;
+/** Sequence bits. A claim adds WRITING; a release adds what makes the next count with the used bit wanted. */
+const WRITING = 1;
+const USED = 2;
+const KEEP_USED = 3;
+const SET_USED = 5;
+const CLEAR_USED = 1;
 
 /** How long a reader waits for a slot being written before it calls the key missing. */
 const READ_SPINS = 1000;
@@ -26,15 +41,14 @@ export interface HashShape {
   slots: number;
   keyWords: number;
   valueWords: number;
-  /** Extra Float64 words after the slots, for the owner. */
+  /** Float64 words after the slots, for the lock holder. */
   extraFloats: number;
 }
 
 export function allocateHash(shape: HashShape): SharedArrayBuffer {
-  const w = slotWords(shape);
-  const int32Bytes = (HEADER_WORDS + shape.slots * w) * 4;
+  const int32Bytes = (HEADER_WORDS + shape.slots * slotWords(shape)) * 4;
   const aligned = Math.ceil(int32Bytes / 8) * 8;
-  return new SharedArrayBuffer(aligned + (shape.slots + shape.extraFloats) * 8);
+  return new SharedArrayBuffer(aligned + shape.extraFloats * 8);
 }
 
 /** The smallest power of two at least twice `entries`: linear probing stays short at half load. */
@@ -50,14 +64,15 @@ function slotWords(shape: HashShape): number {
 
 export class SharedHash {
   readonly words: Int32Array;
-  /** Per slot: when its entry was last seen (ms); then the owner's extra floats. */
-  readonly seen: Float64Array;
+  /** The owner's Float64 words, for the lock holder only. */
   readonly extra: Float64Array;
   readonly slots: number;
   private readonly mask: number;
   private readonly width: number;
   private readonly keyWords: number;
   private readonly valueAt: number;
+  /** The sequence of the slot the last find() returned, for claimFound. */
+  private foundSeq = 0;
 
   constructor(sab: SharedArrayBuffer, readonly shape: HashShape) {
     this.slots = shape.slots;
@@ -67,9 +82,7 @@ export class SharedHash {
     this.valueAt = S_KEY + shape.keyWords;
     const int32Words = HEADER_WORDS + shape.slots * this.width;
     this.words = new Int32Array(sab, 0, int32Words);
-    const floatsAt = Math.ceil((int32Words * 4) / 8) * 8;
-    this.seen = new Float64Array(sab, floatsAt, shape.slots);
-    this.extra = new Float64Array(sab, floatsAt + shape.slots * 8, shape.extraFloats);
+    this.extra = new Float64Array(sab, Math.ceil((int32Words * 4) / 8) * 8, shape.extraFloats);
   }
 
   count(): number {
@@ -93,8 +106,9 @@ export class SharedHash {
   }
 
   /**
-   * Lock-free lookup: the slot holding `key`, or -1. Its value words are copied into `values`
-   * under the slot's sequence check, so they belong to that key even if the slot changes after.
+   * Lock-free lookup: the slot holding `key`, or -1. Its first `values.length` value words are
+   * copied into `values` under the slot's sequence check, so they belong to that key even if the
+   * slot changes after.
    */
   find(key: Int32Array, values: Int32Array): number {
     const w = this.words;
@@ -104,13 +118,15 @@ export class SharedHash {
       let spins = 0;
       for (;;) {
         const seq = Atomics.load(w, base + S_SEQ);
-        if ((seq & 1) === 0) {
-          const used = w[base + S_USED];
-          const match = used !== 0 && this.keyAt(base, key);
-          if (match) for (let v = 0; v < values.length; v++) values[v] = w[base + this.valueAt + v];
+        if ((seq & WRITING) === 0) {
+          if ((seq & USED) === 0) return -1;
+          const match = this.keyAt(base, key);
+          if (match) for (let v = 0; v < values.length; v++) values[v] = Atomics.load(w, base + this.valueAt + v);
           if (Atomics.load(w, base + S_SEQ) === seq) {
-            if (used === 0) return -1;
-            if (match) return i;
+            if (match) {
+              this.foundSeq = seq;
+              return i;
+            }
             break;
           }
         }
@@ -121,13 +137,61 @@ export class SharedHash {
     return -1;
   }
 
+  /**
+   * Claims for writing the slot the last find() returned if it is unchanged since (its sequence
+   * as find() read it): still the same entry with the values find() copied. Lock-free.
+   */
+  claimFound(slot: number): boolean {
+    const seq = this.foundSeq;
+    return Atomics.compareExchange(this.words, HEADER_WORDS + slot * this.width + S_SEQ, seq, seq + WRITING) === seq;
+  }
+
+  /** Claims a slot for writing, waiting for a refresher that holds it (a few stores). Lock holder only. */
+  claim(slot: number): void {
+    const at = HEADER_WORDS + slot * this.width + S_SEQ;
+    for (;;) {
+      const seq = Atomics.load(this.words, at);
+      if ((seq & WRITING) === 0 && Atomics.compareExchange(this.words, at, seq, seq + WRITING) === seq) return;
+    }
+  }
+
+  /** Ends a claim: the slot's new contents are whole (the count wraps harmlessly past 2^31). */
+  release(slot: number, change = KEEP_USED): void {
+    Atomics.add(this.words, HEADER_WORDS + slot * this.width + S_SEQ, change);
+  }
+
+  /** Sets value word `v` of a slot that the caller has claimed. */
+  store(slot: number, v: number, value: number): void {
+    Atomics.store(this.words, HEADER_WORDS + slot * this.width + this.valueAt + v, value);
+  }
+
+  /** Sets all value words of a slot at once, so that no reader sees half of the change. Lock holder only. */
+  setValues(slot: number, values: Int32Array): void {
+    this.claim(slot);
+    for (let v = 0; v < values.length; v++) this.store(slot, v, values[v]);
+    this.release(slot);
+  }
+
+  /** Value word `v` of a slot, read alone (the lock holder's view, or one word that needs no other). */
+  value(slot: number, v: number): number {
+    return Atomics.load(this.words, HEADER_WORDS + slot * this.width + this.valueAt + v);
+  }
+
+  used(slot: number): boolean {
+    return (Atomics.load(this.words, HEADER_WORDS + slot * this.width + S_SEQ) & USED) !== 0;
+  }
+
+  /** Key word `k` of a slot (lock holder, or a reader that checks with readSlot). */
+  key(slot: number, k: number): number {
+    return Atomics.load(this.words, HEADER_WORDS + slot * this.width + S_KEY + k);
+  }
+
   /** The slot holding `key`, or -1; for the lock holder only. */
   findLocked(key: Int32Array): number {
-    const w = this.words;
     let i = this.home(key);
     for (let probes = 0; probes <= this.mask; probes++) {
       const base = HEADER_WORDS + i * this.width;
-      if (w[base + S_USED] === 0) return -1;
+      if ((Atomics.load(this.words, base + S_SEQ) & USED) === 0) return -1;
       if (this.keyAt(base, key)) return i;
       i = (i + 1) & this.mask;
     }
@@ -135,102 +199,79 @@ export class SharedHash {
   }
 
   /** Adds `key` (absent: check with findLocked) with `values`; returns its slot. Lock holder only. */
-  insert(key: Int32Array, values: Int32Array, seen: number): number {
+  insert(key: Int32Array, values: Int32Array): number {
     const w = this.words;
     let i = this.home(key);
-    while (w[HEADER_WORDS + i * this.width + S_USED] !== 0) i = (i + 1) & this.mask;
+    while (this.used(i)) i = (i + 1) & this.mask;
     const base = HEADER_WORDS + i * this.width;
-    Atomics.add(w, base + S_SEQ, 1);
-    for (let k = 0; k < this.keyWords; k++) w[base + S_KEY + k] = key[k];
-    for (let v = 0; v < values.length; v++) w[base + this.valueAt + v] = values[v];
-    this.seen[i] = seen;
-    w[base + S_USED] = 1;
-    Atomics.add(w, base + S_SEQ, 1);
+    this.claim(i);
+    for (let k = 0; k < this.keyWords; k++) Atomics.store(w, base + S_KEY + k, key[k]);
+    for (let v = 0; v < values.length; v++) this.store(i, v, values[v]);
+    this.release(i, SET_USED);
     Atomics.add(w, COUNT, 1);
     return i;
   }
 
-  /** Sets value word `v` of a slot under its sequence word. Lock holder only. */
-  setValue(slot: number, v: number, value: number): void {
-    const base = HEADER_WORDS + slot * this.width;
-    Atomics.add(this.words, base + S_SEQ, 1);
-    this.words[base + this.valueAt + v] = value;
-    Atomics.add(this.words, base + S_SEQ, 1);
-  }
-
-  /** Sets all value words of a slot at once, so that no reader sees half of the change. Lock holder only. */
-  setValues(slot: number, values: Int32Array): void {
-    const base = HEADER_WORDS + slot * this.width;
-    Atomics.add(this.words, base + S_SEQ, 1);
-    for (let v = 0; v < values.length; v++) this.words[base + this.valueAt + v] = values[v];
-    Atomics.add(this.words, base + S_SEQ, 1);
-  }
-
-  /** Value word `v` of a slot, read without a sequence check (a counter, say). */
-  value(slot: number, v: number): number {
-    return this.words[HEADER_WORDS + slot * this.width + this.valueAt + v];
-  }
-
-  /** Adds to value word `v` of a slot atomically (a counter the shards all bump). */
-  addValue(slot: number, v: number, n: number): void {
-    Atomics.add(this.words, HEADER_WORDS + slot * this.width + this.valueAt + v, n);
-  }
-
-  used(slot: number): boolean {
-    return this.words[HEADER_WORDS + slot * this.width + S_USED] !== 0;
-  }
-
-  /** Key word `k` of a slot (lock holder, or a reader that checks with readSlot). */
-  key(slot: number, k: number): number {
-    return this.words[HEADER_WORDS + slot * this.width + S_KEY + k];
-  }
-
   /**
-   * Copies a slot's key and values for a reader that walks the table (a debug view): false when
-   * the slot is empty or was being written.
+   * Copies each entry's key and values into `key` and `values` and calls `visit`: a debug view.
+   * It holds the lock, so that no entry moves during the walk and each is listed once.
    */
-  readSlot(slot: number, key: Int32Array, values: Int32Array): boolean {
+  readEach(key: Int32Array, values: Int32Array, visit: () => void): void {
+    this.lock();
+    try {
+      for (let slot = 0; slot < this.slots; slot++) {
+        if (!this.used(slot)) continue;
+        while (!this.readSlot(slot, key, values)); // a refresh holds the slot for a few stores
+        visit();
+      }
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Copies a slot's key and values: false when the slot is empty or was being written. */
+  private readSlot(slot: number, key: Int32Array, values: Int32Array): boolean {
     const w = this.words;
     const base = HEADER_WORDS + slot * this.width;
     const seq = Atomics.load(w, base + S_SEQ);
-    if (seq & 1 || w[base + S_USED] === 0) return false;
-    for (let k = 0; k < this.keyWords; k++) key[k] = w[base + S_KEY + k];
-    for (let v = 0; v < values.length; v++) values[v] = w[base + this.valueAt + v];
+    if ((seq & WRITING) !== 0 || (seq & USED) === 0) return false;
+    for (let k = 0; k < this.keyWords; k++) key[k] = Atomics.load(w, base + S_KEY + k);
+    for (let v = 0; v < values.length; v++) values[v] = Atomics.load(w, base + this.valueAt + v);
     return Atomics.load(w, base + S_SEQ) === seq;
   }
 
   /**
    * Removes the entry in `slot` and shifts later entries of its probe run back into the hole
-   * (Knuth's Algorithm R), so that no probe run is broken. Lock holder only.
+   * (Knuth's Algorithm R), so that no probe run is broken. An entry being moved stays claimed
+   * until its old slot is overwritten, so that no refresh lands on the copy left behind.
+   * Lock holder only.
    */
   remove(slot: number): void {
     const w = this.words;
     let hole = slot;
     let j = slot;
+    this.claim(hole);
     for (;;) {
       j = (j + 1) & this.mask;
       const from = HEADER_WORDS + j * this.width;
-      if (w[from + S_USED] === 0) break;
+      if (!this.used(j)) break;
       const home = this.homeOfSlot(from);
       // The entry at j may fill the hole unless its home lies cyclically in (hole, j].
       const stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (stays) continue;
+      this.claim(j);
       const to = HEADER_WORDS + hole * this.width;
-      Atomics.add(w, to + S_SEQ, 1);
-      for (let k = S_USED; k < this.width; k++) w[to + k] = w[from + k];
-      this.seen[hole] = this.seen[j];
-      Atomics.add(w, to + S_SEQ, 1);
+      for (let k = S_KEY; k < this.width; k++) Atomics.store(w, to + k, Atomics.load(w, from + k));
+      this.release(hole);
       hole = j;
     }
-    const base = HEADER_WORDS + hole * this.width;
-    Atomics.add(w, base + S_SEQ, 1);
-    w[base + S_USED] = 0;
-    Atomics.add(w, base + S_SEQ, 1);
+    this.release(hole, CLEAR_USED);
     Atomics.sub(w, COUNT, 1);
   }
 
+  /** From the last key word: the owners put the words that differ most there (a MAC's last four bytes, an IPv4 address). */
   private keyAt(base: number, key: Int32Array): boolean {
-    for (let k = 0; k < this.keyWords; k++) if (this.words[base + S_KEY + k] !== key[k]) return false;
+    for (let k = this.keyWords - 1; k >= 0; k--) if (Atomics.load(this.words, base + S_KEY + k) !== key[k]) return false;
     return true;
   }
 
@@ -242,7 +283,7 @@ export class SharedHash {
 
   private homeOfSlot(base: number): number {
     let h = 0x9e3779b9 | 0;
-    for (let k = 0; k < this.keyWords; k++) h = Math.imul(h ^ this.words[base + S_KEY + k], 0x85ebca6b) ^ (h >>> 13);
+    for (let k = 0; k < this.keyWords; k++) h = Math.imul(h ^ Atomics.load(this.words, base + S_KEY + k), 0x85ebca6b) ^ (h >>> 13);
     return (h ^ (h >>> 16)) & this.mask;
   }
 }

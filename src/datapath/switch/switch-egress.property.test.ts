@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { atEnd, frameSpan, framesOf, fillings, outputSpan, surrounded, type Frame } from '../../../test/batch-surroundings.js';
 import { ethernetFrame, hostile } from '../../../test/packet-arbitraries.js';
 import { propertyRuns } from '../../../test/property-runs.js';
-import { B, C, MAX_INNER_V4, STATION_B, STATION_B_V4, STATION_B_V6, addressWords, switchWorld, type SwitchWorld } from '../../../test/stage-worlds.js';
+import { B, C, MAX_INNER_V4, NOW, STATION_B, STATION_B_V4, STATION_B_V6, addressWords, switchWorld, type SwitchWorld } from '../../../test/stage-worlds.js';
 import { internetChecksum, pseudoHeaderSumV6 } from '../../packet/checksum.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV6, ETH_HEADER_LEN, HEADROOM, IPPROTO_ICMPV6, VXLAN_HEADER_LEN } from '../../packet/constants.js';
 import { parseIpv4, parseIpv6 } from '../../address/ip-text.js';
@@ -40,7 +40,7 @@ function forwarded(frames: Frame[], place: (frames: Frame[]) => PacketBatch, max
     send4: listed(b, w.send4),
     send6: listed(b, w.send6),
     answers: Array.from({ length: proxy.count }, (_, k) => proxy.slab.toString('hex', proxy.offsets[k], proxy.offsets[k] + proxy.lengths[k])),
-    fdb: w.fdb.entries(),
+    fdb: w.fdb.entries(NOW),
     frames: frames.map((f, i) => frameSpan(b, i, HEADROOM, HEADROOM, f)),
     b,
     w,

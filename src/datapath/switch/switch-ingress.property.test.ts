@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { atEnd, frameSpan, framesOf, fillings, outputSpan, surrounded, type Frame } from '../../../test/batch-surroundings.js';
 import { ethernetFrame, hostile, vxlanDatagram } from '../../../test/packet-arbitraries.js';
 import { propertyRuns } from '../../../test/property-runs.js';
-import { A, B, C, addressWords, switchWorld } from '../../../test/stage-worlds.js';
+import { A, B, C, NOW, addressWords, switchWorld } from '../../../test/stage-worlds.js';
 import { ETH_HEADER_LEN, HEADROOM, VXLAN_HEADER_LEN } from '../../packet/constants.js';
 import { DROP_REASONS } from '../drop-reasons.js';
 import { FORWARDED, type PacketBatch } from '../packet-batch.js';
@@ -30,8 +30,8 @@ function accepted(frames: Frame[], family: 4 | 6, place: (frames: Frame[]) => Pa
     peers: Array.from(b.peerOf.subarray(0, n)),
     counters: Array.from(w.block),
     outputs: Array.from({ length: out }, (_, k) => outputSpan(b, b.outOffsets[k], b.outLengths[k])),
-    fdb: w.fdb.entries(),
-    neighbours: w.proxy.neighbours.entries(),
+    fdb: w.fdb.entries(NOW),
+    neighbours: w.proxy.neighbours.entries(NOW),
     frames: frames.map((f, i) => frameSpan(b, i, RX_OFFSET_L2, RX_OFFSET_L2, f)),
     b,
     w,

@@ -1,0 +1,134 @@
+// The main thread's reader of the counter blocks: sums every worker's block into one view at the
+// moment someone asks. It never writes a block (each worker writes only its own): a peer id given
+// to a new node starts from zero because the reader subtracts what the id had counted until then.
+import { BATCH_BUCKETS, CounterLayout, Direction, DirectionSlot, EventSlot, PEER_SLOTS, PeerSlot, UdpSlot, udpSlot, WorkerSlot, type DirectionName } from './counters.js';
+import { DROP_REASONS, type DropReason } from './drop-reasons.js';
+import type { PeerIds } from './peer-ids.js';
+import type { FdbStats } from './switch/fdb.js';
+
+export interface PeerCounters {
+  name: string;
+  txPackets: number;
+  txBytes: number;
+  rxPackets: number;
+  rxBytes: number;
+  /** When a datagram from this peer was last accepted (ms since the epoch), or null. */
+  lastSeen: number | null;
+}
+
+export interface BatchCounters {
+  batches: number;
+  packets: number;
+  /** Batches by size: [1], [2, 3], [4, 7], … (see bucketUpperBound). */
+  sizes: number[];
+}
+
+export interface WorkerCounters {
+  index: number;
+  tun: BatchCounters;
+  udp: BatchCounters;
+  /** The worker's V8 heap in use (bytes) and its garbage collections since start, as of its last update (≈ 1 s). */
+  heapUsed: number;
+  gcs: number;
+  /** Write syscalls to the TUN: fewer than the packets written while TCP segments are coalesced. */
+  tunWrites: number;
+  /** TCP packets of up to 64 KiB read from the TUN (TSO) and cut into segments. */
+  tsoPackets: number;
+  /** Inner TCP/UDP checksums finished before the TUN write: a kernel peer left them partial. */
+  checksumsFinished: number;
+}
+
+/** One underlay family's UDP sockets (one per worker), summed. */
+export interface UdpFamilyCounters {
+  family: 4 | 6;
+  sockets: number;
+  /** Sockets that send UDP GSO now. */
+  gsoOn: number;
+  /** Runs of datagrams sent as one GSO message. */
+  gsoRuns: number;
+  /** Runs resent one datagram at a time: the route cannot segment (EIO), or the run is too large for it. */
+  unsupportedRuns: number;
+  tooLargeRuns: number;
+}
+
+export interface CounterSnapshot {
+  /** When the snapshot was taken (ms since the epoch). */
+  at: number;
+  peers: PeerCounters[];
+  drops: Record<DropReason, number>;
+  workers: WorkerCounters[];
+  /** The underlay families we have sockets for. */
+  udp: UdpFamilyCounters[];
+  /** Switch mode only: frames flooded, requests the ARP/ND proxy answered, and the FDB's statistics. */
+  switch?: SwitchCounters;
+}
+
+export interface SwitchCounters {
+  floods: number;
+  proxiedArp: number;
+  proxiedNd: number;
+  fdb: FdbStats;
+}
+
+export class CounterReader {
+  private readonly blocks: Float64Array[];
+  /** Per reused peer id: each worker's peer slots as they were when the id changed hands. */
+  private readonly baselines = new Map<number, Float64Array>();
+
+  constructor(private readonly layout: CounterLayout, sab: SharedArrayBuffer) {
+    this.blocks = Array.from({ length: layout.workers }, (_, w) => layout.block(sab, w));
+  }
+
+  /** Counts a reused peer id from zero again (the id's old owner has left the table). */
+  resetPeer(peerId: number): void {
+    const baseline = new Float64Array(this.layout.workers * PEER_SLOTS);
+    const at = this.layout.peerSlot(peerId, 0);
+    this.blocks.forEach((b, w) => baseline.set(b.subarray(at, at + PEER_SLOTS), w * PEER_SLOTS));
+    this.baselines.set(peerId, baseline);
+  }
+
+  snapshot(peers: PeerIds, fdb?: FdbStats): CounterSnapshot {
+    const { layout, blocks } = this;
+    const sum = (slot: number): number => blocks.reduce((acc, b) => acc + b[slot], 0);
+    const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, sum(i)])) as Record<DropReason, number>;
+    const peerRows: PeerCounters[] = [];
+    for (const [name, id] of peers.entries()) {
+      const at = layout.peerSlot(id, 0);
+      const baseline = this.baselines.get(id);
+      const since = (slot: number): number => blocks.reduce((acc, b, w) => acc + b[at + slot] - (baseline?.[w * PEER_SLOTS + slot] ?? 0), 0);
+      // A time is the id's new owner's once it differs from the one it had when the id changed hands.
+      const lastRx = Math.max(0, ...blocks.map((b, w) => (b[at + PeerSlot.lastRx] === baseline?.[w * PEER_SLOTS + PeerSlot.lastRx] ? 0 : b[at + PeerSlot.lastRx])));
+      peerRows.push({
+        name,
+        txPackets: since(PeerSlot.txPackets),
+        txBytes: since(PeerSlot.txBytes),
+        rxPackets: since(PeerSlot.rxPackets),
+        rxBytes: since(PeerSlot.rxBytes),
+        lastSeen: lastRx > 0 ? lastRx : null,
+      });
+    }
+    peerRows.sort((a, b) => (a.name < b.name ? -1 : 1));
+    const direction = (b: Float64Array, d: DirectionName): BatchCounters => {
+      const at = layout.directionSlot(Direction[d], 0);
+      return {
+        batches: b[at + DirectionSlot.batches],
+        packets: b[at + DirectionSlot.packets],
+        sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
+      };
+    };
+    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished] }));
+    const udp = ([4, 6] as const)
+      .map((family) => ({
+        family,
+        sockets: sum(udpSlot(family, UdpSlot.socket)),
+        gsoOn: sum(udpSlot(family, UdpSlot.gsoOn)),
+        gsoRuns: sum(udpSlot(family, UdpSlot.gsoRuns)),
+        unsupportedRuns: sum(udpSlot(family, UdpSlot.unsupportedRuns)),
+        tooLargeRuns: sum(udpSlot(family, UdpSlot.tooLargeRuns)),
+      }))
+      .filter((f) => f.sockets > 0);
+    const snapshot: CounterSnapshot = { at: Date.now(), peers: peerRows, drops, workers, udp };
+    if (fdb) snapshot.switch = { floods: sum(EventSlot.floods), proxiedArp: sum(EventSlot.proxiedArp), proxiedNd: sum(EventSlot.proxiedNd), fdb };
+    return snapshot;
+  }
+}
