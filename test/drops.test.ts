@@ -56,7 +56,7 @@ describe('drops, counted by reason', () => {
     await sendDatagrams(stranger.ns, stranger.publicIP, ours.publicIP, 8472, times(5, () => vxlanFrame({ ...good, srcMac: stranger.vtepMAC })));
 
     const expected: Partial<Record<DropReason, number>> = {
-      wrong_vni: 3, bad_vxlan_flags: 4, truncated: 65, wrong_dst_mac: 2, bad_ethertype: 2, malformed_inner: 2, oversize: 1, unknown_source: 5,
+      wrong_vni: 3, bad_vxlan_flags: 4, truncated: 65, wrong_dst_mac: 2, bad_ethertype: 2, malformed_inner: 2, oversize_datagram: 1, unknown_source: 5,
     };
     await expect.poll(async () => (await daemon.counters()).drops, { timeout: 10_000 }).toEqual(plus(before, expected));
   });

@@ -20,6 +20,7 @@ import type { SubnetSource } from '../subnets/subnet-source.js';
 import { findNode, type NodeLease, type SubnetTable } from '../subnets/subnet-table.js';
 import { logGsoChange } from './gso-log.js';
 import { createLogger, type Logger } from './log.js';
+import { warnOnOversizeDatagrams } from './oversize-warning.js';
 import type { Mode, Underlay, Undo } from './mode.js';
 import { RouterMode } from './router-mode.js';
 import { parseRunOptions, resolveDatapath, type RunOptions } from './run-options.js';
@@ -139,6 +140,7 @@ class Daemon {
     this.datapath = datapath;
     datapath.onGsoChange((change) => logGsoChange(log, change));
     undo.push(() => datapath.stop());
+    undo.push(warnOnOversizeDatagrams(datapath, log));
     datapath.exited.catch((err: Error) => this.stop.abort(err));
     log.info({ version: datapath.version, nodes: initial.nodes.length }, 'table loaded');
 

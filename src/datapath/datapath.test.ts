@@ -142,7 +142,7 @@ describe('decapsulate', () => {
     expect([d[Drop.unknown_source], d[Drop.bad_vxlan_flags], d[Drop.wrong_vni], d[Drop.wrong_dst_mac], d[Drop.bad_ethertype]]).toEqual([1, 1, 1, 1, 1]);
     expect(d[Drop.malformed_inner]).toBe(2);
     expect(d[Drop.truncated]).toBe(1);
-    expect(d[Drop.oversize]).toBe(1);
+    expect(d[Drop.oversize_datagram]).toBe(1);
     expect(d[ctx.layout.peerSlot(1, 2)]).toBe(1);
     expect(d[ctx.layout.peerSlot(1, 3)]).toBe(good - ENCAP_LEN);
   });

@@ -15,16 +15,17 @@ import type { RouteLookup } from './route-lookup.js';
  */
 export function acceptVxlan(b: PacketBatch, i: number, base: number, family: 4 | 6, minLength: number, routes: RouteLookup, vni: number, counters: ShardCounters): number {
   const len = b.sizes[i];
-  b.peerOf[i] = -1;
-  if (len < 0) {
-    dropped(b, i, Drop.oversize, counters);
-    return -1;
-  }
   const a = i * 4;
   const peer = family === 4 ? routes.peerOfSourceV4(b.addrs[a]) : routes.peerOfSourceV6(b.addrs[a], b.addrs[a + 1], b.addrs[a + 2], b.addrs[a + 3]);
   b.peerOf[i] = peer;
   if (peer < 0) {
     dropped(b, i, Drop.unknown_source, counters);
+    return -1;
+  }
+  if (len < 0) {
+    // Larger than any datagram our underlay carries: a peer's unsegmented GSO packet (or a reassembly).
+    b.peerOf[i] = -1;
+    dropped(b, i, Drop.oversize_datagram, counters);
     return -1;
   }
   if (len < minLength) {
