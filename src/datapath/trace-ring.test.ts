@@ -48,6 +48,18 @@ describe('trace ring', () => {
     expect(reader.drain()).toEqual([]);
   });
 
+  it('keeps a short packet whole when a header was written in front of what was read', () => {
+    const { reader, writer } = setup();
+    reader.start({ dropsOnly: false, peer: -1, every: 1 });
+    const b = new PacketBatch(1, 256);
+    b.sizes[0] = 42; // an ARP frame read at 64, with an 8-byte VXLAN header written at 56
+    for (let k = 0; k < 50; k++) b.slab[56 + k] = k + 1;
+    writer.record(b, 1, 0, 56, 0, 8);
+    const [e] = reader.drain();
+    expect(e.length).toBe(50);
+    expect(e.bytes).toEqual(Buffer.from(Array.from({ length: 50 }, (_, k) => k + 1)));
+  });
+
   it('filters drops, a peer, and samples one in K', () => {
     const { reader, writer } = setup();
     reader.start({ dropsOnly: true, peer: -1, every: 1 });

@@ -99,8 +99,11 @@ export class TraceWriter {
     return Atomics.load(this.control, Control.enabled) !== 0;
   }
 
-  /** Samples the `n` packets of batch `b`; packet i's bytes start at i * slotSize + `at`. */
-  record(b: PacketBatch, n: number, direction: number, at: number, now: number): void {
+  /**
+   * Samples the `n` packets of batch `b`; packet i's bytes start at i * slotSize + `at` and are
+   * `before` bytes longer than sizes[i] says (a header written in front of what was read).
+   */
+  record(b: PacketBatch, n: number, direction: number, at: number, now: number, before = 0): void {
     const dropsOnly = Atomics.load(this.control, Control.dropsOnly) !== 0;
     const peer = Atomics.load(this.control, Control.peer);
     const every = Math.max(1, Atomics.load(this.control, Control.every));
@@ -111,7 +114,7 @@ export class TraceWriter {
       if (peer >= 0 && b.peerOf[i] !== peer) continue;
       if (++this.skip < every) continue;
       this.skip = 0;
-      const length = Math.max(0, b.sizes[i]);
+      const length = b.sizes[i] < 0 ? 0 : b.sizes[i] + before;
       const captured = Math.min(length, CAPTURE_BYTES);
       const w = entryWord(this.worker, this.next);
       const done = (this.next + 1) | 0;
@@ -119,7 +122,7 @@ export class TraceWriter {
       Atomics.store(words, w + E_DIRECTION, direction);
       Atomics.store(words, w + E_VERDICT, b.verdicts[i]);
       Atomics.store(words, w + E_PEER, b.peerOf[i]);
-      Atomics.store(words, w + E_LENGTH, b.sizes[i]);
+      Atomics.store(words, w + E_LENGTH, b.sizes[i] < 0 ? b.sizes[i] : length);
       Atomics.store(words, w + E_CAPTURED, captured);
       Atomics.store(words, w + E_TIME, this.time.words[0]);
       Atomics.store(words, w + E_TIME + 1, this.time.words[1]);

@@ -71,7 +71,7 @@ export class SwitchForwarder implements Forwarder {
     counters.now = Date.now();
     counters.batch(Direction.tun, n);
     forwardFrames(tx, n, egress);
-    if (trace.enabled()) trace.record(tx, n, Direction.tun, TRACE_TX_OFFSET, counters.now);
+    if (trace.enabled()) trace.record(tx, n, Direction.tun, TRACE_TX_OFFSET, counters.now, VXLAN_HEADER_LEN);
     if (egress.send4) this.flush(egress.send4);
     if (egress.send6) this.flush(egress.send6);
     const proxy = this.proxy;
