@@ -31,9 +31,3 @@ export const DROP_HELP: Readonly<Record<DropReason, string>> = reasons;
 export const Drop = Object.freeze(Object.fromEntries(DROP_REASONS.map((r, i) => [r, i]))) as {
   readonly [K in DropReason]: number;
 };
-
-/** Reasons only switch mode has (router mode never sees a bare Ethernet frame from its TUN). */
-export const SWITCH_ONLY: readonly DropReason[] = ['runt', 'bad_src_mac', 'no_peer'];
-
-/** Reasons only hostile offload packets give (a pod writing its own virtio_net_hdr): test/hostile-gso.test.ts shows them. */
-export const HOSTILE_GSO: readonly DropReason[] = ['bad_vnet_hdr', 'bad_gso', 'bad_tso_headers'];
