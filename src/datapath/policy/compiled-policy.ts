@@ -1,0 +1,183 @@
+// The datapath's NetworkPolicy: a FlowDecider over the compiled buffer (policy-layout.ts). A
+// worker builds one per buffer it is sent (construction reads the header only). decide() looks
+// up both addresses in the hash, then walks only the two pods' own rule lists: its cost grows
+// with the rules that select those pods, not with the number of policies; it allocates nothing.
+import { FLOW_ALLOW, FLOW_DENY_EGRESS, FLOW_DENY_INGRESS, type FlowDecider, type FlowQuery } from './flow-decider.js';
+import {
+  ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_MAGIC, H_PODS_OFF, H_POD_COUNT, H_RULES_OFF, H_TOTAL_WORDS,
+  IP_BLOCK_EXCEPT_WORDS, NAMED_PORT_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST, POD_WORDS, POLICY_MAGIC, PORT_NAMED, PORT_WORDS,
+  P_EGRESS_ISOLATED_BY, P_EGRESS_RULES_COUNT, P_EGRESS_RULES_OFF, P_INGRESS_ISOLATED_BY, P_INGRESS_RULES_COUNT, P_INGRESS_RULES_OFF,
+  P_NAMED_PORTS_COUNT, P_NAMED_PORTS_OFF, P_NODE, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
+  addressHash, addressWord,
+} from './policy-layout.js';
+
+export class CompiledPolicy implements FlowDecider {
+  private readonly w: Int32Array;
+  private readonly hashOff: number;
+  private readonly hashMask: number;
+  private readonly podsOff: number;
+  private readonly rulesOff: number;
+  private readonly gen: number;
+  private lastReason = -1;
+
+  constructor(sab: SharedArrayBuffer) {
+    const w = new Int32Array(sab);
+    if (w.length < H_TOTAL_WORDS + 1 || w[H_MAGIC] !== POLICY_MAGIC || w[H_TOTAL_WORDS] !== w.length) throw new Error('not a compiled NetworkPolicy buffer');
+    this.w = w;
+    this.gen = w[H_GENERATION];
+    this.hashOff = w[H_HASH_OFF];
+    this.hashMask = w[H_HASH_MASK];
+    this.podsOff = w[H_PODS_OFF];
+    this.rulesOff = w[H_RULES_OFF];
+  }
+
+  generation(): number {
+    return this.gen;
+  }
+
+  podCount(): number {
+    return this.w[H_POD_COUNT];
+  }
+
+  reason(): number {
+    return this.lastReason;
+  }
+
+  decide(q: FlowQuery): number {
+    const w = this.w;
+    const srcSlot = this.slotOf(q.src);
+    const dstSlot = this.slotOf(q.dst);
+    const srcPod = srcSlot < 0 ? -1 : w[srcSlot + A_POD];
+    const dstPod = dstSlot < 0 ? -1 : w[dstSlot + A_POD];
+    let allowedBy = -1;
+    if (srcPod >= 0) {
+      const p = this.podsOff + srcPod * POD_WORDS;
+      const isolatedBy = w[p + P_EGRESS_ISOLATED_BY];
+      if (isolatedBy >= 0) {
+        allowedBy = this.firstMatch(w[p + P_EGRESS_RULES_OFF], w[p + P_EGRESS_RULES_COUNT], q.dst, dstPod, q.protocol, q.dstPort, dstPod);
+        if (allowedBy < 0) {
+          this.lastReason = isolatedBy;
+          return FLOW_DENY_EGRESS;
+        }
+      }
+    }
+    if (dstPod >= 0) {
+      const p = this.podsOff + dstPod * POD_WORDS;
+      const isolatedBy = w[p + P_INGRESS_ISOLATED_BY];
+      // Traffic from the pod's own node is allowed, whatever isolates the pod.
+      const fromOwnNode = srcSlot >= 0 && w[srcSlot + A_NODE] >= 0 && w[srcSlot + A_NODE] === w[p + P_NODE];
+      if (isolatedBy >= 0 && !fromOwnNode) {
+        const by = this.firstMatch(w[p + P_INGRESS_RULES_OFF], w[p + P_INGRESS_RULES_COUNT], q.src, srcPod, q.protocol, q.dstPort, dstPod);
+        if (by < 0) {
+          this.lastReason = isolatedBy;
+          return FLOW_DENY_INGRESS;
+        }
+        allowedBy = by;
+      }
+    }
+    this.lastReason = allowedBy;
+    return FLOW_ALLOW;
+  }
+
+  /** The hash slot (word offset) of this address, -1 when it is nobody's. */
+  private slotOf(a: Uint8Array): number {
+    const w = this.w;
+    const a0 = addressWord(a, 0);
+    const a1 = addressWord(a, 1);
+    const a2 = addressWord(a, 2);
+    const a3 = addressWord(a, 3);
+    const mask = this.hashMask;
+    for (let i = addressHash(a0, a1, a2, a3) & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+      const s = this.hashOff + i * ADDRESS_WORDS;
+      if (w[s + A_POD] < 0 && w[s + A_NODE] < 0) return -1;
+      if (w[s + A_ADDR] === a0 && w[s + A_ADDR + 1] === a1 && w[s + A_ADDR + 2] === a2 && w[s + A_ADDR + 3] === a3) return s;
+    }
+    return -1;
+  }
+
+  /** The policy of the first rule in the list that matches, -1 when none does. */
+  private firstMatch(listOff: number, count: number, peerAddr: Uint8Array, peerPod: number, protocol: number, dstPort: number, dstPod: number): number {
+    const w = this.w;
+    for (let i = 0; i < count; i++) {
+      const r = this.rulesOff + w[listOff + i] * RULE_WORDS;
+      if (this.peersMatch(w[r + R_PEERS_OFF], w[r + R_PEERS_COUNT], peerAddr, peerPod) && this.portsMatch(w[r + R_PORTS_OFF], w[r + R_PORTS_COUNT], protocol, dstPort, dstPod)) return w[r + R_POLICY];
+    }
+    return -1;
+  }
+
+  private peersMatch(off: number, count: number, addr: Uint8Array, pod: number): boolean {
+    if (count < 0) return true;
+    const w = this.w;
+    for (let i = 0; i < count; i++) {
+      const peer = w[off + i];
+      const kind = w[peer];
+      if (kind === PEER_IP_BLOCK) {
+        if (this.ipBlockMatches(peer, addr)) return true;
+      } else if (pod >= 0) {
+        const n = w[peer + 1];
+        if (kind === PEER_POD_BITS) {
+          if (pod >>> 5 < n && (w[peer + 2 + (pod >>> 5)] & (1 << (pod & 31))) !== 0) return true;
+        } else if (kind === PEER_POD_LIST) {
+          let lo = 0;
+          let hi = n - 1;
+          while (lo <= hi) {
+            const mid = (lo + hi) >>> 1;
+            const v = w[peer + 2 + mid];
+            if (v === pod) return true;
+            if (v < pod) lo = mid + 1;
+            else hi = mid - 1;
+          }
+        }
+      }
+    }
+    return false;
+  }
+
+  private ipBlockMatches(peer: number, addr: Uint8Array): boolean {
+    const w = this.w;
+    if (w[peer + 1] !== familyOf(addr) || !prefixMatches(w, peer + 2, addr)) return false;
+    const n = w[peer + 7];
+    for (let e = 0; e < n; e++) if (prefixMatches(w, peer + 8 + e * IP_BLOCK_EXCEPT_WORDS, addr)) return false;
+    return true;
+  }
+
+  private portsMatch(off: number, count: number, protocol: number, dstPort: number, dstPod: number): boolean {
+    if (count < 0) return true;
+    const w = this.w;
+    for (let i = 0; i < count; i++) {
+      const e = off + i * PORT_WORDS;
+      if (w[e] !== protocol) continue;
+      if (w[e + 1] === PORT_NAMED) {
+        if (dstPod >= 0 && this.podHasNamedPort(dstPod, w[e + 2], protocol, dstPort)) return true;
+      } else if (dstPort >= w[e + 2] && dstPort <= w[e + 3]) return true;
+    }
+    return false;
+  }
+
+  private podHasNamedPort(pod: number, nameId: number, protocol: number, port: number): boolean {
+    const w = this.w;
+    const p = this.podsOff + pod * POD_WORDS;
+    const off = w[p + P_NAMED_PORTS_OFF];
+    const n = w[p + P_NAMED_PORTS_COUNT];
+    for (let i = 0; i < n; i++) {
+      const e = off + i * NAMED_PORT_WORDS;
+      if (w[e] === nameId && w[e + 1] === protocol && w[e + 2] === port) return true;
+    }
+    return false;
+  }
+}
+
+function familyOf(a: Uint8Array): number {
+  for (let i = 0; i < 10; i++) if (a[i] !== 0) return 6;
+  return a[10] === 0xff && a[11] === 0xff ? 4 : 6;
+}
+
+/** Whether `addr` is inside the prefix stored at w[at] as [bits, 4 address words]. */
+function prefixMatches(w: Int32Array, at: number, addr: Uint8Array): boolean {
+  let bits = w[at];
+  for (let k = 0; k < 4 && bits > 0; k++, bits -= 32) {
+    const mask = bits >= 32 ? -1 : ~(-1 >>> bits);
+    if (((addressWord(addr, k) ^ w[at + 1 + k]) & mask) !== 0) return false;
+  }
+  return true;
+}

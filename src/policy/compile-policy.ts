@@ -1,0 +1,254 @@
+// PolicyWorld → the compiled buffer the workers decide flows from (layout in
+// src/datapath/policy/policy-layout.ts). Every pod with an IP cluster-wide gets its isolation
+// and its own rule lists, since vxroute checks a remote pod's egress and ingress too. Rules are
+// shared between the pods a policy selects; peers become pod sets (a sorted list or a bitset,
+// whichever is smaller) or prefix lists; named ports stay names, resolved at decide() time on
+// the destination pod's container ports (one small list per pod).
+import {
+  ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, HEADER_WORDS, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_MAGIC, H_PODS_OFF, H_POD_COUNT, H_POLICY_COUNT,
+  H_RULES_OFF, H_RULE_COUNT, H_TOTAL_WORDS, NAMED_PORT_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST, POD_WORDS, POLICY_MAGIC, PORT_NAMED,
+  PORT_RANGE, P_EGRESS_ISOLATED_BY, P_EGRESS_RULES_COUNT, P_EGRESS_RULES_OFF, P_INGRESS_ISOLATED_BY, P_INGRESS_RULES_COUNT, P_INGRESS_RULES_OFF,
+  P_NAMED_PORTS_COUNT, P_NAMED_PORTS_OFF, P_NODE, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
+  addressHash, addressWord,
+} from '../datapath/policy/policy-layout.js';
+import { mappedAddress, type MappedPrefix } from './mapped-address.js';
+import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
+import { PolicyIndex } from './policy-index.js';
+import { PROTOCOL_NUMBERS } from './reference.js';
+import type { PolicyWorld } from './world.js';
+
+export interface CompiledPolicyBuffer {
+  /** Immutable once built: post it to the workers, build a CompiledPolicy from it there. */
+  sab: SharedArrayBuffer;
+  /** reason() → "namespace/name". */
+  policyNames: string[];
+  /** Invalid policies and rules, and named ports no pod has: log each by its policy's name. */
+  problems: PolicyProblem[];
+}
+
+export function compilePolicy(world: PolicyWorld, generation: number): CompiledPolicyBuffer {
+  return compilePolicyIndex(new PolicyIndex(world), generation);
+}
+
+/** A growable Int32 word list. */
+class Words {
+  data = new Int32Array(1024);
+  length = 0;
+  push(v: number): number {
+    if (this.length === this.data.length) {
+      const bigger = new Int32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length] = v;
+    return this.length++;
+  }
+}
+
+export function compilePolicyIndex(index: PolicyIndex, generation: number): CompiledPolicyBuffer {
+  const podCount = index.pods.length;
+  const pool = new Words(); // offsets relative to the pool; fixed up when the pool's place is known
+  const poolRefs: number[] = []; // pool positions that hold a pool offset
+  const names = new Map<string, number>();
+  const nameId = (n: string) => {
+    let id = names.get(n);
+    if (id === undefined) names.set(n, (id = names.size));
+    return id;
+  };
+
+  // Rules, each compiled once and shared by every pod its policy selects.
+  const rules: number[][] = []; // [policy, peersOff, peersCount, portsOff, portsCount]
+  const peerCache = new Map<string, number>();
+  const compileRule = (policy: ParsedPolicy, rule: ParsedRule): number => {
+    let peersOff = 0;
+    let peersCount = -1;
+    if (rule.peers) {
+      const records = rule.peers.map((peer) => compilePeer(index, policy, peer, pool, peerCache));
+      peersOff = pool.length;
+      peersCount = records.length;
+      for (const r of records) poolRefs.push(pool.push(r));
+    }
+    let portsOff = 0;
+    let portsCount = -1;
+    if (rule.ports) {
+      portsOff = pool.length;
+      portsCount = rule.ports.length;
+      for (const p of rule.ports) {
+        pool.push(PROTOCOL_NUMBERS[p.protocol]);
+        if (typeof p.port === 'string') {
+          pool.push(PORT_NAMED);
+          pool.push(nameId(p.port));
+          pool.push(0);
+        } else {
+          pool.push(PORT_RANGE);
+          pool.push(p.port ?? 0);
+          pool.push(p.port === undefined ? 65535 : (p.endPort ?? p.port));
+        }
+      }
+    }
+    rules.push([policy.index, peersOff, peersCount, portsOff, portsCount]);
+    return rules.length - 1;
+  };
+
+  const isolatedBy: Record<Direction, Int32Array> = { ingress: new Int32Array(podCount).fill(-1), egress: new Int32Array(podCount).fill(-1) };
+  const ruleLists: Record<Direction, number[][]> = { ingress: Array.from({ length: podCount }, () => []), egress: Array.from({ length: podCount }, () => []) };
+  for (const policy of index.policies) {
+    const selected = index.selectedPods(policy);
+    if (selected.length === 0) continue;
+    for (const dir of ['ingress', 'egress'] as const) {
+      if (!policy.isolates[dir]) continue;
+      // An invalid rule allows nothing: it is left out; the policy still isolates.
+      const ids = policy.rules[dir].filter((r) => r.valid).map((r) => compileRule(policy, r));
+      for (const pod of selected) {
+        if (isolatedBy[dir][pod] < 0) isolatedBy[dir][pod] = policy.index;
+        const list = ruleLists[dir][pod];
+        for (const id of ids) list.push(id);
+      }
+    }
+  }
+
+  // Per pod: rule lists and the named ports policies refer to.
+  const podWords = new Int32Array(podCount * POD_WORDS);
+  for (let i = 0; i < podCount; i++) {
+    const p = i * POD_WORDS;
+    podWords[p + P_NODE] = index.podNode(i);
+    podWords[p + P_INGRESS_ISOLATED_BY] = isolatedBy.ingress[i];
+    podWords[p + P_EGRESS_ISOLATED_BY] = isolatedBy.egress[i];
+    for (const [dir, offW, countW] of [['ingress', P_INGRESS_RULES_OFF, P_INGRESS_RULES_COUNT], ['egress', P_EGRESS_RULES_OFF, P_EGRESS_RULES_COUNT]] as const) {
+      const list = ruleLists[dir][i];
+      podWords[p + offW] = pool.length;
+      podWords[p + countW] = list.length;
+      for (const id of list) pool.push(id);
+    }
+    podWords[p + P_NAMED_PORTS_OFF] = pool.length;
+    let n = 0;
+    for (const port of index.pods[i].ports) {
+      const id = port.name === undefined ? undefined : names.get(port.name);
+      if (id === undefined) continue;
+      pool.push(id);
+      pool.push(PROTOCOL_NUMBERS[port.protocol]);
+      pool.push(port.port);
+      n++;
+    }
+    podWords[p + P_NAMED_PORTS_COUNT] = n;
+  }
+
+  // The address hash: every pod IP and node address, at most half full.
+  const entries = new Map<string, { addr: Uint8Array; pod: number; node: number }>();
+  const entry = (addr: Uint8Array) => {
+    const key = Buffer.from(addr).toString('hex');
+    let e = entries.get(key);
+    if (!e) entries.set(key, (e = { addr, pod: -1, node: -1 }));
+    return e;
+  };
+  index.pods.forEach((pod, i) => {
+    for (const ip of pod.ips) {
+      const a = mappedAddress(ip);
+      if (a && index.podAt(a) === i) entry(a).pod = i;
+    }
+  });
+  for (const addr of index.nodeAddresses()) entry(addr).node = index.nodeAt(addr);
+  let capacity = 8;
+  while (capacity < entries.size * 2) capacity *= 2;
+
+  const hashOff = HEADER_WORDS;
+  const podsOff = hashOff + capacity * ADDRESS_WORDS;
+  const rulesOff = podsOff + podCount * POD_WORDS;
+  const poolOff = rulesOff + rules.length * RULE_WORDS;
+  const total = poolOff + pool.length;
+  const sab = new SharedArrayBuffer(total * 4);
+  const w = new Int32Array(sab);
+  w[H_MAGIC] = POLICY_MAGIC;
+  w[H_GENERATION] = generation;
+  w[H_TOTAL_WORDS] = total;
+  w[H_POD_COUNT] = podCount;
+  w[H_POLICY_COUNT] = index.policies.length;
+  w[H_HASH_MASK] = capacity - 1;
+  w[H_HASH_OFF] = hashOff;
+  w[H_PODS_OFF] = podsOff;
+  w[H_RULES_OFF] = rulesOff;
+  w[H_RULE_COUNT] = rules.length;
+
+  for (let i = 0; i < capacity; i++) {
+    w[hashOff + i * ADDRESS_WORDS + A_POD] = -1;
+    w[hashOff + i * ADDRESS_WORDS + A_NODE] = -1;
+  }
+  for (const e of entries.values()) {
+    const a = [0, 1, 2, 3].map((k) => addressWord(e.addr, k));
+    let i = addressHash(a[0], a[1], a[2], a[3]) & (capacity - 1);
+    while (w[hashOff + i * ADDRESS_WORDS + A_POD] >= 0 || w[hashOff + i * ADDRESS_WORDS + A_NODE] >= 0) i = (i + 1) & (capacity - 1);
+    const s = hashOff + i * ADDRESS_WORDS;
+    for (let k = 0; k < 4; k++) w[s + A_ADDR + k] = a[k];
+    w[s + A_POD] = e.pod;
+    w[s + A_NODE] = e.node;
+  }
+
+  for (let i = 0; i < podCount * POD_WORDS; i++) {
+    const field = i % POD_WORDS;
+    const relocate = field === P_INGRESS_RULES_OFF || field === P_EGRESS_RULES_OFF || field === P_NAMED_PORTS_OFF;
+    w[podsOff + i] = relocate ? podWords[i] + poolOff : podWords[i];
+  }
+  rules.forEach((r, i) => {
+    const at = rulesOff + i * RULE_WORDS;
+    w[at + R_POLICY] = r[0];
+    w[at + R_PEERS_OFF] = r[1] + poolOff;
+    w[at + R_PEERS_COUNT] = r[2];
+    w[at + R_PORTS_OFF] = r[3] + poolOff;
+    w[at + R_PORTS_COUNT] = r[4];
+  });
+  w.set(pool.data.subarray(0, pool.length), poolOff);
+  for (const ref of poolRefs) w[poolOff + ref] += poolOff;
+
+  return { sab, policyNames: index.policies.map((p) => `${p.namespace}/${p.name}`), problems: index.problems };
+}
+
+/** A peer's record in the pool (its offset there); identical pod peers share one record. */
+function compilePeer(index: PolicyIndex, policy: ParsedPolicy, peer: ParsedPeer, pool: Words, cache: Map<string, number>): number {
+  if (peer.kind === 'ipBlock') {
+    const at = pool.push(PEER_IP_BLOCK);
+    pool.push(peer.cidr.family);
+    pushPrefix(pool, peer.cidr);
+    pool.push(peer.except.length);
+    for (const e of peer.except) pushPrefix(pool, e);
+    return at;
+  }
+  if (peer.kind === 'invalid') {
+    // Names nobody. Not reached today: a rule with an invalid peer is invalid and left out.
+    const at = pool.push(PEER_POD_LIST);
+    pool.push(0);
+    return at;
+  }
+  const key = JSON.stringify([peer.namespaceSelector === undefined ? policy.namespace : '', peer.namespaceSelector, peer.podSelector]);
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached;
+  const members: number[] = [];
+  if (peer.namespaceSelector === undefined) {
+    for (const i of index.podsOfNamespace(policy.namespace)) if (index.peerSelectsPod(policy, peer, i)) members.push(i);
+  } else {
+    for (const [ns, pods] of index.namespacesWithPods()) {
+      if (!index.namespaceMatches(policy, peer.namespaceSelector, ns)) continue;
+      for (const i of pods) if (index.peerSelectsPod(policy, peer, i)) members.push(i);
+    }
+    members.sort((a, b) => a - b);
+  }
+  const bitsetWords = (index.pods.length + 31) >>> 5;
+  let at: number;
+  if (members.length <= bitsetWords) {
+    at = pool.push(PEER_POD_LIST);
+    pool.push(members.length);
+    for (const m of members) pool.push(m);
+  } else {
+    at = pool.push(PEER_POD_BITS);
+    pool.push(bitsetWords);
+    const start = pool.length;
+    for (let k = 0; k < bitsetWords; k++) pool.push(0);
+    for (const m of members) pool.data[start + (m >>> 5)] |= 1 << (m & 31);
+  }
+  cache.set(key, at);
+  return at;
+}
+
+function pushPrefix(pool: Words, p: MappedPrefix): void {
+  pool.push(p.bits);
+  for (let k = 0; k < 4; k++) pool.push(addressWord(p.addr, k));
+}
