@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { echo, fragmentHeader, ICMP, icmpError, ipv4, ipv6, TCP, tcp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, UDP, udp } from '../../../test/flow-packets.js';
-import { TestDecider, type Question } from '../../../test/test-flow-decider.js';
+import { TestDecider, type Question, type Rule } from '../../../test/test-flow-decider.js';
 import { ENCAP_LEN, HEADROOM } from '../../packet/constants.js';
 import { CounterLayout, Direction, PolicySlot, policySlot, ShardCounters } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
@@ -15,7 +15,7 @@ const CLIENT = '10.244.1.5'; // a pod of this node
 const SERVER = '10.244.2.7'; // a pod of a peer
 const START = 1_700_000_000_000;
 
-const allowAll = () => ({ verdict: FLOW_ALLOW, policy: 4 });
+const allowAll: Rule = () => ({ verdict: FLOW_ALLOW, policy: 4 });
 
 class World {
   readonly layout = new CounterLayout(1, 4);
@@ -25,7 +25,7 @@ class World {
   readonly ctx: PolicyContext;
   readonly batch = new PacketBatch(16, SLOT);
 
-  constructor(rule = allowAll, max = 1024) {
+  constructor(rule: Rule = allowAll, max = 1024) {
     const sab = this.layout.allocate();
     this.block = this.layout.block(sab, 0);
     this.counters = new ShardCounters(this.block, this.layout);
