@@ -106,6 +106,10 @@ describe('the policy stage', () => {
     expect(w.decider.asked.filter((q) => q.src === SERVER)).toEqual([question(SERVER, CLIENT, TCP, 22)]);
     expect(w.dropped(Drop.policy_denied_ingress)).toBe(2);
     expect(w.newFlows(Direction.udp, false)).toBe(1);
+    // The trace names the policy that decided: 1 + its index (0: none).
+    expect(w.batch.policyOf[0]).toBe(2 + 1);
+    expect(w.one(Direction.tun, out(TCP_ACK))).toBe(FORWARDED);
+    expect(w.batch.policyOf[0]).toBe(9 + 1);
   });
 
   it('lets the ICMP errors of an allowed flow pass, and drops errors that quote no connection', () => {

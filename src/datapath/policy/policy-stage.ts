@@ -29,7 +29,7 @@ export const REFRESH_MS = 1000;
 
 const tuple = new FlowTuple();
 const query: FlowQuery = { src: tuple.src, dst: tuple.dst, protocol: 0, dstPort: 0 };
-/** The policy index that decided the last packet judged (-1: none), for the trace. */
+/** The policy index that decided the last packet judged (-1: none), for the trace (PacketBatch.policyOf). */
 let lastReason = -1;
 
 /**
@@ -44,9 +44,11 @@ export function policyStage(b: PacketBatch, n: number, out: number, ctx: PolicyC
   const generation = ctx.decider.generation();
   let denied = 0;
   for (let i = 0; i < n; i++) {
+    b.policyOf[i] = 0;
     if (b.verdicts[i] !== FORWARDED) continue;
     const avail = Math.min(b.sizes[i] - before, room);
     const verdict = judge(buf, i * b.slotSize + HEADROOM, avail, ctx, direction, generation);
+    b.policyOf[i] = lastReason + 1;
     if (verdict === FORWARDED) continue;
     dropped(b, i, verdict, ctx.counters);
     denied++;
