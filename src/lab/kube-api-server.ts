@@ -87,6 +87,7 @@ export class KubeApiServer {
   private address: { host: string; port: number } | { path: string } | undefined;
   /** Requests of every kind. */
   readonly stats: ApiStats = newStats();
+  private readonly refused = new Map<Resource, number>();
   private readonly kindStats = new Map<Resource, ApiStats>((Object.keys(KINDS) as Resource[]).map((r) => [r, newStats()]));
 
   constructor(private readonly opts: ApiServerOptions = {}) {}
@@ -221,6 +222,12 @@ export class KubeApiServer {
     return this.delete('networkpolicies', namespace, name);
   }
 
+  /** Answers every request for `resource` with this HTTP status (403: a role without the rule), or serves it again (undefined). */
+  refuse(resource: Resource, code: number | undefined): void {
+    if (code === undefined) this.refused.delete(resource);
+    else this.refused.set(resource, code);
+  }
+
   /** Ends every open watch mid-stream, as a restarting API server or a load balancer would. */
   dropWatches(): void {
     for (const w of this.watches) w.res.socket?.destroy();
@@ -262,6 +269,8 @@ export class KubeApiServer {
     const route = parseRoute(url.pathname);
     if (!route) return status(res, 404, 'NotFound', `no route ${url.pathname}`);
     const { resource, namespace, name, subresource } = route;
+    const refusal = this.refused.get(resource);
+    if (refusal !== undefined) return status(res, refusal, refusal === 403 ? 'Forbidden' : 'InternalError', `${resource} is refused (${refusal})`);
     if (req.method === 'GET' && name === undefined) {
       return url.searchParams.get('watch') === 'true' ? this.watch(resource, namespace, url, res) : this.listResponse(resource, namespace, res);
     }
