@@ -73,11 +73,11 @@ try {
   const bare: number[] = [];
   for (let i = 0; i < 5; i++) bare.push(await bareList(join(lab.dir, 'api.sock')));
 
-  const listsBefore = api.stats.lists;
+  const listsBefore = api.statsOf('nodes').lists;
   const daemon = await lab.startVxrouteKube(ours, kubeconfig, await lab.writeNetConf(), ['--workers', '2']);
-  if (api.stats.lists !== listsBefore + 1) throw new Error(`expected one list from the daemon, saw ${api.stats.lists - listsBefore}`);
+  if (api.statsOf('nodes').lists !== listsBefore + 1) throw new Error(`expected one Node list from the daemon, saw ${api.statsOf('nodes').lists - listsBefore}`);
   const loaded = await daemon.waitForLog((l) => l.msg === 'table loaded' && l.nodes === nodeCount, 30_000);
-  const syncMs = (loaded.time as number) - api.stats.lastListAt!;
+  const syncMs = (loaded.time as number) - api.statsOf('nodes').lastListAt!;
   await daemon.waitForLog((l) => l.msg === 'node annotations published');
 
   const changeMs: number[] = [];

@@ -232,6 +232,18 @@ describe('deploy/kubernetes', () => {
     }
   });
 
+  it('grants what the policy source lists and watches, and nothing more of those kinds', () => {
+    const rules = find('ClusterRole').rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    const granted = (group: string, resource: string) => rules.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource)).flatMap((r) => r.verbs).sort();
+    // Each kind the policy world reads, by the group its list path names (src/policy/kube-policy-source.ts).
+    for (const [group, resource] of [['', 'pods'], ['', 'namespaces'], ['', 'nodes'], ['networking.k8s.io', 'networkpolicies']]) {
+      expect(granted(group, resource), `${group || 'core'}/${resource}`).toEqual(expect.arrayContaining(['get', 'list', 'watch']));
+    }
+    expect(granted('', 'pods')).toEqual(['get', 'list', 'watch']); // read only: vxroute never writes a pod
+    expect(granted('networking.k8s.io', 'networkpolicies')).toEqual(['get', 'list', 'watch']);
+    expect(daemonOptions(container).kube?.networkPolicy).toBe(true); // on in the DaemonSet, as by default
+  });
+
   it('grants the API access the daemon needs to its own service account', () => {
     const role = find('ClusterRole');
     const sa = find('ServiceAccount');
@@ -239,6 +251,8 @@ describe('deploy/kubernetes', () => {
     expect(role.rules).toEqual([
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+      { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch'] },
     ]);
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }]);

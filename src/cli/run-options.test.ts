@@ -46,6 +46,12 @@ describe('vxroute run flags', () => {
     expect(k).toMatchObject({ kube: { kubeconfig: 'k.yaml', netConf: 'n.json' }, subnetEnv: undefined });
   });
 
+  it('follows NetworkPolicy with --kube unless --no-network-policy, which needs --kube', () => {
+    expect(parseRunOptions(['--kube'], {}).kube?.networkPolicy).toBe(true);
+    expect(parseRunOptions(['--kube', '--no-network-policy'], {}).kube?.networkPolicy).toBe(false);
+    expect(message([...base, '--no-network-policy'])).toMatch(/^--no-network-policy: only applies with --kube/);
+  });
+
   it('provides pod networking: its own conflist by default with --kube, flannel’s subnet.env, or none', () => {
     expect(parseRunOptions([...base], {})).toMatchObject({ cni: 'none', ipMasq: false, subnetEnv: undefined });
     expect(parseRunOptions(['--kube', '--cni', 'flannel'], {})).toMatchObject({ cni: 'flannel', ipMasq: false, subnetEnv: '/run/flannel/subnet.env' });

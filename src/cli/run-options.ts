@@ -9,6 +9,8 @@ export interface KubeOptions {
   /** undefined: in-cluster config, else $KUBECONFIG or ~/.kube/config. */
   kubeconfig: string | undefined;
   netConf: string;
+  /** Follow pods, namespaces and NetworkPolicies for the policy world (off: --no-network-policy). */
+  networkPolicy: boolean;
 }
 
 /** Switch mode's settings (--mode switch). */
@@ -68,6 +70,8 @@ The subnet table, one of:
   --kube                every Node's pod CIDR and flannel annotations from the Kubernetes API
     --kubeconfig FILE   (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)
     --net-conf FILE     flannel's net-conf.json (default: ${DEFAULT_NET_CONF})
+    --no-network-policy do not follow pods, namespaces and NetworkPolicies (default: followed,
+                        which needs get, list and watch on them; see README, RBAC)
 
 Mode:
   --mode MODE           router (default): a TUN device, IP packets routed by pod CIDR;
@@ -136,6 +140,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         kube: { type: 'boolean', default: false },
         kubeconfig: { type: 'string' },
         'net-conf': { type: 'string' },
+        'no-network-policy': { type: 'boolean' },
         'subnet-env': { type: 'string' },
         cni: { type: 'string' },
         'cni-conf-dir': { type: 'string', default: DEFAULT_CNI_CONF_DIR },
@@ -174,7 +179,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw new ConfigError('--bridge', `"${bridge}" is no valid device name (1–15 of A–Z a–z 0–9 _ . -)`);
   if (values.subnets === undefined && !kube) throw new ConfigError('--subnets', 'is required: the static subnet table file (see README), or --kube for the Kubernetes API');
   if (values.subnets !== undefined && kube) throw new ConfigError('--kube', 'and --subnets exclude each other: pick one source of the subnet table');
-  for (const flag of ['kubeconfig', 'net-conf'] as const) {
+  for (const flag of ['kubeconfig', 'net-conf', 'no-network-policy'] as const) {
     if (values[flag] !== undefined && !kube) throw new ConfigError(`--${flag}`, 'only applies with --kube');
   }
   const cni = values.cni ?? (kube ? 'vxroute' : 'none');
@@ -203,7 +208,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     } : undefined,
     nodeName: values['node-name'] ?? env.NODE_NAME ?? hostname(),
     subnets: values.subnets,
-    kube: kube ? { kubeconfig: values.kubeconfig, netConf: values['net-conf'] ?? DEFAULT_NET_CONF } : undefined,
+    kube: kube ? { kubeconfig: values.kubeconfig, netConf: values['net-conf'] ?? DEFAULT_NET_CONF, networkPolicy: !values['no-network-policy'] } : undefined,
     cni: cni as RunOptions['cni'],
     cniConfDir: values['cni-conf-dir']!,
     ipMasq,

@@ -11,6 +11,7 @@ import { addon } from '../native/addon.js';
 import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
+import { KubePolicySource } from '../policy/kube-policy-source.js';
 import { announceNode } from '../subnets/kube-announce.js';
 import { loadKubeConfig } from '../subnets/kube-config.js';
 import { KubeSubnetSource } from '../subnets/kube-source.js';
@@ -45,8 +46,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     kc && netConf
       ? new KubeSubnetSource(kc, { nodeName: opts.nodeName, networks: { v4: netConf.network, v6: netConf.networkV6 }, vni: settings.vni, publicIP: opts.publicIP }, log)
       : new StaticFileSource(opts.subnets!, log, { peersOnly: opts.mode === 'switch' });
+  const policy = kc && opts.kube?.networkPolicy ? new KubePolicySource(kc, log) : undefined;
 
   const undo: Undo[] = [() => source.stop()];
+  if (policy) undo.push(() => policy.stop());
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const onSignal = (): void => {
@@ -58,7 +61,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   let exitCode = 0;
   try {
-    const daemon = new Daemon(opts, settings, log, source, kc, undo, stop);
+    const daemon = new Daemon(opts, settings, log, source, policy, kc, undo, stop);
     await daemon.start();
     if (!stop.signal.aborted) await once(stop.signal, 'abort');
     if (stop.signal.reason instanceof Error) {
@@ -92,6 +95,7 @@ class Daemon {
     private readonly settings: Settings,
     private readonly log: Logger,
     private readonly source: SubnetSource,
+    private readonly policy: KubePolicySource | undefined,
     private readonly kc: KubeConfig | undefined,
     private readonly undo: Undo[],
     private readonly stop: AbortController,
@@ -105,7 +109,7 @@ class Daemon {
     if (opts.metrics.length > 0) {
       const servers = await startHttpServer(
         opts.metrics,
-        { nodeName: opts.nodeName, datapath: () => this.datapath, notReady: () => this.notReady ?? this.source.problem() },
+        { nodeName: opts.nodeName, datapath: () => this.datapath, notReady: () => this.notReady ?? this.source.problem() ?? this.policy?.problem() },
         {
           info: { node: opts.nodeName, iface: opts.iface, vni: String(settings.vni), port: String(settings.port), source: opts.kube ? 'kube' : 'static' },
           exposeDebug: opts.exposeDebug,
@@ -114,6 +118,8 @@ class Daemon {
       );
       undo.push(() => Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined));
     }
+
+    if (this.policy) this.followPolicy(this.policy);
 
     // Tables that come while the host is set up wait in the queue (the newest wins) until the datapath runs.
     this.source.onTable((table, why) => {
@@ -161,6 +167,18 @@ class Daemon {
     if (this.kc) await this.announce(this.kc, self);
     this.notReady = undefined;
     log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni }, 'ready');
+  }
+
+  /**
+   * The policy world follows the API from the start, beside the subnet table. Nothing enforces it
+   * yet: the policy compiler subscribes here with `policy.onWorld`, and logs by name each policy
+   * its validation rejects.
+   */
+  private followPolicy(policy: KubePolicySource): void {
+    policy.onWorld((world, why) => {
+      this.log.info({ pods: world.pods.length, namespaces: world.namespaces.length, nodes: world.nodes.length, policies: world.policies.length, why }, 'policy world changed');
+    });
+    void policy.start();
   }
 
   /** Our underlay addresses and each one's room for an inner packet: its MTU less VXLAN's overhead over that family. */

@@ -1,9 +1,10 @@
 // The main thread's reader of the counter blocks: sums every worker's block into one view at the
 // moment someone asks. It never writes a block (each worker writes only its own): a peer id given
 // to a new node starts from zero because the reader subtracts what the id had counted until then.
-import { BATCH_BUCKETS, CounterLayout, Direction, DirectionSlot, EventSlot, PEER_SLOTS, PeerSlot, UdpSlot, udpSlot, WorkerSlot, type DirectionName } from './counters.js';
+import { BATCH_BUCKETS, CounterLayout, Direction, DIRECTIONS, DirectionSlot, EventSlot, PEER_SLOTS, PeerSlot, PolicySlot, policySlot, UdpSlot, udpSlot, WorkerSlot, type DirectionName } from './counters.js';
 import { DROP_REASONS, type DropReason } from './drop-reasons.js';
 import type { PeerIds } from './peer-ids.js';
+import type { ConntrackStats } from './policy/conntrack.js';
 import type { FdbStats } from './switch/fdb.js';
 
 export interface PeerCounters {
@@ -61,6 +62,13 @@ export interface CounterSnapshot {
   udp: UdpFamilyCounters[];
   /** Switch mode only: frames flooded, requests the ARP/ND proxy answered, and the FDB's statistics. */
   switch?: SwitchCounters;
+  /** With NetworkPolicy on: new flows per direction and verdict, and the connection table's statistics. */
+  policy?: PolicyCounters;
+}
+
+export interface PolicyCounters {
+  newFlows: Record<DirectionName, { allowed: number; denied: number }>;
+  conntrack: ConntrackStats;
 }
 
 export interface SwitchCounters {
@@ -87,7 +95,7 @@ export class CounterReader {
     this.baselines.set(peerId, baseline);
   }
 
-  snapshot(peers: PeerIds, fdb?: FdbStats): CounterSnapshot {
+  snapshot(peers: PeerIds, fdb?: FdbStats, conntrack?: ConntrackStats): CounterSnapshot {
     const { layout, blocks } = this;
     const sum = (slot: number): number => blocks.reduce((acc, b) => acc + b[slot], 0);
     const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, sum(i)])) as Record<DropReason, number>;
@@ -129,6 +137,10 @@ export class CounterReader {
       .filter((f) => f.sockets > 0);
     const snapshot: CounterSnapshot = { at: Date.now(), peers: peerRows, drops, workers, udp };
     if (fdb) snapshot.switch = { floods: sum(EventSlot.floods), proxiedArp: sum(EventSlot.proxiedArp), proxiedNd: sum(EventSlot.proxiedNd), fdb };
+    if (conntrack) {
+      const flows = (d: DirectionName) => ({ allowed: sum(policySlot(Direction[d], PolicySlot.newAllowed)), denied: sum(policySlot(Direction[d], PolicySlot.newDenied)) });
+      snapshot.policy = { newFlows: Object.fromEntries(DIRECTIONS.map((d) => [d, flows(d)])) as PolicyCounters['newFlows'], conntrack };
+    }
     return snapshot;
   }
 }

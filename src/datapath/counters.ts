@@ -39,7 +39,12 @@ export const UdpSlot = Object.freeze({ socket: 0, gsoOn: 1, gsoRuns: 2, unsuppor
 const UDP_AT = EventSlot.proxiedNd + 1;
 const UDP_SLOTS = 5;
 export const udpSlot = (family: 4 | 6, slot: number): number => UDP_AT + (family === 4 ? 0 : UDP_SLOTS) + slot;
-const GLOBAL_SLOTS = UDP_AT + 2 * UDP_SLOTS;
+/** NetworkPolicy, per direction (Direction): new flows the policy allowed and denied. */
+export const PolicySlot = Object.freeze({ newAllowed: 0, newDenied: 1 });
+const POLICY_AT = UDP_AT + 2 * UDP_SLOTS;
+const POLICY_SLOTS = 2;
+export const policySlot = (direction: number, slot: number): number => POLICY_AT + direction * POLICY_SLOTS + slot;
+const GLOBAL_SLOTS = POLICY_AT + DIRECTIONS.length * POLICY_SLOTS;
 
 /** Per-peer slots. lastRx is a Date.now() in ms (0: never). */
 export const PeerSlot = Object.freeze({ txPackets: 0, txBytes: 1, rxPackets: 2, rxBytes: 3, lastRx: 4 });
@@ -114,6 +119,11 @@ export class ShardCounters {
   /** Inner TCP/UDP checksums finished before the TUN write (a kernel peer sent only the pseudo-header sum). */
   checksumsFinished(n: number): void {
     this.c[WorkerSlot.checksumsFinished] += n;
+  }
+
+  /** A new flow read from `direction`, allowed or denied by the policy. */
+  newFlow(direction: number, allowed: boolean): void {
+    this.c[policySlot(direction, allowed ? PolicySlot.newAllowed : PolicySlot.newDenied)]++;
   }
 
   /** One more of an EventSlot. */

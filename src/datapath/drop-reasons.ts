@@ -19,6 +19,10 @@ const reasons = {
   bad_tso_headers: 'TSO packet from the TUN/TAP whose IP header or total length, or TCP data offset, disagrees with what was read',
   tun_write_error: 'the TUN device refused the packet',
   socket_error: 'the UDP socket refused the datagram',
+  policy_denied_egress: 'NetworkPolicy: the source pod is isolated for egress and no egress rule allows the connection',
+  policy_denied_ingress: 'NetworkPolicy: the destination pod is isolated for ingress and no ingress rule allows the connection',
+  policy_unrelated: 'NetworkPolicy: an ICMP error quoting no known connection, or a later IP fragment whose first fragment was not allowed (or not seen)',
+  policy_untrackable: 'NetworkPolicy: a packet whose flow cannot be named (its transport header, or an ICMP error\'s quote, cut short or malformed)',
 } as const;
 
 export type DropReason = keyof typeof reasons;

@@ -20,6 +20,8 @@ export class PacketBatch {
   readonly verdicts: Int16Array;
   /** The peer node id packet i went to or came from (-1: none). */
   readonly peerOf: Int32Array;
+  /** NetworkPolicy: 1 + the index of the policy that decided packet i's connection; 0: none (not judged, or no policy decided). For the packet trace. */
+  readonly policyOf: Int32Array;
 
   constructor(
     readonly capacity: number,
@@ -36,6 +38,7 @@ export class PacketBatch {
     this.outAddrs6 = new Uint32Array(capacity * 4);
     this.verdicts = new Int16Array(capacity);
     this.peerOf = new Int32Array(capacity);
+    this.policyOf = new Int32Array(capacity);
   }
 }
 

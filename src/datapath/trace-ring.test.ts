@@ -13,6 +13,7 @@ function batch(n: number): PacketBatch {
     b.verdicts[i] = i % 2 === 0 ? FORWARDED : Drop.no_route;
     b.peerOf[i] = i % 3;
     b.addrs[i * 4] = 0xc0000202;
+    b.policyOf[i] = i; // packet 0: no policy decided it; packet i > 0: policy i - 1
   }
   return b;
 }
@@ -45,6 +46,7 @@ describe('trace ring', () => {
       [1, 1, Drop.no_route, 0, 200, 1234.5, 0xc0000202],
     ]);
     expect(got[3].bytes).toEqual(Buffer.alloc(CAPTURE_BYTES, 3));
+    expect(got.map((e) => e.policy)).toEqual([-1, 0, 1, 2]);
     expect(reader.drain()).toEqual([]);
   });
 

@@ -17,8 +17,8 @@ export const RING_ENTRIES = 256; // a power of two
 /** Bytes of each packet kept: enough for the VXLAN, Ethernet, IP and transport headers. */
 export const CAPTURE_BYTES = 128;
 // Entry, in Int32 words: seq, direction, verdict, peer, length, captured; the time, a Float64
-// in two words; the datagram's source address (received packets only); then the bytes captured,
-// four to a word, the first in the low byte.
+// in two words; the datagram's source address (received packets only); the deciding policy
+// (PacketBatch.policyOf); then the bytes captured, four to a word, the first in the low byte.
 const E_SEQ = 0;
 const E_DIRECTION = 1;
 const E_VERDICT = 2;
@@ -27,7 +27,8 @@ const E_LENGTH = 4;
 const E_CAPTURED = 5;
 const E_TIME = 6; // 2 words
 const E_SOURCE = 8; // 4 words
-const E_BYTES = 12;
+const E_POLICY = 12;
+const E_BYTES = 13;
 const ENTRY_WORDS = E_BYTES + CAPTURE_BYTES / 4;
 const ENTRY_BYTES = ENTRY_WORDS * 4;
 const RING_HEADER_BYTES = 64; // the head counter, alone on its cache line
@@ -54,6 +55,8 @@ export interface TraceEntry {
   time: number;
   /** Source address words of a received datagram (an IPv4 address is word 0), else zeros. */
   source: Uint32Array;
+  /** Index of the NetworkPolicy that decided the packet's connection; -1: none. */
+  policy: number;
   bytes: Buffer;
 }
 
@@ -127,6 +130,7 @@ export class TraceWriter {
       Atomics.store(words, w + E_TIME, this.time.words[0]);
       Atomics.store(words, w + E_TIME + 1, this.time.words[1]);
       for (let k = 0; k < 4; k++) Atomics.store(words, w + E_SOURCE + k, direction === 0 ? 0 : b.addrs[i * 4 + k]);
+      Atomics.store(words, w + E_POLICY, b.policyOf[i]);
       const from = i * b.slotSize + at;
       for (let k = 0; k < captured; k += 4) {
         let packed = 0;
@@ -211,6 +215,7 @@ export class TraceReader {
           length: Atomics.load(words, w + E_LENGTH),
           time: time.float[0],
           source,
+          policy: Atomics.load(words, w + E_POLICY) - 1,
           bytes,
         };
         if (Atomics.load(words, w + E_SEQ) !== done) this.lost++; // overwritten while we copied

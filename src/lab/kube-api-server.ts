@@ -1,23 +1,58 @@
-// A Kubernetes API server for Nodes only, speaking the real list/watch protocol that
-// @kubernetes/client-node's informer expects: a list with a resourceVersion, then a chunked
-// watch stream of JSON events from that version, bookmarks when asked for, "410 Gone" once the
-// history has been compacted past a client's version, and PATCH of nodes and nodes/status.
+// A Kubernetes API server for the kinds vxroute reads (Nodes, Pods, Namespaces and
+// NetworkPolicies), speaking the real list/watch protocol that @kubernetes/client-node expects:
+// a list with a resourceVersion, then a chunked watch stream of JSON events from that version,
+// bookmarks when asked for, "410 Gone" once the history has been compacted past a client's
+// version, and PATCH (merge and strategic merge; the status subresource apart). One
+// resourceVersion counter and one event history serve every kind, as etcd's revision does.
 // Tests drive it to drop watches mid-stream, compact, and go down and come back.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-export interface NodeObject {
+/** Any stored object: what the server reads of it is its metadata. */
+export interface KubeObject {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string>; [k: string]: unknown };
+  metadata: { name: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string>; [k: string]: unknown };
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+export interface NodeObject extends KubeObject {
   spec?: { podCIDR?: string; podCIDRs?: string[]; [k: string]: unknown };
   status?: { addresses?: { type: string; address: string }[]; conditions?: { type: string; [k: string]: unknown }[]; [k: string]: unknown };
 }
 
+/** The kinds served, by their plural (the path segment). */
+export type Resource = 'nodes' | 'pods' | 'namespaces' | 'networkpolicies';
+
+interface Kind {
+  kind: string;
+  apiVersion: string;
+  /** Path prefix of the group-version: /api/v1 or /apis/GROUP/VERSION. */
+  prefix: string;
+  namespaced: boolean;
+}
+
+const KINDS: Record<Resource, Kind> = {
+  nodes: { kind: 'Node', apiVersion: 'v1', prefix: '/api/v1', namespaced: false },
+  namespaces: { kind: 'Namespace', apiVersion: 'v1', prefix: '/api/v1', namespaced: false },
+  pods: { kind: 'Pod', apiVersion: 'v1', prefix: '/api/v1', namespaced: true },
+  networkpolicies: { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', prefix: '/apis/networking.k8s.io/v1', namespaced: true },
+};
+
 interface WatchEvent {
   rv: number;
+  resource: Resource;
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
-  object: NodeObject;
+  object: KubeObject;
+}
+
+interface Watcher {
+  res: ServerResponse;
+  resource: Resource;
+  /** Only this namespace's objects; undefined: all. */
+  namespace: string | undefined;
 }
 
 export interface ApiServerOptions {
@@ -36,17 +71,24 @@ export interface ApiStats {
 
 const HISTORY = 1000;
 
+const key = (namespace: string | undefined, name: string): string => (namespace ? `${namespace}/${name}` : name);
+const newStats = (): ApiStats => ({ lists: 0, watches: 0, patches: 0, lastListAt: undefined });
+
 export class KubeApiServer {
   private rv = 1;
-  private readonly nodes = new Map<string, NodeObject>();
+  /** One store per kind, keyed by namespace/name (name alone for cluster-scoped kinds). */
+  private readonly stores = new Map<Resource, Map<string, KubeObject>>((Object.keys(KINDS) as Resource[]).map((r) => [r, new Map()]));
   private history: WatchEvent[] = [];
   /** Versions at or below this one are no longer in the history: watching from them is 410 Gone. */
   private compactedTo = 0;
-  private readonly watches = new Set<{ res: ServerResponse; from: number }>();
+  private readonly watches = new Set<Watcher>();
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
   private address: { host: string; port: number } | { path: string } | undefined;
-  readonly stats: ApiStats = { lists: 0, watches: 0, patches: 0, lastListAt: undefined };
+  /** Requests of every kind. */
+  readonly stats: ApiStats = newStats();
+  private readonly refused = new Map<Resource, number>();
+  private readonly kindStats = new Map<Resource, ApiStats>((Object.keys(KINDS) as Resource[]).map((r) => [r, newStats()]));
 
   constructor(private readonly opts: ApiServerOptions = {}) {}
 
@@ -100,31 +142,90 @@ export class KubeApiServer {
     return this.down();
   }
 
-  openWatches(): number {
-    return this.watches.size;
+  /** Open watches, of one kind or of all. */
+  openWatches(resource?: Resource): number {
+    let n = 0;
+    for (const w of this.watches) if (resource === undefined || w.resource === resource) n++;
+    return n;
+  }
+
+  /** Requests for one kind. */
+  statsOf(resource: Resource): ApiStats {
+    return this.kindStats.get(resource)!;
+  }
+
+  /** Creates or replaces an object (ADDED or MODIFIED); returns it as stored, with its resourceVersion. */
+  upsert(resource: Resource, object: KubeObject): KubeObject {
+    const { namespaced } = KINDS[resource];
+    if (namespaced && !object.metadata.namespace) throw new Error(`a ${KINDS[resource].kind} needs metadata.namespace`);
+    if (!namespaced && object.metadata.namespace) throw new Error(`a ${KINDS[resource].kind} is cluster-scoped: no metadata.namespace`);
+    const existed = this.stores.get(resource)!.has(key(object.metadata.namespace, object.metadata.name));
+    return structuredClone(this.store(resource, structuredClone(object), existed ? 'MODIFIED' : 'ADDED'));
+  }
+
+  delete(resource: Resource, namespace: string | undefined, name: string): boolean {
+    const store = this.stores.get(resource)!;
+    const object = store.get(key(namespace, name));
+    if (!object) return false;
+    store.delete(key(namespace, name));
+    this.record(resource, 'DELETED', { ...object, metadata: { ...object.metadata, resourceVersion: String(++this.rv) } });
+    return true;
+  }
+
+  get(resource: Resource, namespace: string | undefined, name: string): KubeObject | undefined {
+    const o = this.stores.get(resource)!.get(key(namespace, name));
+    return o && structuredClone(o);
+  }
+
+  list(resource: Resource, namespace?: string): KubeObject[] {
+    return [...this.stores.get(resource)!.values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace).map((o) => structuredClone(o));
   }
 
   /** Creates or replaces a node (ADDED or MODIFIED). */
   upsertNode(node: NodeObject): NodeObject {
-    const existed = this.nodes.has(node.metadata.name);
-    return this.store(structuredClone(node), existed ? 'MODIFIED' : 'ADDED');
+    return this.upsert('nodes', node) as NodeObject;
   }
 
   deleteNode(name: string): boolean {
-    const node = this.nodes.get(name);
-    if (!node) return false;
-    this.nodes.delete(name);
-    this.record('DELETED', { ...node, metadata: { ...node.metadata, resourceVersion: String(++this.rv) } });
-    return true;
+    return this.delete('nodes', undefined, name);
   }
 
   listNodes(): NodeObject[] {
-    return [...this.nodes.values()].map((n) => structuredClone(n));
+    return this.list('nodes') as NodeObject[];
   }
 
   getNode(name: string): NodeObject | undefined {
-    const n = this.nodes.get(name);
-    return n && structuredClone(n);
+    return this.get('nodes', undefined, name) as NodeObject | undefined;
+  }
+
+  upsertPod(pod: KubeObject): KubeObject {
+    return this.upsert('pods', pod);
+  }
+
+  deletePod(namespace: string, name: string): boolean {
+    return this.delete('pods', namespace, name);
+  }
+
+  upsertNamespace(ns: KubeObject): KubeObject {
+    return this.upsert('namespaces', ns);
+  }
+
+  deleteNamespace(name: string): boolean {
+    return this.delete('namespaces', undefined, name);
+  }
+
+  upsertNetworkPolicy(policy: KubeObject): KubeObject {
+    return this.upsert('networkpolicies', policy);
+  }
+
+  deleteNetworkPolicy(namespace: string, name: string): boolean {
+    return this.delete('networkpolicies', namespace, name);
+  }
+
+  /** Answers every request for `resource` with this HTTP status (403: a role without the rule), or serves it again (undefined). */
+  refuse(resource: Resource, code: number | undefined): void {
+    if (code === undefined) this.refused.delete(resource);
+    else this.refused.set(resource, code);
   }
 
   /** Ends every open watch mid-stream, as a restarting API server or a load balancer would. */
@@ -139,51 +240,80 @@ export class KubeApiServer {
     this.history = [];
   }
 
-  private store(node: NodeObject, type: WatchEvent['type']): NodeObject {
-    node.apiVersion = 'v1';
-    node.kind = 'Node';
-    node.metadata.resourceVersion = String(++this.rv);
-    this.nodes.set(node.metadata.name, node);
-    this.record(type, node);
-    return node;
+  private store(resource: Resource, object: KubeObject, type: WatchEvent['type']): KubeObject {
+    const { kind, apiVersion } = KINDS[resource];
+    object.apiVersion = apiVersion;
+    object.kind = kind;
+    object.metadata.resourceVersion = String(++this.rv);
+    // The API server labels every namespace with its name (Kubernetes >= 1.21).
+    if (resource === 'namespaces') object.metadata.labels = { ...object.metadata.labels, 'kubernetes.io/metadata.name': object.metadata.name };
+    this.stores.get(resource)!.set(key(object.metadata.namespace, object.metadata.name), object);
+    this.record(resource, type, object);
+    return object;
   }
 
-  private record(type: WatchEvent['type'], object: NodeObject): void {
-    const event = { rv: this.rv, type, object: structuredClone(object) };
+  private record(resource: Resource, type: WatchEvent['type'], object: KubeObject): void {
+    const event: WatchEvent = { rv: this.rv, resource, type, object: structuredClone(object) };
     this.history.push(event);
     if (this.history.length > HISTORY) this.compactedTo = this.history.shift()!.rv;
-    for (const w of this.watches) if (event.rv > w.from) send(w.res, event.type, event.object);
+    for (const w of this.watches) if (matches(w, event)) send(w.res, event.type, event.object);
   }
 
+  /**
+   * Routes: /api/v1/{nodes,namespaces,pods}, /api/v1/namespaces/NS/pods,
+   * /apis/networking.k8s.io/v1/networkpolicies, /apis/networking.k8s.io/v1/namespaces/NS/networkpolicies,
+   * each with /NAME after it, and /status after that.
+   */
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    const parts = url.pathname.split('/').filter(Boolean); // api v1 nodes [name] [status]
-    if (parts[0] !== 'api' || parts[1] !== 'v1' || parts[2] !== 'nodes' || parts.length > 5) return status(res, 404, 'NotFound', `no route ${url.pathname}`);
-    const name = parts[3];
+    const route = parseRoute(url.pathname);
+    if (!route) return status(res, 404, 'NotFound', `no route ${url.pathname}`);
+    const { resource, namespace, name, subresource } = route;
+    const refusal = this.refused.get(resource);
+    if (refusal !== undefined) return status(res, refusal, refusal === 403 ? 'Forbidden' : 'InternalError', `${resource} is refused (${refusal})`);
     if (req.method === 'GET' && name === undefined) {
-      return url.searchParams.get('watch') === 'true' ? this.watch(url, res) : this.list(res);
+      return url.searchParams.get('watch') === 'true' ? this.watch(resource, namespace, url, res) : this.listResponse(resource, namespace, res);
     }
-    if (req.method === 'GET' && name !== undefined && parts.length === 4) {
-      const node = this.nodes.get(name);
-      return node ? json(res, 200, node) : status(res, 404, 'NotFound', `nodes "${name}" not found`);
+    if (req.method === 'GET' && subresource === undefined) {
+      const object = this.stores.get(resource)!.get(key(namespace, name!));
+      return object ? json(res, 200, object) : notFound(res, resource, name!);
     }
-    if (req.method === 'PATCH' && name !== undefined) {
+    if (req.method === 'DELETE' && name !== undefined && subresource === undefined) {
+      const object = this.stores.get(resource)!.get(key(namespace, name));
+      if (!object || !this.delete(resource, namespace, name)) return notFound(res, resource, name);
+      return json(res, 200, object);
+    }
+    if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') {
       let body = '';
       req.setEncoding('utf8').on('data', (d: string) => (body += d));
-      req.on('end', () => this.patch(name, parts[4] === 'status', req.headers['content-type'] ?? '', body, res));
+      req.on('end', () => {
+        if (req.method === 'PATCH' && name !== undefined) return this.patch(resource, namespace, name, subresource === 'status', req.headers['content-type'] ?? '', body, res);
+        if (req.method === 'PUT' && name !== undefined && subresource === undefined) return this.write(resource, namespace, name, body, res);
+        if (req.method === 'POST' && name === undefined) return this.write(resource, namespace, undefined, body, res);
+        status(res, 405, 'MethodNotAllowed', `${req.method} ${url.pathname}`);
+      });
       return;
     }
     status(res, 405, 'MethodNotAllowed', `${req.method} ${url.pathname}`);
   }
 
-  private list(res: ServerResponse): void {
-    this.stats.lists++;
-    this.stats.lastListAt = Date.now();
-    json(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...this.nodes.values()] });
+  private countList(resource: Resource): void {
+    for (const s of [this.stats, this.statsOf(resource)]) {
+      s.lists++;
+      s.lastListAt = Date.now();
+    }
   }
 
-  private watch(url: URL, res: ServerResponse): void {
+  private listResponse(resource: Resource, namespace: string | undefined, res: ServerResponse): void {
+    this.countList(resource);
+    const items = [...this.stores.get(resource)!.values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace);
+    const { kind, apiVersion } = KINDS[resource];
+    json(res, 200, { kind: `${kind}List`, apiVersion, metadata: { resourceVersion: String(this.rv) }, items });
+  }
+
+  private watch(resource: Resource, namespace: string | undefined, url: URL, res: ServerResponse): void {
     this.stats.watches++;
+    this.statsOf(resource).watches++;
     const rvText = url.searchParams.get('resourceVersion') ?? '';
     const from = rvText === '' || rvText === '0' ? -1 : Number(rvText);
     if (from >= 0 && from < this.compactedTo) {
@@ -196,12 +326,16 @@ export class KubeApiServer {
     }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
-    if (from < 0) for (const n of this.nodes.values()) send(res, 'ADDED', n);
-    else for (const e of this.history) if (e.rv > from) send(res, e.type, e.object);
-    const w = { res, from: this.rv };
+    const w: Watcher = { res, resource, namespace };
+    if (from < 0) {
+      for (const o of this.stores.get(resource)!.values()) if (namespace === undefined || o.metadata.namespace === namespace) send(res, 'ADDED', o);
+    } else {
+      for (const e of this.history) if (e.rv > from && matches(w, e)) send(res, e.type, e.object);
+    }
     this.watches.add(w);
+    const { kind, apiVersion } = KINDS[resource];
     const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true' && this.opts.bookmarkMs
-      ? setInterval(() => send(res, 'BOOKMARK', { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } }), this.opts.bookmarkMs)
+      ? setInterval(() => send(res, 'BOOKMARK', { kind, apiVersion, metadata: { resourceVersion: String(this.rv) } }), this.opts.bookmarkMs)
       : undefined;
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
@@ -212,10 +346,31 @@ export class KubeApiServer {
     });
   }
 
-  private patch(name: string, statusOnly: boolean, contentType: string, body: string, res: ServerResponse): void {
+  /** POST (name from the body) or PUT (name from the path): create or replace. */
+  private write(resource: Resource, namespace: string | undefined, name: string | undefined, body: string, res: ServerResponse): void {
+    let object: KubeObject;
+    try {
+      object = JSON.parse(body) as KubeObject;
+    } catch {
+      return status(res, 400, 'BadRequest', 'body is not JSON');
+    }
+    if (typeof object?.metadata?.name !== 'string' || object.metadata.name === '') return status(res, 422, 'Invalid', 'metadata.name: Required value');
+    if (name !== undefined && object.metadata.name !== name) return status(res, 400, 'BadRequest', `the name of the object (${object.metadata.name}) does not match the name on the URL (${name})`);
+    if (KINDS[resource].namespaced) {
+      if (object.metadata.namespace !== undefined && object.metadata.namespace !== namespace) return status(res, 400, 'BadRequest', 'the namespace of the object does not match the namespace on the URL');
+      object.metadata.namespace = namespace;
+    }
+    const exists = this.stores.get(resource)!.has(key(namespace, object.metadata.name));
+    if (name === undefined && exists) return status(res, 409, 'AlreadyExists', `${resource} "${object.metadata.name}" already exists`);
+    if (name !== undefined && !exists) return notFound(res, resource, name);
+    json(res, name === undefined ? 201 : 200, this.store(resource, object, exists ? 'MODIFIED' : 'ADDED'));
+  }
+
+  private patch(resource: Resource, namespace: string | undefined, name: string, statusOnly: boolean, contentType: string, body: string, res: ServerResponse): void {
     this.stats.patches++;
-    const node = this.nodes.get(name);
-    if (!node) return status(res, 404, 'NotFound', `nodes "${name}" not found`);
+    this.statsOf(resource).patches++;
+    const object = this.stores.get(resource)!.get(key(namespace, name));
+    if (!object) return notFound(res, resource, name);
     const strategic = contentType.startsWith('application/strategic-merge-patch+json');
     if (!strategic && !contentType.startsWith('application/merge-patch+json')) {
       return status(res, 415, 'UnsupportedMediaType', `${contentType} is not a supported patch type`);
@@ -226,14 +381,37 @@ export class KubeApiServer {
     } catch {
       return status(res, 400, 'BadRequest', 'patch is not JSON');
     }
-    // The status subresource ignores spec; the main resource ignores status (as kube-apiserver's node strategy does).
+    // The status subresource ignores spec; the main resource ignores status (as kube-apiserver's strategies do).
     const { spec, status: st, metadata } = patch as { spec?: unknown; status?: unknown; metadata?: unknown };
-    const next = structuredClone(node) as unknown as Record<string, unknown>;
+    const next = structuredClone(object) as unknown as Record<string, unknown>;
     if (metadata !== undefined) next.metadata = merge(next.metadata, metadata, strategic, '');
     if (statusOnly && st !== undefined) next.status = merge(next.status, st, strategic, 'status');
     if (!statusOnly && spec !== undefined) next.spec = merge(next.spec, spec, strategic, 'spec');
-    json(res, 200, this.store(next as unknown as NodeObject, 'MODIFIED'));
+    json(res, 200, this.store(resource, next as unknown as KubeObject, 'MODIFIED'));
   }
+}
+
+function matches(w: Watcher, e: WatchEvent): boolean {
+  return e.resource === w.resource && (w.namespace === undefined || e.object.metadata.namespace === w.namespace);
+}
+
+function parseRoute(pathname: string): { resource: Resource; namespace: string | undefined; name: string | undefined; subresource: string | undefined } | undefined {
+  for (const [resource, k] of Object.entries(KINDS) as [Resource, Kind][]) {
+    if (!pathname.startsWith(`${k.prefix}/`)) continue;
+    let parts = pathname.slice(k.prefix.length).split('/').filter(Boolean);
+    let namespace: string | undefined;
+    if (k.namespaced && parts[0] === 'namespaces' && parts.length >= 3) {
+      namespace = parts[1];
+      parts = parts.slice(2);
+    }
+    if (parts[0] !== resource || parts.length > 3 || (parts[2] !== undefined && parts[2] !== 'status')) continue;
+    return { resource, namespace, name: parts[1], subresource: parts[2] };
+  }
+  return undefined;
+}
+
+function notFound(res: ServerResponse, resource: Resource, name: string): void {
+  status(res, 404, 'NotFound', `${resource} "${name}" not found`);
 }
 
 /** RFC 7386 merge patch; with `strategic`, lists of conditions merge by their "type" key. */

@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithV
 import { bucketUpperBound, BATCH_BUCKETS, DIRECTIONS } from '../datapath/counters.js';
 import { DROP_HELP, DROP_REASONS } from '../datapath/drop-reasons.js';
 import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
+import { registerPolicyMetrics } from './policy-metrics.js';
 import { registerSwitchMetrics } from './switch-metrics.js';
 
 export interface MetricsSource {
@@ -85,6 +86,7 @@ export class PrometheusMetrics {
     workerTotal('vxroute_tun_checksums_finished_total', 'Inner TCP/UDP checksums a worker finished before writing to the TUN/TAP: a kernel peer left them partial (tx checksum offload on its veth underlay).', (w) => w.checksumsFinished);
     workerTotal('vxroute_worker_gc_total', 'Garbage collections in a worker since start: a datapath that allocates nothing per packet keeps this flat.', (w) => w.gcs);
     registerSwitchMetrics(this.registry, current);
+    registerPolicyMetrics(this.registry, current);
     new Gauge({
       name: 'vxroute_udp_gso_enabled', help: '1 while every worker\'s UDP socket of the underlay family sends runs of datagrams with UDP GSO (see the log for why it is off).', labelNames: ['family'], registers,
       collect() {

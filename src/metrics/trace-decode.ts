@@ -34,6 +34,8 @@ export interface TraceRecord {
   /** answered: an ARP request or neighbour solicitation the switch's proxy answered itself. */
   verdict: 'encapsulated' | 'delivered' | 'answered' | 'dropped';
   reason?: DropReason;
+  /** Index of the NetworkPolicy that decided the packet's connection (allowed or denied it), when one did. */
+  policy?: number;
   peer?: string;
   /** Length of the packet (to-peer) or of the VXLAN payload of the datagram (from-peer). */
   length: number;
@@ -59,6 +61,7 @@ export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | un
     length: e.length,
   };
   if (e.verdict >= 0) r.reason = DROP_REASONS[e.verdict];
+  if (e.policy >= 0) r.policy = e.policy;
   const peer = e.peer >= 0 ? peerName(e.peer) : undefined;
   if (peer !== undefined) r.peer = peer;
   const b = e.bytes;

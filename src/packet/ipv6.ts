@@ -47,16 +47,24 @@ const MAX_EXTENSIONS = 16;
  * Walks the extension headers (RFC 8200 §4) of the packet at buf[off], which carries `end - off`
  * bytes of it, and returns the offset of the upper-layer header with its protocol in `out[0]`;
  * -IPV6_TRUNCATED when a header runs past `end`, IPV6_BAD_CHAIN when Hop-by-Hop is not first
- * (§4.1) or the chain is absurdly long.
+ * (§4.1) or the chain is absurdly long. When `out` has three words, a Fragment header (§4.5) is
+ * reported in them too: `out[1]` its offset-and-flags word (fragment offset in 8-byte units << 3,
+ * M flag in bit 0; 0 without one) and `out[2]` its Identification.
  */
 export function ipv6UpperLayer(buf: Buffer, off: number, end: number, out: Int32Array): number {
   let next = buf[off + 6];
   let at = off + IPV6_HEADER_LEN;
+  const fragments = out.length >= 3;
+  if (fragments) out[1] = out[2] = 0;
   for (let n = 0; ; n++) {
     if (next !== EXT_HOP_BY_HOP && next !== EXT_ROUTING && next !== EXT_FRAGMENT && next !== EXT_AH && next !== EXT_DEST_OPTS) break;
     if ((next === EXT_HOP_BY_HOP && n > 0) || n === MAX_EXTENSIONS) return IPV6_BAD_CHAIN;
     if (at + 8 > end) return -IPV6_TRUNCATED;
     const len = next === EXT_FRAGMENT ? 8 : next === EXT_AH ? (buf[at + 1] + 2) * 4 : (buf[at + 1] + 1) * 8;
+    if (fragments && next === EXT_FRAGMENT) {
+      out[1] = (buf[at + 2] << 8) | buf[at + 3];
+      out[2] = (buf[at + 4] << 24) | (buf[at + 5] << 16) | (buf[at + 6] << 8) | buf[at + 7];
+    }
     next = buf[at];
     at += len;
   }

@@ -269,6 +269,11 @@ export class SharedHash {
     Atomics.sub(w, COUNT, 1);
   }
 
+  /** The slot where `key`'s probe run starts: an owner looks around it for an entry to evict. */
+  homeSlot(key: Int32Array): number {
+    return this.home(key);
+  }
+
   /** From the last key word: the owners put the words that differ most there (a MAC's last four bytes, an IPv4 address). */
   private keyAt(base: number, key: Int32Array): boolean {
     for (let k = this.keyWords - 1; k >= 0; k--) if (Atomics.load(this.words, base + S_KEY + k) !== key[k]) return false;

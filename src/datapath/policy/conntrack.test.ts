@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import { ipv4, ipv6, TCP, tcp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, UDP, udp } from '../../../test/flow-packets.js';
+import { FLOW_OWN, FlowTuple, readFlow } from '../../packet/flow-tuple.js';
+import { allocateConntrack, BUSY, Conntrack, conntrackBytes, flagsOf, FULL, initiatorIsB, stateOf, STORED, verdictOf, V_FLAGS, V_GENERATION, V_REASON } from './conntrack.js';
+import { CT_CLOSED, CT_CLOSING, CT_NEW, CT_REPLIED, nextState, timeoutOf, Timeouts } from './conntrack-state.js';
+import { FLOW_ALLOW, FLOW_DENY_INGRESS } from './flow-decider.js';
+
+const NOW = 1_700_000_000_000;
+
+function tupleOf(p: Buffer): FlowTuple {
+  const t = new FlowTuple();
+  expect(readFlow(p, 0, p.length, t)).toBe(FLOW_OWN);
+  return t;
+}
+const udpFlow = (from: string, to: string, sport: number, dport: number) => tupleOf(ipv4(from, to, UDP, udp(sport, dport)));
+const tcpFlow = (from: string, to: string, sport: number, dport: number) => tupleOf(ipv4(from, to, TCP, tcp(sport, dport, TCP_SYN)));
+
+describe('the connection table', () => {
+  it('finds one entry from either direction of a connection, IPv4 and IPv6', () => {
+    const ct = new Conntrack(allocateConntrack(64));
+    ct.setKey(udpFlow('10.244.2.7', '10.244.1.5', 53, 5000), false);
+    const forward = ct.srcIsA;
+    expect(ct.store(flagsOf(CT_NEW, FLOW_ALLOW, !forward), 3, 7, NOW)).toBe(STORED);
+    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 5000, 53), false);
+    expect(ct.srcIsA).toBe(!forward);
+    expect(ct.lookup()).toBeGreaterThanOrEqual(0);
+    expect(verdictOf(ct.found[V_FLAGS])).toBe(FLOW_ALLOW);
+    expect(ct.found[V_GENERATION]).toBe(3);
+    expect(ct.found[V_REASON]).toBe(7);
+    // The initiator was the first packet's source: the reply comes from the other side.
+    expect(initiatorIsB(ct.found[V_FLAGS]) === ct.srcIsA).toBe(true);
+    // Another port, another protocol, another address: other connections.
+    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 5001, 53), false);
+    expect(ct.lookup()).toBe(-1);
+    ct.setKey(tcpFlow('10.244.1.5', '10.244.2.7', 5000, 53), false);
+    expect(ct.lookup()).toBe(-1);
+    const six = tupleOf(ipv6('fd00:10:244:1::5', 'fd00:10:244:2::7', TCP, tcp(1, 2, TCP_SYN)));
+    ct.setKey(six, false);
+    expect(ct.store(flagsOf(CT_NEW, FLOW_DENY_INGRESS, !ct.srcIsA), 1, 0, NOW)).toBe(STORED);
+    const back = tupleOf(ipv6('fd00:10:244:2::7', 'fd00:10:244:1::5', TCP, tcp(2, 1, TCP_SYN | TCP_ACK)));
+    ct.setKey(back, false);
+    expect(ct.lookup()).toBeGreaterThanOrEqual(0);
+    expect(verdictOf(ct.found[V_FLAGS])).toBe(FLOW_DENY_INGRESS);
+    expect(ct.stats()).toMatchObject({ entries: 2, max: 64, inserted: 2 });
+  });
+
+  it('updates an entry in place only while it is what lookup() read', () => {
+    const ct = new Conntrack(allocateConntrack(64));
+    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 5000, 53), false);
+    ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW);
+    const slot = ct.lookup();
+    expect(ct.update(slot, flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW + 5)).toBe(true);
+    // The slot changed since that lookup: a second update from the same read is refused.
+    expect(ct.update(slot, flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW + 6)).toBe(false);
+    ct.lookup();
+    expect(stateOf(ct.found[V_FLAGS])).toBe(CT_REPLIED);
+  });
+
+  it('ages entries per protocol and state, with an injected clock', () => {
+    const ct = new Conntrack(allocateConntrack(64));
+    const states: Array<[FlowTuple, number, number]> = [
+      [tcpFlow('10.244.1.1', '10.244.2.1', 1, 80), CT_NEW, Timeouts.tcpNew],
+      [tcpFlow('10.244.1.2', '10.244.2.1', 1, 80), CT_REPLIED, Timeouts.tcpEstablished],
+      [tcpFlow('10.244.1.3', '10.244.2.1', 1, 80), CT_CLOSING, Timeouts.tcpClosing],
+      [tcpFlow('10.244.1.4', '10.244.2.1', 1, 80), CT_CLOSED, Timeouts.tcpClosed],
+      [udpFlow('10.244.1.5', '10.244.2.1', 1, 53), CT_NEW, Timeouts.udpNew],
+      [udpFlow('10.244.1.6', '10.244.2.1', 1, 53), CT_REPLIED, Timeouts.udpReplied],
+    ];
+    for (const [t, state, timeout] of states) {
+      ct.setKey(t, false);
+      ct.store(flagsOf(state, FLOW_ALLOW, false), 1, -1, NOW);
+      ct.lookup();
+      expect(ct.expired(NOW + timeout)).toBe(false);
+      expect(ct.expired(NOW + timeout + 1)).toBe(true);
+    }
+    const sorted = [...new Set(states.map(([, , timeout]) => timeout))].sort((a, b) => a - b);
+    let left = states.length;
+    for (const timeout of sorted) {
+      expect(ct.sweep(NOW + timeout)).toBe(0);
+      const gone = states.filter(([, , t]) => t === timeout).length;
+      expect(ct.sweep(NOW + timeout + 1)).toBe(gone);
+      left -= gone;
+      expect(ct.stats().entries).toBe(left);
+    }
+    expect(ct.stats().expired).toBe(states.length);
+    // nf_conntrack's defaults.
+    expect(timeoutOf(TCP, CT_REPLIED)).toBe(432_000_000);
+    expect(timeoutOf(UDP, CT_NEW)).toBe(30_000);
+  });
+
+  it('moves TCP through its states on flags, UDP on the first reply', () => {
+    expect(nextState(TCP, CT_NEW, true, TCP_ACK)).toBe(CT_NEW);
+    expect(nextState(TCP, CT_NEW, false, TCP_SYN | TCP_ACK)).toBe(CT_REPLIED);
+    expect(nextState(TCP, CT_REPLIED, true, TCP_ACK)).toBe(CT_REPLIED);
+    expect(nextState(TCP, CT_REPLIED, false, TCP_FIN | TCP_ACK)).toBe(CT_CLOSING);
+    expect(nextState(TCP, CT_CLOSING, true, TCP_ACK)).toBe(CT_CLOSING);
+    expect(nextState(TCP, CT_REPLIED, true, TCP_RST)).toBe(CT_CLOSED);
+    expect(nextState(TCP, CT_CLOSED, false, TCP_ACK)).toBe(CT_CLOSED);
+    expect(nextState(UDP, CT_NEW, true, 0)).toBe(CT_NEW);
+    expect(nextState(UDP, CT_NEW, false, 0)).toBe(CT_REPLIED);
+  });
+
+  it('at the cap, evicts an expired entry, else the longest idle one not established, else stores nothing', () => {
+    const max = 16;
+    const ct = new Conntrack(allocateConntrack(max));
+    for (let k = 0; k < max; k++) {
+      ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1000 + k, 53), false);
+      expect(ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW + k * 1000)).toBe(STORED);
+    }
+    // Established entries are kept; the longest idle unreplied one (port 1000) goes.
+    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1001, 53), false);
+    ct.lookup();
+    ct.update(ct.lookup(), flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW);
+    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 2000, 53), false);
+    expect(ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW + 20_000)).toBe(STORED);
+    expect(ct.stats()).toMatchObject({ entries: max, evicted: 1 });
+    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1000, 53), false);
+    expect(ct.lookup()).toBe(-1);
+    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1001, 53), false);
+    expect(ct.lookup()).toBeGreaterThanOrEqual(0);
+
+    // All established: nothing is evicted, and the new flow is not stored.
+    const full = new Conntrack(allocateConntrack(max));
+    for (let k = 0; k < max; k++) {
+      full.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1000 + k, 53), false);
+      full.store(flagsOf(k === 5 ? CT_NEW : CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW);
+    }
+    full.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1005, 53), false);
+    full.update(full.lookup(), flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW);
+    full.setKey(udpFlow('10.244.1.9', '10.244.2.7', 1, 53), false);
+    expect(full.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW)).toBe(FULL);
+    expect(full.stats()).toMatchObject({ entries: max, evicted: 0, full: 1 });
+    // Once one has expired (an established UDP flow idle 120 s), it makes room.
+    expect(full.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW + Timeouts.udpReplied + 1)).toBe(STORED);
+    expect(full.stats()).toMatchObject({ entries: max, evicted: 1, full: 1 });
+  });
+
+  it('gives up on a lock held by another thread, and says so', () => {
+    const ct = new Conntrack(allocateConntrack(64));
+    ct.table.lock();
+    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1, 53), false);
+    expect(ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW)).toBe(BUSY);
+    ct.table.unlock();
+    expect(ct.stats()).toMatchObject({ entries: 0, busy: 1 });
+  });
+
+  it('reports its memory: the slots at twice the cap', () => {
+    expect(conntrackBytes(131_072)).toBe(allocateConntrack(131_072).byteLength);
+    expect(conntrackBytes(131_072)).toBe((16 + 262_144 * 15) * 4);
+  });
+});

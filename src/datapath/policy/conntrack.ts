@@ -1,0 +1,254 @@
+// The connection table of NetworkPolicy: one entry per connection, found from either direction,
+// shared by every shard (any shard may see either direction of a flow) in a SharedArrayBuffer
+// (the shared hash of switch mode: lock-free lookups, a spinlock to add). An entry holds the
+// verdict, the FlowDecider generation it was taken under, the policy that decided (for the
+// trace), which side initiated, the protocol state and when it was last seen.
+//
+// The key names the two endpoints in a fixed order (the lower address, then port, first), so a
+// packet and its reply build the same key. Entries of a second kind follow the later fragments
+// of a datagram whose first fragment was allowed, by the datagram's identification.
+import type { FlowTuple } from '../../packet/flow-tuple.js';
+import { ageOf, stampOf } from '../switch/seen-stamp.js';
+import { allocateHash, HEADER_WORDS, OWNER_WORDS_AT, SharedHash, slotsFor, type HashShape } from '../switch/shared-hash.js';
+import { CT_REPLIED, timeoutOf } from './conntrack-state.js';
+
+/** Key words: kind and protocol; endpoint A's and B's first three address words; their last words; the ports (or the fragment id). */
+const KEY_WORDS = 10;
+const K_KIND = 0;
+const K_A = 1;
+const K_B = 4;
+const K_A_LAST = 7;
+const K_B_LAST = 8;
+const K_PORTS = 9;
+const KIND_CONNECTION = 0;
+const KIND_FRAGMENTS = 1 << 8;
+
+/** Value words: state | verdict << 4 | initiator is B << 6; the generation; the deciding policy's index; the seen stamp. */
+export const V_FLAGS = 0;
+export const V_GENERATION = 1;
+export const V_REASON = 2;
+export const V_SEEN = 3;
+const VALUE_WORDS = 4;
+
+const STATE_MASK = 0xf;
+const VERDICT_SHIFT = 4;
+const INITIATOR_B = 1 << 6;
+
+/** Packs an entry's flags word. */
+export function flagsOf(state: number, verdict: number, initiatorIsB: boolean): number {
+  return state | (verdict << VERDICT_SHIFT) | (initiatorIsB ? INITIATOR_B : 0);
+}
+export const stateOf = (flags: number): number => flags & STATE_MASK;
+export const verdictOf = (flags: number): number => (flags >> VERDICT_SHIFT) & 3;
+export const initiatorIsB = (flags: number): boolean => (flags & INITIATOR_B) !== 0;
+
+/** Statistics in the header words. */
+const Stat = Object.freeze({ max: OWNER_WORDS_AT, inserted: OWNER_WORDS_AT + 1, evicted: OWNER_WORDS_AT + 2, expired: OWNER_WORDS_AT + 3, full: OWNER_WORDS_AT + 4, busy: OWNER_WORDS_AT + 5 });
+
+/** What store() did. */
+export const STORED = 0;
+/** At the cap, and nothing in the new key's probe window could go: decided without an entry. */
+export const FULL = 1;
+/** Another shard held the lock for all our tries: decided without an entry (the next packet tries again). */
+export const BUSY = 2;
+
+/** Slots looked at around a new key's home for an entry to evict at the cap. */
+const EVICT_WINDOW = 32;
+/** A shard waits this long for the lock before it decides the packet without storing. */
+const STORE_SPINS = 256;
+
+export const MIN_CONNTRACK_MAX = 16;
+export const MAX_CONNTRACK_MAX = 1 << 22;
+
+export interface ConntrackStats {
+  entries: number;
+  max: number;
+  inserted: number;
+  /** Removed at the cap to make room. */
+  evicted: number;
+  /** Removed by the sweep after their idle timeout. */
+  expired: number;
+  /** First packets decided without an entry: the table was full, or its lock busy. */
+  full: number;
+  busy: number;
+}
+
+function shape(max: number): HashShape {
+  return { slots: slotsFor(max), keyWords: KEY_WORDS, valueWords: VALUE_WORDS, extraFloats: 0 };
+}
+
+/** A table for at most `max` entries (an integer in [MIN_CONNTRACK_MAX, MAX_CONNTRACK_MAX]: the caller checks it). */
+export function allocateConntrack(max: number): SharedArrayBuffer {
+  const sab = allocateHash(shape(max));
+  new Int32Array(sab, 0, HEADER_WORDS)[Stat.max] = max;
+  return sab;
+}
+
+/** Memory the table takes for `max` entries, in bytes. */
+export function conntrackBytes(max: number): number {
+  return (HEADER_WORDS + slotsFor(max) * (1 + KEY_WORDS + VALUE_WORDS)) * 4;
+}
+
+/** One thread's view of the table, with its scratch words (one per shard, never shared between threads). */
+export class Conntrack {
+  readonly max: number;
+  readonly table: SharedHash;
+  /** The key that setKey built. */
+  readonly key = new Int32Array(KEY_WORDS);
+  /** Set by setKey: the tuple's source is endpoint A (the lower one). */
+  srcIsA = true;
+  /** The value words of the entry lookup() found. */
+  readonly found = new Int32Array(VALUE_WORDS);
+  private readonly fresh = new Int32Array(VALUE_WORDS);
+  private readonly words = new Int32Array(8);
+
+  constructor(sab: SharedArrayBuffer) {
+    this.max = new Int32Array(sab, 0, HEADER_WORDS)[Stat.max];
+    this.table = new SharedHash(sab, shape(this.max));
+  }
+
+  /** Builds the key of the tuple's connection, or (`fragments`) of its datagram's later fragments. */
+  setKey(t: FlowTuple, fragments: boolean): void {
+    const w = this.words;
+    for (let k = 0; k < 4; k++) {
+      w[k] = (t.src[4 * k] << 24) | (t.src[4 * k + 1] << 16) | (t.src[4 * k + 2] << 8) | t.src[4 * k + 3];
+      w[4 + k] = (t.dst[4 * k] << 24) | (t.dst[4 * k + 1] << 16) | (t.dst[4 * k + 2] << 8) | t.dst[4 * k + 3];
+    }
+    let order = 0;
+    for (let k = 0; k < 4 && order === 0; k++) order = (w[k] >>> 0) - (w[4 + k] >>> 0);
+    if (order === 0) order = t.srcPort - t.dstPort;
+    const srcIsA = order <= 0;
+    this.srcIsA = srcIsA;
+    const a = srcIsA ? 0 : 4;
+    const b = 4 - a;
+    const key = this.key;
+    key[K_KIND] = t.protocol | (fragments ? KIND_FRAGMENTS : KIND_CONNECTION);
+    for (let k = 0; k < 3; k++) {
+      key[K_A + k] = w[a + k];
+      key[K_B + k] = w[b + k];
+    }
+    key[K_A_LAST] = w[a + 3];
+    key[K_B_LAST] = w[b + 3];
+    key[K_PORTS] = fragments ? t.fragmentId : srcIsA ? (t.srcPort << 16) | t.dstPort : (t.dstPort << 16) | t.srcPort;
+  }
+
+  /** The slot of the key's entry with its values in `found`, or -1. Lock-free. */
+  lookup(): number {
+    return this.table.find(this.key, this.found);
+  }
+
+  /** Whether the entry in `found` had been idle longer than its state allows at `now`. */
+  expired(now: number): boolean {
+    return ageOf(this.found[V_SEEN], now) > timeoutOf(this.key[K_KIND] & 0xff, stateOf(this.found[V_FLAGS]));
+  }
+
+  /**
+   * Rewrites the entry lookup() found in `slot`, if it is still what lookup() read (lock-free);
+   * false when another shard changed or moved it meanwhile.
+   */
+  update(slot: number, flags: number, generation: number, reason: number, now: number): boolean {
+    const t = this.table;
+    if (!t.claimFound(slot)) return false;
+    t.store(slot, V_FLAGS, flags);
+    t.store(slot, V_GENERATION, generation);
+    t.store(slot, V_REASON, reason);
+    t.store(slot, V_SEEN, stampOf(now));
+    t.release(slot);
+    return true;
+  }
+
+  /** Adds the key's entry, or replaces it (an expired one, or another shard's newer decision). STORED, FULL or BUSY. */
+  store(flags: number, generation: number, reason: number, now: number): number {
+    const t = this.table;
+    const v = this.fresh;
+    v[V_FLAGS] = flags;
+    v[V_GENERATION] = generation;
+    v[V_REASON] = reason;
+    v[V_SEEN] = stampOf(now);
+    if (!t.tryLock(STORE_SPINS)) {
+      Atomics.add(t.words, Stat.busy, 1);
+      return BUSY;
+    }
+    try {
+      const held = t.findLocked(this.key);
+      if (held >= 0) {
+        t.setValues(held, v);
+        return STORED;
+      }
+      if (t.count() >= this.max && !this.evictNear(now)) {
+        Atomics.add(t.words, Stat.full, 1);
+        return FULL;
+      }
+      t.insert(this.key, v);
+      Atomics.add(t.words, Stat.inserted, 1);
+      return STORED;
+    } finally {
+      t.unlock();
+    }
+  }
+
+  /** Removes every entry idle longer than its state allows; returns how many. The main thread, about once a second. */
+  sweep(now: number): number {
+    const t = this.table;
+    let removed = 0;
+    t.lock();
+    try {
+      for (let slot = 0; slot < t.slots; slot++) {
+        // A removal may shift the next entry into this slot: look at it again.
+        while (t.used(slot) && this.idle(slot, now) > timeoutOf(t.key(slot, K_KIND) & 0xff, stateOf(t.value(slot, V_FLAGS)))) {
+          t.remove(slot);
+          removed++;
+        }
+      }
+      Atomics.add(t.words, Stat.expired, removed);
+    } finally {
+      t.unlock();
+    }
+    return removed;
+  }
+
+  stats(): ConntrackStats {
+    const w = this.table.words;
+    return {
+      entries: this.table.count(),
+      max: this.max,
+      inserted: Atomics.load(w, Stat.inserted) >>> 0,
+      evicted: Atomics.load(w, Stat.evicted) >>> 0,
+      expired: Atomics.load(w, Stat.expired) >>> 0,
+      full: Atomics.load(w, Stat.full) >>> 0,
+      busy: Atomics.load(w, Stat.busy) >>> 0,
+    };
+  }
+
+  private idle(slot: number, now: number): number {
+    return ageOf(this.table.value(slot, V_SEEN), now);
+  }
+
+  /**
+   * At the cap: removes, from the slots around the new key's home, an expired entry, else the
+   * longest idle one that is not an established (replied) connection. False when all are
+   * established: those are what the cap protects. Lock holder only.
+   */
+  private evictNear(now: number): boolean {
+    const t = this.table;
+    let victim = -1;
+    let oldest = -1;
+    for (let n = 0, slot = t.homeSlot(this.key); n < EVICT_WINDOW; n++, slot = (slot + 1) & (t.slots - 1)) {
+      if (!t.used(slot)) continue;
+      const flags = t.value(slot, V_FLAGS);
+      const idle = this.idle(slot, now);
+      if (idle > timeoutOf(t.key(slot, K_KIND) & 0xff, stateOf(flags))) {
+        victim = slot;
+        break;
+      }
+      if (stateOf(flags) !== CT_REPLIED && idle > oldest) {
+        victim = slot;
+        oldest = idle;
+      }
+    }
+    if (victim < 0) return false;
+    t.remove(victim);
+    Atomics.add(t.words, Stat.evicted, 1);
+    return true;
+  }
+}

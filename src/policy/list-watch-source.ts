@@ -1,0 +1,216 @@
+// One kind of API object, listed then watched, kept only in its trimmed form: client-node's
+// informer keeps every object whole (a V1Pod with its managed fields and statuses is tens of
+// times what NetworkPolicy reads), so this is a list-watch of our own over client-node's typed
+// lists and its Watch. A watch that ends is resumed from the last resourceVersion; 410 Gone
+// (HTTP or an ERROR event) relists at once; any other failure relists after a jittered
+// exponential backoff (docs/decisions.md, "A fresh informer after every API failure"). Until
+// that relist succeeds the kind is not synced, and what it holds is the last good state.
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
+
+export interface ListWatchKind<A, T> {
+  /** For messages: "pods", "networkpolicies". */
+  resource: string;
+  /** The collection's path, cluster-wide: /api/v1/pods. */
+  path: string;
+  /** One list of the whole collection (client-node's typed API). */
+  list(): Promise<{ items: A[]; metadata?: { resourceVersion?: string } }>;
+  /** A watch event's object (plain JSON) in the list's typed form, where the two differ. */
+  fromWatch?(raw: unknown): A;
+  /** What is kept of an object. */
+  trim(object: A): T;
+}
+
+export type ListWatchState = 'listing' | 'synced' | 'failed';
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 16_000;
+
+interface Meta {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+interface StatusObject {
+  code?: number;
+  message?: string;
+}
+
+export class ListWatchSource<A extends Meta, T> {
+  /** Trimmed objects by namespace/name. */
+  private objects = new Map<string, T>();
+  private rv = '';
+  private stateNow: ListWatchState = 'listing';
+  private error: string | undefined;
+  /** An ERROR event other than 410 seen on the current watch: its end is a failure. */
+  private watchError: string | undefined;
+  private request: AbortController | undefined;
+  /** Bumped on every (re)start and stop: callbacks of an older attempt are ignored. */
+  private attempt = 0;
+  private backoffMs = BACKOFF_MIN_MS;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly watch: Watch;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly kind: ListWatchKind<A, T>,
+    /** Called when what is kept changed (true), or only the state (false). */
+    private readonly changed: (contents: boolean) => void,
+    /** Called on each failure with the delay before the next attempt. */
+    private readonly onFailure: (problem: string, retryInMs: number) => void,
+  ) {
+    this.watch = new Watch(kc);
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.run(++this.attempt);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.attempt++;
+    clearTimeout(this.retry);
+    this.request?.abort();
+    this.request = undefined;
+  }
+
+  get resource(): string {
+    return this.kind.resource;
+  }
+
+  /** Listed, and no failure since: what it holds is the cluster as the watch tells it. */
+  state(): ListWatchState {
+    return this.stateNow;
+  }
+
+  problem(): string | undefined {
+    return this.error;
+  }
+
+  values(): T[] {
+    return [...this.objects.values()];
+  }
+
+  size(): number {
+    return this.objects.size;
+  }
+
+  private async run(attempt: number): Promise<void> {
+    if (!this.rv) {
+      let list;
+      try {
+        list = await this.kind.list();
+      } catch (err) {
+        if (attempt === this.attempt) this.failed(describe(err));
+        return;
+      }
+      if (attempt !== this.attempt) return;
+      const next = new Map<string, T>();
+      for (const item of list.items) next.set(keyOf(item), this.kind.trim(item));
+      // A relist after an outage may find what we had: then only the state changed.
+      const same = this.stateNow !== 'listing' && sameContents(this.objects, next);
+      this.objects = next;
+      this.rv = list.metadata?.resourceVersion ?? '';
+      this.error = undefined;
+      this.backoffMs = BACKOFF_MIN_MS;
+      this.stateNow = 'synced';
+      this.changed(!same);
+    }
+    this.watchError = undefined;
+    let request: AbortController;
+    try {
+      request = await this.watch.watch(
+        this.kind.path,
+        { resourceVersion: this.rv, allowWatchBookmarks: true },
+        (type: string, object: unknown) => {
+          if (attempt === this.attempt) this.event(type, object);
+        },
+        (err: unknown) => {
+          if (attempt === this.attempt && !this.stopped) this.ended(err);
+        },
+      );
+    } catch (err) {
+      if (attempt === this.attempt) this.failed(describe(err));
+      return;
+    }
+    if (attempt === this.attempt) this.request = request;
+    else request.abort(); // stopped or restarted while the watch was connecting
+  }
+
+  private event(type: string, object: unknown): void {
+    if (type === 'ERROR') {
+      const status = object as StatusObject;
+      if (status.code === 410) this.rv = ''; // history compacted past us: relist when the stream ends
+      else this.watchError = `watch error: ${status.message ?? 'unknown'}${status.code ? ` (code ${status.code})` : ''}`;
+      return;
+    }
+    const meta = (object as Meta).metadata;
+    if (type === 'ADDED' || type === 'MODIFIED') {
+      const typed = this.kind.fromWatch ? this.kind.fromWatch(object) : (object as A);
+      const key = keyOf(typed);
+      const trimmed = this.kind.trim(typed);
+      const before = this.objects.get(key);
+      this.objects.set(key, trimmed);
+      if (before === undefined || !isDeepStrictEqual(before, trimmed)) this.changed(true);
+    } else if (type === 'DELETED') {
+      if (this.objects.delete(keyOf(object as A))) this.changed(true);
+    }
+    if (meta?.resourceVersion) this.rv = meta.resourceVersion; // BOOKMARK too
+  }
+
+  private ended(err: unknown): void {
+    this.request = undefined;
+    const e = err as { statusCode?: number } | null;
+    if (e?.statusCode === 410) this.rv = '';
+    else if (err) return this.failed(describe(err));
+    else if (this.watchError) return this.failed(this.watchError);
+    void this.run(++this.attempt); // rewatch from where we were, or relist after 410
+  }
+
+  private failed(problem: string): void {
+    this.error = `${this.kind.resource}: ${problem}`;
+    const wasSynced = this.stateNow === 'synced';
+    this.stateNow = 'failed';
+    this.rv = ''; // the server may have forgotten our version: relist, and only then trust it again
+    if (wasSynced) this.changed(false);
+    if (this.stopped) return;
+    const delay = this.backoffMs * (0.75 + Math.random() / 2); // ±25% jitter: nodes do not retry in lockstep
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    this.onFailure(this.error, Math.round(delay));
+    clearTimeout(this.retry);
+    const attempt = ++this.attempt;
+    this.retry = setTimeout(() => void this.run(attempt), delay);
+  }
+}
+
+function keyOf(o: Meta): string {
+  const m = o.metadata;
+  return m?.namespace ? `${m.namespace}/${m.name ?? ''}` : (m?.name ?? '');
+}
+
+function sameContents<T>(a: Map<string, T>, b: Map<string, T>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of b) {
+    const old = a.get(k);
+    if (old === undefined || !isDeepStrictEqual(old, v)) return false;
+  }
+  return true;
+}
+
+/** One line: client-node's ApiException carries the API's Status in its body, its message holds headers too. */
+function describe(err: unknown): string {
+  const e = err as Error & { statusCode?: number; code?: number | string; body?: unknown };
+  const status = e.statusCode ?? (typeof e.code === 'number' ? e.code : undefined);
+  let message = e.message || String(err);
+  if (status !== undefined && e.body !== undefined) {
+    try {
+      const body = (typeof e.body === 'string' ? JSON.parse(e.body) : e.body) as { message?: unknown };
+      message = typeof body.message === 'string' ? body.message : message.split('\n')[0];
+    } catch {
+      message = message.split('\n')[0];
+    }
+  }
+  const forbidden = status === 403 ? ': vxroute\'s service account needs get, list and watch here (deploy/kubernetes/rbac.yaml), or run with --no-network-policy' : '';
+  return `${message}${status ? ` (HTTP ${status})` : ''}${forbidden}`;
+}
