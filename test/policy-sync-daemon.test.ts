@@ -1,6 +1,7 @@
 // `vxroute run --kube` follows the policy world from the start, in a node namespace against the
-// test API server: it logs the world's counts as they change, is not ready while a kind it
-// needs is refused, and with --no-network-policy asks the API for no pod, namespace or policy.
+// test API server: it forwards nothing before the first world (a pod is isolated from its first
+// packet), is not ready while a kind it needs is refused, compiles each world as it changes, and
+// with --no-network-policy asks the API for no pod, namespace or policy.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
@@ -36,21 +37,22 @@ describe('vxroute run --kube: the policy world', () => {
     await api?.close();
   });
 
-  it('logs the world’s counts when it changes, and is not ready while networkpolicies are refused', async () => {
+  it('starts forwarding only with the first world, is not ready while networkpolicies are refused, and compiles each change', async () => {
     api.refuse('networkpolicies', 403);
-    const d = await lab.startVxrouteKube(nodes[0], kubeconfig, netConf, ['--workers', '1']);
-    await d.waitForLog((l) => l.msg === 'ready', 20_000);
+    const d = await lab.startVxrouteKube(nodes[0], kubeconfig, netConf, ['--workers', '1'], { ready: false });
     await vi.waitFor(async () => expect((await d.readyz()).body).toMatch(/not ready: network policy: API server: networkpolicies: .*HTTP 403.*--no-network-policy/), WAIT);
-    expect(d.logs.some((l) => l.msg === 'policy world changed')).toBe(false); // no world without the policies
+    // No world without the policies, so no datapath yet.
+    expect(d.logs.some((l) => l.msg === 'network policy compiled' || l.msg === 'table loaded' || l.msg === 'ready')).toBe(false);
 
     api.refuse('networkpolicies', undefined);
-    const listed = await d.waitForLog((l) => l.msg === 'policy world changed', 30_000);
-    expect(listed).toMatchObject({ pods: 1, namespaces: 1, nodes: 2, policies: 0, why: 'listed' });
+    const listed = await d.waitForLog((l) => l.msg === 'network policy compiled', 30_000);
+    expect(listed).toMatchObject({ pods: 1, namespaces: 1, nodes: 2, policies: 0, why: 'listed', generation: 1 });
+    await d.waitForLog((l) => l.msg === 'ready', 20_000);
     await vi.waitFor(async () => expect((await d.readyz()).status).toBe(200), WAIT);
 
     const from = d.logs.length;
     api.upsertNetworkPolicy(denyAll('x'));
-    expect(await d.waitForLog((l) => l.msg === 'policy world changed', 15_000, from)).toMatchObject({ policies: 1, why: 'networkpolicies: 1 change' });
+    expect(await d.waitForLog((l) => l.msg === 'network policy compiled', 15_000, from)).toMatchObject({ policies: 1, why: 'networkpolicies: 1 change', generation: 2 });
     await d.stop();
   });
 
@@ -60,7 +62,7 @@ describe('vxroute run --kube: the policy world', () => {
     await d.waitForLog((l) => l.msg === 'ready', 20_000);
     expect((await d.readyz()).status).toBe(200);
     expect((['pods', 'namespaces', 'networkpolicies'] as const).map((r) => api.statsOf(r).lists + api.statsOf(r).watches)).toEqual(before);
-    expect(d.logs.some((l) => l.msg === 'policy world changed')).toBe(false);
+    expect(d.logs.some((l) => l.msg === 'network policy compiled')).toBe(false);
     await d.stop();
   });
 });

@@ -4,13 +4,16 @@ import { isIPv4 } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config-error.js';
 import { DEFAULT_VNI, VXLAN_PORT } from '../packet/constants.js';
+import { MAX_CONNTRACK_MAX, MIN_CONNTRACK_MAX } from '../datapath/policy/conntrack.js';
 
 export interface KubeOptions {
   /** undefined: in-cluster config, else $KUBECONFIG or ~/.kube/config. */
   kubeconfig: string | undefined;
   netConf: string;
-  /** Follow pods, namespaces and NetworkPolicies for the policy world (off: --no-network-policy). */
+  /** Enforce NetworkPolicy: follow pods, namespaces and NetworkPolicies (off: --no-network-policy). */
   networkPolicy: boolean;
+  /** The connection table's cap (--conntrack-max). */
+  conntrackMax: number;
 }
 
 /** Switch mode's settings (--mode switch). */
@@ -56,6 +59,7 @@ export interface RunOptions {
 }
 
 export const DEFAULT_NET_CONF = '/etc/kube-flannel/net-conf.json';
+const DEFAULT_CONNTRACK_MAX = 65_536;
 export const DEFAULT_SUBNET_ENV = '/run/flannel/subnet.env';
 export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
 const CNI_MODES = ['vxroute', 'flannel', 'none'] as const;
@@ -70,8 +74,9 @@ The subnet table, one of:
   --kube                every Node's pod CIDR and flannel annotations from the Kubernetes API
     --kubeconfig FILE   (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)
     --net-conf FILE     flannel's net-conf.json (default: ${DEFAULT_NET_CONF})
-    --no-network-policy do not follow pods, namespaces and NetworkPolicies (default: followed,
-                        which needs get, list and watch on them; see README, RBAC)
+    --no-network-policy do not enforce NetworkPolicy (default: enforced, which needs get, list
+                        and watch on pods, namespaces and networkpolicies; see README, RBAC)
+    --conntrack-max N   most connections NetworkPolicy tracks (default 65536, 8 MB of shared memory)
 
 Mode:
   --mode MODE           router (default): a TUN device, IP packets routed by pod CIDR;
@@ -141,6 +146,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         kubeconfig: { type: 'string' },
         'net-conf': { type: 'string' },
         'no-network-policy': { type: 'boolean' },
+        'conntrack-max': { type: 'string' },
         'subnet-env': { type: 'string' },
         cni: { type: 'string' },
         'cni-conf-dir': { type: 'string', default: DEFAULT_CNI_CONF_DIR },
@@ -179,7 +185,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw new ConfigError('--bridge', `"${bridge}" is no valid device name (1–15 of A–Z a–z 0–9 _ . -)`);
   if (values.subnets === undefined && !kube) throw new ConfigError('--subnets', 'is required: the static subnet table file (see README), or --kube for the Kubernetes API');
   if (values.subnets !== undefined && kube) throw new ConfigError('--kube', 'and --subnets exclude each other: pick one source of the subnet table');
-  for (const flag of ['kubeconfig', 'net-conf', 'no-network-policy'] as const) {
+  for (const flag of ['kubeconfig', 'net-conf', 'no-network-policy', 'conntrack-max'] as const) {
     if (values[flag] !== undefined && !kube) throw new ConfigError(`--${flag}`, 'only applies with --kube');
   }
   const cni = values.cni ?? (kube ? 'vxroute' : 'none');
@@ -208,7 +214,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     } : undefined,
     nodeName: values['node-name'] ?? env.NODE_NAME ?? hostname(),
     subnets: values.subnets,
-    kube: kube ? { kubeconfig: values.kubeconfig, netConf: values['net-conf'] ?? DEFAULT_NET_CONF, networkPolicy: !values['no-network-policy'] } : undefined,
+    kube: kube ? { kubeconfig: values.kubeconfig, netConf: values['net-conf'] ?? DEFAULT_NET_CONF, networkPolicy: !values['no-network-policy'], conntrackMax: values['conntrack-max'] === undefined ? DEFAULT_CONNTRACK_MAX : integer('--conntrack-max', values['conntrack-max'], MIN_CONNTRACK_MAX, MAX_CONNTRACK_MAX) } : undefined,
     cni: cni as RunOptions['cni'],
     cniConfDir: values['cni-conf-dir']!,
     ipMasq,

@@ -11,7 +11,9 @@ import { addon } from '../native/addon.js';
 import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
+import { compilePolicy, type CompiledPolicyBuffer } from '../policy/compile-policy.js';
 import { KubePolicySource } from '../policy/kube-policy-source.js';
+import type { PolicyWorld } from '../policy/world.js';
 import { announceNode } from '../subnets/kube-announce.js';
 import { loadKubeConfig } from '../subnets/kube-config.js';
 import { KubeSubnetSource } from '../subnets/kube-source.js';
@@ -87,6 +89,9 @@ export async function runCommand(argv: string[]): Promise<number> {
 class Daemon {
   private notReady: string | undefined = 'waiting for the subnet table';
   private datapath: Datapath | undefined;
+  private policyGeneration = 0;
+  /** The policy world the datapath enforces. */
+  private compiledWorld: PolicyWorld | undefined;
   /** Tables from the source, applied one at a time once the datapath runs. */
   private readonly tables: TableQueue;
 
@@ -120,6 +125,7 @@ class Daemon {
     }
 
     if (this.policy) this.followPolicy(this.policy);
+    const firstWorld = this.policy?.start();
 
     // Tables that come while the host is set up wait in the queue (the newest wins) until the datapath runs.
     this.source.onTable((table, why) => {
@@ -135,15 +141,25 @@ class Daemon {
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());
     const { udpFds, udp6Fds } = this.openSockets(u);
+    // A pod is isolated from its first packet: no forwarding before the policy world is known.
+    if (firstWorld) {
+      this.notReady = undefined; // the policy source says what it waits for, or why the API refuses it
+      if ((await Promise.race([firstWorld, once(this.stop.signal, 'abort').then(() => undefined)])) === undefined) return;
+    }
+    this.notReady = 'starting the datapath';
+    const compiled = this.policy ? this.compilePolicy(this.policy.current()!, 'listed') : undefined;
     const device = await mode.open(undo);
     const datapath = new Datapath(
       {
         ...device, nodeName: opts.nodeName, udpFds, udp6Fds, vni: settings.vni, port: settings.port,
         maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6, tunOffload: opts.tunOffload,
+        policy: compiled && { compiled: compiled.sab, names: compiled.policyNames, conntrackMax: opts.kube!.conntrackMax },
       },
       initial,
     );
     this.datapath = datapath;
+    const world = this.policy?.current();
+    if (world && world !== this.compiledWorld) this.publishPolicy(world, 'changed while the datapath started');
     datapath.onGsoChange((change) => logGsoChange(log, change));
     undo.push(() => datapath.stop());
     undo.push(warnOnOversizeDatagrams(datapath, log));
@@ -169,16 +185,28 @@ class Daemon {
     log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni }, 'ready');
   }
 
-  /**
-   * The policy world follows the API from the start, beside the subnet table. Nothing enforces it
-   * yet: the policy compiler subscribes here with `policy.onWorld`, and logs by name each policy
-   * its validation rejects.
-   */
+  /** Every policy world after the first is compiled and handed to the running shards. */
   private followPolicy(policy: KubePolicySource): void {
     policy.onWorld((world, why) => {
-      this.log.info({ pods: world.pods.length, namespaces: world.namespaces.length, nodes: world.nodes.length, policies: world.policies.length, why }, 'policy world changed');
+      if (this.datapath) this.publishPolicy(world, why); // else the datapath is built with the newest
     });
-    void policy.start();
+  }
+
+  private publishPolicy(world: PolicyWorld, why: string): void {
+    const compiled = this.compilePolicy(world, why);
+    this.datapath!.publishPolicy(compiled.sab, compiled.policyNames);
+  }
+
+  private compilePolicy(world: PolicyWorld, why: string): CompiledPolicyBuffer {
+    const started = performance.now();
+    const compiled = compilePolicy(world, ++this.policyGeneration);
+    this.compiledWorld = world;
+    for (const p of compiled.problems) this.log.warn(p, 'NetworkPolicy not taken as written (it allows less, never more)');
+    this.log.info(
+      { pods: world.pods.length, namespaces: world.namespaces.length, nodes: world.nodes.length, policies: world.policies.length, generation: this.policyGeneration, bytes: compiled.sab.byteLength, ms: Math.round(performance.now() - started), why },
+      'network policy compiled',
+    );
+    return compiled;
   }
 
   /** Our underlay addresses and each one's room for an inner packet: its MTU less VXLAN's overhead over that family. */

@@ -76,7 +76,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
 export function formatRecord(r: TraceRecord): string {
   const arrow = r.direction === 'to-peer' ? '→' : '←';
   // A flood goes to every peer: no one peer to name.
-  const verdict = (r.verdict === 'dropped' ? `dropped ${r.reason}` : r.verdict) + (r.policy !== undefined ? ` policy#${r.policy}` : '');
+  const verdict = (r.verdict === 'dropped' ? `dropped ${r.reason}` : r.verdict) + (r.policy !== undefined ? ` policy ${r.policyName ?? `#${r.policy}`}` : '');
   const parts = [r.time.slice(11, 23), `w${r.worker}`, `${arrow} ${r.peer ?? (r.frame && r.verdict === 'encapsulated' ? 'all' : '-')}`.padEnd(10), verdict.padEnd(20)];
   if (r.outer) {
     parts.push(`from ${r.outer.src} VNI ${r.outer.vni}${r.outer.flags !== 0x08 ? ` flags 0x${r.outer.flags.toString(16)}` : ''} ${r.outer.innerSrcMac} > ${r.outer.innerDstMac}`);

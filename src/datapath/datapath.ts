@@ -8,13 +8,15 @@ import { CounterReader, type CounterSnapshot } from './counter-snapshot.js';
 import { CounterLayout } from './counters.js';
 import { GsoFamilies, type GsoChange } from './gso-changes.js';
 import { PeerIds } from './peer-ids.js';
+import { allocateConntrack, Conntrack } from './policy/conntrack.js';
 import { routesFromTable } from './routes-from-table.js';
-import type { ShardConfig } from './shard-config.js';
+import type { PolicyConfig, ShardConfig } from './shard-config.js';
 import { ShardPool } from './shard-pool.js';
 import { allocateTable, SharedTableWriter } from './shared-table.js';
 import { allocateFdb, Fdb, LOCAL, type FdbEntry } from './switch/fdb.js';
 import { allocateNeighbours, Neighbours } from './switch/neighbours.js';
 import { allocateTrace, TraceReader } from './trace-ring.js';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 const MAX_PEERS = 16_384;
 const MAX_ROUTES = 2 * MAX_PEERS;
@@ -43,6 +45,16 @@ export interface DatapathConfig {
   tunOffload: boolean;
   /** Switch mode (the fds are TAP queues); undefined in router mode. */
   switch?: SwitchSettings;
+  /** NetworkPolicy (router mode only); undefined when off. */
+  policy?: PolicySettings;
+}
+
+export interface PolicySettings {
+  /** The compiled policy to start with (src/policy/compile-policy.ts), and its policies' names by index. */
+  compiled: SharedArrayBuffer;
+  names: string[];
+  /** The connection table's cap. */
+  conntrackMax: number;
 }
 
 export interface SwitchSettings {
@@ -79,6 +91,10 @@ export class Datapath {
   private readonly fdb: Fdb | undefined;
   private readonly neighbours: Neighbours | undefined;
   private readonly aging: NodeJS.Timeout | undefined;
+  private readonly conntrack: Conntrack | undefined;
+  private policyNames: string[] = [];
+  /** The main thread's ends of the shards' policy update ports. */
+  private readonly policyPorts: MessagePort[] = [];
   private readonly gsoFamilies = new GsoFamilies();
   private gsoListener: (change: GsoChange) => void = () => undefined;
 
@@ -101,8 +117,21 @@ export class Datapath {
       this.fdb = new Fdb(fdbSab);
       this.neighbours = new Neighbours(neighboursSab, sw.fdbMax);
       switchConfig = { fdb: fdbSab, neighbours: neighboursSab, neighboursMax: sw.fdbMax, arpProxy: sw.arpProxy, maxFrame: sw.mtu + ETH_HEADER_LEN + VLAN_TAG_LEN };
-      this.aging = setInterval(() => this.age(), AGING_EVERY_MS).unref();
     }
+    let policy: ((index: number) => PolicyConfig) | undefined;
+    if (cfg.policy) {
+      if (sw) throw new Error('NetworkPolicy is enforced in router mode only');
+      const conntrackSab = allocateConntrack(cfg.policy.conntrackMax);
+      this.conntrack = new Conntrack(conntrackSab);
+      const compiled = cfg.policy.compiled;
+      this.policyNames = cfg.policy.names;
+      policy = () => {
+        const { port1, port2 } = new MessageChannel();
+        this.policyPorts.push(port1);
+        return { conntrack: conntrackSab, compiled, updates: port2 };
+      };
+    }
+    if (sw || cfg.policy) this.aging = setInterval(() => this.age(), AGING_EVERY_MS).unref();
     this.pool = new ShardPool(
       cfg.tunFds.map((tunFd, index) => ({
         index,
@@ -126,6 +155,7 @@ export class Datapath {
         slotSize: Math.ceil((HEADROOM + cfg.maxPacket) / 64) * 64,
         tunOffload: cfg.tunOffload,
         switch: switchConfig,
+        policy: policy?.(index),
       })),
       (change) => {
         const familyChange = this.gsoFamilies.fold(change);
@@ -156,8 +186,21 @@ export class Datapath {
     return version;
   }
 
+  /** Hands a newly compiled policy to the shards; each takes the newest at its next loop. `names`: policy index → "namespace/name". */
+  publishPolicy(compiled: SharedArrayBuffer, names: string[]): void {
+    if (!this.conntrack) throw new Error('NetworkPolicy is off: there is no policy to replace');
+    for (const port of this.policyPorts) port.postMessage(compiled);
+    this.pool.announcePolicy();
+    this.policyNames = names;
+  }
+
+  /** The policy a trace entry names by index (in the policy in force now). */
+  policyName(index: number): string | undefined {
+    return this.policyNames[index];
+  }
+
   counters(): CounterSnapshot {
-    return this.counterReader.snapshot(this.peers, this.fdb?.stats());
+    return this.counterReader.snapshot(this.peers, this.fdb?.stats(), this.conntrack?.stats());
   }
 
   /** Switch mode's forwarding database, sorted by MAC; undefined in router mode. */
@@ -188,15 +231,19 @@ export class Datapath {
     return undefined;
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     clearInterval(this.aging);
-    return this.pool.stop();
+    await this.pool.stop();
+    for (const port of this.policyPorts) port.close();
   }
 
   private age(): void {
     const now = Date.now();
-    this.fdb?.age(now, this.cfg.switch!.agingMs);
-    this.neighbours?.age(now, this.cfg.switch!.agingMs);
+    if (this.cfg.switch) {
+      this.fdb?.age(now, this.cfg.switch.agingMs);
+      this.neighbours?.age(now, this.cfg.switch.agingMs);
+    }
+    this.conntrack?.sweep(now);
   }
 
   private write(table: SubnetTable): number {

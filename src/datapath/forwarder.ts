@@ -1,6 +1,7 @@
 // What a shard's loop drives: the stages of one mode (router on a TUN, switch on a TAP) with
 // their batches. The loop owns waiting, the table version and the memory report.
 import type { ShardCounters } from './counters.js';
+import type { FlowDecider } from './policy/flow-decider.js';
 import type { ShardConfig } from './shard-config.js';
 import type { TableSnapshot } from './shared-table.js';
 import type { TraceWriter } from './trace-ring.js';
@@ -9,6 +10,8 @@ import type { UdpSocket } from './udp-socket.js';
 export interface Forwarder {
   /** A new table version; allocates, on a change only. */
   adopt(table: TableSnapshot): void;
+  /** A new compiled NetworkPolicy (router mode; the Datapath refuses a policy in switch mode). */
+  adoptPolicy?(decider: FlowDecider): void;
   /** Reads a batch from the TUN/TAP queue and sends what it can toward peers. */
   fromTun(): void;
   /** Receives a batch from the socket of one underlay family and writes what it accepts to the queue. */

@@ -8,6 +8,10 @@ import { encapsulate, type EncapContext } from './encapsulate.js';
 import type { Forwarder, ShardParts } from './forwarder.js';
 import { IcmpReplies } from './icmp-replies.js';
 import { PacketBatch } from './packet-batch.js';
+import { CompiledPolicy } from './policy/compiled-policy.js';
+import { Conntrack } from './policy/conntrack.js';
+import type { FlowDecider } from './policy/flow-decider.js';
+import { policyStage, type PolicyContext } from './policy/policy-stage.js';
 import { RouteLookup } from './route-lookup.js';
 import type { TableSnapshot } from './shared-table.js';
 import { TunQueue } from './tun-queue.js';
@@ -21,6 +25,8 @@ export class RouterForwarder implements Forwarder {
   private readonly encap: EncapContext;
   private readonly decap: DecapContext;
   private readonly tun: TunQueue;
+  /** NetworkPolicy, after encapsulate and after decapsulate; undefined when off. */
+  private readonly policy: PolicyContext | undefined;
 
   constructor(private readonly parts: ShardParts) {
     const { cfg, counters } = parts;
@@ -32,6 +38,11 @@ export class RouterForwarder implements Forwarder {
     const ownMacV6 = Uint8Array.from(cfg.ownMacV6);
     this.encap = { routes: this.routes, counters, icmp: this.icmp, vni: cfg.vni, ownMac, ownMacV6, maxInnerV4: cfg.maxInnerV4, maxInnerV6: cfg.maxInnerV6 };
     this.decap = { routes: this.routes, counters, vni: cfg.vni, ownMac, ownMacV6 };
+    this.policy = cfg.policy && { conntrack: new Conntrack(cfg.policy.conntrack), decider: new CompiledPolicy(cfg.policy.compiled), counters };
+  }
+
+  adoptPolicy(decider: FlowDecider): void {
+    if (this.policy) this.policy.decider = decider;
   }
 
   adopt(table: TableSnapshot): void {
@@ -53,7 +64,8 @@ export class RouterForwarder implements Forwarder {
     counters.now = Date.now();
     counters.batch(Direction.tun, n);
     this.icmp.tick(performance.now());
-    const out = encapsulate(tx, n, this.encap);
+    let out = encapsulate(tx, n, this.encap);
+    if (this.policy) out = policyStage(tx, n, out, this.policy, Direction.tun);
     if (trace.enabled()) trace.record(tx, n, Direction.tun, HEADROOM, counters.now);
     if (out > 0) {
       const sent = udp ? udp.send(tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, out) : 0;
@@ -77,7 +89,8 @@ export class RouterForwarder implements Forwarder {
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.udp, n);
-    const out = decapsulate(rx, n, this.decap, socket.family);
+    let out = decapsulate(rx, n, this.decap, socket.family);
+    if (this.policy) out = policyStage(rx, n, out, this.policy, Direction.udp);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET, counters.now);
     if (out > 0) {
       const written = this.tun.write(rx.slab, rx.outOffsets, rx.outLengths, out);

@@ -1,6 +1,8 @@
 // What the main thread hands a shard: fds it opened, shared memory, and settings turned into
 // numbers and bytes once, at startup. Structured-cloneable (it travels as workerData).
 // In switch mode tunFd is a TAP queue and the router's MACs and addresses go unused.
+import type { MessagePort } from 'node:worker_threads';
+
 export interface ShardConfig {
   index: number;
   tunFd: number;
@@ -34,6 +36,16 @@ export interface ShardConfig {
   tunOffload: boolean;
   /** Switch mode's shared tables and settings; undefined in router mode. */
   switch: SwitchConfig | undefined;
+  /** NetworkPolicy's shared connection table and compiled policy; undefined when the policy is off. */
+  policy: PolicyConfig | undefined;
+}
+
+export interface PolicyConfig {
+  conntrack: SharedArrayBuffer;
+  /** The compiled policy in force when the shard starts. */
+  compiled: SharedArrayBuffer;
+  /** Later compiled policies arrive here (taken with receiveMessageOnPort), each announced by ControlWord.policy. */
+  updates: MessagePort;
 }
 
 export interface SwitchConfig {
@@ -47,5 +59,6 @@ export interface SwitchConfig {
   maxFrame: number;
 }
 
-export const ControlWord = Object.freeze({ stop: 0 });
+/** stop: set once, to end the shards; policy: bumped after each compiled policy posted to them. */
+export const ControlWord = Object.freeze({ stop: 0, policy: 1 });
 export const CONTROL_WORDS = 4;

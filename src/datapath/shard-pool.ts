@@ -20,7 +20,8 @@ export class ShardPool {
     for (const cfg of configs) {
       const wakeFd = addon.eventfdOpen();
       this.wakeFds.push(wakeFd);
-      const worker = new Worker(WORKER_ENTRY, { workerData: { ...cfg, wakeFd, control: this.control } satisfies ShardConfig });
+      const transferList = cfg.policy ? [cfg.policy.updates] : [];
+      const worker = new Worker(WORKER_ENTRY, { workerData: { ...cfg, wakeFd, control: this.control } satisfies ShardConfig, transferList });
       this.workers.push(worker);
       worker.on('message', (message: unknown) => {
         if (isGsoChange(message)) onGsoChange(message);
@@ -42,6 +43,12 @@ export class ShardPool {
   /** Wakes every shard, e.g. so that idle shards adopt a new table at once. */
   wake(): void {
     for (const fd of this.wakeFds) addon.eventfdSignal(fd);
+  }
+
+  /** Tells the shards that a compiled policy waits on their update ports, and wakes the idle ones. */
+  announcePolicy(): void {
+    Atomics.add(new Int32Array(this.control), ControlWord.policy, 1);
+    this.wake();
   }
 
   async stop(): Promise<void> {

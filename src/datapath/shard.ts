@@ -3,11 +3,12 @@
 //   wait → read a batch → forward it in place (router or switch stages) → write the batch.
 // It never awaits: poll() blocks in native code until a fd is ready or the main thread wakes it.
 import { getHeapStatistics, GCProfiler } from 'node:v8';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { addon } from '../native/addon.js';
 import { ControlWord, type ShardConfig } from './shard-config.js';
 import { CounterLayout, ShardCounters } from './counters.js';
 import type { Forwarder } from './forwarder.js';
+import { CompiledPolicy } from './policy/compiled-policy.js';
 import { RouterForwarder } from './router-forwarder.js';
 import { SharedTableReader } from './shared-table.js';
 import { SwitchForwarder } from './switch/switch-forwarder.js';
@@ -31,6 +32,7 @@ export class Shard {
   private readonly udp: UdpSocket | undefined;
   private readonly udp6: UdpSocket | undefined;
   private version = -1;
+  private policyVersion = 0;
   /** Garbage collections are counted by a profiler, restarted at each report (its stop() hands over the list). */
   private gc = new GCProfiler();
   private gcs = 0;
@@ -59,6 +61,7 @@ export class Shard {
       if (ready & READY_WAKE) addon.eventfdDrain(this.cfg.wakeFd);
       if (Atomics.load(this.control, ControlWord.stop) !== 0) return;
       this.syncTable();
+      this.syncPolicy();
       if (ready & READY_TUN) this.forwarder.fromTun();
       if ((ready & READY_UDP) !== 0 && this.udp) this.forwarder.fromPeers(this.udp);
       if ((ready & READY_UDP6) !== 0 && this.udp6) this.forwarder.fromPeers(this.udp6);
@@ -74,6 +77,18 @@ export class Shard {
     this.gc = new GCProfiler();
     this.gc.start();
     this.counters.memory(getHeapStatistics().used_heap_size, this.gcs);
+  }
+
+  /** The newest compiled policy posted since the last look; those before it are skipped. */
+  private syncPolicy(): void {
+    const policy = this.cfg.policy;
+    if (!policy) return;
+    const version = Atomics.load(this.control, ControlWord.policy);
+    if (version === this.policyVersion) return;
+    this.policyVersion = version; // read before the port: a policy posted after it announces itself again
+    let latest: SharedArrayBuffer | undefined;
+    for (let m = receiveMessageOnPort(policy.updates); m; m = receiveMessageOnPort(policy.updates)) latest = m.message as SharedArrayBuffer;
+    if (latest) this.forwarder.adoptPolicy?.(new CompiledPolicy(latest));
   }
 
   private syncTable(): void {

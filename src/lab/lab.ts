@@ -283,16 +283,17 @@ export class Lab {
     return this.startDaemon(node, ['--subnets', subnets, ...extraArgs], cli, env);
   }
 
-  /** Starts `vxroute run --kube` against the lab's API server; subnet.env goes to the lab's directory. */
-  startVxrouteKube(node: LabNode, kubeconfig: string, netConf: string, extraArgs: string[] = []): Promise<VxrouteProcess> {
+  /** Starts `vxroute run --kube` against the lab's API server; subnet.env goes to the lab's directory. `ready: false`: returns without waiting for it. */
+  startVxrouteKube(node: LabNode, kubeconfig: string, netConf: string, extraArgs: string[] = [], opts: { ready?: boolean } = {}): Promise<VxrouteProcess> {
     const subnetEnv = join(this.dir, `${node.name}-subnet.env`);
-    return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--cni', 'flannel', '--subnet-env', subnetEnv, ...extraArgs]);
+    return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--cni', 'flannel', '--subnet-env', subnetEnv, ...extraArgs], undefined, undefined, opts.ready ?? true);
   }
 
-  private async startDaemon(node: LabNode, args: string[], cli?: string, env?: NodeJS.ProcessEnv): Promise<VxrouteProcess> {
-    const p = await VxrouteProcess.start(node.ns, ['run', '--node-name', node.name, ...args], cli, env);
+  private async startDaemon(node: LabNode, args: string[], cli?: string, env?: NodeJS.ProcessEnv, ready = true): Promise<VxrouteProcess> {
+    const p = VxrouteProcess.spawn(node.ns, ['run', '--node-name', node.name, ...args], cli, env);
     this.processes.add(p);
     void p.exited.then(() => this.processes.delete(p));
+    if (ready) await p.waitUntilReady();
     return p;
   }
 

@@ -64,11 +64,20 @@ export class VxrouteProcess {
 
   /** Starts `cli` (default: this package's) with `args` in `ns` and waits until it is ready; `env` replaces the environment. */
   static async start(ns: string, args: string[], cli = cliPath(), env?: NodeJS.ProcessEnv): Promise<VxrouteProcess> {
+    const p = VxrouteProcess.spawn(ns, args, cli, env);
+    await p.waitUntilReady();
+    return p;
+  }
+
+  /** Starts it without waiting for anything. */
+  static spawn(ns: string, args: string[], cli = cliPath(), env?: NodeJS.ProcessEnv): VxrouteProcess {
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const i = args.indexOf('--metrics-addr');
-    const p = new VxrouteProcess(ns, child, i >= 0 ? args[i + 1] : '127.0.0.1:9475');
-    await p.waitForLog((l) => l.msg === 'ready', READY_TIMEOUT_MS);
-    return p;
+    return new VxrouteProcess(ns, child, i >= 0 ? args[i + 1] : '127.0.0.1:9475');
+  }
+
+  async waitUntilReady(): Promise<void> {
+    await this.waitForLog((l) => l.msg === 'ready', READY_TIMEOUT_MS);
   }
 
   get pid(): number {

@@ -12,6 +12,8 @@ export interface DatapathView {
   readonly trace: TraceReader;
   peerId(name: string): number | undefined;
   peerName(id: number): string | undefined;
+  /** "namespace/name" of the NetworkPolicy a trace entry names by index. */
+  policyName(index: number): string | undefined;
   /** Switch mode's forwarding database and the proxy's neighbours; undefined in router mode. */
   fdbRows(): FdbRow[] | undefined;
   neighbourRows(): { ip: string; mac: string; ageSeconds: number }[] | undefined;

@@ -36,6 +36,8 @@ export interface TraceRecord {
   reason?: DropReason;
   /** Index of the NetworkPolicy that decided the packet's connection (allowed or denied it), when one did. */
   policy?: number;
+  /** Its "namespace/name", when the daemon knows it. */
+  policyName?: string;
   peer?: string;
   /** Length of the packet (to-peer) or of the VXLAN payload of the datagram (from-peer). */
   length: number;
@@ -51,7 +53,7 @@ const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'];
  * `switching`: the daemon runs in switch mode, where a sent frame is kept from the VXLAN header in
  * front of it (written only if the frame went out) and the frame's own Ethernet header follows.
  */
-export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | undefined, switching = false): TraceRecord {
+export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | undefined, switching = false, policyName: (index: number) => string | undefined = () => undefined): TraceRecord {
   const fromPeer = e.direction === Direction.udp;
   const r: TraceRecord = {
     time: new Date(e.time).toISOString(),
@@ -61,7 +63,11 @@ export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | un
     length: e.length,
   };
   if (e.verdict >= 0) r.reason = DROP_REASONS[e.verdict];
-  if (e.policy >= 0) r.policy = e.policy;
+  if (e.policy >= 0) {
+    r.policy = e.policy;
+    const name = policyName(e.policy);
+    if (name !== undefined) r.policyName = name;
+  }
   const peer = e.peer >= 0 ? peerName(e.peer) : undefined;
   if (peer !== undefined) r.peer = peer;
   const b = e.bytes;

@@ -57,7 +57,7 @@ export function streamTrace(d: DatapathView, url: URL, res: ServerResponse, onSl
   const timer = setInterval(() => {
     let text = '';
     for (const e of d.trace.drain()) {
-      text += `${JSON.stringify(decodeEntry(e, nameOf, d.switching))}\n`;
+      text += `${JSON.stringify(decodeEntry(e, nameOf, d.switching, (i) => d.policyName(i)))}\n`;
       if (++sent >= (count as number)) break;
     }
     deliver(text);
