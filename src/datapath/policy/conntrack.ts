@@ -89,7 +89,11 @@ export function conntrackBytes(max: number): number {
   return (HEADER_WORDS + slotsFor(max) * (1 + KEY_WORDS + VALUE_WORDS)) * 4;
 }
 
-/** One thread's view of the table, with its scratch words (one per shard, never shared between threads). */
+/**
+ * One thread's view of the table, with its scratch words (one per shard, never shared between
+ * threads). Every `now` is ms since the epoch, or the same modulo 2^32 as an Int32 (only
+ * differences of stamps are used): the datapath passes the Int32, which V8 never boxes.
+ */
 export class Conntrack {
   readonly max: number;
   readonly table: SharedHash;

@@ -49,13 +49,16 @@ export function policyStage(b: PacketBatch, n: number, out: number, ctx: PolicyC
   const room = b.slotSize - HEADROOM;
   const before = direction === Direction.tun ? 0 : ENCAP_LEN;
   const generation = ctx.decider.generation();
+  // The batch's time as an Int32 (ms modulo 2^32, what the table stamps): a double passed from call
+  // to call would be boxed, an allocation per packet.
+  const now = ctx.counters.now | 0;
   previous.valid = false;
   let denied = 0;
   for (let i = 0; i < n; i++) {
     b.policyOf[i] = 0;
     if (b.verdicts[i] !== FORWARDED) continue;
     const avail = Math.min(b.sizes[i] - before, room);
-    const verdict = judge(buf, i * b.slotSize + HEADROOM, avail, ctx, direction, generation);
+    const verdict = judge(buf, i * b.slotSize + HEADROOM, avail, ctx, direction, generation, now);
     b.policyOf[i] = lastReason + 1;
     if (verdict === FORWARDED) continue;
     dropped(b, i, verdict, ctx.counters);
@@ -67,9 +70,8 @@ export function policyStage(b: PacketBatch, n: number, out: number, ctx: PolicyC
 }
 
 /** FORWARDED or the drop reason of the IP packet at buf[off], `avail` bytes long at most. */
-function judge(buf: Buffer, off: number, avail: number, ctx: PolicyContext, direction: number, generation: number): number {
+function judge(buf: Buffer, off: number, avail: number, ctx: PolicyContext, direction: number, generation: number, now: number): number {
   const ct = ctx.conntrack;
-  const now = ctx.counters.now;
   const status = readFlow(buf, off, avail, tuple);
   lastReason = -1;
   if (status === FLOW_LATER_FRAGMENT) {
