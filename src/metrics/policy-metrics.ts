@@ -10,7 +10,7 @@ export function registerPolicyMetrics(registry: Registry, current: () => Counter
   const policy = (): PolicyCounters | undefined => current()?.policy;
   new Counter({
     name: 'vxroute_policy_new_flows_total',
-    help: 'Connections whose first packet the policy decided, by direction (tun: sent by our pods; udp: from peers toward our pods) and verdict. Denied packets are counted under vxroute_dropped_total{reason="policy_denied_egress|ingress"}.',
+    help: 'Connections whose first packet the policy decided, by direction (tun: sent by our pods; udp: from peers toward our pods) and verdict. Denied packets are counted under vxroute_dropped_packets_total{reason="policy_denied_egress|policy_denied_ingress"}.',
     labelNames: ['direction', 'verdict'], registers,
     collect() {
       this.reset();

@@ -11,7 +11,7 @@ import {
   P_NAMED_PORTS_COUNT, P_NAMED_PORTS_OFF, P_NODE, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
   addressHash, addressWord,
 } from '../datapath/policy/policy-layout.js';
-import { mappedAddress, type MappedPrefix } from './mapped-address.js';
+import { addressKey, type MappedPrefix } from './mapped-address.js';
 import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
 import { PolicyIndex } from './policy-index.js';
 import { PROTOCOL_NUMBERS } from './reference.js';
@@ -136,17 +136,12 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
   // The address hash: every pod IP and node address, at most half full.
   const entries = new Map<string, { addr: Uint8Array; pod: number; node: number }>();
   const entry = (addr: Uint8Array) => {
-    const key = Buffer.from(addr).toString('hex');
+    const key = addressKey(addr);
     let e = entries.get(key);
     if (!e) entries.set(key, (e = { addr, pod: -1, node: -1 }));
     return e;
   };
-  index.pods.forEach((pod, i) => {
-    for (const ip of pod.ips) {
-      const a = mappedAddress(ip);
-      if (a && index.podAt(a) === i) entry(a).pod = i;
-    }
-  });
+  for (const [addr, pod] of index.podAddresses()) entry(addr).pod = pod;
   for (const addr of index.nodeAddresses()) entry(addr).node = index.nodeAt(addr);
   let capacity = 8;
   while (capacity < entries.size * 2) capacity *= 2;

@@ -11,9 +11,28 @@ export interface MappedPrefix {
   bits: number;
 }
 
-/** "10.244.1.2" or "fd00::2" → 16 bytes; undefined when it is neither. */
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+// Parsed addresses by text: a policy change recompiles the world, whose thousands of pod
+// addresses rarely change, and ipaddr.js takes microseconds per address. Bounded: cleared when full.
+const parsed = new Map<string, Uint8Array | undefined>();
+const PARSED_MAX = 1 << 17;
+
+/** "10.244.1.2" or "fd00::2" → 16 bytes (do not modify them: they are shared); undefined when it is neither. */
 export function mappedAddress(text: string): Uint8Array | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return Uint8Array.from(ipaddr.IPv4.parse(text).toIPv4MappedAddress().toByteArray());
+  let a = parsed.get(text);
+  if (a === undefined && !parsed.has(text)) {
+    a = parseMapped(text);
+    if (parsed.size >= PARSED_MAX) parsed.clear();
+    parsed.set(text, a);
+  }
+  return a;
+}
+
+function parseMapped(text: string): Uint8Array | undefined {
+  if (typeof text !== 'string') return undefined;
+  const v4 = IPV4.exec(text); // four decimal parts, no leading zeros: ipaddr.js's isValidFourPartDecimal
+  if (v4) return Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, +v4[1], +v4[2], +v4[3], +v4[4]);
   if (ipaddr.IPv6.isValid(text) && !text.includes('%') && !ipaddr.IPv4.isValid(text)) return Uint8Array.from(ipaddr.IPv6.parse(text).toByteArray());
   return undefined;
 }
@@ -23,8 +42,18 @@ export function isMappedIpv4(a: Uint8Array): boolean {
   return a[10] === 0xff && a[11] === 0xff;
 }
 
+/** A Map key for 16 address bytes: eight 16-bit chars (cheaper than hex). */
 export function addressKey(a: Uint8Array): string {
-  return Buffer.from(a.buffer, a.byteOffset, 16).toString('hex');
+  return String.fromCharCode((a[0] << 8) | a[1], (a[2] << 8) | a[3], (a[4] << 8) | a[5], (a[6] << 8) | a[7], (a[8] << 8) | a[9], (a[10] << 8) | a[11], (a[12] << 8) | a[13], (a[14] << 8) | a[15]);
+}
+
+export function addressFromKey(key: string): Uint8Array {
+  const a = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    a[2 * i] = key.charCodeAt(i) >> 8;
+    a[2 * i + 1] = key.charCodeAt(i) & 0xff;
+  }
+  return a;
 }
 
 /** A CIDR as the API accepts it (host bits may be set; they are cleared), or undefined. */
@@ -35,9 +64,10 @@ export function parsePrefix(text: string): MappedPrefix | undefined {
   const lenText = text.slice(slash + 1);
   if (!/^\d{1,3}$/.test(lenText)) return undefined;
   const len = Number(lenText);
-  const addr = mappedAddress(text.slice(0, slash));
-  if (!addr) return undefined;
-  const family = ipaddr.IPv4.isValidFourPartDecimal(text.slice(0, slash)) ? 4 : 6;
+  const parsedAddr = mappedAddress(text.slice(0, slash));
+  if (!parsedAddr) return undefined;
+  const addr = Uint8Array.from(parsedAddr);
+  const family = IPV4.test(text.slice(0, slash)) ? 4 : 6;
   if (len > (family === 4 ? 32 : 128)) return undefined;
   const bits = family === 4 ? 96 + len : len;
   for (let i = 0; i < 16; i++) {

@@ -4,7 +4,7 @@
 // agree on who is who. They differ only in how they match (plainly, or from compiled tables).
 import type { V1LabelSelector } from '@kubernetes/client-node';
 import { selectorMatches } from './label-selector.js';
-import { addressKey, mappedAddress } from './mapped-address.js';
+import { addressFromKey, addressKey, mappedAddress } from './mapped-address.js';
 import { parsePolicy, type ParsedPeer, type ParsedPolicy, type PolicyProblem } from './parsed-policy.js';
 import type { PolicyPod, PolicyWorld } from './world.js';
 
@@ -25,6 +25,7 @@ export class PolicyIndex {
   private readonly nodeIndex = new Map<string, number>();
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
   private readonly podsByNamespace = new Map<string, number[]>();
+  private readonly selected = new Map<ParsedPolicy, readonly number[]>();
 
   constructor(readonly world: PolicyWorld) {
     for (const ns of world.namespaces) this.namespaceLabels.set(ns.name, ns.labels);
@@ -44,7 +45,9 @@ export class PolicyIndex {
       // Two pods claiming one address (a stale status): the first in world order keeps it.
       for (const a of pod.ips) {
         const bytes = mappedAddress(a);
-        if (bytes && !this.podByAddress.has(addressKey(bytes))) this.podByAddress.set(addressKey(bytes), i);
+        if (!bytes) continue;
+        const key = addressKey(bytes);
+        if (!this.podByAddress.has(key)) this.podByAddress.set(key, i);
       }
     }
     this.policies = world.policies.map((np, i) => parsePolicy(np, i));
@@ -62,9 +65,14 @@ export class PolicyIndex {
     return this.nodeByAddress.get(addressKey(addr)) ?? -1;
   }
 
+  /** Every pod address with the pod that has it, 16 bytes each. */
+  *podAddresses(): IterableIterator<[Uint8Array, number]> {
+    for (const [key, pod] of this.podByAddress) yield [addressFromKey(key), pod];
+  }
+
   /** Every node address (hostNetwork pods' included), 16 bytes each. */
   *nodeAddresses(): IterableIterator<Uint8Array> {
-    for (const key of this.nodeByAddress.keys()) yield Uint8Array.from(Buffer.from(key, 'hex'));
+    for (const key of this.nodeByAddress.keys()) yield addressFromKey(key);
   }
 
   /** A pod's node as an index in `nodeNames`, -1 when unscheduled. */
@@ -92,8 +100,11 @@ export class PolicyIndex {
     return policy.podSelector === undefined || selectorMatches(policy.podSelector, p.labels);
   }
 
-  selectedPods(policy: ParsedPolicy): number[] {
-    return this.podsOfNamespace(policy.namespace).filter((i) => this.selects(policy, i));
+  /** The pods a policy selects (computed once per policy). */
+  selectedPods(policy: ParsedPolicy): readonly number[] {
+    let pods = this.selected.get(policy);
+    if (!pods) this.selected.set(policy, (pods = this.podsOfNamespace(policy.namespace).filter((i) => this.selects(policy, i))));
+    return pods;
   }
 
   /** Whether a pods peer (podSelector and/or namespaceSelector) of `policy` names this pod. */
@@ -124,15 +135,16 @@ export class PolicyIndex {
   // A named port that no pod it could apply to declares is valid for the API but matches
   // nothing: worth a line in the log under the policy's name.
   private reportUnknownNamedPorts(): void {
+    const anyPod = new Set<string>();
+    for (const p of this.pods) for (const pp of p.ports) if (pp.name !== undefined) anyPod.add(`${pp.name}/${pp.protocol}`);
     for (const policy of this.policies) {
       for (const dir of ['ingress', 'egress'] as const) {
         if (!policy.isolates[dir]) continue;
-        const candidates = dir === 'ingress' ? this.selectedPods(policy) : this.pods.map((_, i) => i);
         for (const rule of policy.rules[dir]) {
           if (!rule.valid || !rule.ports) continue;
           rule.ports.forEach((port, i) => {
             if (typeof port.port !== 'string') return;
-            const has = candidates.some((c) => this.pods[c].ports.some((pp) => pp.name === port.port && pp.protocol === port.protocol));
+            const has = dir === 'egress' ? anyPod.has(`${port.port}/${port.protocol}`) : this.selectedPods(policy).some((c) => this.pods[c].ports.some((pp) => pp.name === port.port && pp.protocol === port.protocol));
             if (!has) {
               this.problems.push({
                 policy: `${policy.namespace}/${policy.name}`,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ipv4, ipv6, TCP, tcp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, UDP, udp } from '../../../test/flow-packets.js';
+import { ConfigError } from '../../config-error.js';
 import { FLOW_OWN, FlowTuple, readFlow } from '../../packet/flow-tuple.js';
 import { allocateConntrack, BUSY, Conntrack, conntrackBytes, flagsOf, FULL, initiatorIsB, stateOf, STORED, verdictOf, V_FLAGS, V_GENERATION, V_REASON } from './conntrack.js';
 import { CT_CLOSED, CT_CLOSING, CT_NEW, CT_REPLIED, nextState, timeoutOf, Timeouts } from './conntrack-state.js';
@@ -142,6 +143,11 @@ describe('the connection table', () => {
     expect(ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW)).toBe(BUSY);
     ct.table.unlock();
     expect(ct.stats()).toMatchObject({ entries: 0, busy: 1 });
+  });
+
+  it('refuses a cap it cannot hold, naming the setting', () => {
+    for (const bad of [0, 15, 1.5, Number.NaN, 2 ** 23]) expect(() => allocateConntrack(bad)).toThrow(/^--conntrack-max: .* give an integer/);
+    expect(() => allocateConntrack(-1, 'conntrackMax')).toThrow(ConfigError);
   });
 
   it('reports its memory: the slots at twice the cap', () => {

@@ -7,6 +7,7 @@
 // The key names the two endpoints in a fixed order (the lower address, then port, first), so a
 // packet and its reply build the same key. Entries of a second kind follow the later fragments
 // of a datagram whose first fragment was allowed, by the datagram's identification.
+import { ConfigError } from '../../config-error.js';
 import type { FlowTuple } from '../../packet/flow-tuple.js';
 import { ageOf, stampOf } from '../switch/seen-stamp.js';
 import { allocateHash, HEADER_WORDS, OWNER_WORDS_AT, SharedHash, slotsFor, type HashShape } from '../switch/shared-hash.js';
@@ -77,8 +78,11 @@ function shape(max: number): HashShape {
   return { slots: slotsFor(max), keyWords: KEY_WORDS, valueWords: VALUE_WORDS, extraFloats: 0 };
 }
 
-/** A table for at most `max` entries (an integer in [MIN_CONNTRACK_MAX, MAX_CONNTRACK_MAX]: the caller checks it). */
-export function allocateConntrack(max: number): SharedArrayBuffer {
+/** A table for at most `max` entries; `field` names the setting it came from, for the error. */
+export function allocateConntrack(max: number, field = '--conntrack-max'): SharedArrayBuffer {
+  if (!Number.isInteger(max) || max < MIN_CONNTRACK_MAX || max > MAX_CONNTRACK_MAX) {
+    throw new ConfigError(field, `${max} is not a connection count from ${MIN_CONNTRACK_MAX} to ${MAX_CONNTRACK_MAX}; give an integer in that range (each entry takes about 120 bytes)`);
+  }
   const sab = allocateHash(shape(max));
   new Int32Array(sab, 0, HEADER_WORDS)[Stat.max] = max;
   return sab;
@@ -89,7 +93,11 @@ export function conntrackBytes(max: number): number {
   return (HEADER_WORDS + slotsFor(max) * (1 + KEY_WORDS + VALUE_WORDS)) * 4;
 }
 
-/** One thread's view of the table, with its scratch words (one per shard, never shared between threads). */
+/**
+ * One thread's view of the table, with its scratch words (one per shard, never shared between
+ * threads). Every `now` is ms since the epoch, or the same modulo 2^32 as an Int32 (only
+ * differences of stamps are used): the datapath passes the Int32, which V8 never boxes.
+ */
 export class Conntrack {
   readonly max: number;
   readonly table: SharedHash;

@@ -5,8 +5,9 @@ import { ENCAP_LEN, HEADROOM } from '../../packet/constants.js';
 import { CounterLayout, Direction, PolicySlot, policySlot, ShardCounters } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
 import { FORWARDED, PacketBatch } from '../packet-batch.js';
-import { allocateConntrack, Conntrack } from './conntrack.js';
-import { Timeouts } from './conntrack-state.js';
+import { FlowTuple, readFlow } from '../../packet/flow-tuple.js';
+import { allocateConntrack, Conntrack, stateOf, V_FLAGS } from './conntrack.js';
+import { CT_CLOSING, Timeouts } from './conntrack-state.js';
 import { FLOW_ALLOW, FLOW_DENY_EGRESS, FLOW_DENY_INGRESS } from './flow-decider.js';
 import { policyStage, type PolicyContext } from './policy-stage.js';
 
@@ -74,6 +75,11 @@ class World {
 
 const out = (flags: number, data = 100) => ipv4(CLIENT, SERVER, TCP, tcp(40000, 80, flags, data));
 const back = (flags: number, data = 100) => ipv4(SERVER, CLIENT, TCP, tcp(80, 40000, flags, data));
+function flowOf(p: Buffer): FlowTuple {
+  const t = new FlowTuple();
+  readFlow(p, 0, p.length, t);
+  return t;
+}
 const question = (src: string, dst: string, protocol: number, dstPort: number): Question => ({ src, dst, protocol, dstPort });
 
 describe('the policy stage', () => {
@@ -223,6 +229,22 @@ describe('the policy stage', () => {
     expect(w.one(Direction.tun, ipv4(CLIENT, SERVER, TCP, Buffer.alloc(10)))).toBe(Drop.policy_untrackable);
     expect(w.dropped(Drop.policy_untrackable)).toBe(1);
     expect(w.decider.asked).toHaveLength(0);
+  });
+
+  it('judges a run of one flow\'s packets in a batch alike, and still sees the ones that change its state', () => {
+    const w = new World((q) => (q.dstPort === 22 ? { verdict: FLOW_DENY_INGRESS, policy: 1 } : { verdict: FLOW_ALLOW, policy: 0 }));
+    const r = w.run(Direction.tun, out(TCP_SYN), out(TCP_ACK), out(TCP_ACK), back(TCP_SYN | TCP_ACK), out(TCP_ACK), out(TCP_FIN | TCP_ACK), out(TCP_ACK));
+    expect(r.verdicts.every((v) => v === FORWARDED)).toBe(true);
+    const ct = w.ctx.conntrack;
+    ct.setKey(flowOf(out(TCP_ACK)), false);
+    ct.lookup();
+    expect(stateOf(ct.found[V_FLAGS])).toBe(CT_CLOSING);
+    const ssh = ipv4(CLIENT, SERVER, TCP, tcp(40001, 22, TCP_ACK));
+    const s = w.run(Direction.tun, ssh, ssh, ssh, out(TCP_ACK), ssh);
+    expect(s.verdicts).toEqual([Drop.policy_denied_ingress, Drop.policy_denied_ingress, Drop.policy_denied_ingress, FORWARDED, Drop.policy_denied_ingress]);
+    expect(s.listed).toEqual([3]);
+    expect(w.dropped(Drop.policy_denied_ingress)).toBe(4);
+    expect(Array.from(w.batch.policyOf.subarray(0, 5))).toEqual([2, 2, 2, 1, 2]);
   });
 
   it('never drops an allowed flow because the table is full', () => {

@@ -6,7 +6,7 @@
 // asks again, in the direction of whoever opened it. ICMP errors follow the connection they
 // quote; later IP fragments follow their first fragment. Denied packets leave the output lists.
 import { ENCAP_LEN, HEADROOM, IPPROTO_TCP, IPPROTO_UDP } from '../../packet/constants.js';
-import { FLOW_LATER_FRAGMENT, FLOW_OWN, FLOW_RELATED, FlowTuple, IPPROTO_SCTP, readFlow, TCP_ACK, TCP_SYN } from '../../packet/flow-tuple.js';
+import { FLOW_LATER_FRAGMENT, FLOW_OWN, FLOW_RELATED, FlowTuple, IPPROTO_SCTP, readFlow, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/flow-tuple.js';
 import { Direction, type ShardCounters } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
 import { dropped } from '../dropped.js';
@@ -31,6 +31,13 @@ const tuple = new FlowTuple();
 const query: FlowQuery = { src: tuple.src, dst: tuple.dst, protocol: 0, dstPort: 0 };
 /** The policy index that decided the last packet judged (-1: none), for the trace (PacketBatch.policyOf). */
 let lastReason = -1;
+/**
+ * The connection of the previous packet of the batch, its direction and verdict: a run of packets
+ * of one flow in one direction (a TCP stream's segments) reads the table once. Only within a
+ * batch, whose generation is one, and only for packets that change no state.
+ */
+const previous = { key: new Int32Array(10), valid: false, srcIsA: false, verdict: 0, reason: -1 };
+const STATE_FLAGS = TCP_SYN | TCP_FIN | TCP_RST;
 
 /**
  * Applies the policy to the packets of batch `b` (n read, `out` in its output list, and b.out6 in
@@ -42,12 +49,16 @@ export function policyStage(b: PacketBatch, n: number, out: number, ctx: PolicyC
   const room = b.slotSize - HEADROOM;
   const before = direction === Direction.tun ? 0 : ENCAP_LEN;
   const generation = ctx.decider.generation();
+  // The batch's time as an Int32 (ms modulo 2^32, what the table stamps): a double passed from call
+  // to call would be boxed, an allocation per packet.
+  const now = ctx.counters.now | 0;
+  previous.valid = false;
   let denied = 0;
   for (let i = 0; i < n; i++) {
     b.policyOf[i] = 0;
     if (b.verdicts[i] !== FORWARDED) continue;
     const avail = Math.min(b.sizes[i] - before, room);
-    const verdict = judge(buf, i * b.slotSize + HEADROOM, avail, ctx, direction, generation);
+    const verdict = judge(buf, i * b.slotSize + HEADROOM, avail, ctx, direction, generation, now);
     b.policyOf[i] = lastReason + 1;
     if (verdict === FORWARDED) continue;
     dropped(b, i, verdict, ctx.counters);
@@ -59,9 +70,8 @@ export function policyStage(b: PacketBatch, n: number, out: number, ctx: PolicyC
 }
 
 /** FORWARDED or the drop reason of the IP packet at buf[off], `avail` bytes long at most. */
-function judge(buf: Buffer, off: number, avail: number, ctx: PolicyContext, direction: number, generation: number): number {
+function judge(buf: Buffer, off: number, avail: number, ctx: PolicyContext, direction: number, generation: number, now: number): number {
   const ct = ctx.conntrack;
-  const now = ctx.counters.now;
   const status = readFlow(buf, off, avail, tuple);
   lastReason = -1;
   if (status === FLOW_LATER_FRAGMENT) {
@@ -71,6 +81,10 @@ function judge(buf: Buffer, off: number, avail: number, ctx: PolicyContext, dire
   }
   if (status !== FLOW_OWN && status !== FLOW_RELATED) return Drop.policy_untrackable;
   ct.setKey(tuple, false);
+  if (status === FLOW_OWN && sameAsPrevious(ct)) {
+    lastReason = previous.reason;
+    return dropReason(previous.verdict);
+  }
   const slot = ct.lookup();
   const known = slot >= 0 && !ct.expired(now);
   if (status === FLOW_RELATED) return known ? dropReason(relatedVerdict(ct, slot, ctx, generation, now)) : Drop.policy_unrelated;
@@ -80,8 +94,26 @@ function judge(buf: Buffer, off: number, avail: number, ctx: PolicyContext, dire
   if (verdict === FLOW_ALLOW && tuple.firstFragment) {
     ct.setKey(tuple, true);
     ct.store(flagsOf(CT_FRAGMENTS, FLOW_ALLOW, false), generation, lastReason, now);
-  }
+    previous.valid = false;
+  } else remember(ct, verdict);
   return dropReason(verdict);
+}
+
+/** Whether the packet continues the previous one's flow, same direction, changing no state. */
+function sameAsPrevious(ct: Conntrack): boolean {
+  if (!previous.valid || ct.srcIsA !== previous.srcIsA || (tuple.tcpFlags & STATE_FLAGS) !== 0 || tuple.firstFragment) return false;
+  const key = ct.key;
+  const last = previous.key;
+  for (let k = key.length - 1; k >= 0; k--) if (key[k] !== last[k]) return false;
+  return true;
+}
+
+function remember(ct: Conntrack, verdict: number): void {
+  previous.key.set(ct.key);
+  previous.srcIsA = ct.srcIsA;
+  previous.verdict = verdict;
+  previous.reason = lastReason;
+  previous.valid = true;
 }
 
 /** A TCP SYN on a closing or closed connection opens a new one on the same ports, and a packet from the side a deny entry did not open is its own flow. */

@@ -1,0 +1,121 @@
+// The compiled NetworkPolicy at the issue's size: 1,000 policies over 5,000 pods (50 namespaces
+// of 100 pods, 20 policies each; every measured pod selected by several). Measures compile time
+// (PolicyWorld → SharedArrayBuffer, parsing and validation included), the buffer's bytes, the
+// reader's construction, and decide() ns/op on a mix of allowed and denied flows, with the
+// reference semantics' ns/op in the same run for scale.
+//   npm run bench:policy-compile
+import type { V1NetworkPolicy } from '@kubernetes/client-node';
+import { performance } from 'node:perf_hooks';
+import { CompiledPolicy } from '../src/datapath/policy/compiled-policy.js';
+import type { FlowQuery } from '../src/datapath/policy/flow-decider.js';
+import { compilePolicy } from '../src/policy/compile-policy.js';
+import { mappedAddress } from '../src/policy/mapped-address.js';
+import { PolicyIndex } from '../src/policy/policy-index.js';
+import { referenceDecide } from '../src/policy/reference.js';
+import type { PolicyPod, PolicyWorld } from '../src/policy/world.js';
+
+const NAMESPACES = 50;
+const PODS_PER_NAMESPACE = 100;
+const POLICIES_PER_NAMESPACE = 20;
+const APPS = 10;
+
+function world(): PolicyWorld {
+  const pods: PolicyPod[] = [];
+  const policies: V1NetworkPolicy[] = [];
+  for (let n = 0; n < NAMESPACES; n++) {
+    for (let p = 0; p < PODS_PER_NAMESPACE; p++) {
+      const i = n * PODS_PER_NAMESPACE + p;
+      pods.push({
+        namespace: `ns${n}`,
+        name: `pod${p}`,
+        labels: { app: `app${p % APPS}`, tier: p % 3 === 0 ? 'db' : 'web', 'pod-template-hash': `h${p}` },
+        ips: [`10.244.${i >> 8}.${i & 255}`, `fd00:10:244:${(i >> 8).toString(16)}::${(i & 255).toString(16)}`],
+        nodeName: `node${i % 100}`,
+        hostNetwork: false,
+        ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'metrics', port: 9090, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }],
+      });
+    }
+    for (let k = 0; k < POLICIES_PER_NAMESPACE; k++) {
+      const app = `app${k % APPS}`;
+      const spec: Record<string, unknown> =
+        k % 4 === 0
+          ? { podSelector: { matchLabels: { app } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: `app${(k + 1) % APPS}` } } }], ports: [{ port: 'http' }] }] }
+          : k % 4 === 1
+            ? { podSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['db'] }] }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: `t${n % 5}` } }, podSelector: { matchLabels: { tier: 'web' } } }], ports: [{ port: 5432 }, { port: 6000, endPort: 6100 }] }] }
+            : k % 4 === 2
+              ? { podSelector: { matchLabels: { app } }, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: {} , podSelector: { matchLabels: { tier: 'db' } } }] }, { to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.244.0.0/16'] } }], ports: [{ port: 443 }] }, { ports: [{ port: 'dns', protocol: 'UDP' }] }] }
+              : { podSelector: { matchLabels: { app } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': `ns${(n + 1) % NAMESPACES}` } } }, { ipBlock: { cidr: '192.0.2.0/24' } }], ports: [{ port: 'metrics' }] }] };
+      policies.push({ metadata: { namespace: `ns${n}`, name: `p${k}` }, spec: spec as V1NetworkPolicy['spec'] });
+    }
+  }
+  const namespaces = Array.from({ length: NAMESPACES }, (_, n) => ({ name: `ns${n}`, labels: { 'kubernetes.io/metadata.name': `ns${n}`, team: `t${n % 5}` } }));
+  const nodes = Array.from({ length: 100 }, (_, n) => ({ name: `node${n}`, addresses: [`192.0.2.${n + 1}`] }));
+  return { pods, namespaces, nodes, policies };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+const w = world();
+// Wall time and this thread's CPU time: on a machine shared with other work the CPU time is the
+// figure the compile would take alone (the first compile also parses every address).
+const compileMs: number[] = [];
+const compileCpuMs: number[] = [];
+let c0 = process.cpuUsage();
+let t0 = performance.now();
+let built = compilePolicy(w, 0);
+const firstMs = performance.now() - t0;
+const firstCpu = process.cpuUsage(c0);
+for (let r = 1; r <= 15; r++) {
+  c0 = process.cpuUsage();
+  t0 = performance.now();
+  built = compilePolicy(w, r);
+  compileMs.push(performance.now() - t0);
+  const c = process.cpuUsage(c0);
+  compileCpuMs.push((c.user + c.system) / 1000);
+}
+const readerUs: number[] = [];
+for (let r = 0; r < 1000; r++) {
+  const t0 = performance.now();
+  new CompiledPolicy(built.sab);
+  readerUs.push((performance.now() - t0) * 1000);
+}
+
+// Flows: pod to pod (TCP on the ports the policies name, and others), pod to outside, some UDP.
+const flows: FlowQuery[] = [];
+let seed = 1;
+const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+const PORTS = [8080, 9090, 5432, 6050, 443, 80, 53];
+for (let i = 0; i < 4096; i++) {
+  const s = w.pods[rand(w.pods.length)];
+  const d = w.pods[rand(w.pods.length)];
+  const port = PORTS[rand(PORTS.length)];
+  const dst = i % 16 === 0 ? '10.1.2.3' : d.ips[0];
+  flows.push({ src: mappedAddress(s.ips[0])!, dst: mappedAddress(dst)!, protocol: port === 53 ? 17 : 6, dstPort: port });
+}
+const decider = new CompiledPolicy(built.sab);
+const verdicts = [0, 0, 0];
+for (const q of flows) verdicts[decider.decide(q)]++;
+const decideNs: number[] = [];
+for (let r = 0; r < 7; r++) {
+  const rounds = 50;
+  const t0 = performance.now();
+  let sink = 0;
+  for (let k = 0; k < rounds; k++) for (let i = 0; i < flows.length; i++) sink += decider.decide(flows[i]);
+  decideNs.push(((performance.now() - t0) * 1e6) / (rounds * flows.length));
+  if (sink < 0) console.log(sink);
+}
+const index = new PolicyIndex(w);
+t0 = performance.now();
+for (let i = 0; i < 512; i++) referenceDecide(index, flows[i].src, flows[i].dst, flows[i].protocol, flows[i].dstPort);
+const referenceNs = ((performance.now() - t0) * 1e6) / 512;
+
+console.log(`policy compile: ${w.policies.length} policies, ${w.pods.length} pods, ${w.namespaces.length} namespaces (other helpers load this machine: figures are noisy)`);
+console.log(`  first compile (addresses parsed): ${firstMs.toFixed(1)} ms wall, ${((firstCpu.user + firstCpu.system) / 1000).toFixed(1)} ms CPU`);
+console.log(`  recompile (index + validation + buffer): median ${median(compileMs).toFixed(1)} ms wall, ${median(compileCpuMs).toFixed(1)} ms CPU; min ${Math.min(...compileMs).toFixed(1)} ms wall over ${compileMs.length} runs`);
+console.log(`  buffer: ${built.sab.byteLength} bytes (${(built.sab.byteLength / 1024).toFixed(0)} KiB), ${built.problems.length} problems reported`);
+console.log(`  reader construction: median ${median(readerUs).toFixed(2)} µs`);
+console.log(`  decide(): median ${median(decideNs).toFixed(0)} ns/op over ${flows.length} flows (allow/deny-egress/deny-ingress ${verdicts.join('/')})`);
+console.log(`  reference semantics, same flows: ${(referenceNs / 1000).toFixed(1)} µs/op (${(referenceNs / median(decideNs)).toFixed(0)}× decide())`);
