@@ -1,7 +1,8 @@
 // `vxroute run --kube` follows the policy world from the start, in a node namespace against the
 // test API server: it forwards nothing before the first world (a pod is isolated from its first
-// packet), is not ready while a kind it needs is refused, compiles each world as it changes, and
-// with --no-network-policy asks the API for no pod, namespace or policy.
+// packet), is not ready while a kind it needs is refused, compiles each world as it changes and
+// shows the world's counts on /metrics, and with --no-network-policy asks the API for no pod,
+// namespace or policy.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
@@ -53,6 +54,12 @@ describe('vxroute run --kube: the policy world', () => {
     const from = d.logs.length;
     api.upsertNetworkPolicy(denyAll('x'));
     expect(await d.waitForLog((l) => l.msg === 'network policy compiled', 15_000, from)).toMatchObject({ policies: 1, why: 'networkpolicies: 1 change', generation: 2 });
+    const metrics = (await d.get('/metrics')).body;
+    expect(metrics).toMatch(/^vxroute_policy_objects\{kind="pods"\} 1$/m);
+    expect(metrics).toMatch(/^vxroute_policy_objects\{kind="networkpolicies"\} 1$/m);
+    expect(metrics).toMatch(/^vxroute_policy_objects\{kind="nodes"\} 2$/m);
+    const at = Number(/^vxroute_policy_world_timestamp_seconds (\S+)$/m.exec(metrics)?.[1]);
+    expect(at).toBeGreaterThan(Date.now() / 1000 - 600);
     await d.stop();
   });
 
@@ -63,6 +70,7 @@ describe('vxroute run --kube: the policy world', () => {
     expect((await d.readyz()).status).toBe(200);
     expect((['pods', 'namespaces', 'networkpolicies'] as const).map((r) => api.statsOf(r).lists + api.statsOf(r).watches)).toEqual(before);
     expect(d.logs.some((l) => l.msg === 'network policy compiled')).toBe(false);
+    expect((await d.get('/metrics')).body).not.toMatch(/vxroute_policy_objects/);
     await d.stop();
   });
 });

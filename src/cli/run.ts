@@ -119,6 +119,7 @@ class Daemon {
           info: { node: opts.nodeName, iface: opts.iface, vni: String(settings.vni), port: String(settings.port), source: opts.kube ? 'kube' : 'static' },
           exposeDebug: opts.exposeDebug,
           log,
+          policy: this.policy && (() => this.policy!.status()),
         },
       );
       undo.push(() => Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined));

@@ -5,8 +5,10 @@ import { BlockList } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
+import type { PolicySourceStatus } from '../policy/kube-policy-source.js';
 import { debugPeers } from './debug-peers.js';
 import type { DaemonView } from './datapath-view.js';
+import { registerPolicySourceMetrics } from './policy-source-metrics.js';
 import { PrometheusMetrics } from './prometheus.js';
 import { streamTrace } from './trace-stream.js';
 
@@ -22,6 +24,8 @@ export interface HttpServerOptions {
   /** Serve /debug/* to connections on every address, not only loopback ones (--expose-debug). */
   exposeDebug?: boolean;
   log?: Logger;
+  /** The policy source's state, when the daemon follows NetworkPolicy. */
+  policy?: () => PolicySourceStatus;
 }
 
 /** One handler, listening on every address given; resolves once all of them listen. */
@@ -30,6 +34,7 @@ export async function startHttpServer(addresses: { host: string; port: number }[
     { counters: () => daemon.datapath()?.counters(), notReady: () => daemon.notReady(), tableNodes: () => daemon.datapath()?.table.nodes.length },
     opts.info ?? {},
   );
+  if (opts.policy) registerPolicySourceMetrics(metrics.registry, opts.policy);
   const readersCut = new Counter({
     name: 'vxroute_trace_readers_cut_total',
     help: 'Trace readers cut off because they did not take the stream as fast as it came (their backlog passed its bound).',

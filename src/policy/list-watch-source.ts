@@ -97,26 +97,7 @@ export class ListWatchSource<A extends Meta, T> {
   }
 
   private async run(attempt: number): Promise<void> {
-    if (!this.rv) {
-      let list;
-      try {
-        list = await this.kind.list();
-      } catch (err) {
-        if (attempt === this.attempt) this.failed(describe(err));
-        return;
-      }
-      if (attempt !== this.attempt) return;
-      const next = new Map<string, T>();
-      for (const item of list.items) next.set(keyOf(item), this.kind.trim(item));
-      // A relist after an outage may find what we had: then only the state changed.
-      const same = this.stateNow !== 'listing' && sameContents(this.objects, next);
-      this.objects = next;
-      this.rv = list.metadata?.resourceVersion ?? '';
-      this.error = undefined;
-      this.backoffMs = BACKOFF_MIN_MS;
-      this.stateNow = 'synced';
-      this.changed(!same);
-    }
+    if (!this.rv && !(await this.relist(attempt))) return;
     this.watchError = undefined;
     let request: AbortController;
     try {
@@ -136,6 +117,32 @@ export class ListWatchSource<A extends Meta, T> {
     }
     if (attempt === this.attempt) this.request = request;
     else request.abort(); // stopped or restarted while the watch was connecting
+  }
+
+  /**
+   * Lists and replaces what is kept; false when this attempt is over. Its own frame, so that the
+   * whole typed list is garbage before the watch connects, not kept alive by the caller's frame.
+   */
+  private async relist(attempt: number): Promise<boolean> {
+    let list;
+    try {
+      list = await this.kind.list();
+    } catch (err) {
+      if (attempt === this.attempt) this.failed(describe(err));
+      return false;
+    }
+    if (attempt !== this.attempt) return false;
+    const next = new Map<string, T>();
+    for (const item of list.items) next.set(keyOf(item), this.kind.trim(item));
+    // A relist after an outage may find what we had: then only the state changed.
+    const same = this.stateNow !== 'listing' && sameContents(this.objects, next);
+    this.objects = next;
+    this.rv = list.metadata?.resourceVersion ?? '';
+    this.error = undefined;
+    this.backoffMs = BACKOFF_MIN_MS;
+    this.stateNow = 'synced';
+    this.changed(!same);
+    return true;
   }
 
   private event(type: string, object: unknown): void {
