@@ -10,6 +10,7 @@ Commands:
   top     live per-peer rates, drops and worker balance of a running daemon
   trace   sampled packets of a running daemon, with what it did with each
   fdb     the forwarding database of a daemon in switch mode
+  policy  explain why NetworkPolicy allows or denies a connection between two pods
   uninstall  remove what vxroute put on this node (device, routes, CNI config, NAT table)
   bench   kernel VXLAN, vxroute (router and switch), a naive forwarder and no tunnel compared
           (root, from a git clone)
@@ -43,6 +44,11 @@ async function main(argv: string[]): Promise<number> {
       const { FDB_USAGE, fdbCommand } = await import('./fdb.js');
       if (wantsHelp) return help(FDB_USAGE);
       return fdbCommand(rest);
+    }
+    case 'policy': {
+      const { POLICY_USAGE, policyCommand } = await import('./policy.js');
+      if (wantsHelp) return help(POLICY_USAGE);
+      return policyCommand(rest);
     }
     case 'uninstall': {
       const { UNINSTALL_USAGE, uninstallCommand } = await import('./uninstall.js');
