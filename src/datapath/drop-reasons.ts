@@ -19,6 +19,7 @@ const reasons = {
   bad_tso_headers: 'TSO packet from the TUN/TAP whose IP header or total length, or TCP data offset, disagrees with what was read',
   tun_write_error: 'the TUN device refused the packet',
   socket_error: 'the UDP socket refused the datagram',
+  spoofed_source: 'inner source address outside the pod CIDRs of the peer node that sent the datagram',
 } as const;
 
 export type DropReason = keyof typeof reasons;
