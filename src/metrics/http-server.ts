@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { debugPeers } from './debug-peers.js';
 import type { DaemonView } from './datapath-view.js';
+import { registerPodVxlanMetric } from './pod-vxlan-metric.js';
 import { PrometheusMetrics } from './prometheus.js';
 import { streamTrace } from './trace-stream.js';
 
@@ -30,6 +31,7 @@ export async function startHttpServer(addresses: { host: string; port: number }[
     { counters: () => daemon.datapath()?.counters(), notReady: () => daemon.notReady(), tableNodes: () => daemon.datapath()?.table.nodes.length },
     opts.info ?? {},
   );
+  registerPodVxlanMetric(metrics.registry);
   const readersCut = new Counter({
     name: 'vxroute_trace_readers_cut_total',
     help: 'Trace readers cut off because they did not take the stream as fast as it came (their backlog passed its bound).',
