@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isIPv4 } from 'node:net';
 import { parseIpv4, parseIpv6 } from '../src/address/ip-text.js';
 import { parseMac } from '../src/address/mac-text.js';
+import { macOf } from '../src/lab/frame-flood.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
 import { sendDatagrams } from '../src/lab/traffic.js';
@@ -191,6 +192,39 @@ describe('identities that cannot be forged', () => {
     } finally {
       atPeer.stop();
       atOurs.stop();
+    }
+  });
+});
+
+describe('the pod VXLAN guard in switch mode', () => {
+  it('drops UDP from the bridge to a peer\'s or its own node\'s VXLAN port; frames across the segment still flow', async () => {
+    const lab = await Lab.create({ underlay: [4], pods: [4], segment: true });
+    try {
+      const ours = await lab.addNode('vxroute', 1);
+      const peer = await lab.addNode('kernel', 1);
+      await lab.programKernelPeers();
+      const daemon = await lab.startVxroute(ours, await lab.writeSubnets(), ['--mode', 'switch']);
+      // A node that also routes for its segment: cni0 gets an address, the pod a route to the underlay through it.
+      const [pod] = ours.pods;
+      const target = peer.pods[0];
+      await inNs(ours.ns, 'ip', ['addr', 'add', '10.244.0.1/16', 'dev', 'cni0']);
+      await inNs(pod.ns, 'ip', ['route', 'add', '192.0.2.0/24', 'via', '10.244.0.1']);
+      const port = 7003;
+      const listener = await listen(target.ns, port);
+      try {
+        const drops = (await guardMetric(daemon)) ?? 0;
+        const frame = vxlan(await macOf(target.ns, 'eth0'), '02:00:00:00:00:99', udpPacket(pod.ip, target.ip, port, 'via the kernel peer'));
+        await sendUdp(pod.ns, peer.publicIP, VXLAN_PORT, [frame]);
+        await sendUdp(pod.ns, ours.publicIP, VXLAN_PORT, [frame]);
+        await expect.poll(() => guardMetric(daemon), { timeout: BOUND_MS }).toBe(drops + 2);
+        await sendUdp(pod.ns, target.ip, port, [Buffer.from('across the segment')]);
+        await expect.poll(() => listener.got.length, { timeout: BOUND_MS }).toBeGreaterThanOrEqual(1);
+        expect(listener.got).toEqual(['across the segment']);
+      } finally {
+        listener.stop();
+      }
+    } finally {
+      await lab.dispose();
     }
   });
 });
