@@ -1,7 +1,7 @@
 // The nodes that the datapath's property tests forward between, and each stage's context as a
 // shard builds it, without devices. We are node A; B has only an IPv4 underlay, C only an IPv6
 // one; B and C also keep a table of their own, for the round trips back to A.
-import { parseCidr } from '../src/subnets/cidr.js';
+import { cidrContains, parseCidr } from '../src/subnets/cidr.js';
 import { ETH_HEADER_LEN, VLAN_TAG_LEN } from '../src/packet/constants.js';
 import { parseIpv4, parseIpv6 } from '../src/address/ip-text.js';
 import { parseMac } from '../src/address/mac-text.js';
@@ -68,6 +68,13 @@ export function addressWords(ip: string): Uint32Array {
     for (let k = 0; k < 4; k++) w[k] = b.readUInt32BE(4 * k);
   } else w[0] = parseIpv4(ip);
   return w;
+}
+
+/** Whether the IP packet at buf[off] has a source inside one of `n`'s pod CIDRs (the only sources `n` may send). */
+export function sourceOfNode(n: NodeSpec, buf: Buffer, off: number): boolean {
+  const v4 = buf[off] >> 4 === 4;
+  const addr = v4 ? buf.subarray(off + 12, off + 16) : buf.subarray(off + 8, off + 24);
+  return cidrContains(parseCidr(v4 ? n.podV4 : n.podV6), { family: v4 ? 4 : 6, addr, prefixLen: v4 ? 32 : 128, text: '' });
 }
 
 function underlayOf(n: NodeSpec, family: 4 | 6): Pick<RouteRecord, 'underlayFamily' | 'underlay'> {

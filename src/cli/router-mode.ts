@@ -1,10 +1,12 @@
 // Router mode: IP packets on a TUN, routed by pod CIDR. On the host: the TUN's MTU, our
 // addresses on it and the cluster routes through it, accept_local, IPv6 on or off; once the
-// datapath forwards, what pods need (CNI configuration or flannel's subnet.env, masquerade).
+// datapath forwards, what pods need (CNI configuration or flannel's subnet.env, masquerade) and
+// the guard that keeps them off every node's VXLAN port.
 import { ConfigError } from '../config-error.js';
 import { applyOverlay, enableAcceptLocal, removeOverlay, replaceAddress, restoreAcceptLocal, restoreIpv6, setIpv6, type OverlaySetup } from '../net/host-routes.js';
-import { writeConflist } from '../net/cni-conflist.js';
+import { CNI_BRIDGE, writeConflist } from '../net/cni-conflist.js';
 import { applyMasquerade, detectNatBackend, type NatBackend } from '../net/masquerade.js';
+import { applyGuard } from '../net/pod-vxlan-guard.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun, type TunDevice } from '../net/tun-device.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
@@ -25,6 +27,8 @@ export class RouterMode implements Mode {
 
   constructor(
     private readonly opts: RunOptions,
+    /** The VXLAN port, which our pods may not send to. */
+    private readonly port: number,
     mtu: number | undefined,
     private readonly u: Underlay,
     private readonly initial: SubnetTable,
@@ -88,10 +92,12 @@ export class RouterMode implements Mode {
     return { iface: this.tun?.name, adopted: this.tun?.adopted, mtu: this.mtu, mtuV6: this.mtuV6, address: this.overlay?.address, addressV6: this.overlay?.addressV6 };
   }
 
-  /** What pods need from us on this node: the CNI configuration (ours or flannel's subnet.env) and masquerade. */
+  /** What pods need from us on this node: the CNI configuration (ours or flannel's subnet.env), masquerade, the guard. */
   private async podNetworking(table: SubnetTable, self: NodeLease): Promise<void> {
     const { opts, log, mtu } = this;
     const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
+    // flannel's CNI plugin and our conflist both put pods on cni0.
+    await applyGuard({ bridge: CNI_BRIDGE, ...pods, port: this.port });
     if (opts.ipMasq) {
       this.natBackend ??= opts.natBackend === 'auto' ? await detectNatBackend() : opts.natBackend;
       await applyMasquerade(this.natBackend, { ...pods, network: table.network, networkV6: table.networkV6 });

@@ -137,7 +137,7 @@ class Daemon {
     if (initial === undefined) return; // stopped while waiting for our node
     const self = ownLease(initial, opts);
     const u = await this.underlayOf(self);
-    const mode: Mode = opts.switch ? new SwitchMode(opts, opts.switch, settings.mtu, u, initial, log) : new RouterMode(opts, settings.mtu, u, initial, self, log);
+    const mode: Mode = opts.switch ? new SwitchMode(opts, opts.switch, settings.port, settings.mtu, u, initial, log) : new RouterMode(opts, settings.port, settings.mtu, u, initial, self, log);
 
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());

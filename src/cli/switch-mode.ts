@@ -1,7 +1,8 @@
 // Switch mode: Ethernet frames on a TAP in the node's bridge; the table gives only the peers, so
-// a new table changes nothing on the host.
+// a new table changes nothing on the host. The bridge's pods are kept off every node's VXLAN port.
 import { ConfigError } from '../config-error.js';
 import { joinBridge, leaveBridge, type BridgePort } from '../net/bridge.js';
+import { applyGuard } from '../net/pod-vxlan-guard.js';
 import { closeTun, openTun, type TunDevice } from '../net/tun-device.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6, ETH_HEADER_LEN, VLAN_TAG_LEN } from '../packet/constants.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
@@ -17,6 +18,8 @@ export class SwitchMode implements Mode {
   constructor(
     private readonly opts: RunOptions,
     private readonly sw: SwitchOptions,
+    /** The VXLAN port, which the bridge's pods may not send to. */
+    private readonly port: number,
     mtu: number | undefined,
     private readonly u: Underlay,
     private readonly initial: SubnetTable,
@@ -43,6 +46,7 @@ export class SwitchMode implements Mode {
       if (await leaveBridge(joined)) log.info({ bridge: sw.bridge }, 'bridge removed');
       else if (joined.created) log.info({ bridge: sw.bridge }, 'bridge left in place: other ports are still attached');
     });
+    await applyGuard({ bridge: sw.bridge, podCIDR: undefined, podCIDRv6: undefined, port: this.port });
     return {
       tunFds: tap.fds, ownMac: Buffer.alloc(6), ownMacV6: Buffer.alloc(6), tunAddressV4: 0, tunAddressV6: Buffer.alloc(16),
       maxPacket: Math.max(mtu + ETH_HEADER_LEN + VLAN_TAG_LEN, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),

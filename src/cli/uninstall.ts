@@ -1,6 +1,6 @@
 // `vxroute uninstall`: removes from this node what vxroute put there — its device (with the
 // addresses and routes on it), its CNI configuration, the subnet.env it was told to write, and its
-// nftables table. Idempotent: what is already gone is reported, not an error.
+// nftables tables (masquerade, and the guard that keeps pods off the VXLAN port). Idempotent: what is already gone is reported, not an error.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,14 +10,16 @@ import { lockDevice } from '../net/instance-lock.js';
 import { ip } from '../net/ip-command.js';
 import { findLink } from '../net/links.js';
 import { removeMasquerade, NAT_CHAIN, NAT_TABLE } from '../net/masquerade.js';
+import { removeGuard, GUARD_TABLE } from '../net/pod-vxlan-guard.js';
 import { DEFAULT_CNI_CONF_DIR } from './run-options.js';
 
 export const UNINSTALL_USAGE = `Usage: vxroute uninstall [--iface NAME] [--cni-conf-dir DIR] [--subnet-env FILE]
 
 Removes what vxroute put on this node, after its daemon has stopped: the device (default
 vxroute0) with its addresses and routes, ${CONFLIST_NAME} in the CNI configuration directory,
-its masquerade (nftables table inet ${NAT_TABLE}, or iptables chain ${NAT_CHAIN}), and, when
-named, the subnet.env it wrote.
+its masquerade (nftables table inet ${NAT_TABLE}, or iptables chain ${NAT_CHAIN}), the guard
+that drops pods' UDP to the VXLAN port (nftables table inet ${GUARD_TABLE}), and, when named, the
+subnet.env it wrote.
 Running it again is not an error. The pods' veths and cni0 belong to the CNI plugins: they go
 with the pods.
 
@@ -61,5 +63,8 @@ export async function uninstallCommand(argv: string[]): Promise<number> {
   const removed = await removeMasquerade();
   for (const what of removed) say(`removed ${what}`);
   if (removed.length === 0) say(`masquerade (nftables table inet ${NAT_TABLE}, iptables chain ${NAT_CHAIN}): not there`);
+  const guard = await removeGuard().catch((err: Error) => (/not installed/.test(err.message) ? [] : Promise.reject(err)));
+  for (const what of guard) say(`removed ${what}`);
+  if (guard.length === 0) say(`guard (nftables table inet ${GUARD_TABLE}): not there`);
   return 0;
 }

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ENCAP_LEN, HEADROOM, IPPROTO_UDP } from '../packet/constants.js';
 import { internetChecksum } from '../packet/checksum.js';
 import { writeIpv4Header } from '../packet/ipv4.js';
+import { writeIpv6Header } from '../packet/ipv6.js';
+import { parseIpv6 } from '../address/ip-text.js';
 import { parseCidr } from '../subnets/cidr.js';
 import { CounterLayout, ShardCounters } from './counters.js';
 import { decapsulate, RX_OFFSET } from './decapsulate.js';
@@ -20,9 +22,15 @@ const SLOT = 2048;
 
 function world(maxInnerV4 = 1450) {
   const sab = allocateTable(8);
-  const c = parseCidr('10.244.2.0/24');
+  const route = (cidr: string, underlay: number[], peerId: number) => {
+    const c = parseCidr(cidr);
+    return { family: c.family, prefix: c.addr, prefixLen: c.prefixLen, underlayFamily: 4 as const, underlay: Buffer.from(underlay), vtepMAC: PEER_MAC, peerId };
+  };
+  // Peer 1 (192.0.2.2) owns 10.244.2.0/24 and fd00:10:244:2::/64; peer 2 (192.0.2.3) 10.244.3.0/24.
   new SharedTableWriter(sab).publish([
-    { family: 4, prefix: c.addr, prefixLen: 24, underlayFamily: 4, underlay: Buffer.from([192, 0, 2, 2]), vtepMAC: PEER_MAC, peerId: 1 },
+    route('10.244.2.0/24', [192, 0, 2, 2], 1),
+    route('fd00:10:244:2::/64', [192, 0, 2, 2], 1),
+    route('10.244.3.0/24', [192, 0, 2, 3], 2),
   ]);
   const routes = new RouteLookup();
   routes.rebuild(new SharedTableReader(sab).snapshot()!);
@@ -145,6 +153,39 @@ describe('decapsulate', () => {
     expect(d[Drop.oversize_datagram]).toBe(1);
     expect(d[ctx.layout.peerSlot(1, 2)]).toBe(1);
     expect(d[ctx.layout.peerSlot(1, 3)]).toBe(good - ENCAP_LEN);
+  });
+
+  it('delivers only inner sources of the sending peer, its .0 included; the rest is spoofed_source', () => {
+    const ctx = world();
+    const b = new PacketBatch(16, SLOT);
+    const from = (i: number, src: string) => datagram(b, i, '192.0.2.2', (d) => {
+      d.writeUInt32BE(ip(src), ENCAP_LEN + 12);
+      d.writeUInt16BE(0, ENCAP_LEN + 10);
+      d.writeUInt16BE(internetChecksum(d, ENCAP_LEN, 20), ENCAP_LEN + 10);
+    });
+    from(0, '10.244.2.3'); // a pod of peer 1
+    from(1, '10.244.2.0'); // peer 1's VTEP (flannel.1): its host, its ICMP errors
+    from(2, '10.244.3.4'); // a pod of peer 2
+    from(3, '10.244.1.2'); // one of our own pods
+    from(4, '192.0.2.2'); // peer 1's underlay address
+    from(5, '8.8.8.8'); // the world
+    const v6 = (i: number, src: string) => {
+      const base = i * SLOT + RX_OFFSET;
+      datagram(b, i, '192.0.2.2', (d) => d.writeUInt16BE(0x86dd, 20));
+      writeIpv6Header(b.slab, base + ENCAP_LEN, 8, 59, 64, parseIpv6(src), parseIpv6('fd00:10:244:1::2'));
+      b.sizes[i] = ENCAP_LEN + 48;
+    };
+    v6(6, 'fd00:10:244:2::5'); // a pod of peer 1
+    v6(7, 'fd00:10:244:2::'); // peer 1's flannel-v6.1 address
+    v6(8, 'fd00:10:244:3::5'); // a prefix no node owns
+    v6(9, 'fe80::1'); // link-local
+    v6(10, 'fd00:10:244:1::9'); // ours
+
+    expect(decapsulate(b, 11, ctx, 4)).toBe(4);
+    expect(Array.from(b.outOffsets.subarray(0, 4))).toEqual([0, 1, 6, 7].map((i) => i * SLOT + HEADROOM));
+    expect(ctx.block[Drop.spoofed_source]).toBe(7);
+    expect(ctx.block[ctx.layout.peerSlot(1, 2)]).toBe(4);
+    expect(ctx.block[ctx.layout.peerSlot(2, 2)]).toBe(0);
   });
 
   it('counts every truncation of a valid frame as truncated', () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { atEnd, frameSpan, framesOf, fillings, outputSpan, surrounded, type Frame } from '../../test/batch-surroundings.js';
 import { hostile, routedFrame, vxlanDatagram } from '../../test/packet-arbitraries.js';
 import { propertyRuns } from '../../test/property-runs.js';
-import { A, B, C, addressWords, worldOfA } from '../../test/stage-worlds.js';
+import { A, B, C, PEER_B, PEER_C, addressWords, sourceOfNode, worldOfA } from '../../test/stage-worlds.js';
 import { ENCAP_LEN, HEADROOM, IPV6_HEADER_LEN } from '../packet/constants.js';
 import { validateIpv4, ipv4TotalLength, IPV4_OK } from '../packet/ipv4.js';
 import { validateIpv6, ipv6PayloadLength, IPV6_OK } from '../packet/ipv6.js';
@@ -85,6 +85,22 @@ describe('decapsulate, property-based', () => {
           const v4 = validateIpv4(b.slab, off, len) === IPV4_OK && ipv4TotalLength(b.slab, off) === len;
           const v6 = validateIpv6(b.slab, off, len) === IPV6_OK && IPV6_HEADER_LEN + ipv6PayloadLength(b.slab, off) === len;
           expect(v4 || v6).toBe(true);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('forwards a packet only when its inner source is an address of the peer that sent it', () => {
+    fc.assert(
+      fc.property(batches, fc.integer(), ({ family, frames }, seed) => {
+        const { b } = decapsulated(frames, family, (f) => surrounded(f, RX_OFFSET, seed));
+        let k = 0;
+        for (let i = 0; i < frames.length; i++) {
+          if (b.verdicts[i] !== FORWARDED) continue;
+          const sender = b.peerOf[i] === PEER_B ? B : b.peerOf[i] === PEER_C ? C : undefined;
+          expect(sender).toBeDefined();
+          expect(sourceOfNode(sender!, b.slab, b.outOffsets[k++])).toBe(true);
         }
       }),
       { numRuns: RUNS },

@@ -1,9 +1,11 @@
 // Peer → TUN: validate each VXLAN datagram as the kernel's vxlan device would (RFC 7348 §5),
-// then hand the inner IP packet to the TUN where it lies: no copy, only a new offset.
+// then hand the inner IP packet to the TUN where it lies: no copy, only a new offset. The inner
+// source must be an address of the peer that sent it (one of its pod CIDRs, its VTEP's .0
+// included): a peer cannot speak for another node's pods, ours, or the world.
 import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADROOM, IPV6_HEADER_LEN, VXLAN_HEADER_LEN } from '../packet/constants.js';
 import { macEquals, readEtherType } from '../packet/ethernet.js';
-import { ipv4TotalLength, validateIpv4, IPV4_OK, IPV4_TRUNCATED } from '../packet/ipv4.js';
-import { ipv6PayloadLength, ipv6UpperLayer, validateIpv6, IPV6_OK, IPV6_TRUNCATED } from '../packet/ipv6.js';
+import { ipv4Src, ipv4TotalLength, validateIpv4, IPV4_OK, IPV4_TRUNCATED } from '../packet/ipv4.js';
+import { ipv6PayloadLength, ipv6UpperLayer, validateIpv6, IPV6_OK, IPV6_SRC, IPV6_TRUNCATED } from '../packet/ipv6.js';
 import type { ShardCounters } from './counters.js';
 import { Drop } from './drop-reasons.js';
 import { dropped } from './dropped.js';
@@ -44,6 +46,7 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext, family
     const avail = len - ENCAP_LEN;
     const etherType = readEtherType(buf, eth);
     let ipLen: number;
+    let sourceRoute: number;
     if (etherType === ETHERTYPE_IPV4) {
       const status = validateIpv4(buf, ip, avail);
       if (status !== IPV4_OK) {
@@ -51,6 +54,7 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext, family
         continue;
       }
       ipLen = ipv4TotalLength(buf, ip); // drops any Ethernet padding after the packet
+      sourceRoute = routes.lookupV4(ipv4Src(buf, ip));
     } else if (etherType === ETHERTYPE_IPV6) {
       const status = validateIpv6(buf, ip, avail);
       if (status !== IPV6_OK) {
@@ -63,8 +67,13 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext, family
         dropped(b, i, chain === -IPV6_TRUNCATED ? Drop.truncated : Drop.malformed_inner, counters);
         continue;
       }
+      sourceRoute = routes.lookupV6(buf, ip + IPV6_SRC);
     } else {
       dropped(b, i, Drop.bad_ethertype, counters);
+      continue;
+    }
+    if (sourceRoute < 0 || routes.peerId[sourceRoute] !== peer) {
+      dropped(b, i, Drop.spoofed_source, counters);
       continue;
     }
     b.outOffsets[out] = ip;

@@ -23,6 +23,7 @@ const reasons = {
   policy_denied_ingress: 'NetworkPolicy: the destination pod is isolated for ingress and no ingress rule allows the connection',
   policy_unrelated: 'NetworkPolicy: an ICMP error quoting no known connection, or a later IP fragment whose first fragment was not allowed (or not seen)',
   policy_untrackable: 'NetworkPolicy: a packet whose flow cannot be named (its transport header, or an ICMP error\'s quote, cut short or malformed)',
+  spoofed_source: 'inner source address outside the pod CIDRs of the peer node that sent the datagram',
 } as const;
 
 export type DropReason = keyof typeof reasons;

@@ -9,6 +9,7 @@ import type { PolicySourceStatus } from '../policy/kube-policy-source.js';
 import { debugPeers } from './debug-peers.js';
 import type { DaemonView } from './datapath-view.js';
 import { registerPolicySourceMetrics } from './policy-source-metrics.js';
+import { registerPodVxlanMetric } from './pod-vxlan-metric.js';
 import { PrometheusMetrics } from './prometheus.js';
 import { streamTrace } from './trace-stream.js';
 
@@ -35,6 +36,7 @@ export async function startHttpServer(addresses: { host: string; port: number }[
     opts.info ?? {},
   );
   if (opts.policy) registerPolicySourceMetrics(metrics.registry, opts.policy);
+  registerPodVxlanMetric(metrics.registry);
   const readersCut = new Counter({
     name: 'vxroute_trace_readers_cut_total',
     help: 'Trace readers cut off because they did not take the stream as fast as it came (their backlog passed its bound).',
