@@ -23,7 +23,7 @@ import { createLogger, type Logger } from './log.js';
 import { warnOnOversizeDatagrams } from './oversize-warning.js';
 import type { Mode, Underlay, Undo } from './mode.js';
 import { RouterMode } from './router-mode.js';
-import { parseRunOptions, resolveDatapath, type RunOptions } from './run-options.js';
+import { parseRunOptions, resolveDatapath, resolveDirectRouting, type RunOptions } from './run-options.js';
 import { SwitchMode } from './switch-mode.js';
 import { TableQueue } from './table-queue.js';
 
@@ -33,13 +33,14 @@ interface Settings {
   port: number;
   vni: number;
   mtu: number | undefined;
+  directRouting: boolean;
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
   const opts = parseRunOptions(argv);
   const log = createLogger(opts.logLevel);
   const netConf = opts.kube ? await readNetConf(opts.kube.netConf) : undefined;
-  const settings = resolveDatapath(opts, netConf);
+  const settings = { ...resolveDatapath(opts, netConf), directRouting: resolveDirectRouting(opts, netConf) };
   const kc = opts.kube ? loadKubeConfig(opts.kube.kubeconfig) : undefined;
   const source: SubnetSource =
     kc && netConf
@@ -124,7 +125,7 @@ class Daemon {
     if (initial === undefined) return; // stopped while waiting for our node
     const self = ownLease(initial, opts);
     const u = await this.underlayOf(self);
-    const mode: Mode = opts.switch ? new SwitchMode(opts, opts.switch, settings.mtu, u, initial, log) : new RouterMode(opts, settings.mtu, u, initial, self, log);
+    const mode: Mode = opts.switch ? new SwitchMode(opts, opts.switch, settings.mtu, u, initial, log) : new RouterMode(opts, settings.mtu, u, initial, self, log, settings.directRouting);
 
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());
@@ -136,6 +137,7 @@ class Daemon {
         maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6, tunOffload: opts.tunOffload,
       },
       initial,
+      mode.direct?.(),
     );
     this.datapath = datapath;
     datapath.onGsoChange((change) => logGsoChange(log, change));
@@ -149,7 +151,7 @@ class Daemon {
     this.tables.start(async (table, why) => {
       const next = ownLease(table, opts);
       await mode.apply(table, next);
-      const version = datapath.publish(table);
+      const version = datapath.publish(table, mode.direct?.());
       log.info({ version, nodes: table.nodes.length, why }, 'table loaded');
       await mode.applied(table, next);
     });
