@@ -94,7 +94,7 @@ export class RouterMode implements Mode {
 
   /** Writes what pods need when our pod subnets are new (the first table, or a change). */
   async applied(table: SubnetTable, self: NodeLease): Promise<void> {
-    const pruned = await pruneDirectRoutes(this.directRoutes);
+    const pruned = this.directRouting ? await pruneDirectRoutes(this.directRoutes) : 0;
     if (pruned > 0) this.log.info({ removed: pruned, direct: this.directRoutes.length }, 'direct routes removed');
     const pods = `${self.podCIDR?.text} ${self.podCIDRv6?.text}`;
     if (pods === this.podsSetUpFor) return;

@@ -42,7 +42,7 @@ export async function listDirectRoutes(): Promise<DirectRoute[]> {
 /** Installs what `plan` has and the kernel lacks (replace: a route of the same CIDR is taken over). */
 export async function addDirectRoutes(plan: readonly DirectRoute[]): Promise<number> {
   const have = new Set((await listDirectRoutes()).map(key));
-  const lines = plan.filter((r) => !have.has(key(r))).map((r) => `-${r.family} route replace ${r.cidr} via ${r.via} dev ${r.dev} proto ${DIRECT_ROUTE_PROTO}`);
+  const lines = plan.filter((r) => !have.has(key(r))).map((r) => `route replace ${r.cidr} via ${r.via} dev ${r.dev} proto ${DIRECT_ROUTE_PROTO}`);
   if (lines.length === 0) return 0;
   const { stderr, ok } = await ipBatch([], lines);
   if (!ok) throw new IpCommandError(['-batch', '-'], stderr);
@@ -54,7 +54,7 @@ export async function pruneDirectRoutes(plan: readonly DirectRoute[]): Promise<n
   const keep = new Set(plan.map((r) => r.cidr));
   const stale = (await listDirectRoutes()).filter((r) => !keep.has(r.cidr));
   if (stale.length === 0) return 0;
-  const { stderr, ok } = await ipBatch(['-force'], stale.map((r) => `-${r.family} route del ${r.cidr} proto ${DIRECT_ROUTE_PROTO}`));
+  const { stderr, ok } = await ipBatch(['-force'], stale.map((r) => `route del ${r.cidr} proto ${DIRECT_ROUTE_PROTO}`));
   // A route gone meanwhile ("No such process") is what we wanted; anything else is an error.
   const errors = stderr.split('\n').filter((l) => l.trim() !== '' && !/No such process|^Command failed/i.test(l));
   if (!ok && errors.length > 0) throw new IpCommandError(['-batch', '-'], errors.join('\n'));
