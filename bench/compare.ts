@@ -6,6 +6,8 @@
 //   vxroute-l2 vxroute --mode switch on both nodes: the same segment through TAP devices
 //   naive    socat TUN ↔ UDP, one packet per syscall (what flannel's old UDP mode amounted to)
 //   none     plain routing over the underlay, no tunnel (this machine's ceiling)
+//   vxroute-direct  vxroute --direct-routing on both nodes: same subnet, so kernel routes, no VXLAN
+//                   (target: ≥ 0.95× none)
 // Per variant: TCP with iperf3 (1 and 4 streams), UDP 64- and 1,400-byte packet rates (delivered
 // packets/s and loss), ping RTT p50/p99, and forwarding CPU per gigabit (the forwarder's own CPU
 // time plus the machine's softirq time, during the 1-stream TCP run). Rounds interleave the
@@ -22,7 +24,7 @@ import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
 import { renderChart } from './chart.js';
 
-const VARIANTS = ['kernel', 'vxroute', 'kernel-l2', 'vxroute-l2', 'naive', 'none'] as const;
+const VARIANTS = ['kernel', 'vxroute', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct'] as const;
 type Variant = (typeof VARIANTS)[number];
 const METRICS = {
   tcp1: { label: 'TCP 1 stream', unit: 'Mbit/s', higherIsBetter: true },
@@ -86,6 +88,10 @@ async function build(lab: Lab, variant: Variant): Promise<Setup> {
     }
     pids.push(...children.map((c) => c.pid!));
   }
+  if (variant === 'vxroute-direct') {
+    const subnets = await lab.writeSubnets();
+    for (const n of [a, b]) pids.push((await lab.startVxroute(n, subnets, ['--direct-routing'])).pid);
+  }
   if (variant === 'none') {
     for (const [n, peer] of [[a, b], [b, a]] as const) await inNs(n.ns, 'ip', ['route', 'add', peer.podCIDR, 'via', peer.publicIP]);
   }
@@ -147,9 +153,9 @@ const format = (v: number, unit: string): string => (unit === 'pkt/s' ? v.toFixe
 
 export const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--quick] [--out DIR]
 
-Builds six two-node namespace clusters on this machine (kernel VXLAN as flannel configures it,
+Builds seven two-node namespace clusters on this machine (kernel VXLAN as flannel configures it,
 vxroute, the kernel's bridge + vxlan as one L2 segment, vxroute --mode switch, socat TUN-UDP,
-plain routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
+plain routing, vxroute --direct-routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
 rates, ping p50/p99 and CPU per Gbit, as ratios to the kernel path; writes .md, .json and .svg
 under DIR (default bench/results). Needs root, iperf3 and socat. --quick: 1 round of 1 s.
 `;

@@ -13,14 +13,14 @@ describe('vxroute bench --quick', () => {
     if (out) await rm(out, { recursive: true, force: true });
   });
 
-  it('compares the six paths and writes the table, the JSON and the chart', async () => {
+  it('compares the seven paths and writes the table, the JSON and the chart', async () => {
     out = await mkdtemp(join(tmpdir(), 'vxroute-bench-'));
     const stdout = await host(process.execPath, [cliPath(), 'bench', '--quick', '--out', out]);
     expect(stdout).toMatch(/\| TCP 1 stream \(Mbit\/s\) \| \d+ \(1\.00×\) \|/);
     const files = (await readdir(out)).sort();
     expect(files.map((f) => f.replace(/^bench-.*\./, ''))).toEqual(['json', 'md', 'svg']);
     const json = JSON.parse(await readFile(join(out, files[0]), 'utf8'));
-    expect(Object.keys(json.medians)).toEqual(['kernel', 'vxroute', 'kernel-l2', 'vxroute-l2', 'naive', 'none']);
+    expect(Object.keys(json.medians)).toEqual(['kernel', 'vxroute', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct']);
     for (const variant of Object.values(json.medians) as Record<string, number>[]) {
       for (const m of ['tcp1', 'tcp4', 'udp64', 'udp1400', 'pingP50', 'pingP99', 'cpuPerGbit']) expect(variant[m], m).toBeGreaterThan(0);
     }

@@ -26,6 +26,8 @@ export interface Mode {
   apply(table: SubnetTable, self: NodeLease): Promise<void>;
   /** Once the shards forward on `table`: what the node's pods need from it. */
   applied(table: SubnetTable, self: NodeLease): Promise<void>;
+  /** Pod CIDRs the kernel routes to their nodes without us (DirectRouting): the datapath leaves them out. */
+  direct?(): ReadonlySet<string>;
   /** What the "ready" log line tells of this mode. */
   describe(): Record<string, unknown>;
 }

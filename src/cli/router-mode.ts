@@ -1,10 +1,14 @@
 // Router mode: IP packets on a TUN, routed by pod CIDR. On the host: the TUN's MTU, our
 // addresses on it and the cluster routes through it, accept_local, IPv6 on or off; once the
 // datapath forwards, what pods need (CNI configuration or flannel's subnet.env, masquerade) and
-// the guard that keeps them off every node's VXLAN port.
+// the guard that keeps them off every node's VXLAN port. With DirectRouting, peers on our
+// underlay subnet get kernel routes: added before the shards drop those peers from their table,
+// removed only after the shards route them again.
 import { ConfigError } from '../config-error.js';
 import { applyOverlay, enableAcceptLocal, removeOverlay, replaceAddress, restoreAcceptLocal, restoreIpv6, setIpv6, type OverlaySetup } from '../net/host-routes.js';
 import { CNI_BRIDGE, writeConflist } from '../net/cni-conflist.js';
+import { planDirectRoutes, type DirectRoute } from '../net/direct-route-plan.js';
+import { addDirectRoutes, kernelRouteLookup, pruneDirectRoutes, removeDirectRoutes } from '../net/direct-routes.js';
 import { applyMasquerade, detectNatBackend, type NatBackend } from '../net/masquerade.js';
 import { applyGuard } from '../net/pod-vxlan-guard.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
@@ -24,6 +28,8 @@ export class RouterMode implements Mode {
   private natBackend: NatBackend | undefined;
   /** The pod CIDRs the pods' networking was last set up for. */
   private podsSetUpFor: string | undefined;
+  /** DirectRouting's routes for the table being applied (empty when it is off). */
+  private directRoutes: DirectRoute[] = [];
 
   constructor(
     private readonly opts: RunOptions,
@@ -34,6 +40,7 @@ export class RouterMode implements Mode {
     private readonly initial: SubnetTable,
     private readonly self: NodeLease,
     private readonly log: Logger,
+    private readonly directRouting = false,
   ) {
     const { maxInnerV4, maxInnerV6, link4, link6 } = u;
     // Pods of a family travel over the same family's underlay when there is one, else over the other.
@@ -62,6 +69,10 @@ export class RouterMode implements Mode {
     await applyOverlay(overlay);
     const acceptLocal = await enableAcceptLocal(tun.name);
     undo.push(() => restoreAcceptLocal(tun.name, acceptLocal));
+    // Ours from an earlier run go too (kill -9, or DirectRouting since turned off): they would hide peers from the TUN.
+    undo.push(async () => void (await removeDirectRoutes()));
+    await this.routeDirectly(this.initial);
+    await pruneDirectRoutes(this.directRoutes);
     return {
       tunFds: tun.fds, ownMac: this.self.vtepMAC, ownMacV6: this.self.vtepMACv6,
       tunAddressV4: overlay.address ? parseIpv4(overlay.address) : 0,
@@ -78,10 +89,17 @@ export class RouterMode implements Mode {
     const next = overlaySetup(this.tun!.name, this.mtu, this.mtuV6, table, self);
     await replaceAddress(next, this.overlay!);
     this.overlay = next;
+    await this.routeDirectly(table);
+  }
+
+  direct(): ReadonlySet<string> {
+    return new Set(this.directRoutes.map((r) => r.cidr));
   }
 
   /** Writes what pods need when our pod subnets are new (the first table, or a change). */
   async applied(table: SubnetTable, self: NodeLease): Promise<void> {
+    const pruned = this.directRouting ? await pruneDirectRoutes(this.directRoutes) : 0;
+    if (pruned > 0) this.log.info({ removed: pruned, direct: this.directRoutes.length }, 'direct routes removed');
     const pods = `${self.podCIDR?.text} ${self.podCIDRv6?.text}`;
     if (pods === this.podsSetUpFor) return;
     await this.podNetworking(table, self);
@@ -89,7 +107,19 @@ export class RouterMode implements Mode {
   }
 
   describe(): Record<string, unknown> {
-    return { iface: this.tun?.name, adopted: this.tun?.adopted, mtu: this.mtu, mtuV6: this.mtuV6, address: this.overlay?.address, addressV6: this.overlay?.addressV6 };
+    return {
+      iface: this.tun?.name, adopted: this.tun?.adopted, mtu: this.mtu, mtuV6: this.mtuV6, address: this.overlay?.address, addressV6: this.overlay?.addressV6,
+      ...(this.directRouting ? { directRoutes: this.directRoutes.length } : {}),
+    };
+  }
+
+  /** Plans DirectRouting's routes for `table` from the kernel's route lookups and adds the new ones. */
+  private async routeDirectly(table: SubnetTable): Promise<void> {
+    if (!this.directRouting) return;
+    const own = { v4: this.u.publicIP !== undefined, v6: this.u.publicIPv6 !== undefined };
+    this.directRoutes = await planDirectRoutes(table, this.self.name, own, this.tun!.name, kernelRouteLookup);
+    const added = await addDirectRoutes(this.directRoutes);
+    if (added > 0) this.log.info({ added, direct: this.directRoutes.length }, 'direct routes added');
   }
 
   /** What pods need from us on this node: the CNI configuration (ours or flannel's subnet.env), masquerade, the guard. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../config-error.js';
-import { parseRunOptions, resolveDatapath } from './run-options.js';
+import { parseRunOptions, resolveDatapath, resolveDirectRouting } from './run-options.js';
 
 const base = ['--subnets', 'table.json'];
 
@@ -59,6 +59,16 @@ describe('vxroute run flags', () => {
     expect(parseRunOptions(['--kube', '--no-ip-masq', '--cni-conf-dir', '/x'], {})).toMatchObject({ cni: 'vxroute', ipMasq: false, cniConfDir: '/x' });
     expect(message(['--kube', '--cni', 'calico'])).toMatch(/^--cni: "calico" is none of vxroute, flannel, none/);
     expect(message(['--kube', '--ip-masq', '--no-ip-masq'])).toMatch(/^--ip-masq: and --no-ip-masq exclude each other/);
+  });
+
+  it('takes DirectRouting from a flag, else from net-conf.json, else off', () => {
+    const none = parseRunOptions(base, {});
+    const on = parseRunOptions([...base, '--direct-routing'], {});
+    const off = parseRunOptions(['--kube', '--no-direct-routing'], {});
+    expect([resolveDirectRouting(none, undefined), resolveDirectRouting(on, undefined), resolveDirectRouting(none, { directRouting: true })]).toEqual([false, true, true]);
+    expect([resolveDirectRouting(off, { directRouting: true }), resolveDirectRouting(on, { directRouting: false })]).toEqual([false, true]);
+    expect(message([...base, '--direct-routing', '--no-direct-routing'])).toMatch(/^--direct-routing: and --no-direct-routing exclude each other/);
+    expect(message([...base, '--mode', 'switch', '--direct-routing'])).toMatch(/^--direct-routing: applies to router mode only/);
   });
 
   it('names the flag and the fix', () => {

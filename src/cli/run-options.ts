@@ -48,6 +48,8 @@ export interface RunOptions {
   port: number | undefined;
   vni: number | undefined;
   workers: number;
+  /** --direct-routing / --no-direct-routing; undefined when neither: net-conf.json's (resolveDirectRouting). */
+  directRouting: boolean | undefined;
   /** TUN/TAP offloads (virtio_net_hdr): TSO packets read and cut, runs of TCP segments and UDP datagrams written as GSO packets. */
   tunOffload: boolean;
   mtu: number | undefined;
@@ -109,6 +111,11 @@ Options:
   --public-ip IP        our underlay address (default: our node's publicIP in the table)
   --port N              VXLAN UDP port (default: net-conf's, else ${VXLAN_PORT}, flannel's; 4789 is IANA's)
   --vni N               VXLAN network identifier (default: net-conf's, else ${DEFAULT_VNI}, flannel's)
+  --direct-routing, --no-direct-routing
+                        router mode: a peer on our underlay subnet (the kernel's route to its
+                        public IP has no gateway) gets a kernel route to its pods via that IP
+                        instead of VXLAN, flannel's Backend.DirectRouting (default: net-conf's
+                        with --kube, else off)
   --workers N           datapath shards, one TUN queue each (default: min(cores, 4))
   --no-tun-offload      move packets through the TUN (TAP) one by one: no TSO packets read and
                         cut, no runs of TCP segments or UDP datagrams written as one GSO packet
@@ -158,6 +165,8 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         port: { type: 'string' },
         vni: { type: 'string' },
         workers: { type: 'string' },
+        'direct-routing': { type: 'boolean' },
+        'no-direct-routing': { type: 'boolean' },
         'no-tun-offload': { type: 'boolean' },
         mtu: { type: 'string' },
         'metrics-addr': { type: 'string', multiple: true, default: ['127.0.0.1:9475'] },
@@ -177,6 +186,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   const kube = values.kube === true;
   if (mode === 'switch') {
     if (kube) throw new ConfigError('--kube', 'switch mode takes its peers from --subnets FILE (a node needs only "name" and "publicIP"); the Kubernetes source serves router mode only');
+    if (values['direct-routing']) throw new ConfigError('--direct-routing', 'applies to router mode only: switch mode joins the nodes\' bridges into one Ethernet segment over VXLAN');
     for (const flag of ['cni', 'ip-masq', 'subnet-env'] as const) {
       if (values[flag] !== undefined) throw new ConfigError(`--${flag}`, 'applies to router mode only: in switch mode the pods\' CNI plugin addresses them in one subnet (see README, Switch mode)');
     }
@@ -193,6 +203,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   const subnetEnv = values['subnet-env'] ?? (cni === 'flannel' ? DEFAULT_SUBNET_ENV : '');
   if (values['ip-masq'] && values['no-ip-masq']) throw new ConfigError('--ip-masq', 'and --no-ip-masq exclude each other: pick one');
   const ipMasq = values['ip-masq'] ?? (values['no-ip-masq'] ? false : cni === 'vxroute');
+  if (values['direct-routing'] && values['no-direct-routing']) throw new ConfigError('--direct-routing', 'and --no-direct-routing exclude each other: pick one');
   const natBackend = values['nat-backend']!;
   if (!['auto', 'nftables', 'iptables'].includes(natBackend)) throw new ConfigError('--nat-backend', `"${natBackend}" is none of auto, nftables, iptables`);
   const iface = values.iface!;
@@ -225,6 +236,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     port: values.port === undefined ? undefined : integer('--port', values.port, 1, 65535),
     vni: values.vni === undefined ? undefined : integer('--vni', values.vni, 0, 0xffffff),
     workers: values.workers === undefined ? Math.min(availableParallelism(), 4) : integer('--workers', values.workers, 1, 64),
+    directRouting: values['direct-routing'] ?? (values['no-direct-routing'] ? false : undefined),
     tunOffload: !values['no-tun-offload'],
     mtu: values.mtu === undefined ? undefined : integer('--mtu', values.mtu, 576, 65535),
     metrics: values['metrics-addr']!.filter((a) => a !== '').map((a) => listenAddress('--metrics-addr', a)),
@@ -253,4 +265,9 @@ export function resolveDatapath(opts: RunOptions, netConf: { port: number; vni: 
     vni: opts.vni ?? netConf?.vni ?? DEFAULT_VNI,
     mtu: opts.mtu ?? netConf?.mtu,
   };
+}
+
+/** DirectRouting in force: a flag beats net-conf.json's Backend.DirectRouting; off by default, as in flannel. */
+export function resolveDirectRouting(opts: RunOptions, netConf: { directRouting: boolean } | undefined): boolean {
+  return opts.directRouting ?? netConf?.directRouting ?? false;
 }

@@ -26,7 +26,7 @@ import { createLogger, type Logger } from './log.js';
 import { warnOnOversizeDatagrams } from './oversize-warning.js';
 import type { Mode, Underlay, Undo } from './mode.js';
 import { RouterMode } from './router-mode.js';
-import { parseRunOptions, resolveDatapath, type RunOptions } from './run-options.js';
+import { parseRunOptions, resolveDatapath, resolveDirectRouting, type RunOptions } from './run-options.js';
 import { SwitchMode } from './switch-mode.js';
 import { TableQueue } from './table-queue.js';
 
@@ -36,13 +36,14 @@ interface Settings {
   port: number;
   vni: number;
   mtu: number | undefined;
+  directRouting: boolean;
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
   const opts = parseRunOptions(argv);
   const log = createLogger(opts.logLevel);
   const netConf = opts.kube ? await readNetConf(opts.kube.netConf) : undefined;
-  const settings = resolveDatapath(opts, netConf);
+  const settings = { ...resolveDatapath(opts, netConf), directRouting: resolveDirectRouting(opts, netConf) };
   const kc = opts.kube ? loadKubeConfig(opts.kube.kubeconfig) : undefined;
   const source: SubnetSource =
     kc && netConf
@@ -137,7 +138,7 @@ class Daemon {
     if (initial === undefined) return; // stopped while waiting for our node
     const self = ownLease(initial, opts);
     const u = await this.underlayOf(self);
-    const mode: Mode = opts.switch ? new SwitchMode(opts, opts.switch, settings.port, settings.mtu, u, initial, log) : new RouterMode(opts, settings.port, settings.mtu, u, initial, self, log);
+    const mode: Mode = opts.switch ? new SwitchMode(opts, opts.switch, settings.port, settings.mtu, u, initial, log) : new RouterMode(opts, settings.port, settings.mtu, u, initial, self, log, settings.directRouting);
 
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());
@@ -157,6 +158,7 @@ class Daemon {
         policy: compiled && { compiled: compiled.sab, names: compiled.policyNames, conntrackMax: opts.kube!.conntrackMax },
       },
       initial,
+      mode.direct?.(),
     );
     this.datapath = datapath;
     const world = this.policy?.current();
@@ -172,7 +174,7 @@ class Daemon {
     this.tables.start(async (table, why) => {
       const next = ownLease(table, opts);
       await mode.apply(table, next);
-      const version = datapath.publish(table);
+      const version = datapath.publish(table, mode.direct?.());
       log.info({ version, nodes: table.nodes.length, why }, 'table loaded');
       await mode.applied(table, next);
     });

@@ -1,12 +1,14 @@
 // `vxroute uninstall`: removes from this node what vxroute put there — its device (with the
-// addresses and routes on it), its CNI configuration, the subnet.env it was told to write, and its
-// nftables tables (masquerade, and the guard that keeps pods off the VXLAN port). Idempotent: what is already gone is reported, not an error.
+// addresses and routes on it), DirectRouting's routes, its CNI configuration, the subnet.env it
+// was told to write, and its nftables tables (masquerade, and the guard that keeps pods off the
+// VXLAN port). Idempotent: what is already gone is reported, not an error.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config-error.js';
 import { CONFLIST_NAME } from '../net/cni-conflist.js';
 import { lockDevice } from '../net/instance-lock.js';
+import { DIRECT_ROUTE_PROTO, removeDirectRoutes } from '../net/direct-routes.js';
 import { ip } from '../net/ip-command.js';
 import { findLink } from '../net/links.js';
 import { removeMasquerade, NAT_CHAIN, NAT_TABLE } from '../net/masquerade.js';
@@ -16,10 +18,11 @@ import { DEFAULT_CNI_CONF_DIR } from './run-options.js';
 export const UNINSTALL_USAGE = `Usage: vxroute uninstall [--iface NAME] [--cni-conf-dir DIR] [--subnet-env FILE]
 
 Removes what vxroute put on this node, after its daemon has stopped: the device (default
-vxroute0) with its addresses and routes, ${CONFLIST_NAME} in the CNI configuration directory,
-its masquerade (nftables table inet ${NAT_TABLE}, or iptables chain ${NAT_CHAIN}), the guard
-that drops pods' UDP to the VXLAN port (nftables table inet ${GUARD_TABLE}), and, when named, the
-subnet.env it wrote.
+vxroute0) with its addresses and routes, DirectRouting's routes to peers' pods (proto
+${DIRECT_ROUTE_PROTO}), ${CONFLIST_NAME} in the CNI configuration directory, its masquerade
+(nftables table inet ${NAT_TABLE}, or iptables chain ${NAT_CHAIN}), the guard that drops pods'
+UDP to the VXLAN port (nftables table inet ${GUARD_TABLE}), and, when named, the subnet.env it
+wrote.
 Running it again is not an error. The pods' veths and cni0 belong to the CNI plugins: they go
 with the pods.
 
@@ -52,6 +55,8 @@ export async function uninstallCommand(argv: string[]): Promise<number> {
     } else {
       say(`device ${iface}: not there`);
     }
+    const direct = await removeDirectRoutes();
+    say(direct > 0 ? `removed ${direct} direct route(s) (proto ${DIRECT_ROUTE_PROTO})` : `direct routes (proto ${DIRECT_ROUTE_PROTO}): not there`);
   } finally {
     lock.close();
   }

@@ -98,7 +98,10 @@ export class Datapath {
   private readonly gsoFamilies = new GsoFamilies();
   private gsoListener: (change: GsoChange) => void = () => undefined;
 
-  constructor(private readonly cfg: DatapathConfig, initial: SubnetTable) {
+  /** Pod CIDRs the kernel routes directly (DirectRouting), left out of the shards' table. */
+  private direct: ReadonlySet<string>;
+
+  constructor(private readonly cfg: DatapathConfig, initial: SubnetTable, direct: ReadonlySet<string> = new Set()) {
     const workers = cfg.tunFds.length;
     this.layout = new CounterLayout(workers, MAX_PEERS);
     this.countersSab = this.layout.allocate();
@@ -106,6 +109,7 @@ export class Datapath {
     const tableSab = allocateTable(MAX_ROUTES);
     this.writer = new SharedTableWriter(tableSab);
     this.table = initial;
+    this.direct = direct;
     this.write(initial);
     const traceSab = allocateTrace(workers);
     this.trace = new TraceReader(traceSab, workers);
@@ -178,8 +182,9 @@ export class Datapath {
     this.gsoListener = listener;
   }
 
-  /** Hands a new table to the shards; returns its version. */
-  publish(table: SubnetTable): number {
+  /** Hands a new table to the shards, without the pod CIDRs in `direct`; returns its version. */
+  publish(table: SubnetTable, direct: ReadonlySet<string> = new Set()): number {
+    this.direct = direct;
     const version = this.write(table);
     this.table = table;
     this.pool.wake(); // idle shards adopt it now, not at their next packet
@@ -247,7 +252,7 @@ export class Datapath {
   }
 
   private write(table: SubnetTable): number {
-    const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers, { v4: this.cfg.udpFds.length > 0, v6: this.cfg.udp6Fds.length > 0 });
+    const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers, { v4: this.cfg.udpFds.length > 0, v6: this.cfg.udp6Fds.length > 0 }, this.direct);
     for (const id of reused) this.counterReader.resetPeer(id);
     // MACs learned behind a node that left go with it, before its id can be given to another.
     const current = new Set([...this.peers.entries()].map(([, id]) => id));

@@ -2,6 +2,7 @@
 // route per pod CIDR (its family's VTEP MAC as inner destination) over the underlay of the same
 // family when both ends have one (flannel.1 over IPv4, flannel-v6.<VNI> over IPv6), else over
 // the other; and a source-only record (family 0) for every underlay address a peer may send from.
+// Pod CIDRs the kernel routes directly (DirectRouting) are left out: their packets never reach us.
 import { isIPv4 } from 'node:net';
 import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
@@ -14,8 +15,14 @@ export interface OwnUnderlay {
   v6: boolean;
 }
 
-/** Routes to every node but ourselves; assigns peer ids as a side effect and returns ids reused. */
-export function routesFromTable(table: SubnetTable, self: string, peers: PeerIds, own: OwnUnderlay): { routes: RouteRecord[]; reused: number[] } {
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * Routes to every node but ourselves, but for the pod CIDRs in `direct` (canonical text); assigns
+ * peer ids as a side effect and returns ids reused. A direct peer keeps its source records: a
+ * flannel node without DirectRouting still sends us VXLAN.
+ */
+export function routesFromTable(table: SubnetTable, self: string, peers: PeerIds, own: OwnUnderlay, direct: ReadonlySet<string> = NONE): { routes: RouteRecord[]; reused: number[] } {
   const others = table.nodes.filter((n) => n.name !== self);
   const { reused } = peers.update(others.map((n) => n.name));
   const routes: RouteRecord[] = [];
@@ -24,7 +31,7 @@ export function routesFromTable(table: SubnetTable, self: string, peers: PeerIds
     const v4 = own.v4 ? n.publicIP : undefined;
     const v6 = own.v6 ? n.publicIPv6 : undefined;
     for (const [cidr, mac] of [[n.podCIDR, n.vtepMAC], [n.podCIDRv6, n.vtepMACv6]] as const) {
-      if (!cidr) continue;
+      if (!cidr || direct.has(cidr.text)) continue;
       const ip = cidr.family === 4 ? v4 ?? v6 : v6 ?? v4;
       if (ip === undefined) continue; // no underlay in common: its pods are unreachable (no_route)
       routes.push({ family: cidr.family, prefix: cidr.addr, prefixLen: cidr.prefixLen, ...underlay(ip), vtepMAC: mac, peerId });

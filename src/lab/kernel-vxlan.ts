@@ -2,6 +2,8 @@
 // (flannel pkg/backend/vxlan: device.go and vxlan_network.go): one device `flannel.1`, no
 // learning, and per remote node a route via its VTEP address (onlink), a permanent neighbour
 // entry mapping that address to its VTEP MAC, and an FDB entry sending that MAC to its underlay IP.
+// With Backend.DirectRouting, a peer whose underlay IP the kernel reaches without a gateway gets
+// a plain route to its pod subnet via that IP instead (vxlan_network.go, ip.DirectRouting).
 import { inNs } from './netns.js';
 
 export const FLANNEL_DEVICE = 'flannel.1';
@@ -70,4 +72,15 @@ export interface FlannelPeerV6 {
 
 export function addFlannelPeerV6(ns: string, p: FlannelPeerV6): Promise<void> {
   return programPeer(ns, 6, p.podCIDRv6, p.publicIPv6, p.vtepMACv6);
+}
+
+/** flannel's ip.DirectRouting: the kernel's route to `publicIP` is one route with no gateway. */
+export async function directRoutingOK(ns: string, publicIP: string): Promise<boolean> {
+  const routes = JSON.parse(await inNs(ns, 'ip', ['-j', 'route', 'get', publicIP])) as { gateway?: string }[];
+  return routes.length === 1 && routes[0].gateway === undefined;
+}
+
+/** flannel's directRoute for a lease (RouteReplace of Dst: pod subnet, Gw: public IP), either family. */
+export async function addFlannelDirectPeer(ns: string, podCIDR: string, publicIP: string): Promise<void> {
+  await inNs(ns, 'ip', ['route', 'replace', podCIDR, 'via', publicIP]);
 }

@@ -4,6 +4,10 @@
 //             fd00:10:244:i::1/64, either vxroute or flannel's kernel VXLAN (flannel.1, flannel-v6.1)
 //   pod i.k   10.244.i.(k+2) and/or fd00:10:244:i::(k+2) behind cni0, default routes via cni0
 //   api       (optional) 192.0.2.250:6443, a relay to a test's own Kubernetes API server
+//   routed    (optional) nodes on another underlay subnet, bridge br1 behind router namespace r:
+//             192.0.2.(192+i)/26 and 2001:db8::ff00:i/120, the router 192.0.2.126 / 2001:db8::7e
+//             on br0 and 192.0.2.254 / 2001:db8::ff00:fe on br1; the other nodes route
+//             192.0.2.192/26 and 2001:db8::ff00:0/120 through it (a gateway: no direct routing)
 // A switch-mode lab (`segment`) joins the nodes' cni0 bridges into one Ethernet segment instead:
 // cni0 has no address, pod i.k is 10.244.i.(k+2)/16 and fd00:10:244::i:(k+2)/64 with no routes,
 // and a kernel node bridges a vxlan0 (VNI 1, port 8472) with head-end replication to every peer.
@@ -13,7 +17,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addFlannelPeer, addFlannelPeerV6, createFlannelDevice, removeFlannelPeer, type FlannelPeer, type FlannelPeerV6 } from './kernel-vxlan.js';
+import { addFlannelDirectPeer, addFlannelPeer, addFlannelPeerV6, createFlannelDevice, directRoutingOK, removeFlannelPeer, type FlannelPeer, type FlannelPeerV6 } from './kernel-vxlan.js';
 import type { KubeApiServer } from './kube-api-server.js';
 import { createNamespace, deleteNamespacesSync, inNs, labId, sweepStaleNamespaces, tryInNs } from './netns.js';
 import { VxrouteProcess } from './vxroute-process.js';
@@ -45,12 +49,16 @@ export interface LabNode extends FlannelPeer, FlannelPeerV6 {
   kind: NodeKind;
   ns: string;
   pods: Pod[];
+  /** On the routed subnet behind the lab's router (addNode's `routed`). */
+  routed: boolean;
 }
 
 /** flannel's pod MTU on a 1500-byte underlay: the VXLAN device's MTU. */
 export const POD_MTU = 1450;
 export const NETWORK = '10.244.0.0/16';
 export const NETWORK_V6 = 'fd00:10:244::/56';
+/** The routed underlay subnet and the router's addresses on both sides of it. */
+const ROUTED = { v4: '192.0.2.192/26', v6: '2001:db8::ff00:0/120', nearV4: '192.0.2.126', nearV6: '2001:db8::7e', farV4: '192.0.2.254', farV6: '2001:db8::ff00:fe' };
 /** Where the nodes find the API server on the underlay. */
 export const API_ADDRESS = '192.0.2.250';
 export const API_PORT = 6443;
@@ -66,6 +74,7 @@ export class Lab {
   private readonly processes = new Set<VxrouteProcess>();
   private readonly relays: ChildProcess[] = [];
   private readonly cleanups: (() => void)[] = [];
+  private router: string | undefined;
 
   private constructor(
     readonly id: string,
@@ -96,11 +105,14 @@ export class Lab {
    * Adds node n<i> with `pods` pods; a kernel node gets flannel.1 now, its peers in
    * programKernelPeers(). With `cni`, the node gets no cni0 and no pods: CNI plugins make both.
    * With `txOffload`, its underlay veth keeps tx checksum offload on, as containers-as-nodes have it.
+   * With `routed`, it sits on another underlay subnet, behind the lab's router.
    */
-  async addNode(kind: NodeKind, pods = 1, opts: { cni?: boolean; txOffload?: boolean } = {}): Promise<LabNode> {
+  async addNode(kind: NodeKind, pods = 1, opts: { cni?: boolean; txOffload?: boolean; routed?: boolean } = {}): Promise<LabNode> {
     const index = this.nodes.length + 1;
     const ns = `${this.id}-n${index}`;
     const hex = index.toString(16);
+    const routed = opts.routed === true;
+    if (routed && index > 62) throw new Error('the routed underlay subnet holds nodes n1 to n62');
     const node: LabNode = {
       name: `n${index}`,
       index,
@@ -108,20 +120,23 @@ export class Lab {
       ns,
       podCIDR: `10.244.${index}.0/24`,
       podCIDRv6: `fd00:10:244:${hex}::/64`,
-      publicIP: `192.0.2.${index}`,
-      publicIPv6: `2001:db8::${hex}`,
+      publicIP: routed ? `192.0.2.${192 + index}` : `192.0.2.${index}`,
+      publicIPv6: routed ? `2001:db8::ff00:${hex}` : `2001:db8::${hex}`,
       vtepMAC: `0a:58:c0:00:02:${hex.padStart(2, '0')}`,
       vtepMACv6: `0a:58:c0:00:06:${hex.padStart(2, '0')}`,
       pods: [],
+      routed,
     };
     const { underlay, pods: podFamilies } = this.families;
     this.nodes.push(node);
     await this.namespace(ns);
+    if (routed) await this.ensureRouter();
     await inNs(this.underlayNs, 'ip', ['link', 'add', `v${index}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    await inNs(this.underlayNs, 'ip', ['link', 'set', `v${index}`, 'master', 'br0', 'up']);
-    if (underlay.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `${node.publicIP}/24`, 'dev', 'eth0']);
-    if (underlay.includes(6)) await inNs(ns, 'ip', ['-6', 'addr', 'add', `${node.publicIPv6}/64`, 'dev', 'eth0', 'nodad']);
+    await inNs(this.underlayNs, 'ip', ['link', 'set', `v${index}`, 'master', routed ? 'br1' : 'br0', 'up']);
+    if (underlay.includes(4)) await inNs(ns, 'ip', ['addr', 'add', `${node.publicIP}/${routed ? 26 : 24}`, 'dev', 'eth0']);
+    if (underlay.includes(6)) await inNs(ns, 'ip', ['-6', 'addr', 'add', `${node.publicIPv6}/${routed ? 120 : 64}`, 'dev', 'eth0', 'nodad']);
     await inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    if (this.router) await this.routeAcrossRouter(ns, routed);
     // A veth passes CHECKSUM_PARTIAL packets across namespaces unfinished, where a NIC would fill
     // in the inner TCP/UDP checksum on the wire; vxroute finishes them (docs/decisions.md), the
     // other tests see what a real network gives.
@@ -170,8 +185,10 @@ export class Lab {
   /**
    * Programs every kernel node with every other node, as flanneld does on its lease events; in a
    * segment, an all-zero FDB entry per peer (head-end replication of floods, as EVPN would).
+   * With `directRouting` (flannel's Backend.DirectRouting), a peer the kernel reaches on-link gets
+   * a plain route to its pods instead, per family.
    */
-  async programKernelPeers(): Promise<void> {
+  async programKernelPeers(opts: { directRouting?: boolean } = {}): Promise<void> {
     for (const node of this.nodes) {
       if (node.kind !== 'kernel') continue;
       for (const peer of this.nodes) {
@@ -180,8 +197,15 @@ export class Lab {
           await inNs(node.ns, 'bridge', ['fdb', 'append', '00:00:00:00:00:00', 'dev', 'vxlan0', 'dst', peer.publicIP]);
           continue;
         }
-        if (this.families.pods.includes(4)) await addFlannelPeer(node.ns, peer);
-        if (this.families.pods.includes(6)) await addFlannelPeerV6(node.ns, peer);
+        const direct = async (ip: string): Promise<boolean> => opts.directRouting === true && (await directRoutingOK(node.ns, ip));
+        if (this.families.pods.includes(4)) {
+          if (await direct(peer.publicIP)) await addFlannelDirectPeer(node.ns, peer.podCIDR, peer.publicIP);
+          else await addFlannelPeer(node.ns, peer);
+        }
+        if (this.families.pods.includes(6)) {
+          if (await direct(peer.publicIPv6)) await addFlannelDirectPeer(node.ns, peer.podCIDRv6, peer.publicIPv6);
+          else await addFlannelPeerV6(node.ns, peer);
+        }
       }
     }
   }
@@ -315,6 +339,33 @@ export class Lab {
     deleteNamespacesSync(this.namespaces.splice(0).reverse());
     rmSync(this.dir, { recursive: true, force: true });
     live.delete(this);
+  }
+
+  /** The router between br0 and the routed subnet's br1, and the routes to it on the nodes already there. */
+  private async ensureRouter(): Promise<void> {
+    if (this.router) return;
+    const ns = `${this.id}-r`;
+    await this.namespace(ns);
+    await inNs(this.underlayNs, 'ip', ['link', 'add', 'br1', 'type', 'bridge']);
+    await inNs(this.underlayNs, 'ip', ['link', 'set', 'br1', 'up']);
+    for (const [leg, bridge, v4, v6] of [['eth0', 'br0', `${ROUTED.nearV4}/24`, `${ROUTED.nearV6}/64`], ['eth1', 'br1', `${ROUTED.farV4}/26`, `${ROUTED.farV6}/120`]] as const) {
+      await inNs(this.underlayNs, 'ip', ['link', 'add', `vr${leg}`, 'type', 'veth', 'peer', 'name', leg, 'netns', ns]);
+      await inNs(this.underlayNs, 'ip', ['link', 'set', `vr${leg}`, 'master', bridge, 'up']);
+      await inNs(ns, 'ip', ['addr', 'add', v4, 'dev', leg]);
+      await inNs(ns, 'ip', ['-6', 'addr', 'add', v6, 'dev', leg, 'nodad']);
+      await inNs(ns, 'ip', ['link', 'set', leg, 'up']);
+    }
+    await inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    this.router = ns;
+    for (const n of this.nodes) if (!n.routed) await this.routeAcrossRouter(n.ns, false);
+  }
+
+  /** A node's route to the other side of the router: through the gateway, so the kernel never calls it on-link. */
+  private async routeAcrossRouter(ns: string, routed: boolean): Promise<void> {
+    const { underlay } = this.families;
+    const [v4, v6] = routed ? [['192.0.2.0/24', ROUTED.farV4], ['2001:db8::/64', ROUTED.farV6]] : [[ROUTED.v4, ROUTED.nearV4], [ROUTED.v6, ROUTED.nearV6]];
+    if (underlay.includes(4)) await inNs(ns, 'ip', ['route', 'replace', v4[0], 'via', v4[1], 'dev', 'eth0']);
+    if (underlay.includes(6)) await inNs(ns, 'ip', ['-6', 'route', 'replace', v6[0], 'via', v6[1], 'dev', 'eth0']);
   }
 
   private async namespace(name: string): Promise<void> {

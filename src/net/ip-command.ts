@@ -33,3 +33,19 @@ export async function ipJson<T>(args: string[]): Promise<T[]> {
   const out = await ip(['-j', ...args]);
   return out.trim() === '' ? [] : (JSON.parse(out) as T[]);
 }
+
+/**
+ * Many commands in one `ip -batch -` (one process for thousands of routes); with `-force` among
+ * `args` a failing line does not stop the rest. Resolves with what it printed and whether every
+ * line succeeded; rejects only when `ip` cannot run.
+ */
+export function ipBatch(args: string[], lines: readonly string[]): Promise<{ stdout: string; stderr: string; ok: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('ip', [...args, '-batch', '-'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const e = err as (NodeJS.ErrnoException & { code?: unknown }) | null;
+      if (e && e.code === 'ENOENT') reject(new IpCommandError([...args, '-batch', '-'], 'the `ip` command is missing: apt-get install -y iproute2', { cause: err }));
+      else resolve({ stdout, stderr, ok: e === null });
+    });
+    child.stdin!.end(lines.map((l) => `${l}\n`).join(''));
+  });
+}

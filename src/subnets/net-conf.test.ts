@@ -27,6 +27,14 @@ describe('net-conf.json', () => {
     expect([v6.network, v6.networkV6?.text]).toEqual([undefined, 'fd00:10:244::/56']);
   });
 
+  it('reads Backend.DirectRouting: off unless set, true or false in any case', () => {
+    const off = parseNetConf({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan' } });
+    const on = parseNetConf({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } });
+    const lower = parseNetConf({ Network: '10.244.0.0/16', backend: { type: 'vxlan', directrouting: true } });
+    const no = parseNetConf({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', DirectRouting: false } });
+    expect([off.directRouting, on.directRouting, lower.directRouting, no.directRouting]).toEqual([false, true, true, false]);
+  });
+
   it('names the field and the fix for what it cannot use', () => {
     expect(problem({ Backend: { Type: 'vxlan' } })).toMatch(/^net-conf\.json: Network: is required when IPv4 is enabled/);
     expect(problem({ Network: '10.244.0.0/16', EnableIPv6: true, Backend: { Type: 'vxlan' } })).toMatch(/IPv6Network: is required when IPv6 is enabled, e\.g\. "fd00:10:244::\/56"/);
@@ -34,7 +42,9 @@ describe('net-conf.json', () => {
     expect(problem({ EnableIPv4: false, Backend: { Type: 'vxlan' } })).toMatch(/EnableIPv4: and EnableIPv6 are both false/);
     expect(problem({ Network: '10.244.0.0/16', EnableIPv6: 'yes' })).toMatch(/EnableIPv6: "yes" must be true or false/);
     expect(problem({ Network: '10.244.0.0/16', Backend: { Type: 'host-gw' } })).toMatch(/Backend\.Type: "host-gw" is not supported/);
-    expect(problem({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } })).toMatch(/Backend\.DirectRouting: is not supported/);
+    expect(problem({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', GBP: true } })).toMatch(/Backend\.GBP: is not supported/);
+    expect(problem({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', DirectRouting: 'true' } })).toMatch(/Backend\.DirectRouting: "true" must be true or false/);
+    expect(problem({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', directrouting: 1 } })).toMatch(/Backend\.DirectRouting: 1 must be true or false/);
     expect(problem({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: -1 } })).toMatch(/Backend\.VNI: -1 must be an integer from 0 to 16777215/);
   });
 });

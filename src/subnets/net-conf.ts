@@ -13,6 +13,8 @@ export interface NetConf {
   port: number;
   /** Backend.MTU when set: the overlay MTU flannel would give flannel.1. */
   mtu: number | undefined;
+  /** Backend.DirectRouting: peers on our underlay subnet get a plain kernel route instead of VXLAN. */
+  directRouting: boolean;
 }
 
 export async function readNetConf(path: string): Promise<NetConf> {
@@ -48,9 +50,9 @@ export function parseNetConf(json: unknown, source = 'net-conf.json'): NetConf {
   if (type !== 'vxlan') {
     throw new ConfigError(`${source}: Backend.Type`, `${JSON.stringify(type ?? 'udp')} is not supported: vxroute speaks flannel's "vxlan" backend`);
   }
-  for (const unsupported of ['GBP', 'DirectRouting']) {
-    if (field(backend, unsupported) === true) throw new ConfigError(`${source}: Backend.${unsupported}`, 'is not supported by vxroute; set it to false');
-  }
+  if (field(backend, 'GBP') === true) throw new ConfigError(`${source}: Backend.GBP`, 'is not supported by vxroute; set it to false');
+  const directRouting = field(backend, 'DirectRouting') ?? false;
+  if (typeof directRouting !== 'boolean') throw new ConfigError(`${source}: Backend.DirectRouting`, `${JSON.stringify(directRouting)} must be true or false`);
   return {
     network,
     networkV6,
@@ -58,6 +60,7 @@ export function parseNetConf(json: unknown, source = 'net-conf.json'): NetConf {
     // 0 is Go's zero value: the kernel then uses its default port, and flannel the device's MTU.
     port: integer(backend, 'Port', 0, 65535, source) || VXLAN_PORT,
     mtu: integer(backend, 'MTU', 0, 65535, source) || undefined,
+    directRouting,
   };
 }
 
