@@ -1,10 +1,9 @@
 // Where a round trip through vxroute goes. Two vxroute nodes and two kernel VXLAN nodes (underlay
 // offloads on, as in npm run bench), pinged in the same run; during vxroute's pings, perf records
 // the scheduler (how long each daemon thread waited between its wake-up and running) and the
-// daemons' syscalls. An echo crosses a daemon
-// four times (out of A, into B, out of B, into A); each crossing is a wake-up from poll() and a
-// few syscalls, which is what the difference to the kernel path is made of; --busy-poll passes
-// the daemon flag through, to see what spinning instead of sleeping changes.
+// daemons' syscalls. An echo crosses a daemon four times (out of A, into B, out of B, into A);
+// each crossing is a wake-up from poll() and a few syscalls, which is what the difference to the
+// kernel path is made of. --busy-poll passes the daemon flag through: spinning instead of sleeping.
 //   npm run bench:latency -- [--echoes 2000] [--no-tun-offload] [--busy-poll US]   (needs perf: apt-get install -y linux-perf)
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
