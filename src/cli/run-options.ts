@@ -108,8 +108,9 @@ Options:
                         (default: offloads on)
   --busy-poll MICROSECONDS
                         after traffic, each shard keeps polling without sleeping for up to this
-                        long before it blocks again: shorter round trips for a core's worth of
-                        CPU while traffic lasts (default: 0, off; at most 100000)
+                        long before it blocks again: shorter round trips where a core per busy
+                        shard is free, longer ones where it is not (default: 0, off; at most
+                        100000)
   --mtu N               TUN MTU (default: net-conf's, else underlay MTU - 50)
   --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /metrics and /debug/*; repeat
                         it to listen on several addresses (default: 127.0.0.1:9475;
