@@ -9,7 +9,8 @@ import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 
 const MiB = 1 << 20;
 
-describe('vxroute ↔ vxroute, underlay tx offloads on', () => {
+// Router mode (TUN) and switch mode (TAP, one Ethernet segment) alike.
+describe.each([['router'], ['switch']] as const)('vxroute ↔ vxroute in %s mode, underlay tx offloads on', (mode) => {
   let lab: Lab;
   let a: LabNode;
   let b: LabNode;
@@ -17,12 +18,13 @@ describe('vxroute ↔ vxroute, underlay tx offloads on', () => {
   let db: VxrouteProcess;
 
   beforeAll(async () => {
-    lab = await Lab.create();
+    lab = await Lab.create({ underlay: [4], pods: [4], segment: mode === 'switch' });
     a = await lab.addNode('vxroute', 1, { txOffload: true });
     b = await lab.addNode('vxroute', 1, { txOffload: true });
     const subnets = await lab.writeSubnets();
-    da = await lab.startVxroute(a, subnets, ['--workers', '2']);
-    db = await lab.startVxroute(b, subnets, ['--workers', '2']);
+    const flags = ['--workers', '2', ...(mode === 'switch' ? ['--mode', 'switch'] : [])];
+    da = await lab.startVxroute(a, subnets, flags);
+    db = await lab.startVxroute(b, subnets, flags);
   });
   afterAll(async () => {
     await lab?.dispose();
