@@ -7,7 +7,7 @@ export interface ChartGroup {
   values: number[];
 }
 
-const COLORS = ['#4c78a8', '#f58518', '#72b7b2', '#eeca3b', '#54a24b', '#b279a2', '#e45756'];
+const COLORS = ['#4c78a8', '#f58518', '#72b7b2', '#eeca3b', '#54a24b', '#b279a2', '#e45756', '#9d755d'];
 const CAP = 3; // ratios above are drawn at the cap, with their value written
 
 const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');

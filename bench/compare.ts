@@ -1,7 +1,8 @@
-// The comparison users ask for, in one run: two nodes joined by the lab's underlay, a pod behind
-// each, carried by
+// The comparison users ask for, in one run: two nodes joined by the lab's underlay (veths with
+// the transmit offloads a NIC has), a pod behind each, carried by
 //   kernel   the kernel's VXLAN, configured as flannel configures it (the reference)
 //   vxroute  vxroute on both nodes
+//   vxroute-busy  vxroute --busy-poll on both nodes (what spinning buys in latency, and costs in CPU)
 //   kernel-l2  the kernel's bridge + vxlan with head-end replication: one Ethernet segment
 //   vxroute-l2 vxroute --mode switch on both nodes: the same segment through TAP devices
 //   naive    socat TUN ↔ UDP, one packet per syscall (what flannel's old UDP mode amounted to)
@@ -9,32 +10,44 @@
 //   vxroute-direct  vxroute --direct-routing on both nodes: same subnet, so kernel routes, no VXLAN
 //                   (target: ≥ 0.95× none)
 // Per variant: TCP with iperf3 (1 and 4 streams), UDP 64- and 1,400-byte packet rates (delivered
-// packets/s and loss), ping RTT p50/p99, and forwarding CPU per gigabit (the forwarder's own CPU
-// time plus the machine's softirq time, during the 1-stream TCP run). Rounds interleave the
+// packets/s and loss, sent as fast as iperf3 can), the highest offered 64-byte rate that loses at
+// most 0.1 % (a rate search, RFC 2544 §26.1), ping RTT p50/p99, 1-byte TCP transactions per second
+// (netperf's TCP_RR) and the CPU that took, and forwarding CPU per gigabit (the forwarder's own
+// CPU time plus the machine's softirq time, during the 1-stream TCP run). Rounds interleave the
 // variants; each figure is the median over the rounds, and a ratio to the kernel path.
 // Writes bench/results/bench-<time>.{md,json,svg}.
-//   npm run bench -- [--rounds 3] [--seconds 5] [--quick] [--out DIR]
+//   npm run bench -- [--rounds 3] [--seconds 5] [--rate-trial-seconds 2] [--rate-precision 0.05] [--quick] [--out DIR]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { median } from '../src/lab/iperf.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
+import { searchRate, trialsFor } from '../src/lab/rate-search.js';
 import { renderChart } from './chart.js';
+import { buildTcpRr, tcpRr } from './tcp-rr.js';
 
-const VARIANTS = ['kernel', 'vxroute', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct'] as const;
+const VARIANTS = ['kernel', 'vxroute', 'vxroute-busy', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct'] as const;
 type Variant = (typeof VARIANTS)[number];
+/** How long a vxroute-busy shard spins after traffic: longer than a round trip through both daemons (bench:latency). */
+const BUSY_POLL_US = 200;
+/** The loss a 64-byte trial may show and still pass. */
+const RATE_MAX_LOSS = 0.001;
 const METRICS = {
   tcp1: { label: 'TCP 1 stream', unit: 'Mbit/s', higherIsBetter: true },
   tcp4: { label: 'TCP 4 streams', unit: 'Mbit/s', higherIsBetter: true },
   udp64: { label: 'UDP 64 B delivered', unit: 'pkt/s', higherIsBetter: true },
   udp64Loss: { label: 'UDP 64 B loss', unit: '%', higherIsBetter: false },
+  udp64NoLoss: { label: 'UDP 64 B highest rate ≤ 0.1 % loss', unit: 'pkt/s', higherIsBetter: true },
   udp1400: { label: 'UDP 1400 B delivered', unit: 'pkt/s', higherIsBetter: true },
   udp1400Loss: { label: 'UDP 1400 B loss', unit: '%', higherIsBetter: false },
   pingP50: { label: 'ping p50', unit: 'ms', higherIsBetter: false },
   pingP99: { label: 'ping p99', unit: 'ms', higherIsBetter: false },
+  tcpRr: { label: 'TCP_RR 1 byte', unit: 'trans/s', higherIsBetter: true },
+  tcpRrCpu: { label: 'CPU during TCP_RR', unit: 'cores', higherIsBetter: false },
   cpuPerGbit: { label: 'CPU per Gbit', unit: 's/Gbit', higherIsBetter: false },
 } as const;
 type Metric = keyof typeof METRICS;
@@ -45,6 +58,15 @@ interface Setup {
   b: LabNode;
   /** Processes whose CPU time is the forwarding's (daemons, socat). */
   forwarders: () => number[];
+}
+
+interface Tools {
+  /** bench/tcp-rr.c, built for this run. */
+  tcpRr: string;
+  seconds: number;
+  pings: number;
+  rateTrialSeconds: number;
+  ratePrecision: number;
 }
 
 const TICK_S = 0.01; // USER_HZ
@@ -61,15 +83,16 @@ async function setup(variant: Variant): Promise<Setup> {
 
 async function build(lab: Lab, variant: Variant): Promise<Setup> {
   const kind = variant === 'kernel' || variant === 'kernel-l2' ? 'kernel' : 'vxroute';
-  const a = await lab.addNode(kind);
-  const b = await lab.addNode(kind);
+  // Both nodes send as they would through a NIC: checksums and segmentation left to the "device".
+  const a = await lab.addNode(kind, 1, { txOffload: true });
+  const b = await lab.addNode(kind, 1, { txOffload: true });
   const children: ChildProcess[] = [];
   const pids: number[] = [];
   if (kind === 'kernel') await lab.programKernelPeers();
-  if (kind === 'vxroute' && (variant === 'vxroute' || variant === 'vxroute-l2')) {
+  if (variant === 'vxroute' || variant === 'vxroute-busy' || variant === 'vxroute-l2') {
     const subnets = await lab.writeSubnets();
-    const mode = variant === 'vxroute-l2' ? ['--mode', 'switch'] : [];
-    for (const n of [a, b]) pids.push((await lab.startVxroute(n, subnets, mode)).pid);
+    const flags = variant === 'vxroute-l2' ? ['--mode', 'switch'] : variant === 'vxroute-busy' ? ['--busy-poll', String(BUSY_POLL_US)] : [];
+    for (const n of [a, b]) pids.push((await lab.startVxroute(n, subnets, flags)).pid);
   }
   if (variant === 'naive') {
     // UDP-DATAGRAM is unconnected: an ICMP port unreachable before the peer's socat binds must not end it.
@@ -126,48 +149,75 @@ async function pingPercentiles(ns: string, dst: string, count: number): Promise<
   return [rtts[Math.floor(rtts.length * 0.5)], rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * 0.99))]];
 }
 
-async function measure(s: Setup, seconds: number, pings: number): Promise<Record<Metric, number>> {
+/** Delivered rate and loss of 64-byte UDP offered at `pps`, as the receiver counted (iperf3 paces at -b). */
+async function udpTrial(server: { ns: string; ip: string }, client: string, len: number, bitsPerS: number, seconds: number): Promise<{ sentPps: number; pps: number; loss: number }> {
+  const end = (await iperfJson(server, client, ['-u', '-l', String(len), '-b', String(Math.round(bitsPerS)), '-t', String(seconds)])).end;
+  const received = end.sum_received;
+  return { sentPps: end.sum_sent.packets / end.sum_sent.seconds, pps: (received.packets - received.lost_packets) / received.seconds, loss: received.lost_packets / Math.max(1, received.packets) };
+}
+
+async function measure(s: Setup, tools: Tools): Promise<Record<Metric, number>> {
   const server = { ns: s.b.pods[0].ns, ip: s.b.pods[0].ip };
   const client = s.a.pods[0].ns;
+  const { seconds } = tools;
   const t = String(seconds);
   const before = await cpuTicks(s.forwarders());
   const tcp1 = (await iperfJson(server, client, ['-t', t])).end.sum_received;
   const cpu = ((await cpuTicks(s.forwarders())) - before) * TICK_S;
   const tcp4 = (await iperfJson(server, client, ['-t', t, '-P', '4'])).end.sum_received;
-  const udp = async (len: number) => {
-    const sum = (await iperfJson(server, client, ['-u', '-l', String(len), '-b', '0', '-t', t])).end.sum;
-    return { pps: (sum.packets - sum.lost_packets) / sum.seconds, loss: sum.lost_percent as number };
-  };
-  const u64 = await udp(64);
-  const u1400 = await udp(1400);
-  const [p50, p99] = await pingPercentiles(client, server.ip, pings);
+  const u64 = await udpTrial(server, client, 64, 0, seconds);
+  const u1400 = await udpTrial(server, client, 1400, 0, seconds);
+  // From the most the sender offered when unpaced, down to the highest rate that loses ≤ 0.1 %.
+  const search = await searchRate(async (pps) => (await udpTrial(server, client, 64, pps * 64 * 8, tools.rateTrialSeconds)).loss, {
+    ceiling: u64.sentPps, maxLoss: RATE_MAX_LOSS, precision: tools.ratePrecision, maxTrials: trialsFor(tools.ratePrecision) + 2,
+  });
+  const [p50, p99] = await pingPercentiles(client, server.ip, tools.pings);
+  const rrBefore = await cpuTicks(s.forwarders());
+  const rrStart = performance.now();
+  const rr = await tcpRr(tools.tcpRr, server, client, seconds);
+  const rrCores = ((await cpuTicks(s.forwarders())) - rrBefore) * TICK_S / ((performance.now() - rrStart) / 1000);
   const gbit = (tcp1.bytes * 8) / 1e9;
   return {
     tcp1: tcp1.bits_per_second / 1e6, tcp4: tcp4.bits_per_second / 1e6,
-    udp64: u64.pps, udp64Loss: u64.loss, udp1400: u1400.pps, udp1400Loss: u1400.loss,
-    pingP50: p50, pingP99: p99, cpuPerGbit: cpu / gbit,
+    udp64: u64.pps, udp64Loss: u64.loss * 100, udp64NoLoss: search.rate, udp1400: u1400.pps, udp1400Loss: u1400.loss * 100,
+    pingP50: p50, pingP99: p99, tcpRr: rr.transactionsPerS, tcpRrCpu: rrCores, cpuPerGbit: cpu / gbit,
   };
 }
 
-const format = (v: number, unit: string): string => (unit === 'pkt/s' ? v.toFixed(0) : unit === 'Mbit/s' ? v.toFixed(0) : unit === '%' ? v.toFixed(2) : v.toFixed(3));
+const format = (v: number, unit: string): string => (['pkt/s', 'Mbit/s', 'trans/s'].includes(unit) ? v.toFixed(0) : unit === '%' || unit === 'cores' ? v.toFixed(2) : v.toFixed(3));
 
-export const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--quick] [--out DIR]
+export const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--rate-trial-seconds S] [--rate-precision F] [--quick] [--out DIR]
 
-Builds seven two-node namespace clusters on this machine (kernel VXLAN as flannel configures it,
-vxroute, the kernel's bridge + vxlan as one L2 segment, vxroute --mode switch, socat TUN-UDP,
-plain routing, vxroute --direct-routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
-rates, ping p50/p99 and CPU per Gbit, as ratios to the kernel path; writes .md, .json and .svg
-under DIR (default bench/results). Needs root, iperf3 and socat. --quick: 1 round of 1 s.
+Builds eight two-node namespace clusters on this machine, their underlay veths with the transmit
+offloads a NIC has (kernel VXLAN as flannel configures it, vxroute, vxroute --busy-poll ${BUSY_POLL_US},
+the kernel's bridge + vxlan as one L2 segment, vxroute --mode switch, socat TUN-UDP, plain
+routing, vxroute --direct-routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
+rates sent as fast as iperf3 can, the highest 64-byte rate that loses at most 0.1 % (a binary
+search of trials of --rate-trial-seconds, default 2, until within --rate-precision, default
+0.05), ping p50/p99, 1-byte TCP transactions per second and their CPU, and CPU per Gbit, as
+ratios to the kernel path; writes .md, .json and .svg under DIR (default bench/results). Needs
+root, iperf3, socat and a C compiler (cc). --quick: 1 round of 1 s, rate trials of 1 s to within 0.2.
 `;
+
+/** A positive number from a flag, or an error that names it. */
+function positive(flag: string, text: string, max: number): number {
+  const n = Number(text);
+  if (!(n > 0 && n <= max)) throw new RangeError(`--${flag}: "${text}" must be a number above 0 and at most ${max}`);
+  return n;
+}
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench/results' } },
+    options: {
+      rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' },
+      'rate-trial-seconds': { type: 'string', default: '2' }, 'rate-precision': { type: 'string', default: '0.05' },
+      quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench/results' },
+    },
   });
-  const missing = ['iperf3', 'socat', 'ping'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  const missing = ['iperf3', 'socat', 'ping', 'cc'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
   if (missing.length > 0) {
-    process.stderr.write(`vxroute bench needs ${missing.join(', ')}: apt-get install -y ${missing.map((t) => (t === 'ping' ? 'iputils-ping' : t)).join(' ')}\n`);
+    process.stderr.write(`vxroute bench needs ${missing.join(', ')}: apt-get install -y ${missing.map((t) => (t === 'ping' ? 'iputils-ping' : t === 'cc' ? 'gcc' : t)).join(' ')}\n`);
     return 1;
   }
   if (process.getuid?.() !== 0) {
@@ -175,21 +225,30 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 1;
   }
   const quick = values.quick!;
-  const rounds = quick ? 1 : Number(values.rounds);
-  const seconds = quick ? 1 : Number(values.seconds);
-  const pings = quick ? 50 : 200;
+  let rounds: number, seconds: number, rateTrialSeconds: number, ratePrecision: number;
+  try {
+    rounds = quick ? 1 : Math.round(positive('rounds', values.rounds!, 100));
+    seconds = quick ? 1 : positive('seconds', values.seconds!, 3600);
+    rateTrialSeconds = quick ? 1 : positive('rate-trial-seconds', values['rate-trial-seconds']!, 600);
+    ratePrecision = quick ? 0.2 : positive('rate-precision', values['rate-precision']!, 0.5);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 1;
+  }
+  const scratch = await mkdtemp(join(tmpdir(), 'vxroute-bench-'));
   const setups = new Map<Variant, Setup>();
   try {
+    const tools: Tools = { tcpRr: await buildTcpRr(scratch), seconds, pings: quick ? 50 : 200, rateTrialSeconds, ratePrecision };
     for (const v of VARIANTS) setups.set(v, await setup(v));
     const runs = new Map<Variant, Record<Metric, number>[]>(VARIANTS.map((v) => [v, []]));
-    for (let r = 0; r < rounds; r++) for (const v of VARIANTS) runs.get(v)!.push(await measure(setups.get(v)!, seconds, pings));
+    for (let r = 0; r < rounds; r++) for (const v of VARIANTS) runs.get(v)!.push(await measure(setups.get(v)!, tools));
 
     const table = Object.fromEntries(
       VARIANTS.map((v) => [v, Object.fromEntries((Object.keys(METRICS) as Metric[]).map((m) => [m, median(runs.get(v)!.map((x) => x[m]))]))]),
     ) as Record<Variant, Record<Metric, number>>;
     const ratio = (v: Variant, m: Metric) => (table.kernel[m] === 0 ? NaN : table[v][m] / table.kernel[m]);
     const lines = [
-      `medians of ${rounds} interleaved round(s) of ${seconds} s; (×) = ratio to the kernel path in the same run`,
+      `medians of ${rounds} interleaved round(s) of ${seconds} s (64-byte rate search: trials of ${rateTrialSeconds} s, to within ${ratePrecision * 100} %); underlay veths with tx offloads on; vxroute-busy: --busy-poll ${BUSY_POLL_US}; (×) = ratio to the kernel path in the same run`,
       '',
       `| | ${VARIANTS.join(' | ')} |`,
       `|---|${VARIANTS.map(() => '---').join('|')}|`,
@@ -200,7 +259,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     await mkdir(values.out!, { recursive: true });
     const base = join(values.out!, stamp);
     await writeFile(`${base}.md`, `${lines.join('\n')}\n`);
-    await writeFile(`${base}.json`, JSON.stringify({ rounds, seconds, quick, metrics: METRICS, medians: table, runs: Object.fromEntries(runs) }, null, 2));
+    await writeFile(`${base}.json`, JSON.stringify({ rounds, seconds, rateTrialSeconds, ratePrecision, busyPollUs: BUSY_POLL_US, quick, metrics: METRICS, medians: table, runs: Object.fromEntries(runs) }, null, 2));
     await writeFile(`${base}.svg`, renderChart(
       (Object.keys(METRICS) as Metric[]).filter((m) => table.kernel[m] > 0).map((m) => ({ label: METRICS[m].label, higherIsBetter: METRICS[m].higherIsBetter, values: VARIANTS.map((v) => ratio(v, m)) })),
       [...VARIANTS],
@@ -209,6 +268,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     for (const s of setups.values()) await s.lab.dispose();
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 

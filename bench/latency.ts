@@ -1,9 +1,10 @@
-// Where a round trip through vxroute goes. Two vxroute nodes and two kernel VXLAN nodes, pinged in
-// the same run; during vxroute's pings, perf records the scheduler (how long each daemon thread
-// waited between its wake-up and running) and the daemons' syscalls. An echo crosses a daemon
-// four times (out of A, into B, out of B, into A); each crossing is a wake-up from poll() and a
-// few syscalls, which is what the difference to the kernel path is made of.
-//   npm run bench:latency -- [--echoes 2000] [--no-tun-offload]   (needs perf: apt-get install -y linux-perf)
+// Where a round trip through vxroute goes. Two vxroute nodes and two kernel VXLAN nodes (underlay
+// offloads on, as in npm run bench), pinged in the same run; during vxroute's pings, perf records
+// the scheduler (how long each daemon thread waited between its wake-up and running) and the
+// daemons' syscalls. An echo crosses a daemon four times (out of A, into B, out of B, into A);
+// each crossing is a wake-up from poll() and a few syscalls, which is what the difference to the
+// kernel path is made of. --busy-poll passes the daemon flag through: spinning instead of sleeping.
+//   npm run bench:latency -- [--echoes 2000] [--no-tun-offload] [--busy-poll US]   (needs perf: apt-get install -y linux-perf)
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, readdir } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { Lab } from '../src/lab/lab.js';
 import { host, tryInNs } from '../src/lab/netns.js';
 
-const { values } = parseArgs({ options: { echoes: { type: 'string', default: '2000' }, 'no-tun-offload': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { echoes: { type: 'string', default: '2000' }, 'no-tun-offload': { type: 'boolean', default: false }, 'busy-poll': { type: 'string' } } });
 const echoes = Number(values.echoes);
 const INTERVAL_S = 0.002;
 
@@ -39,13 +40,13 @@ async function cpuNs(pids: number[]): Promise<number> {
 
 const lab = await Lab.create();
 try {
-  const k1 = await lab.addNode('kernel');
-  const k2 = await lab.addNode('kernel');
-  const v1 = await lab.addNode('vxroute');
-  const v2 = await lab.addNode('vxroute');
+  const k1 = await lab.addNode('kernel', 1, { txOffload: true });
+  const k2 = await lab.addNode('kernel', 1, { txOffload: true });
+  const v1 = await lab.addNode('vxroute', 1, { txOffload: true });
+  const v2 = await lab.addNode('vxroute', 1, { txOffload: true });
   await lab.programKernelPeers();
   const subnets = await lab.writeSubnets([v1, v2]);
-  const flags = ['--workers', '1', ...(values['no-tun-offload'] ? ['--no-tun-offload'] : [])];
+  const flags = ['--workers', '1', ...(values['no-tun-offload'] ? ['--no-tun-offload'] : []), ...(values['busy-poll'] ? ['--busy-poll', values['busy-poll']] : [])];
   const d1 = await lab.startVxroute(v1, subnets, flags);
   const d2 = await lab.startVxroute(v2, subnets, flags);
   await rtts(v1.pods[0].ns, v2.pods[0].ip); // warm-up: JIT, neighbours
@@ -82,7 +83,7 @@ try {
   const calls = ['poll', 'read', 'readv', 'write', 'writev', 'sendmmsg', 'recvmmsg'].map((c) => [c, per(c)] as const);
 
   const extra = (p50(ours) - p50(kernel)) * 1000;
-  console.log(`${echoes} echoes ${INTERVAL_S * 1000} ms apart, 1 worker per daemon; an echo crosses a daemon 4 times\n`);
+  console.log(`${echoes} echoes ${INTERVAL_S * 1000} ms apart, 1 worker per daemon${values['busy-poll'] ? `, --busy-poll ${values['busy-poll']}` : ''}; an echo crosses a daemon 4 times\n`);
   console.log('| measure | value |');
   console.log('|---|---|');
   console.log(`| ping p50, kernel VXLAN | ${p50(kernel).toFixed(3)} ms |`);

@@ -20,12 +20,15 @@ describe('vxroute bench --quick', () => {
     const files = (await readdir(out)).sort();
     expect(files.map((f) => f.replace(/^bench-.*\./, ''))).toEqual(['json', 'md', 'svg']);
     const json = JSON.parse(await readFile(join(out, files[0]), 'utf8'));
-    expect(Object.keys(json.medians)).toEqual(['kernel', 'vxroute', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct']);
+    expect(Object.keys(json.medians)).toEqual(['kernel', 'vxroute', 'vxroute-busy', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct']);
     for (const variant of Object.values(json.medians) as Record<string, number>[]) {
-      for (const m of ['tcp1', 'tcp4', 'udp64', 'udp1400', 'pingP50', 'pingP99', 'cpuPerGbit']) expect(variant[m], m).toBeGreaterThan(0);
+      for (const m of ['tcp1', 'tcp4', 'udp64', 'udp1400', 'pingP50', 'pingP99', 'tcpRr', 'cpuPerGbit']) expect(variant[m], m).toBeGreaterThan(0);
+      // A loaded machine may lose more than 0.1 % at every rate the quick search tries (0 then),
+      // and a second of kernel forwarding may take less than one clock tick of softirq.
+      for (const m of ['udp64NoLoss', 'tcpRrCpu']) expect(variant[m], m).toBeGreaterThanOrEqual(0);
     }
     const svg = await readFile(join(out, files[2]), 'utf8');
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-    expect(svg.match(/<rect /g)!.length).toBeGreaterThanOrEqual(6 * 7);
+    expect(svg.match(/<rect /g)!.length).toBeGreaterThanOrEqual(7 * 9);
   });
 });

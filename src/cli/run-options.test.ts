@@ -104,4 +104,14 @@ describe('vxroute run flags', () => {
     expect(parseRunOptions([...base, '--mode', 'switch'], {}).tunOffload).toBe(true);
     expect(parseRunOptions([...base, '--mode', 'switch', '--no-tun-offload'], {}).tunOffload).toBe(false);
   });
+
+  it('busy-polls only on request, for a bounded number of microseconds', () => {
+    expect(parseRunOptions(base, {}).busyPollUs).toBe(0);
+    expect(parseRunOptions([...base, '--busy-poll', '50'], {}).busyPollUs).toBe(50);
+    expect(parseRunOptions([...base, '--mode', 'switch', '--busy-poll', '100000'], {}).busyPollUs).toBe(100_000);
+    expect(message([...base, '--busy-poll=-5'])).toMatch(/^--busy-poll: "-5" must be an integer from 0 to 100000/);
+    expect(message([...base, '--busy-poll', '100001'])).toMatch(/^--busy-poll: /);
+    expect(message([...base, '--busy-poll', '50us'])).toMatch(/^--busy-poll: "50us"/);
+    expect(message([...base, '--busy-poll'])).toMatch(/^arguments: .*--busy-poll/);
+  });
 });

@@ -52,6 +52,8 @@ export interface RunOptions {
   directRouting: boolean | undefined;
   /** TUN/TAP offloads (virtio_net_hdr): TSO packets read and cut, runs of TCP segments and UDP datagrams written as GSO packets. */
   tunOffload: boolean;
+  /** Microseconds a shard keeps polling without sleeping after traffic (0: off, it sleeps at once). */
+  busyPollUs: number;
   mtu: number | undefined;
   /** Where the HTTP endpoint listens; empty: nowhere. */
   metrics: { host: string; port: number }[];
@@ -120,6 +122,11 @@ Options:
   --no-tun-offload      move packets through the TUN (TAP) one by one: no TSO packets read and
                         cut, no runs of TCP segments or UDP datagrams written as one GSO packet
                         (default: offloads on)
+  --busy-poll MICROSECONDS
+                        after traffic, each shard keeps polling without sleeping for up to this
+                        long before it blocks again: shorter round trips where a core per busy
+                        shard is free, longer ones where it is not (default: 0, off; at most
+                        100000)
   --mtu N               TUN MTU (default: net-conf's, else underlay MTU - 50)
   --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /metrics and /debug/*; repeat
                         it to listen on several addresses (default: 127.0.0.1:9475;
@@ -168,6 +175,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         'direct-routing': { type: 'boolean' },
         'no-direct-routing': { type: 'boolean' },
         'no-tun-offload': { type: 'boolean' },
+        'busy-poll': { type: 'string' },
         mtu: { type: 'string' },
         'metrics-addr': { type: 'string', multiple: true, default: ['127.0.0.1:9475'] },
         'expose-debug': { type: 'boolean', default: false },
@@ -238,6 +246,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     workers: values.workers === undefined ? Math.min(availableParallelism(), 4) : integer('--workers', values.workers, 1, 64),
     directRouting: values['direct-routing'] ?? (values['no-direct-routing'] ? false : undefined),
     tunOffload: !values['no-tun-offload'],
+    busyPollUs: values['busy-poll'] === undefined ? 0 : integer('--busy-poll', values['busy-poll'], 0, 100_000),
     mtu: values.mtu === undefined ? undefined : integer('--mtu', values.mtu, 576, 65535),
     metrics: values['metrics-addr']!.filter((a) => a !== '').map((a) => listenAddress('--metrics-addr', a)),
     exposeDebug: values['expose-debug']!,

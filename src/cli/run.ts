@@ -154,7 +154,7 @@ class Daemon {
     const datapath = new Datapath(
       {
         ...device, nodeName: opts.nodeName, udpFds, udp6Fds, vni: settings.vni, port: settings.port,
-        maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6, tunOffload: opts.tunOffload,
+        maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6, tunOffload: opts.tunOffload, busyPollUs: opts.busyPollUs,
         policy: compiled && { compiled: compiled.sab, names: compiled.policyNames, conntrackMax: opts.kube!.conntrackMax },
       },
       initial,

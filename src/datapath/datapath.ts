@@ -43,6 +43,8 @@ export interface DatapathConfig {
   maxPacket: number;
   /** The TUN/TAP queues were opened with IFF_VNET_HDR and TUNSETOFFLOAD (see tun-queue.ts). */
   tunOffload: boolean;
+  /** Microseconds a shard polls without sleeping after traffic (0: off). */
+  busyPollUs: number;
   /** Switch mode (the fds are TAP queues); undefined in router mode. */
   switch?: SwitchSettings;
   /** NetworkPolicy (router mode only); undefined when off. */
@@ -158,6 +160,7 @@ export class Datapath {
         batchSize: BATCH_SIZE,
         slotSize: Math.ceil((HEADROOM + cfg.maxPacket) / 64) * 64,
         tunOffload: cfg.tunOffload,
+        busyPollUs: cfg.busyPollUs,
         switch: switchConfig,
         policy: policy?.(index),
       })),

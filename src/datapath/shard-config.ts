@@ -34,6 +34,8 @@ export interface ShardConfig {
   slotSize: number;
   /** The TUN/TAP queue has the offloads (virtio_net_hdr, TSO): reads cut TSO packets, writes coalesce runs. */
   tunOffload: boolean;
+  /** After traffic, poll with timeout 0 for this many microseconds before a blocking poll (0: off). */
+  busyPollUs: number;
   /** Switch mode's shared tables and settings; undefined in router mode. */
   switch: SwitchConfig | undefined;
   /** NetworkPolicy's shared connection table and compiled policy; undefined when the policy is off. */

@@ -2,6 +2,8 @@
 // and loops
 //   wait → read a batch → forward it in place (router or switch stages) → write the batch.
 // It never awaits: poll() blocks in native code until a fd is ready or the main thread wakes it.
+// With --busy-poll, after traffic it polls without blocking for a while before it sleeps again,
+// so that a reply arriving soon after finds it awake (no wake-up, no context switch).
 import { getHeapStatistics, GCProfiler } from 'node:v8';
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { addon } from '../native/addon.js';
@@ -20,6 +22,7 @@ const READY_TUN = 1;
 const READY_UDP = 2;
 const READY_UDP6 = 4;
 const READY_WAKE = 8;
+const READY_TRAFFIC = READY_TUN | READY_UDP | READY_UDP6;
 const IDLE_POLL_MS = 1000;
 const MEMORY_EVERY_MS = 1000;
 
@@ -37,10 +40,14 @@ export class Shard {
   private gc = new GCProfiler();
   private gcs = 0;
   private memoryAt = 0;
+  private readonly busyPollMs: number;
+  /** Until when (performance.now()) the loop polls without blocking, after its last traffic. */
+  private spinUntil = 0;
 
   constructor(private readonly cfg: ShardConfig) {
     this.fds = Int32Array.of(cfg.tunFd, cfg.udpFd, cfg.udp6Fd, cfg.wakeFd); // poll() skips a -1
     this.control = new Int32Array(cfg.control);
+    this.busyPollMs = cfg.busyPollUs / 1000;
     this.table = new SharedTableReader(cfg.table);
     const layout = new CounterLayout(cfg.workers, cfg.maxPeers);
     this.counters = new ShardCounters(layout.block(cfg.counters, cfg.index), layout);
@@ -56,8 +63,9 @@ export class Shard {
   /** Runs until the main thread sets the stop word and wakes us. */
   run(): void {
     this.gc.start();
+    let now = performance.now();
     for (;;) {
-      const ready = addon.poll(this.fds, 4, IDLE_POLL_MS);
+      const ready = addon.poll(this.fds, 4, now < this.spinUntil ? 0 : IDLE_POLL_MS);
       if (ready & READY_WAKE) addon.eventfdDrain(this.cfg.wakeFd);
       if (Atomics.load(this.control, ControlWord.stop) !== 0) return;
       this.syncTable();
@@ -65,7 +73,8 @@ export class Shard {
       if (ready & READY_TUN) this.forwarder.fromTun();
       if ((ready & READY_UDP) !== 0 && this.udp) this.forwarder.fromPeers(this.udp);
       if ((ready & READY_UDP6) !== 0 && this.udp6) this.forwarder.fromPeers(this.udp6);
-      const now = performance.now();
+      now = performance.now();
+      if ((ready & READY_TRAFFIC) !== 0 && this.busyPollMs > 0) this.spinUntil = now + this.busyPollMs;
       if (now - this.memoryAt >= MEMORY_EVERY_MS) this.reportMemory(now);
     }
   }

@@ -104,7 +104,8 @@ export class Lab {
   /**
    * Adds node n<i> with `pods` pods; a kernel node gets flannel.1 now, its peers in
    * programKernelPeers(). With `cni`, the node gets no cni0 and no pods: CNI plugins make both.
-   * With `txOffload`, its underlay veth keeps tx checksum offload on, as containers-as-nodes have it.
+   * With `txOffload`, its underlay veth keeps tx checksum offload on (and with it segmentation
+   * offload), as a NIC or containers-as-nodes have it: what the benchmarks measure.
    * With `routed`, it sits on another underlay subnet, behind the lab's router.
    */
   async addNode(kind: NodeKind, pods = 1, opts: { cni?: boolean; txOffload?: boolean; routed?: boolean } = {}): Promise<LabNode> {
