@@ -5,6 +5,7 @@
 #include "../src/internet_checksum.h"
 #include "../src/partial_checksum.h"
 #include "../src/tso_split.h"
+#include "../src/udp_gro.h"
 
 #include <cstdio>
 #include <cstring>
@@ -321,6 +322,84 @@ void Coalescing() {
   Expect(!PlanRun(bad.data(), &off, &len, 0, 1, 0, true, &run), "coalescing: a TCP data offset below 5 is never a head");
 }
 
+
+// A VXLAN datagram (8-byte header, inner Ethernet) carrying `inner`.
+Bytes Vxlan(const Bytes& inner, bool v6) {
+  Bytes d(8 + 14);
+  d[0] = 0x08;
+  d[12 + 8] = v6 ? 0x86 : 0x08;
+  d[13 + 8] = v6 ? 0xdd : 0x00;
+  d.insert(d.end(), inner.begin(), inner.end());
+  return d;
+}
+
+// What the underlay socket hands over whole: a UDP GRO buffer is cut at its gso_size, a kernel
+// peer's unsegmented TSO packet into TCP segments behind the VXLAN header, and every length that
+// does not check out drops the message as one.
+void ReceivedWhole() {
+  const size_t room = 2048 - 42;
+  const uint32_t maxInner = 1450;
+  // A GRO buffer of three 1000-byte datagrams and a 300-byte one.
+  Bytes gro(3300);
+  for (size_t i = 0; i < gro.size(); i++) gro[i] = static_cast<uint8_t>(i / 1000 + 1);
+  ReceivedPlan plan = PlanReceived(gro.data(), static_cast<int64_t>(gro.size()), 1000, room, maxInner);
+  Expect(plan.kind == Received::kDatagrams && plan.segments == 4 && plan.stride == 1000, "GRO buffer: 4 datagrams of 1000 bytes");
+  uint8_t out[room];
+  Expect(CutReceived(gro.data(), plan, 3, out) == 300 && out[0] == 4 && out[299] == 4, "GRO buffer: the last datagram is the short rest");
+  Expect(CutReceived(gro.data(), plan, 1, out) == 1000 && out[0] == 2 && out[999] == 2, "GRO buffer: the second datagram in order");
+  Expect(PlanReceived(gro.data(), 3300, 0, room, maxInner).kind == Received::kDrop, "no gso_size and larger than a slot, not TSO: dropped");
+  Expect(PlanReceived(gro.data(), 3300, 3000, room, maxInner).kind == Received::kDrop, "gso_size beyond a slot: dropped");
+  Expect(PlanReceived(gro.data(), 3300, 20, room, maxInner).kind == Received::kDrop, "gso_size shorter than a VXLAN datagram: dropped");
+  Expect(PlanReceived(gro.data(), -1, 0, room, maxInner).kind == Received::kDrop, "truncated by the kernel: dropped");
+  plan = PlanReceived(gro.data(), 900, 1000, room, maxInner);
+  Expect(plan.kind == Received::kDatagrams && plan.segments == 1 && CutReceived(gro.data(), plan, 0, out) == 900, "one datagram, not longer than gso_size: itself");
+  plan = PlanReceived(gro.data(), 0, 0, room, maxInner);
+  Expect(plan.kind == Received::kDatagrams && plan.segments == 1 && CutReceived(gro.data(), plan, 0, out) == 0, "an empty datagram stays one (decap drops it)");
+
+  for (bool v6 : {false, true}) {
+    const uint32_t iphl = v6 ? 40 : 20;
+    Bytes inner = TcpPacket(v6, 20000, 12);
+    inner[iphl + 13] = 0x18;  // ACK PSH: PSH only on the last segment
+    Checksum(inner, 0, true);  // partial, as the kernel peer leaves it
+    Bytes d = Vxlan(inner, v6);
+    d[4] = 0x12;  // the VNI, copied to every segment
+    plan = PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, room, maxInner);
+    const uint32_t mss = maxInner - iphl - 32;
+    Expect(plan.kind == Received::kInnerTso && plan.inner.gsoSize == mss && plan.segments == (20000 + mss - 1) / mss,
+           v6 ? "IPv6 inner TSO: cut at the underlay's inner MTU" : "IPv4 inner TSO: cut at the underlay's inner MTU");
+    Bytes joined;
+    uint32_t seq = 0x10000000;
+    for (uint32_t i = 0; i < plan.segments; i++) {
+      const uint32_t len = CutReceived(d.data(), plan, i, out);
+      uint8_t* ip = out + 22;
+      Expect(len <= room && len - 22 <= maxInner, "inner TSO: a segment fits a slot and the inner MTU");
+      Expect(std::memcmp(out, d.data(), 22) == 0, "inner TSO: VXLAN and Ethernet headers copied");
+      Expect((v6 ? Get16(ip + 4) + 40 : Get16(ip + 2)) == len - 22, "inner TSO: the segment's IP length");
+      Expect(TcpChecksumValid(ip, len - 22, 0), "inner TSO: the segment's TCP checksum is finished");
+      const uint8_t* t = ip + iphl;
+      Expect(((uint32_t{t[4]} << 24) | (uint32_t{t[5]} << 16) | (uint32_t{t[6]} << 8) | t[7]) == seq, "inner TSO: consecutive sequence numbers");
+      Expect(((t[13] & 0x08) != 0) == (i + 1 == plan.segments), "inner TSO: PSH only on the last");
+      seq += len - 22 - iphl - 32;
+      joined.insert(joined.end(), ip + iphl + 32, out + len);
+    }
+    Expect(joined == Bytes(inner.begin() + iphl + 32, inner.end()), "inner TSO: the segments carry the payload in order");
+
+    Bytes udp = d;
+    udp[22 + (v6 ? 6 : 9)] = 17;
+    Expect(PlanReceived(udp.data(), static_cast<int64_t>(udp.size()), 0, room, maxInner).kind == Received::kDrop, "inner UDP larger than a slot: dropped");
+    Bytes longer = d;
+    longer.resize(d.size() + 10);
+    Expect(PlanReceived(longer.data(), static_cast<int64_t>(longer.size()), 0, room, maxInner).kind == Received::kDrop, "inner IP length short of the datagram: dropped");
+    Bytes wrongType = d;
+    wrongType[21] ^= 0xff;
+    Expect(PlanReceived(wrongType.data(), static_cast<int64_t>(wrongType.size()), 0, room, maxInner).kind == Received::kDrop, "inner EtherType not IP: dropped");
+    Expect(PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, room, iphl + 32).kind == Received::kDrop, "inner MTU leaving no payload: dropped");
+    Expect(PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, room, 70000).kind == Received::kDrop, "inner MTU beyond 64 KiB: dropped");
+    Expect(PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, 1000, maxInner).kind == Received::kDrop, "a segment beyond a slot: dropped");
+  }
+  Bytes tiny(9, 0);
+  Expect(PlanReceived(tiny.data(), 9, 0, 4, maxInner).kind == Received::kDrop, "a datagram shorter than VXLAN and Ethernet, beyond a slot: dropped");
+}
 }  // namespace
 
 int main() {
@@ -331,6 +410,7 @@ int main() {
   PlainReads();
   PartialChecksums();
   Coalescing();
+  ReceivedWhole();
   std::printf("%s\n", failures == 0 ? "ok" : "failed");
   return failures == 0 ? 0 : 1;
 }

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { internetChecksum } from '../packet/checksum.js';
 import { labId } from '../lab/netns.js';
-import { addon, UDP_STATE_WORDS, UdpState } from './addon.js';
+import { addon, RECV_SCRATCH_BYTES, RECV_STATE_WORDS, RecvState, UDP_STATE_WORDS, UdpState } from './addon.js';
 
 const ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/vxroute.node', import.meta.url));
 
@@ -188,8 +188,41 @@ describe('UDP batches on loopback', () => {
     addon.close(v6);
   });
 
+  it('with UDP_GRO, takes a GSO run whole and cuts it into its datagrams, carrying over to the next call what does not fit', () => {
+    const c = addon.udpOpen(4, '127.0.0.1', 0);
+    try {
+      expect(addon.udpGro(c)).toBe(0);
+      const payloads = [...Array.from({ length: 9 }, () => randomBytes(1000)), randomBytes(300)];
+      const out = slab(payloads);
+      state[UdpState.gsoRuns] = 0;
+      expect(addon.sendBatch(a, 4, out.slab, out.offsets, out.lengths, out.addrs, addon.localPort(c), payloads.length, state)).toBe(payloads.length);
+      expect(state[UdpState.gsoRuns]).toBe(1);
+      const scratch = Buffer.alloc(RECV_SCRATCH_BYTES);
+      const recvState = new Int32Array(RECV_STATE_WORDS);
+      const rx = Buffer.alloc(6 * SLOT);
+      const sizes = new Int32Array(6);
+      const addrs = new Uint32Array(24);
+      expect(addon.poll(Int32Array.of(c), 1, 1000)).toBe(1);
+      // 10 datagrams, 6 slots: one recvmmsg of one message, 4 datagrams left in the scratch area.
+      expect(addon.recvBatch(c, rx, SLOT, OFFSET, 6, sizes, addrs, scratch, recvState, 1450)).toBe(6);
+      expect(recvState[RecvState.groBuffers]).toBe(1);
+      expect(recvState[RecvState.messages]).toBeGreaterThan(0);
+      const got = [...sizes].map((n, i) => Buffer.from(rx.subarray(i * SLOT + OFFSET, i * SLOT + OFFSET + n)));
+      expect(addon.recvBatch(c, rx, SLOT, OFFSET, 6, sizes, addrs, scratch, recvState, 1450)).toBe(4);
+      expect(recvState[RecvState.messages]).toBe(0);
+      got.push(...[...sizes.subarray(0, 4)].map((n, i) => Buffer.from(rx.subarray(i * SLOT + OFFSET, i * SLOT + OFFSET + n))));
+      expect(got).toEqual(payloads);
+      expect([...addrs.subarray(12, 16)]).toEqual([0x7f000001, 0, 0, 0]);
+      expect(addon.recvBatch(c, rx, SLOT, OFFSET, 6, sizes, addrs, scratch, recvState, 1450)).toBe(0);
+    } finally {
+      addon.close(c);
+    }
+  });
+
   it('refuses layouts outside its buffers', () => {
     const sizes = new Int32Array(4);
+    expect(() => addon.recvBatch(b, Buffer.alloc(SLOT), SLOT, 0, 1, sizes, new Uint32Array(4), Buffer.alloc(65_536), new Int32Array(RECV_STATE_WORDS), 1450)).toThrow(RangeError);
+    expect(() => addon.recvBatch(b, Buffer.alloc(SLOT), SLOT, 0, 1, sizes, new Uint32Array(4), Buffer.alloc(RECV_SCRATCH_BYTES), new Int32Array(4), 1450)).toThrow(RangeError);
     expect(() => addon.recvBatch(b, Buffer.alloc(100), 64, 0, 4, sizes, new Uint32Array(16))).toThrow(RangeError);
     expect(() => addon.recvBatch(b, Buffer.alloc(4096), 64, 64, 1, sizes, new Uint32Array(4))).toThrow(RangeError);
     expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), Int32Array.of(5), Int32Array.of(6), new Uint32Array(4), portB, 1, state)).toThrow(RangeError);

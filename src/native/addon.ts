@@ -31,6 +31,17 @@ export const ReadDrop = Object.freeze({ badVnetHdr: 1, badGso: 2, badTsoHeaders:
 export const UDP_STATE_WORDS = 8;
 export const UdpState = Object.freeze({ gso: 0, offErrno: 1, backoffMs: 2, at: 3, changes: 4, gsoRuns: 5, unsupportedRuns: 6, tooLargeRuns: 7 });
 
+/**
+ * recvBatch with a receive area: each recvmmsg message has 64 KiB, so that a UDP GRO buffer or a
+ * kernel peer's unsegmented tunnel GSO packet arrives whole and is cut into one VXLAN datagram per
+ * slot (native/src/udp_gro.h). The state words keep what is not cut yet between calls:
+ * state[messages] > 0 while some is; state[groBuffers] counts the messages that filled more than
+ * one slot (the caller takes and zeroes it).
+ */
+export const RECV_SCRATCH_BYTES = 32 * 65_536;
+export const RECV_STATE_WORDS = 4 + 6 * 32;
+export const RecvState = Object.freeze({ messages: 0, groBuffers: 3 });
+
 export interface TunHandle {
   fd: number;
   /** The device name the kernel gave (same as asked unless the name had a %d). */
@@ -67,6 +78,16 @@ export interface Addon {
    * the rest 0). A datagram larger than its slot has sizes[i] = -1. Returns how many (0 on EAGAIN).
    */
   recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array): number;
+  /**
+   * recvBatch with a receive area (RECV_SCRATCH_BYTES) and its state (RECV_STATE_WORDS): at most
+   * one recvmmsg per call, of whole messages, cut into slots: a UDP GRO buffer at its gso_size, a
+   * VXLAN datagram carrying a TSO packet into TCP segments of at most `maxInner` bytes of inner IP
+   * packet. What does not fit the slots waits in the area for the next call. A message that does
+   * not check out fills one slot with size -1.
+   */
+  recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array, scratch: Buffer, state: Int32Array, maxInner: number): number;
+  /** Sets UDP_GRO on a socket: coalesced datagrams arrive as one buffer with their gso_size. Returns 0, or setsockopt's errno. */
+  udpGro(fd: number): number;
   /** Fills a socket's state (UDP_STATE_WORDS): GSO on when the kernel knows UDP_SEGMENT. Returns 0, or getsockopt's errno. */
   udpGsoProbe(fd: number, state: Int32Array): number;
   /**
