@@ -2,25 +2,28 @@
 // namespace test bed: ping RTT (200 echoes, 5 ms apart) and TCP throughput (iperf3, one stream)
 // for IPv4 pods over the IPv4 underlay and IPv6 pods over the IPv6 underlay (flannel.1 and
 // flannel-v6.1 on the kernel nodes), in interleaved rounds so that every path sees the same
-// machine noise. Prints ratios against the kernel path of the same family.
-//   npm run bench:interop -- [--rounds 3] [--seconds 5] [--workers N]
+// machine noise. Prints ratios against the kernel path of the same family. With --tx-offload the
+// kernel nodes' underlay veths keep tx offload on, as a NIC has it: their TSO packets then cross
+// unsegmented (one VXLAN datagram of up to 64 KiB), which vxroute's socket takes whole and cuts.
+//   npm run bench:interop -- [--rounds 3] [--seconds 5] [--workers N] [--tx-offload]
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { iperf, median } from '../src/lab/iperf.js';
 import { ping } from '../src/lab/traffic.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, workers: { type: 'string' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, workers: { type: 'string' }, 'tx-offload': { type: 'boolean', default: false } } });
+const txOffload = values['tx-offload'];
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 
 const lab = await Lab.create({ underlay: [4, 6], pods: [4, 6] });
 try {
-  const k1 = await lab.addNode('kernel');
-  const k2 = await lab.addNode('kernel');
+  const k1 = await lab.addNode('kernel', 1, { txOffload });
+  const k2 = await lab.addNode('kernel', 1, { txOffload });
   const vx = await lab.addNode('vxroute');
   await lab.programKernelPeers();
-  await lab.startVxroute(vx, await lab.writeSubnets(), values.workers ? ['--workers', values.workers] : []);
+  const daemon = await lab.startVxroute(vx, await lab.writeSubnets(), values.workers ? ['--workers', values.workers] : []);
   await lab.ipv6Settled();
 
   const pairs = { 'kernel → kernel': [k1, k2], 'vxroute → kernel': [vx, k2], 'kernel → vxroute': [k2, vx] } as const;
@@ -50,14 +53,22 @@ try {
       tcpRatio: median(mbit[name]) / median(mbit[base]),
     };
   });
-  console.log(`medians of ${rounds} interleaved rounds; ratios against the kernel → kernel path of the same family in the same run\n`);
+  console.log(`medians of ${rounds} interleaved rounds; ratios against the kernel → kernel path of the same family in the same run; kernel nodes' tx offload ${txOffload ? 'on' : 'off'}\n`);
   console.log('| path | ping RTT avg | ratio | TCP (iperf3, 1 stream) | ratio |');
   console.log('|---|---|---|---|---|');
   for (const r of rows) {
     console.log(`| ${r.path} | ${r.rttMs.toFixed(3)} ms | ${r.rttRatio.toFixed(2)}× | ${r.tcpMbit.toFixed(0)} Mbit/s | ${r.tcpRatio.toFixed(2)}× |`);
   }
+  // Syscalls per packet on vxroute's receive side, over the whole run (every path through it).
+  const c = await daemon.counters();
+  const total = (f: (w: (typeof c.workers)[number]) => number) => c.workers.reduce((a, w) => a + f(w), 0);
+  const received = total((w) => w.udp.packets);
+  const receives = total((w) => w.udp.batches);
+  const written = c.peers.reduce((a, p) => a + p.rxPackets, 0);
+  const cut = c.udp.reduce((a, f) => a + f.groBuffers, 0);
+  console.log(`\nvxroute receive side: ${(received / receives).toFixed(1)} datagrams per receive batch (${receives} batches), ${(written / total((w) => w.tunWrites)).toFixed(1)} packets per TUN write, ${cut} messages cut into several datagrams`);
   await mkdir('bench/results', { recursive: true });
-  await writeFile(`bench/results/interop-${Date.now()}.json`, JSON.stringify({ rounds, seconds, rtt, mbit, rows }, null, 2));
+  await writeFile(`bench/results/interop-${Date.now()}.json`, JSON.stringify({ rounds, seconds, txOffload, rtt, mbit, rows }, null, 2));
 } finally {
   await lab.dispose();
 }

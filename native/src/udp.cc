@@ -1,5 +1,6 @@
 // The underlay socket: one UDP socket per shard, all bound to the same port with SO_REUSEPORT
-// so the kernel spreads peers' flows over shards, moved in batches with recvmmsg/sendmmsg.
+// so the kernel spreads peers' flows over shards, moved in batches with recvmmsg/sendmmsg; each
+// message is received whole and cut into slots (udp_gro.h).
 #include "addon.h"
 #include "udp_batch.h"
 #include "udp_gro.h"
@@ -223,14 +224,15 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
 
 Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t fd, slotSize, offset, count;
-  uint8_t* slab;
-  size_t slabLength, sizesLength, addrsLength;
-  int32_t* sizes;
+  int64_t fd, slotSize, offset, count, maxInner;
+  uint8_t *slab, *scratch;
+  size_t slabLength, sizesLength, addrsLength, scratchLength, stateLength;
+  int32_t *sizes, *state;
   uint32_t* addrs;
   if (!ArgInt(info, 0, &fd) || !ArgBuffer(info, 1, &slab, &slabLength) || !ArgInt(info, 2, &slotSize) ||
       !ArgInt(info, 3, &offset) || !ArgInt(info, 4, &count) || !ArgInt32Array(info, 5, &sizes, &sizesLength) ||
-      !ArgUint32Array(info, 6, &addrs, &addrsLength) ||
+      !ArgUint32Array(info, 6, &addrs, &addrsLength) || !ArgBuffer(info, 7, &scratch, &scratchLength) ||
+      !ArgInt32Array(info, 8, &state, &stateLength) || !ArgInt(info, 9, &maxInner) ||
       !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength)) {
     return env.Undefined();
   }
@@ -238,55 +240,17 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     ThrowRange(env, "recvBatch: addrs needs 4 words per datagram");
     return env.Undefined();
   }
-  if (count == 0) return Napi::Number::New(env, 0);
-  if (info.Length() > 7) {
-    uint8_t* scratch;
-    size_t scratchLength, stateLength;
-    int32_t* state;
-    int64_t maxInner;
-    if (!ArgBuffer(info, 7, &scratch, &scratchLength) || !ArgInt32Array(info, 8, &state, &stateLength) ||
-        !ArgInt(info, 9, &maxInner)) {
-      return env.Undefined();
-    }
-    if (scratchLength < kGroMessages * kGroRoom || stateLength < kRecvStateWords || maxInner < 0 || maxInner > 65535) {
-      ThrowRange(env, "recvBatch: scratch needs RECV_SCRATCH_BYTES, state RECV_STATE_WORDS, maxInner 0..65535");
-      return env.Undefined();
-    }
-    const int64_t n = RecvWhole(static_cast<int>(fd), slab, slotSize, offset, count, sizes, addrs, scratch, state,
-                                static_cast<uint32_t>(maxInner));
-    if (n < 0) {
-      ThrowErrno(env, "recvmmsg", errno);
-      return env.Undefined();
-    }
-    return Napi::Number::New(env, static_cast<double>(n));
+  if (scratchLength < kGroMessages * kGroRoom || stateLength < kRecvStateWords || maxInner < 0 || maxInner > 65535) {
+    ThrowRange(env, "recvBatch: scratch needs RECV_SCRATCH_BYTES, state RECV_STATE_WORDS, maxInner 0..65535");
+    return env.Undefined();
   }
-  mmsghdr msgs[kMaxBatch];
-  iovec iovs[kMaxBatch];
-  sockaddr_in6 names[kMaxBatch];
-  const size_t room = static_cast<size_t>(slotSize - offset);
-  for (int64_t i = 0; i < count; i++) {
-    iovs[i].iov_base = slab + i * slotSize + offset;
-    iovs[i].iov_len = room;
-    std::memset(&msgs[i], 0, sizeof msgs[i]);
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &names[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof names[i];
-  }
-  int n;
-  do {
-    n = recvmmsg(static_cast<int>(fd), msgs, static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
-  } while (n < 0 && errno == EINTR);
+  const int64_t n = RecvWhole(static_cast<int>(fd), slab, slotSize, offset, count, sizes, addrs, scratch, state,
+                              static_cast<uint32_t>(maxInner));
   if (n < 0) {
-    if (errno == EAGAIN) return Napi::Number::New(env, 0);
     ThrowErrno(env, "recvmmsg", errno);
     return env.Undefined();
   }
-  for (int i = 0; i < n && i < count; i++) {
-    sizes[i] = ReceivedLength(msgs[i].msg_len, msgs[i].msg_hdr.msg_flags, room);
-    SourceWords(&names[i], msgs[i].msg_hdr.msg_namelen, sizeof names[i], addrs + i * 4);
-  }
-  return Napi::Number::New(env, n);
+  return Napi::Number::New(env, static_cast<double>(n));
 }
 
 #ifndef UDP_SEGMENT

@@ -73,17 +73,14 @@ export interface Addon {
   /** The local port a socket is bound to. Only tests call it: they bind port 0 so that runs never collide. */
   localPort(fd: number): number;
   /**
-   * recvmmsg(MSG_DONTWAIT) of up to `count` datagrams, laid out as readBatch does. The source
-   * address of datagram i goes to addrs[4i .. 4i+3] as host-order 32-bit words (IPv4: word 0 only,
-   * the rest 0). A datagram larger than its slot has sizes[i] = -1. Returns how many (0 on EAGAIN).
-   */
-  recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array): number;
-  /**
-   * recvBatch with a receive area (RECV_SCRATCH_BYTES) and its state (RECV_STATE_WORDS): at most
-   * one recvmmsg per call, of whole messages, cut into slots: a UDP GRO buffer at its gso_size, a
-   * VXLAN datagram carrying a TSO packet into TCP segments of at most `maxInner` bytes of inner IP
-   * packet. What does not fit the slots waits in the area for the next call. A message that does
-   * not check out fills one slot with size -1.
+   * At most one recvmmsg(MSG_DONTWAIT) per call, of whole messages into `scratch`
+   * (RECV_SCRATCH_BYTES), cut into up to `count` VXLAN datagrams laid out as readBatch does: a
+   * UDP GRO buffer at its gso_size, a VXLAN datagram carrying a TSO packet into TCP segments of at
+   * most `maxInner` bytes of inner IP packet. What does not fit the slots waits in `scratch`,
+   * noted in `state` (RECV_STATE_WORDS), for the next call. The source address of datagram i goes
+   * to addrs[4i .. 4i+3] as host-order 32-bit words (IPv4: word 0 only, the rest 0). A message
+   * that does not check out (truncated, larger than a slot and not a TSO packet, lengths that
+   * disagree) fills one slot with size -1. Returns how many slots were filled (0: none waiting).
    */
   recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array, scratch: Buffer, state: Int32Array, maxInner: number): number;
   /** Sets UDP_GRO on a socket: coalesced datagrams arrive as one buffer with their gso_size. Returns 0, or setsockopt's errno. */
