@@ -107,12 +107,12 @@ Napi::Value LocalPort(const Napi::CallbackInfo& info) {
 #define UDP_GRO 104  // linux/udp.h, Linux 5.0
 #endif
 
-// recvBatch's receive area with `scratch`: kGroMessages messages of kGroRoom bytes each, every one
+// recvBatch's receive area (`scratch`): kGroMessages messages of kGroRoom bytes each, every one
 // able to take a UDP GRO buffer or an unsegmented tunnel GSO packet whole.
-constexpr uint32_t kGroMessages = 32;
+constexpr uint32_t kGroMessages = 64;
 constexpr size_t kGroRoom = 65536;
 
-// recvBatch's state words with `scratch`: the messages of the last recvmmsg not yet cut into slots.
+// recvBatch's state words: the messages of the last recvmmsg not yet cut into slots.
 enum RecvState : size_t {
   kMessages = 0,     // messages received (0: none pending)
   kCurrent = 1,      // the message being cut
@@ -157,7 +157,7 @@ bool PendingValid(const int32_t* state) {
   return len >= -1 && len <= static_cast<int32_t>(kGroRoom) && state[kGsoSizes + state[kCurrent]] >= 0;
 }
 
-// recvBatch with a scratch area: one recvmmsg of whole messages into scratch, cut into slots
+// recvBatch: one recvmmsg of whole messages into scratch, cut into slots
 // (one VXLAN datagram each) from the state the last call left. A message dropped whole fills one
 // slot with size -1. Returns the slots filled.
 int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,

@@ -38,8 +38,8 @@ export const UdpState = Object.freeze({ gso: 0, offErrno: 1, backoffMs: 2, at: 3
  * state[messages] > 0 while some is; state[groBuffers] counts the messages that filled more than
  * one slot (the caller takes and zeroes it).
  */
-export const RECV_SCRATCH_BYTES = 32 * 65_536;
-export const RECV_STATE_WORDS = 4 + 6 * 32;
+export const RECV_SCRATCH_BYTES = 64 * 65_536;
+export const RECV_STATE_WORDS = 4 + 6 * 64;
 export const RecvState = Object.freeze({ messages: 0, groBuffers: 3 });
 
 export interface TunHandle {
