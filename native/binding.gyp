@@ -12,7 +12,8 @@
         "src/tun.cc",
         "src/tso_split.cc",
         "src/tun_offload.cc",
-        "src/udp.cc"
+        "src/udp.cc",
+        "src/udp_gro.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

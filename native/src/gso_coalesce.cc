@@ -1,6 +1,7 @@
-// GRO before the TUN, as wireguard-go's tun/offload_linux.go does it: consecutive TCP segments
-// (or same-size UDP datagrams) of one flow become one GSO super-packet, so that the kernel's
-// receive path handles one packet where it would have handled up to 64.
+// GRO before the TUN, as wireguard-go's tun/offload_linux.go does it: the TCP segments (or
+// same-size UDP datagrams) of each flow in a batch, interleaved with other flows or not, become one
+// GSO super-packet, so that the kernel's receive path handles one packet where it would have
+// handled up to 64.
 #include "gso_coalesce.h"
 
 #include "big_endian.h"
@@ -9,6 +10,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace vxroute {
@@ -100,39 +102,113 @@ bool SameFlow(const Segment& head, const Segment& s) {
          std::memcmp(ta + 20, tb + 20, head.l4hl - 20) == 0;
 }
 
+constexpr uint32_t kTableSlots = 2 * kMaxBatchPackets;  // a power of two: the table stays at most half full
+constexpr uint32_t kMaxKey = 12 + 2 + 32 + 4;
+
+// The flow a packet belongs to, packed into `key`: the MACs on a TAP, IP version, protocol,
+// addresses and ports. Returns its length, 0 when the packet has none: not TCP or UDP right after
+// the IP header, a later fragment, or too short to say.
+uint32_t FlowKey(const uint8_t* frame, uint32_t len, uint32_t l2, uint8_t* key) {
+  if (len <= l2) return 0;
+  const uint8_t* p = frame + l2;
+  const uint32_t ipLen = len - l2;
+  uint32_t n = 0;
+  if (l2 > 0) {
+    std::memcpy(key, frame, 12);
+    n = 12;
+  }
+  uint32_t iphl, addresses, addressesAt;
+  uint8_t proto;
+  if (p[0] >> 4 == 4) {
+    iphl = (p[0] & 0x0fu) * 4;
+    if (iphl < 20 || ipLen < iphl + 4 || (Be16(p + 6) & 0x1fff) != 0) return 0;
+    proto = p[9];
+    addressesAt = 12;
+    addresses = 8;
+  } else if (p[0] >> 4 == 6) {
+    iphl = 40;
+    if (ipLen < iphl + 4) return 0;
+    proto = p[6];
+    addressesAt = 8;
+    addresses = 32;
+  } else {
+    return 0;
+  }
+  if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return 0;
+  key[n++] = p[0] >> 4;
+  key[n++] = proto;
+  std::memcpy(key + n, p + addressesAt, addresses);
+  n += addresses;
+  std::memcpy(key + n, p + iphl, 4);  // the ports
+  return n + 4;
+}
+
+uint32_t Fnv1a(const uint8_t* key, uint32_t n) {
+  uint32_t h = 2166136261u;
+  for (uint32_t i = 0; i < n; i++) h = (h ^ key[i]) * 16777619u;
+  return h;
+}
+
+// Whether `s` continues `run` (its flow's open write): what the kernel's tcp_gro_receive asks.
+bool Continues(const GsoRun& run, const Segment& s) {
+  const Segment& head = run.head;
+  return run.packets < kMaxRunPackets && SameFlow(head, s) && (head.proto != IPPROTO_TCP || s.seq == run.expected) &&
+         s.payload <= run.gsoSize && head.iphl + head.l4hl + run.payload + s.payload <= kMaxIpLength;
+}
+
 }  // namespace
 
-bool PlanRun(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t first, int64_t count, uint32_t l2,
-             bool udpGso, GsoRun* run) {
-  Segment& head = run->head;
-  if (!Parse(slab + offsets[first], static_cast<uint32_t>(lengths[first]), l2, &head) ||
-      (head.proto == IPPROTO_UDP && !udpGso) || !ChecksumValid(head)) {
-    return false;
-  }
-  // TCP: consecutive sequence numbers, PSH or a short segment only at the end. UDP: datagrams
-  // of one size, a shorter one only at the end (RFC 8200-size runs as UDP_SEGMENT makes them).
-  const bool tcp = head.proto == IPPROTO_TCP;
-  const uint32_t headers = head.iphl + head.l4hl;
-  run->gsoSize = head.payload;
-  run->payload = head.payload;
-  run->psh = head.psh;
-  run->packets = 1;
-  uint32_t expected = head.seq + head.payload;
-  bool ended = head.psh;
-  for (int64_t j = first + 1; j < count && run->packets < kMaxRunPackets && !ended; j++) {
-    Segment s;
-    if (!Parse(slab + offsets[j], static_cast<uint32_t>(lengths[j]), l2, &s) || !SameFlow(head, s) ||
-        (tcp && s.seq != expected) || s.payload > run->gsoSize || headers + run->payload + s.payload > kMaxIpLength ||
-        !ChecksumValid(s)) {
-      break;
+void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, uint32_t l2, bool udpGso,
+               BatchPlan* plan) {
+  int32_t table[kTableSlots];
+  std::fill(table, table + kTableSlots, -1);
+  plan->writes = 0;
+  for (int64_t i = 0; i < count && i < kMaxBatchPackets; i++) {
+    uint8_t* frame = slab + offsets[i];
+    const auto len = static_cast<uint32_t>(lengths[i]);
+    plan->next[i] = -1;
+    Segment s{};
+    const bool candidate = Parse(frame, len, l2, &s) && (s.proto != IPPROTO_UDP || udpGso) && ChecksumValid(s);
+    uint8_t key[kMaxKey];
+    const uint32_t keyLen = FlowKey(frame, len, l2, key);
+    const uint32_t hash = keyLen > 0 ? Fnv1a(key, keyLen) | 1 : 0;
+    int32_t* slot = nullptr;
+    for (uint32_t j = hash & (kTableSlots - 1); keyLen > 0; j = (j + 1) & (kTableSlots - 1)) {
+      const int32_t w = table[j];
+      slot = &table[j];
+      if (w < 0) break;
+      if (plan->runs[w].flowHash != hash) continue;
+      const int32_t h = plan->heads[w];
+      uint8_t other[kMaxKey];
+      if (FlowKey(slab + offsets[h], static_cast<uint32_t>(lengths[h]), l2, other) == keyLen && std::memcmp(key, other, keyLen) == 0) break;
     }
-    run->payload += s.payload;
-    expected += s.payload;
-    ended = s.psh || s.payload < run->gsoSize;
-    run->psh = run->psh || s.psh;
-    run->packets++;
+    if (candidate && slot != nullptr && *slot >= 0) {
+      GsoRun& run = plan->runs[*slot];
+      if (run.open && Continues(run, s)) {
+        plan->next[run.last] = static_cast<int32_t>(i);
+        run.last = static_cast<int32_t>(i);
+        run.payload += s.payload;
+        run.expected += s.payload;
+        run.psh = run.psh || s.psh;
+        run.packets++;
+        run.open = !s.psh && s.payload == run.gsoSize;
+        continue;
+      }
+    }
+    const uint32_t w = plan->writes++;
+    plan->heads[w] = static_cast<int32_t>(i);
+    GsoRun& run = plan->runs[w];
+    run.head = s;
+    run.packets = 1;
+    run.gsoSize = candidate ? s.payload : 0;
+    run.payload = run.gsoSize;
+    run.psh = candidate && s.psh;
+    run.open = candidate && !s.psh;
+    run.last = static_cast<int32_t>(i);
+    run.expected = candidate ? s.seq + s.payload : 0;
+    run.flowHash = hash;
+    if (slot != nullptr) *slot = static_cast<int32_t>(w);
   }
-  return true;
 }
 
 void MakeGsoHead(const GsoRun& run, VirtioNetHdr* hdr) {

@@ -1,5 +1,5 @@
 // The write side of a TUN/TAP with IFF_VNET_HDR, as pure functions over buffers (tun_offload.cc
-// makes the syscalls): which consecutive packets of a batch go as one GSO packet, and the
+// makes the syscalls): which packets of a batch, flow by flow, go as one GSO packet, and the
 // headers and virtio_net_hdr that make the first of them the super-packet's head.
 #pragma once
 
@@ -27,20 +27,42 @@ struct Segment {
   bool psh;
 };
 
-// A run of packets [first, first + packets) of one flow, to be written as one.
+// Most packets in one batch (the addon's kMaxBatch).
+constexpr uint32_t kMaxBatchPackets = 256;
+
+// One write: a run of packets of one flow (packets ≥ 2: one GSO packet), or one packet as it is.
 struct GsoRun {
   Segment head;
   uint32_t packets;
   uint32_t gsoSize;  // the head's payload: every other is as long, but the last may be shorter
   uint32_t payload;  // of all the run's packets
   bool psh;
+  bool open;          // a later packet of the flow may still join it
+  int32_t last;       // its last packet
+  uint32_t expected;  // TCP: the sequence number that continues it
+  uint32_t flowHash;  // of its flow's key (0: the packet has no flow)
 };
 
-// Plans the run that starts at packet `first` of slab[offsets[i] .. + lengths[i]], i < count.
-// `l2`: 14 on a TAP. `udpGso`: whether UDP runs may be planned. Returns false when packet
-// `first` is no GSO head (write it alone); else run->packets ≥ 1 (1: nothing follows it).
-bool PlanRun(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t first, int64_t count, uint32_t l2,
-             bool udpGso, GsoRun* run);
+// The writes a batch becomes, in the order of their first packets: write w is packet heads[w],
+// then next[heads[w]], next[next[...]] until -1. Across flows the order may change; within a flow,
+// never: a packet joins only its flow's latest write, and only while that write is open.
+struct BatchPlan {
+  uint32_t writes;
+  int32_t heads[kMaxBatchPackets];
+  int32_t next[kMaxBatchPackets];
+  GsoRun runs[kMaxBatchPackets];
+};
+
+// Plans the writes of packets slab[offsets[i] .. + lengths[i]], i < count ≤ kMaxBatchPackets, as
+// wireguard-go's tcpGROTable and udpGROTable do: a table keyed by the flow (IP version, protocol,
+// addresses, ports; the MACs too on a TAP) points at the flow's latest write; a packet that may be
+// coalesced (see Segment) is appended to it when it continues it (same headers but for the
+// sequence number, TCP sequence consecutive, not longer than the first, within 64 KiB and
+// kMaxRunPackets; PSH or a shorter packet closes it), else starts the flow's next write. A packet
+// that may not be coalesced goes alone and closes its flow's write. `l2`: 14 on a TAP. `udpGso`:
+// whether UDP runs may be planned.
+void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, uint32_t l2, bool udpGso,
+               BatchPlan* plan);
 
 // Turns the run's head (run.packets ≥ 2) into the super-packet's headers, in place, and fills
 // the virtio_net_hdr that asks the kernel to segment it (NEEDS_CSUM, GSO_TCPV4/TCPV6 or UDP_L4).

@@ -3,6 +3,7 @@
 // one opened with IFF_VNET_HDR puts a virtio_net_hdr in front of each (tun_offload.cc).
 #include "addon.h"
 #include "partial_checksum.h"
+#include "gso_coalesce.h"
 #include "tun_offload.h"
 
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 #include <string>
 
 namespace vxroute {
+
+static_assert(kMaxBatch <= kMaxBatchPackets, "a coalescing plan holds a whole batch");
 
 namespace {
 

@@ -129,21 +129,29 @@ int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, i
 
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
                        bool ethernet, int64_t* syscalls) {
+  if (!coalesce) {
+    int64_t written = 0;
+    for (int64_t i = 0; i < count; i++) {
+      ++*syscalls;
+      if (WritePlain(fd, slab + offsets[i], static_cast<uint32_t>(lengths[i]))) written++;
+    }
+    return written;
+  }
   const uint32_t l2 = ethernet ? 14 : 0;
+  thread_local BatchPlan plan;  // 24 KiB: kept off the worker's stack
+  PlanBatch(slab, offsets, lengths, count, l2, udpGsoUsable.load(std::memory_order_relaxed), &plan);
   int64_t written = 0;
   iovec iov[kMaxRunPackets + 1];
   VirtioNetHdr hdr;
   uint8_t saved[160];  // the head's headers, to write the run plainly if the kernel refuses it
-  int64_t i = 0;
-  while (i < count) {
-    GsoRun run;
-    uint8_t* p = slab + offsets[i];
-    uint32_t len = static_cast<uint32_t>(lengths[i]);
+  for (uint32_t w = 0; w < plan.writes; w++) {
+    const GsoRun& run = plan.runs[w];
+    const int32_t first = plan.heads[w];
+    uint8_t* p = slab + offsets[first];
+    const auto len = static_cast<uint32_t>(lengths[first]);
     ++*syscalls;
-    if (!coalesce || !PlanRun(slab, offsets, lengths, i, count, l2, udpGsoUsable.load(std::memory_order_relaxed), &run) ||
-        run.packets == 1) {
+    if (run.packets == 1) {
       if (WritePlain(fd, p, len)) written++;
-      i++;
       continue;
     }
     const Segment& head = run.head;
@@ -152,22 +160,21 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
     MakeGsoHead(run, &hdr);
     iov[0] = {&hdr, sizeof hdr};
     iov[1] = {p, len};
-    for (uint32_t k = 1; k < run.packets; k++) {
-      iov[k + 1] = {slab + offsets[i + k] + l2 + headers, static_cast<size_t>(lengths[i + k]) - l2 - headers};
+    uint32_t k = 1;
+    for (int32_t j = plan.next[first]; j >= 0 && k < run.packets; j = plan.next[j]) {
+      iov[++k] = {slab + offsets[j] + l2 + headers, static_cast<size_t>(lengths[j]) - l2 - headers};
     }
-    const int64_t end = i + run.packets;
-    if (WriteFully(fd, iov, static_cast<int>(run.packets + 1)) >= 0) {
+    if (WriteFully(fd, iov, static_cast<int>(k + 1)) >= 0) {
       written += run.packets;
     } else if (errno == EINVAL && head.proto == IPPROTO_UDP) {
       // An older kernel without UDP segmentation on the TUN: from now on, datagrams go one by one.
       udpGsoUsable.store(false, std::memory_order_relaxed);
       std::memcpy(p, saved, l2 + headers);
-      for (int64_t k = i; k < end; k++) {
+      for (int32_t j = first; j >= 0; j = plan.next[j]) {
         ++*syscalls;
-        if (WritePlain(fd, slab + offsets[k], static_cast<uint32_t>(lengths[k]))) written++;
+        if (WritePlain(fd, slab + offsets[j], static_cast<uint32_t>(lengths[j]))) written++;
       }
     }
-    i = end;
   }
   return written;
 }

@@ -22,7 +22,8 @@ int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, i
                       uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet);
 
 // Writes packets slab[offsets[i] .. + lengths[i]], i < count, each behind a virtio_net_hdr; with
-// `coalesce`, runs of TCP segments (or same-size UDP datagrams) of one flow go as one GSO packet.
+// `coalesce`, the TCP segments (or same-size UDP datagrams) of each flow go as one GSO packet per
+// run, even with other flows' packets between them (gso_coalesce.h PlanBatch).
 // `ethernet`: a TAP's frames, whose MACs must match too. Returns the packets written
 // and adds the writev calls made to *syscalls.
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,

@@ -1,7 +1,9 @@
 // The underlay socket: one UDP socket per shard, all bound to the same port with SO_REUSEPORT
-// so the kernel spreads peers' flows over shards, moved in batches with recvmmsg/sendmmsg.
+// so the kernel spreads peers' flows over shards, moved in batches with recvmmsg/sendmmsg; each
+// message is received whole and cut into slots (udp_gro.h).
 #include "addon.h"
 #include "udp_batch.h"
+#include "udp_gro.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -101,16 +103,136 @@ Napi::Value LocalPort(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ntohs(port));
 }
 
+#ifndef UDP_GRO
+#define UDP_GRO 104  // linux/udp.h, Linux 5.0
+#endif
+
+// recvBatch's receive area (`scratch`): kGroMessages messages of kGroRoom bytes each, every one
+// able to take a UDP GRO buffer or an unsegmented tunnel GSO packet whole.
+constexpr uint32_t kGroMessages = 64;
+constexpr size_t kGroRoom = 65536;
+
+// recvBatch's state words: the messages of the last recvmmsg not yet cut into slots.
+enum RecvState : size_t {
+  kMessages = 0,     // messages received (0: none pending)
+  kCurrent = 1,      // the message being cut
+  kNextSegment = 2,  // its next segment
+  kGroBuffers = 3,   // messages that filled more than one slot (the caller takes and zeroes it)
+  kLengths = 4,                           // per message: its length, -1 when truncated
+  kGsoSizes = kLengths + kGroMessages,    // per message: the UDP_GRO gso_size, 0 when none
+  kSources = kGsoSizes + kGroMessages,    // per message: 4 source address words
+  kRecvStateWords = kSources + 4 * kGroMessages,
+};
+
+// udpGro(fd): asks the kernel to hand over UDP GRO buffers whole, with their gso_size (udp(7),
+// Linux 5.0). Returns 0, or setsockopt's errno.
+Napi::Value UdpGro(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd;
+  if (!ArgInt(info, 0, &fd)) return env.Undefined();
+  int on = 1;
+  const int err = setsockopt(static_cast<int>(fd), SOL_UDP, UDP_GRO, &on, sizeof on) < 0 ? errno : 0;
+  return Napi::Number::New(env, err);
+}
+
+// The gso_size of a UDP_GRO control message, 0 when there is none or it is malformed.
+uint32_t GroSize(msghdr* hdr) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(hdr); c != nullptr; c = CMSG_NXTHDR(hdr, c)) {
+    if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO || c->cmsg_len < CMSG_LEN(sizeof(int))) continue;
+    int size;
+    std::memcpy(&size, CMSG_DATA(c), sizeof size);
+    return size > 0 && size <= 65535 ? static_cast<uint32_t>(size) : 0;
+  }
+  return 0;
+}
+
+// The pending messages in `state` (a JavaScript array) if its words still describe a receive.
+bool PendingValid(const int32_t* state) {
+  const int32_t m = state[kMessages];
+  if (m <= 0 || m > static_cast<int32_t>(kGroMessages) || state[kCurrent] < 0 || state[kCurrent] >= m ||
+      state[kNextSegment] < 0) {
+    return false;
+  }
+  const int32_t len = state[kLengths + state[kCurrent]];
+  return len >= -1 && len <= static_cast<int32_t>(kGroRoom) && state[kGsoSizes + state[kCurrent]] >= 0;
+}
+
+// recvBatch: one recvmmsg of whole messages into scratch, cut into slots
+// (one VXLAN datagram each) from the state the last call left. A message dropped whole fills one
+// slot with size -1. Returns the slots filled.
+int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
+                  uint32_t* addrs, uint8_t* scratch, int32_t* state, uint32_t maxInner) {
+  const size_t room = static_cast<size_t>(slotSize - offset);
+  int64_t n = 0;
+  bool received = false;
+  while (n < count) {
+    if (state[kMessages] > 0) {
+      if (!PendingValid(state)) {
+        state[kMessages] = 0;
+        continue;
+      }
+      const int32_t k = state[kCurrent];
+      const uint8_t* d = scratch + static_cast<size_t>(k) * kGroRoom;
+      const ReceivedPlan plan = PlanReceived(d, state[kLengths + k], static_cast<uint32_t>(state[kGsoSizes + k]), room, maxInner);
+      if (plan.segments > 1 && state[kNextSegment] == 0) state[kGroBuffers]++;
+      auto s = static_cast<uint32_t>(state[kNextSegment]);
+      for (; s < plan.segments && n < count; s++, n++) {
+        sizes[n] = plan.kind == Received::kDrop ? -1 : static_cast<int32_t>(CutReceived(d, plan, s, slab + n * slotSize + offset));
+        std::memcpy(addrs + n * 4, state + kSources + k * 4, 4 * sizeof *addrs);
+      }
+      state[kNextSegment] = static_cast<int32_t>(s);
+      if (s >= plan.segments) {
+        state[kNextSegment] = 0;
+        state[kCurrent] = k + 1;
+        if (k + 1 == state[kMessages]) state[kMessages] = 0;
+      }
+      continue;
+    }
+    if (received) break;  // one recvmmsg per call: what waits is taken by the next
+    received = true;
+    const auto want = static_cast<unsigned>(std::min<int64_t>(count - n, kGroMessages));
+    mmsghdr msgs[kGroMessages];
+    iovec iovs[kGroMessages];
+    sockaddr_in6 names[kGroMessages];
+    alignas(cmsghdr) char controls[kGroMessages][CMSG_SPACE(sizeof(int))];
+    for (unsigned k = 0; k < want; k++) {
+      iovs[k] = {scratch + k * kGroRoom, kGroRoom};
+      std::memset(&msgs[k], 0, sizeof msgs[k]);
+      msgs[k].msg_hdr.msg_iov = &iovs[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+      msgs[k].msg_hdr.msg_name = &names[k];
+      msgs[k].msg_hdr.msg_namelen = sizeof names[k];
+      msgs[k].msg_hdr.msg_control = controls[k];
+      msgs[k].msg_hdr.msg_controllen = sizeof controls[k];
+    }
+    int m;
+    do {
+      m = recvmmsg(fd, msgs, want, MSG_DONTWAIT, nullptr);
+    } while (m < 0 && errno == EINTR);
+    if (m < 0) return n > 0 || errno == EAGAIN ? n : -1;
+    for (int k = 0; k < m && k < static_cast<int>(want); k++) {
+      state[kLengths + k] = ReceivedLength(msgs[k].msg_len, msgs[k].msg_hdr.msg_flags, kGroRoom);
+      state[kGsoSizes + k] = static_cast<int32_t>(GroSize(&msgs[k].msg_hdr));
+      SourceWords(&names[k], msgs[k].msg_hdr.msg_namelen, sizeof names[k], reinterpret_cast<uint32_t*>(state + kSources + k * 4));
+    }
+    state[kMessages] = std::min(m, static_cast<int>(want));
+    state[kCurrent] = 0;
+    state[kNextSegment] = 0;
+  }
+  return n;
+}
+
 Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t fd, slotSize, offset, count;
-  uint8_t* slab;
-  size_t slabLength, sizesLength, addrsLength;
-  int32_t* sizes;
+  int64_t fd, slotSize, offset, count, maxInner;
+  uint8_t *slab, *scratch;
+  size_t slabLength, sizesLength, addrsLength, scratchLength, stateLength;
+  int32_t *sizes, *state;
   uint32_t* addrs;
   if (!ArgInt(info, 0, &fd) || !ArgBuffer(info, 1, &slab, &slabLength) || !ArgInt(info, 2, &slotSize) ||
       !ArgInt(info, 3, &offset) || !ArgInt(info, 4, &count) || !ArgInt32Array(info, 5, &sizes, &sizesLength) ||
-      !ArgUint32Array(info, 6, &addrs, &addrsLength) ||
+      !ArgUint32Array(info, 6, &addrs, &addrsLength) || !ArgBuffer(info, 7, &scratch, &scratchLength) ||
+      !ArgInt32Array(info, 8, &state, &stateLength) || !ArgInt(info, 9, &maxInner) ||
       !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength)) {
     return env.Undefined();
   }
@@ -118,34 +240,17 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     ThrowRange(env, "recvBatch: addrs needs 4 words per datagram");
     return env.Undefined();
   }
-  if (count == 0) return Napi::Number::New(env, 0);
-  mmsghdr msgs[kMaxBatch];
-  iovec iovs[kMaxBatch];
-  sockaddr_in6 names[kMaxBatch];
-  const size_t room = static_cast<size_t>(slotSize - offset);
-  for (int64_t i = 0; i < count; i++) {
-    iovs[i].iov_base = slab + i * slotSize + offset;
-    iovs[i].iov_len = room;
-    std::memset(&msgs[i], 0, sizeof msgs[i]);
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &names[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof names[i];
+  if (scratchLength < kGroMessages * kGroRoom || stateLength < kRecvStateWords || maxInner < 0 || maxInner > 65535) {
+    ThrowRange(env, "recvBatch: scratch needs RECV_SCRATCH_BYTES, state RECV_STATE_WORDS, maxInner 0..65535");
+    return env.Undefined();
   }
-  int n;
-  do {
-    n = recvmmsg(static_cast<int>(fd), msgs, static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
-  } while (n < 0 && errno == EINTR);
+  const int64_t n = RecvWhole(static_cast<int>(fd), slab, slotSize, offset, count, sizes, addrs, scratch, state,
+                              static_cast<uint32_t>(maxInner));
   if (n < 0) {
-    if (errno == EAGAIN) return Napi::Number::New(env, 0);
     ThrowErrno(env, "recvmmsg", errno);
     return env.Undefined();
   }
-  for (int i = 0; i < n && i < count; i++) {
-    sizes[i] = ReceivedLength(msgs[i].msg_len, msgs[i].msg_hdr.msg_flags, room);
-    SourceWords(&names[i], msgs[i].msg_hdr.msg_namelen, sizeof names[i], addrs + i * 4);
-  }
-  return Napi::Number::New(env, n);
+  return Napi::Number::New(env, static_cast<double>(n));
 }
 
 #ifndef UDP_SEGMENT
@@ -345,6 +450,7 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("localPort", Napi::Function::New(env, LocalPort, "localPort"));
   exports.Set("recvBatch", Napi::Function::New(env, RecvBatch, "recvBatch"));
   exports.Set("sendBatch", Napi::Function::New(env, SendBatch, "sendBatch"));
+  exports.Set("udpGro", Napi::Function::New(env, UdpGro, "udpGro"));
   exports.Set("udpGsoProbe", Napi::Function::New(env, UdpGsoProbe, "udpGsoProbe"));
 }
 

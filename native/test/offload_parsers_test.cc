@@ -5,6 +5,7 @@
 #include "../src/internet_checksum.h"
 #include "../src/partial_checksum.h"
 #include "../src/tso_split.h"
+#include "../src/udp_gro.h"
 
 #include <cstdio>
 #include <cstring>
@@ -289,38 +290,166 @@ void PartialChecksums() {
          "partial checksum in an Ethernet frame is finished");
 }
 
-void Coalescing() {
-  // Three segments of one flow, then one of another: a run of 3.
-  std::vector<Bytes> packets;
-  for (uint32_t i = 0; i < 4; i++) {
-    Bytes b = TcpPacket(false, i == 2 ? 500 : 1000);
-    uint32_t seq = 0x10000000 + i * 1000;
-    b[24] = static_cast<uint8_t>(seq >> 24), b[25] = static_cast<uint8_t>(seq >> 16), b[26] = static_cast<uint8_t>(seq >> 8), b[27] = static_cast<uint8_t>(seq);
-    if (i == 3) b[22] = 0x99;  // another destination port
-    Checksum(b, 0, false);
-    packets.push_back(b);
-  }
-  Bytes slab;
-  int32_t offsets[4], lengths[4];
-  for (int i = 0; i < 4; i++) {
-    offsets[i] = static_cast<int32_t>(slab.size());
-    lengths[i] = static_cast<int32_t>(packets[i].size());
-    slab.insert(slab.end(), packets[i].begin(), packets[i].end());
-  }
-  GsoRun run;
-  Expect(PlanRun(slab.data(), offsets, lengths, 0, 4, 0, true, &run) && run.packets == 3 && run.gsoSize == 1000 && run.payload == 2500,
-         "coalescing: three segments of one flow form a run, the short one ends it");
-  VirtioNetHdr h;
-  MakeGsoHead(run, &h);
-  Expect(h.gso_type == kGsoTcpV4 && h.gso_size == 1000 && h.csum_start == 20 && h.csum_offset == 16 && h.hdr_len == 40,
-         "coalescing: the virtio_net_hdr of the run");
-  Expect(Get16(slab.data() + 2) == 2540, "coalescing: the head's IP total length is the run's");
-  Bytes bad = packets[0];
-  bad[32] = 0x40;  // TCP data offset 4
-  int32_t off = 0, len = static_cast<int32_t>(bad.size());
-  Expect(!PlanRun(bad.data(), &off, &len, 0, 1, 0, true, &run), "coalescing: a TCP data offset below 5 is never a head");
+// A TCP segment of flow `port` (the destination port's low byte) at sequence 0x10000000 + `at`.
+Bytes FlowSegment(uint8_t port, uint32_t at, uint32_t payload) {
+  Bytes b = TcpPacket(false, payload);
+  const uint32_t seq = 0x10000000 + at;
+  b[24] = static_cast<uint8_t>(seq >> 24), b[25] = static_cast<uint8_t>(seq >> 16), b[26] = static_cast<uint8_t>(seq >> 8), b[27] = static_cast<uint8_t>(seq);
+  b[23] = port;
+  Checksum(b, 0, false);
+  return b;
 }
 
+struct Batch {
+  Bytes slab;
+  int32_t offsets[kMaxBatchPackets];
+  int32_t lengths[kMaxBatchPackets];
+  int64_t count = 0;
+  void Add(const Bytes& p) {
+    offsets[count] = static_cast<int32_t>(slab.size());
+    lengths[count] = static_cast<int32_t>(p.size());
+    slab.insert(slab.end(), p.begin(), p.end());
+    count++;
+  }
+};
+
+// The packets of write w, in the order they are written.
+std::vector<int32_t> Members(const BatchPlan& plan, uint32_t w) {
+  std::vector<int32_t> out;
+  for (int32_t j = plan.heads[w]; j >= 0; j = plan.next[j]) out.push_back(j);
+  return out;
+}
+
+void Coalescing() {
+  // Three segments of one flow (the third short), then one of another: a run of 3 and a single.
+  Batch b;
+  for (uint32_t i = 0; i < 3; i++) b.Add(FlowSegment(0x51, i * 1000, i == 2 ? 500 : 1000));
+  b.Add(FlowSegment(0x99, 0, 1000));
+  thread_local BatchPlan plan;
+  PlanBatch(b.slab.data(), b.offsets, b.lengths, b.count, 0, true, &plan);
+  Expect(plan.writes == 2 && plan.runs[0].packets == 3 && plan.runs[0].gsoSize == 1000 && plan.runs[0].payload == 2500,
+         "coalescing: three segments of one flow form a run, the short one ends it");
+  Expect(Members(plan, 0) == std::vector<int32_t>{0, 1, 2} && Members(plan, 1) == std::vector<int32_t>{3}, "coalescing: the run's packets in order");
+  VirtioNetHdr h;
+  MakeGsoHead(plan.runs[0], &h);
+  Expect(h.gso_type == kGsoTcpV4 && h.gso_size == 1000 && h.csum_start == 20 && h.csum_offset == 16 && h.hdr_len == 40,
+         "coalescing: the virtio_net_hdr of the run");
+  Expect(Get16(b.slab.data() + 2) == 2540, "coalescing: the head's IP total length is the run's");
+
+  // Two flows interleaved, A B A B A B A B: one write each.
+  Batch two;
+  for (uint32_t i = 0; i < 8; i++) two.Add(FlowSegment(i % 2 == 0 ? 0x51 : 0x52, (i / 2) * 1000, 1000));
+  PlanBatch(two.slab.data(), two.offsets, two.lengths, two.count, 0, true, &plan);
+  Expect(plan.writes == 2 && Members(plan, 0) == std::vector<int32_t>{0, 2, 4, 6} && Members(plan, 1) == std::vector<int32_t>{1, 3, 5, 7},
+         "coalescing: interleaved flows leave as one run each");
+
+  // A gap in flow A's sequence starts its next run; B between them joins its own; A's later
+  // segment joins only A's latest run, never the older one.
+  Batch gap;
+  gap.Add(FlowSegment(0x51, 0, 1000));
+  gap.Add(FlowSegment(0x51, 5000, 1000));
+  gap.Add(FlowSegment(0x52, 0, 1000));
+  gap.Add(FlowSegment(0x51, 1000, 1000));  // continues the first run, which is no longer A's latest
+  gap.Add(FlowSegment(0x51, 2000, 1000));
+  PlanBatch(gap.slab.data(), gap.offsets, gap.lengths, gap.count, 0, true, &plan);
+  Expect(plan.writes == 4 && Members(plan, 0) == std::vector<int32_t>{0} && Members(plan, 1) == std::vector<int32_t>{1} &&
+             Members(plan, 2) == std::vector<int32_t>{2} && Members(plan, 3) == std::vector<int32_t>{3, 4},
+         "coalescing: a flow's packets join only its latest run, in order");
+
+  // A packet of flow A that may not be coalesced (a pure ACK) closes A's run.
+  Batch barrier;
+  barrier.Add(FlowSegment(0x51, 0, 1000));
+  barrier.Add(FlowSegment(0x51, 1000, 0));
+  barrier.Add(FlowSegment(0x51, 1000, 1000));
+  PlanBatch(barrier.slab.data(), barrier.offsets, barrier.lengths, barrier.count, 0, true, &plan);
+  Expect(plan.writes == 3, "coalescing: a packet that is no segment closes its flow's run");
+
+  Bytes bad = FlowSegment(0x51, 0, 1000);
+  bad[32] = 0x40;  // TCP data offset 4
+  Batch one;
+  one.Add(bad);
+  one.Add(FlowSegment(0x51, 1000, 1000));
+  PlanBatch(one.slab.data(), one.offsets, one.lengths, one.count, 0, true, &plan);
+  Expect(plan.writes == 2 && plan.runs[0].packets == 1, "coalescing: a TCP data offset below 5 is never a head");
+}
+
+// A VXLAN datagram (8-byte header, inner Ethernet) carrying `inner`.
+Bytes Vxlan(const Bytes& inner, bool v6) {
+  Bytes d(8 + 14);
+  d[0] = 0x08;
+  d[12 + 8] = v6 ? 0x86 : 0x08;
+  d[13 + 8] = v6 ? 0xdd : 0x00;
+  d.insert(d.end(), inner.begin(), inner.end());
+  return d;
+}
+
+// What the underlay socket hands over whole: a UDP GRO buffer is cut at its gso_size, a kernel
+// peer's unsegmented TSO packet into TCP segments behind the VXLAN header, and every length that
+// does not check out drops the message as one.
+void ReceivedWhole() {
+  const size_t room = 2048 - 42;
+  const uint32_t maxInner = 1450;
+  // A GRO buffer of three 1000-byte datagrams and a 300-byte one.
+  Bytes gro(3300);
+  for (size_t i = 0; i < gro.size(); i++) gro[i] = static_cast<uint8_t>(i / 1000 + 1);
+  ReceivedPlan plan = PlanReceived(gro.data(), static_cast<int64_t>(gro.size()), 1000, room, maxInner);
+  Expect(plan.kind == Received::kDatagrams && plan.segments == 4 && plan.stride == 1000, "GRO buffer: 4 datagrams of 1000 bytes");
+  uint8_t out[room];
+  Expect(CutReceived(gro.data(), plan, 3, out) == 300 && out[0] == 4 && out[299] == 4, "GRO buffer: the last datagram is the short rest");
+  Expect(CutReceived(gro.data(), plan, 1, out) == 1000 && out[0] == 2 && out[999] == 2, "GRO buffer: the second datagram in order");
+  Expect(PlanReceived(gro.data(), 3300, 0, room, maxInner).kind == Received::kDrop, "no gso_size and larger than a slot, not TSO: dropped");
+  Expect(PlanReceived(gro.data(), 3300, 3000, room, maxInner).kind == Received::kDrop, "gso_size beyond a slot: dropped");
+  Expect(PlanReceived(gro.data(), 3300, 20, room, maxInner).kind == Received::kDrop, "gso_size shorter than a VXLAN datagram: dropped");
+  Expect(PlanReceived(gro.data(), -1, 0, room, maxInner).kind == Received::kDrop, "truncated by the kernel: dropped");
+  plan = PlanReceived(gro.data(), 900, 1000, room, maxInner);
+  Expect(plan.kind == Received::kDatagrams && plan.segments == 1 && CutReceived(gro.data(), plan, 0, out) == 900, "one datagram, not longer than gso_size: itself");
+  plan = PlanReceived(gro.data(), 0, 0, room, maxInner);
+  Expect(plan.kind == Received::kDatagrams && plan.segments == 1 && CutReceived(gro.data(), plan, 0, out) == 0, "an empty datagram stays one (decap drops it)");
+
+  for (bool v6 : {false, true}) {
+    const uint32_t iphl = v6 ? 40 : 20;
+    Bytes inner = TcpPacket(v6, 20000, 12);
+    inner[iphl + 13] = 0x18;  // ACK PSH: PSH only on the last segment
+    Checksum(inner, 0, true);  // partial, as the kernel peer leaves it
+    Bytes d = Vxlan(inner, v6);
+    d[4] = 0x12;  // the VNI, copied to every segment
+    plan = PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, room, maxInner);
+    const uint32_t mss = maxInner - iphl - 32;
+    Expect(plan.kind == Received::kInnerTso && plan.inner.gsoSize == mss && plan.segments == (20000 + mss - 1) / mss,
+           v6 ? "IPv6 inner TSO: cut at the underlay's inner MTU" : "IPv4 inner TSO: cut at the underlay's inner MTU");
+    Bytes joined;
+    uint32_t seq = 0x10000000;
+    for (uint32_t i = 0; i < plan.segments; i++) {
+      const uint32_t len = CutReceived(d.data(), plan, i, out);
+      uint8_t* ip = out + 22;
+      Expect(len <= room && len - 22 <= maxInner, "inner TSO: a segment fits a slot and the inner MTU");
+      Expect(std::memcmp(out, d.data(), 22) == 0, "inner TSO: VXLAN and Ethernet headers copied");
+      Expect((v6 ? Get16(ip + 4) + 40 : Get16(ip + 2)) == len - 22, "inner TSO: the segment's IP length");
+      Expect(TcpChecksumValid(ip, len - 22, 0), "inner TSO: the segment's TCP checksum is finished");
+      const uint8_t* t = ip + iphl;
+      Expect(((uint32_t{t[4]} << 24) | (uint32_t{t[5]} << 16) | (uint32_t{t[6]} << 8) | t[7]) == seq, "inner TSO: consecutive sequence numbers");
+      Expect(((t[13] & 0x08) != 0) == (i + 1 == plan.segments), "inner TSO: PSH only on the last");
+      seq += len - 22 - iphl - 32;
+      joined.insert(joined.end(), ip + iphl + 32, out + len);
+    }
+    Expect(joined == Bytes(inner.begin() + iphl + 32, inner.end()), "inner TSO: the segments carry the payload in order");
+
+    Bytes udp = d;
+    udp[22 + (v6 ? 6 : 9)] = 17;
+    Expect(PlanReceived(udp.data(), static_cast<int64_t>(udp.size()), 0, room, maxInner).kind == Received::kDrop, "inner UDP larger than a slot: dropped");
+    Bytes longer = d;
+    longer.resize(d.size() + 10);
+    Expect(PlanReceived(longer.data(), static_cast<int64_t>(longer.size()), 0, room, maxInner).kind == Received::kDrop, "inner IP length short of the datagram: dropped");
+    Bytes wrongType = d;
+    wrongType[21] ^= 0xff;
+    Expect(PlanReceived(wrongType.data(), static_cast<int64_t>(wrongType.size()), 0, room, maxInner).kind == Received::kDrop, "inner EtherType not IP: dropped");
+    Expect(PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, room, iphl + 32).kind == Received::kDrop, "inner MTU leaving no payload: dropped");
+    Expect(PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, room, 70000).kind == Received::kDrop, "inner MTU beyond 64 KiB: dropped");
+    Expect(PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, 1000, maxInner).kind == Received::kDrop, "a segment beyond a slot: dropped");
+  }
+  Bytes tiny(9, 0);
+  Expect(PlanReceived(tiny.data(), 9, 0, 4, maxInner).kind == Received::kDrop, "a datagram shorter than VXLAN and Ethernet, beyond a slot: dropped");
+}
 }  // namespace
 
 int main() {
@@ -331,6 +460,7 @@ int main() {
   PlainReads();
   PartialChecksums();
   Coalescing();
+  ReceivedWhole();
   std::printf("%s\n", failures == 0 ? "ok" : "failed");
   return failures == 0 ? 0 : 1;
 }

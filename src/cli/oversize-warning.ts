@@ -1,5 +1,6 @@
-// One warning, the first time a peer's VXLAN datagrams are too big to receive: almost always a
-// kernel node whose underlay is a veth with tx offload on, sending its TSO packets unsegmented.
+// One warning, the first time a peer's VXLAN datagrams are too big to receive. A kernel node whose
+// underlay is a veth with tx offload on sends its GSO packets unsegmented: its TCP (TSO) packets we
+// cut into segments, but not its UDP GSO packets (a pod's UDP_SEGMENT sends), which end up here.
 import type { Datapath } from '../datapath/datapath.js';
 import type { Logger } from './log.js';
 
@@ -13,7 +14,7 @@ export function warnOnOversizeDatagrams(datapath: Datapath, log: Logger): () => 
     clearInterval(timer);
     log.warn(
       { dropped },
-      'a peer sends VXLAN datagrams larger than our underlay carries (dropped as oversize_datagram; TCP from it stalls): a kernel VXLAN node whose underlay is a veth with tx checksum offload on sends its TSO packets unsegmented. Fix on that node: ethtool -K <underlay> tx off',
+      'a peer sends VXLAN datagrams larger than our underlay carries that are no TCP packets we can cut (dropped as oversize_datagram): a kernel VXLAN node whose underlay is a veth with tx checksum offload on sends its pods\' UDP GSO packets unsegmented. Fix on that node: ethtool -K <underlay> tx off',
     );
   }, CHECK_EVERY_MS).unref();
   return () => clearInterval(timer);

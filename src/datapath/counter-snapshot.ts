@@ -50,6 +50,8 @@ export interface UdpFamilyCounters {
   /** Runs resent one datagram at a time: the route cannot segment (EIO), or the run is too large for it. */
   unsupportedRuns: number;
   tooLargeRuns: number;
+  /** Messages received whole and cut into more than one datagram: UDP GRO buffers, unsegmented tunnel GSO packets. */
+  groBuffers: number;
 }
 
 export interface CounterSnapshot {
@@ -133,6 +135,7 @@ export class CounterReader {
         gsoRuns: sum(udpSlot(family, UdpSlot.gsoRuns)),
         unsupportedRuns: sum(udpSlot(family, UdpSlot.unsupportedRuns)),
         tooLargeRuns: sum(udpSlot(family, UdpSlot.tooLargeRuns)),
+        groBuffers: sum(udpSlot(family, UdpSlot.groBuffers)),
       }))
       .filter((f) => f.sockets > 0);
     const snapshot: CounterSnapshot = { at: Date.now(), peers: peerRows, drops, workers, udp };

@@ -33,11 +33,12 @@ export const EventSlot = Object.freeze({ floods: WORKER_AT + 5, proxiedArp: WORK
 /**
  * Per underlay family, the worker's UDP socket: 1 when it has one, 1 while it sends UDP GSO, the
  * runs sent as one GSO message, and the runs resent one datagram at a time because the route
- * refused GSO (unsupported, EIO) or the run (too large for the route).
+ * refused GSO (unsupported, EIO) or the run (too large for the route); the messages received whole
+ * that held more than one datagram (UDP GRO buffers, unsegmented tunnel GSO packets).
  */
-export const UdpSlot = Object.freeze({ socket: 0, gsoOn: 1, gsoRuns: 2, unsupportedRuns: 3, tooLargeRuns: 4 });
+export const UdpSlot = Object.freeze({ socket: 0, gsoOn: 1, gsoRuns: 2, unsupportedRuns: 3, tooLargeRuns: 4, groBuffers: 5 });
 const UDP_AT = EventSlot.proxiedNd + 1;
-const UDP_SLOTS = 5;
+const UDP_SLOTS = 6;
 export const udpSlot = (family: 4 | 6, slot: number): number => UDP_AT + (family === 4 ? 0 : UDP_SLOTS) + slot;
 /** NetworkPolicy, per direction (Direction): new flows the policy allowed and denied. */
 export const PolicySlot = Object.freeze({ newAllowed: 0, newDenied: 1 });
@@ -114,6 +115,11 @@ export class ShardCounters {
     this.c[udpSlot(family, UdpSlot.gsoRuns)] += gso;
     this.c[udpSlot(family, UdpSlot.unsupportedRuns)] += unsupported;
     this.c[udpSlot(family, UdpSlot.tooLargeRuns)] += tooLarge;
+  }
+
+  /** Messages received whole that were cut into more than one datagram. */
+  groBuffers(family: 4 | 6, n: number): void {
+    this.c[udpSlot(family, UdpSlot.groBuffers)] += n;
   }
 
   /** Inner TCP/UDP checksums finished before the TUN write (a kernel peer sent only the pseudo-header sum). */

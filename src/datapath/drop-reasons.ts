@@ -13,7 +13,7 @@ const reasons = {
   multicast: 'multicast destination: the overlay carries unicast only (e.g. MLD reports of the host)',
   no_peer: 'switch mode: a frame to flood, and no peer node to send it to',
   oversize: 'packet larger than the underlay can carry',
-  oversize_datagram: 'VXLAN datagram from a peer larger than a receive slot: a kernel peer across a veth with tx offload on sends its TSO packets unsegmented (fix on the sender: ethtool -K <underlay> tx off)',
+  oversize_datagram: 'VXLAN datagram from a peer larger than a receive slot that is no TCP packet we can cut into segments: a kernel peer across a veth with tx offload on sends its UDP GSO packets unsegmented (fix on the sender: ethtool -K <underlay> tx off), or a malformed one',
   bad_vnet_hdr: 'TUN/TAP read whose virtio_net_hdr disagrees with its packet (flags, csum_start/csum_offset, hdr_len)',
   bad_gso: 'GSO packet from the TUN/TAP that cannot be cut as asked (GSO type, gso_size 0 or above a slot, an IP fragment, not TCP)',
   bad_tso_headers: 'TSO packet from the TUN/TAP whose IP header or total length, or TCP data offset, disagrees with what was read',

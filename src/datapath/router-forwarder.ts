@@ -82,7 +82,13 @@ export class RouterForwarder implements Forwarder {
     }
   }
 
+  /** Receives and forwards batches until what the socket handed over whole is all cut and sent. */
   fromPeers(socket: UdpSocket): void {
+    do this.forwardReceived(socket);
+    while (socket.pending);
+  }
+
+  private forwardReceived(socket: UdpSocket): void {
     const { rx } = this;
     const { counters, trace } = this.parts;
     const n = socket.receive(rx, RX_OFFSET);

@@ -1,7 +1,7 @@
 // A shard's UDP socket on one underlay family: batches in and out, and its UDP GSO state (probed
 // at start, switched by the native send on what the route answers), which it mirrors into the
 // counters and reports to the main thread when it changes.
-import { addon, UDP_STATE_WORDS, UdpState } from '../native/addon.js';
+import { addon, RECV_SCRATCH_BYTES, RECV_STATE_WORDS, RecvState, UDP_STATE_WORDS, UdpState } from '../native/addon.js';
 import type { ShardCounters } from './counters.js';
 import type { PacketBatch } from './packet-batch.js';
 
@@ -11,22 +11,40 @@ export type GsoReporter = (family: 4 | 6, on: boolean, errno: number, retryMs: n
 export class UdpSocket {
   private readonly state = new Int32Array(UDP_STATE_WORDS);
   private changes = 0;
+  /** Whole messages as received (UDP GRO buffers, unsegmented tunnel GSO packets) before they are cut into slots. */
+  private readonly scratch = Buffer.allocUnsafeSlow(RECV_SCRATCH_BYTES);
+  private readonly recvState = new Int32Array(RECV_STATE_WORDS);
 
+  /** `maxInner`: the longest inner IP packet this underlay carries, the size an unsegmented TSO packet is cut to. */
   constructor(
     readonly fd: number,
     readonly family: 4 | 6,
     private readonly port: number,
+    private readonly maxInner: number,
     private readonly counters: ShardCounters,
     private readonly report: GsoReporter,
   ) {
     const err = addon.udpGsoProbe(fd, this.state);
     counters.udpGso(family, err === 0);
     if (err !== 0) report(family, false, err, 0);
+    // Best effort: without UDP_GRO (Linux < 5.0) the kernel segments GRO buffers itself.
+    addon.udpGro(fd);
   }
 
-  /** recvmmsg of a batch at `offset` in each slot; returns how many (0: none waiting). */
+  /** One recvmmsg at most, cut into the batch's slots at `offset`; returns how many (0: none waiting). */
   receive(b: PacketBatch, offset: number): number {
-    return addon.recvBatch(this.fd, b.slab, b.slotSize, offset, b.capacity, b.sizes, b.addrs);
+    const n = addon.recvBatch(this.fd, b.slab, b.slotSize, offset, b.capacity, b.sizes, b.addrs, this.scratch, this.recvState, this.maxInner);
+    const s = this.recvState;
+    if (s[RecvState.groBuffers] !== 0) {
+      this.counters.groBuffers(this.family, s[RecvState.groBuffers]);
+      s[RecvState.groBuffers] = 0;
+    }
+    return n;
+  }
+
+  /** Whether received datagrams wait to be cut into slots: receive again before polling. */
+  get pending(): boolean {
+    return this.recvState[RecvState.messages] > 0;
   }
 
   /** Sends slab spans to their address words; returns how many datagrams left. */

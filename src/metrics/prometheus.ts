@@ -102,6 +102,13 @@ export class PrometheusMetrics {
       },
     });
     new Counter({
+      name: 'vxroute_udp_gro_buffers_total', help: 'Messages the underlay socket received whole and cut into more than one VXLAN datagram: UDP GRO buffers, and a kernel peer\'s TSO packets that crossed a veth unsegmented.', labelNames: ['family'], registers,
+      collect() {
+        this.reset();
+        for (const f of current()?.udp ?? []) this.inc({ family: String(f.family) }, f.groBuffers);
+      },
+    });
+    new Counter({
       name: 'vxroute_udp_gso_fallbacks_total',
       help: 'Runs the kernel refused as UDP GSO and that were resent one datagram at a time: unsupported (EIO: the route cannot segment; GSO goes off and is retried after a back-off), too_large (the run exceeds its route; GSO stays on).',
       labelNames: ['family', 'reason'], registers,

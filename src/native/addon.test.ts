@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { internetChecksum } from '../packet/checksum.js';
 import { labId } from '../lab/netns.js';
-import { addon, UDP_STATE_WORDS, UdpState } from './addon.js';
+import { addon, RECV_SCRATCH_BYTES, RECV_STATE_WORDS, RecvState, UDP_STATE_WORDS, UdpState } from './addon.js';
 
 const ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/vxroute.node', import.meta.url));
 
@@ -81,6 +81,11 @@ describe('UDP batches on loopback', () => {
   let b: number;
   let portB: number;
   const state = new Int32Array(UDP_STATE_WORDS);
+  const scratch = Buffer.allocUnsafeSlow(RECV_SCRATCH_BYTES);
+  const recvState = new Int32Array(RECV_STATE_WORDS);
+  /** recvBatch with the receive area every socket of the datapath uses. */
+  const recv = (fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array): number =>
+    addon.recvBatch(fd, slab, slotSize, offset, count, sizes, addrs, scratch, recvState, 1450);
   beforeAll(() => {
     a = addon.udpOpen(4, '127.0.0.1', 0);
     b = addon.udpOpen(4, '127.0.0.1', 0);
@@ -114,14 +119,14 @@ describe('UDP batches on loopback', () => {
     const sizes = new Int32Array(8);
     const addrs = new Uint32Array(32).fill(0xdead);
     expect(addon.poll(Int32Array.of(b), 1, 1000)).toBe(1);
-    const n = addon.recvBatch(b, rx, SLOT, OFFSET, 8, sizes, addrs);
+    const n = recv(b, rx, SLOT, OFFSET, 8, sizes, addrs);
     expect(n).toBe(5);
     payloads.forEach((p, i) => {
       expect(sizes[i]).toBe(p.length);
       expect(rx.subarray(i * SLOT + OFFSET, i * SLOT + OFFSET + p.length)).toEqual(p);
       expect([...addrs.subarray(i * 4, i * 4 + 4)]).toEqual([0x7f000001, 0, 0, 0]);
     });
-    expect(addon.recvBatch(b, rx, SLOT, OFFSET, 8, sizes, addrs)).toBe(0); // empty: returns at once
+    expect(recv(b, rx, SLOT, OFFSET, 8, sizes, addrs)).toBe(0); // empty: returns at once
   });
 
   it('sends runs of equal datagrams to one peer with UDP GSO, and they arrive as the same datagrams', () => {
@@ -137,7 +142,7 @@ describe('UDP batches on loopback', () => {
     const addrs = new Uint32Array(64);
     let n = 0;
     while (n < payloads.length && addon.poll(Int32Array.of(b), 1, 1000) === 1) {
-      const got = addon.recvBatch(b, rx.subarray(n * SLOT), SLOT, OFFSET, 16 - n, sizes.subarray(n), addrs.subarray(n * 4));
+      const got = recv(b, rx.subarray(n * SLOT), SLOT, OFFSET, 16 - n, sizes.subarray(n), addrs.subarray(n * 4));
       n += got;
     }
     expect(n).toBe(payloads.length);
@@ -149,7 +154,7 @@ describe('UDP batches on loopback', () => {
     expect(addon.sendBatch(a, 4, big, Int32Array.of(0), Int32Array.of(SLOT), Uint32Array.of(0x7f000001, 0, 0, 0), portB, 1, state)).toBe(1);
     const sizes = new Int32Array(1);
     addon.poll(Int32Array.of(b), 1, 1000);
-    expect(addon.recvBatch(b, Buffer.alloc(SLOT), SLOT, OFFSET, 1, sizes, new Uint32Array(4))).toBe(1);
+    expect(recv(b, Buffer.alloc(SLOT), SLOT, OFFSET, 1, sizes, new Uint32Array(4))).toBe(1);
     expect(sizes[0]).toBe(-1);
   });
 
@@ -161,7 +166,7 @@ describe('UDP batches on loopback', () => {
     expect(addon.sendBatch(a, 4, s, offsets, lengths, addrs, portB, 3, state)).toBe(2);
     const sizes = new Int32Array(4);
     addon.poll(Int32Array.of(b), 1, 1000);
-    const n = addon.recvBatch(b, Buffer.alloc(4 * SLOT), SLOT, 0, 4, sizes, new Uint32Array(16));
+    const n = recv(b, Buffer.alloc(4 * SLOT), SLOT, 0, 4, sizes, new Uint32Array(16));
     expect([...sizes.subarray(0, n)]).toEqual([10, 20]);
   });
 
@@ -182,16 +187,48 @@ describe('UDP batches on loopback', () => {
     const sizes = new Int32Array(1);
     const addrs = new Uint32Array(4);
     addon.poll(Int32Array.of(v6), 1, 1000);
-    expect(addon.recvBatch(v6, Buffer.alloc(SLOT), SLOT, 0, 1, sizes, addrs)).toBe(1);
+    expect(recv(v6, Buffer.alloc(SLOT), SLOT, 0, 1, sizes, addrs)).toBe(1);
     expect(sizes[0]).toBe(3);
     expect([...addrs]).toEqual([0, 0, 0, 1]);
     addon.close(v6);
   });
 
+  it('with UDP_GRO, takes a GSO run whole and cuts it into its datagrams, carrying over to the next call what does not fit', () => {
+    const c = addon.udpOpen(4, '127.0.0.1', 0);
+    try {
+      expect(addon.udpGro(c)).toBe(0);
+      const payloads = [...Array.from({ length: 9 }, () => randomBytes(1000)), randomBytes(300)];
+      const out = slab(payloads);
+      state[UdpState.gsoRuns] = 0;
+      expect(addon.sendBatch(a, 4, out.slab, out.offsets, out.lengths, out.addrs, addon.localPort(c), payloads.length, state)).toBe(payloads.length);
+      expect(state[UdpState.gsoRuns]).toBe(1);
+      recvState.fill(0); // nothing pending from another socket, no count carried over
+      const rx = Buffer.alloc(6 * SLOT);
+      const sizes = new Int32Array(6);
+      const addrs = new Uint32Array(24);
+      expect(addon.poll(Int32Array.of(c), 1, 1000)).toBe(1);
+      // 10 datagrams, 6 slots: one recvmmsg of one message, 4 datagrams left in the scratch area.
+      expect(recv(c, rx, SLOT, OFFSET, 6, sizes, addrs)).toBe(6);
+      expect(recvState[RecvState.groBuffers]).toBe(1);
+      expect(recvState[RecvState.messages]).toBeGreaterThan(0);
+      const got = [...sizes].map((n, i) => Buffer.from(rx.subarray(i * SLOT + OFFSET, i * SLOT + OFFSET + n)));
+      expect(recv(c, rx, SLOT, OFFSET, 6, sizes, addrs)).toBe(4);
+      expect(recvState[RecvState.messages]).toBe(0);
+      got.push(...[...sizes.subarray(0, 4)].map((n, i) => Buffer.from(rx.subarray(i * SLOT + OFFSET, i * SLOT + OFFSET + n))));
+      expect(got).toEqual(payloads);
+      expect([...addrs.subarray(12, 16)]).toEqual([0x7f000001, 0, 0, 0]);
+      expect(recv(c, rx, SLOT, OFFSET, 6, sizes, addrs)).toBe(0);
+    } finally {
+      addon.close(c);
+    }
+  });
+
   it('refuses layouts outside its buffers', () => {
     const sizes = new Int32Array(4);
-    expect(() => addon.recvBatch(b, Buffer.alloc(100), 64, 0, 4, sizes, new Uint32Array(16))).toThrow(RangeError);
-    expect(() => addon.recvBatch(b, Buffer.alloc(4096), 64, 64, 1, sizes, new Uint32Array(4))).toThrow(RangeError);
+    expect(() => addon.recvBatch(b, Buffer.alloc(SLOT), SLOT, 0, 1, sizes, new Uint32Array(4), Buffer.alloc(65_536), new Int32Array(RECV_STATE_WORDS), 1450)).toThrow(RangeError);
+    expect(() => addon.recvBatch(b, Buffer.alloc(SLOT), SLOT, 0, 1, sizes, new Uint32Array(4), Buffer.alloc(RECV_SCRATCH_BYTES), new Int32Array(4), 1450)).toThrow(RangeError);
+    expect(() => recv(b, Buffer.alloc(100), 64, 0, 4, sizes, new Uint32Array(16))).toThrow(RangeError);
+    expect(() => recv(b, Buffer.alloc(4096), 64, 64, 1, sizes, new Uint32Array(4))).toThrow(RangeError);
     expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), Int32Array.of(5), Int32Array.of(6), new Uint32Array(4), portB, 1, state)).toThrow(RangeError);
     expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), new Int32Array(300), new Int32Array(300), new Uint32Array(1200), portB, 300, state)).toThrow(RangeError);
     expect(() => addon.sendBatch(a, 4, Buffer.alloc(10), Int32Array.of(0), Int32Array.of(1), new Uint32Array(4), portB, 1, new Int32Array(2))).toThrow(RangeError);
@@ -265,5 +302,55 @@ describe('TUN queues (root, in a namespace of this test)', () => {
     expect(result.received).toEqual({ text: 'out of the tun', from: '10.244.9.2' });
     expect(result.error).toMatchObject({ code: 'EINVAL', syscall: 'ioctl TUNSETIFF' });
     expect(result.error.message).toMatch(/exists with other flags/);
+  });
+
+  /** A TCP segment (ACK) 10.244.9.2:40000 → 10.244.9.1:`port` at sequence `seq` with `payload` bytes, checksums valid. */
+  async function tcpSegment(port: number, seq: number, payload: number): Promise<Buffer> {
+    const { writeIpv4Header } = await import('../packet/ipv4.js');
+    const pkt = Buffer.alloc(40 + payload);
+    writeIpv4Header(pkt, 0, pkt.length, 1, 64, 6, 0x0af40902, 0x0af40901, true);
+    pkt.writeUInt16BE(40000, 20);
+    pkt.writeUInt16BE(port, 22);
+    pkt.writeUInt32BE(seq, 24);
+    pkt[32] = 5 << 4;
+    pkt[33] = 0x10;
+    for (let i = 0; i < payload; i++) pkt[40 + i] = (i * 7 + port) & 0xff;
+    const pseudo = Buffer.alloc(12);
+    pkt.copy(pseudo, 0, 12, 20);
+    pseudo[9] = 6;
+    pseudo.writeUInt16BE(20 + payload, 10);
+    let seed = 0;
+    for (let i = 0; i < 12; i += 2) seed += pseudo.readUInt16BE(i);
+    pkt.writeUInt16BE(addon.checksum(pkt, 20, 20 + payload, seed), 36);
+    return pkt;
+  }
+
+  it('coalesces two interleaved flows into one GSO write each', async () => {
+    // A B A B A B A B: before the flow table only adjacent segments merged, which made 8 writes.
+    const packets = await Promise.all(Array.from({ length: 8 }, (_, i) => tcpSegment(5201 + (i % 2), 0x10000000 + Math.floor(i / 2) * 1000, 1000)));
+    const slab = Buffer.concat(packets);
+    const offsets = Int32Array.from(packets.map((_, i) => i * 1040));
+    const lengths = new Int32Array(8).fill(1040);
+    const script = `
+      import { createRequire } from 'node:module';
+      import { execFileSync } from 'node:child_process';
+      import { readFileSync } from 'node:fs';
+      const addon = createRequire(import.meta.url)(process.argv[1]);
+      const q = addon.tunOpen('vxc0', 4 | 8); // IFF_VNET_HDR, TUNSETOFFLOAD
+      execFileSync('ip', ['addr', 'add', '10.244.9.1/24', 'dev', 'vxc0']);
+      execFileSync('ip', ['link', 'set', 'vxc0', 'addrgenmode', 'none']);
+      execFileSync('ip', ['link', 'set', 'vxc0', 'up']);
+      const rx = () => Number(readFileSync('/sys/class/net/vxc0/statistics/rx_packets', 'utf8'));
+      const before = rx();
+      const stats = new Int32Array(2);
+      const [slab, offsets, lengths] = [Buffer.from(process.argv[2], 'hex'), JSON.parse(process.argv[3]), JSON.parse(process.argv[4])];
+      const written = addon.writeBatch(q.fd, slab, Int32Array.from(offsets), Int32Array.from(lengths), offsets.length, 1 | 2, stats);
+      console.log(JSON.stringify({ written, writes: stats[0], received: rx() - before }));
+      process.exit(0);
+    `;
+    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script, ADDON_PATH, slab.toString('hex'), JSON.stringify([...offsets]), JSON.stringify([...lengths])], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const result = JSON.parse(r.stdout) as { written: number; writes: number; received: number };
+    expect(result).toEqual({ written: 8, writes: 2, received: 2 }); // the TUN counts one packet per GSO write
   });
 });

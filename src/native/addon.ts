@@ -31,6 +31,17 @@ export const ReadDrop = Object.freeze({ badVnetHdr: 1, badGso: 2, badTsoHeaders:
 export const UDP_STATE_WORDS = 8;
 export const UdpState = Object.freeze({ gso: 0, offErrno: 1, backoffMs: 2, at: 3, changes: 4, gsoRuns: 5, unsupportedRuns: 6, tooLargeRuns: 7 });
 
+/**
+ * recvBatch with a receive area: each recvmmsg message has 64 KiB, so that a UDP GRO buffer or a
+ * kernel peer's unsegmented tunnel GSO packet arrives whole and is cut into one VXLAN datagram per
+ * slot (native/src/udp_gro.h). The state words keep what is not cut yet between calls:
+ * state[messages] > 0 while some is; state[groBuffers] counts the messages that filled more than
+ * one slot (the caller takes and zeroes it).
+ */
+export const RECV_SCRATCH_BYTES = 64 * 65_536;
+export const RECV_STATE_WORDS = 4 + 6 * 64;
+export const RecvState = Object.freeze({ messages: 0, groBuffers: 3 });
+
 export interface TunHandle {
   fd: number;
   /** The device name the kernel gave (same as asked unless the name had a %d). */
@@ -62,11 +73,18 @@ export interface Addon {
   /** The local port a socket is bound to. Only tests call it: they bind port 0 so that runs never collide. */
   localPort(fd: number): number;
   /**
-   * recvmmsg(MSG_DONTWAIT) of up to `count` datagrams, laid out as readBatch does. The source
-   * address of datagram i goes to addrs[4i .. 4i+3] as host-order 32-bit words (IPv4: word 0 only,
-   * the rest 0). A datagram larger than its slot has sizes[i] = -1. Returns how many (0 on EAGAIN).
+   * At most one recvmmsg(MSG_DONTWAIT) per call, of whole messages into `scratch`
+   * (RECV_SCRATCH_BYTES), cut into up to `count` VXLAN datagrams laid out as readBatch does: a
+   * UDP GRO buffer at its gso_size, a VXLAN datagram carrying a TSO packet into TCP segments of at
+   * most `maxInner` bytes of inner IP packet. What does not fit the slots waits in `scratch`,
+   * noted in `state` (RECV_STATE_WORDS), for the next call. The source address of datagram i goes
+   * to addrs[4i .. 4i+3] as host-order 32-bit words (IPv4: word 0 only, the rest 0). A message
+   * that does not check out (truncated, larger than a slot and not a TSO packet, lengths that
+   * disagree) fills one slot with size -1. Returns how many slots were filled (0: none waiting).
    */
-  recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array): number;
+  recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array, scratch: Buffer, state: Int32Array, maxInner: number): number;
+  /** Sets UDP_GRO on a socket: coalesced datagrams arrive as one buffer with their gso_size. Returns 0, or setsockopt's errno. */
+  udpGro(fd: number): number;
   /** Fills a socket's state (UDP_STATE_WORDS): GSO on when the kernel knows UDP_SEGMENT. Returns 0, or getsockopt's errno. */
   udpGsoProbe(fd: number, state: Int32Array): number;
   /**

@@ -1,4 +1,4 @@
-// The native offload parsers (tso_split, gso_coalesce, partial_checksum) over crafted packets:
+// The native offload parsers (tso_split, gso_coalesce, partial_checksum, udp_gro) over crafted packets:
 // native/test/offload_parsers_test.cc, built here with AddressSanitizer and UBSan and run.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const native = new URL('../../native/', import.meta.url).pathname;
-const sources = ['test/offload_parsers_test.cc', 'src/tso_split.cc', 'src/gso_coalesce.cc', 'src/partial_checksum.cc', 'src/internet_checksum.cc'];
+const sources = ['test/offload_parsers_test.cc', 'src/tso_split.cc', 'src/gso_coalesce.cc', 'src/partial_checksum.cc', 'src/internet_checksum.cc', 'src/udp_gro.cc'];
 
 describe('native offload parsers', () => {
   it('drop each malformed kind under its reason, and cut, finish and coalesce what checks out', async () => {

@@ -1,0 +1,80 @@
+// Cutting what the underlay socket hands over whole: UDP GRO buffers at their gso_size, inner TSO
+// packets with the TUN read's TSO cutter (tso_split.cc) behind a copy of the VXLAN header.
+#include "udp_gro.h"
+
+#include "ethernet_header.h"
+#include "virtio_net_hdr.h"
+
+#include <netinet/in.h>
+
+#include <cstring>
+
+namespace vxroute {
+
+namespace {
+
+ReceivedPlan Drop(uint32_t len) { return ReceivedPlan{Received::kDrop, len, 1, 0, {}}; }
+
+// The inner frame as a TSO packet cut for `maxInner`-byte IP packets: the checks of a TUN read
+// with a virtio_net_hdr asking for TCPV4/TCPV6 segmentation (CheckTso), the header built here.
+ReceivedPlan PlanInnerTso(const uint8_t* d, uint32_t len, size_t room, uint32_t maxInner) {
+  const uint8_t* frame = d + kVxlanHeaderLength;
+  const size_t frameLen = len - kVxlanHeaderLength;
+  uint32_t l2;
+  uint16_t type;
+  if (!EthernetHeader(frame, frameLen, &l2, &type) || frameLen < l2 + 1) return Drop(len);
+  const uint8_t* ip = frame + l2;
+  uint32_t iphl;
+  VirtioNetHdr hdr{};
+  if (type == kEtherTypeIpv4 && ip[0] >> 4 == 4) {
+    iphl = (ip[0] & 0x0fu) * 4;
+    hdr.gso_type = kGsoTcpV4;
+  } else if (type == kEtherTypeIpv6 && ip[0] >> 4 == 6) {
+    iphl = 40;
+    hdr.gso_type = kGsoTcpV6;
+  } else {
+    return Drop(len);
+  }
+  const size_t tcp = l2 + iphl;
+  if (iphl < 20 || tcp + 20 > frameLen) return Drop(len);
+  const uint32_t tcphl = (frame[tcp + 12] >> 4) * 4u;
+  if (maxInner <= iphl + tcphl || maxInner > 65535) return Drop(len);
+  hdr.flags = kNeedsCsum;
+  hdr.csum_start = static_cast<uint16_t>(tcp);
+  hdr.csum_offset = kTcpCsumOffset;
+  hdr.gso_size = static_cast<uint16_t>(maxInner - iphl - tcphl);
+  ReceivedPlan plan{Received::kInnerTso, len, 0, 0, {}};
+  if (room < kVxlanHeaderLength || CheckTso(hdr, frame, frameLen, true, room - kVxlanHeaderLength, &plan.inner) != kReadOk) {
+    return Drop(len);
+  }
+  plan.segments = plan.inner.segments;
+  return plan;
+}
+
+}  // namespace
+
+ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_t room, uint32_t maxInner) {
+  if (len < 0 || len > 65535) return Drop(0);
+  const auto length = static_cast<uint32_t>(len);
+  if (gsoSize > 0 && length > gsoSize) {
+    // UDP GRO: datagrams of one 4-tuple and one size, the last possibly shorter (udp_gro_receive).
+    if (gsoSize > room || gsoSize < kMinGroSegment) return Drop(length);
+    return ReceivedPlan{Received::kDatagrams, length, (length + gsoSize - 1) / gsoSize, gsoSize, {}};
+  }
+  if (length <= room) return ReceivedPlan{Received::kDatagrams, length, 1, length, {}};
+  if (length <= kVxlanHeaderLength) return Drop(length);
+  return PlanInnerTso(d, length, room, maxInner);
+}
+
+uint32_t CutReceived(const uint8_t* d, const ReceivedPlan& plan, uint32_t i, uint8_t* out) {
+  if (plan.kind == Received::kInnerTso) {
+    std::memcpy(out, d, kVxlanHeaderLength);
+    return kVxlanHeaderLength + CutSegment(d + kVxlanHeaderLength, plan.inner, i, out + kVxlanHeaderLength);
+  }
+  const uint32_t at = i * plan.stride;
+  const uint32_t n = plan.length - at < plan.stride ? plan.length - at : plan.stride;
+  if (n > 0) std::memcpy(out, d + at, n);
+  return n;
+}
+
+}  // namespace vxroute

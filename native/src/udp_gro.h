@@ -1,0 +1,44 @@
+// What one message read from the underlay socket holds when it is larger than one VXLAN datagram,
+// and how it is cut into one VXLAN datagram per receive slot. Pure functions over buffers (udp.cc
+// makes the syscalls), so that native/fuzz/udp_gro_fuzz.cc can drive them with any bytes.
+// Two kinds reach a socket whole: a UDP GRO buffer (udp(7) UDP_GRO: a peer's UDP GSO run, or
+// datagrams the kernel coalesced, cut every gso_size bytes), and one VXLAN datagram whose inner
+// TCP packet is a TSO packet (a kernel peer's UDP tunnel GSO, carried unsegmented across a veth
+// with tx offload on; the socket gets no gso_size for it).
+#pragma once
+
+#include "tso_split.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vxroute {
+
+constexpr uint32_t kVxlanHeaderLength = 8;  // RFC 7348 §5
+// The shortest datagram a UDP GRO buffer is cut into: VXLAN, Ethernet and an IPv4 header.
+constexpr uint32_t kMinGroSegment = kVxlanHeaderLength + 14 + 20;
+
+enum class Received : uint8_t {
+  kDrop,       // a length or header that does not check out: dropped as one oversize datagram
+  kDatagrams,  // `segments` datagrams of `stride` bytes each, the last possibly shorter
+  kInnerTso,   // one VXLAN header in front of a TSO packet, cut as `inner` says
+};
+
+struct ReceivedPlan {
+  Received kind;
+  uint32_t length;    // of the message
+  uint32_t segments;  // slots it fills
+  uint32_t stride;    // kDatagrams: bytes per datagram
+  TsoPlan inner;      // kInnerTso: lengths from the inner Ethernet frame, kVxlanHeaderLength bytes in
+};
+
+// Plans message `d` of `len` bytes (len < 0: truncated by the kernel), received with `gsoSize`
+// from the UDP_GRO control message (0: none). Every segment must fit `room` bytes; an inner TSO
+// packet is cut into segments of at most `maxInner` bytes of IP packet (the sender's MSS is not
+// on the wire: the underlay's inner MTU gives what a sender on it would have used).
+ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_t room, uint32_t maxInner);
+
+// Writes segment i < plan.segments of the message to `out` (room bytes); returns its length.
+uint32_t CutReceived(const uint8_t* d, const ReceivedPlan& plan, uint32_t i, uint8_t* out);
+
+}  // namespace vxroute

@@ -1,0 +1,53 @@
+// A kernel VXLAN node whose underlay veth keeps tx offload on sends its TSO packets unsegmented:
+// one VXLAN datagram of up to 64 KiB per TCP GSO packet (UDP tunnel GSO the veth never cuts). The
+// underlay socket takes such a datagram whole and cuts its inner TCP packet into segments, so bulk
+// TCP reaches a vxroute pod intact, over the IPv4 and the IPv6 underlay, and back the other way
+// (docs/decisions.md, "Receive: whole messages, cut into slots").
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, type LabNode } from '../src/lab/lab.js';
+import { tcpTransfer } from '../src/lab/traffic.js';
+import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+
+const MiB = 1 << 20;
+
+describe('kernel node with tx offload on its veth ⇄ vxroute, bulk TCP (root, namespaces)', () => {
+  let lab: Lab;
+  let ours: LabNode;
+  let kernel: LabNode;
+  let daemon: VxrouteProcess;
+  const cutBuffers = async (family: 4 | 6) => (await daemon.counters()).udp.find((f) => f.family === family)?.groBuffers ?? 0;
+
+  beforeAll(async () => {
+    lab = await Lab.create({ underlay: [4, 6], pods: [4, 6] });
+    ours = await lab.addNode('vxroute');
+    kernel = await lab.addNode('kernel', 1, { txOffload: true });
+    await lab.programKernelPeers();
+    daemon = await lab.startVxroute(ours, await lab.writeSubnets(), ['--workers', '1']);
+    await lab.ipv6Settled();
+  });
+  afterAll(async () => {
+    await lab?.dispose();
+  });
+
+  it.each([4, 6] as const)('carries bulk TCP from the kernel pod to ours over IPv%i, cutting its unsegmented TSO packets', async (family) => {
+    const before = await cutBuffers(family);
+    const server = ours.pods[0];
+    const t = await tcpTransfer(server.ns, family === 4 ? server.ip : server.ip6, kernel.pods[0].ns, 8 * MiB);
+    expect(t.receivedBytes).toBe(8 * MiB);
+    expect(t.receivedSha256).toBe(t.sentSha256);
+    expect(await cutBuffers(family)).toBeGreaterThan(before);
+  });
+
+  it.each([4, 6] as const)('carries bulk TCP from our pod to the kernel pod over IPv%i', async (family) => {
+    const server = kernel.pods[0];
+    const t = await tcpTransfer(server.ns, family === 4 ? server.ip : server.ip6, ours.pods[0].ns, 8 * MiB);
+    expect(t.receivedBytes).toBe(8 * MiB);
+    expect(t.receivedSha256).toBe(t.sentSha256);
+  });
+
+  it('drops nothing as oversize', async () => {
+    const drops = (await daemon.counters()).drops;
+    expect(drops.oversize_datagram).toBe(0);
+    expect(drops.truncated + drops.malformed_inner).toBe(0);
+  });
+});
