@@ -52,6 +52,14 @@ describe('vxroute run flags', () => {
     expect(message([...base, '--no-network-policy'])).toMatch(/^--no-network-policy: only applies with --kube/);
   });
 
+  it('caps the connection table at --conntrack-max, 65,536 by default, and names the flag when it is out of range', () => {
+    expect(parseRunOptions(['--kube'], {}).kube?.conntrackMax).toBe(65_536);
+    expect(parseRunOptions(['--kube', '--conntrack-max', '1000'], {}).kube?.conntrackMax).toBe(1000);
+    expect(message(['--kube', '--conntrack-max', '8'])).toMatch(/^--conntrack-max: /);
+    expect(message(['--kube', '--conntrack-max', 'lots'])).toMatch(/^--conntrack-max: /);
+    expect(message([...base, '--conntrack-max', '1000'])).toMatch(/^--conntrack-max: only applies with --kube/);
+  });
+
   it('provides pod networking: its own conflist by default with --kube, flannel’s subnet.env, or none', () => {
     expect(parseRunOptions([...base], {})).toMatchObject({ cni: 'none', ipMasq: false, subnetEnv: undefined });
     expect(parseRunOptions(['--kube', '--cni', 'flannel'], {})).toMatchObject({ cni: 'flannel', ipMasq: false, subnetEnv: '/run/flannel/subnet.env' });
