@@ -71,9 +71,11 @@ describe('drops, counted by reason', () => {
       vxlanFrameV6(good, ipv6Packet(src, dst, 17, 100, udp)), // payload length beyond the frame
       vxlanFrameV6(good, ipv6Packet(src, dst, 44, 4, Buffer.alloc(4))), // fragment header past the end
       vxlanFrameV6(good, ipv6Packet(src, dst, 43, 24, Buffer.concat([ext(0), ext(17), udp]))), // hop-by-hop after routing
-      vxlanFrameV6(good, ipv6Packet(src, dst, 0, 16, Buffer.concat([ext(17), udp]))), // a valid chain: forwarded
+      // A valid chain passes these checks and meets the next one: the peer of this IPv4-only lab
+      // owns no IPv6 pod CIDR, so its source is not the peer's to use (spoofed_source).
+      vxlanFrameV6(good, ipv6Packet(src, dst, 0, 16, Buffer.concat([ext(17), udp]))),
     ]);
-    await expect.poll(async () => (await daemon.counters()).drops, { timeout: 10_000 }).toEqual(plus(before, { truncated: 3, malformed_inner: 1 }));
+    await expect.poll(async () => (await daemon.counters()).drops, { timeout: 10_000 }).toEqual(plus(before, { truncated: 3, malformed_inner: 1, spoofed_source: 1 }));
   });
 
   it('drops a packet for an unknown subnet as no_route and answers with ICMP net unreachable', async () => {
