@@ -103,12 +103,13 @@ describe('the DaemonSet with this image, in podman', () => {
   let api: KubeApiServer;
   let ours: LabNode;
   let kernel: LabNode;
+  let kubeconfig: string;
   const containers: string[] = [];
 
   beforeAll(async () => {
     lab = await Lab.create();
     api = new KubeApiServer();
-    const kubeconfig = await lab.addApiServer(api);
+    kubeconfig = await lab.addApiServer(api);
     ours = await lab.addNode('vxroute');
     kernel = await lab.addNode('kernel');
     for (const n of [ours, kernel]) api.upsertNode(registered(n));
@@ -173,7 +174,7 @@ describe('the DaemonSet with this image, in podman', () => {
       '--network', `ns:/var/run/netns/${ours.ns}`,
       ...caps.flatMap((c) => ['--cap-add', c]),
       ...mounts(daemon),
-      '--volume', `${lab.dir}/kubeconfig:/etc/vxroute-lab/kubeconfig:ro`,
+      '--volume', `${kubeconfig}:/etc/vxroute-lab/kubeconfig:ro`,
       ...Object.entries({ ...env, KUBECONFIG: '/etc/vxroute-lab/kubeconfig' }).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
       IMAGE,
       ...daemon.args!.map((a) => expand(a, env)),
