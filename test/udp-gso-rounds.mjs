@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 
-const { addon, UdpState, UDP_STATE_WORDS } = await import(process.argv[2]);
+const { addon, UdpState, UDP_STATE_WORDS, RecvState, RECV_SCRATCH_BYTES, RECV_STATE_WORDS } = await import(process.argv[2]);
 const SLOT = 2048;
 const LOOPBACK = { 4: { bind: '127.0.0.1', words: [0x7f000001, 0, 0, 0] }, 6: { bind: '::1', words: [0, 0, 0, 1] } };
 
@@ -14,7 +14,7 @@ const sockets = [4, 6].map((family) => {
   const rx = addon.udpOpen(family, LOOPBACK[family].bind, 0);
   const state = new Int32Array(UDP_STATE_WORDS);
   addon.udpGsoProbe(tx, state);
-  return { family, tx, rx, port: addon.localPort(rx), state };
+  return { family, tx, rx, port: addon.localPort(rx), state, scratch: Buffer.alloc(RECV_SCRATCH_BYTES), recvState: new Int32Array(RECV_STATE_WORDS) };
 });
 
 function round({ size, count }, s) {
@@ -34,8 +34,8 @@ function round({ size, count }, s) {
   const from = new Uint32Array(count * 4);
   let received = 0;
   let intact = 0;
-  while (received < count && addon.poll(Int32Array.of(s.rx), 1, 2000) === 1) {
-    const n = addon.recvBatch(s.rx, rx, SLOT, 0, count - received, sizes, from);
+  while (received < count && (s.recvState[RecvState.messages] > 0 || addon.poll(Int32Array.of(s.rx), 1, 2000) === 1)) {
+    const n = addon.recvBatch(s.rx, rx, SLOT, 0, count - received, sizes, from, s.scratch, s.recvState, SLOT);
     for (let k = 0; k < n; k++, received++) {
       if (sizes[k] === size && waiting.delete(rx.toString('base64', k * SLOT, k * SLOT + size))) intact++;
     }
