@@ -6,13 +6,14 @@
 //   memory    heap kept by the source once synced (after gc), against client-node's own
 //             informer on the same pods, which keeps every V1Pod whole
 //   npm run bench:policy-sync -- [--pods 5000] [--policies 1000] [--changes 50]
-import { CoreV1Api, KubeConfig, makeInformer } from '@kubernetes/client-node';
+import { CoreV1Api, makeInformer } from '@kubernetes/client-node';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
+import { loopbackKubeConfig } from '../src/lab/loopback-kubeconfig.js';
 import { KubePolicySource } from '../src/policy/kube-policy-source.js';
 import type { PolicyWorld } from '../src/policy/world.js';
 
@@ -80,16 +81,6 @@ function policy(k: number, port = 8080): KubeObject {
   };
 }
 
-function kubeConfig(port: number): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'bench', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'bench', token: 'bench' }],
-    contexts: [{ name: 'bench', cluster: 'bench', user: 'bench' }],
-    currentContext: 'bench',
-  });
-  return kc;
-}
 
 function heapUsed(): number {
   gc();
@@ -108,7 +99,7 @@ for (let i = 0; i < podCount; i++) api.upsertPod(pod(i));
 for (let k = 0; k < policyCount; k++) api.upsertNetworkPolicy(policy(k));
 const podJsonBytes = Buffer.byteLength(JSON.stringify(pod(0)));
 const port = await api.listen('127.0.0.1', 0);
-const kc = kubeConfig(port);
+const kc = loopbackKubeConfig(port);
 
 try {
   // client-node's informer on the same pods: what keeping whole objects costs.

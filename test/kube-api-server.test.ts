@@ -4,19 +4,10 @@
 import { CoreV1Api, KubeConfig, NetworkingV1Api, Watch } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
+import { loopbackKubeConfig } from '../src/lab/loopback-kubeconfig.js';
 
 const WAIT = { timeout: 15_000 };
 
-function kubeConfig(port: number): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'test', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'test', token: 'test' }],
-    contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
-    currentContext: 'test',
-  });
-  return kc;
-}
 
 const pod = (namespace: string, name: string, labels: Record<string, string> = {}) => ({ metadata: { namespace, name, labels }, spec: { containers: [{ name: 'c', image: 'x' }] } });
 const policy = (namespace: string, name: string) => ({ metadata: { namespace, name }, spec: { podSelector: {}, policyTypes: ['Ingress'] } });
@@ -27,7 +18,7 @@ describe('test API server: pods, namespaces, networkpolicies', () => {
 
   async function begin(expired: 'event' | 'http' = 'event'): Promise<KubeConfig> {
     api = new KubeApiServer({ expired });
-    return kubeConfig(await api.listen('127.0.0.1', 0));
+    return loopbackKubeConfig(await api.listen('127.0.0.1', 0));
   }
 
   it('lists each kind cluster-wide and by namespace, labels namespaces with their name, and shares one resourceVersion', async () => {

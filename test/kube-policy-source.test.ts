@@ -1,10 +1,11 @@
 // The policy source, driven through @kubernetes/client-node's lists and Watch against the test
 // API server: every world it hands out is checked after adds, updates and deletes of each kind,
 // dropped watches, 410 Gone, a kind the role does not grant, and the server going away and back.
-import { KubeConfig, type V1NetworkPolicy } from '@kubernetes/client-node';
+import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
+import { loopbackKubeConfig } from '../src/lab/loopback-kubeconfig.js';
 import { KubePolicySource, readPolicyWorld } from '../src/policy/kube-policy-source.js';
 import type { PolicyWorld } from '../src/policy/world.js';
 
@@ -12,16 +13,6 @@ import type { PolicyWorld } from '../src/policy/world.js';
 const WAIT = { timeout: 15_000 };
 const silent = pino({ level: 'silent' });
 
-function kubeConfig(port: number): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'test', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'test', token: 'test' }],
-    contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
-    currentContext: 'test',
-  });
-  return kc;
-}
 
 /** A pod as the kubelet reports it, with the fields the world drops (managed fields, statuses). */
 function pod(namespace: string, name: string, labels: Record<string, string>, ip: string | undefined, extra: { phase?: string; node?: string; ready?: string } = {}): KubeObject {
@@ -88,7 +79,7 @@ describe.each(['event', 'http'] as const)('Kubernetes policy source (410 Gone as
     api = new KubeApiServer({ expired, bookmarkMs: 200 });
     seed(api);
     port = await api.listen('127.0.0.1', 0);
-    source = new KubePolicySource(kubeConfig(port), log);
+    source = new KubePolicySource(loopbackKubeConfig(port), log);
     source.onWorld((w) => worlds.push(w));
     return source.start();
   }
@@ -109,7 +100,7 @@ describe.each(['event', 'http'] as const)('Kubernetes policy source (410 Gone as
     expect(source!.status()).toMatchObject({ pods: 2, namespaces: 2, nodes: 2, policies: 1, worlds: 1 });
 
     // The same one-shot, for `vxroute policy explain`.
-    const once = await readPolicyWorld(kubeConfig(port));
+    const once = await readPolicyWorld(loopbackKubeConfig(port));
     expect([pods(once), policies(once), namespaces(once)]).toEqual([pods(first), policies(first), namespaces(first)]);
   });
 
@@ -205,7 +196,7 @@ describe.each(['event', 'http'] as const)('Kubernetes policy source (410 Gone as
     seed(api);
     api.refuse('networkpolicies', 403);
     const port = await api.listen('127.0.0.1', 0);
-    source = new KubePolicySource(kubeConfig(port), silent);
+    source = new KubePolicySource(loopbackKubeConfig(port), silent);
     source.onWorld((w) => worlds.push(w));
     let first: PolicyWorld | undefined;
     void source.start().then((w) => (first = w));
@@ -227,7 +218,7 @@ describe('Kubernetes policy source under bursts', () => {
     const api = new KubeApiServer();
     seed(api);
     const port = await api.listen('127.0.0.1', 0);
-    const source = new KubePolicySource(kubeConfig(port), silent);
+    const source = new KubePolicySource(loopbackKubeConfig(port), silent);
     const counts: number[] = [];
     source.onWorld((w) => counts.push(w.pods.length));
     try {
@@ -249,7 +240,7 @@ describe('Kubernetes policy source under bursts', () => {
     seed(api);
     for (let i = 0; i < 3000; i++) api.upsertPod(pod(`ns-${i % 30}`, `p-${i}`, { app: `app-${i % 100}` }, `10.244.${4 + (i >> 8)}.${i & 255}`));
     const port = await api.listen('127.0.0.1', 0);
-    const source = new KubePolicySource(kubeConfig(port), silent);
+    const source = new KubePolicySource(loopbackKubeConfig(port), silent);
     let seen: V1NetworkPolicy[] = [];
     source.onWorld((w) => (seen = w.policies));
     try {

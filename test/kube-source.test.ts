@@ -1,12 +1,12 @@
 // The Kubernetes subnet source, driven through @kubernetes/client-node's own informer against
 // a server that speaks the list/watch protocol: every table the source hands out is checked
 // after adds, updates, deletes, dropped watches, 410 Gone, and the server going away and back.
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KubeApiServer, type NodeObject } from '../src/lab/kube-api-server.js';
+import { loopbackKubeConfig } from '../src/lab/loopback-kubeconfig.js';
 import { parseCidr } from '../src/subnets/cidr.js';
 import { Annotation } from '../src/subnets/flannel-annotations.js';
 import { announceNode } from '../src/subnets/kube-announce.js';
@@ -20,16 +20,6 @@ const WAIT = { timeout: 15_000 };
 const NETWORK = parseCidr('10.244.0.0/16');
 const silent = pino({ level: 'silent' });
 
-function kubeConfig(port: number): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'test', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'test', token: 'test' }],
-    contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
-    currentContext: 'test',
-  });
-  return kc;
-}
 
 /** A node as flanneld (or vxroute) leaves it: pod CIDR, InternalIP, flannel's vxlan annotations. */
 function flannelNode(i: number, extra: Partial<Record<string, string>> = {}, vni = 1): NodeObject {
@@ -72,7 +62,7 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
     api = new KubeApiServer({ expired });
     for (const n of nodes) api.upsertNode(n);
     const port = await api.listen('127.0.0.1', 0);
-    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, log);
+    source = new KubeSubnetSource(loopbackKubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, log);
     source.onTable((t) => tables.push(t));
     const first = await source.start();
     tables.push(first);
@@ -142,7 +132,7 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
     api.upsertNode(bareNode(1, null));
     api.upsertNode(flannelNode(2));
     const port = await api.listen('127.0.0.1', 0);
-    source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, silent);
+    source = new KubeSubnetSource(loopbackKubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, silent);
     let first: SubnetTable | undefined;
     void source.start().then((t) => (first = t));
     await vi.waitFor(() => expect(source!.problem()).toMatch(/has no IPv4 pod CIDR yet/), WAIT);
@@ -158,7 +148,7 @@ describe('Kubernetes subnet source at scale', () => {
     const api = new KubeApiServer();
     for (let i = 1; i <= 200; i++) api.upsertNode(i === 1 ? bareNode(1) : flannelNode(i));
     const port = await api.listen('127.0.0.1', 0);
-    const source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, silent);
+    const source = new KubeSubnetSource(loopbackKubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, silent);
     let tables = 0;
     let onTable = (_: SubnetTable): void => {};
     let transients = 0;
@@ -214,7 +204,7 @@ describe('announcing our node', () => {
     const port = await api.listen('127.0.0.1', 0);
     try {
       const mac = Buffer.from([0x0a, 0x58, 0xc0, 0x00, 0x02, 0x01]);
-      await announceNode(kubeConfig(port), { name: 'n1', podCIDR: parseCidr('10.244.1.0/24'), podCIDRv6: undefined, publicIP: '192.0.2.1', publicIPv6: undefined, vtepMAC: mac, vtepMACv6: mac }, 1);
+      await announceNode(loopbackKubeConfig(port), { name: 'n1', podCIDR: parseCidr('10.244.1.0/24'), podCIDRv6: undefined, publicIP: '192.0.2.1', publicIPv6: undefined, vtepMAC: mac, vtepMACv6: mac }, 1);
       const node = api.getNode('n1')!;
       expect(node.metadata.annotations).toEqual({
         'flannel.alpha.coreos.com/backend-type': 'vxlan',
@@ -256,7 +246,7 @@ describe('Kubernetes subnet source, dual stack', () => {
     api.upsertNode(dualNode(3, { [Annotation.publicIPv6Overwrite]: '2001:db8::33' }));
     api.upsertNode(flannelNode(4)); // an IPv4-only flannel node in a dual-stack cluster: flannel would not use it either
     const port = await api.listen('127.0.0.1', 0);
-    const source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: NETWORK_V6 }, vni: 1, publicIP: undefined }, silent);
+    const source = new KubeSubnetSource(loopbackKubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: NETWORK_V6 }, vni: 1, publicIP: undefined }, silent);
     try {
       const t = await source.start();
       expect([t.network?.text, t.networkV6?.text]).toEqual(['10.244.0.0/16', 'fd00:10:244::/56']);
@@ -279,7 +269,7 @@ describe('Kubernetes subnet source, dual stack', () => {
       api.upsertNode(n);
     }
     const port = await api.listen('127.0.0.1', 0);
-    const source = new KubeSubnetSource(kubeConfig(port), { nodeName: 'n1', networks: { v4: undefined, v6: NETWORK_V6 }, vni: 1, publicIP: undefined }, silent);
+    const source = new KubeSubnetSource(loopbackKubeConfig(port), { nodeName: 'n1', networks: { v4: undefined, v6: NETWORK_V6 }, vni: 1, publicIP: undefined }, silent);
     try {
       const t = await source.start();
       expect(t.nodes.map((n) => [n.name, n.podCIDR, n.podCIDRv6?.text, n.publicIP, n.publicIPv6])).toEqual([
@@ -299,7 +289,7 @@ describe('Kubernetes subnet source, dual stack', () => {
     try {
       const mac = Buffer.from('0a58c0000201', 'hex');
       const mac6 = Buffer.from('0a58c0000601', 'hex');
-      await announceNode(kubeConfig(port), { name: 'n1', podCIDR: parseCidr('10.244.1.0/24'), podCIDRv6: parseCidr('fd00:10:244:1::/64'), publicIP: '192.0.2.1', publicIPv6: '2001:db8::1', vtepMAC: mac, vtepMACv6: mac6 }, 1);
+      await announceNode(loopbackKubeConfig(port), { name: 'n1', podCIDR: parseCidr('10.244.1.0/24'), podCIDRv6: parseCidr('fd00:10:244:1::/64'), publicIP: '192.0.2.1', publicIPv6: '2001:db8::1', vtepMAC: mac, vtepMACv6: mac6 }, 1);
       expect(api.getNode('n1')!.metadata.annotations).toEqual({
         'flannel.alpha.coreos.com/backend-type': 'vxlan',
         'flannel.alpha.coreos.com/backend-data': '{"VNI":1,"VtepMAC":"0a:58:c0:00:02:01"}',
