@@ -61,9 +61,9 @@ function main() {
       );
       if (arch !== HOST_ARCH) {
         // The built image itself, under qemu-user: its arm64 Node loads the CLI.
-        const help = timed(`vxroute --help in the ${arch} image`, () => run('podman', [...podmanGlobalArgs(), 'run', '--rm', ...runLimitArgs(), tags[0], '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+        const help = timed(`vxroute --help in the ${arch} image`, () => run('podman', [...podmanGlobalArgs(), 'run', '--rm', '--network', 'none', ...runLimitArgs(), tags[0], '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
         if (!String(help.stdout).startsWith('Usage: vxroute')) stop(`the ${arch} image's vxroute --help printed: ${help.stdout}`);
-        const machine = spawnSync('podman', [...podmanGlobalArgs(), 'run', '--rm', ...runLimitArgs(), '--entrypoint', 'node', tags[0], '-p', 'process.arch'], { encoding: 'utf8' }).stdout.trim();
+        const machine = spawnSync('podman', [...podmanGlobalArgs(), 'run', '--rm', '--network', 'none', ...runLimitArgs(), '--entrypoint', 'node', tags[0], '-p', 'process.arch'], { encoding: 'utf8' }).stdout.trim();
         say(`${tags[0]}: vxroute --help answers, node reports process.arch ${machine}`);
       }
       const size = spawnSync('podman', ['image', 'inspect', '--format', '{{.Size}}', tags[0]], { encoding: 'utf8' }).stdout.trim();

@@ -54,19 +54,28 @@ function registered(n: LabNode): NodeObject {
   };
 }
 
+/** The root namespace's devices: containers run with no network or in a lab namespace, so podman must add none (no cni-podman0). */
+const rootLinks = async () => (await run('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter(Boolean).sort();
+let linksBefore: string[];
+
 beforeAll(async () => {
   const found = await podman('image', 'exists', IMAGE).then(() => true, () => false);
   if (!found) throw new Error(`no image ${IMAGE} in podman's store: build it first with npm run image`);
+  linksBefore = await rootLinks();
+});
+
+afterAll(async () => {
+  expect(await rootLinks(), 'devices in the root namespace after the image tests').toEqual(linksBefore);
 });
 
 describe(`the image ${IMAGE}`, () => {
   it('answers --help and run --help from its entrypoint', async () => {
-    const help = await podman('run', '--rm', IMAGE, '--help');
+    const help = await podman('run', '--rm', '--network', 'none', IMAGE, '--help');
     expect(help.stdout).toMatch(/^Usage: vxroute /);
-    const runHelp = await podman('run', '--rm', IMAGE, 'run', '--help');
+    const runHelp = await podman('run', '--rm', '--network', 'none', IMAGE, 'run', '--help');
     expect(runHelp.stdout).toMatch(/^Usage: vxroute run/);
     for (const command of ['demo', 'bench']) {
-      const refused = await podman('run', '--rm', IMAGE, command).then(() => undefined, (err: { code: number; stderr: string }) => err);
+      const refused = await podman('run', '--rm', '--network', 'none', IMAGE, command).then(() => undefined, (err: { code: number; stderr: string }) => err);
       expect(refused?.code, `vxroute ${command} in the image`).toBe(2);
       expect(refused?.stderr).toBe(`vxroute ${command} is part of the source tree, not the image: run it from a git clone with npm run ${command}\n`);
     }
@@ -151,7 +160,7 @@ describe('the DaemonSet with this image, in podman', () => {
   it('runs the init container: the CNI plugins land in the directory standing for /opt/cni/bin', async () => {
     const name = `${lab.id}-install-cni`;
     containers.push(name);
-    await podman('run', '--rm', '--name', name, ...mounts(installCni), '--entrypoint', installCni.command![0], IMAGE, ...installCni.args!);
+    await podman('run', '--rm', '--network', 'none', '--name', name, ...mounts(installCni), '--entrypoint', installCni.command![0], IMAGE, ...installCni.args!);
     const plugins = installCni.args!.filter((a) => a.startsWith('/usr/lib/cni/')).map((a) => a.slice('/usr/lib/cni/'.length));
     expect(plugins.length).toBeGreaterThan(0);
     expect(readdirSync(join(lab.dir, 'opt-cni-bin')).sort()).toEqual([...plugins].sort());
