@@ -1,7 +1,8 @@
 // Router mode: IP packets on a TUN, routed by pod CIDR. On the host: the TUN's MTU, our
 // addresses on it and the cluster routes through it, accept_local, IPv6 on or off; once the
 // datapath forwards, what pods need (CNI configuration or flannel's subnet.env, masquerade) and
-// the guard that keeps them off every node's VXLAN port. With DirectRouting, peers on our
+// the guard that keeps them off every node's VXLAN port; with NetworkPolicy, the steering that
+// sends traffic between two of our pods through the TUN. With DirectRouting, peers on our
 // underlay subnet get kernel routes: added before the shards drop those peers from their table,
 // removed only after the shards route them again.
 import { ConfigError } from '../config-error.js';
@@ -11,6 +12,9 @@ import { planDirectRoutes, type DirectRoute } from '../net/direct-route-plan.js'
 import { addDirectRoutes, kernelRouteLookup, pruneDirectRoutes, removeDirectRoutes } from '../net/direct-routes.js';
 import { applyMasquerade, detectNatBackend, type NatBackend } from '../net/masquerade.js';
 import { applyGuard } from '../net/pod-vxlan-guard.js';
+import { applySameNode, removeSameNode, restoreSameNode, type SameNodeSetup } from '../net/same-node-steering.js';
+import type { OwnPods } from '../datapath/same-node-hairpin.js';
+import type { Cidr } from '../subnets/cidr.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun, type TunDevice } from '../net/tun-device.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
@@ -30,6 +34,8 @@ export class RouterMode implements Mode {
   private podsSetUpFor: string | undefined;
   /** DirectRouting's routes for the table being applied (empty when it is off). */
   private directRoutes: DirectRoute[] = [];
+  /** Same-node steering in force (NetworkPolicy on), for its undo. */
+  private sameNode: SameNodeSetup | undefined;
 
   constructor(
     private readonly opts: RunOptions,
@@ -73,7 +79,12 @@ export class RouterMode implements Mode {
     undo.push(async () => void (await removeDirectRoutes()));
     await this.routeDirectly(this.initial);
     await pruneDirectRoutes(this.directRoutes);
+    // An earlier run's steering (kill -9, or the policy since turned off) would hold same-node traffic.
+    await removeSameNode();
+    const policy = opts.kube?.networkPolicy === true;
+    if (policy) undo.push(async () => void (this.sameNode ? await restoreSameNode(this.sameNode) : await removeSameNode()));
     return {
+      ownPods: policy ? ownPods(this.self.podCIDR, this.self.podCIDRv6) : undefined,
       tunFds: tun.fds, ownMac: this.self.vtepMAC, ownMacV6: this.self.vtepMACv6,
       tunAddressV4: overlay.address ? parseIpv4(overlay.address) : 0,
       tunAddressV6: overlay.addressV6 ? parseIpv6(overlay.addressV6) : Buffer.alloc(16),
@@ -83,6 +94,9 @@ export class RouterMode implements Mode {
 
   /** Moves our addresses when our pod subnets changed. */
   async apply(table: SubnetTable, self: NodeLease): Promise<void> {
+    if (this.opts.kube?.networkPolicy && (self.podCIDR?.text !== this.self.podCIDR?.text || self.podCIDRv6?.text !== this.self.podCIDRv6?.text)) {
+      this.log.warn({ podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text }, 'our pod CIDRs changed; traffic between our pods is dropped until vxroute restarts');
+    }
     if (!self.vtepMAC.equals(this.self.vtepMAC) || !self.vtepMACv6.equals(this.self.vtepMACv6)) {
       this.log.warn({ vtepMAC: self.vtepMAC, vtepMACv6: self.vtepMACv6 }, 'our own VTEP MAC changed in the table; restart vxroute to use it');
     }
@@ -128,6 +142,10 @@ export class RouterMode implements Mode {
     const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
     // flannel's CNI plugin and our conflist both put pods on cni0.
     await applyGuard({ bridge: CNI_BRIDGE, ...pods, port: this.port });
+    if (opts.kube?.networkPolicy) {
+      this.sameNode = await applySameNode({ bridge: CNI_BRIDGE, tun: this.tun!.name, ...pods });
+      log.info({ bridge: CNI_BRIDGE, podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text }, 'traffic between our pods steered through the network policy');
+    }
     if (opts.ipMasq) {
       this.natBackend ??= opts.natBackend === 'auto' ? await detectNatBackend() : opts.natBackend;
       await applyMasquerade(this.natBackend, { ...pods, network: table.network, networkV6: table.networkV6 });
@@ -153,5 +171,14 @@ function overlaySetup(device: string, mtu: number, mtuV6: number, table: SubnetT
     addressV6: v6 ? self.podCIDRv6!.text.split('/')[0] : undefined,
     networkV6: v6 ? table.networkV6!.text : undefined,
     mtuV6: v6 && mtuV6 < mtu ? mtuV6 : undefined,
+  };
+}
+
+function ownPods(v4: Cidr | undefined, v6: Cidr | undefined): OwnPods {
+  return {
+    v4: v4 ? v4.addr.readUInt32BE(0) : 0,
+    v4Len: v4 ? v4.prefixLen : -1,
+    v6: v6 ? Uint8Array.from(v6.addr) : new Uint8Array(16),
+    v6Len: v6 ? v6.prefixLen : -1,
   };
 }

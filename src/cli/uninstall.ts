@@ -1,7 +1,7 @@
 // `vxroute uninstall`: removes from this node what vxroute put there — its device (with the
 // addresses and routes on it), DirectRouting's routes, its CNI configuration, the subnet.env it
-// was told to write, and its nftables tables (masquerade, and the guard that keeps pods off the
-// VXLAN port). Idempotent: what is already gone is reported, not an error.
+// was told to write, and its nftables tables (masquerade, the guard that keeps pods off the
+// VXLAN port, and the steering of same-node pod traffic with its ip rules and routing table). Idempotent: what is already gone is reported, not an error.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ import { ip } from '../net/ip-command.js';
 import { findLink } from '../net/links.js';
 import { removeMasquerade, NAT_CHAIN, NAT_TABLE } from '../net/masquerade.js';
 import { removeGuard, GUARD_TABLE } from '../net/pod-vxlan-guard.js';
+import { removeSameNode, SAME_NODE_ROUTE_TABLE, SAME_NODE_RULE_PREF, SAME_NODE_TABLE } from '../net/same-node-steering.js';
 import { DEFAULT_CNI_CONF_DIR } from './run-options.js';
 
 export const UNINSTALL_USAGE = `Usage: vxroute uninstall [--iface NAME] [--cni-conf-dir DIR] [--subnet-env FILE]
@@ -21,8 +22,10 @@ Removes what vxroute put on this node, after its daemon has stopped: the device 
 vxroute0) with its addresses and routes, DirectRouting's routes to peers' pods (proto
 ${DIRECT_ROUTE_PROTO}), ${CONFLIST_NAME} in the CNI configuration directory, its masquerade
 (nftables table inet ${NAT_TABLE}, or iptables chain ${NAT_CHAIN}), the guard that drops pods'
-UDP to the VXLAN port (nftables table inet ${GUARD_TABLE}), and, when named, the subnet.env it
-wrote.
+UDP to the VXLAN port (nftables table inet ${GUARD_TABLE}), the steering of traffic between
+two pods of the node through the network policy (nftables table bridge ${SAME_NODE_TABLE}, ip
+rules pref ${SAME_NODE_RULE_PREF}, routing table ${SAME_NODE_ROUTE_TABLE}), and, when named, the
+subnet.env it wrote.
 Running it again is not an error. The pods' veths and cni0 belong to the CNI plugins: they go
 with the pods.
 
@@ -71,5 +74,8 @@ export async function uninstallCommand(argv: string[]): Promise<number> {
   const guard = await removeGuard().catch((err: Error) => (/not installed/.test(err.message) ? [] : Promise.reject(err)));
   for (const what of guard) say(`removed ${what}`);
   if (guard.length === 0) say(`guard (nftables table inet ${GUARD_TABLE}): not there`);
+  const sameNode = await removeSameNode();
+  for (const what of sameNode) say(`removed ${what}`);
+  if (sameNode.length === 0) say(`same-node steering (nftables table bridge ${SAME_NODE_TABLE}, ip rules pref ${SAME_NODE_RULE_PREF}): not there`);
   return 0;
 }

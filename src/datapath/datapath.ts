@@ -16,6 +16,7 @@ import { allocateTable, SharedTableWriter } from './shared-table.js';
 import { allocateFdb, Fdb, LOCAL, type FdbEntry } from './switch/fdb.js';
 import { allocateNeighbours, Neighbours } from './switch/neighbours.js';
 import { allocateTrace, TraceReader } from './trace-ring.js';
+import type { OwnPods } from './same-node-hairpin.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 const MAX_PEERS = 16_384;
@@ -49,6 +50,8 @@ export interface DatapathConfig {
   switch?: SwitchSettings;
   /** NetworkPolicy (router mode only); undefined when off. */
   policy?: PolicySettings;
+  /** Router mode: our pod CIDRs, for the packets between two of our pods the policy judges. */
+  ownPods?: OwnPods;
 }
 
 export interface PolicySettings {
@@ -163,6 +166,7 @@ export class Datapath {
         busyPollUs: cfg.busyPollUs,
         switch: switchConfig,
         policy: policy?.(index),
+        ownPods: cfg.ownPods,
       })),
       (change) => {
         const familyChange = this.gsoFamilies.fold(change);

@@ -14,6 +14,7 @@ import { dropped } from './dropped.js';
 import type { IcmpReplies } from './icmp-replies.js';
 import { FORWARDED, type PacketBatch } from './packet-batch.js';
 import type { RouteLookup } from './route-lookup.js';
+import type { SameNodeHairpin } from './same-node-hairpin.js';
 import { tunReadDrop } from './tun-read-drop.js';
 
 export interface EncapContext {
@@ -27,6 +28,8 @@ export interface EncapContext {
   /** Largest inner packet whose VXLAN datagram fits the IPv4 / the IPv6 underlay's MTU. */
   maxInnerV4: number;
   maxInnerV6: number;
+  /** With NetworkPolicy on: takes packets between two of our own pods (undefined: they have no route). */
+  hairpin?: SameNodeHairpin;
 }
 
 const upper = new Int32Array(1);
@@ -61,6 +64,7 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
         continue;
       }
       route = routes.lookupV4(dst);
+      if (route < 0 && ctx.hairpin?.takeV4(b, i, dst, off, ipLen)) continue;
       if (route < 0) {
         dropped(b, i, Drop.no_route, counters);
         ctx.icmp.netUnreachableV4(buf, off, ipLen);
@@ -82,6 +86,7 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
         continue;
       }
       route = routes.lookupV6(buf, off + IPV6_DST);
+      if (route < 0 && ctx.hairpin?.takeV6(b, i, off + IPV6_DST, off, ipLen)) continue;
       if (route < 0) {
         dropped(b, i, Drop.no_route, counters);
         ctx.icmp.noRouteV6(buf, off, ipLen);

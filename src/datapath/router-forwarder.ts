@@ -1,5 +1,6 @@
 // Router mode: IP packets from the TUN are encapsulated toward the node that owns their
-// destination; VXLAN datagrams from peers are decapsulated into the TUN.
+// destination; VXLAN datagrams from peers are decapsulated into the TUN. With NetworkPolicy, packets
+// between two of our own pods come up the TUN too, and the allowed ones go back down it.
 import { HEADROOM } from '../packet/constants.js';
 import { Direction } from './counters.js';
 import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';
@@ -13,6 +14,7 @@ import { Conntrack } from './policy/conntrack.js';
 import type { FlowDecider } from './policy/flow-decider.js';
 import { policyStage, type PolicyContext } from './policy/policy-stage.js';
 import { RouteLookup } from './route-lookup.js';
+import { SameNodeHairpin } from './same-node-hairpin.js';
 import type { TableSnapshot } from './shared-table.js';
 import { TunQueue } from './tun-queue.js';
 import type { UdpSocket } from './udp-socket.js';
@@ -27,6 +29,8 @@ export class RouterForwarder implements Forwarder {
   private readonly tun: TunQueue;
   /** NetworkPolicy, after encapsulate and after decapsulate; undefined when off. */
   private readonly policy: PolicyContext | undefined;
+  /** Packets between two of our pods, back to the TUN once judged; undefined when the policy is off. */
+  private readonly hairpin: SameNodeHairpin | undefined;
 
   constructor(private readonly parts: ShardParts) {
     const { cfg, counters } = parts;
@@ -36,7 +40,8 @@ export class RouterForwarder implements Forwarder {
     this.icmp = new IcmpReplies(cfg.batchSize, cfg.tunAddressV4, Uint8Array.from(cfg.tunAddressV6));
     const ownMac = Uint8Array.from(cfg.ownMac);
     const ownMacV6 = Uint8Array.from(cfg.ownMacV6);
-    this.encap = { routes: this.routes, counters, icmp: this.icmp, vni: cfg.vni, ownMac, ownMacV6, maxInnerV4: cfg.maxInnerV4, maxInnerV6: cfg.maxInnerV6 };
+    this.hairpin = cfg.policy && cfg.ownPods && new SameNodeHairpin(cfg.batchSize, cfg.ownPods);
+    this.encap = { routes: this.routes, counters, icmp: this.icmp, vni: cfg.vni, ownMac, ownMacV6, maxInnerV4: cfg.maxInnerV4, maxInnerV6: cfg.maxInnerV6, hairpin: this.hairpin };
     this.decap = { routes: this.routes, counters, vni: cfg.vni, ownMac, ownMacV6 };
     this.policy = cfg.policy && { conntrack: new Conntrack(cfg.policy.conntrack), decider: new CompiledPolicy(cfg.policy.compiled), counters };
   }
@@ -64,8 +69,15 @@ export class RouterForwarder implements Forwarder {
     counters.now = Date.now();
     counters.batch(Direction.tun, n);
     this.icmp.tick(performance.now());
+    const { hairpin } = this;
+    if (hairpin) hairpin.count = 0;
     let out = encapsulate(tx, n, this.encap);
     if (this.policy) out = policyStage(tx, n, out, this.policy, Direction.tun);
+    if (hairpin && hairpin.count > 0) {
+      hairpin.keepForwarded(tx);
+      const written = hairpin.count > 0 ? this.tun.write(tx.slab, hairpin.offsets, hairpin.lengths, hairpin.count) : 0;
+      if (written < hairpin.count) counters.dropMany(Drop.tun_write_error, hairpin.count - written);
+    }
     if (trace.enabled()) trace.record(tx, n, Direction.tun, HEADROOM, counters.now);
     if (out > 0) {
       const sent = udp ? udp.send(tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, out) : 0;

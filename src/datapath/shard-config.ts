@@ -2,6 +2,7 @@
 // numbers and bytes once, at startup. Structured-cloneable (it travels as workerData).
 // In switch mode tunFd is a TAP queue and the router's MACs and addresses go unused.
 import type { MessagePort } from 'node:worker_threads';
+import type { OwnPods } from './same-node-hairpin.js';
 
 export interface ShardConfig {
   index: number;
@@ -40,6 +41,8 @@ export interface ShardConfig {
   switch: SwitchConfig | undefined;
   /** NetworkPolicy's shared connection table and compiled policy; undefined when the policy is off. */
   policy: PolicyConfig | undefined;
+  /** Router mode: our pod CIDRs, whose packets the TUN hands us only when the policy steers them there; undefined in switch mode. */
+  ownPods: OwnPods | undefined;
 }
 
 export interface PolicyConfig {

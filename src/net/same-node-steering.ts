@@ -1,0 +1,140 @@
+// NetworkPolicy between two pods of this node: the CNI bridge would switch their frames to each
+// other, so vxroute steers them through its TUN instead. A bridge-family table of its own
+// (`bridge vxroute_same_node`) rewrites, in the bridge's prerouting hook, the destination MAC of
+// every unicast frame addressed to another station whose IP destination is one of our pod CIDRs
+// to the bridge's own MAC and marks it for the host, so the bridge passes it up to IP. There, an
+// ip rule (both families) `iif cni0 to <pod CIDR>` looks up a table of ours that routes the pod
+// CIDR into the TUN (and prohibits it when the TUN is gone: fail closed); the datapath judges the
+// packet and writes it back, and the main table routes it out of cni0 to the pod. A new pod's
+// first frame meets the rule: nothing is set per port. IPv6 neighbour discovery stays on the
+// bridge (RFC 4861 §7.1.1: a routed NA, its hop limit no longer 255, would be discarded).
+// The bridge's MAC is pinned (set explicitly, so the kernel no longer takes the lowest port's),
+// or the rewritten frames would go astray when that port leaves.
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Cidr } from '../subnets/cidr.js';
+import { ip, IpCommandError } from './ip-command.js';
+import { findLink } from './links.js';
+
+export const SAME_NODE_TABLE = 'vxroute_same_node';
+/** Our routing table and the preference of our rules (`ip rule`), both families. */
+export const SAME_NODE_ROUTE_TABLE = 7800;
+export const SAME_NODE_RULE_PREF = 7800;
+
+export interface SameNodeSettings {
+  /** The bridge our pods hang on (the CNI bridge). */
+  bridge: string;
+  /** Our TUN. */
+  tun: string;
+  podCIDR: Cidr | undefined;
+  podCIDRv6: Cidr | undefined;
+}
+
+/** What applySameNode changed that exit must put back. */
+export interface SameNodeSetup {
+  tun: string;
+  /** The TUN's rp_filter before we loosened it ('' when untouched). */
+  rpFilter: string;
+}
+
+/** The nft script: create-then-delete makes the replace work whether or not the table exists. */
+export function sameNodeRules(bridgeMac: string, s: Pick<SameNodeSettings, 'podCIDR' | 'podCIDRv6'>): string {
+  // `other` (PACKET_OTHERHOST): unicast to a MAC not the ingress port's, as eth_type_trans classified it.
+  const steer = `meta pkttype other`;
+  const to = `ether daddr set ${bridgeMac} meta pkttype set host`;
+  const rules: string[] = [];
+  if (s.podCIDR) rules.push(`${steer} ip daddr ${s.podCIDR.text} counter ${to}`);
+  if (s.podCIDRv6) {
+    rules.push(`${steer} ip6 daddr ${s.podCIDRv6.text} icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept`);
+    rules.push(`${steer} ip6 daddr ${s.podCIDRv6.text} counter ${to}`);
+  }
+  return [
+    `table bridge ${SAME_NODE_TABLE} {}`,
+    `delete table bridge ${SAME_NODE_TABLE}`,
+    `table bridge ${SAME_NODE_TABLE} {`,
+    '  chain prerouting {',
+    // Before any other bridge table's prerouting (dstnat is -300): ours decides where the frame goes.
+    '    type filter hook prerouting priority -310; policy accept;',
+    ...rules.map((r) => `    ${r}`),
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Replaces everything of ours (an earlier run's too, after kill -9) with what `s` needs. The bridge
+ * is created when no pod made it yet (the CNI bridge plugin takes an existing one), so the table
+ * is in force before the first pod's.
+ */
+export async function applySameNode(s: SameNodeSettings): Promise<SameNodeSetup> {
+  await removeSameNode();
+  if (!(await findLink(s.bridge))) {
+    await ip(['link', 'add', s.bridge, 'type', 'bridge']);
+    await ip(['link', 'set', s.bridge, 'up']);
+  }
+  const mac = (await readFile(`/sys/class/net/${s.bridge}/address`, 'utf8')).trim();
+  await ip(['link', 'set', s.bridge, 'address', mac]); // explicitly set: the kernel keeps it from now on
+  for (const cidr of [s.podCIDR, s.podCIDRv6]) {
+    if (!cidr) continue;
+    const family = cidr.family === 4 ? '-4' : '-6';
+    await ip([family, 'route', 'replace', cidr.text, 'dev', s.tun, 'table', String(SAME_NODE_ROUTE_TABLE)]);
+    await ip([family, 'route', 'replace', 'prohibit', cidr.text, 'metric', '4294967295', 'table', String(SAME_NODE_ROUTE_TABLE)]);
+    await ip([family, 'rule', 'add', 'pref', String(SAME_NODE_RULE_PREF), 'iif', s.bridge, 'to', cidr.text, 'lookup', String(SAME_NODE_ROUTE_TABLE)]);
+  }
+  await nft(['-f', '-'], sameNodeRules(mac, s));
+  return { tun: s.tun, rpFilter: s.podCIDR ? await loosenRpFilter(s.tun) : '' };
+}
+
+/** Undoes applySameNode: the bridge stays (its pods need it), with its pinned MAC. */
+export async function restoreSameNode(setup: SameNodeSetup): Promise<void> {
+  await removeSameNode();
+  if (setup.rpFilter === '') return;
+  await writeFile(`/proc/sys/net/ipv4/conf/${setup.tun}/rp_filter`, setup.rpFilter).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err; // the device is gone with its settings
+  });
+}
+
+/** Removes our table, rules and routes wherever they are; returns what was removed. */
+export async function removeSameNode(): Promise<string[]> {
+  const removed: string[] = [];
+  if (await nft(['list', 'table', 'bridge', SAME_NODE_TABLE]).then(() => true, () => false)) {
+    await nft(['delete', 'table', 'bridge', SAME_NODE_TABLE]);
+    removed.push(`nftables table bridge ${SAME_NODE_TABLE}`);
+  }
+  for (const family of ['-4', '-6']) {
+    let rules = 0;
+    while (await ip([family, 'rule', 'del', 'pref', String(SAME_NODE_RULE_PREF)]).then(() => true, () => false)) rules++;
+    if (rules > 0) removed.push(`${rules} ip ${family} rule(s) pref ${SAME_NODE_RULE_PREF}`);
+    const flushed = await ip([family, 'route', 'flush', 'table', String(SAME_NODE_ROUTE_TABLE)]).then(
+      () => true,
+      (err: unknown) => (err instanceof IpCommandError ? false : Promise.reject(err)),
+    );
+    if (flushed && rules > 0) removed.push(`ip ${family} route table ${SAME_NODE_ROUTE_TABLE}`);
+  }
+  return removed;
+}
+
+/**
+ * Packets written back into the TUN come from our own pods, whose route is cni0: strict reverse
+ * path filtering (1, in `all` or on the device; the kernel takes the larger) would drop them, so
+ * the TUN gets loose (2). Returns the device's previous value.
+ */
+async function loosenRpFilter(tun: string): Promise<string> {
+  const path = `/proc/sys/net/ipv4/conf/${tun}/rp_filter`;
+  const previous = (await readFile(path, 'utf8')).trim();
+  await writeFile(path, '2');
+  return previous;
+}
+
+function nft(args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('nft', args, (err, stdout, stderr) => {
+      if (!err) return resolve(stdout);
+      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+      reject(new Error(missing ? 'nft is not installed: apt-get install -y nftables (vxroute steers same-node pod traffic through its policy with it)' : `nft ${args.join(' ')}: ${stderr.trim() || err.message}`));
+    });
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(input ?? '');
+  });
+}
