@@ -3,7 +3,7 @@
 // (src/net/same-node-steering.ts). Same lab, same pods, the two alternating round by round;
 // reported as ratios policy-on / bridge. Under policy on, one policy selects the server pod and
 // allows the client: every connection's first packet is decided, the rest found in conntrack.
-//   npm run bench:same-node -- [--rounds 2] [--seconds 5]
+//   npm run bench:same-node -- [--rounds 3] [--seconds 5]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { Lab } from '../src/lab/lab.js';
 import { tryInNs } from '../src/lab/netns.js';
 import { buildTcpRr, tcpRr } from './tcp-rr.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' } } });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 
