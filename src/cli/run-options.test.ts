@@ -101,7 +101,7 @@ describe('vxroute run flags', () => {
     expect(message([...base, '--mode', 'hub'])).toMatch(/--mode: "hub" is neither router nor switch/);
     expect(message([...base, '--bridge', 'br1'])).toMatch(/--bridge: only applies with --mode switch/);
     expect(message([...base, '--mode', 'switch', '--fdb-max', '0'])).toMatch(/--fdb-max: "0" must be an integer from 16/);
-    expect(message(['--kube', '--mode', 'switch'])).toMatch(/--kube: switch mode takes its peers from --subnets/);
+    expect(parseRunOptions(['--kube', '--mode', 'switch'], {})).toMatchObject({ mode: 'switch', kube: { networkPolicy: true }, cni: 'none', ipMasq: false, subnetEnv: undefined });
     expect(message([...base, '--mode', 'switch', '--cni', 'vxroute'])).toMatch(/--cni: applies to router mode only/);
     expect(message([...base, '--mode', 'switch', '--iface', 'cni0'])).toMatch(/--iface: is the TAP device and must differ from --bridge/);
   });

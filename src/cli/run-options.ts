@@ -86,6 +86,7 @@ Mode:
   --mode MODE           router (default): a TUN device, IP packets routed by pod CIDR;
                         switch: a TAP device in the node's bridge, one Ethernet segment across
                         the nodes of --subnets (each node needs only name and publicIP there)
+                        or of --kube (NetworkPolicy enforced on frames between nodes)
   --bridge NAME         switch mode: the bridge the TAP joins, created if absent (default: cni0)
   --fdb-max N           switch mode: most MACs learned; the least recently seen makes room
                         (default: 16384)
@@ -193,7 +194,6 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   if (values['arp-proxy'] && values['no-arp-proxy']) throw new ConfigError('--arp-proxy', 'and --no-arp-proxy exclude each other: pick one');
   const kube = values.kube === true;
   if (mode === 'switch') {
-    if (kube) throw new ConfigError('--kube', 'switch mode takes its peers from --subnets FILE (a node needs only "name" and "publicIP"); the Kubernetes source serves router mode only');
     if (values['direct-routing']) throw new ConfigError('--direct-routing', 'applies to router mode only: switch mode joins the nodes\' bridges into one Ethernet segment over VXLAN');
     for (const flag of ['cni', 'ip-masq', 'subnet-env'] as const) {
       if (values[flag] !== undefined) throw new ConfigError(`--${flag}`, 'applies to router mode only: in switch mode the pods\' CNI plugin addresses them in one subnet (see README, Switch mode)');
@@ -206,7 +206,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   for (const flag of ['kubeconfig', 'net-conf', 'no-network-policy', 'conntrack-max'] as const) {
     if (values[flag] !== undefined && !kube) throw new ConfigError(`--${flag}`, 'only applies with --kube');
   }
-  const cni = values.cni ?? (kube ? 'vxroute' : 'none');
+  const cni = values.cni ?? (kube && mode === 'router' ? 'vxroute' : 'none');
   if (!(CNI_MODES as readonly string[]).includes(cni)) throw new ConfigError('--cni', `"${cni}" is none of ${CNI_MODES.join(', ')}`);
   const subnetEnv = values['subnet-env'] ?? (cni === 'flannel' ? DEFAULT_SUBNET_ENV : '');
   if (values['ip-masq'] && values['no-ip-masq']) throw new ConfigError('--ip-masq', 'and --no-ip-masq exclude each other: pick one');

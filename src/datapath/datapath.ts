@@ -129,7 +129,6 @@ export class Datapath {
     }
     let policy: ((index: number) => PolicyConfig) | undefined;
     if (cfg.policy) {
-      if (sw) throw new Error('NetworkPolicy is enforced in router mode only');
       const conntrackSab = allocateConntrack(cfg.policy.conntrackMax);
       this.conntrack = new Conntrack(conntrackSab);
       const compiled = cfg.policy.compiled;

@@ -10,7 +10,7 @@ import type { UdpSocket } from './udp-socket.js';
 export interface Forwarder {
   /** A new table version; allocates, on a change only. */
   adopt(table: TableSnapshot): void;
-  /** A new compiled NetworkPolicy (router mode; the Datapath refuses a policy in switch mode). */
+  /** A new compiled NetworkPolicy. */
   adoptPolicy?(decider: FlowDecider): void;
   /** Reads a batch from the TUN/TAP queue and sends what it can toward peers. */
   fromTun(): void;

@@ -40,11 +40,22 @@ const previous = { key: new Int32Array(10), valid: false, srcIsA: false, verdict
 const STATE_FLAGS = TCP_SYN | TCP_FIN | TCP_RST;
 
 /**
+ * Where each slot's IP packet lies when it is not at HEADROOM (switch mode: inside an Ethernet
+ * frame, after a VLAN tag or not): its offset in the slab and its length, or offset -1 for a
+ * slot that carries no IP packet and passes unjudged (ARP, neighbour discovery).
+ */
+export interface PacketSpans {
+  offsets: Int32Array;
+  lengths: Int32Array;
+}
+
+/**
  * Applies the policy to the packets of batch `b` (n read, `out` in its output list, and b.out6 in
  * the IPv6 one) that came from `direction` (Direction.tun or Direction.udp). Denied packets get
  * their drop reason as verdict and leave the output lists; returns the new length of the first.
+ * `spans`: where the packets are, when not where router mode has them.
  */
-export function policyStage(b: PacketBatch, n: number, out: number, ctx: PolicyContext, direction: number): number {
+export function policyStage(b: PacketBatch, n: number, out: number, ctx: PolicyContext, direction: number, spans?: PacketSpans): number {
   const buf = b.slab;
   const room = b.slotSize - HEADROOM;
   const before = direction === Direction.tun ? 0 : ENCAP_LEN;
@@ -57,8 +68,10 @@ export function policyStage(b: PacketBatch, n: number, out: number, ctx: PolicyC
   for (let i = 0; i < n; i++) {
     b.policyOf[i] = 0;
     if (b.verdicts[i] !== FORWARDED) continue;
-    const avail = Math.min(b.sizes[i] - before, room);
-    const verdict = judge(buf, i * b.slotSize + HEADROOM, avail, ctx, direction, generation, now);
+    const at = spans ? spans.offsets[i] : i * b.slotSize + HEADROOM;
+    if (at < 0) continue;
+    const avail = spans ? spans.lengths[i] : Math.min(b.sizes[i] - before, room);
+    const verdict = judge(buf, at, avail, ctx, direction, generation, now);
     b.policyOf[i] = lastReason + 1;
     if (verdict === FORWARDED) continue;
     dropped(b, i, verdict, ctx.counters);

@@ -1,16 +1,17 @@
 // TAP → peers in switch mode: learn each frame's source as local, let the proxy answer what it
-// can, then put the VXLAN header in the headroom (RFC 7348 §5) and send the frame to the peer
+// can, let NetworkPolicy judge the rest (frame-policy.ts), then put the VXLAN header in the headroom (RFC 7348 §5) and send the frame to the peer
 // that has its destination MAC, or to every peer (head-end replication) for broadcast,
 // multicast and unknown unicast, as the kernel's vxlan does with all-zero FDB entries.
 import { HEADROOM, MAC_LEN, VXLAN_HEADER_LEN, ETH_HEADER_LEN } from '../../packet/constants.js';
 import { isStationMac } from '../../packet/ethernet.js';
 import { writeVxlanHeader } from '../../packet/vxlan.js';
-import { EventSlot, type ShardCounters } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
 import { dropped } from '../dropped.js';
+import { Direction, EventSlot, type ShardCounters } from '../counters.js';
 import { ANSWERED, FORWARDED, type PacketBatch } from '../packet-batch.js';
 import { tunReadDrop } from '../tun-read-drop.js';
 import { LOCAL, type Fdb } from './fdb.js';
+import type { FramePolicy } from './frame-policy.js';
 import { Proxied, type NeighbourProxy } from './neighbour-proxy.js';
 import type { SendList } from './send-list.js';
 import type { SwitchPeers } from './switch-peers.js';
@@ -28,12 +29,21 @@ export interface EgressContext {
   /** Output lists per underlay family (undefined for one we do not use). */
   send4: SendList | undefined;
   send6: SendList | undefined;
+  /** NetworkPolicy; undefined when off. */
+  policy?: FramePolicy;
 }
 
 /** Forwards the `n` frames read into `b`; the datagrams wait in ctx's send lists, the proxy's answers in its slab. */
 export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): void {
+  admitFrames(b, n, ctx);
+  if (ctx.policy) ctx.policy.apply(b, n, 0, Direction.tun, 0);
+  sendFrames(b, n, ctx);
+}
+
+/** Drops what is no frame, learns each source and lets the proxy answer; what is left is FORWARDED, for now. */
+function admitFrames(b: PacketBatch, n: number, ctx: EgressContext): void {
   const buf = b.slab;
-  const { fdb, peers, counters } = ctx;
+  const { fdb, counters } = ctx;
   fdb.now = counters.now;
   if (ctx.proxy) ctx.proxy.neighbours.now = counters.now;
   for (let i = 0; i < n; i++) {
@@ -61,6 +71,18 @@ export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): vo
         continue;
       }
     }
+    b.verdicts[i] = FORWARDED;
+  }
+}
+
+/** Sends each frame still FORWARDED to the peer that has its destination, or to every peer. */
+function sendFrames(b: PacketBatch, n: number, ctx: EgressContext): void {
+  const buf = b.slab;
+  const { fdb, peers, counters } = ctx;
+  for (let i = 0; i < n; i++) {
+    if (b.verdicts[i] !== FORWARDED) continue;
+    const frame = i * b.slotSize + HEADROOM;
+    const len = b.sizes[i];
     const head = frame - VXLAN_HEADER_LEN;
     writeVxlanHeader(buf, head, ctx.vni);
     // A unicast destination behind a known peer goes there only; LOCAL or MISS means the bridge
@@ -73,7 +95,6 @@ export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): vo
         continue;
       }
       b.peerOf[i] = peers.ids[target];
-      b.verdicts[i] = FORWARDED;
       continue;
     }
     if (peers.count === 0) {
@@ -89,7 +110,6 @@ export function forwardFrames(b: PacketBatch, n: number, ctx: EgressContext): vo
     // Copies some peers' underlay could not carry: the frame is counted once under oversize too.
     if (sent < peers.count) counters.drop(Drop.oversize);
     counters.event(EventSlot.floods);
-    b.verdicts[i] = FORWARDED;
   }
 }
 

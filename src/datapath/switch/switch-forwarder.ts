@@ -5,11 +5,15 @@ import { Direction } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
 import type { Forwarder, ShardParts } from '../forwarder.js';
 import { PacketBatch } from '../packet-batch.js';
+import { CompiledPolicy } from '../policy/compiled-policy.js';
+import { Conntrack } from '../policy/conntrack.js';
+import type { FlowDecider } from '../policy/flow-decider.js';
 import { RouteLookup } from '../route-lookup.js';
 import type { SwitchConfig } from '../shard-config.js';
 import type { TableSnapshot } from '../shared-table.js';
 import { TunQueue } from '../tun-queue.js';
 import { Fdb } from './fdb.js';
+import { FramePolicy } from './frame-policy.js';
 import { NeighbourProxy } from './neighbour-proxy.js';
 import { Neighbours } from './neighbours.js';
 import { SendList } from './send-list.js';
@@ -30,6 +34,8 @@ export class SwitchForwarder implements Forwarder {
   private readonly egress: EgressContext;
   private readonly ingress: IngressContext;
   private readonly tap: TunQueue;
+  /** NetworkPolicy, for frames both ways (one connection table); undefined when off. */
+  private readonly policy: FramePolicy | undefined;
 
   constructor(
     private readonly parts: ShardParts,
@@ -41,14 +47,20 @@ export class SwitchForwarder implements Forwarder {
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.peers = new SwitchPeers(cfg.maxPeers);
     const fdb = new Fdb(sw.fdb);
+    this.policy = cfg.policy && new FramePolicy(cfg.batchSize, { conntrack: new Conntrack(cfg.policy.conntrack), decider: new CompiledPolicy(cfg.policy.compiled), counters });
     this.proxy = sw.arpProxy ? new NeighbourProxy(cfg.batchSize, new Neighbours(sw.neighbours, sw.neighboursMax), fdb) : undefined;
     this.egress = {
       fdb, peers: this.peers, proxy: this.proxy, counters, vni: cfg.vni,
       maxFrameV4: cfg.maxInnerV4 + ETH_HEADER_LEN, maxFrameV6: cfg.maxInnerV6 + ETH_HEADER_LEN,
       send4: parts.udp ? new SendList(parts.udp, this.tx.slab) : undefined,
       send6: parts.udp6 ? new SendList(parts.udp6, this.tx.slab) : undefined,
+      policy: this.policy,
     };
-    this.ingress = { routes: this.routes, fdb, proxy: this.proxy, counters, vni: cfg.vni, maxFrame: sw.maxFrame };
+    this.ingress = { routes: this.routes, fdb, proxy: this.proxy, counters, vni: cfg.vni, maxFrame: sw.maxFrame, policy: this.policy };
+  }
+
+  adoptPolicy(decider: FlowDecider): void {
+    if (this.policy) this.policy.ctx.decider = decider;
   }
 
   adopt(table: TableSnapshot): void {

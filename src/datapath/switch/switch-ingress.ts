@@ -1,16 +1,17 @@
 // Peers → TAP in switch mode: validate each VXLAN datagram as the kernel's vxlan does (RFC 7348
-// §5), learn the inner source MAC as living behind the sending peer, and hand the frame to the
-// TAP where it lies. Nothing received from a peer is ever sent to a peer (split horizon), so no
-// loop can form between nodes whatever the topology.
+// §5), learn the inner source MAC as living behind the sending peer, let NetworkPolicy judge the
+// frame (frame-policy.ts) and hand it to the TAP where it lies. Nothing received from a peer is
+// ever sent to a peer (split horizon), so no loop can form between nodes whatever the topology.
 import { ETH_HEADER_LEN, HEADROOM, MAC_LEN, VXLAN_HEADER_LEN } from '../../packet/constants.js';
 import { isStationMac } from '../../packet/ethernet.js';
-import type { ShardCounters } from '../counters.js';
+import { Direction, type ShardCounters } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
 import { dropped } from '../dropped.js';
 import { FORWARDED, type PacketBatch } from '../packet-batch.js';
 import type { RouteLookup } from '../route-lookup.js';
 import { acceptVxlan } from '../vxlan-check.js';
 import type { Fdb } from './fdb.js';
+import type { FramePolicy } from './frame-policy.js';
 import type { NeighbourProxy } from './neighbour-proxy.js';
 
 /** Datagrams are received here, so that the inner frame lands at HEADROOM like a TAP read. */
@@ -25,6 +26,8 @@ export interface IngressContext {
   vni: number;
   /** Largest frame the TAP takes: its MTU, the Ethernet header and one VLAN tag. */
   maxFrame: number;
+  /** NetworkPolicy; undefined when off. */
+  policy?: FramePolicy;
 }
 
 /** Accepts the `n` datagrams received into `b` over the `family` underlay; fills b's output list and returns its length. */
@@ -61,5 +64,5 @@ export function acceptFrames(b: PacketBatch, n: number, ctx: IngressContext, fam
     counters.rx(peer, frameLen);
     out++;
   }
-  return out;
+  return ctx.policy ? ctx.policy.apply(b, n, out, Direction.udp, VXLAN_HEADER_LEN) : out;
 }
