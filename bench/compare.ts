@@ -9,14 +9,22 @@
 //   none     plain routing over the underlay, no tunnel (this machine's ceiling)
 //   vxroute-direct  vxroute --direct-routing on both nodes: same subnet, so kernel routes, no VXLAN
 //                   (target: ≥ 0.95× none)
+//   vxroute-policy  vxroute --kube on both nodes enforcing NetworkPolicy, the test API server holding
+//                   1,000 policies over 5,000 pods (src/lab/policy-world.ts) and the measured pods
+//                   selected by several policies that allow the traffic; compared with `vxroute`
+//                   (policy off) in a table of its own: throughput ≥ 0.95×, the first packet of a
+//                   new connection ≤ 50 µs slower at the median, the policy's memory, and the time
+//                   a change of one policy takes to be in force on every worker (target < 100 ms)
 // Per variant: TCP with iperf3 (1 and 4 streams), UDP 64- and 1,400-byte packet rates (delivered
 // packets/s and loss, sent as fast as iperf3 can), the highest offered 64-byte rate that loses at
 // most 0.1 % (a rate search, RFC 2544 §26.1), ping RTT p50/p99, 1-byte TCP transactions per second
-// (netperf's TCP_RR) and the CPU that took, and forwarding CPU per gigabit (the forwarder's own
+// (netperf's TCP_RR) and the CPU that took, the time connect() takes (a new flow's first packet and
+// its answer, from a new source port each time), and forwarding CPU per gigabit (the forwarder's own
 // CPU time plus the machine's softirq time, during the 1-stream TCP run). Rounds interleave the
 // variants; each figure is the median over the rounds, and a ratio to the kernel path.
 // Writes bench/results/bench-<time>.{md,json,svg}.
 //   npm run bench -- [--rounds 3] [--seconds 5] [--rate-trial-seconds 2] [--rate-precision 0.05] [--quick] [--out DIR]
+//                    [--policy-pods 5000] [--policies 1000] [--policy-changes 20]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,18 +32,26 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { median } from '../src/lab/iperf.js';
+import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
+import { loadMeasuredWorld, MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
 import { searchRate, trialsFor } from '../src/lab/rate-search.js';
+import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { renderChart } from './chart.js';
-import { buildTcpRr, tcpRr } from './tcp-rr.js';
+import { policyCost, policyCostLines } from './policy-cost.js';
+import { buildTcpRr, CONNECT_PORT, TRANSACTIONS_PORT, tcpConnects, tcpRr } from './tcp-rr.js';
 
-const VARIANTS = ['kernel', 'vxroute', 'vxroute-busy', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct'] as const;
+const VARIANTS = ['kernel', 'vxroute', 'vxroute-policy', 'vxroute-busy', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct'] as const;
 type Variant = (typeof VARIANTS)[number];
 /** How long a vxroute-busy shard spins after traffic: longer than a round trip through both daemons (bench:latency). */
 const BUSY_POLL_US = 200;
 /** The loss a 64-byte trial may show and still pass. */
 const RATE_MAX_LOSS = 0.001;
+/** The connection table's cap on vxroute-policy's nodes (the daemon's default, given so its size is known here). */
+const CONNTRACK_MAX = 65_536;
+/** iperf3's port: what the measured pods' policies allow, with tcp-rr's two. */
+const IPERF_PORT = 5201;
 const METRICS = {
   tcp1: { label: 'TCP 1 stream', unit: 'Mbit/s', higherIsBetter: true },
   tcp4: { label: 'TCP 4 streams', unit: 'Mbit/s', higherIsBetter: true },
@@ -48,6 +64,7 @@ const METRICS = {
   pingP99: { label: 'ping p99', unit: 'ms', higherIsBetter: false },
   tcpRr: { label: 'TCP_RR 1 byte', unit: 'trans/s', higherIsBetter: true },
   tcpRrCpu: { label: 'CPU during TCP_RR', unit: 'cores', higherIsBetter: false },
+  connectP50: { label: 'TCP connect p50 (new flow\'s first packet + answer)', unit: 'µs', higherIsBetter: false },
   cpuPerGbit: { label: 'CPU per Gbit', unit: 's/Gbit', higherIsBetter: false },
 } as const;
 type Metric = keyof typeof METRICS;
@@ -58,6 +75,10 @@ interface Setup {
   b: LabNode;
   /** Processes whose CPU time is the forwarding's (daemons, socat). */
   forwarders: () => number[];
+  /** The vxroute daemons of both nodes (none for the other paths). */
+  daemons: VxrouteProcess[];
+  /** vxroute-policy's API server. */
+  api?: KubeApiServer;
 }
 
 interface Tools {
@@ -65,34 +86,50 @@ interface Tools {
   tcpRr: string;
   seconds: number;
   pings: number;
+  /** New TCP connections timed per round. */
+  connects: number;
   rateTrialSeconds: number;
   ratePrecision: number;
 }
 
 const TICK_S = 0.01; // USER_HZ
 
-async function setup(variant: Variant): Promise<Setup> {
+async function setup(variant: Variant, world: WorldSize): Promise<Setup> {
   const lab = await Lab.create({ underlay: [4], pods: [4], segment: variant.endsWith('-l2') });
   try {
-    return await build(lab, variant);
+    return await build(lab, variant, world);
   } catch (err) {
     await lab.dispose();
     throw err;
   }
 }
 
-async function build(lab: Lab, variant: Variant): Promise<Setup> {
+async function build(lab: Lab, variant: Variant, world: WorldSize): Promise<Setup> {
   const kind = variant === 'kernel' || variant === 'kernel-l2' ? 'kernel' : 'vxroute';
   // Both nodes send as they would through a NIC: checksums and segmentation left to the "device".
   const a = await lab.addNode(kind, 1, { txOffload: true });
   const b = await lab.addNode(kind, 1, { txOffload: true });
   const children: ChildProcess[] = [];
+  const daemons: VxrouteProcess[] = [];
   const pids: number[] = [];
+  let api: KubeApiServer | undefined;
   if (kind === 'kernel') await lab.programKernelPeers();
   if (variant === 'vxroute' || variant === 'vxroute-busy' || variant === 'vxroute-l2') {
     const subnets = await lab.writeSubnets();
     const flags = variant === 'vxroute-l2' ? ['--mode', 'switch'] : variant === 'vxroute-busy' ? ['--busy-poll', String(BUSY_POLL_US)] : [];
-    for (const n of [a, b]) pids.push((await lab.startVxroute(n, subnets, flags)).pid);
+    for (const n of [a, b]) daemons.push(await lab.startVxroute(n, subnets, flags));
+  }
+  if (variant === 'vxroute-policy') {
+    const server = new KubeApiServer();
+    api = server;
+    lab.onDispose(() => void server.close());
+    const kubeconfig = await lab.addApiServer(server);
+    for (const n of [a, b]) server.upsertNode({ metadata: { name: n.name }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.publicIP }] } });
+    loadMeasuredWorld(server, world, { node: a.name, ip: a.pods[0].ip }, { node: b.name, ip: b.pods[0].ip }, { iperf: IPERF_PORT, transactions: Number(TRANSACTIONS_PORT), connects: Number(CONNECT_PORT) });
+    const netConf = await lab.writeNetConf();
+    for (const n of [a, b]) daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, ['--conntrack-max', String(CONNTRACK_MAX)]));
+    // Each has the other's lease (the synthetic nodes have none: they are left out of the table).
+    for (const d of daemons) await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 2, 60_000);
   }
   if (variant === 'naive') {
     // UDP-DATAGRAM is unconnected: an ICMP port unreachable before the peer's socat binds must not end it.
@@ -113,12 +150,13 @@ async function build(lab: Lab, variant: Variant): Promise<Setup> {
   }
   if (variant === 'vxroute-direct') {
     const subnets = await lab.writeSubnets();
-    for (const n of [a, b]) pids.push((await lab.startVxroute(n, subnets, ['--direct-routing'])).pid);
+    for (const n of [a, b]) daemons.push(await lab.startVxroute(n, subnets, ['--direct-routing']));
   }
   if (variant === 'none') {
     for (const [n, peer] of [[a, b], [b, a]] as const) await inNs(n.ns, 'ip', ['route', 'add', peer.podCIDR, 'via', peer.publicIP]);
   }
-  return { lab, a, b, forwarders: () => pids };
+  pids.push(...daemons.map((d) => d.pid));
+  return { lab, a, b, forwarders: () => pids, daemons, api };
 }
 
 async function cpuTicks(pids: number[]): Promise<number> {
@@ -176,33 +214,46 @@ async function measure(s: Setup, tools: Tools): Promise<Record<Metric, number>> 
   const rrStart = performance.now();
   const rr = await tcpRr(tools.tcpRr, server, client, seconds);
   const rrCores = ((await cpuTicks(s.forwarders())) - rrBefore) * TICK_S / ((performance.now() - rrStart) / 1000);
+  const connects = await tcpConnects(tools.tcpRr, server, client, tools.connects);
   const gbit = (tcp1.bytes * 8) / 1e9;
   return {
     tcp1: tcp1.bits_per_second / 1e6, tcp4: tcp4.bits_per_second / 1e6,
     udp64: u64.pps, udp64Loss: u64.loss * 100, udp64NoLoss: search.rate, udp1400: u1400.pps, udp1400Loss: u1400.loss * 100,
-    pingP50: p50, pingP99: p99, tcpRr: rr.transactionsPerS, tcpRrCpu: rrCores, cpuPerGbit: cpu / gbit,
+    pingP50: p50, pingP99: p99, tcpRr: rr.transactionsPerS, tcpRrCpu: rrCores, connectP50: connects.p50Us, cpuPerGbit: cpu / gbit,
   };
 }
 
-const format = (v: number, unit: string): string => (['pkt/s', 'Mbit/s', 'trans/s'].includes(unit) ? v.toFixed(0) : unit === '%' || unit === 'cores' ? v.toFixed(2) : v.toFixed(3));
+const format = (v: number, unit: string): string => (['pkt/s', 'Mbit/s', 'trans/s', 'µs'].includes(unit) ? v.toFixed(0) : unit === '%' || unit === 'cores' ? v.toFixed(2) : v.toFixed(3));
 
 export const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--rate-trial-seconds S] [--rate-precision F] [--quick] [--out DIR]
+                    [--policy-pods N] [--policies N] [--policy-changes N]
 
-Builds eight two-node namespace clusters on this machine, their underlay veths with the transmit
-offloads a NIC has (kernel VXLAN as flannel configures it, vxroute, vxroute --busy-poll ${BUSY_POLL_US},
-the kernel's bridge + vxlan as one L2 segment, vxroute --mode switch, socat TUN-UDP, plain
-routing, vxroute --direct-routing) and measures TCP (1 and 4 streams), UDP 64/1400-byte packet
-rates sent as fast as iperf3 can, the highest 64-byte rate that loses at most 0.1 % (a binary
-search of trials of --rate-trial-seconds, default 2, until within --rate-precision, default
-0.05), ping p50/p99, 1-byte TCP transactions per second and their CPU, and CPU per Gbit, as
-ratios to the kernel path; writes .md, .json and .svg under DIR (default bench/results). Needs
-root, iperf3, socat and a C compiler (cc). --quick: 1 round of 1 s, rate trials of 1 s to within 0.2.
+Builds nine two-node namespace clusters on this machine, their underlay veths with the transmit
+offloads a NIC has (kernel VXLAN as flannel configures it, vxroute, vxroute --kube enforcing
+NetworkPolicy against a test API server holding --policies (default 1000) policies over
+--policy-pods (default 5000) pods, vxroute --busy-poll ${BUSY_POLL_US}, the kernel's bridge + vxlan as one
+L2 segment, vxroute --mode switch, socat TUN-UDP, plain routing, vxroute --direct-routing) and
+measures TCP (1 and 4 streams), UDP 64/1400-byte packet rates sent as fast as iperf3 can, the
+highest 64-byte rate that loses at most 0.1 % (a binary search of trials of --rate-trial-seconds,
+default 2, until within --rate-precision, default 0.05), ping p50/p99, 1-byte TCP transactions
+per second and their CPU, TCP connect time, and CPU per Gbit, as ratios to the kernel path; then
+NetworkPolicy's cost (on against off, its memory, and --policy-changes (default 20) changes of one
+policy timed until in force on every worker); writes .md, .json and .svg under DIR (default
+bench/results). Needs root, iperf3, socat and a C compiler (cc). --quick: 1 round of 1 s, rate
+trials of 1 s to within 0.2, 3 policy changes.
 `;
 
 /** A positive number from a flag, or an error that names it. */
 function positive(flag: string, text: string, max: number): number {
   const n = Number(text);
   if (!(n > 0 && n <= max)) throw new RangeError(`--${flag}: "${text}" must be a number above 0 and at most ${max}`);
+  return n;
+}
+
+/** A whole number from a flag within [min, max], or an error that names it. */
+function count(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= min && n <= max)) throw new RangeError(`--${flag}: "${text}" must be a whole number from ${min} to ${max}`);
   return n;
 }
 
@@ -213,6 +264,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' },
       'rate-trial-seconds': { type: 'string', default: '2' }, 'rate-precision': { type: 'string', default: '0.05' },
       quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench/results' },
+      'policy-pods': { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, 'policy-changes': { type: 'string', default: '20' },
     },
   });
   const missing = ['iperf3', 'socat', 'ping', 'cc'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
@@ -225,12 +277,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 1;
   }
   const quick = values.quick!;
-  let rounds: number, seconds: number, rateTrialSeconds: number, ratePrecision: number;
+  let rounds: number, seconds: number, rateTrialSeconds: number, ratePrecision: number, world: WorldSize, policyChanges: number;
   try {
     rounds = quick ? 1 : Math.round(positive('rounds', values.rounds!, 100));
     seconds = quick ? 1 : positive('seconds', values.seconds!, 3600);
     rateTrialSeconds = quick ? 1 : positive('rate-trial-seconds', values['rate-trial-seconds']!, 600);
     ratePrecision = quick ? 0.2 : positive('rate-precision', values['rate-precision']!, 0.5);
+    world = { pods: count('policy-pods', values['policy-pods']!, 2, 25_000), policies: count('policies', values.policies!, MEASURED_POLICIES + 1, 10_000) };
+    policyChanges = quick ? 3 : count('policy-changes', values['policy-changes']!, 1, 1000);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     return 1;
@@ -238,8 +292,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const scratch = await mkdtemp(join(tmpdir(), 'vxroute-bench-'));
   const setups = new Map<Variant, Setup>();
   try {
-    const tools: Tools = { tcpRr: await buildTcpRr(scratch), seconds, pings: quick ? 50 : 200, rateTrialSeconds, ratePrecision };
-    for (const v of VARIANTS) setups.set(v, await setup(v));
+    const tools: Tools = { tcpRr: await buildTcpRr(scratch), seconds, pings: quick ? 50 : 200, connects: quick ? 200 : 1000, rateTrialSeconds, ratePrecision };
+    for (const v of VARIANTS) setups.set(v, await setup(v, world));
     const runs = new Map<Variant, Record<Metric, number>[]>(VARIANTS.map((v) => [v, []]));
     for (let r = 0; r < rounds; r++) for (const v of VARIANTS) runs.get(v)!.push(await measure(setups.get(v)!, tools));
 
@@ -254,12 +308,20 @@ export async function benchCommand(argv: string[]): Promise<number> {
       `|---|${VARIANTS.map(() => '---').join('|')}|`,
       ...(Object.keys(METRICS) as Metric[]).map((m) => `| ${METRICS[m].label} (${METRICS[m].unit}) | ${VARIANTS.map((v) => `${format(table[v][m], METRICS[m].unit)} (${ratio(v, m).toFixed(2)}×)`).join(' | ')} |`),
     ];
+    const withPolicy = setups.get('vxroute-policy')!;
+    const policy = await policyCost(
+      { on: table['vxroute-policy'], off: table.vxroute },
+      { on: withPolicy.daemons, off: setups.get('vxroute')!.daemons },
+      { serverNs: withPolicy.b.pods[0].ns, clientIp: withPolicy.a.pods[0].ip },
+      withPolicy.api!, world, world.policies - MEASURED_POLICIES, CONNTRACK_MAX, policyChanges,
+    );
+    lines.push('', ...policyCostLines(policy, CONNTRACK_MAX));
     console.log(lines.join('\n'));
     const stamp = `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await mkdir(values.out!, { recursive: true });
     const base = join(values.out!, stamp);
     await writeFile(`${base}.md`, `${lines.join('\n')}\n`);
-    await writeFile(`${base}.json`, JSON.stringify({ rounds, seconds, rateTrialSeconds, ratePrecision, busyPollUs: BUSY_POLL_US, quick, metrics: METRICS, medians: table, runs: Object.fromEntries(runs) }, null, 2));
+    await writeFile(`${base}.json`, JSON.stringify({ rounds, seconds, rateTrialSeconds, ratePrecision, busyPollUs: BUSY_POLL_US, quick, metrics: METRICS, medians: table, runs: Object.fromEntries(runs), policy }, null, 2));
     await writeFile(`${base}.svg`, renderChart(
       (Object.keys(METRICS) as Metric[]).filter((m) => table.kernel[m] > 0).map((m) => ({ label: METRICS[m].label, higherIsBetter: METRICS[m].higherIsBetter, values: VARIANTS.map((v) => ratio(v, m)) })),
       [...VARIANTS],

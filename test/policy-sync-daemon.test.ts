@@ -1,8 +1,8 @@
 // `vxroute run --kube` follows the policy world from the start, in a node namespace against the
 // test API server: it forwards nothing before the first world (a pod is isolated from its first
-// packet), is not ready while a kind it needs is refused, compiles each world as it changes and
-// shows the world's counts on /metrics, and with --no-network-policy asks the API for no pod,
-// namespace or policy.
+// packet), is not ready while a kind it needs is refused, compiles each world as it changes, logs
+// when its workers have switched to it and shows the world's counts on /metrics, and with
+// --no-network-policy asks the API for no pod, namespace or policy.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
@@ -52,8 +52,13 @@ describe('vxroute run --kube: the policy world', () => {
     await vi.waitFor(async () => expect((await d.readyz()).status).toBe(200), WAIT);
 
     const from = d.logs.length;
+    const changedAt = Date.now();
     api.upsertNetworkPolicy(denyAll('x'));
     expect(await d.waitForLog((l) => l.msg === 'network policy compiled', 15_000, from)).toMatchObject({ policies: 1, why: 'networkpolicies: 1 change', generation: 2 });
+    // The worker says when it switched (what bench/policy-cost.ts times a change by).
+    const inForce = await d.waitForLog((l) => l.msg === 'network policy in force on every worker', 15_000, from);
+    expect(inForce.generation).toBe(2);
+    expect(inForce.at).toBeGreaterThanOrEqual(changedAt);
     const metrics = (await d.get('/metrics')).body;
     expect(metrics).toMatch(/^vxroute_policy_objects\{kind="pods"\} 1$/m);
     expect(metrics).toMatch(/^vxroute_policy_objects\{kind="networkpolicies"\} 1$/m);

@@ -164,6 +164,7 @@ class Daemon {
     const world = this.policy?.current();
     if (world && world !== this.compiledWorld) this.publishPolicy(world, 'changed while the datapath started');
     datapath.onGsoChange((change) => logGsoChange(log, change));
+    datapath.onPolicyInForce(({ generation, at }) => log.info({ generation, at }, 'network policy in force on every worker'));
     undo.push(() => datapath.stop());
     undo.push(warnOnOversizeDatagrams(datapath, log));
     datapath.exited.catch((err: Error) => this.stop.abort(err));

@@ -7,6 +7,8 @@ import type { SubnetTable } from '../subnets/subnet-table.js';
 import { CounterReader, type CounterSnapshot } from './counter-snapshot.js';
 import { CounterLayout } from './counters.js';
 import { GsoFamilies, type GsoChange } from './gso-changes.js';
+import { PolicyAdoption, type PolicyInForce } from './policy-adoption.js';
+import { CompiledPolicy } from './policy/compiled-policy.js';
 import { PeerIds } from './peer-ids.js';
 import { allocateConntrack, Conntrack } from './policy/conntrack.js';
 import { routesFromTable } from './routes-from-table.js';
@@ -102,6 +104,8 @@ export class Datapath {
   private readonly policyPorts: MessagePort[] = [];
   private readonly gsoFamilies = new GsoFamilies();
   private gsoListener: (change: GsoChange) => void = () => undefined;
+  private readonly adoption: PolicyAdoption | undefined;
+  private policyListener: (inForce: PolicyInForce) => void = () => undefined;
 
   /** Pod CIDRs the kernel routes directly (DirectRouting), left out of the shards' table. */
   private direct: ReadonlySet<string>;
@@ -133,6 +137,7 @@ export class Datapath {
       this.conntrack = new Conntrack(conntrackSab);
       const compiled = cfg.policy.compiled;
       this.policyNames = cfg.policy.names;
+      this.adoption = new PolicyAdoption(workers, new CompiledPolicy(compiled).generation());
       policy = () => {
         const { port1, port2 } = new MessageChannel();
         this.policyPorts.push(port1);
@@ -171,6 +176,10 @@ export class Datapath {
         const familyChange = this.gsoFamilies.fold(change);
         if (familyChange) this.gsoListener(familyChange);
       },
+      (adopted) => {
+        const inForce = this.adoption?.fold(adopted);
+        if (inForce) this.policyListener(inForce);
+      },
     );
   }
 
@@ -195,6 +204,11 @@ export class Datapath {
     this.table = table;
     this.pool.wake(); // idle shards adopt it now, not at their next packet
     return version;
+  }
+
+  /** Called when every shard decides with a published policy generation (or a newer one). */
+  onPolicyInForce(listener: (inForce: PolicyInForce) => void): void {
+    this.policyListener = listener;
   }
 
   /** Hands a newly compiled policy to the shards; each takes the newest at its next loop. `names`: policy index → "namespace/name". */

@@ -2,6 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import { addon } from '../native/addon.js';
 import { isGsoChange, type GsoChange } from './gso-changes.js';
+import { isPolicyAdopted, type PolicyAdopted } from './policy-adoption.js';
 import { CONTROL_WORDS, ControlWord, type ShardConfig } from './shard-config.js';
 
 const WORKER_ENTRY = new URL('../../workers/shard.js', import.meta.url);
@@ -14,8 +15,8 @@ export class ShardPool {
   readonly exited: Promise<void>;
   private stopping = false;
 
-  /** `onGsoChange`: a shard's socket switched UDP GSO on or off. */
-  constructor(configs: Omit<ShardConfig, 'control' | 'wakeFd'>[], onGsoChange: (change: GsoChange) => void) {
+  /** `onGsoChange`: a shard's socket switched UDP GSO on or off; `onPolicyAdopted`: a shard switched to a newly published policy. */
+  constructor(configs: Omit<ShardConfig, 'control' | 'wakeFd'>[], onGsoChange: (change: GsoChange) => void, onPolicyAdopted: (m: PolicyAdopted) => void = () => undefined) {
     const exits: Promise<void>[] = [];
     for (const cfg of configs) {
       const wakeFd = addon.eventfdOpen();
@@ -25,6 +26,7 @@ export class ShardPool {
       this.workers.push(worker);
       worker.on('message', (message: unknown) => {
         if (isGsoChange(message)) onGsoChange(message);
+        else if (isPolicyAdopted(message)) onPolicyAdopted(message);
       });
       exits.push(
         new Promise<void>((resolve, reject) => {

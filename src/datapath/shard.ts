@@ -15,6 +15,7 @@ import { RouterForwarder } from './router-forwarder.js';
 import { SharedTableReader } from './shared-table.js';
 import { SwitchForwarder } from './switch/switch-forwarder.js';
 import type { GsoChange } from './gso-changes.js';
+import type { PolicyAdopted } from './policy-adoption.js';
 import { TraceWriter } from './trace-ring.js';
 import { UdpSocket, type GsoReporter } from './udp-socket.js';
 
@@ -97,7 +98,10 @@ export class Shard {
     this.policyVersion = version; // read before the port: a policy posted after it announces itself again
     let latest: SharedArrayBuffer | undefined;
     for (let m = receiveMessageOnPort(policy.updates); m; m = receiveMessageOnPort(policy.updates)) latest = m.message as SharedArrayBuffer;
-    if (latest) this.forwarder.adoptPolicy?.(new CompiledPolicy(latest));
+    if (!latest || !this.forwarder.adoptPolicy) return;
+    const compiled = new CompiledPolicy(latest);
+    this.forwarder.adoptPolicy(compiled);
+    parentPort?.postMessage({ type: 'policy-adopted', worker: this.cfg.index, generation: compiled.generation(), at: Date.now() } satisfies PolicyAdopted);
   }
 
   private syncTable(): void {
