@@ -1,14 +1,15 @@
 // The compiled NetworkPolicy at the issue's size: 1,000 policies over 5,000 pods (50 namespaces
 // of 100 pods, 20 policies each; every measured pod selected by several). Measures compile time
-// (PolicyWorld → SharedArrayBuffer, parsing and validation included), the buffer's bytes, the
-// reader's construction, and decide() ns/op on a mix of allowed and denied flows, with the
-// reference semantics' ns/op in the same run for scale.
+// (PolicyWorld → SharedArrayBuffer, parsing and validation included) from scratch and, as the
+// daemon compiles (PolicyCompiler), after a change of one policy, one pod's labels or one
+// namespace's labels; the buffer's bytes, the reader's construction, and decide() ns/op on a mix
+// of allowed and denied flows, with the reference semantics' ns/op in the same run for scale.
 //   npm run bench:policy-compile
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import { performance } from 'node:perf_hooks';
 import { CompiledPolicy } from '../src/datapath/policy/compiled-policy.js';
 import type { FlowQuery } from '../src/datapath/policy/flow-decider.js';
-import { compilePolicy } from '../src/policy/compile-policy.js';
+import { compilePolicy, PolicyCompiler } from '../src/policy/compile-policy.js';
 import { mappedAddress } from '../src/policy/mapped-address.js';
 import { PolicyIndex } from '../src/policy/policy-index.js';
 import { referenceDecide } from '../src/policy/reference.js';
@@ -76,6 +77,42 @@ for (let r = 1; r <= 15; r++) {
   const c = process.cpuUsage(c0);
   compileCpuMs.push((c.user + c.system) / 1000);
 }
+// As the daemon compiles: each world the one before with one object replaced, as the source hands them over.
+const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+const changes = {
+  policy: (v: PolicyWorld, r: number): PolicyWorld => {
+    const policies = [...v.policies];
+    const k = (r * 37) % policies.length;
+    const spec = policies[k].spec!;
+    policies[k] = { metadata: policies[k].metadata, spec: { ...spec, podSelector: r % 2 === 0 ? { matchLabels: { app: `app${r % APPS}` } } : spec.podSelector } };
+    return { ...v, policies };
+  },
+  pod: (v: PolicyWorld, r: number): PolicyWorld => {
+    const pods = [...v.pods];
+    const k = (r * 101) % pods.length;
+    pods[k] = { ...pods[k], labels: { ...pods[k].labels, app: `app${r % APPS}` } };
+    return { ...v, pods };
+  },
+  namespace: (v: PolicyWorld, r: number): PolicyWorld => {
+    const namespaces = [...v.namespaces];
+    const k = r % namespaces.length;
+    namespaces[k] = { name: namespaces[k].name, labels: { ...namespaces[k].labels, team: `t${r % 7}` } };
+    return { ...v, namespaces };
+  },
+};
+const incrementalCpuMs: Record<string, number[]> = { policy: [], pod: [], namespace: [] };
+for (const [kind, change] of Object.entries(changes)) {
+  const compiler = new PolicyCompiler();
+  let v = w;
+  compiler.compile(v, 0);
+  for (let r = 1; r <= 31; r++) {
+    v = change(v, r);
+    c0 = process.cpuUsage();
+    compiler.compile(v, r);
+    incrementalCpuMs[kind].push(cpuMs(process.cpuUsage(c0)));
+  }
+}
+
 const readerUs: number[] = [];
 for (let r = 0; r < 1000; r++) {
   const t0 = performance.now();
@@ -115,6 +152,7 @@ const referenceNs = ((performance.now() - t0) * 1e6) / 512;
 console.log(`policy compile: ${w.policies.length} policies, ${w.pods.length} pods, ${w.namespaces.length} namespaces (other helpers load this machine: figures are noisy)`);
 console.log(`  first compile (addresses parsed): ${firstMs.toFixed(1)} ms wall, ${((firstCpu.user + firstCpu.system) / 1000).toFixed(1)} ms CPU`);
 console.log(`  recompile (index + validation + buffer): median ${median(compileMs).toFixed(1)} ms wall, ${median(compileCpuMs).toFixed(1)} ms CPU; min ${Math.min(...compileMs).toFixed(1)} ms wall over ${compileMs.length} runs`);
+console.log(`  after one change, as the daemon compiles (PolicyCompiler): median ms CPU over ${incrementalCpuMs.policy.length} changes each: one policy ${median(incrementalCpuMs.policy).toFixed(1)}, one pod's labels ${median(incrementalCpuMs.pod).toFixed(1)}, one namespace's labels ${median(incrementalCpuMs.namespace).toFixed(1)}`);
 console.log(`  buffer: ${built.sab.byteLength} bytes (${(built.sab.byteLength / 1024).toFixed(0)} KiB), ${built.problems.length} problems reported`);
 console.log(`  reader construction: median ${median(readerUs).toFixed(2)} µs`);
 console.log(`  decide(): median ${median(decideNs).toFixed(0)} ns/op over ${flows.length} flows (allow/deny-egress/deny-ingress ${verdicts.join('/')})`);

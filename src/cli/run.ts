@@ -11,7 +11,7 @@ import { addon } from '../native/addon.js';
 import { lockDevice } from '../net/instance-lock.js';
 import { linkWithAddress } from '../net/links.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
-import { compilePolicy, type CompiledPolicyBuffer } from '../policy/compile-policy.js';
+import { PolicyCompiler, type CompiledPolicyBuffer } from '../policy/compile-policy.js';
 import { KubePolicySource } from '../policy/kube-policy-source.js';
 import type { PolicyWorld } from '../policy/world.js';
 import { announceNode } from '../subnets/kube-announce.js';
@@ -91,6 +91,8 @@ class Daemon {
   private notReady: string | undefined = 'waiting for the subnet table';
   private datapath: Datapath | undefined;
   private policyGeneration = 0;
+  /** Each world is compiled from the work of the one before where their objects are the same. */
+  private readonly policyCompiler = new PolicyCompiler();
   /** The policy world the datapath enforces. */
   private compiledWorld: PolicyWorld | undefined;
   /** Tables from the source, applied one at a time once the datapath runs. */
@@ -203,7 +205,7 @@ class Daemon {
 
   private compilePolicy(world: PolicyWorld, why: string): CompiledPolicyBuffer {
     const started = performance.now();
-    const compiled = compilePolicy(world, ++this.policyGeneration);
+    const compiled = this.policyCompiler.compile(world, ++this.policyGeneration);
     this.compiledWorld = world;
     for (const p of compiled.problems) this.log.warn(p, 'NetworkPolicy not taken as written (it allows less, never more)');
     this.log.info(

@@ -11,7 +11,7 @@ import {
   P_NAMED_PORTS_COUNT, P_NAMED_PORTS_OFF, P_NODE, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
   addressHash, addressWord,
 } from '../datapath/policy/policy-layout.js';
-import { addressKey, type MappedPrefix } from './mapped-address.js';
+import type { MappedPrefix } from './mapped-address.js';
 import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
 import { PolicyIndex } from './policy-index.js';
 import { PROTOCOL_NUMBERS } from './reference.js';
@@ -28,6 +28,21 @@ export interface CompiledPolicyBuffer {
 
 export function compilePolicy(world: PolicyWorld, generation: number): CompiledPolicyBuffer {
   return compilePolicyIndex(new PolicyIndex(world), generation);
+}
+
+/**
+ * Compiles one source's worlds in turn, each from the index of the world before where their
+ * objects are the same (see PolicyIndex): a change of one policy is parsed and selected alone.
+ * The buffer is new every time, equal word for word to compilePolicy's.
+ */
+export class PolicyCompiler {
+  private previous: PolicyIndex | undefined;
+
+  compile(world: PolicyWorld, generation: number): CompiledPolicyBuffer {
+    const index = new PolicyIndex(world, this.previous);
+    this.previous = index;
+    return compilePolicyIndex(index, generation);
+  }
 }
 
 /** A growable Int32 word list. */
@@ -90,61 +105,72 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
     return rules.length - 1;
   };
 
+  // Which pods each policy's rules apply to: rule lists per pod and direction (CSR: counts, then
+  // one flat list of rule ids), in policy order, built without a list per pod.
   const isolatedBy: Record<Direction, Int32Array> = { ingress: new Int32Array(podCount).fill(-1), egress: new Int32Array(podCount).fill(-1) };
-  const ruleLists: Record<Direction, number[][]> = { ingress: Array.from({ length: podCount }, () => []), egress: Array.from({ length: podCount }, () => []) };
+  const listStart: Record<Direction, Int32Array> = { ingress: new Int32Array(podCount + 1), egress: new Int32Array(podCount + 1) };
+  const applied: Array<{ dir: Direction; pods: readonly number[]; first: number; count: number }> = [];
   for (const policy of index.policies) {
     const selected = index.selectedPods(policy);
     if (selected.length === 0) continue;
     for (const dir of ['ingress', 'egress'] as const) {
       if (!policy.isolates[dir]) continue;
-      // An invalid rule allows nothing: it is left out; the policy still isolates.
-      const ids = policy.rules[dir].filter((r) => r.valid).map((r) => compileRule(policy, r));
+      // An invalid rule allows nothing: it is left out; the policy still isolates. A policy's rules get consecutive ids.
+      const first = rules.length;
+      for (const r of policy.rules[dir]) if (r.valid) compileRule(policy, r);
+      const count = rules.length - first;
+      const by = isolatedBy[dir];
+      const starts = listStart[dir];
       for (const pod of selected) {
-        if (isolatedBy[dir][pod] < 0) isolatedBy[dir][pod] = policy.index;
-        const list = ruleLists[dir][pod];
-        for (const id of ids) list.push(id);
+        if (by[pod] < 0) by[pod] = policy.index;
+        starts[pod + 1] += count;
       }
+      if (count > 0) applied.push({ dir, pods: selected, first, count });
     }
   }
+  const lists: Record<Direction, Int32Array> = { ingress: ruleListsOf(listStart.ingress), egress: ruleListsOf(listStart.egress) };
+  const cursor: Record<Direction, Int32Array> = { ingress: listStart.ingress.slice(0, podCount), egress: listStart.egress.slice(0, podCount) };
+  for (const { dir, pods, first, count } of applied) {
+    const list = lists[dir];
+    const at = cursor[dir];
+    for (const pod of pods) for (let k = 0; k < count; k++) list[at[pod]++] = first + k;
+  }
 
-  // Per pod: rule lists and the named ports policies refer to.
+  // Per pod: its node, isolation, rule lists (in the pool, one block per direction) and the named
+  // ports policies refer to.
   const podWords = new Int32Array(podCount * POD_WORDS);
+  const ingressListsOff = pool.length;
+  for (let k = 0; k < lists.ingress.length; k++) pool.push(lists.ingress[k]);
+  const egressListsOff = pool.length;
+  for (let k = 0; k < lists.egress.length; k++) pool.push(lists.egress[k]);
   for (let i = 0; i < podCount; i++) {
     const p = i * POD_WORDS;
     podWords[p + P_NODE] = index.podNode(i);
     podWords[p + P_INGRESS_ISOLATED_BY] = isolatedBy.ingress[i];
     podWords[p + P_EGRESS_ISOLATED_BY] = isolatedBy.egress[i];
-    for (const [dir, offW, countW] of [['ingress', P_INGRESS_RULES_OFF, P_INGRESS_RULES_COUNT], ['egress', P_EGRESS_RULES_OFF, P_EGRESS_RULES_COUNT]] as const) {
-      const list = ruleLists[dir][i];
-      podWords[p + offW] = pool.length;
-      podWords[p + countW] = list.length;
-      for (const id of list) pool.push(id);
-    }
+    podWords[p + P_INGRESS_RULES_OFF] = ingressListsOff + listStart.ingress[i];
+    podWords[p + P_INGRESS_RULES_COUNT] = listStart.ingress[i + 1] - listStart.ingress[i];
+    podWords[p + P_EGRESS_RULES_OFF] = egressListsOff + listStart.egress[i];
+    podWords[p + P_EGRESS_RULES_COUNT] = listStart.egress[i + 1] - listStart.egress[i];
     podWords[p + P_NAMED_PORTS_OFF] = pool.length;
     let n = 0;
-    for (const port of index.pods[i].ports) {
-      const id = port.name === undefined ? undefined : names.get(port.name);
-      if (id === undefined) continue;
-      pool.push(id);
-      pool.push(PROTOCOL_NUMBERS[port.protocol]);
-      pool.push(port.port);
-      n++;
+    if (names.size > 0) {
+      for (const port of index.pods[i].ports) {
+        const id = port.name === undefined ? undefined : names.get(port.name);
+        if (id === undefined) continue;
+        pool.push(id);
+        pool.push(PROTOCOL_NUMBERS[port.protocol]);
+        pool.push(port.port);
+        n++;
+      }
     }
     podWords[p + P_NAMED_PORTS_COUNT] = n;
   }
 
   // The address hash: every pod IP and node address, at most half full.
-  const entries = new Map<string, { addr: Uint8Array; pod: number; node: number }>();
-  const entry = (addr: Uint8Array) => {
-    const key = addressKey(addr);
-    let e = entries.get(key);
-    if (!e) entries.set(key, (e = { addr, pod: -1, node: -1 }));
-    return e;
-  };
-  for (const [addr, pod] of index.podAddresses()) entry(addr).pod = pod;
-  for (const addr of index.nodeAddresses()) entry(addr).node = index.nodeAt(addr);
+  const addressCount = index.directory.addressCount();
   let capacity = 8;
-  while (capacity < entries.size * 2) capacity *= 2;
+  while (capacity < addressCount * 2) capacity *= 2;
 
   const hashOff = HEADER_WORDS;
   const podsOff = hashOff + capacity * ADDRESS_WORDS;
@@ -168,15 +194,17 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
     w[hashOff + i * ADDRESS_WORDS + A_POD] = -1;
     w[hashOff + i * ADDRESS_WORDS + A_NODE] = -1;
   }
-  for (const e of entries.values()) {
-    const a = [0, 1, 2, 3].map((k) => addressWord(e.addr, k));
-    let i = addressHash(a[0], a[1], a[2], a[3]) & (capacity - 1);
+  index.directory.forEachAddress((a0, a1, a2, a3, pod, node) => {
+    let i = addressHash(a0, a1, a2, a3) & (capacity - 1);
     while (w[hashOff + i * ADDRESS_WORDS + A_POD] >= 0 || w[hashOff + i * ADDRESS_WORDS + A_NODE] >= 0) i = (i + 1) & (capacity - 1);
     const s = hashOff + i * ADDRESS_WORDS;
-    for (let k = 0; k < 4; k++) w[s + A_ADDR + k] = a[k];
-    w[s + A_POD] = e.pod;
-    w[s + A_NODE] = e.node;
-  }
+    w[s + A_ADDR] = a0;
+    w[s + A_ADDR + 1] = a1;
+    w[s + A_ADDR + 2] = a2;
+    w[s + A_ADDR + 3] = a3;
+    w[s + A_POD] = pod;
+    w[s + A_NODE] = node;
+  });
 
   for (let i = 0; i < podCount * POD_WORDS; i++) {
     const field = i % POD_WORDS;
@@ -213,19 +241,10 @@ function compilePeer(index: PolicyIndex, policy: ParsedPolicy, peer: ParsedPeer,
     pool.push(0);
     return at;
   }
-  const key = JSON.stringify([peer.namespaceSelector === undefined ? policy.namespace : '', peer.namespaceSelector, peer.podSelector]);
+  const key = index.peerKey(policy, peer);
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
-  const members: number[] = [];
-  if (peer.namespaceSelector === undefined) {
-    for (const i of index.podsOfNamespace(policy.namespace)) if (index.peerSelectsPod(policy, peer, i)) members.push(i);
-  } else {
-    for (const [ns, pods] of index.namespacesWithPods()) {
-      if (!index.namespaceMatches(policy, peer.namespaceSelector, ns)) continue;
-      for (const i of pods) if (index.peerSelectsPod(policy, peer, i)) members.push(i);
-    }
-    members.sort((a, b) => a - b);
-  }
+  const members = index.peerMembers(policy, peer);
   const bitsetWords = (index.pods.length + 31) >>> 5;
   let at: number;
   if (members.length <= bitsetWords) {
@@ -241,6 +260,12 @@ function compilePeer(index: PolicyIndex, policy: ParsedPolicy, peer: ParsedPeer,
   }
   cache.set(key, at);
   return at;
+}
+
+/** A flat rule-id list's room from per-pod counts in starts[1..]: turns them into start offsets (starts[i] .. starts[i + 1]). */
+function ruleListsOf(starts: Int32Array): Int32Array {
+  for (let i = 1; i < starts.length; i++) starts[i] += starts[i - 1];
+  return new Int32Array(starts[starts.length - 1]);
 }
 
 function pushPrefix(pool: Words, p: MappedPrefix): void {

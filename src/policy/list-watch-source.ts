@@ -133,7 +133,12 @@ export class ListWatchSource<A extends Meta, T> {
     }
     if (attempt !== this.attempt) return false;
     const next = new Map<string, T>();
-    for (const item of list.items) next.set(keyOf(item), this.kind.trim(item));
+    for (const item of list.items) {
+      const key = keyOf(item);
+      const trimmed = this.kind.trim(item);
+      const before = this.objects.get(key);
+      next.set(key, before !== undefined && isDeepStrictEqual(before, trimmed) ? before : trimmed);
+    }
     // A relist after an outage may find what we had: then only the state changed.
     const same = this.stateNow !== 'listing' && sameContents(this.objects, next);
     this.objects = next;
@@ -158,8 +163,11 @@ export class ListWatchSource<A extends Meta, T> {
       const key = keyOf(typed);
       const trimmed = this.kind.trim(typed);
       const before = this.objects.get(key);
-      this.objects.set(key, trimmed);
-      if (before === undefined || !isDeepStrictEqual(before, trimmed)) this.changed(true);
+      // An update that leaves what is kept alone keeps the object: the policy compiler sees it unchanged.
+      if (before === undefined || !isDeepStrictEqual(before, trimmed)) {
+        this.objects.set(key, trimmed);
+        this.changed(true);
+      }
     } else if (type === 'DELETED') {
       if (this.objects.delete(keyOf(object as A))) this.changed(true);
     }

@@ -47,15 +47,6 @@ export function addressKey(a: Uint8Array): string {
   return String.fromCharCode((a[0] << 8) | a[1], (a[2] << 8) | a[3], (a[4] << 8) | a[5], (a[6] << 8) | a[7], (a[8] << 8) | a[9], (a[10] << 8) | a[11], (a[12] << 8) | a[13], (a[14] << 8) | a[15]);
 }
 
-export function addressFromKey(key: string): Uint8Array {
-  const a = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    a[2 * i] = key.charCodeAt(i) >> 8;
-    a[2 * i + 1] = key.charCodeAt(i) & 0xff;
-  }
-  return a;
-}
-
 /** A CIDR as the API accepts it (host bits may be set; they are cleared), or undefined. */
 export function parsePrefix(text: string): MappedPrefix | undefined {
   if (typeof text !== 'string') return undefined;

@@ -2,83 +2,75 @@
 // namespaces carry which labels, which pods each policy selects. Built once per change on the
 // main thread; the reference semantics, explain and the compiler all read this one index, so they
 // agree on who is who. They differ only in how they match (plainly, or from compiled tables).
-import type { V1LabelSelector } from '@kubernetes/client-node';
+import type { V1LabelSelector, V1NetworkPolicy } from '@kubernetes/client-node';
 import { selectorMatches } from './label-selector.js';
-import { addressFromKey, addressKey, mappedAddress } from './mapped-address.js';
 import { parsePolicy, type ParsedPeer, type ParsedPolicy, type PolicyProblem } from './parsed-policy.js';
+import { PodDirectory } from './pod-directory.js';
+import { sameItems } from './same-items.js';
 import type { PolicyPod, PolicyWorld } from './world.js';
 
 const NAME_LABEL = 'kubernetes.io/metadata.name';
 
+type PodsPeer = ParsedPeer & { kind: 'pods' };
+/** Each pods peer's key: peers with equal keys name the same pods. */
+const peerKeys = new WeakMap<PodsPeer, string>();
+
 export class PolicyIndex {
   readonly policies: ParsedPolicy[];
   readonly problems: PolicyProblem[];
-  /**
-   * Pods a policy can select or name as a peer: with an IP, not hostNetwork (a hostNetwork pod
-   * counts as its node: ipBlock matches it by address, selectors never do).
-   */
-  readonly pods: PolicyPod[] = [];
+  /** The directory's pods: those a policy can select or name as a peer. */
+  readonly pods: PolicyPod[];
   /** Node names, in world order, then any only named by a pod. */
-  readonly nodeNames: string[] = [];
-  private readonly podByAddress = new Map<string, number>();
-  private readonly nodeByAddress = new Map<string, number>();
-  private readonly nodeIndex = new Map<string, number>();
+  readonly nodeNames: string[];
+  readonly directory: PodDirectory;
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
-  private readonly podsByNamespace = new Map<string, number[]>();
   private readonly selected = new Map<ParsedPolicy, readonly number[]>();
+  /** Parsed policies by the object each was parsed from. */
+  private readonly parsed = new Map<V1NetworkPolicy, ParsedPolicy>();
+  /** The pods of each pods peer, by peerKey. */
+  private readonly members: Map<string, readonly number[]>;
 
-  constructor(readonly world: PolicyWorld) {
+  /**
+   * `previous`: the index of the world before. Where this world holds the same objects (the
+   * world's objects are never changed in place), its work is kept: policies stay parsed, and while
+   * no pod or node changed, the pod directory and the pods each policy and peer selects stay too.
+   * A change of one policy parses and selects for that policy only.
+   */
+  constructor(
+    readonly world: PolicyWorld,
+    previous?: PolicyIndex,
+  ) {
     for (const ns of world.namespaces) this.namespaceLabels.set(ns.name, ns.labels);
-    for (const n of world.nodes) this.nodeOf(n.name);
-    for (const n of world.nodes) for (const a of n.addresses) this.addNodeAddress(a, this.nodeOf(n.name));
-    for (const pod of world.pods) {
-      if (pod.hostNetwork) {
-        if (pod.nodeName !== undefined) for (const a of pod.ips) this.addNodeAddress(a, this.nodeOf(pod.nodeName));
-        continue;
-      }
-      if (pod.ips.length === 0) continue;
-      const i = this.pods.length;
-      this.pods.push(pod);
-      let list = this.podsByNamespace.get(pod.namespace);
-      if (!list) this.podsByNamespace.set(pod.namespace, (list = []));
-      list.push(i);
-      // Two pods claiming one address (a stale status): the first in world order keeps it.
-      for (const a of pod.ips) {
-        const bytes = mappedAddress(a);
-        if (!bytes) continue;
-        const key = addressKey(bytes);
-        if (!this.podByAddress.has(key)) this.podByAddress.set(key, i);
-      }
-    }
-    this.policies = world.policies.map((np, i) => parsePolicy(np, i));
+    const podsSame = previous !== undefined && previous.directory.builtFrom(world.pods, world.nodes);
+    this.directory = podsSame ? previous.directory : new PodDirectory(world.pods, world.nodes, previous?.directory);
+    this.pods = this.directory.pods;
+    this.nodeNames = this.directory.nodeNames;
+    this.members = podsSame && sameItems(previous.world.namespaces, world.namespaces) ? previous.members : new Map();
+    this.policies = world.policies.map((np, i) => {
+      const before = previous?.parsed.get(np);
+      const policy = before === undefined ? parsePolicy(np, i) : before.index === i ? before : { ...before, index: i };
+      this.parsed.set(np, policy);
+      const selected = podsSame && before !== undefined ? previous.selected.get(before) : undefined;
+      if (selected) this.selected.set(policy, selected);
+      return policy;
+    });
     this.problems = this.policies.flatMap((p) => p.problems);
     this.reportUnknownNamedPorts();
   }
 
   /** Index in `pods` of the pod with this address, -1 when none (outside, a node, hostNetwork). */
   podAt(addr: Uint8Array): number {
-    return this.podByAddress.get(addressKey(addr)) ?? -1;
+    return this.directory.podAt(addr);
   }
 
   /** Index in `nodeNames` of the node with this address (hostNetwork pods' included), or -1. */
   nodeAt(addr: Uint8Array): number {
-    return this.nodeByAddress.get(addressKey(addr)) ?? -1;
-  }
-
-  /** Every pod address with the pod that has it, 16 bytes each. */
-  *podAddresses(): IterableIterator<[Uint8Array, number]> {
-    for (const [key, pod] of this.podByAddress) yield [addressFromKey(key), pod];
-  }
-
-  /** Every node address (hostNetwork pods' included), 16 bytes each. */
-  *nodeAddresses(): IterableIterator<Uint8Array> {
-    for (const key of this.nodeByAddress.keys()) yield addressFromKey(key);
+    return this.directory.nodeAt(addr);
   }
 
   /** A pod's node as an index in `nodeNames`, -1 when unscheduled. */
   podNode(pod: number): number {
-    const name = this.pods[pod].nodeName;
-    return name === undefined ? -1 : (this.nodeIndex.get(name) ?? -1);
+    return this.directory.podNode(pod);
   }
 
   /** A namespace's labels; one the world has not listed yet carries only its name label. */
@@ -86,12 +78,8 @@ export class PolicyIndex {
     return this.namespaceLabels.get(ns) ?? { [NAME_LABEL]: ns };
   }
 
-  namespacesWithPods(): IterableIterator<[string, number[]]> {
-    return this.podsByNamespace.entries();
-  }
-
   podsOfNamespace(ns: string): readonly number[] {
-    return this.podsByNamespace.get(ns) ?? [];
+    return this.directory.podsOfNamespace(ns);
   }
 
   selects(policy: ParsedPolicy, pod: number): boolean {
@@ -100,15 +88,43 @@ export class PolicyIndex {
     return policy.podSelector === undefined || selectorMatches(policy.podSelector, p.labels);
   }
 
-  /** The pods a policy selects (computed once per policy). */
+  /** The pods a policy selects, ascending (computed once per policy). */
   selectedPods(policy: ParsedPolicy): readonly number[] {
     let pods = this.selected.get(policy);
-    if (!pods) this.selected.set(policy, (pods = this.podsOfNamespace(policy.namespace).filter((i) => this.selects(policy, i))));
+    if (!pods) this.selected.set(policy, (pods = this.directory.podsMatching(policy.namespace, policy.podSelector)));
     return pods;
   }
 
+  /** A key for a pods peer of `policy`: peers with equal keys name the same pods. */
+  peerKey(policy: ParsedPolicy, peer: PodsPeer): string {
+    let key = peerKeys.get(peer);
+    if (key === undefined) peerKeys.set(peer, (key = JSON.stringify([peer.namespaceSelector === undefined ? policy.namespace : '', peer.namespaceSelector, peer.podSelector])));
+    return key;
+  }
+
+  /** The pods a pods peer of `policy` names, ascending: those peerSelectsPod names, found from the label index. */
+  peerMembers(policy: ParsedPolicy, peer: PodsPeer): readonly number[] {
+    const key = this.peerKey(policy, peer);
+    let members = this.members.get(key);
+    if (members) return members;
+    if (peer.namespaceSelector === undefined) members = this.directory.podsMatching(policy.namespace, peer.podSelector);
+    else {
+      const found: number[] = [];
+      let namespaces = 0;
+      for (const ns of this.directory.namespaces()) {
+        if (!selectorMatches(peer.namespaceSelector, this.labelsOfNamespace(ns))) continue;
+        for (const i of this.directory.podsMatching(ns, peer.podSelector)) found.push(i);
+        namespaces++;
+      }
+      if (namespaces > 1) found.sort((x, y) => x - y);
+      members = found;
+    }
+    this.members.set(key, members);
+    return members;
+  }
+
   /** Whether a pods peer (podSelector and/or namespaceSelector) of `policy` names this pod. */
-  peerSelectsPod(policy: ParsedPolicy, peer: ParsedPeer & { kind: 'pods' }, pod: number): boolean {
+  peerSelectsPod(policy: ParsedPolicy, peer: PodsPeer, pod: number): boolean {
     const p = this.pods[pod];
     return this.namespaceMatches(policy, peer.namespaceSelector, p.namespace) && (peer.podSelector === undefined || selectorMatches(peer.podSelector, p.labels));
   }
@@ -117,26 +133,10 @@ export class PolicyIndex {
     return sel === undefined ? ns === policy.namespace : selectorMatches(sel, this.labelsOfNamespace(ns));
   }
 
-  private nodeOf(name: string): number {
-    let i = this.nodeIndex.get(name);
-    if (i === undefined) {
-      i = this.nodeNames.length;
-      this.nodeNames.push(name);
-      this.nodeIndex.set(name, i);
-    }
-    return i;
-  }
-
-  private addNodeAddress(text: string, node: number): void {
-    const bytes = mappedAddress(text);
-    if (bytes && !this.nodeByAddress.has(addressKey(bytes))) this.nodeByAddress.set(addressKey(bytes), node);
-  }
-
   // A named port that no pod it could apply to declares is valid for the API but matches
   // nothing: worth a line in the log under the policy's name.
   private reportUnknownNamedPorts(): void {
-    const anyPod = new Set<string>();
-    for (const p of this.pods) for (const pp of p.ports) if (pp.name !== undefined) anyPod.add(`${pp.name}/${pp.protocol}`);
+    const anyPod = this.directory.portNames;
     for (const policy of this.policies) {
       for (const dir of ['ingress', 'egress'] as const) {
         if (!policy.isolates[dir]) continue;

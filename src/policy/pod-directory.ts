@@ -1,0 +1,174 @@
+// Who is who, from the world's pods and nodes: which pod or node has each address, each pod's
+// node, and the pods of each namespace indexed by label, so that a selector starts from the pods
+// that carry one of the labels it names instead of from every pod. Rebuilt only when a pod or a
+// node changed: a change of policies or namespaces keeps the directory of the world before.
+import type { V1LabelSelector } from '@kubernetes/client-node';
+import { selectorMatches } from './label-selector.js';
+import { addressKey, mappedAddress } from './mapped-address.js';
+import { sameItems } from './same-items.js';
+import type { PolicyNode, PolicyPod } from './world.js';
+
+const NONE: readonly number[] = [];
+
+export class PodDirectory {
+  /**
+   * Pods a policy can select or name as a peer: with an IP, not hostNetwork (a hostNetwork pod
+   * counts as its node: ipBlock matches it by address, selectors never do).
+   */
+  readonly pods: PolicyPod[] = [];
+  /** Node names, in world order, then any only named by a pod. */
+  readonly nodeNames: string[] = [];
+  /** "name/protocol" of every named container port. */
+  readonly portNames = new Set<string>();
+  private readonly podByAddress = new Map<string, number>();
+  private readonly nodeByAddress = new Map<string, number>();
+  private readonly nodeIndex = new Map<string, number>();
+  private readonly podsByNamespace = new Map<string, number[]>();
+  /** Per namespace: label key → value → its pods, ascending. */
+  private readonly podsByLabel = new Map<string, Map<string, Map<string, number[]>>>();
+  /** Each pod's addresses as Map keys, by pod object. */
+  private readonly addressKeys = new Map<PolicyPod, string[]>();
+
+  /** `previous`: the directory of the world before, whose pods' addresses are not parsed again. */
+  constructor(
+    private readonly worldPods: readonly PolicyPod[],
+    private readonly worldNodes: readonly PolicyNode[],
+    previous?: PodDirectory,
+  ) {
+    for (const n of worldNodes) this.nodeOf(n.name);
+    for (const n of worldNodes) for (const a of n.addresses) this.addNodeAddress(a, this.nodeOf(n.name));
+    for (const pod of worldPods) {
+      if (pod.hostNetwork) {
+        if (pod.nodeName !== undefined) for (const a of pod.ips) this.addNodeAddress(a, this.nodeOf(pod.nodeName));
+        continue;
+      }
+      if (pod.ips.length === 0) continue;
+      const i = this.pods.length;
+      this.pods.push(pod);
+      let list = this.podsByNamespace.get(pod.namespace);
+      if (!list) this.podsByNamespace.set(pod.namespace, (list = []));
+      list.push(i);
+      this.indexLabels(pod, i);
+      for (const pp of pod.ports) if (pp.name !== undefined) this.portNames.add(`${pp.name}/${pp.protocol}`);
+      // Two pods claiming one address (a stale status): the first in world order keeps it.
+      for (const key of this.addressKeysOf(pod, previous)) if (!this.podByAddress.has(key)) this.podByAddress.set(key, i);
+    }
+  }
+
+  /** Whether it was built from these very pod and node objects, in this order (the world's objects are never changed in place). */
+  builtFrom(pods: readonly PolicyPod[], nodes: readonly PolicyNode[]): boolean {
+    return sameItems(this.worldPods, pods) && sameItems(this.worldNodes, nodes);
+  }
+
+  /** Index in `pods` of the pod with this address, -1 when none (outside, a node, hostNetwork). */
+  podAt(addr: Uint8Array): number {
+    return this.podByAddress.get(addressKey(addr)) ?? -1;
+  }
+
+  /** Index in `nodeNames` of the node with this address (hostNetwork pods' included), or -1. */
+  nodeAt(addr: Uint8Array): number {
+    return this.nodeByAddress.get(addressKey(addr)) ?? -1;
+  }
+
+  /** How many distinct addresses pods and nodes have. */
+  addressCount(): number {
+    let n = this.podByAddress.size;
+    for (const key of this.nodeByAddress.keys()) if (!this.podByAddress.has(key)) n++;
+    return n;
+  }
+
+  /** Every pod and node address once, as four big-endian words, with its pod and node (-1: none). */
+  forEachAddress(visit: (a0: number, a1: number, a2: number, a3: number, pod: number, node: number) => void): void {
+    const word = (key: string, k: number) => (key.charCodeAt(2 * k) << 16) | key.charCodeAt(2 * k + 1);
+    for (const [key, pod] of this.podByAddress) visit(word(key, 0), word(key, 1), word(key, 2), word(key, 3), pod, this.nodeByAddress.get(key) ?? -1);
+    for (const [key, node] of this.nodeByAddress) if (!this.podByAddress.has(key)) visit(word(key, 0), word(key, 1), word(key, 2), word(key, 3), -1, node);
+  }
+
+  /** A pod's node as an index in `nodeNames`, -1 when unscheduled. */
+  podNode(pod: number): number {
+    const name = this.pods[pod].nodeName;
+    return name === undefined ? -1 : (this.nodeIndex.get(name) ?? -1);
+  }
+
+  podsOfNamespace(ns: string): readonly number[] {
+    return this.podsByNamespace.get(ns) ?? NONE;
+  }
+
+  /** Namespaces with at least one pod. */
+  namespaces(): IterableIterator<string> {
+    return this.podsByNamespace.keys();
+  }
+
+  /** The pods of `ns` that `sel` matches (every pod of it when absent), ascending. */
+  podsMatching(ns: string, sel: V1LabelSelector | undefined): number[] {
+    if (sel === undefined) return [...this.podsOfNamespace(ns)];
+    return this.candidates(ns, sel).filter((i) => selectorMatches(sel, this.pods[i].labels));
+  }
+
+  /**
+   * The pods of `ns` that can match `sel`, ascending: the smallest bucket of a matchLabels pair or
+   * of an In expression's values, else every pod of the namespace. The caller still matches each.
+   */
+  private candidates(ns: string, sel: V1LabelSelector): readonly number[] {
+    let best = this.podsOfNamespace(ns);
+    const byKey = this.podsByLabel.get(ns);
+    if (!byKey || best.length === 0) return best;
+    const want = sel.matchLabels;
+    if (want) {
+      for (const k in want) {
+        const bucket = byKey.get(k)?.get(want[k]) ?? NONE;
+        if (bucket.length < best.length) best = bucket;
+      }
+    }
+    for (const e of sel.matchExpressions ?? []) {
+      if (e.operator !== 'In' || !e.values) continue;
+      const byValue = byKey.get(e.key);
+      const buckets = e.values.map((v) => byValue?.get(v) ?? NONE);
+      const size = buckets.reduce((n, b) => n + b.length, 0);
+      if (size >= best.length) continue;
+      best = buckets.length === 1 ? buckets[0] : buckets.flat().sort((a, b) => a - b);
+    }
+    return best;
+  }
+
+  private addressKeysOf(pod: PolicyPod, previous: PodDirectory | undefined): string[] {
+    let keys = previous?.addressKeys.get(pod);
+    if (keys === undefined) {
+      keys = [];
+      for (const a of pod.ips) {
+        const bytes = mappedAddress(a);
+        if (bytes) keys.push(addressKey(bytes));
+      }
+    }
+    this.addressKeys.set(pod, keys);
+    return keys;
+  }
+
+  private indexLabels(pod: PolicyPod, i: number): void {
+    let byKey = this.podsByLabel.get(pod.namespace);
+    if (!byKey) this.podsByLabel.set(pod.namespace, (byKey = new Map()));
+    for (const k in pod.labels) {
+      let byValue = byKey.get(k);
+      if (!byValue) byKey.set(k, (byValue = new Map()));
+      const v = pod.labels[k];
+      const bucket = byValue.get(v);
+      if (bucket) bucket.push(i);
+      else byValue.set(v, [i]);
+    }
+  }
+
+  private nodeOf(name: string): number {
+    let i = this.nodeIndex.get(name);
+    if (i === undefined) {
+      i = this.nodeNames.length;
+      this.nodeNames.push(name);
+      this.nodeIndex.set(name, i);
+    }
+    return i;
+  }
+
+  private addNodeAddress(text: string, node: number): void {
+    const bytes = mappedAddress(text);
+    if (bytes && !this.nodeByAddress.has(addressKey(bytes))) this.nodeByAddress.set(addressKey(bytes), node);
+  }
+}
