@@ -1,11 +1,15 @@
-// The underlay socket: one UDP socket per shard, all bound to the same port with SO_REUSEPORT
-// so the kernel spreads peers' flows over shards, moved in batches with recvmmsg/sendmmsg; each
-// message is received whole and cut into slots (udp_gro.h).
+// The underlay sockets: one receiving UDP socket per shard, all bound to the same port with
+// SO_REUSEPORT so the kernel spreads peers' flows over shards, and a pool of sending sockets per
+// family on ports of the local range, one picked per inner flow (flow_hash.h) so that peers spread
+// ours. Batches move with recvmmsg/sendmmsg; each message is received whole and cut into slots
+// (udp_gro.h).
 #include "addon.h"
+#include "flow_hash.h"
 #include "udp_batch.h"
 #include "udp_gro.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -30,6 +34,54 @@ void SetBuffer(int fd, int force, int plain) {
   }
 }
 
+// Fills `ss` with family's bindAddr:port; false (and a thrown TypeError) when bindAddr is not one.
+bool BindAddress(Napi::Env env, const char* call, int64_t family, const std::string& addr, int64_t port, sockaddr_storage* ss,
+                 socklen_t* sslen) {
+  std::memset(ss, 0, sizeof *ss);
+  if (family == 4) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(static_cast<uint16_t>(port));
+    *sslen = sizeof(sockaddr_in);
+    if (inet_pton(AF_INET, addr.c_str(), &sin->sin_addr) == 1) return true;
+  } else {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(static_cast<uint16_t>(port));
+    *sslen = sizeof(sockaddr_in6);
+    if (inet_pton(AF_INET6, addr.c_str(), &sin6->sin6_addr) == 1) return true;
+  }
+  ThrowType(env, (std::string(call) + ": bindAddr is not an IPv" + std::to_string(family) + " address").c_str());
+  return false;
+}
+
+// A UDP socket of `family` (IPv6 only for 6) bound to sockaddr `ss`, close-on-exec, with the big
+// send buffer every underlay socket has and `options` applied before the bind; -1 (and a thrown
+// error) on failure.
+template <typename Options>
+int BoundSocket(Napi::Env env, int64_t family, const sockaddr_storage& ss, socklen_t sslen, Options options) {
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ThrowErrno(env, "socket", errno);
+    return -1;
+  }
+  int on = 1;
+  if ((family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) || !options(fd)) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, "setsockopt", err);
+    return -1;
+  }
+  SetBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&ss), sslen) < 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, "bind", err, err == EADDRINUSE ? "another process holds this UDP port without SO_REUSEPORT" : nullptr);
+    return -1;
+  }
+  return fd;
+}
+
 Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t family, port;
@@ -41,51 +93,44 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
     ThrowRange(env, "udpOpen: family must be 4 or 6 and port 0..65535");
     return env.Undefined();
   }
-  std::string addr = info[1].As<Napi::String>().Utf8Value();
   sockaddr_storage ss;
-  std::memset(&ss, 0, sizeof ss);
   socklen_t sslen;
-  if (family == 4) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, addr.c_str(), &sin->sin_addr) != 1) {
-      ThrowType(env, "udpOpen: bindAddr is not an IPv4 address");
-      return env.Undefined();
-    }
-    sslen = sizeof(sockaddr_in);
-  } else {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET6, addr.c_str(), &sin6->sin6_addr) != 1) {
-      ThrowType(env, "udpOpen: bindAddr is not an IPv6 address");
-      return env.Undefined();
-    }
-    sslen = sizeof(sockaddr_in6);
-  }
-  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    ThrowErrno(env, "socket", errno);
+  if (!BindAddress(env, "udpOpen", family, info[1].As<Napi::String>().Utf8Value(), port, &ss, &sslen)) return env.Undefined();
+  const int fd = BoundSocket(env, family, ss, sslen, [](int s) {
+    int on = 1;
+    if (setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) return false;
+    SetBuffer(s, SO_RCVBUFFORCE, SO_RCVBUF);
+    return true;
+  });
+  return fd < 0 ? env.Undefined() : Napi::Number::New(env, fd);
+}
+
+// udpOpenSender(family, bindAddr): a socket that only sends, bound to a port the kernel picks in
+// ip_local_port_range (its datagrams' source port). Nothing it receives is queued: a socket
+// filter that accepts no byte drops every datagram before the receive queue (counted in the
+// socket's drops), so a sender to that port cannot fill memory no one reads.
+Napi::Value UdpOpenSender(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t family;
+  if (!ArgInt(info, 0, &family) || info.Length() < 2 || !info[1].IsString()) {
+    if (!env.IsExceptionPending()) ThrowType(env, "udpOpenSender(family, bindAddr)");
     return env.Undefined();
   }
-  int on = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0 ||
-      (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0)) {
-    int err = errno;
-    close(fd);
-    ThrowErrno(env, "setsockopt", err);
+  if (family != 4 && family != 6) {
+    ThrowRange(env, "udpOpenSender: family must be 4 or 6");
     return env.Undefined();
   }
-  SetBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
-  SetBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), sslen) < 0) {
-    int err = errno;
-    close(fd);
-    ThrowErrno(env, "bind", err, err == EADDRINUSE ? "another process holds this UDP port without SO_REUSEPORT" : nullptr);
+  sockaddr_storage ss;
+  socklen_t sslen;
+  if (!BindAddress(env, "udpOpenSender", family, info[1].As<Napi::String>().Utf8Value(), 0, &ss, &sslen)) {
     return env.Undefined();
   }
-  return Napi::Number::New(env, fd);
+  const int fd = BoundSocket(env, family, ss, sslen, [](int s) {
+    static sock_filter dropAll[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+    static const sock_fprog program = {1, dropAll};
+    return setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) == 0;
+  });
+  return fd < 0 ? env.Undefined() : Napi::Number::New(env, fd);
 }
 
 Napi::Value LocalPort(const Napi::CallbackInfo& info) {
@@ -362,14 +407,40 @@ void FillMessage(const SendRun& run, int64_t family, int64_t port, const uint32_
   }
 }
 
+// sendBatch's first argument: one socket (a number), or the sending sockets of a family (an
+// Int32Array of 1..kMaxSendSockets fds) that inner flows are hashed over.
+bool ArgSockets(const Napi::CallbackInfo& info, int32_t* one, const int32_t** fds, uint32_t* count) {
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    int64_t fd;
+    if (!ArgInt(info, 0, &fd)) return false;
+    *one = static_cast<int32_t>(fd);
+    *fds = one;
+    *count = 1;
+    return true;
+  }
+  int32_t* array;
+  size_t length;
+  if (!ArgInt32Array(info, 0, &array, &length)) return false;
+  if (length < 1 || length > kMaxSendSockets) {
+    ThrowRange(info.Env(), "sendBatch: 1 to 64 sending sockets");
+    return false;
+  }
+  *fds = array;
+  *count = static_cast<uint32_t>(length);
+  return true;
+}
+
 Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t fd, family, port, count;
+  int64_t family, port, count;
+  int32_t one;
+  const int32_t* fds;
+  uint32_t sockets;
   uint8_t* slab;
   size_t slabLength, offsetsLength, lengthsLength, addrsLength;
   int32_t *offsets, *lengths, *state;
   uint32_t* addrs;
-  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &family) || !ArgBuffer(info, 2, &slab, &slabLength) ||
+  if (!ArgSockets(info, &one, &fds, &sockets) || !ArgInt(info, 1, &family) || !ArgBuffer(info, 2, &slab, &slabLength) ||
       !ArgInt32Array(info, 3, &offsets, &offsetsLength) || !ArgInt32Array(info, 4, &lengths, &lengthsLength) ||
       !ArgUint32Array(info, 5, &addrs, &addrsLength) || !ArgInt(info, 6, &port) || !ArgInt(info, 7, &count) ||
       !ArgState(info, 8, &state) ||
@@ -381,29 +452,49 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const auto total = static_cast<uint32_t>(count);
+  // Each datagram leaves from the socket its inner flow hashes to. The batch is regrouped by
+  // socket, keeping the order within each (and so within each flow): below, datagram k is the
+  // caller's order[k].
+  uint8_t socketOf[kMaxBatch];
+  uint32_t order[kMaxBatch];
+  for (uint32_t i = 0; i < total; i++) {
+    socketOf[i] = sockets == 1 ? 0 : static_cast<uint8_t>(FlowSocket(InnerFlowHash(slab + offsets[i], static_cast<size_t>(lengths[i])), sockets));
+  }
+  OrderBySocket(socketOf, total, order);
+  int32_t sendLengths[kMaxBatch];
+  uint32_t sendAddrs[kMaxBatch * 4];
+  uint8_t sendSocket[kMaxBatch];
   mmsghdr msgs[kMaxBatch];
   iovec iovs[kMaxBatch];
   sockaddr_in6 names[kMaxBatch];
   alignas(cmsghdr) char controls[kMaxBatch][CMSG_SPACE(sizeof(uint16_t))];
   SendRun runs[kMaxBatch];
-  for (uint32_t i = 0; i < total; i++) {
-    iovs[i].iov_base = slab + offsets[i];
-    iovs[i].iov_len = static_cast<size_t>(lengths[i]);
+  for (uint32_t k = 0; k < total; k++) {
+    const uint32_t i = order[k];
+    iovs[k].iov_base = slab + offsets[i];
+    iovs[k].iov_len = static_cast<size_t>(lengths[i]);
+    sendLengths[k] = lengths[i];
+    std::memcpy(sendAddrs + k * 4, addrs + static_cast<size_t>(i) * 4, 4 * sizeof *addrs);
+    sendSocket[k] = socketOf[i];
   }
   // Off after EIO: once the back-off has passed, this batch tries runs again.
   const bool trying = state[kGso] == 0 && state[kOffErrno] == EIO && Since(MonotonicMs(), state[kAt]) >= 0;
   bool gso = state[kGso] == 1 || trying;
   const auto plan = [&](uint32_t from, uint32_t singlesUntil) {
-    const uint32_t m = PlanRuns(lengths, addrs, static_cast<int>(family), from, total, gso, singlesUntil, runs);
-    for (uint32_t k = 0; k < m; k++) FillMessage(runs[k], family, port, addrs, iovs, &msgs[k], &names[k], &controls[k]);
+    const uint32_t m = PlanRuns(sendLengths, sendAddrs, sendSocket, static_cast<int>(family), from, total, gso, singlesUntil, runs);
+    for (uint32_t k = 0; k < m; k++) FillMessage(runs[k], family, port, sendAddrs, iovs, &msgs[k], &names[k], &controls[k]);
     return m;
   };
   uint32_t messages = plan(0, 0);
-  // sendmmsg stops at the first message that fails: a refused run is planned again as single
-  // datagrams with the rest of the batch; any other failure skips that one message.
+  // One sendmmsg per socket's group of messages. sendmmsg stops at the first message that fails: a
+  // refused run is planned again as single datagrams with the rest of the batch; any other failure
+  // skips that one message.
   uint32_t sent = 0, next = 0;
   while (next < messages) {
-    const int n = sendmmsg(static_cast<int>(fd), msgs + next, messages - next, 0);
+    const uint8_t socket = sendSocket[runs[next].first];
+    uint32_t end = next + 1;
+    while (end < messages && sendSocket[runs[end].first] == socket) end++;
+    const int n = sendmmsg(fds[socket], msgs + next, end - next, 0);
     if (n < 0) {
       const int err = errno;
       if (err == EINTR) continue;
@@ -447,6 +538,7 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
 
 void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));
+  exports.Set("udpOpenSender", Napi::Function::New(env, UdpOpenSender, "udpOpenSender"));
   exports.Set("localPort", Napi::Function::New(env, LocalPort, "localPort"));
   exports.Set("recvBatch", Napi::Function::New(env, RecvBatch, "recvBatch"));
   exports.Set("sendBatch", Napi::Function::New(env, SendBatch, "sendBatch"));

@@ -27,11 +27,11 @@ struct SendRun {
 
 // Plans the messages for datagrams [from, count) into runs[0 ..), returning how many. Without
 // gso, or for a datagram before singlesUntil, each datagram is its own message. With gso, a run
-// takes consecutive datagrams to one address (addrs: 4 words each, IPv4 in word 0) of one length,
-// the last of which may be shorter but not empty, within kMaxGsoSegments and kMaxGsoBytes.
-// runs must hold count - from entries.
-inline uint32_t PlanRuns(const int32_t* lengths, const uint32_t* addrs, int family, uint32_t from, uint32_t count,
-                         bool gso, uint32_t singlesUntil, SendRun* runs) {
+// takes consecutive datagrams from one socket (socketOf) to one address (addrs: 4 words each, IPv4
+// in word 0) of one length, the last of which may be shorter but not empty, within
+// kMaxGsoSegments and kMaxGsoBytes. runs must hold count - from entries.
+inline uint32_t PlanRuns(const int32_t* lengths, const uint32_t* addrs, const uint8_t* socketOf, int family,
+                         uint32_t from, uint32_t count, bool gso, uint32_t singlesUntil, SendRun* runs) {
   const size_t addrBytes = family == 4 ? 4 : 16;
   uint32_t m = 0;
   for (uint32_t i = from; i < count; m++) {
@@ -39,7 +39,7 @@ inline uint32_t PlanRuns(const int32_t* lengths, const uint32_t* addrs, int fami
     if (gso && i >= singlesUntil && lengths[i] > 0) {
       uint64_t total = static_cast<uint64_t>(lengths[i]);
       while (j < count && j - i < kMaxGsoSegments && lengths[j - 1] == lengths[i] && lengths[j] > 0 &&
-             lengths[j] <= lengths[i] && total + static_cast<uint64_t>(lengths[j]) <= kMaxGsoBytes &&
+             lengths[j] <= lengths[i] && total + static_cast<uint64_t>(lengths[j]) <= kMaxGsoBytes && socketOf[j] == socketOf[i] &&
              std::memcmp(addrs + static_cast<size_t>(i) * 4, addrs + static_cast<size_t>(j) * 4, addrBytes) == 0) {
         total += static_cast<uint64_t>(lengths[j]);
         j++;
@@ -49,6 +49,16 @@ inline uint32_t PlanRuns(const int32_t* lengths, const uint32_t* addrs, int fami
     i = j;
   }
   return m;
+}
+
+// The order datagrams [0, count) are sent in: grouped by their socket, in batch order within a
+// socket, so that one sendmmsg per socket moves its group and the datagrams of one flow (one
+// socket) keep their order. order must hold count entries.
+inline void OrderBySocket(const uint8_t* socketOf, uint32_t count, uint32_t* order) {
+  uint32_t start[257] = {};
+  for (uint32_t i = 0; i < count; i++) start[socketOf[i] + 1]++;
+  for (uint32_t s = 0; s < 256; s++) start[s + 1] += start[s];
+  for (uint32_t i = 0; i < count; i++) order[start[socketOf[i]]++] = i;
 }
 
 // A received datagram's length as the batch records it: -1 when it did not fit its buffer of

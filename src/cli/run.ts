@@ -31,6 +31,8 @@ import { SwitchMode } from './switch-mode.js';
 import { TableQueue } from './table-queue.js';
 
 const ANNOUNCE_RETRY_MS = 3000;
+/** Sending sockets per underlay family: source ports a peer's RSS / SO_REUSEPORT spreads our flows by (docs/decisions.md). */
+const SENDING_SOCKETS = 32;
 
 interface Settings {
   port: number;
@@ -144,7 +146,7 @@ class Daemon {
 
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());
-    const { udpFds, udp6Fds } = this.openSockets(u);
+    const { udpFds, udp6Fds, sendFds, send6Fds } = this.openSockets(u);
     // A pod is isolated from its first packet: no forwarding before the policy world is known.
     if (firstWorld) {
       this.notReady = undefined; // the policy source says what it waits for, or why the API refuses it
@@ -155,7 +157,7 @@ class Daemon {
     const device = await mode.open(undo);
     const datapath = new Datapath(
       {
-        ...device, nodeName: opts.nodeName, udpFds, udp6Fds, vni: settings.vni, port: settings.port,
+        ...device, nodeName: opts.nodeName, udpFds, udp6Fds, sendFds, send6Fds, vni: settings.vni, port: settings.port,
         maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6, tunOffload: opts.tunOffload, busyPollUs: opts.busyPollUs,
         policy: compiled && { compiled: compiled.sab, names: compiled.policyNames, conntrackMax: opts.kube!.conntrackMax },
       },
@@ -229,16 +231,25 @@ class Daemon {
     };
   }
 
-  /** One UDP socket per worker and underlay family, bound before any device exists (a port in use fails first). */
-  private openSockets(u: Pick<Underlay, 'publicIP' | 'publicIPv6'>): { udpFds: number[]; udp6Fds: number[] } {
+  /**
+   * One receiving UDP socket per worker and underlay family, bound before any device exists (a port
+   * in use fails first), and per family SENDING_SOCKETS that datagrams leave from, one per inner flow.
+   */
+  private openSockets(u: Pick<Underlay, 'publicIP' | 'publicIPv6'>): { udpFds: number[]; udp6Fds: number[]; sendFds: number[]; send6Fds: number[] } {
     const udpFds: number[] = [];
     const udp6Fds: number[] = [];
-    this.undo.push(() => [...udpFds, ...udp6Fds].forEach((fd) => addon.close(fd)));
+    const sendFds: number[] = [];
+    const send6Fds: number[] = [];
+    this.undo.push(() => [...udpFds, ...udp6Fds, ...sendFds, ...send6Fds].forEach((fd) => addon.close(fd)));
     for (let i = 0; i < this.opts.workers; i++) {
       if (u.publicIP !== undefined) udpFds.push(addon.udpOpen(4, '0.0.0.0', this.settings.port));
       if (u.publicIPv6 !== undefined) udp6Fds.push(addon.udpOpen(6, '::', this.settings.port));
     }
-    return { udpFds, udp6Fds };
+    for (let i = 0; i < SENDING_SOCKETS; i++) {
+      if (u.publicIP !== undefined) sendFds.push(addon.udpOpenSender(4, '0.0.0.0'));
+      if (u.publicIPv6 !== undefined) send6Fds.push(addon.udpOpenSender(6, '::'));
+    }
+    return { udpFds, udp6Fds, sendFds, send6Fds };
   }
 
   /** The link that holds `address`; MTU 1500 with a warning when none does (NAT). */

@@ -32,6 +32,9 @@ export interface DatapathConfig {
   tunFds: number[];
   udpFds: number[];
   udp6Fds: number[];
+  /** Per family, the sockets datagrams leave from, one per inner flow (absent: each shard's receiving socket). */
+  sendFds?: number[];
+  send6Fds?: number[];
   vni: number;
   port: number;
   ownMac: Buffer;
@@ -151,6 +154,8 @@ export class Datapath {
         tunFd,
         udpFd: cfg.udpFds[index] ?? -1,
         udp6Fd: cfg.udp6Fds[index] ?? -1,
+        sendFds: cfg.sendFds ?? [],
+        send6Fds: cfg.send6Fds ?? [],
         table: tableSab,
         counters: this.countersSab,
         trace: traceSab,

@@ -10,6 +10,9 @@ export interface ShardConfig {
   /** UDP sockets on the IPv4 and the IPv6 underlay; -1 for a family we do not use. */
   udpFd: number;
   udp6Fd: number;
+  /** The sending sockets of each family, shared by all shards (empty: shards send from udpFd / udp6Fd). */
+  sendFds: number[];
+  send6Fds: number[];
   /** eventfd the main thread signals to wake the shard (stop, or a new table). */
   wakeFd: number;
   table: SharedArrayBuffer;

@@ -1,6 +1,8 @@
 // A shard's UDP socket on one underlay family: batches in and out, and its UDP GSO state (probed
 // at start, switched by the native send on what the route answers), which it mirrors into the
-// counters and reports to the main thread when it changes.
+// counters and reports to the main thread when it changes. Datagrams leave from the family's
+// sending sockets, one per inner flow (native/src/flow_hash.h), so that peers' RSS and
+// SO_REUSEPORT spread our flows over their shards as they spread a kernel VXLAN's.
 import { addon, RECV_SCRATCH_BYTES, RECV_STATE_WORDS, RecvState, UDP_STATE_WORDS, UdpState } from '../native/addon.js';
 import type { ShardCounters } from './counters.js';
 import type { PacketBatch } from './packet-batch.js';
@@ -15,7 +17,14 @@ export class UdpSocket {
   private readonly scratch = Buffer.allocUnsafeSlow(RECV_SCRATCH_BYTES);
   private readonly recvState = new Int32Array(RECV_STATE_WORDS);
 
-  /** `maxInner`: the longest inner IP packet this underlay carries, the size an unsegmented TSO packet is cut to. */
+  /** The sockets datagrams leave from: the sending sockets, else the receiving one. */
+  private readonly sendFds: Int32Array;
+
+  /**
+   * `maxInner`: the longest inner IP packet this underlay carries, the size an unsegmented TSO
+   * packet is cut to. `sendFds`: the family's sending sockets, shared by every shard so that a
+   * flow keeps its source port whichever shard reads it (none: send from `fd`).
+   */
   constructor(
     readonly fd: number,
     readonly family: 4 | 6,
@@ -23,8 +32,10 @@ export class UdpSocket {
     private readonly maxInner: number,
     private readonly counters: ShardCounters,
     private readonly report: GsoReporter,
+    sendFds: readonly number[] = [],
   ) {
-    const err = addon.udpGsoProbe(fd, this.state);
+    this.sendFds = sendFds.length > 0 ? Int32Array.from(sendFds) : Int32Array.of(fd);
+    const err = addon.udpGsoProbe(this.sendFds[0], this.state);
     counters.udpGso(family, err === 0);
     if (err !== 0) report(family, false, err, 0);
     // Best effort: without UDP_GRO (Linux < 5.0) the kernel segments GRO buffers itself.
@@ -50,7 +61,7 @@ export class UdpSocket {
   /** Sends slab spans to their address words; returns how many datagrams left. */
   send(slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, count: number): number {
     const s = this.state;
-    const sent = addon.sendBatch(this.fd, this.family, slab, offsets, lengths, addrs, this.port, count, s);
+    const sent = addon.sendBatch(this.sendFds, this.family, slab, offsets, lengths, addrs, this.port, count, s);
     if ((s[UdpState.gsoRuns] | s[UdpState.unsupportedRuns] | s[UdpState.tooLargeRuns]) !== 0) {
       this.counters.udpRuns(this.family, s[UdpState.gsoRuns], s[UdpState.unsupportedRuns], s[UdpState.tooLargeRuns]);
       s[UdpState.gsoRuns] = s[UdpState.unsupportedRuns] = s[UdpState.tooLargeRuns] = 0;

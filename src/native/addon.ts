@@ -70,6 +70,12 @@ export interface Addon {
 
   /** A blocking UDP socket bound to bindAddr:port with SO_REUSEPORT, close-on-exec. family 6 sets IPV6_V6ONLY. */
   udpOpen(family: 4 | 6, bindAddr: string, port: number): number;
+  /**
+   * A UDP socket that only sends, close-on-exec, bound to bindAddr and a port the kernel picks in
+   * ip_local_port_range (IPV6_V6ONLY for 6). A socket filter drops whatever it receives before its
+   * queue (counted as the socket's drops in /proc/net/udp), so unread datagrams take no memory.
+   */
+  udpOpenSender(family: 4 | 6, bindAddr: string): number;
   /** The local port a socket is bound to. Only tests call it: they bind port 0 so that runs never collide. */
   localPort(fd: number): number;
   /**
@@ -91,8 +97,11 @@ export interface Addon {
    * sendmmsg of datagram i = slab[offsets[i] .. + lengths[i]] to addrs[4i..] port `port`; runs to
    * one peer of one length leave as UDP GSO messages while state says so (see UdpState). A refused
    * run is resent one datagram at a time; other failures are skipped. Returns how many were sent.
+   * `fds`: one socket, or up to 64 sending sockets: each VXLAN datagram then leaves from the one its
+   * inner flow (addresses, protocol, ports behind the inner Ethernet header) hashes to, so one flow
+   * keeps one source port and its order, and flows spread over the sockets' ports.
    */
-  sendBatch(fd: number, family: 4 | 6, slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, port: number, count: number, state: Int32Array): number;
+  sendBatch(fds: number | Int32Array, family: 4 | 6, slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, port: number, count: number, state: Int32Array): number;
 
   /** An eventfd (non-blocking, close-on-exec) used to wake a worker blocked in poll(). */
   eventfdOpen(): number;

@@ -1,0 +1,102 @@
+// What a UDP source port per inner flow buys: TCP with 1 and 4 streams between two pods over the
+// lab's underlay (veths with a NIC's transmit offloads), carried by
+//   kernel          the kernel's VXLAN as flannel configures it (the reference)
+//   vxroute         this build: each flow leaves from its own sending socket's port
+//   vxroute-before  an older build given with --before-cli (e.g. one that sends everything from 8472)
+// and, for vxroute rows, how the receiving node's datagrams spread over its shards (the busiest
+// shard's share: 1.0 = all on one). Rounds interleave the variants; figures are medians, with the
+// ratio to the kernel path of the same run.
+//   npm run bench:flow-ports -- [--rounds 3] [--seconds 5] [--workers 2] [--before-cli DIR/dist/src/cli/main.js]
+import { spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
+import { median } from '../src/lab/iperf.js';
+import { Lab } from '../src/lab/lab.js';
+import { inNs } from '../src/lab/netns.js';
+import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+
+type Variant = 'kernel' | 'vxroute' | 'vxroute-before';
+interface Figures {
+  tcp1: number;
+  tcp4: number;
+  /** The busiest receiving shard's share of the datagrams in the 4-stream run (NaN for the kernel). */
+  busiestShare: number;
+}
+
+async function iperf(server: { ns: string; ip: string }, clientNs: string, args: string[]): Promise<number> {
+  const srv = spawn('ip', ['netns', 'exec', server.ns, 'iperf3', '-s', '-1', '-B', server.ip], { stdio: 'ignore' });
+  try {
+    for (let i = 0; !(await inNs(server.ns, 'ss', ['-Hltn', 'sport = :5201'])).includes(':5201'); i++) {
+      if (i === 500) throw new Error('iperf3 server did not listen');
+    }
+    const out = JSON.parse(await inNs(clientNs, 'iperf3', ['-c', server.ip, '-J', ...args])) as { end: { sum_received: { bits_per_second: number } } };
+    return out.end.sum_received.bits_per_second / 1e6;
+  } finally {
+    srv.kill();
+  }
+}
+
+const udpPackets = (c: CounterSnapshot): number[] => c.workers.map((w) => w.udp.packets);
+
+async function run(variant: Variant, seconds: number, workers: number, beforeCli: string | undefined): Promise<Figures> {
+  const lab = await Lab.create();
+  try {
+    const kind = variant === 'kernel' ? 'kernel' : 'vxroute';
+    const a = await lab.addNode(kind, 1, { txOffload: true });
+    const b = await lab.addNode(kind, 1, { txOffload: true });
+    let receiver: VxrouteProcess | undefined;
+    if (kind === 'kernel') await lab.programKernelPeers();
+    else {
+      const subnets = await lab.writeSubnets();
+      const cli = variant === 'vxroute-before' ? beforeCli : undefined;
+      await lab.startVxroute(a, subnets, ['--workers', String(workers)], cli);
+      receiver = await lab.startVxroute(b, subnets, ['--workers', String(workers)], cli);
+    }
+    const server = { ns: b.pods[0].ns, ip: b.pods[0].ip };
+    const client = a.pods[0].ns;
+    const tcp1 = await iperf(server, client, ['-t', String(seconds)]);
+    const before = receiver && udpPackets(await receiver.counters());
+    const tcp4 = await iperf(server, client, ['-t', String(seconds), '-P', '4']);
+    let busiestShare = NaN;
+    if (receiver && before) {
+      const delta = udpPackets(await receiver.counters()).map((n, i) => n - before[i]);
+      busiestShare = Math.max(...delta) / Math.max(1, delta.reduce((x, y) => x + y, 0));
+    }
+    return { tcp1, tcp4, busiestShare };
+  } finally {
+    await lab.dispose();
+  }
+}
+
+export async function flowPortsBench(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, workers: { type: 'string', default: '2' }, 'before-cli': { type: 'string' } },
+  });
+  const rounds = Number(values.rounds);
+  const seconds = Number(values.seconds);
+  const workers = Number(values.workers);
+  const variants: Variant[] = values['before-cli'] ? ['kernel', 'vxroute', 'vxroute-before'] : ['kernel', 'vxroute'];
+  const results = new Map<Variant, Figures[]>(variants.map((v) => [v, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const v of variants) {
+      const f = await run(v, seconds, workers, values['before-cli']);
+      results.get(v)!.push(f);
+      console.error(`round ${r + 1} ${v}: ${JSON.stringify(f)}`);
+    }
+  }
+  const med = (v: Variant, k: keyof Figures): number => median(results.get(v)!.map((f) => f[k]));
+  console.log(`| variant | TCP 1 stream Mbit/s | × kernel | TCP 4 streams Mbit/s | × kernel | 4 ÷ 1 | busiest receiving shard's share |`);
+  console.log(`|---|---|---|---|---|---|---|`);
+  for (const v of variants) {
+    const [t1, t4, share] = [med(v, 'tcp1'), med(v, 'tcp4'), med(v, 'busiestShare')];
+    console.log(`| ${v} | ${t1.toFixed(0)} | ${(t1 / med('kernel', 'tcp1')).toFixed(2)} | ${t4.toFixed(0)} | ${(t4 / med('kernel', 'tcp4')).toFixed(2)} | ${(t4 / t1).toFixed(2)} | ${Number.isNaN(share) ? '—' : share.toFixed(2)} |`);
+  }
+  console.log(JSON.stringify({ rounds, seconds, workers, runs: Object.fromEntries(results) }));
+  return 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await flowPortsBench(process.argv.slice(2));
+}
