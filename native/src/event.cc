@@ -1,9 +1,13 @@
 // The worker's wait: poll() over its fds plus an eventfd the main thread signals to wake it
-// (shutdown, table published), so a blocked worker never misses a control message.
+// (shutdown, table published), so a blocked worker never misses a control message. With a spin
+// budget (--busy-poll) it first polls without blocking, yielding the core between tries, and
+// blocks only when the budget is spent.
 #include "addon.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +17,7 @@ namespace vxroute {
 namespace {
 
 constexpr size_t kMaxPollFds = 16;
+constexpr int64_t kMaxSpinUs = 1000000;
 
 Napi::Value EventfdOpen(const Napi::CallbackInfo& info) {
   int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -44,21 +49,48 @@ Napi::Value EventfdDrain(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+int64_t MonotonicNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+// poll() that spins for up to `spinUs` before it blocks. Each try that finds nothing yields the
+// core: a thread of ours the last packet woke (a pod's process, a peer daemon on the same core)
+// runs at once instead of waiting for this one's time slice to end.
+int SpinThenPoll(pollfd* pfds, nfds_t count, int timeoutMs, int64_t spinUs) {
+  if (spinUs > 0) {
+    const int64_t until = MonotonicNs() + spinUs * 1000;
+    do {
+      int n = poll(pfds, count, 0);
+      if (n != 0) return n;
+      sched_yield();
+    } while (MonotonicNs() < until);
+  }
+  return poll(pfds, count, timeoutMs);
+}
+
+// poll(fds, count, timeoutMs, spinUs = 0)
 Napi::Value Poll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t* fds;
   size_t length;
-  int64_t count, timeout;
-  if (!ArgInt32Array(info, 0, &fds, &length) || !ArgInt(info, 1, &count) || !ArgInt(info, 2, &timeout)) {
+  int64_t count, timeout, spinUs = 0;
+  if (!ArgInt32Array(info, 0, &fds, &length) || !ArgInt(info, 1, &count) || !ArgInt(info, 2, &timeout) ||
+      (info.Length() > 3 && !ArgInt(info, 3, &spinUs))) {
     return env.Undefined();
   }
   if (count < 1 || static_cast<size_t>(count) > length || static_cast<size_t>(count) > kMaxPollFds) {
     ThrowRange(env, "poll: count must be 1..16 and within fds");
     return env.Undefined();
   }
+  if (spinUs < 0 || spinUs > kMaxSpinUs) {
+    ThrowRange(env, "poll: spinUs must be 0..1000000");
+    return env.Undefined();
+  }
   pollfd pfds[kMaxPollFds];
   for (int64_t i = 0; i < count; i++) pfds[i] = pollfd{fds[i], POLLIN, 0};
-  int n = poll(pfds, static_cast<nfds_t>(count), static_cast<int>(timeout));
+  int n = SpinThenPoll(pfds, static_cast<nfds_t>(count), static_cast<int>(timeout), spinUs);
   if (n < 0) {
     if (errno == EINTR) return Napi::Number::New(env, 0);
     ThrowErrno(env, "poll", errno);

@@ -44,6 +44,21 @@ describe('eventfd and poll', () => {
     }
   });
 
+  it('spins for the budget it is given, then polls as asked; refuses a budget out of range', () => {
+    const fd = addon.eventfdOpen();
+    try {
+      const fds = Int32Array.of(fd);
+      expect(addon.poll(fds, 1, 0, 2000)).toBe(0);
+      addon.eventfdSignal(fd);
+      expect(addon.poll(fds, 1, 0, 2000)).toBe(1);
+      addon.eventfdDrain(fd);
+      expect(() => addon.poll(fds, 1, 0, -1)).toThrow(RangeError);
+      expect(() => addon.poll(fds, 1, 0, 1_000_001)).toThrow(RangeError);
+    } finally {
+      addon.close(fd);
+    }
+  });
+
   it('wakes a worker blocked in poll() with no timeout', async () => {
     const fd = addon.eventfdOpen();
     try {

@@ -107,8 +107,11 @@ export interface Addon {
   eventfdOpen(): number;
   eventfdSignal(fd: number): void;
   eventfdDrain(fd: number): void;
-  /** poll() on fds[0 .. count-1] for readability. Returns a bitmask: bit i set when fds[i] is readable (or errored). */
-  poll(fds: Int32Array, count: number, timeoutMs: number): number;
+  /**
+   * poll() on fds[0 .. count-1] for readability. Returns a bitmask: bit i set when fds[i] is readable (or errored).
+   * `spinUs` (0 … 1,000,000): first poll without blocking for that long, yielding the core between tries.
+   */
+  poll(fds: Int32Array, count: number, timeoutMs: number, spinUs?: number): number;
   close(fd: number): void;
 
   /**
