@@ -152,29 +152,27 @@ describe('NetworkPolicy between two pods on one vxroute node', () => {
     await expectDenied('b', 'a', 80);
   });
 
-  it('leaves the node as it found it: on stop, after kill -9 on the next start or by uninstall, and with the policy off', async () => {
-    const steered = () => daemon.waitForLog((l) => l.msg === 'traffic between our pods steered through the network policy', 20_000);
-    await daemon.stop();
-    expect(await hostState()).toBe(hostBefore);
-
-    daemon = await lab.startVxrouteKube(node, kubeconfig, netConf, ['--workers', '1']);
-    await steered();
+  it('leaves the node as it found it: after kill -9 by uninstall or the next start, on stop, and with the policy off', async () => {
     daemon.kill();
     await daemon.exited;
     expect(await hostState()).not.toBe(hostBefore); // kill -9 leaves the steering in place …
     expect((await ping(pods.get('a')!.ns, pods.get('b')!.ip, 1, 0.05)).received).toBe(0); // … failing closed: the TUN is gone, the table prohibits
-    daemon = await lab.startVxrouteKube(node, kubeconfig, netConf, ['--workers', '1']);
-    await steered();
-    expect((await inNs(node.ns, 'ip', ['-4', 'rule'])).match(/lookup 7800/g)).toHaveLength(1); // replaced, not doubled
-    expect((await inNs(node.ns, 'nft', ['list', 'tables'])).match(/vxroute_same_node/g)).toHaveLength(1);
-    await expectReaches('a', 'b', 80);
-
-    daemon.kill();
-    await daemon.exited;
     const uninstall = () => inNs(node.ns, process.execPath, [cliPath(), 'uninstall', '--cni-conf-dir', `${lab.dir}/cni-none`]);
     expect(await uninstall()).toMatch(/removed nftables table bridge vxroute_same_node/);
     expect(await hostState()).toBe(hostBefore);
     expect(await uninstall()).toMatch(/same-node steering .*: not there/);
+
+    // What kill -9 leaves (seen above), for the next start to replace: our rule and our table.
+    await inNs(node.ns, 'ip', ['rule', 'add', 'pref', '7800', 'iif', 'cni0', 'to', node.podCIDR, 'lookup', '7800']);
+    await inNs(node.ns, 'nft', ['add', 'table', 'bridge', 'vxroute_same_node']);
+    daemon = await lab.startVxrouteKube(node, kubeconfig, netConf, ['--workers', '1']);
+    await daemon.waitForLog((l) => l.msg === 'traffic between our pods steered through the network policy', 20_000);
+    expect((await inNs(node.ns, 'ip', ['-4', 'rule'])).match(/lookup 7800/g)).toHaveLength(1); // replaced, not doubled
+    expect((await inNs(node.ns, 'nft', ['list', 'tables'])).match(/vxroute_same_node/g)).toHaveLength(1);
+    await setPolicies();
+    await expectReaches('a', 'b', 80);
+    await daemon.stop();
+    expect(await hostState()).toBe(hostBefore);
 
     daemon = await lab.startVxrouteKube(node, kubeconfig, netConf, ['--workers', '1', '--no-network-policy']);
     expect(await hostState()).toBe(hostBefore);

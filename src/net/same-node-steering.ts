@@ -13,7 +13,7 @@
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Cidr } from '../subnets/cidr.js';
-import { ip, IpCommandError } from './ip-command.js';
+import { ip, IpCommandError, ipJson } from './ip-command.js';
 import { findLink } from './links.js';
 
 export const SAME_NODE_TABLE = 'vxroute_same_node';
@@ -73,7 +73,7 @@ export async function applySameNode(s: SameNodeSettings): Promise<SameNodeSetup>
     await ip(['link', 'add', s.bridge, 'type', 'bridge']);
     await ip(['link', 'set', s.bridge, 'up']);
   }
-  const mac = (await readFile(`/sys/class/net/${s.bridge}/address`, 'utf8')).trim();
+  const [{ address: mac }] = await ipJson<{ address: string }>(['link', 'show', 'dev', s.bridge]);
   await ip(['link', 'set', s.bridge, 'address', mac]); // explicitly set: the kernel keeps it from now on
   for (const cidr of [s.podCIDR, s.podCIDRv6]) {
     if (!cidr) continue;
