@@ -53,7 +53,7 @@ export interface DatapathConfig {
   busyPollUs: number;
   /** Switch mode (the fds are TAP queues); undefined in router mode. */
   switch?: SwitchSettings;
-  /** NetworkPolicy (router mode only); undefined when off. */
+  /** NetworkPolicy; undefined when off. */
   policy?: PolicySettings;
   /** Router mode: our pod CIDRs, for the packets between two of our pods the policy judges. */
   ownPods?: OwnPods;
