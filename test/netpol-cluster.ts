@@ -4,7 +4,8 @@
 // ports serve-<port>-<proto>, through the test API server; two nodes run `vxroute run --kube`
 // (four pods each) and one runs flannel's kernel VXLAN (one pod), so no pair has both ends on a
 // kernel node. Each pod is a probe agent (src/lab/probe-agent.ts): a matrix is 81 probes made at
-// once, re-probed until it matches or a deadline passes, as upstream's ValidateOrFail does.
+// once, re-probed until it matches or a deadline passes, as upstream's ValidateOrFail does. The
+// cluster is ready once every pair reaches every port of both protocols (waitForHTTPServers).
 import { expect } from 'vitest';
 import { KernelFlanneld } from '../src/lab/kernel-flanneld.js';
 import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
@@ -29,7 +30,9 @@ export const PLACEMENT: Record<PodString, 0 | 1 | 2> = {
 /** One probe's bound: a denied probe costs this much, so a round of probes about as much. */
 const PROBE_TIMEOUT_MS = 2_000;
 /** How long a matrix is re-probed before the case fails (upstream probes twice, with backoff). */
-const VALIDATE_MS = 30_000;
+const VALIDATE_MS = 45_000;
+/** How long the cluster may take to answer every probe before any policy (upstream's waitForHTTPServers). */
+const SERVING_MS = 90_000;
 /** How long a change may take to be compiled by both daemons. */
 const COMPILE_MS = 20_000;
 
@@ -110,6 +113,9 @@ export class NetpolCluster {
     for (const n of nodes.slice(0, 2)) this.daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, ['--workers', '2']));
     for (const d of this.daemons) await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 3, 20_000);
     await flanneld.sync();
+    for (const protocol of ['TCP', 'UDP'] as const) {
+      for (const port of MODEL_PORTS) await this.validate({ port, protocol, reachability: this.reachability() }, SERVING_MS);
+    }
   }
 
   /** Upstream's pod: one container per port and protocol, each port named serve-<port>-<proto>. */
@@ -244,8 +250,8 @@ export class NetpolCluster {
    * and the daemons counted at least one policy drop per asserted denial in that round, or fails
    * after VALIDATE_MS printing the truth tables of the last round.
    */
-  async validate(tc: TestCase): Promise<void> {
-    const deadline = Date.now() + VALIDATE_MS;
+  async validate(tc: TestCase, withinMs = VALIDATE_MS): Promise<void> {
+    const deadline = Date.now() + withinMs;
     for (;;) {
       const before = await this.denied();
       const observed = await this.probeAll(tc);
