@@ -8,6 +8,7 @@
 // ratio to the kernel path of the same run.
 //   npm run bench:flow-ports -- [--rounds 3] [--seconds 5] [--workers 2] [--before-cli DIR/dist/src/cli/main.js]
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
@@ -22,6 +23,15 @@ interface Figures {
   tcp4: number;
   /** The busiest receiving shard's share of the datagrams in the 4-stream run (NaN for the kernel). */
   busiestShare: number;
+  /** Both daemons' CPU seconds (user + system) per gigabit in the 4-stream run (NaN for the kernel): steadier than throughput on a loaded machine. */
+  cpuPerGbit4: number;
+}
+
+/** A process's user + system CPU seconds so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 0.01; // utime, stime in USER_HZ ticks
 }
 
 async function iperf(server: { ns: string; ip: string }, clientNs: string, args: string[]): Promise<number> {
@@ -46,24 +56,29 @@ async function run(variant: Variant, seconds: number, workers: number, beforeCli
     const a = await lab.addNode(kind, 1, { txOffload: true });
     const b = await lab.addNode(kind, 1, { txOffload: true });
     let receiver: VxrouteProcess | undefined;
+    const pids: number[] = [];
     if (kind === 'kernel') await lab.programKernelPeers();
     else {
       const subnets = await lab.writeSubnets();
       const cli = variant === 'vxroute-before' ? beforeCli : undefined;
-      await lab.startVxroute(a, subnets, ['--workers', String(workers)], cli);
+      pids.push((await lab.startVxroute(a, subnets, ['--workers', String(workers)], cli)).pid);
       receiver = await lab.startVxroute(b, subnets, ['--workers', String(workers)], cli);
+      pids.push(receiver.pid);
     }
+    const cpu = async (): Promise<number> => (await Promise.all(pids.map(cpuSeconds))).reduce((x, y) => x + y, 0);
     const server = { ns: b.pods[0].ns, ip: b.pods[0].ip };
     const client = a.pods[0].ns;
     const tcp1 = await iperf(server, client, ['-t', String(seconds)]);
     const before = receiver && udpPackets(await receiver.counters());
+    const cpuBefore = await cpu();
     const tcp4 = await iperf(server, client, ['-t', String(seconds), '-P', '4']);
+    const cpuPerGbit4 = pids.length > 0 ? ((await cpu()) - cpuBefore) / ((tcp4 * seconds) / 1000) : NaN;
     let busiestShare = NaN;
     if (receiver && before) {
       const delta = udpPackets(await receiver.counters()).map((n, i) => n - before[i]);
       busiestShare = Math.max(...delta) / Math.max(1, delta.reduce((x, y) => x + y, 0));
     }
-    return { tcp1, tcp4, busiestShare };
+    return { tcp1, tcp4, busiestShare, cpuPerGbit4 };
   } finally {
     await lab.dispose();
   }
@@ -87,11 +102,12 @@ export async function flowPortsBench(argv: string[]): Promise<number> {
     }
   }
   const med = (v: Variant, k: keyof Figures): number => median(results.get(v)!.map((f) => f[k]));
-  console.log(`| variant | TCP 1 stream Mbit/s | × kernel | TCP 4 streams Mbit/s | × kernel | 4 ÷ 1 | busiest receiving shard's share |`);
-  console.log(`|---|---|---|---|---|---|---|`);
+  const optional = (x: number, digits: number): string => (Number.isNaN(x) ? '—' : x.toFixed(digits));
+  console.log(`| variant | TCP 1 stream Mbit/s | × kernel | TCP 4 streams Mbit/s | × kernel | 4 ÷ 1 | busiest receiving shard's share | daemons' CPU s per Gbit, 4 streams |`);
+  console.log(`|---|---|---|---|---|---|---|---|`);
   for (const v of variants) {
-    const [t1, t4, share] = [med(v, 'tcp1'), med(v, 'tcp4'), med(v, 'busiestShare')];
-    console.log(`| ${v} | ${t1.toFixed(0)} | ${(t1 / med('kernel', 'tcp1')).toFixed(2)} | ${t4.toFixed(0)} | ${(t4 / med('kernel', 'tcp4')).toFixed(2)} | ${(t4 / t1).toFixed(2)} | ${Number.isNaN(share) ? '—' : share.toFixed(2)} |`);
+    const [t1, t4] = [med(v, 'tcp1'), med(v, 'tcp4')];
+    console.log(`| ${v} | ${t1.toFixed(0)} | ${(t1 / med('kernel', 'tcp1')).toFixed(2)} | ${t4.toFixed(0)} | ${(t4 / med('kernel', 'tcp4')).toFixed(2)} | ${(t4 / t1).toFixed(2)} | ${optional(med(v, 'busiestShare'), 2)} | ${optional(med(v, 'cpuPerGbit4'), 2)} |`);
   }
   console.log(JSON.stringify({ rounds, seconds, workers, runs: Object.fromEntries(results) }));
   return 0;
