@@ -18,6 +18,7 @@ namespace {
 
 constexpr size_t kMaxPollFds = 16;
 constexpr int64_t kMaxSpinUs = 1000000;
+constexpr int64_t kContendedNs = 50000;
 
 Napi::Value EventfdOpen(const Napi::CallbackInfo& info) {
   int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -56,16 +57,22 @@ int64_t MonotonicNs() {
 }
 
 // poll() that spins for up to `spinUs` before it blocks. Each try that finds nothing yields the
-// core: a thread of ours the last packet woke (a pod's process, a peer daemon on the same core)
-// runs at once instead of waiting for this one's time slice to end.
+// core: a thread the last packet woke (a pod's process, a peer daemon on the same core) runs at
+// once instead of waiting for this one's time slice to end. A try that comes back more than
+// kContendedNs after the one before means the core was taken for longer than a pod's reply takes:
+// other work wants it, and spinning would only take from that work, so the thread sleeps.
 int SpinThenPoll(pollfd* pfds, nfds_t count, int timeoutMs, int64_t spinUs) {
   if (spinUs > 0) {
-    const int64_t until = MonotonicNs() + spinUs * 1000;
-    do {
+    int64_t last = MonotonicNs();
+    const int64_t until = last + spinUs * 1000;
+    for (;;) {
       int n = poll(pfds, count, 0);
       if (n != 0) return n;
       sched_yield();
-    } while (MonotonicNs() < until);
+      const int64_t now = MonotonicNs();
+      if (now >= until || now - last > kContendedNs) break;
+      last = now;
+    }
   }
   return poll(pfds, count, timeoutMs);
 }
