@@ -32,18 +32,11 @@ import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { NetpolCluster } from './netpol-cluster.js';
 import { namespaceNamed, networkPolicy, policyForLabels } from './netpol-policies.js';
 
-/**
- * Pairs with both pods on one vxroute node never reach vxroute's TUN (the node's bridge switches
- * them), so they are probed and printed but not asserted until same-node enforcement lands; the
- * integrator sets this to true then.
- */
-const SAME_NODE_ENFORCED = false;
-
 // One cluster for the file; each case leaves it as it found it (no policy, the model's labels).
 let k8s: NetpolCluster;
 
 beforeAll(async () => {
-  k8s = await NetpolCluster.create({ sameNodeEnforced: SAME_NODE_ENFORCED });
+  k8s = await NetpolCluster.create();
 });
 
 afterEach(async () => {
