@@ -24,7 +24,7 @@ describe('the connection table', () => {
     expect(ct.store(flagsOf(CT_NEW, FLOW_ALLOW, !forward), 3, 7, NOW)).toBe(STORED);
     ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 5000, 53), false);
     expect(ct.srcIsA).toBe(!forward);
-    expect(ct.lookup()).toBeGreaterThanOrEqual(0);
+    expect(ct.lookup(NOW)).toBeGreaterThanOrEqual(0);
     expect(verdictOf(ct.found[V_FLAGS])).toBe(FLOW_ALLOW);
     expect(ct.found[V_GENERATION]).toBe(3);
     expect(ct.found[V_REASON]).toBe(7);
@@ -32,15 +32,15 @@ describe('the connection table', () => {
     expect(initiatorIsB(ct.found[V_FLAGS]) === ct.srcIsA).toBe(true);
     // Another port, another protocol, another address: other connections.
     ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 5001, 53), false);
-    expect(ct.lookup()).toBe(-1);
+    expect(ct.lookup(NOW)).toBe(-1);
     ct.setKey(tcpFlow('10.244.1.5', '10.244.2.7', 5000, 53), false);
-    expect(ct.lookup()).toBe(-1);
+    expect(ct.lookup(NOW)).toBe(-1);
     const six = tupleOf(ipv6('fd00:10:244:1::5', 'fd00:10:244:2::7', TCP, tcp(1, 2, TCP_SYN)));
     ct.setKey(six, false);
     expect(ct.store(flagsOf(CT_NEW, FLOW_DENY_INGRESS, !ct.srcIsA), 1, 0, NOW)).toBe(STORED);
     const back = tupleOf(ipv6('fd00:10:244:2::7', 'fd00:10:244:1::5', TCP, tcp(2, 1, TCP_SYN | TCP_ACK)));
     ct.setKey(back, false);
-    expect(ct.lookup()).toBeGreaterThanOrEqual(0);
+    expect(ct.lookup(NOW)).toBeGreaterThanOrEqual(0);
     expect(verdictOf(ct.found[V_FLAGS])).toBe(FLOW_DENY_INGRESS);
     expect(ct.stats()).toMatchObject({ entries: 2, max: 64, inserted: 2 });
   });
@@ -49,12 +49,53 @@ describe('the connection table', () => {
     const ct = new Conntrack(allocateConntrack(64));
     ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 5000, 53), false);
     ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW);
-    const slot = ct.lookup();
+    const slot = ct.lookup(NOW);
     expect(ct.update(slot, flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW + 5)).toBe(true);
     // The slot changed since that lookup: a second update from the same read is refused.
     expect(ct.update(slot, flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW + 6)).toBe(false);
-    ct.lookup();
+    ct.lookup(NOW);
     expect(stateOf(ct.found[V_FLAGS])).toBe(CT_REPLIED);
+  });
+
+  it('answers from its copy of an entry only while the entry\'s slot is unchanged and recently seen', () => {
+    const sab = allocateConntrack(64);
+    const ct = new Conntrack(sab);
+    const connection = (port: number) => ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', port, 53), false);
+    // Two connections whose probe runs start at one slot: removing the first shifts the second into its place.
+    const homeOf = (port: number) => (connection(port), ct.table.homeSlot(ct.key));
+    let second = 1001;
+    while (homeOf(second) !== homeOf(1000)) second++;
+    for (const port of [1000, second]) {
+      connection(port);
+      ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, port, NOW);
+    }
+    connection(1000);
+    const slot = ct.lookup(NOW);
+    expect(ct.found[V_REASON]).toBe(1000);
+    expect(ct.lookup(NOW)).toBe(slot);
+    expect(ct.found[V_REASON]).toBe(1000);
+    expect(ct.copyHits).toBe(1);
+    ct.table.lock();
+    ct.table.remove(slot);
+    ct.table.unlock();
+    expect(ct.lookup(NOW)).toBe(-1);
+    connection(second);
+    expect(ct.lookup(NOW)).toBe(slot);
+    expect(ct.found[V_REASON]).toBe(second);
+    // Another shard's refresh: the copy is stale, the table answers.
+    const other = new Conntrack(sab);
+    other.setKey(udpFlow('10.244.2.7', '10.244.1.5', 53, second), false);
+    expect(other.update(other.lookup(NOW), flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, 77, NOW + 1)).toBe(true);
+    const hits = ct.copyHits;
+    ct.lookup(NOW + 1);
+    expect([ct.copyHits, ct.found[V_REASON], stateOf(ct.found[V_FLAGS])]).toEqual([hits, 77, CT_REPLIED]);
+    // Our own refresh keeps the copy whole; an entry idle for seconds is read from the table again.
+    expect(ct.update(ct.lookup(NOW + 2), flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, 78, NOW + 2)).toBe(true);
+    expect(ct.copyHits).toBe(hits + 1);
+    ct.lookup(NOW + 3);
+    expect([ct.copyHits, ct.found[V_REASON]]).toEqual([hits + 2, 78]);
+    ct.lookup(NOW + 10_000);
+    expect([ct.copyHits, ct.found[V_REASON]]).toEqual([hits + 2, 78]);
   });
 
   it('ages entries per protocol and state, with an injected clock', () => {
@@ -70,7 +111,7 @@ describe('the connection table', () => {
     for (const [t, state, timeout] of states) {
       ct.setKey(t, false);
       ct.store(flagsOf(state, FLOW_ALLOW, false), 1, -1, NOW);
-      ct.lookup();
+      ct.lookup(NOW);
       expect(ct.expired(NOW + timeout)).toBe(false);
       expect(ct.expired(NOW + timeout + 1)).toBe(true);
     }
@@ -110,15 +151,15 @@ describe('the connection table', () => {
     }
     // Established entries are kept; the longest idle unreplied one (port 1000) goes.
     ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1001, 53), false);
-    ct.lookup();
-    ct.update(ct.lookup(), flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW);
+    ct.lookup(NOW);
+    ct.update(ct.lookup(NOW), flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW);
     ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 2000, 53), false);
     expect(ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW + 20_000)).toBe(STORED);
     expect(ct.stats()).toMatchObject({ entries: max, evicted: 1 });
     ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1000, 53), false);
-    expect(ct.lookup()).toBe(-1);
+    expect(ct.lookup(NOW)).toBe(-1);
     ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1001, 53), false);
-    expect(ct.lookup()).toBeGreaterThanOrEqual(0);
+    expect(ct.lookup(NOW)).toBeGreaterThanOrEqual(0);
 
     // All established: nothing is evicted, and the new flow is not stored.
     const full = new Conntrack(allocateConntrack(max));
@@ -127,7 +168,7 @@ describe('the connection table', () => {
       full.store(flagsOf(k === 5 ? CT_NEW : CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW);
     }
     full.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1005, 53), false);
-    full.update(full.lookup(), flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW);
+    full.update(full.lookup(NOW), flagsOf(CT_REPLIED, FLOW_ALLOW, false), 1, -1, NOW);
     full.setKey(udpFlow('10.244.1.9', '10.244.2.7', 1, 53), false);
     expect(full.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW)).toBe(FULL);
     expect(full.stats()).toMatchObject({ entries: max, evicted: 0, full: 1 });

@@ -237,7 +237,7 @@ describe('the policy stage', () => {
     expect(r.verdicts.every((v) => v === FORWARDED)).toBe(true);
     const ct = w.ctx.conntrack;
     ct.setKey(flowOf(out(TCP_ACK)), false);
-    ct.lookup();
+    ct.lookup(w.counters.now);
     expect(stateOf(ct.found[V_FLAGS])).toBe(CT_CLOSING);
     const ssh = ipv4(CLIENT, SERVER, TCP, tcp(40001, 22, TCP_ACK));
     const s = w.run(Direction.tun, ssh, ssh, ssh, out(TCP_ACK), ssh);

@@ -89,7 +89,7 @@ function judge(buf: Buffer, off: number, avail: number, ctx: PolicyContext, dire
   lastReason = -1;
   if (status === FLOW_LATER_FRAGMENT) {
     ct.setKey(tuple, true);
-    const ok = ct.lookup() >= 0 && !ct.expired(now) && verdictOf(ct.found[V_FLAGS]) === FLOW_ALLOW && ct.found[V_GENERATION] === generation;
+    const ok = ct.lookup(now) >= 0 && !ct.expired(now) && verdictOf(ct.found[V_FLAGS]) === FLOW_ALLOW && ct.found[V_GENERATION] === generation;
     return ok ? FORWARDED : Drop.policy_unrelated;
   }
   if (status !== FLOW_OWN && status !== FLOW_RELATED) return Drop.policy_untrackable;
@@ -98,7 +98,7 @@ function judge(buf: Buffer, off: number, avail: number, ctx: PolicyContext, dire
     lastReason = previous.reason;
     return dropReason(previous.verdict);
   }
-  const slot = ct.lookup();
+  const slot = ct.lookup(now);
   const known = slot >= 0 && !ct.expired(now);
   if (status === FLOW_RELATED) return known ? dropReason(relatedVerdict(ct, slot, ctx, generation, now)) : Drop.policy_unrelated;
   let verdict: number;

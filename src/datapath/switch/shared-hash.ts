@@ -146,6 +146,23 @@ export class SharedHash {
     return Atomics.compareExchange(this.words, HEADER_WORDS + slot * this.width + S_SEQ, seq, seq + WRITING) === seq;
   }
 
+  /** The sequence of the slot the last find() returned, as find() read it. */
+  foundSequence(): number {
+    return this.foundSeq;
+  }
+
+  /**
+   * Whether `slot` holds still what was read when its sequence was `seq` (from foundSequence or
+   * release): every write moves the sequence on, so one atomic load tells. When it does,
+   * claimFound() claims it as after a find() that returned it. A reader that kept a copy of a
+   * slot's key and values reads them again from this one word.
+   */
+  unchangedSince(slot: number, seq: number): boolean {
+    if (Atomics.load(this.words, HEADER_WORDS + slot * this.width + S_SEQ) !== seq) return false;
+    this.foundSeq = seq;
+    return true;
+  }
+
   /** Claims a slot for writing, waiting for a refresher that holds it (a few stores). Lock holder only. */
   claim(slot: number): void {
     const at = HEADER_WORDS + slot * this.width + S_SEQ;
@@ -155,9 +172,9 @@ export class SharedHash {
     }
   }
 
-  /** Ends a claim: the slot's new contents are whole (the count wraps harmlessly past 2^31). */
-  release(slot: number, change = KEEP_USED): void {
-    Atomics.add(this.words, HEADER_WORDS + slot * this.width + S_SEQ, change);
+  /** Ends a claim: the slot's new contents are whole (the count wraps harmlessly past 2^31). Returns the slot's new sequence. */
+  release(slot: number, change = KEEP_USED): number {
+    return (Atomics.add(this.words, HEADER_WORDS + slot * this.width + S_SEQ, change) + change) | 0;
   }
 
   /** Sets value word `v` of a slot that the caller has claimed. */
