@@ -3,21 +3,28 @@
 // the test API server behind the lab's relay. Measured from the daemon's own log timestamps:
 //   sync    first list request at the API server → 'table loaded' with every node (workers handed it)
 //   change  one node's annotations replaced in the API → 'table loaded' carrying it
-// Beside them, in the same run, the floor any client pays: one bare HTTP list of the same nodes
-// and its JSON.parse, with no informer and no table.
-//   npm run bench:kube-sync -- [--nodes 5000] [--changes 30]
+//   start   the daemon process spawned → 'ready' (process start, imports, list, workers up)
+//   RSS     the daemon's resident set (/proc/PID/status VmRSS) at ready, after the first five
+//           changes, and after two /debug/peers reads on top
+// Each with NetworkPolicy on (the default with --kube) and off. Beside them, in the same run,
+// the floor any client pays: one bare HTTP list of the same nodes and its JSON.parse, with no
+// informer and no table.
+//   npm run bench:kube-sync -- [--nodes 5000] [--changes 30] [--policy on|off|both]
 import { request } from 'node:http';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeApiServer, type NodeObject } from '../src/lab/kube-api-server.js';
-import { Lab } from '../src/lab/lab.js';
+import { Lab, type LabNode } from '../src/lab/lab.js';
 import { Annotation, formatBackendData } from '../src/subnets/flannel-annotations.js';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, changes: { type: 'string', default: '30' } } });
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, changes: { type: 'string', default: '30' }, policy: { type: 'string', default: 'both' } } });
 const nodeCount = Number(values.nodes);
 const changes = Number(values.changes);
 if (!(nodeCount >= 2 && nodeCount <= 8000)) throw new Error('--nodes must be 2..8000 (each peer gets a /29 of 10.244.0.0/16)');
+if (!(changes >= 5)) throw new Error('--changes must be at least 5 (RSS is taken after the fifth)');
+const policies = ({ on: [true], off: [false], both: [true, false] } as Record<string, boolean[]>)[values.policy!];
+if (!policies) throw new Error('--policy must be on, off or both');
 
 /** Peer k's /29, skipping 10.244.1.0/24, which is the benchmarked node's own. */
 function peerCidr(k: number): string {
@@ -62,6 +69,64 @@ function bareList(socketPath: string): Promise<number> {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
+/** Resident set of a process in MB (the daemon's pid is node's: `ip netns exec` execs it). */
+async function rssMB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
+}
+
+interface Run {
+  policy: boolean;
+  /** Node lists the daemon made to start. */
+  nodeLists: number;
+  startToReadyMs: number;
+  syncMs: number;
+  changeMs: number[];
+  rss: { ready: number; afterChanges: number; afterPeersReads: number };
+  phases: Record<string, number>;
+}
+
+/** VTEP MACs handed out by changes so far: each change is a new one, in every run. */
+let macChanges = 0;
+
+/** One daemon from spawn to stop: its start, sync, changes and resident set. */
+async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: LabNode, policy: boolean): Promise<Run> {
+  const listsBefore = api.statsOf('nodes').lists;
+  const spawned = Date.now();
+  const daemon = await lab.startVxrouteKube(ours, kubeconfig, await lab.writeNetConf(), ['--workers', '2', ...(policy ? [] : ['--no-network-policy'])]);
+  try {
+    const ready = await daemon.waitForLog((l) => l.msg === 'ready');
+    const rssReady = await rssMB(daemon.pid);
+    const nodeLists = api.statsOf('nodes').lists - listsBefore;
+    const loaded = await daemon.waitForLog((l) => l.msg === 'table loaded' && l.nodes === nodeCount, 30_000);
+    const syncMs = (loaded.time as number) - api.statsOf('nodes').lastListAt!;
+    // Where start → ready goes: the first line of each phase, from the spawn.
+    const phases: Record<string, number> = {};
+    for (const l of daemon.logs) if (typeof l.time === 'number' && l.msg && !(l.msg in phases)) phases[l.msg] = (l.time) - spawned;
+
+    const changeMs: number[] = [];
+    let rssAfterChanges = 0;
+    for (let j = 0; j < changes; j++) {
+      const from = daemon.logs.length;
+      const k = (j * 7919) % (nodeCount - 1);
+      const sent = Date.now();
+      api.upsertNode(peer(k, ++macChanges)); // a new VTEP MAC, as after a flanneld restart with a new device
+      const line = await daemon.waitForLog((l) => l.msg === 'table loaded', 10_000, from);
+      changeMs.push((line.time as number) - sent);
+      if (j === 4) rssAfterChanges = await rssMB(daemon.pid);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (let i = 0; i < 2; i++) {
+      const peers = await daemon.get('/debug/peers');
+      if (peers.status !== 200) throw new Error(`/debug/peers answered ${peers.status}`);
+    }
+    const rssAfterPeersReads = await rssMB(daemon.pid);
+    return { policy, nodeLists, startToReadyMs: (ready.time as number) - spawned, syncMs, changeMs, rss: { ready: rssReady, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads }, phases };
+  } finally {
+    await daemon.stop();
+  }
+}
+
 const lab = await Lab.create();
 const api = new KubeApiServer();
 try {
@@ -72,40 +137,24 @@ try {
 
   const bare: number[] = [];
   for (let i = 0; i < 5; i++) bare.push(await bareList(join(lab.dir, 'api.sock')));
+  const runs: Run[] = [];
+  for (const policy of policies) runs.push(await measure(lab, api, kubeconfig, ours, policy));
 
-  const listsBefore = api.statsOf('nodes').lists;
-  const daemon = await lab.startVxrouteKube(ours, kubeconfig, await lab.writeNetConf(), ['--workers', '2']);
-  if (api.statsOf('nodes').lists !== listsBefore + 1) throw new Error(`expected one Node list from the daemon, saw ${api.statsOf('nodes').lists - listsBefore}`);
-  const loaded = await daemon.waitForLog((l) => l.msg === 'table loaded' && l.nodes === nodeCount, 30_000);
-  const syncMs = (loaded.time as number) - api.statsOf('nodes').lastListAt!;
-  await daemon.waitForLog((l) => l.msg === 'node annotations published');
-
-  const changeMs: number[] = [];
-  for (let j = 0; j < changes; j++) {
-    const from = daemon.logs.length;
-    const k = (j * 7919) % (nodeCount - 1);
-    const sent = Date.now();
-    api.upsertNode(peer(k, j + 1)); // a new VTEP MAC, as after a flanneld restart with a new device
-    const line = await daemon.waitForLog((l) => l.msg === 'table loaded', 10_000, from);
-    changeMs.push((line.time as number) - sent);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-
-  const result = {
-    nodes: nodeCount,
-    bareListMs: median(bare),
-    syncMs,
-    syncOverBareList: syncMs / median(bare),
-    changeMs: { median: median(changeMs), p95: quantile(changeMs, 0.95), max: Math.max(...changeMs) },
-  };
-  console.log(`${nodeCount} nodes; one vxroute --kube with 2 workers; times from the daemon's log clock\n`);
+  const mb = (x: number): string => `${x.toFixed(0)} MB`;
+  console.log(`${nodeCount} nodes; one vxroute --kube with 2 workers; times from the daemon's log clock; taken on a shared, loaded machine\n`);
   console.log('| measure | time | ratio |');
   console.log('|---|---|---|');
-  console.log(`| bare list + JSON.parse (median of 5) | ${result.bareListMs.toFixed(0)} ms | 1.00× |`);
-  console.log(`| first list → table handed to the workers | ${syncMs} ms | ${result.syncOverBareList.toFixed(2)}× |`);
-  console.log(`| one node's change → workers (median / p95 / max of ${changes}) | ${result.changeMs.median} / ${result.changeMs.p95} / ${result.changeMs.max} ms | |`);
+  console.log(`| bare list + JSON.parse (median of 5) | ${median(bare).toFixed(0)} ms | 1.00× |`);
+  for (const r of runs) {
+    const p = `policy ${r.policy ? 'on' : 'off'}`;
+    console.log(`| ${p}: spawn → ready (${r.nodeLists} Node list${r.nodeLists === 1 ? '' : 's'}) | ${r.startToReadyMs} ms | ${(r.startToReadyMs / median(bare)).toFixed(2)}× |`);
+    console.log(`| ${p}: first list → table handed to the workers | ${r.syncMs} ms | ${(r.syncMs / median(bare)).toFixed(2)}× |`);
+    console.log(`| ${p}: one node's change → workers (median / p95 / max of ${changes}) | ${median(r.changeMs)} / ${quantile(r.changeMs, 0.95)} / ${Math.max(...r.changeMs)} ms | |`);
+    console.log(`| ${p}: RSS at ready / after 5 changes / after 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
+  }
+  for (const r of runs) console.log(`\npolicy ${r.policy ? 'on' : 'off'}, ms from spawn to each phase's first log line: ${JSON.stringify(r.phases)}`);
   await mkdir('bench/results', { recursive: true });
-  await writeFile(`bench/results/kube-sync-${Date.now()}.json`, JSON.stringify({ ...result, bare, changeMsAll: changeMs }, null, 2));
+  await writeFile(`bench/results/kube-sync-${Date.now()}.json`, JSON.stringify({ nodes: nodeCount, bareListMs: median(bare), bare, runs }, null, 2));
 } finally {
   await lab.dispose();
   await api.close();

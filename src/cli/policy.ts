@@ -46,7 +46,7 @@ export async function policyCommand(argv: string[]): Promise<number> {
   const to = flowEnd('--to', values.to);
   const { port, protocol } = portOf(values.port);
   if (values.family !== '4' && values.family !== '6') throw new ConfigError('--family', `"${values.family}" is neither 4 nor 6`);
-  const kc = loadKubeConfig(values.kubeconfig);
+  const kc = await loadKubeConfig(values.kubeconfig);
   let world;
   try {
     world = await readPolicyWorld(kc);

@@ -1,7 +1,6 @@
 // `vxroute run`: validate everything, then set up the host and start the shards; on
 // SIGTERM/SIGINT or a failure, undo in reverse order what was done. The subnet table comes
 // from a static file or the Kubernetes API; either way the datapath forwards on the last good one.
-import type { KubeConfig } from '@kubernetes/client-node';
 import { once } from 'node:events';
 import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import { ConfigError } from '../config-error.js';
@@ -15,7 +14,9 @@ import { PolicyCompiler, type CompiledPolicyBuffer } from '../policy/compile-pol
 import { KubePolicySource } from '../policy/kube-policy-source.js';
 import type { PolicyWorld } from '../policy/world.js';
 import { announceNode } from '../subnets/kube-announce.js';
+import type { KubeConnection } from '../subnets/kube-api.js';
 import { loadKubeConfig } from '../subnets/kube-config.js';
+import { nodeListWatch } from '../subnets/kube-nodes.js';
 import { KubeSubnetSource } from '../subnets/kube-source.js';
 import { readNetConf } from '../subnets/net-conf.js';
 import { StaticFileSource } from '../subnets/static-source.js';
@@ -46,14 +47,17 @@ export async function runCommand(argv: string[]): Promise<number> {
   const log = createLogger(opts.logLevel);
   const netConf = opts.kube ? await readNetConf(opts.kube.netConf) : undefined;
   const settings = { ...resolveDatapath(opts, netConf), directRouting: resolveDirectRouting(opts, netConf) };
-  const kc = opts.kube ? loadKubeConfig(opts.kube.kubeconfig) : undefined;
+  const kc = opts.kube ? await loadKubeConfig(opts.kube.kubeconfig) : undefined;
+  // One Node list-watch for the subnet table and NetworkPolicy alike.
+  const nodes = kc && nodeListWatch(kc);
   const source: SubnetSource =
     kc && netConf
-      ? new KubeSubnetSource(kc, { nodeName: opts.nodeName, networks: { v4: netConf.network, v6: netConf.networkV6 }, vni: settings.vni, publicIP: opts.publicIP }, log)
+      ? new KubeSubnetSource(kc, { nodeName: opts.nodeName, networks: { v4: netConf.network, v6: netConf.networkV6 }, vni: settings.vni, publicIP: opts.publicIP }, log, nodes)
       : new StaticFileSource(opts.subnets!, log, { peersOnly: opts.mode === 'switch' });
-  const policy = kc && opts.kube?.networkPolicy ? new KubePolicySource(kc, log) : undefined;
+  const policy = kc && opts.kube?.networkPolicy ? new KubePolicySource(kc, log, nodes) : undefined;
 
   const undo: Undo[] = [() => source.stop()];
+  if (nodes) undo.push(() => nodes.stop());
   if (policy) undo.push(() => policy.stop());
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -106,7 +110,7 @@ class Daemon {
     private readonly log: Logger,
     private readonly source: SubnetSource,
     private readonly policy: KubePolicySource | undefined,
-    private readonly kc: KubeConfig | undefined,
+    private readonly kc: KubeConnection | undefined,
     private readonly undo: Undo[],
     private readonly stop: AbortController,
   ) {
@@ -260,7 +264,7 @@ class Daemon {
   }
 
   /** Publishes our annotations and condition, retrying until the API server takes them. */
-  private async announce(kc: KubeConfig, self: NodeLease): Promise<void> {
+  private async announce(kc: KubeConnection, self: NodeLease): Promise<void> {
     this.notReady = 'publishing our node annotations';
     while (!this.stop.signal.aborted) {
       try {

@@ -1,4 +1,6 @@
-// /debug/peers: the subnet table as the shards see it, each node with its live counters.
+// /debug/peers: the subnet table as the shards see it, each node with its live counters. With
+// thousands of nodes the answer is megabytes: it is written as JSON text a few hundred rows at a
+// time, so that no PeersView of every peer is ever built and kept while it is serialised.
 import { formatMac } from '../address/mac-text.js';
 import type { DatapathView } from './datapath-view.js';
 
@@ -30,10 +32,15 @@ export interface PeersView {
   peers: PeerRow[];
 }
 
-export function debugPeers(nodeName: string, d: DatapathView): PeersView {
+/** Rows per piece of text: big enough that writing is cheap, small enough that nothing piles up. */
+const ROWS_PER_CHUNK = 256;
+
+/** The JSON text of a PeersView, in pieces; counters and table as they are when it is called. */
+export function* debugPeersJson(nodeName: string, d: DatapathView): Generator<string> {
   const counters = d.counters();
+  const table = d.table;
   const byName = new Map(counters.peers.map((p) => [p.name, p]));
-  const row = (n: (typeof d.table.nodes)[number]): NodeRow => ({
+  const row = (n: (typeof table.nodes)[number]): NodeRow => ({
     name: n.name,
     podCIDR: n.podCIDR?.text ?? null,
     podCIDRv6: n.podCIDRv6?.text ?? null,
@@ -42,25 +49,34 @@ export function debugPeers(nodeName: string, d: DatapathView): PeersView {
     vtepMAC: formatMac(n.vtepMAC),
     vtepMACv6: formatMac(n.vtepMACv6),
   });
-  const self = d.table.nodes.find((n) => n.name === nodeName);
-  return {
+  const self = table.nodes.find((n) => n.name === nodeName);
+  const head: Omit<PeersView, 'peers'> = {
     at: new Date(counters.at).toISOString(),
     tableVersion: d.version,
-    network: d.table.network?.text ?? null,
-    networkV6: d.table.networkV6?.text ?? null,
+    network: table.network?.text ?? null,
+    networkV6: table.networkV6?.text ?? null,
     self: self && row(self),
-    peers: d.table.nodes
-      .filter((n) => n.name !== nodeName)
-      .map((n) => {
-        const c = byName.get(n.name);
-        return {
-          ...row(n),
-          txPackets: c?.txPackets ?? 0,
-          txBytes: c?.txBytes ?? 0,
-          rxPackets: c?.rxPackets ?? 0,
-          rxBytes: c?.rxBytes ?? 0,
-          lastSeen: c?.lastSeen ? new Date(c.lastSeen).toISOString() : null,
-        };
-      }),
   };
+  yield `${JSON.stringify(head).slice(0, -1)},"peers":[`;
+  let rows: string[] = [];
+  let first = true;
+  for (const n of table.nodes) {
+    if (n.name === nodeName) continue;
+    const c = byName.get(n.name);
+    const peer: PeerRow = {
+      ...row(n),
+      txPackets: c?.txPackets ?? 0,
+      txBytes: c?.txBytes ?? 0,
+      rxPackets: c?.rxPackets ?? 0,
+      rxBytes: c?.rxBytes ?? 0,
+      lastSeen: c?.lastSeen ? new Date(c.lastSeen).toISOString() : null,
+    };
+    rows.push(JSON.stringify(peer));
+    if (rows.length === ROWS_PER_CHUNK) {
+      yield `${first ? '' : ','}${rows.join(',')}`;
+      first = false;
+      rows = [];
+    }
+  }
+  yield `${first || rows.length === 0 ? '' : ','}${rows.join(',')}]}`;
 }

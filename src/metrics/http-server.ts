@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import type { PolicySourceStatus } from '../policy/kube-policy-source.js';
-import { debugPeers } from './debug-peers.js';
+import { debugPeersJson } from './debug-peers.js';
 import type { DaemonView } from './datapath-view.js';
 import { registerPolicySourceMetrics } from './policy-source-metrics.js';
 import { registerPodVxlanMetric } from './pod-vxlan-metric.js';
@@ -72,7 +72,7 @@ export async function startHttpServer(addresses: { host: string; port: number }[
     } else if (url.pathname === '/debug/counters') {
       json(res, datapath.counters());
     } else if (url.pathname === '/debug/peers') {
-      json(res, debugPeers(daemon.nodeName, datapath));
+      void stream(res, debugPeersJson(daemon.nodeName, datapath));
     } else if (url.pathname === '/debug/fdb') {
       const entries = datapath.fdbRows();
       if (!entries) res.writeHead(404, { 'content-type': 'text/plain' }).end('no forwarding database: this daemon runs in router mode (--mode switch has one)\n');
@@ -107,4 +107,26 @@ export async function startHttpServer(addresses: { host: string; port: number }[
 function isLoopback(localAddress: string | undefined): boolean {
   if (localAddress === undefined) return false;
   return LOOPBACK.check(localAddress, localAddress.includes(':') ? 'ipv6' : 'ipv4');
+}
+
+/** Writes `chunks` as one JSON answer, each after the socket took the one before; stops if the client went away. */
+async function stream(res: ServerResponse, chunks: Iterable<string>): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  for (const chunk of chunks) {
+    if (res.destroyed) return;
+    if (!res.write(chunk)) await drainedOrClosed(res);
+  }
+  res.end();
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

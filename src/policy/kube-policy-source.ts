@@ -1,13 +1,16 @@
 // The policy world from the Kubernetes API: one list-watch per kind (pods of every namespace,
 // namespaces, nodes, networkpolicies), each object trimmed on arrival to what world.ts keeps,
-// and every burst of changes coalesced into one new PolicyWorld for the listeners.
+// and every burst of changes coalesced into one new PolicyWorld for the listeners. The nodes'
+// list-watch is the subnet source's too when the daemon passes it in (kube-nodes.ts).
 //
 // A world is published only while every kind is synced: listed, and no failure since. A pod
 // is isolated from its first packet once vxroute knows it, so a world built from pods without
 // the policies that select them (or the reverse) could open traffic the cluster denies. While
 // the API server is away the last good world stays in force; /readyz says why.
-import { CoreV1Api, loadYaml, NetworkingV1Api, type KubeConfig, type V1Namespace, type V1NetworkPolicy, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import type { V1Namespace, V1NetworkPolicy, V1NetworkPolicyIngressRule, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { apiGet, type KubeConnection } from '../subnets/kube-api.js';
+import { nodeListWatch, trimNode, type NodeListWatch } from '../subnets/kube-nodes.js';
 import { namespaceFromApi, nodeFromApi, podFromApi } from './from-api.js';
 import { ListWatchSource, type ListWatchKind, type ListWatchState } from './list-watch-source.js';
 import type { PolicyNamespace, PolicyNode, PolicyPod, PolicyWorld } from './world.js';
@@ -28,7 +31,6 @@ export interface PolicySourceStatus {
 interface Kinds {
   pods: ListWatchKind<V1Pod, PolicyPod>;
   namespaces: ListWatchKind<V1Namespace, PolicyNamespace>;
-  nodes: ListWatchKind<V1Node, PolicyNode>;
   networkpolicies: ListWatchKind<V1NetworkPolicy, V1NetworkPolicy>;
 }
 
@@ -37,41 +39,35 @@ export function trimPolicy(p: V1NetworkPolicy): V1NetworkPolicy {
   return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: p.metadata?.name, namespace: p.metadata?.namespace }, spec: p.spec };
 }
 
-function policyKinds(kc: KubeConfig): Kinds {
-  const core = kc.makeApiClient(CoreV1Api);
-  const net = kc.makeApiClient(NetworkingV1Api);
-  return {
-    pods: { resource: 'pods', path: '/api/v1/pods', list: () => core.listPodForAllNamespaces(), trim: podFromApi },
-    namespaces: { resource: 'namespaces', path: '/api/v1/namespaces', list: () => core.listNamespace(), trim: namespaceFromApi },
-    nodes: { resource: 'nodes', path: '/api/v1/nodes', list: () => core.listNode(), trim: nodeFromApi },
-    networkpolicies: {
-      resource: 'networkpolicies',
-      path: '/apis/networking.k8s.io/v1/networkpolicies',
-      list: () => net.listNetworkPolicyForAllNamespaces(),
-      // A watch hands over plain JSON; the list, client-node's typed objects (an ingress rule's
-      // `from` is `_from` there). The world holds the typed form only.
-      fromWatch: (raw) => loadYaml<V1NetworkPolicy>(JSON.stringify(raw)),
-      trim: trimPolicy,
-    },
-  };
+/** A policy off the wire in client-node's typed form, which the world holds: an ingress rule's `from` is `_from` there. */
+export function policyFromWire(raw: unknown): V1NetworkPolicy {
+  const p = raw as V1NetworkPolicy;
+  if (!p.spec?.ingress) return p;
+  const ingress = (p.spec.ingress as (V1NetworkPolicyIngressRule & { from?: unknown })[]).map(({ from, ...rule }) => (from === undefined ? rule : { ...rule, _from: from })) as V1NetworkPolicyIngressRule[];
+  return { ...p, spec: { ...p.spec, ingress } };
 }
 
+const KINDS: Kinds = {
+  pods: { resource: 'pods', path: '/api/v1/pods', trim: podFromApi },
+  namespaces: { resource: 'namespaces', path: '/api/v1/namespaces', trim: namespaceFromApi },
+  networkpolicies: { resource: 'networkpolicies', path: '/apis/networking.k8s.io/v1/networkpolicies', fromWire: policyFromWire, trim: trimPolicy },
+};
+
 /** The world now, from one plain list of each kind: for one-shot commands (`vxroute policy explain`). */
-export async function readPolicyWorld(kc: KubeConfig): Promise<PolicyWorld> {
-  const k = policyKinds(kc);
-  const [pods, namespaces, nodes, policies] = await Promise.all([k.pods.list(), k.namespaces.list(), k.nodes.list(), k.networkpolicies.list()]);
-  return {
-    pods: pods.items.map(k.pods.trim),
-    namespaces: namespaces.items.map(k.namespaces.trim),
-    nodes: nodes.items.map(k.nodes.trim),
-    policies: policies.items.map(k.networkpolicies.trim),
-  };
+export async function readPolicyWorld(conn: KubeConnection): Promise<PolicyWorld> {
+  const list = <A, T>(kind: ListWatchKind<A, T>) => apiGet<{ items?: unknown[] }>(conn, kind.path).then((l) => (l.items ?? []).map((raw) => kind.trim(kind.fromWire ? kind.fromWire(raw) : (raw as A))));
+  const [pods, namespaces, nodes, policies] = await Promise.all([list(KINDS.pods), list(KINDS.namespaces), apiGet<{ items?: V1Node[] }>(conn, '/api/v1/nodes'), list(KINDS.networkpolicies)]);
+  return { pods, namespaces, nodes: (nodes.items ?? []).map((n) => nodeFromApi(trimNode(n))), policies };
 }
 
 export class KubePolicySource {
   private readonly pods: ListWatchSource<V1Pod, PolicyPod>;
   private readonly namespaces: ListWatchSource<V1Namespace, PolicyNamespace>;
-  private readonly nodes: ListWatchSource<V1Node, PolicyNode>;
+  private readonly nodes: NodeListWatch;
+  /** The node list-watch is ours alone (not shared): we start and stop it. */
+  private readonly ownsNodes: boolean;
+  /** Each trimmed node's PolicyNode, the same object while the node is unchanged. */
+  private policyNodes = new WeakMap<V1Node, PolicyNode>();
   private readonly policies: ListWatchSource<V1NetworkPolicy, V1NetworkPolicy>;
   private readonly all: ListWatchSource<{ metadata?: object }, unknown>[];
   private readonly listeners: PolicyListener[] = [];
@@ -83,16 +79,24 @@ export class KubePolicySource {
   private lastWorldAt: number | undefined;
   private worlds = 0;
 
-  constructor(kc: KubeConfig, private readonly log: Logger) {
-    const kinds = policyKinds(kc);
-    const make = <A extends { metadata?: object }, T>(kind: ListWatchKind<A, T>) =>
-      new ListWatchSource(kc, kind, (contents) => this.changed(kind.resource, contents), (problem, retryInMs) =>
-        this.log.warn({ err: problem, retryInMs }, 'lost the API server for network policy; the last policy world stays in force'),
-      );
-    this.pods = make(kinds.pods);
-    this.namespaces = make(kinds.namespaces);
-    this.nodes = make(kinds.nodes);
-    this.policies = make(kinds.networkpolicies);
+  constructor(
+    conn: KubeConnection,
+    private readonly log: Logger,
+    /** The Node list-watch shared with the subnet source; its creator starts and stops it. */
+    shared?: NodeListWatch,
+  ) {
+    const follow = <A extends { metadata?: object }, T>(source: ListWatchSource<A, T>) => {
+      source.subscribe({
+        changed: (contents) => this.changed(source.resource, contents),
+        failed: (problem, retryInMs) => this.log.warn({ err: problem, retryInMs }, 'lost the API server for network policy; the last policy world stays in force'),
+      });
+      return source;
+    };
+    this.pods = follow(new ListWatchSource(conn, KINDS.pods));
+    this.namespaces = follow(new ListWatchSource(conn, KINDS.namespaces));
+    this.nodes = follow(shared ?? nodeListWatch(conn));
+    this.ownsNodes = shared === undefined;
+    this.policies = follow(new ListWatchSource(conn, KINDS.networkpolicies));
     this.all = [this.pods, this.namespaces, this.nodes, this.policies] as ListWatchSource<{ metadata?: object }, unknown>[];
   }
 
@@ -129,7 +133,7 @@ export class KubePolicySource {
   }
 
   stop(): void {
-    for (const s of this.all) s.stop();
+    for (const s of this.all) if (s !== this.nodes || this.ownsNodes) s.stop();
     if (this.rebuildQueued) clearImmediate(this.rebuildQueued);
     this.rebuildQueued = undefined;
   }
@@ -144,9 +148,12 @@ export class KubePolicySource {
     this.rebuildQueued = undefined;
     if (!this.all.every((s) => s.state() === ('synced' satisfies ListWatchState))) return; // never a partial world
     if (this.world && this.pending.size === 0) return;
+    const nodes = this.policyNodeList();
+    // The node list-watch keeps flannel's annotations too: a change to them alone is none here.
+    if (this.world && this.pending.size === 1 && this.pending.has('nodes') && sameItems(this.world.nodes, nodes)) return void this.pending.clear();
     const why = [...this.pending].map(([resource, n]) => `${resource}: ${n} change${n === 1 ? '' : 's'}`).join(', ') || 'listed';
     this.pending.clear();
-    const world: PolicyWorld = { pods: this.pods.values(), namespaces: this.namespaces.values(), nodes: this.nodes.values(), policies: this.policies.values() };
+    const world: PolicyWorld = { pods: this.pods.values(), namespaces: this.namespaces.values(), nodes, policies: this.policies.values() };
     this.world = world;
     this.lastWorldAt = Date.now();
     this.worlds++;
@@ -157,4 +164,20 @@ export class KubePolicySource {
     }
     for (const l of this.listeners) l(world, this.worlds === 1 ? 'listed' : why);
   }
+
+  private policyNodeList(): PolicyNode[] {
+    return this.nodes.values().map((n) => {
+      let p = this.policyNodes.get(n);
+      if (!p) {
+        p = nodeFromApi(n);
+        this.policyNodes.set(n, p);
+      }
+      return p;
+    });
+  }
+}
+
+/** Same length and the same objects in order (unchanged nodes keep their PolicyNode), or equal ones. */
+function sameItems(a: PolicyNode[], b: PolicyNode[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i] || (x.name === b[i].name && x.addresses.join() === b[i].addresses.join()));
 }

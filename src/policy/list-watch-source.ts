@@ -1,24 +1,30 @@
 // One kind of API object, listed then watched, kept only in its trimmed form: client-node's
 // informer keeps every object whole (a V1Pod with its managed fields and statuses is tens of
-// times what NetworkPolicy reads), so this is a list-watch of our own over client-node's typed
-// lists and its Watch. A watch that ends is resumed from the last resourceVersion; 410 Gone
-// (HTTP or an ERROR event) relists at once; any other failure relists after a jittered
-// exponential backoff (docs/decisions.md, "A fresh informer after every API failure"). Until
-// that relist succeeds the kind is not synced, and what it holds is the last good state.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+// times what NetworkPolicy reads), so this is a list-watch of our own over plain HTTP
+// (kube-api.ts). A watch that ends is resumed from the last resourceVersion; 410 Gone (HTTP or
+// an ERROR event) relists at once; any other failure relists after a jittered exponential
+// backoff (docs/decisions.md, "A fresh informer after every API failure"). Until that relist
+// succeeds the kind is not synced, and what it holds is the last good state. Several readers may
+// follow one list-watch (the subnet table and NetworkPolicy both read nodes): each subscribes.
 import { isDeepStrictEqual } from 'node:util';
+import { apiGet, apiWatch, type KubeConnection, type WatchEvent } from '../subnets/kube-api.js';
 
 export interface ListWatchKind<A, T> {
   /** For messages: "pods", "networkpolicies". */
   resource: string;
   /** The collection's path, cluster-wide: /api/v1/pods. */
   path: string;
-  /** One list of the whole collection (client-node's typed API). */
-  list(): Promise<{ items: A[]; metadata?: { resourceVersion?: string } }>;
-  /** A watch event's object (plain JSON) in the list's typed form, where the two differ. */
-  fromWatch?(raw: unknown): A;
+  /** An object as the wire has it (plain JSON) in the form `trim` reads, where the two differ. */
+  fromWire?(raw: unknown): A;
   /** What is kept of an object. */
   trim(object: A): T;
+}
+
+export interface ListWatchSubscriber {
+  /** What is kept changed (true), or only the state (false). */
+  changed(contents: boolean): void;
+  /** A failure, with the delay before the next attempt. */
+  failed?(problem: string, retryInMs: number): void;
 }
 
 export type ListWatchState = 'listing' | 'synced' | 'failed';
@@ -48,26 +54,29 @@ export class ListWatchSource<A extends Meta, T> {
   private attempt = 0;
   private backoffMs = BACKOFF_MIN_MS;
   private retry: NodeJS.Timeout | undefined;
+  private running = false;
   private stopped = false;
-  private readonly watch: Watch;
+  private readonly subscribers: ListWatchSubscriber[] = [];
 
   constructor(
-    kc: KubeConfig,
+    private readonly conn: KubeConnection,
     private readonly kind: ListWatchKind<A, T>,
-    /** Called when what is kept changed (true), or only the state (false). */
-    private readonly changed: (contents: boolean) => void,
-    /** Called on each failure with the delay before the next attempt. */
-    private readonly onFailure: (problem: string, retryInMs: number) => void,
-  ) {
-    this.watch = new Watch(kc);
+  ) {}
+
+  subscribe(subscriber: ListWatchSubscriber): void {
+    this.subscribers.push(subscriber);
   }
 
+  /** Lists and watches; a no-op while it already runs (another subscriber started it). */
   start(): void {
+    if (this.running) return;
+    this.running = true;
     this.stopped = false;
     void this.run(++this.attempt);
   }
 
   stop(): void {
+    this.running = false;
     this.stopped = true;
     this.attempt++;
     clearTimeout(this.retry);
@@ -101,19 +110,22 @@ export class ListWatchSource<A extends Meta, T> {
     this.watchError = undefined;
     let request: AbortController;
     try {
-      request = await this.watch.watch(
+      request = await apiWatch(
+        this.conn,
         this.kind.path,
-        { resourceVersion: this.rv, allowWatchBookmarks: true },
-        (type: string, object: unknown) => {
-          if (attempt === this.attempt) this.event(type, object);
+        this.rv,
+        (e: WatchEvent) => {
+          if (attempt === this.attempt) this.event(e.type, e.object);
         },
-        (err: unknown) => {
-          if (attempt === this.attempt && !this.stopped) this.ended(err);
+        () => {
+          if (attempt === this.attempt && !this.stopped) this.ended();
         },
       );
     } catch (err) {
-      if (attempt === this.attempt) this.failed(describe(err));
-      return;
+      if (attempt !== this.attempt) return;
+      if ((err as { statusCode?: number }).statusCode !== 410) return this.failed(describe(err, this.kind.resource));
+      this.rv = ''; // history compacted past us: relist at once
+      return void this.run(++this.attempt);
     }
     if (attempt === this.attempt) this.request = request;
     else request.abort(); // stopped or restarted while the watch was connecting
@@ -121,23 +133,24 @@ export class ListWatchSource<A extends Meta, T> {
 
   /**
    * Lists and replaces what is kept; false when this attempt is over. Its own frame, so that the
-   * whole typed list is garbage before the watch connects, not kept alive by the caller's frame.
+   * whole parsed list is garbage before the watch connects, not kept alive by the caller's frame.
    */
   private async relist(attempt: number): Promise<boolean> {
     let list;
     try {
-      list = await this.kind.list();
+      list = await apiGet<{ items?: unknown[]; metadata?: { resourceVersion?: string } }>(this.conn, this.kind.path);
     } catch (err) {
-      if (attempt === this.attempt) this.failed(describe(err));
+      if (attempt === this.attempt) this.failed(describe(err, this.kind.resource));
       return false;
     }
     if (attempt !== this.attempt) return false;
     const next = new Map<string, T>();
-    for (const item of list.items) {
+    for (const raw of list.items ?? []) {
+      const item = this.typed(raw);
       const key = keyOf(item);
-      const trimmed = this.kind.trim(item);
+      const kept = this.kind.trim(item);
       const before = this.objects.get(key);
-      next.set(key, before !== undefined && isDeepStrictEqual(before, trimmed) ? before : trimmed);
+      next.set(key, before !== undefined && isDeepStrictEqual(before, kept) ? before : kept); // the same object while unchanged
     }
     // A relist after an outage may find what we had: then only the state changed.
     const same = this.stateNow !== 'listing' && sameContents(this.objects, next);
@@ -146,8 +159,16 @@ export class ListWatchSource<A extends Meta, T> {
     this.error = undefined;
     this.backoffMs = BACKOFF_MIN_MS;
     this.stateNow = 'synced';
-    this.changed(!same);
+    this.notify(!same);
     return true;
+  }
+
+  private typed(raw: unknown): A {
+    return this.kind.fromWire ? this.kind.fromWire(raw) : (raw as A);
+  }
+
+  private notify(contents: boolean): void {
+    for (const s of this.subscribers) s.changed(contents);
   }
 
   private event(type: string, object: unknown): void {
@@ -159,27 +180,23 @@ export class ListWatchSource<A extends Meta, T> {
     }
     const meta = (object as Meta).metadata;
     if (type === 'ADDED' || type === 'MODIFIED') {
-      const typed = this.kind.fromWatch ? this.kind.fromWatch(object) : (object as A);
+      const typed = this.typed(object);
       const key = keyOf(typed);
       const trimmed = this.kind.trim(typed);
       const before = this.objects.get(key);
-      // An update that leaves what is kept alone keeps the object: the policy compiler sees it unchanged.
       if (before === undefined || !isDeepStrictEqual(before, trimmed)) {
         this.objects.set(key, trimmed);
-        this.changed(true);
+        this.notify(true);
       }
     } else if (type === 'DELETED') {
-      if (this.objects.delete(keyOf(object as A))) this.changed(true);
+      if (this.objects.delete(keyOf(object as A))) this.notify(true);
     }
     if (meta?.resourceVersion) this.rv = meta.resourceVersion; // BOOKMARK too
   }
 
-  private ended(err: unknown): void {
+  private ended(): void {
     this.request = undefined;
-    const e = err as { statusCode?: number } | null;
-    if (e?.statusCode === 410) this.rv = '';
-    else if (err) return this.failed(describe(err));
-    else if (this.watchError) return this.failed(this.watchError);
+    if (this.watchError) return this.failed(this.watchError);
     void this.run(++this.attempt); // rewatch from where we were, or relist after 410
   }
 
@@ -188,11 +205,11 @@ export class ListWatchSource<A extends Meta, T> {
     const wasSynced = this.stateNow === 'synced';
     this.stateNow = 'failed';
     this.rv = ''; // the server may have forgotten our version: relist, and only then trust it again
-    if (wasSynced) this.changed(false);
+    if (wasSynced) this.notify(false);
     if (this.stopped) return;
     const delay = this.backoffMs * (0.75 + Math.random() / 2); // ±25% jitter: nodes do not retry in lockstep
     this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
-    this.onFailure(this.error, Math.round(delay));
+    for (const s of this.subscribers) s.failed?.(this.error, Math.round(delay));
     clearTimeout(this.retry);
     const attempt = ++this.attempt;
     this.retry = setTimeout(() => void this.run(attempt), delay);
@@ -213,8 +230,8 @@ function sameContents<T>(a: Map<string, T>, b: Map<string, T>): boolean {
   return true;
 }
 
-/** One line: client-node's ApiException carries the API's Status in its body, its message holds headers too. */
-function describe(err: unknown): string {
+/** One line: an API refusal carries the API's Status in its body. */
+function describe(err: unknown, resource: string): string {
   const e = err as Error & { statusCode?: number; code?: number | string; body?: unknown };
   const status = e.statusCode ?? (typeof e.code === 'number' ? e.code : undefined);
   let message = e.message || String(err);
@@ -226,6 +243,7 @@ function describe(err: unknown): string {
       message = message.split('\n')[0];
     }
   }
-  const forbidden = status === 403 ? ': vxroute\'s service account needs get, list and watch here (deploy/kubernetes/rbac.yaml), or run with --no-network-policy' : '';
+  // Nodes are the subnet table's too: only the other kinds go with --no-network-policy.
+  const forbidden = status === 403 ? `: vxroute's service account needs get, list and watch here (deploy/kubernetes/rbac.yaml)${resource === 'nodes' ? '' : ', or run with --no-network-policy'}` : '';
   return `${message}${status ? ` (HTTP ${status})` : ''}${forbidden}`;
 }

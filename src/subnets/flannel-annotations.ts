@@ -2,17 +2,18 @@
 // vxlan backend's lease data (pkg/backend/vxlan: vxlanLeaseAttrs, marshalled by encoding/json).
 import { parseMac } from '../address/mac-text.js';
 
-const PREFIX = 'flannel.alpha.coreos.com/';
+/** Every annotation flannel reads or writes starts with it. */
+export const ANNOTATION_PREFIX = 'flannel.alpha.coreos.com/';
 
 export const Annotation = {
-  kubeSubnetManager: `${PREFIX}kube-subnet-manager`,
-  backendType: `${PREFIX}backend-type`,
-  backendData: `${PREFIX}backend-data`,
-  backendV6Data: `${PREFIX}backend-v6-data`,
-  publicIP: `${PREFIX}public-ip`,
-  publicIPOverwrite: `${PREFIX}public-ip-overwrite`,
-  publicIPv6: `${PREFIX}public-ipv6`,
-  publicIPv6Overwrite: `${PREFIX}public-ipv6-overwrite`,
+  kubeSubnetManager: `${ANNOTATION_PREFIX}kube-subnet-manager`,
+  backendType: `${ANNOTATION_PREFIX}backend-type`,
+  backendData: `${ANNOTATION_PREFIX}backend-data`,
+  backendV6Data: `${ANNOTATION_PREFIX}backend-v6-data`,
+  publicIP: `${ANNOTATION_PREFIX}public-ip`,
+  publicIPOverwrite: `${ANNOTATION_PREFIX}public-ip-overwrite`,
+  publicIPv6: `${ANNOTATION_PREFIX}public-ipv6`,
+  publicIPv6Overwrite: `${ANNOTATION_PREFIX}public-ipv6-overwrite`,
 } as const;
 
 export const BACKEND_VXLAN = 'vxlan';

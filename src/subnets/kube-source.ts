@@ -1,11 +1,13 @@
-// The subnet table from the Kubernetes API: an informer on Node (list, then watch from the
-// list's resourceVersion; rewatch when a watch ends, relist on 410 Gone), every change
-// coalesced into one table rebuild. When a list or watch fails, a fresh informer relists after
-// a jittered exponential backoff; meanwhile the daemon forwards on the last good table and
-// reports not-ready until a list succeeds again.
-import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Node } from '@kubernetes/client-node';
+// The subnet table from the Kubernetes API: the trimmed Node list-watch (kube-nodes.ts; list,
+// then watch from the list's resourceVersion; rewatch when a watch ends, relist on 410 Gone),
+// shared with NetworkPolicy when both run, every change coalesced into one table rebuild. When a
+// list or watch fails it relists after a jittered exponential backoff; meanwhile the daemon
+// forwards on the last good table and reports not-ready until a list succeeds again.
+import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { overlappingPairs } from './cidr.js';
+import type { KubeConnection } from './kube-api.js';
+import { nodeListWatch, type NodeListWatch } from './kube-nodes.js';
 import { ownLease, peerLease, type LeaseResult, type Networks } from './node-lease.js';
 import type { SubnetSource } from './subnet-source.js';
 import type { NodeLease, SubnetTable } from './subnet-table.js';
@@ -17,40 +19,45 @@ export interface KubeSourceOptions {
   publicIP: string | undefined;
 }
 
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 16_000;
-
 export class KubeSubnetSource implements SubnetSource {
-  private readonly api: CoreV1Api;
-  private informer: (Informer<V1Node> & ObjectCache<V1Node>) | undefined;
-  /** The current informer has completed its list: its cache is the whole cluster. */
-  private listed = false;
+  private readonly nodes: NodeListWatch;
+  /** The node list-watch is ours alone (not shared): we stop it. */
+  private readonly ownsNodes: boolean;
   private readonly listeners: ((table: SubnetTable, why: string) => void)[] = [];
-  /** Parsed leases, keyed by node name, reused while the node's resourceVersion is unchanged. */
-  private readonly parsed = new Map<string, { rv: string | undefined; result: LeaseResult }>();
+  /** Parsed leases by node name, reused while the node's trimmed object is the same. */
+  private readonly parsed = new Map<string, { node: V1Node; result: LeaseResult }>();
   /** Why each node is left out, so that each reason is logged once, not at every event. */
   private readonly skipped = new Map<string, string>();
   private firstTable: ((t: SubnetTable) => void) | undefined;
   private rebuildQueued: NodeJS.Immediate | undefined;
-  private pendingWhy = new Set<string>();
-  private apiError: string | undefined = 'API server: not yet listed';
+  private changes = 0;
   private waiting: string | undefined;
-  private backoffMs = BACKOFF_MIN_MS;
-  private retry: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(
-    private readonly kc: KubeConfig,
+    conn: KubeConnection,
     private readonly opts: KubeSourceOptions,
     private readonly log: Logger,
+    /** The Node list-watch shared with NetworkPolicy; its creator starts and stops it. */
+    shared?: NodeListWatch,
   ) {
-    this.api = kc.makeApiClient(CoreV1Api);
+    this.nodes = shared ?? nodeListWatch(conn);
+    this.ownsNodes = shared === undefined;
+    this.nodes.subscribe({
+      changed: (contents) => {
+        if (contents) this.changes++;
+        this.rebuildQueued ??= setImmediate(() => this.rebuild());
+      },
+      failed: (problem, retryInMs) => {
+        if (!this.stopped) this.log.warn({ err: `API server: ${problem}`, retryInMs }, 'lost the API server; forwarding on the last good table');
+      },
+    });
   }
 
   start(): Promise<SubnetTable> {
     return new Promise((resolve) => {
       this.firstTable = resolve;
-      this.connect();
+      this.nodes.start();
     });
   }
 
@@ -63,63 +70,27 @@ export class KubeSubnetSource implements SubnetSource {
   }
 
   problem(): string | undefined {
-    return this.apiError ?? this.waiting;
+    const p = this.nodes.problem();
+    if (p) return `API server: ${p}`;
+    if (this.nodes.state() === 'listing') return 'API server: not yet listed';
+    return this.waiting;
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.retry);
     if (this.rebuildQueued) clearImmediate(this.rebuildQueued);
-    void this.informer?.stop();
-  }
-
-  private connect(): void {
-    const list = async () => {
-      const nodes = await this.api.listNode();
-      if (informer === this.informer) {
-        this.listed = true;
-        this.apiError = undefined;
-        this.backoffMs = BACKOFF_MIN_MS;
-      }
-      return nodes;
-    };
-    const informer = makeInformer(this.kc, '/api/v1/nodes', list);
-    informer.on('add', (n) => this.changed(n, 'node added'));
-    informer.on('update', (n) => this.changed(n, 'node updated'));
-    informer.on('delete', (n) => this.changed(n, 'node deleted'));
-    informer.on('error', (err: unknown) => {
-      if (informer === this.informer) this.failed(err);
-    });
-    this.informer = informer;
-    this.listed = false;
-    void informer.start();
-  }
-
-  private changed(node: V1Node, why: string): void {
-    this.pendingWhy.add(`${why}: ${node.metadata?.name ?? '?'}`);
-    this.rebuildQueued ??= setImmediate(() => this.rebuild());
-  }
-
-  private failed(err: unknown): void {
-    const e = err as Error & { statusCode?: number; code?: number | string };
-    this.apiError = `API server: ${e.message || String(err)}${e.statusCode ? ` (HTTP ${e.statusCode})` : ''}`;
-    if (this.stopped) return;
-    const delay = this.backoffMs * (0.75 + Math.random() / 2); // ±25% jitter: nodes do not retry in lockstep
-    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
-    this.log.warn({ err: this.apiError, retryInMs: Math.round(delay) }, 'lost the API server; forwarding on the last good table');
-    void this.informer?.stop();
-    clearTimeout(this.retry);
-    this.retry = setTimeout(() => this.connect(), delay);
+    if (this.ownsNodes) this.nodes.stop();
   }
 
   private rebuild(): void {
     this.rebuildQueued = undefined;
-    if (!this.listed || !this.informer) return; // a fresh informer's cache is not the cluster yet
-    const why = [...this.pendingWhy];
-    this.pendingWhy.clear();
+    if (this.stopped || this.nodes.state() !== 'synced') return; // forward on the last good table until a list succeeds
+    if (this.changes === 0 && !this.firstTable && !this.waiting) return; // only the state changed
+    const changes = this.changes;
+    this.changes = 0;
     const table = this.table();
     if (!table) return;
-    const cause = why.length <= 3 ? why.join('; ') : `${why.length} node events`;
+    const cause = `${changes} node change${changes === 1 ? '' : 's'}`;
     if (this.firstTable) {
       const resolve = this.firstTable;
       this.firstTable = undefined;
@@ -131,7 +102,7 @@ export class KubeSubnetSource implements SubnetSource {
 
   private table(): SubnetTable | undefined {
     const { nodeName, networks, vni, publicIP } = this.opts;
-    const nodes = this.informer!.list();
+    const nodes = this.nodes.values();
     const own = nodes.find((n) => n.metadata?.name === nodeName);
     const self = own ? ownLease(own, networks, vni, publicIP) : { skip: `our node ${nodeName} is not in the API (is NODE_NAME right?)` };
     if ('skip' in self) {
@@ -173,11 +144,10 @@ export class KubeSubnetSource implements SubnetSource {
 
   private peer(node: V1Node): LeaseResult {
     const name = node.metadata?.name ?? '';
-    const rv = node.metadata?.resourceVersion;
     const cached = this.parsed.get(name);
-    if (cached && cached.rv === rv && rv !== undefined) return cached.result;
+    if (cached?.node === node) return cached.result; // the list-watch keeps an unchanged node's object
     const result = peerLease(node, this.opts.networks, this.opts.vni);
-    this.parsed.set(name, { rv, result });
+    this.parsed.set(name, { node, result });
     return result;
   }
 
