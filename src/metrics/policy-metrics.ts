@@ -44,16 +44,16 @@ export function registerPolicyMetrics(registry: Registry, current: () => Counter
     });
   counter('vxroute_conntrack_evicted_total', 'Entries removed at the cap to make room for a new connection: expired ones first, then the longest idle not established.', (c) => c.evicted);
   counter('vxroute_conntrack_expired_total', 'Entries removed after their idle timeout.', (c) => c.expired);
+  counter('vxroute_conntrack_lock_waits_total', 'First packets that found the table\'s lock held past a short spin (by another worker or the sweep) and waited for it.', (c) => c.waited);
   new Counter({
     name: 'vxroute_conntrack_unstored_total',
-    help: 'First packets decided without an entry (passed or dropped by the policy all the same): full, the table at its cap with every nearby entry established; busy, its lock held by another worker.',
+    help: 'First packets decided without an entry (passed or dropped by the policy all the same): full, the table at its cap with every nearby entry established.',
     labelNames: ['reason'], registers,
     collect() {
       this.reset();
       const p = policy();
       if (!p) return;
       this.inc({ reason: 'full' }, p.conntrack.full);
-      this.inc({ reason: 'busy' }, p.conntrack.busy);
     },
   });
 }

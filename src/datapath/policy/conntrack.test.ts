@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ipv4, ipv6, TCP, tcp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, UDP, udp } from '../../../test/flow-packets.js';
 import { ConfigError } from '../../config-error.js';
 import { FLOW_OWN, FlowTuple, readFlow } from '../../packet/flow-tuple.js';
-import { allocateConntrack, BUSY, Conntrack, conntrackBytes, flagsOf, FULL, initiatorIsB, stateOf, STORED, verdictOf, V_FLAGS, V_GENERATION, V_REASON } from './conntrack.js';
+import { allocateConntrack, Conntrack, conntrackBytes, flagsOf, FULL, initiatorIsB, stateOf, STORED, verdictOf, V_FLAGS, V_GENERATION, V_REASON } from './conntrack.js';
 import { CT_CLOSED, CT_CLOSING, CT_NEW, CT_REPLIED, nextState, timeoutOf, Timeouts } from './conntrack-state.js';
 import { FLOW_ALLOW, FLOW_DENY_INGRESS } from './flow-decider.js';
 
@@ -175,15 +175,6 @@ describe('the connection table', () => {
     // Once one has expired (an established UDP flow idle 120 s), it makes room.
     expect(full.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW + Timeouts.udpReplied + 1)).toBe(STORED);
     expect(full.stats()).toMatchObject({ entries: max, evicted: 1, full: 1 });
-  });
-
-  it('gives up on a lock held by another thread, and says so', () => {
-    const ct = new Conntrack(allocateConntrack(64));
-    ct.table.lock();
-    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1, 53), false);
-    expect(ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW)).toBe(BUSY);
-    ct.table.unlock();
-    expect(ct.stats()).toMatchObject({ entries: 0, busy: 1 });
   });
 
   it('refuses a cap it cannot hold, naming the setting', () => {

@@ -44,14 +44,12 @@ export const verdictOf = (flags: number): number => (flags >> VERDICT_SHIFT) & 3
 export const initiatorIsB = (flags: number): boolean => (flags & INITIATOR_B) !== 0;
 
 /** Statistics in the header words. */
-const Stat = Object.freeze({ max: OWNER_WORDS_AT, inserted: OWNER_WORDS_AT + 1, evicted: OWNER_WORDS_AT + 2, expired: OWNER_WORDS_AT + 3, full: OWNER_WORDS_AT + 4, busy: OWNER_WORDS_AT + 5 });
+const Stat = Object.freeze({ max: OWNER_WORDS_AT, inserted: OWNER_WORDS_AT + 1, evicted: OWNER_WORDS_AT + 2, expired: OWNER_WORDS_AT + 3, full: OWNER_WORDS_AT + 4, waited: OWNER_WORDS_AT + 5 });
 
 /** What store() did. */
 export const STORED = 0;
 /** At the cap, and nothing in the new key's probe window could go: decided without an entry. */
 export const FULL = 1;
-/** Another shard held the lock for all our tries: decided without an entry (the next packet tries again). */
-export const BUSY = 2;
 
 /**
  * Each shard's copies of the entries it found: key, slot, the slot's sequence then, values. An
@@ -73,8 +71,14 @@ const COPY_TRUST_MS = 4000;
 
 /** Slots looked at around a new key's home for an entry to evict at the cap. */
 const EVICT_WINDOW = 32;
-/** A shard waits this long for the lock before it decides the packet without storing. */
+/** A shard spins this many tries for the lock before it sleeps on it. */
 const STORE_SPINS = 256;
+/**
+ * Slots the sweep looks at per hold of the lock. A first packet waits for the lock rather than go
+ * unstored (its replies would meet an ingress-isolated client as a flow of their own and be
+ * denied), so no hold may be long: a whole 131,072-slot sweep took milliseconds under load.
+ */
+const SWEEP_CHUNK = 512;
 
 export const MIN_CONNTRACK_MAX = 16;
 export const MAX_CONNTRACK_MAX = 1 << 22;
@@ -87,9 +91,10 @@ export interface ConntrackStats {
   evicted: number;
   /** Removed by the sweep after their idle timeout. */
   expired: number;
-  /** First packets decided without an entry: the table was full, or its lock busy. */
+  /** First packets decided without an entry: the table was at its cap with every nearby entry established. */
   full: number;
-  busy: number;
+  /** First packets that found the lock held (by another shard or a sweep) past the spin, and slept on it. */
+  waited: number;
 }
 
 function shape(max: number): HashShape {
@@ -220,7 +225,7 @@ export class Conntrack {
     return true;
   }
 
-  /** Adds the key's entry, or replaces it (an expired one, or another shard's newer decision). STORED, FULL or BUSY. */
+  /** Adds the key's entry, or replaces it (an expired one, or another shard's newer decision). STORED or FULL. */
   store(flags: number, generation: number, reason: number, now: number): number {
     const t = this.table;
     const v = this.fresh;
@@ -229,8 +234,8 @@ export class Conntrack {
     v[V_REASON] = reason;
     v[V_SEEN] = stampOf(now);
     if (!t.tryLock(STORE_SPINS)) {
-      Atomics.add(t.words, Stat.busy, 1);
-      return BUSY;
+      Atomics.add(t.words, Stat.waited, 1);
+      t.lock();
     }
     try {
       const held = t.findLocked(this.key);
@@ -254,19 +259,21 @@ export class Conntrack {
   sweep(now: number): number {
     const t = this.table;
     let removed = 0;
-    t.lock();
-    try {
-      for (let slot = 0; slot < t.slots; slot++) {
-        // A removal may shift the next entry into this slot: look at it again.
-        while (t.used(slot) && this.idle(slot, now) > timeoutOf(t.key(slot, K_KIND) & 0xff, stateOf(t.value(slot, V_FLAGS)))) {
-          t.remove(slot);
-          removed++;
+    for (let start = 0; start < t.slots; start += SWEEP_CHUNK) {
+      t.lock();
+      try {
+        for (let slot = start; slot < Math.min(start + SWEEP_CHUNK, t.slots); slot++) {
+          // A removal may shift the next entry into this slot: look at it again.
+          while (t.used(slot) && this.idle(slot, now) > timeoutOf(t.key(slot, K_KIND) & 0xff, stateOf(t.value(slot, V_FLAGS)))) {
+            t.remove(slot);
+            removed++;
+          }
         }
+      } finally {
+        t.unlock();
       }
-      Atomics.add(t.words, Stat.expired, removed);
-    } finally {
-      t.unlock();
     }
+    Atomics.add(t.words, Stat.expired, removed);
     return removed;
   }
 
@@ -279,7 +286,7 @@ export class Conntrack {
       evicted: Atomics.load(w, Stat.evicted) >>> 0,
       expired: Atomics.load(w, Stat.expired) >>> 0,
       full: Atomics.load(w, Stat.full) >>> 0,
-      busy: Atomics.load(w, Stat.busy) >>> 0,
+      waited: Atomics.load(w, Stat.waited) >>> 0,
     };
   }
 

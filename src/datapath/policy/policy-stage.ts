@@ -172,7 +172,7 @@ function relatedVerdict(ct: Conntrack, slot: number, ctx: PolicyContext, generat
 function newFlow(ct: Conntrack, ctx: PolicyContext, direction: number, generation: number, now: number): number {
   const verdict = decide(ctx, false);
   ctx.counters.newFlow(direction, verdict === FLOW_ALLOW);
-  // Full or busy: decided all the same; the flow's next packet is decided again.
+  // Full: decided all the same; the flow's next packet is decided again.
   ct.store(flagsOf(CT_NEW, verdict, !ct.srcIsA), generation, lastReason, now);
   return verdict;
 }
