@@ -257,6 +257,14 @@ function count(flag: string, text: string, min: number, max: number): number {
   return n;
 }
 
+/** --variants: known names, the kernel path always among them (every figure is a ratio to it), in the table's order. */
+function chosenVariants(text: string): Variant[] {
+  const named = text.split(',').map((v) => v.trim()).filter((v) => v !== '');
+  const unknown = named.filter((v) => !(VARIANTS as readonly string[]).includes(v));
+  if (unknown.length > 0) throw new RangeError(`--variants: ${unknown.map((v) => `"${v}"`).join(', ')} unknown; choose from ${VARIANTS.join(', ')}`);
+  return VARIANTS.filter((v) => v === 'kernel' || named.includes(v));
+}
+
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -265,6 +273,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       'rate-trial-seconds': { type: 'string', default: '2' }, 'rate-precision': { type: 'string', default: '0.05' },
       quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench/results' },
       'policy-pods': { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, 'policy-changes': { type: 'string', default: '20' },
+      variants: { type: 'string', default: VARIANTS.join(',') },
     },
   });
   const missing = ['iperf3', 'socat', 'ping', 'cc'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
@@ -277,8 +286,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 1;
   }
   const quick = values.quick!;
-  let rounds: number, seconds: number, rateTrialSeconds: number, ratePrecision: number, world: WorldSize, policyChanges: number;
+  let rounds: number, seconds: number, rateTrialSeconds: number, ratePrecision: number, world: WorldSize, policyChanges: number, variants: Variant[];
   try {
+    variants = chosenVariants(values.variants!);
     rounds = quick ? 1 : Math.round(positive('rounds', values.rounds!, 100));
     seconds = quick ? 1 : positive('seconds', values.seconds!, 3600);
     rateTrialSeconds = quick ? 1 : positive('rate-trial-seconds', values['rate-trial-seconds']!, 600);
@@ -293,29 +303,33 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const setups = new Map<Variant, Setup>();
   try {
     const tools: Tools = { tcpRr: await buildTcpRr(scratch), seconds, pings: quick ? 50 : 200, connects: quick ? 200 : 1000, rateTrialSeconds, ratePrecision };
-    for (const v of VARIANTS) setups.set(v, await setup(v, world));
-    const runs = new Map<Variant, Record<Metric, number>[]>(VARIANTS.map((v) => [v, []]));
-    for (let r = 0; r < rounds; r++) for (const v of VARIANTS) runs.get(v)!.push(await measure(setups.get(v)!, tools));
+    for (const v of variants) setups.set(v, await setup(v, world));
+    const runs = new Map<Variant, Record<Metric, number>[]>(variants.map((v) => [v, []]));
+    for (let r = 0; r < rounds; r++) for (const v of variants) runs.get(v)!.push(await measure(setups.get(v)!, tools));
 
     const table = Object.fromEntries(
-      VARIANTS.map((v) => [v, Object.fromEntries((Object.keys(METRICS) as Metric[]).map((m) => [m, median(runs.get(v)!.map((x) => x[m]))]))]),
+      variants.map((v) => [v, Object.fromEntries((Object.keys(METRICS) as Metric[]).map((m) => [m, median(runs.get(v)!.map((x) => x[m]))]))]),
     ) as Record<Variant, Record<Metric, number>>;
     const ratio = (v: Variant, m: Metric) => (table.kernel[m] === 0 ? NaN : table[v][m] / table.kernel[m]);
     const lines = [
       `medians of ${rounds} interleaved round(s) of ${seconds} s (64-byte rate search: trials of ${rateTrialSeconds} s, to within ${ratePrecision * 100} %); underlay veths with tx offloads on; vxroute-busy: --busy-poll ${BUSY_POLL_US}; (×) = ratio to the kernel path in the same run`,
       '',
-      `| | ${VARIANTS.join(' | ')} |`,
-      `|---|${VARIANTS.map(() => '---').join('|')}|`,
-      ...(Object.keys(METRICS) as Metric[]).map((m) => `| ${METRICS[m].label} (${METRICS[m].unit}) | ${VARIANTS.map((v) => `${format(table[v][m], METRICS[m].unit)} (${ratio(v, m).toFixed(2)}×)`).join(' | ')} |`),
+      `| | ${variants.join(' | ')} |`,
+      `|---|${variants.map(() => '---').join('|')}|`,
+      ...(Object.keys(METRICS) as Metric[]).map((m) => `| ${METRICS[m].label} (${METRICS[m].unit}) | ${variants.map((v) => `${format(table[v][m], METRICS[m].unit)} (${ratio(v, m).toFixed(2)}×)`).join(' | ')} |`),
     ];
-    const withPolicy = setups.get('vxroute-policy')!;
-    const policy = await policyCost(
-      { on: table['vxroute-policy'], off: table.vxroute },
-      { on: withPolicy.daemons, off: setups.get('vxroute')!.daemons },
-      { serverNs: withPolicy.b.pods[0].ns, clientIp: withPolicy.a.pods[0].ip },
-      withPolicy.api!, world, world.policies - MEASURED_POLICIES, CONNTRACK_MAX, policyChanges,
-    );
-    lines.push('', ...policyCostLines(policy, CONNTRACK_MAX));
+    let policy: Awaited<ReturnType<typeof policyCost>> | undefined;
+    const withPolicy = setups.get('vxroute-policy');
+    const withoutPolicy = setups.get('vxroute');
+    if (withPolicy && withoutPolicy) {
+      policy = await policyCost(
+        { on: table['vxroute-policy'], off: table.vxroute },
+        { on: withPolicy.daemons, off: withoutPolicy.daemons },
+        { serverNs: withPolicy.b.pods[0].ns, clientIp: withPolicy.a.pods[0].ip },
+        withPolicy.api!, world, world.policies - MEASURED_POLICIES, CONNTRACK_MAX, policyChanges,
+      );
+      lines.push('', ...policyCostLines(policy, CONNTRACK_MAX));
+    }
     console.log(lines.join('\n'));
     const stamp = `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await mkdir(values.out!, { recursive: true });
@@ -323,8 +337,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     await writeFile(`${base}.md`, `${lines.join('\n')}\n`);
     await writeFile(`${base}.json`, JSON.stringify({ rounds, seconds, rateTrialSeconds, ratePrecision, busyPollUs: BUSY_POLL_US, quick, metrics: METRICS, medians: table, runs: Object.fromEntries(runs), policy }, null, 2));
     await writeFile(`${base}.svg`, renderChart(
-      (Object.keys(METRICS) as Metric[]).filter((m) => table.kernel[m] > 0).map((m) => ({ label: METRICS[m].label, higherIsBetter: METRICS[m].higherIsBetter, values: VARIANTS.map((v) => ratio(v, m)) })),
-      [...VARIANTS],
+      (Object.keys(METRICS) as Metric[]).filter((m) => table.kernel[m] > 0).map((m) => ({ label: METRICS[m].label, higherIsBetter: METRICS[m].higherIsBetter, values: variants.map((v) => ratio(v, m)) })),
+      [...variants],
     ));
     console.log(`\nwritten: ${base}.md, .json, .svg`);
     return 0;
