@@ -42,7 +42,7 @@ import { renderChart } from './chart.js';
 import { policyCost, policyCostLines } from './policy-cost.js';
 import { buildTcpRr, CONNECT_PORT, TRANSACTIONS_PORT, tcpConnects, tcpRr } from './tcp-rr.js';
 
-const VARIANTS = ['kernel', 'vxroute', 'vxroute-policy', 'vxroute-busy', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct'] as const;
+const VARIANTS = ['kernel', 'vxroute', 'vxroute-kube', 'vxroute-policy', 'vxroute-busy', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct'] as const;
 type Variant = (typeof VARIANTS)[number];
 /** How long a vxroute-busy shard spins after traffic: longer than a round trip through both daemons (bench:latency). */
 const BUSY_POLL_US = 200;
@@ -119,7 +119,8 @@ async function build(lab: Lab, variant: Variant, world: WorldSize): Promise<Setu
     const flags = variant === 'vxroute-l2' ? ['--mode', 'switch'] : variant === 'vxroute-busy' ? ['--busy-poll', String(BUSY_POLL_US)] : [];
     for (const n of [a, b]) daemons.push(await lab.startVxroute(n, subnets, flags));
   }
-  if (variant === 'vxroute-policy') {
+  // vxroute-kube: the same API server and world with the policy off, the baseline of the policy's cost.
+  if (variant === 'vxroute-policy' || variant === 'vxroute-kube') {
     const server = new KubeApiServer();
     api = server;
     lab.onDispose(() => void server.close());
@@ -127,7 +128,8 @@ async function build(lab: Lab, variant: Variant, world: WorldSize): Promise<Setu
     for (const n of [a, b]) server.upsertNode({ metadata: { name: n.name }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.publicIP }] } });
     loadMeasuredWorld(server, world, { node: a.name, ip: a.pods[0].ip }, { node: b.name, ip: b.pods[0].ip }, { iperf: IPERF_PORT, transactions: Number(TRANSACTIONS_PORT), connects: Number(CONNECT_PORT) });
     const netConf = await lab.writeNetConf();
-    for (const n of [a, b]) daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, ['--conntrack-max', String(CONNTRACK_MAX)]));
+    const flags = variant === 'vxroute-kube' ? ['--no-network-policy'] : ['--conntrack-max', String(CONNTRACK_MAX)];
+    for (const n of [a, b]) daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, flags));
     // Each has the other's lease (the synthetic nodes have none: they are left out of the table).
     for (const d of daemons) await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 2, 60_000);
   }
@@ -226,18 +228,19 @@ async function measure(s: Setup, tools: Tools): Promise<Record<Metric, number>> 
 const format = (v: number, unit: string): string => (['pkt/s', 'Mbit/s', 'trans/s', 'µs'].includes(unit) ? v.toFixed(0) : unit === '%' || unit === 'cores' ? v.toFixed(2) : v.toFixed(3));
 
 export const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--rate-trial-seconds S] [--rate-precision F] [--quick] [--out DIR]
-                    [--policy-pods N] [--policies N] [--policy-changes N]
+                    [--policy-pods N] [--policies N] [--policy-changes N] [--variants NAME,...]
 
-Builds nine two-node namespace clusters on this machine, their underlay veths with the transmit
-offloads a NIC has (kernel VXLAN as flannel configures it, vxroute, vxroute --kube enforcing
-NetworkPolicy against a test API server holding --policies (default 1000) policies over
---policy-pods (default 5000) pods, vxroute --busy-poll ${BUSY_POLL_US}, the kernel's bridge + vxlan as one
+Builds ten two-node namespace clusters on this machine (or, with --variants, the kernel path and
+the rows named), their underlay veths with the transmit offloads a NIC has (kernel VXLAN as
+flannel configures it, vxroute, vxroute --kube against a test API server holding --policies
+(default 1000) policies over --policy-pods (default 5000) pods with the policy off (vxroute-kube)
+and enforcing it (vxroute-policy), vxroute --busy-poll ${BUSY_POLL_US}, the kernel's bridge + vxlan as one
 L2 segment, vxroute --mode switch, socat TUN-UDP, plain routing, vxroute --direct-routing) and
 measures TCP (1 and 4 streams), UDP 64/1400-byte packet rates sent as fast as iperf3 can, the
 highest 64-byte rate that loses at most 0.1 % (a binary search of trials of --rate-trial-seconds,
 default 2, until within --rate-precision, default 0.05), ping p50/p99, 1-byte TCP transactions
 per second and their CPU, TCP connect time, and CPU per Gbit, as ratios to the kernel path; then
-NetworkPolicy's cost (on against off, its memory, and --policy-changes (default 20) changes of one
+NetworkPolicy's cost (vxroute-policy against vxroute-kube, its memory, and --policy-changes (default 20) changes of one
 policy timed until in force on every worker); writes .md, .json and .svg under DIR (default
 bench/results). Needs root, iperf3, socat and a C compiler (cc). --quick: 1 round of 1 s, rate
 trials of 1 s to within 0.2, 3 policy changes.
@@ -320,10 +323,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     ];
     let policy: Awaited<ReturnType<typeof policyCost>> | undefined;
     const withPolicy = setups.get('vxroute-policy');
-    const withoutPolicy = setups.get('vxroute');
+    const baseline = setups.has('vxroute-kube') ? 'vxroute-kube' : 'vxroute';
+    const withoutPolicy = setups.get(baseline);
     if (withPolicy && withoutPolicy) {
       policy = await policyCost(
-        { on: table['vxroute-policy'], off: table.vxroute },
+        baseline,
+        { on: table['vxroute-policy'], off: table[baseline] },
         { on: withPolicy.daemons, off: withoutPolicy.daemons },
         { serverNs: withPolicy.b.pods[0].ns, clientIp: withPolicy.a.pods[0].ip },
         withPolicy.api!, world, world.policies - MEASURED_POLICIES, CONNTRACK_MAX, policyChanges,

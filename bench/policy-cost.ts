@@ -20,8 +20,10 @@ export interface RowFigures {
 }
 
 export interface PolicyCost {
+  /** The row with the policy off that `ratio` and the differences are against. */
+  baseline: string;
   world: WorldSize;
-  /** vxroute-policy ÷ vxroute (target ≥ 0.95 for tcp1 and udp64). */
+  /** vxroute-policy ÷ the baseline (target ≥ 0.95 for tcp1 and udp64). */
   ratio: { tcp1: number; udp64: number; udp64NoLoss: number; tcpRr: number };
   /** Median connect() with policy less without (target ≤ 50 µs). */
   connectExtraUs: number;
@@ -88,6 +90,8 @@ async function timeChanges(api: KubeApiServer, daemons: VxrouteProcess[], world:
 }
 
 export async function policyCost(
+  /** The row measured with the policy off: vxroute-kube (the same API server and world) or vxroute (a static table). */
+  baseline: string,
   rows: { on: RowFigures; off: RowFigures },
   nodes: { on: VxrouteProcess[]; off: VxrouteProcess[] },
   /** The measured server pod's namespace (on nodes.on[1]) and the client pod's address. */
@@ -107,6 +111,7 @@ export async function policyCost(
   const deniedProbeDrops = await deniedProbe({ ns: pods.serverNs, daemon: nodes.on[1] }, pods.clientIp);
   const { changeMs, compileMs, handoverMs } = await timeChanges(api, nodes.on, world, syntheticPolicies, changes);
   return {
+    baseline,
     world,
     ratio: { tcp1: on.tcp1 / off.tcp1, udp64: on.udp64 / off.udp64, udp64NoLoss: on.udp64NoLoss / off.udp64NoLoss, tcpRr: on.tcpRr / off.tcpRr },
     connectExtraUs: on.connectP50 - off.connectP50,
@@ -125,7 +130,7 @@ export async function policyCost(
 export function policyCostLines(c: PolicyCost, conntrackMax: number): string[] {
   const n = c.changeMs.all.length;
   return [
-    `NetworkPolicy on (vxroute-policy: ${c.world.policies} policies over ${c.world.pods} pods in the API) against off (vxroute), same run:`,
+    `NetworkPolicy on (vxroute-policy: ${c.world.policies} policies over ${c.world.pods} pods in the API) against off (${c.baseline}), same run:`,
     '',
     '| measure | value | target |',
     '|---|---|---|',
@@ -136,7 +141,7 @@ export function policyCostLines(c: PolicyCost, conntrackMax: number): string[] {
     `| TCP connect p50, on − off (a new flow's first packet, both nodes deciding it) | ${c.connectExtraUs.toFixed(0)} µs | ≤ 50 µs |`,
     `| compiled policy, per node | ${(c.compiledBytes / MiB).toFixed(2)} MiB | |`,
     `| connection table (--conntrack-max ${conntrackMax}), per node; entries after the rounds | ${(c.conntrackBytes / MiB).toFixed(1)} MiB; ${c.conntrackEntries} | |`,
-    `| resident set, on − off, per node (policy, and the Kubernetes client the static table does without) | ${(c.rssDeltaBytes / MiB).toFixed(1)} MiB | |`,
+    `| resident set, on − off, per node${c.baseline === 'vxroute' ? ' (policy, and the Kubernetes client the static table does without)' : ''} | ${(c.rssDeltaBytes / MiB).toFixed(1)} MiB | |`,
     `| a connection no policy allows (server pod → client pod, ${DENIED_PORT}/TCP) | denied, ${c.deniedProbeDrops} packets counted as policy_denied_egress | denied |`,
     `| one policy changed in the API → in force on every worker (median / p95 / max of ${n}: ${n / 2} changes × 2 nodes) | ${c.changeMs.median} / ${c.changeMs.p95} / ${c.changeMs.max} ms | < 100 ms |`,
     `| of which compiling (median / max) | ${c.compileMs.median} / ${c.compileMs.max} ms | |`,
