@@ -7,8 +7,6 @@
 // collections during an untimed run of each variant are counted: a stage that allocated even a few
 // bytes per packet would collect every few thousand batches (V8's young generation is a few MiB).
 //   npm run build && node dist/bench/conntrack.js [--batches 20000] [--rounds 5]
-import { PerformanceObserver } from 'node:perf_hooks';
-import { setImmediate as tick } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { CounterLayout, Direction, ShardCounters } from '../src/datapath/counters.js';
 import { encapsulate, type EncapContext } from '../src/datapath/encapsulate.js';
@@ -21,6 +19,8 @@ import { RouteLookup } from '../src/datapath/route-lookup.js';
 import { allocateTable, SharedTableReader, SharedTableWriter } from '../src/datapath/shared-table.js';
 import { HEADROOM, IPPROTO_UDP } from '../src/packet/constants.js';
 import { writeIpv4Header } from '../src/packet/ipv4.js';
+import { median } from '../src/lab/iperf.js';
+import { interleavedRounds } from './interleaved-rounds.js';
 
 const { values } = parseArgs({ options: { batches: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
 const BATCHES = Number(values.batches);
@@ -118,25 +118,7 @@ function run(variant: Variant, batches: number, timed = true): number {
   return (spent * 1e6) / (batches * BATCH);
 }
 
-let gcs = 0;
-new PerformanceObserver((list) => (gcs += list.getEntries().length)).observe({ entryTypes: ['gc'] });
-
-const results: Record<string, number[]> = { encap: [], stream: [], established: [], first: [] };
-const collected: Record<string, number> = { encap: 0, stream: 0, established: 0, first: 0 };
-for (const v of variants) run(v, 2000); // warm-up
-for (let r = 0; r < ROUNDS; r++) for (const v of variants) results[v].push(run(v, BATCHES));
-// Allocation: each variant again, untimed, its collections counted once their entries arrive.
-const settle = async () => {
-  for (let k = 0; k < 3; k++) await tick();
-};
-for (const v of variants) {
-  await settle();
-  const before = gcs;
-  run(v, BATCHES * ROUNDS, false);
-  await settle();
-  collected[v] = gcs - before;
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const { results, collected } = await interleavedRounds(variants, run, ROUNDS, BATCHES);
 const base = median(results.encap);
 console.log(`policy stage, ${ROUNDS} interleaved rounds of ${BATCHES} batches of ${BATCH} packets; connection table cap ${MAX} (${(conntrackBytes(MAX) / 2 ** 20).toFixed(1)} MiB), ${OTHERS} other connections at the start, emptied (untimed) every 65,536 first packets; decider asked ${decider.asked} times\n`);
 console.log('| variant | ns/packet, median (all rounds) | ratio to encapsulate alone | stage alone, ns/packet | GCs during ' + BATCHES * ROUNDS * BATCH + ' packets, untimed |');

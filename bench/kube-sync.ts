@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { KubeApiServer, type NodeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { Annotation, formatBackendData } from '../src/subnets/flannel-annotations.js';
+import { median } from '../src/lab/iperf.js';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, changes: { type: 'string', default: '30' }, policy: { type: 'string', default: 'both' } } });
 const nodeCount = Number(values.nodes);
@@ -66,7 +67,6 @@ function bareList(socketPath: string): Promise<number> {
   });
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
 /** Resident set of a process in MB (the daemon's pid is node's: `ip netns exec` execs it). */

@@ -14,6 +14,7 @@ import { mappedAddress } from '../src/policy/mapped-address.js';
 import { PolicyIndex } from '../src/policy/policy-index.js';
 import { referenceDecide } from '../src/policy/reference.js';
 import type { PolicyPod, PolicyWorld } from '../src/policy/world.js';
+import { median } from '../src/lab/iperf.js';
 
 const NAMESPACES = 50;
 const PODS_PER_NAMESPACE = 100;
@@ -52,11 +53,6 @@ function world(): PolicyWorld {
   const namespaces = Array.from({ length: NAMESPACES }, (_, n) => ({ name: `ns${n}`, labels: { 'kubernetes.io/metadata.name': `ns${n}`, team: `t${n % 5}` } }));
   const nodes = Array.from({ length: 100 }, (_, n) => ({ name: `node${n}`, addresses: [`192.0.2.${n + 1}`] }));
   return { pods, namespaces, nodes, policies };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
 }
 
 const w = world();

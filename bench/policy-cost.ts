@@ -9,6 +9,7 @@ import type { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { tryInNs } from '../src/lab/netns.js';
 import { syntheticPolicy, type WorldSize } from '../src/lab/policy-world.js';
 import type { LogLine, VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { median } from '../src/lab/iperf.js';
 
 /** The figures of the two rows this compares (medians over the rounds). */
 export interface RowFigures {
@@ -42,7 +43,6 @@ export interface PolicyCost {
   handoverMs: { median: number; max: number };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 const MiB = 1 << 20;
 

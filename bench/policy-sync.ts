@@ -17,6 +17,7 @@ import { loopbackKubeConfig } from '../src/lab/loopback-kubeconfig.js';
 import { loadSyntheticWorld, NAMESPACES, NODES, syntheticPod, syntheticPolicy } from '../src/lab/policy-world.js';
 import { KubePolicySource } from '../src/policy/kube-policy-source.js';
 import type { PolicyWorld } from '../src/policy/world.js';
+import { median } from '../src/lab/iperf.js';
 
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, changes: { type: 'string', default: '50' } } });
 const podCount = Number(values.pods);
@@ -32,7 +33,6 @@ function heapUsed(): number {
   return process.memoryUsage().heapUsed;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 const MiB = 1 << 20;
 

@@ -6,8 +6,6 @@
 // untimed run of each variant are counted: allocating per frame would collect every few thousand
 // batches.
 //   npm run build && node dist/bench/switch-policy.js [--batches 20000] [--rounds 5]
-import { PerformanceObserver } from 'node:perf_hooks';
-import { setImmediate as tick } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { CounterLayout, ShardCounters } from '../src/datapath/counters.js';
 import { PacketBatch } from '../src/datapath/packet-batch.js';
@@ -22,6 +20,8 @@ import { SwitchPeers } from '../src/datapath/switch/switch-peers.js';
 import type { UdpSocket } from '../src/datapath/udp-socket.js';
 import { ETHERTYPE_IPV4, HEADROOM, IPPROTO_UDP } from '../src/packet/constants.js';
 import { writeIpv4Header } from '../src/packet/ipv4.js';
+import { median } from '../src/lab/iperf.js';
+import { interleavedRounds } from './interleaved-rounds.js';
 
 const { values } = parseArgs({ options: { batches: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
 const BATCHES = Number(values.batches);
@@ -118,24 +118,7 @@ function run(variant: Variant, batches: number, timed = true): number {
   return (spent * 1e6) / (batches * BATCH);
 }
 
-let gcs = 0;
-new PerformanceObserver((list) => (gcs += list.getEntries().length)).observe({ entryTypes: ['gc'] });
-
-const results: Record<Variant, number[]> = { plain: [], stream: [], established: [], first: [] };
-const collected: Record<Variant, number> = { plain: 0, stream: 0, established: 0, first: 0 };
-for (const v of variants) run(v, 2000); // warm-up
-for (let r = 0; r < ROUNDS; r++) for (const v of variants) results[v].push(run(v, BATCHES));
-const settle = async () => {
-  for (let k = 0; k < 3; k++) await tick();
-};
-for (const v of variants) {
-  await settle();
-  const before = gcs;
-  run(v, BATCHES * ROUNDS, false);
-  await settle();
-  collected[v] = gcs - before;
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const { results, collected } = await interleavedRounds(variants, run, ROUNDS, BATCHES);
 const base = median(results.plain);
 console.log(`switch-mode policy, ${ROUNDS} interleaved rounds of ${BATCHES} batches of ${BATCH} frames (every other batch VLAN-tagged); decider asked ${decider.asked} times\n`);
 console.log(`| variant | ns/frame, median (all rounds) | ratio to forwardFrames alone | GCs during ${BATCHES * ROUNDS * BATCH} frames, untimed |`);
