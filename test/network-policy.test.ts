@@ -10,6 +10,7 @@ import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode, type Pod } from '../src/lab/lab.js';
 import { tryInNs } from '../src/lab/netns.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { replacePolicies } from './policy-changes.js';
 
 const WAIT = { timeout: 20_000, interval: 200 };
 const NAMES = ['a', 'b', 'c'] as const;
@@ -75,20 +76,8 @@ describe('NetworkPolicy in vxroute’s datapath, across vxroute and kernel nodes
     lab.onDispose(() => server.kill('SIGKILL'));
   }
 
-  /**
-   * Replaces every policy of x with `policies` and waits until both daemons compiled a world that
-   * holds every one of these changes: each change is one watch event, and the compile log says
-   * how many policy events went into each world.
-   */
-  async function setPolicies(...policies: KubeObject[]): Promise<void> {
-    const marks = daemons.map((d) => d.logs.length);
-    let changes = 0;
-    for (const p of api.list('networkpolicies')) changes += Number(api.deleteNetworkPolicy(p.metadata.namespace!, p.metadata.name));
-    for (const p of policies) changes += Number(api.upsertNetworkPolicy(p) !== undefined);
-    const compiled = (d: VxrouteProcess, mark: number) =>
-      d.logs.slice(mark).reduce((n, l) => n + (l.msg === 'network policy compiled' ? Number(/networkpolicies: (\d+) change/.exec(String(l.why))?.[1] ?? 0) : 0), 0);
-    await vi.waitFor(() => daemons.forEach((d, i) => expect(compiled(d, marks[i])).toBe(changes)), WAIT);
-  }
+  /** Replaces every policy with `policies`, waiting until the daemons compiled all these changes. */
+  const setPolicies = (...policies: KubeObject[]): Promise<void> => replacePolicies(api, daemons, policies, WAIT);
 
   async function denied(): Promise<number> {
     let sum = 0;

@@ -12,6 +12,7 @@ import { ping } from '../src/lab/traffic.js';
 import { NAT_TABLE } from '../src/net/masquerade.js';
 import { GUARD_TABLE } from '../src/net/pod-vxlan-guard.js';
 import { cliPath, type VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { replacePolicies } from './policy-changes.js';
 
 const WAIT = { timeout: 20_000, interval: 200 };
 type Name = 'a' | 'b';
@@ -84,14 +85,8 @@ describe('NetworkPolicy between two pods on one vxroute node', () => {
     return [...rules, await inNs(node.ns, 'ip', ['-4', 'rule']), await inNs(node.ns, 'ip', ['-6', 'rule'])].join('\n');
   }
 
-  async function setPolicies(...policies: KubeObject[]): Promise<void> {
-    const mark = daemon.logs.length;
-    let changes = 0;
-    for (const p of api.list('networkpolicies')) changes += Number(api.deleteNetworkPolicy(p.metadata.namespace!, p.metadata.name));
-    for (const p of policies) changes += Number(api.upsertNetworkPolicy(p) !== undefined);
-    const compiled = () => daemon.logs.slice(mark).reduce((n, l) => n + (l.msg === 'network policy compiled' ? Number(/networkpolicies: (\d+) change/.exec(String(l.why))?.[1] ?? 0) : 0), 0);
-    await vi.waitFor(() => expect(compiled()).toBe(changes), WAIT);
-  }
+  /** Replaces every policy with `policies`, waiting until the daemons compiled all these changes. */
+  const setPolicies = (...policies: KubeObject[]): Promise<void> => replacePolicies(api, [daemon], policies, WAIT);
 
   async function deniedIngress(): Promise<number> {
     return (await daemon.counters()).drops.policy_denied_ingress;

@@ -16,6 +16,7 @@ import { spawnCli } from '../src/lab/vxroute-cli.js';
 import { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
 import type { TraceRecord } from '../src/metrics/trace-decode.js';
+import { replacePolicies } from './policy-changes.js';
 
 const WAIT = { timeout: 30_000, interval: 200 };
 type Name = 'a' | 'b';
@@ -82,16 +83,8 @@ describe('NetworkPolicy in switch mode, for frames between two vxroute nodes', (
     lab.onDispose(() => server.kill('SIGKILL'));
   }
 
-  /** Replaces every policy of x with `policies` and waits until both daemons compiled a world holding all these changes. */
-  async function setPolicies(...policies: KubeObject[]): Promise<void> {
-    const marks = daemons.map((d) => d.logs.length);
-    let changes = 0;
-    for (const p of api.list('networkpolicies')) changes += Number(api.deleteNetworkPolicy(p.metadata.namespace!, p.metadata.name));
-    for (const p of policies) changes += Number(api.upsertNetworkPolicy(p) !== undefined);
-    const compiled = (d: VxrouteProcess, mark: number) =>
-      d.logs.slice(mark).reduce((n, l) => n + (l.msg === 'network policy compiled' ? Number(/networkpolicies: (\d+) change/.exec(String(l.why))?.[1] ?? 0) : 0), 0);
-    await vi.waitFor(() => daemons.forEach((d, i) => expect(compiled(d, marks[i])).toBe(changes)), WAIT);
-  }
+  /** Replaces every policy with `policies`, waiting until the daemons compiled all these changes. */
+  const setPolicies = (...policies: KubeObject[]): Promise<void> => replacePolicies(api, daemons, policies, WAIT);
 
   /** Policy drops on both nodes, read with socat (a node process per read costs seconds on a loaded machine). */
   async function denied(): Promise<number> {
