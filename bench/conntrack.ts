@@ -13,13 +13,13 @@ import { encapsulate, type EncapContext } from '../src/datapath/encapsulate.js';
 import { IcmpReplies } from '../src/datapath/icmp-replies.js';
 import { PacketBatch } from '../src/datapath/packet-batch.js';
 import { allocateConntrack, Conntrack, conntrackBytes } from '../src/datapath/policy/conntrack.js';
-import { FLOW_ALLOW, type FlowDecider } from '../src/datapath/policy/flow-decider.js';
 import { policyStage, type PolicyContext } from '../src/datapath/policy/policy-stage.js';
 import { RouteLookup } from '../src/datapath/route-lookup.js';
 import { allocateTable, SharedTableReader, SharedTableWriter } from '../src/datapath/shared-table.js';
 import { HEADROOM, IPPROTO_UDP } from '../src/packet/constants.js';
 import { writeIpv4Header } from '../src/packet/ipv4.js';
 import { median } from '../src/lab/iperf.js';
+import { InstantDecider } from './instant-decider.js';
 import { interleavedRounds } from './interleaved-rounds.js';
 
 const { values } = parseArgs({ options: { batches: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
@@ -31,20 +31,6 @@ const MAX = 131_072;
 const OTHERS = 20_000;
 const CLIENT = 0x0a010002; // 10.1.0.2, a pod of this node
 const SERVER = 0x0a020007; // 10.2.0.7, a pod of the peer
-
-class InstantDecider implements FlowDecider {
-  asked = 0;
-  generation(): number {
-    return 1;
-  }
-  decide(): number {
-    this.asked++;
-    return FLOW_ALLOW;
-  }
-  reason(): number {
-    return 0;
-  }
-}
 
 function encapContext(): EncapContext {
   const layout = new CounterLayout(1, 2);

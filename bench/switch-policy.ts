@@ -10,7 +10,6 @@ import { parseArgs } from 'node:util';
 import { CounterLayout, ShardCounters } from '../src/datapath/counters.js';
 import { PacketBatch } from '../src/datapath/packet-batch.js';
 import { allocateConntrack, Conntrack } from '../src/datapath/policy/conntrack.js';
-import { FLOW_ALLOW, type FlowDecider } from '../src/datapath/policy/flow-decider.js';
 import { allocateTable, SharedTableReader, SharedTableWriter } from '../src/datapath/shared-table.js';
 import { allocateFdb, Fdb } from '../src/datapath/switch/fdb.js';
 import { ETHERTYPE_VLAN, FramePolicy } from '../src/datapath/switch/frame-policy.js';
@@ -21,6 +20,7 @@ import type { UdpSocket } from '../src/datapath/udp-socket.js';
 import { ETHERTYPE_IPV4, HEADROOM, IPPROTO_UDP } from '../src/packet/constants.js';
 import { writeIpv4Header } from '../src/packet/ipv4.js';
 import { median } from '../src/lab/iperf.js';
+import { InstantDecider } from './instant-decider.js';
 import { interleavedRounds } from './interleaved-rounds.js';
 
 const { values } = parseArgs({ options: { batches: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
@@ -33,20 +33,6 @@ const CLIENT = 0x0af40105; // 10.244.1.5, a pod of this node
 const SERVER = 0x0af40207; // 10.244.2.7, a pod behind the peer
 const LOCAL_MAC = Buffer.from([0x02, 0, 0, 0, 1, 5]);
 const REMOTE_MAC = Buffer.from([0x02, 0, 0, 0, 2, 7]);
-
-class InstantDecider implements FlowDecider {
-  asked = 0;
-  generation(): number {
-    return 1;
-  }
-  decide(): number {
-    this.asked++;
-    return FLOW_ALLOW;
-  }
-  reason(): number {
-    return 0;
-  }
-}
 
 /** A socket that takes every datagram at once: the bench measures the stages, not sendmmsg. */
 const sink = { send: (_slab: Buffer, _o: Int32Array, _l: Int32Array, _a: Uint32Array, count: number) => count } as unknown as UdpSocket;
