@@ -1,7 +1,7 @@
 // One shard: a worker thread that owns one TUN/TAP queue and one UDP socket per underlay family
 // and loops
 //   wait → read a batch → forward it in place (router or switch stages) → write the batch.
-// It never awaits: poll() blocks in native code until a fd is ready or the main thread wakes it.
+// It never awaits: an epoll wait blocks in native code until a fd is ready or the main thread wakes it.
 // With --busy-poll, after traffic the native poll spins (polls without blocking, yielding the core
 // between tries) for a while before it sleeps again, so that a reply arriving soon after finds it
 // awake (no wake-up, no context switch) while the pod it answers still gets the core.
@@ -29,7 +29,8 @@ const IDLE_POLL_MS = 1000;
 const MEMORY_EVERY_MS = 1000;
 
 export class Shard {
-  private readonly fds: Int32Array;
+  /** An epoll set over the TUN queue, the UDP sockets and the wake eventfd: bits READY_*. */
+  private readonly events: number;
   private readonly control: Int32Array;
   private readonly table: SharedTableReader;
   private readonly counters: ShardCounters;
@@ -47,7 +48,7 @@ export class Shard {
   private spinUntil = 0;
 
   constructor(private readonly cfg: ShardConfig) {
-    this.fds = Int32Array.of(cfg.tunFd, cfg.udpFd, cfg.udp6Fd, cfg.wakeFd); // poll() skips a -1
+    this.events = addon.epollOpen(Int32Array.of(cfg.tunFd, cfg.udpFd, cfg.udp6Fd, cfg.wakeFd), 4); // leaves out a -1
     this.control = new Int32Array(cfg.control);
     this.busyPollMs = cfg.busyPollUs / 1000;
     this.table = new SharedTableReader(cfg.table);
@@ -67,9 +68,12 @@ export class Shard {
     this.gc.start();
     let now = performance.now();
     for (;;) {
-      const ready = addon.poll(this.fds, 4, IDLE_POLL_MS, now < this.spinUntil ? Math.ceil((this.spinUntil - now) * 1000) : 0);
+      const ready = addon.epollWait(this.events, IDLE_POLL_MS, now < this.spinUntil ? Math.ceil((this.spinUntil - now) * 1000) : 0);
       if (ready & READY_WAKE) addon.eventfdDrain(this.cfg.wakeFd);
-      if (Atomics.load(this.control, ControlWord.stop) !== 0) return;
+      if (Atomics.load(this.control, ControlWord.stop) !== 0) {
+        addon.close(this.events);
+        return;
+      }
       this.syncTable();
       this.syncPolicy();
       if (ready & READY_TUN) this.forwarder.fromTun();

@@ -89,6 +89,71 @@ describe('eventfd and poll', () => {
   });
 });
 
+describe('epoll set', () => {
+  it('reports each ready fd as the bit of its index, leaves out a -1, clears after a drain', () => {
+    const a = addon.eventfdOpen();
+    const b = addon.eventfdOpen();
+    const ep = addon.epollOpen(Int32Array.of(a, -1, b), 3);
+    try {
+      expect(addon.epollWait(ep, 10)).toBe(0);
+      addon.eventfdSignal(b);
+      expect(addon.epollWait(ep, 10)).toBe(0b100);
+      addon.eventfdSignal(a);
+      expect(addon.epollWait(ep, 10)).toBe(0b101);
+      addon.eventfdDrain(a);
+      addon.eventfdDrain(b);
+      expect(addon.epollWait(ep, 10)).toBe(0);
+    } finally {
+      for (const fd of [ep, a, b]) addon.close(fd);
+    }
+  });
+
+  it('spins for the budget it is given, then waits as asked; refuses bad counts, fds and budgets', () => {
+    const fd = addon.eventfdOpen();
+    const ep = addon.epollOpen(Int32Array.of(fd), 1);
+    try {
+      expect(addon.epollWait(ep, 0, 2000)).toBe(0);
+      addon.eventfdSignal(fd);
+      expect(addon.epollWait(ep, 0, 2000)).toBe(1);
+      expect(() => addon.epollWait(ep, 0, -1)).toThrow(RangeError);
+      expect(() => addon.epollWait(ep, 0, 1_000_001)).toThrow(RangeError);
+      expect(() => addon.epollOpen(Int32Array.of(fd), 2)).toThrow(RangeError);
+      expect(() => addon.epollOpen(Int32Array.of(fd), 0)).toThrow(RangeError);
+      expect(() => addon.epollOpen(Int32Array.of(1_000_000), 1)).toThrow(/epoll_ctl/);
+    } finally {
+      addon.close(ep);
+      addon.close(fd);
+    }
+  });
+
+  it('wakes a worker blocked in epollWait() with no timeout, whether signalled before or during the wait', async () => {
+    const fd = addon.eventfdOpen();
+    const ep = addon.epollOpen(Int32Array.of(fd), 1);
+    try {
+      const worker = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+         const addon = require(workerData.path);
+         parentPort.postMessage('blocking');
+         const ready = addon.epollWait(workerData.ep, -1); // only the eventfd can end it
+         parentPort.postMessage({ ready });`,
+        { eval: true, workerData: { path: ADDON_PATH, ep } },
+      );
+      const result = await new Promise<{ ready: number }>((resolve, reject) => {
+        worker.on('message', (m) => {
+          if (m === 'blocking') addon.eventfdSignal(fd);
+          else resolve(m as { ready: number });
+        });
+        worker.on('error', reject);
+      });
+      await worker.terminate();
+      expect(result.ready).toBe(1);
+    } finally {
+      addon.close(ep);
+      addon.close(fd);
+    }
+  });
+});
+
 describe('UDP batches on loopback', () => {
   const SLOT = 2048;
   const OFFSET = 42;

@@ -112,6 +112,10 @@ export interface Addon {
    * `spinUs` (0 … 1,000,000): first poll without blocking for that long, yielding the core between tries.
    */
   poll(fds: Int32Array, count: number, timeoutMs: number, spinUs?: number): number;
+  /** An epoll set (close-on-exec) watching fds[0 .. count-1] (1 … 16) for readability; negative fds are left out. */
+  epollOpen(fds: Int32Array, count: number): number;
+  /** As poll() over the set's fds (bit i: fds[i] of epollOpen), without re-arming each fd on every wait. */
+  epollWait(epfd: number, timeoutMs: number, spinUs?: number): number;
   close(fd: number): void;
 
   /**
