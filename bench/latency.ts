@@ -4,10 +4,12 @@
 // kernel pair, with the daemons' CPU time per transaction; then, during vxroute's pings, perf
 // records the scheduler (how long each daemon thread waited between its wake-up and running) and
 // the daemons' syscalls. A round trip crosses a daemon four times (out of A, into B, out of B,
-// into A); each crossing is a wake-up from poll() and a few syscalls, which is what the difference
-// to the kernel path is made of. The TCP_RR rows are the narrow version of npm run bench's.
-//   npm run bench:latency -- [--rounds 3] [--seconds 3] [--echoes 2000] [--busy-poll 200] [--no-tun-offload] [--cli PATH]
-// --busy-poll 0 leaves the spinning pair out; --cli runs another build's dist/src/cli/main.js (a before/after).
+// into A); each crossing is a wake-up from its wait (unless --busy-poll finds the shard awake) and
+// a few syscalls, which is what the difference to the kernel path is made of. The TCP_RR rows are
+// the narrow version of npm run bench's.
+//   npm run bench:latency -- [--rounds 3] [--seconds 3] [--echoes 2000] [--busy-poll 200] [--no-tun-offload] [--cli PATH] [--before PATH]
+// --busy-poll 0 leaves the spinning pair out; --cli runs another build's dist/src/cli/main.js;
+// --before adds that build's pairs to the same run, interleaved with this one's (a before/after).
 // Needs perf (apt-get install -y linux-perf) and a C compiler.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -22,7 +24,7 @@ import { buildTcpRr, tcpRr, type TcpRrResult } from './tcp-rr.js';
 const { values } = parseArgs({
   options: {
     echoes: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '3' },
-    'no-tun-offload': { type: 'boolean', default: false }, 'busy-poll': { type: 'string', default: '200' }, cli: { type: 'string' },
+    'no-tun-offload': { type: 'boolean', default: false }, 'busy-poll': { type: 'string', default: '200' }, cli: { type: 'string' }, before: { type: 'string' },
   },
 });
 const echoes = Number(values.echoes);
@@ -53,6 +55,15 @@ async function cpuNs(pids: number[]): Promise<number> {
   return ns;
 }
 
+/** Times every thread of the processes went to sleep so far (voluntary_ctxt_switches of /proc/<pid>/task/<tid>/status): each is a wake-up to come. */
+async function sleeps(pids: number[]): Promise<number> {
+  let n = 0;
+  for (const pid of pids) {
+    for (const tid of await readdir(`/proc/${pid}/task`)) n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => ''))?.[1] ?? 0);
+  }
+  return n;
+}
+
 interface Pair {
   name: string;
   a: LabNode;
@@ -66,6 +77,8 @@ interface Round {
   rr: TcpRrResult;
   /** Daemons' CPU time per transaction (µs, all threads of both). */
   cpuPerTransaction: number;
+  /** Times the daemons' threads slept per transaction (each a wake-up and a context switch; 4 when every crossing finds its shard asleep). */
+  sleepsPerTransaction: number;
 }
 
 const lab = await Lab.create();
@@ -75,12 +88,15 @@ try {
   await lab.programKernelPeers();
   const flags = values['no-tun-offload'] ? ['--no-tun-offload'] : [];
   const pairs: Pair[] = [kernel];
-  for (const [name, extra] of [['vxroute', []], ...(busyPoll > 0 ? [[`vxroute --busy-poll ${busyPoll}`, ['--busy-poll', String(busyPoll)]]] : [])] as [string, string[]][]) {
+  const variants: [string, string[]][] = [['vxroute', []], ...(busyPoll > 0 ? [[`vxroute --busy-poll ${busyPoll}`, ['--busy-poll', String(busyPoll)]] as [string, string[]]] : [])];
+  const builds: [string, string | undefined][] = [['', values.cli], ...(values.before ? [['before: ', values.before] as [string, string]] : [])];
+  for (const [prefix, cli] of builds) for (const [variant, extra] of variants) {
+    const name = prefix + variant;
     const a = await lab.addNode('vxroute', 1, { txOffload: true });
     const b = await lab.addNode('vxroute', 1, { txOffload: true });
     const subnets = await lab.writeSubnets([a, b], `subnets-${pairs.length}.json`);
     const pids: number[] = [];
-    for (const n of [a, b]) pids.push((await lab.startVxroute(n, subnets, [...flags, ...extra], values.cli)).pid);
+    for (const n of [a, b]) pids.push((await lab.startVxroute(n, subnets, [...flags, ...extra], cli)).pid);
     pairs.push({ name, a, b, pids });
     await rtts(a.pods[0].ns, b.pods[0].ip, 200); // warm-up: JIT, neighbours
     await tcpRr(binary, { ns: b.pods[0].ns, ip: b.pods[0].ip }, a.pods[0].ns, 1);
@@ -93,9 +109,11 @@ try {
       const server = { ns: p.b.pods[0].ns, ip: p.b.pods[0].ip };
       const pingP50 = p50(await rtts(p.a.pods[0].ns, server.ip, RR_PINGS));
       const before = await cpuNs(p.pids);
+      const sleptBefore = await sleeps(p.pids);
       const rr = await tcpRr(binary, server, p.a.pods[0].ns, seconds);
-      const cpuPerTransaction = ((await cpuNs(p.pids)) - before) / 1000 / (rr.transactionsPerS * seconds);
-      runs.get(p)!.push({ pingP50, rr, cpuPerTransaction });
+      const transactions = rr.transactionsPerS * seconds;
+      const cpuPerTransaction = ((await cpuNs(p.pids)) - before) / 1000 / transactions;
+      runs.get(p)!.push({ pingP50, rr, cpuPerTransaction, sleepsPerTransaction: ((await sleeps(p.pids)) - sleptBefore) / transactions });
     }
   }
 
@@ -127,12 +145,12 @@ try {
   delays.sort((a, b) => a - b);
   // perf trace -s prints a table per thread: add up each syscall's calls over them.
   const per = (name: string): number => [...summary.matchAll(new RegExp(`^\\s*${name}\\s+(\\d+)`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
-  const calls = ['poll', 'read', 'readv', 'write', 'writev', 'sendmmsg', 'recvmmsg', 'sched_yield'].map((c) => [c, per(c)] as const);
+  const calls = ['poll', 'epoll_wait', 'read', 'readv', 'write', 'writev', 'sendmmsg', 'recvmmsg', 'sched_yield'].map((c) => [c, per(c)] as const);
 
   const med = (p: Pair, f: (r: Round) => number): number => median(runs.get(p)!.map(f));
   const row = (label: string, f: (r: Round) => number, digits: number, ratio: boolean): string =>
     `| ${label} | ${pairs.map((p) => (p.pids.length === 0 && label.startsWith('daemons') ? '–' : `${med(p, f).toFixed(digits)}${ratio ? ` (${(med(p, f) / med(kernel, f)).toFixed(2)}×)` : ''}`)).join(' | ')} |`;
-  console.log(`${rounds} interleaved rounds of ${RR_PINGS} pings and ${seconds} s of TCP_RR (medians; (×) = ratio to the kernel pair of the same run)${values.cli ? `; vxroute from ${values.cli}` : ''}\n`);
+  console.log(`${rounds} interleaved rounds of ${RR_PINGS} pings and ${seconds} s of TCP_RR (medians; (×) = ratio to the kernel pair of the same run)${values.cli ? `; vxroute from ${values.cli}` : ''}${values.before ? `; before: from ${values.before}` : ''}\n`);
   console.log(`| | ${pairs.map((p) => p.name).join(' | ')} |`);
   console.log(`|---|${pairs.map(() => '---').join('|')}|`);
   console.log(row('TCP_RR 1 byte (trans/s)', (r) => r.rr.transactionsPerS, 0, true));
@@ -140,6 +158,7 @@ try {
   console.log(row('TCP_RR p99 (µs)', (r) => r.rr.p99Us, 0, false));
   console.log(row('ping p50 (ms)', (r) => r.pingP50, 3, true));
   console.log(row('daemons\' CPU per transaction (µs)', (r) => r.cpuPerTransaction, 1, false));
+  console.log(row('daemons\' sleeps per transaction', (r) => r.sleepsPerTransaction, 2, false));
 
   const extra = (p50(ourRtts) - p50(kernelRtts)) * 1000;
   console.log(`\nvxroute's profile: ${echoes} echoes ${INTERVAL_S * 1000} ms apart; an echo crosses a daemon 4 times\n`);
