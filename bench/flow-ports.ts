@@ -2,6 +2,7 @@
 // lab's underlay (veths with a NIC's transmit offloads), carried by
 //   kernel          the kernel's VXLAN as flannel configures it (the reference)
 //   vxroute         this build: each flow leaves from its own sending socket's port
+//   vxroute-fixed   this build with --source-ports fixed: every datagram from 8472
 //   vxroute-before  an older build given with --before-cli (e.g. one that sends everything from 8472)
 // and, for vxroute rows, how the receiving node's datagrams spread over its shards (the busiest
 // shard's share: 1.0 = all on one). Rounds interleave the variants; figures are medians, with the
@@ -17,7 +18,7 @@ import { Lab } from '../src/lab/lab.js';
 import { inNs } from '../src/lab/netns.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 
-type Variant = 'kernel' | 'vxroute' | 'vxroute-before';
+type Variant = 'kernel' | 'vxroute' | 'vxroute-fixed' | 'vxroute-before';
 interface Figures {
   tcp1: number;
   tcp4: number;
@@ -61,8 +62,9 @@ async function run(variant: Variant, seconds: number, workers: number, beforeCli
     else {
       const subnets = await lab.writeSubnets();
       const cli = variant === 'vxroute-before' ? beforeCli : undefined;
-      pids.push((await lab.startVxroute(a, subnets, ['--workers', String(workers)], cli)).pid);
-      receiver = await lab.startVxroute(b, subnets, ['--workers', String(workers)], cli);
+      const args = ['--workers', String(workers), ...(variant === 'vxroute-fixed' ? ['--source-ports', 'fixed'] : [])];
+      pids.push((await lab.startVxroute(a, subnets, args, cli)).pid);
+      receiver = await lab.startVxroute(b, subnets, args, cli);
       pids.push(receiver.pid);
     }
     const cpu = async (): Promise<number> => (await Promise.all(pids.map(cpuSeconds))).reduce((x, y) => x + y, 0);
@@ -92,7 +94,7 @@ export async function flowPortsBench(argv: string[]): Promise<number> {
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
   const workers = Number(values.workers);
-  const variants: Variant[] = values['before-cli'] ? ['kernel', 'vxroute', 'vxroute-before'] : ['kernel', 'vxroute'];
+  const variants: Variant[] = ['kernel', 'vxroute', 'vxroute-fixed', ...(values['before-cli'] ? (['vxroute-before'] as const) : [])];
   const results = new Map<Variant, Figures[]>(variants.map((v) => [v, []]));
   for (let r = 0; r < rounds; r++) {
     for (const v of variants) {

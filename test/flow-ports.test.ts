@@ -2,7 +2,8 @@
 // kernel's VXLAN does, so that a receiver's SO_REUSEPORT group hands different flows to different
 // shards, and each shard's TUN queue gets the replies of the flows it wrote (the multi-queue TUN's
 // flow steering). Two vxroute nodes with two workers each and a kernel node, in namespaces this
-// test creates (src/lab/lab.ts).
+// test creates (src/lab/lab.ts); and a node with --source-ports fixed, whose datagrams all leave
+// from the VXLAN port, with a per-flow node and a kernel node.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -112,4 +113,55 @@ describe('flows spread over shards by their UDP source port', () => {
     expect(new Set(datagrams.map((d) => d.udpSrcPort)).size).toBeGreaterThanOrEqual(4);
   });
 
+});
+
+describe('--source-ports fixed: every datagram from the VXLAN port', () => {
+  let lab: Lab;
+  let fixed: LabNode;
+  let perFlow: LabNode;
+  let kernel: LabNode;
+
+  beforeAll(async () => {
+    lab = await Lab.create();
+    fixed = await lab.addNode('vxroute');
+    perFlow = await lab.addNode('vxroute');
+    kernel = await lab.addNode('kernel');
+    await lab.programKernelPeers();
+    const subnets = await lab.writeSubnets();
+    await lab.startVxroute(fixed, subnets, ['--workers', '2', '--port', '8472', '--source-ports', 'fixed']);
+    await lab.startVxroute(perFlow, subnets, ['--workers', '2']);
+  });
+  afterAll(async () => {
+    await lab?.dispose();
+  });
+
+  /** Every stream delivered its bytes. */
+  const delivered = (result: Streams | undefined): void => {
+    expect(result!.received).toHaveLength(STREAMS);
+    for (const bytes of result!.received) expect(bytes).toBeGreaterThan(0);
+  };
+
+  it('vxroute with the flag ↔ vxroute without: its datagrams all leave from 8472, the peer\'s from several ports', async () => {
+    let result: Streams | undefined;
+    const datagrams = await arriving(lab, perFlow, async () => (result = await streams(perFlow.pods[0], fixed.pods[0])));
+    delivered(result);
+    const fromFixed = datagrams.filter((d) => d.outerSrc === fixed.publicIP);
+    const fromPerFlow = datagrams.filter((d) => d.outerSrc === perFlow.publicIP);
+    expect(new Set(fromFixed.map((d) => d.flow)).size).toBeGreaterThanOrEqual(STREAMS);
+    expect(new Set(fromFixed.map((d) => d.udpSrcPort))).toEqual(new Set([8472]));
+    expect(new Set(fromPerFlow.map((d) => d.flow)).size).toBeGreaterThanOrEqual(STREAMS); // the replies
+    expect(new Set(fromPerFlow.map((d) => d.udpSrcPort)).size).toBeGreaterThanOrEqual(4);
+  });
+
+  it('vxroute with the flag ↔ kernel VXLAN, both ways: every stream arrives, ours all from 8472', async () => {
+    for (const [server, client] of [[kernel, fixed], [fixed, kernel]] as const) {
+      let result: Streams | undefined;
+      const datagrams = await arriving(lab, fixed, async () => (result = await streams(server.pods[0], client.pods[0])));
+      delivered(result);
+      const ours = datagrams.filter((d) => d.outerSrc === fixed.publicIP);
+      expect(new Set(ours.map((d) => d.flow)).size, `${client.name} → ${server.name}`).toBeGreaterThanOrEqual(STREAMS);
+      expect(new Set(ours.map((d) => d.udpSrcPort))).toEqual(new Set([8472]));
+      expect(datagrams.filter((d) => d.outerSrc === kernel.publicIP).length).toBeGreaterThan(0);
+    }
+  });
 });

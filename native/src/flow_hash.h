@@ -6,8 +6,10 @@
 // bound to ports the kernel chose in that range. Pure: native/fuzz/udp_batch_fuzz.cc drives it.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "big_endian.h"
 
@@ -51,12 +53,30 @@ inline bool HasPorts(uint8_t protocol) {
   return protocol == 6 || protocol == 17 || protocol == 33 || protocol == 132 || protocol == 136;  // TCP UDP DCCP SCTP UDP-Lite
 }
 
+// A transport's source and destination ports (the first 4 bytes at `l4`) as one word, the lower
+// port first: both directions of a connection give the same word.
+inline uint32_t OrderedPorts(const uint8_t* l4) {
+  const uint16_t a = Be16(l4), b = Be16(l4 + 2);
+  return a < b ? (static_cast<uint32_t>(a) << 16) | b : (static_cast<uint32_t>(b) << 16) | a;
+}
+
+// Mixes two `n`-byte addresses (n = 6 or 16) into h, `lo` then `hi`, as big-endian words.
+inline uint32_t MixOrdered(uint32_t h, const uint8_t* lo, const uint8_t* hi, size_t n) {
+  uint8_t both[32];
+  std::memcpy(both, lo, n);
+  std::memcpy(both + n, hi, n);
+  for (size_t w = 0; w < 2 * n; w += 4) h = Mix(h, Be32(both + w));
+  return h;
+}
+
 }  // namespace flow_hash
 
 // The flow of the inner frame of a VXLAN datagram (`d`, `len` bytes from its VXLAN header): IPv4
 // and IPv6 addresses, protocol and ports (no ports for a fragment, so that all fragments of a
 // datagram stay together), behind at most two VLAN tags; any other frame by its MAC addresses and
-// EtherType, as udp_flow_src_port falls back to. Every packet of one flow gets the same hash.
+// EtherType, as udp_flow_src_port falls back to. Every packet of one flow gets the same hash, and
+// so do both directions of it: the lower address (port, MAC) is hashed first, as the kernel's
+// __flow_hash_consistentify (net/core/flow_dissector.c) orders them before skb_get_hash.
 inline uint32_t InnerFlowHash(const uint8_t* d, size_t len) {
   using namespace flow_hash;
   if (len < kVxlanHeader + kEthernetHeader) return 0;
@@ -74,19 +94,22 @@ inline uint32_t InnerFlowHash(const uint8_t* d, size_t len) {
   if (type == 0x0800 && ipLen >= 20 && (ip[0] >> 4) == 4) {
     const size_t ihl = static_cast<size_t>(ip[0] & 0x0f) * 4;
     const uint8_t protocol = ip[9];
-    h = Mix(Mix(Mix(h, Be32(ip + 12)), Be32(ip + 16)), protocol);
+    const uint32_t src = Be32(ip + 12), dst = Be32(ip + 16);
+    h = Mix(Mix(Mix(h, std::min(src, dst)), std::max(src, dst)), protocol);
     const bool fragment = (Be16(ip + 6) & 0x3fff) != 0;  // MF or an offset: RFC 791 §3.1
-    if (!fragment && ihl >= 20 && HasPorts(protocol) && ihl + 4 <= ipLen) h = Mix(h, Be32(ip + ihl));
+    if (!fragment && ihl >= 20 && HasPorts(protocol) && ihl + 4 <= ipLen) h = Mix(h, OrderedPorts(ip + ihl));
     return Finish(h);
   }
   if (type == 0x86dd && ipLen >= 40 && (ip[0] >> 4) == 6) {
     const uint8_t next = ip[6];
-    for (size_t w = 8; w < 40; w += 4) h = Mix(h, Be32(ip + w));
+    const bool swap = std::memcmp(ip + 8, ip + 24, 16) > 0;
+    h = MixOrdered(h, ip + (swap ? 24 : 8), ip + (swap ? 8 : 24), 16);
     h = Mix(h, next);
-    if (HasPorts(next) && 44 <= ipLen) h = Mix(h, Be32(ip + 40));
+    if (HasPorts(next) && 44 <= ipLen) h = Mix(h, OrderedPorts(ip + 40));
     return Finish(h);
   }
-  for (size_t w = 0; w < 12; w += 4) h = Mix(h, Be32(frame + w));
+  const bool swap = std::memcmp(frame, frame + 6, 6) > 0;  // destination MAC, then source
+  h = MixOrdered(h, frame + (swap ? 6 : 0), frame + (swap ? 0 : 6), 6);
   return Finish(Mix(h, type));
 }
 

@@ -113,6 +113,15 @@ describe('vxroute run flags', () => {
     expect(parseRunOptions([...base, '--mode', 'switch', '--no-tun-offload'], {}).tunOffload).toBe(false);
   });
 
+  it('sends each flow from its own source port unless --source-ports fixed', () => {
+    expect(parseRunOptions(base, {}).sourcePorts).toBe('per-flow');
+    expect(parseRunOptions([...base, '--source-ports', 'fixed'], {}).sourcePorts).toBe('fixed');
+    expect(parseRunOptions([...base, '--mode', 'switch', '--source-ports=per-flow'], {}).sourcePorts).toBe('per-flow');
+    expect(message([...base, '--source-ports', 'fix'])).toMatch(/^--source-ports: "fix" is none of per-flow, fixed \(fixed: every datagram from --port\)/);
+    expect(message([...base, '--source-ports', '8472'])).toMatch(/^--source-ports: "8472"/);
+    expect(message([...base, '--source-ports'])).toMatch(/^arguments: .*--source-ports/);
+  });
+
   it('busy-polls only on request, for a bounded number of microseconds', () => {
     expect(parseRunOptions(base, {}).busyPollUs).toBe(0);
     expect(parseRunOptions([...base, '--busy-poll', '50'], {}).busyPollUs).toBe(50);

@@ -47,6 +47,8 @@ export interface RunOptions {
   /** undefined when not given: net-conf.json's, else flannel's default (resolveDatapath). */
   port: number | undefined;
   vni: number | undefined;
+  /** per-flow: each inner flow leaves from its own UDP source port (the kernel's VXLAN's way); fixed: every datagram from the VXLAN port. */
+  sourcePorts: SourcePorts;
   workers: number;
   /** --direct-routing / --no-direct-routing; undefined when neither: net-conf.json's (resolveDirectRouting). */
   directRouting: boolean | undefined;
@@ -61,6 +63,9 @@ export interface RunOptions {
   exposeDebug: boolean;
   logLevel: string;
 }
+
+export const SOURCE_PORTS = ['per-flow', 'fixed'] as const;
+export type SourcePorts = (typeof SOURCE_PORTS)[number];
 
 export const DEFAULT_NET_CONF = '/etc/kube-flannel/net-conf.json';
 const DEFAULT_CONNTRACK_MAX = 65_536;
@@ -113,6 +118,11 @@ Options:
   --iface NAME          TUN (switch mode: TAP) device to create or adopt (default: vxroute0)
   --public-ip IP        our underlay address (default: our node's publicIP in the table)
   --port N              VXLAN UDP port (default: net-conf's, else ${VXLAN_PORT}, flannel's; 4789 is IANA's)
+  --source-ports MODE   per-flow (default): each inner flow leaves from its own UDP source port
+                        in the local port range, as from the kernel's VXLAN, so that a peer's
+                        RSS and SO_REUSEPORT spread our flows over its cores; fixed: every
+                        datagram leaves from --port, for firewalls that let only --port to
+                        --port through (all flows then land on one of a peer's cores)
   --vni N               VXLAN network identifier (default: net-conf's, else ${DEFAULT_VNI}, flannel's)
   --direct-routing, --no-direct-routing
                         router mode: a peer on our underlay subnet (the kernel's route to its
@@ -172,6 +182,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         'public-ip': { type: 'string' },
         port: { type: 'string' },
         vni: { type: 'string' },
+        'source-ports': { type: 'string', default: 'per-flow' },
         workers: { type: 'string' },
         'direct-routing': { type: 'boolean' },
         'no-direct-routing': { type: 'boolean' },
@@ -218,6 +229,8 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface)) throw new ConfigError('--iface', `"${iface}" is no valid device name (1–15 of A–Z a–z 0–9 _ . -)`);
   const publicIP = values['public-ip'];
   if (publicIP !== undefined && !isIPv4(publicIP)) throw new ConfigError('--public-ip', `"${publicIP}" is not an IPv4 address`);
+  const sourcePorts = values['source-ports']!;
+  if (!(SOURCE_PORTS as readonly string[]).includes(sourcePorts)) throw new ConfigError('--source-ports', `"${sourcePorts}" is none of ${SOURCE_PORTS.join(', ')} (fixed: every datagram from --port)`);
   const logLevel = values['log-level']!;
   if (!LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `"${logLevel}" is none of ${LEVELS.join(', ')}`);
 
@@ -243,6 +256,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     publicIP,
     port: values.port === undefined ? undefined : integer('--port', values.port, 1, 65535),
     vni: values.vni === undefined ? undefined : integer('--vni', values.vni, 0, 0xffffff),
+    sourcePorts: sourcePorts as SourcePorts,
     workers: values.workers === undefined ? Math.min(availableParallelism(), 4) : integer('--workers', values.workers, 1, 64),
     directRouting: values['direct-routing'] ?? (values['no-direct-routing'] ? false : undefined),
     tunOffload: !values['no-tun-offload'],

@@ -237,7 +237,8 @@ class Daemon {
 
   /**
    * One receiving UDP socket per worker and underlay family, bound before any device exists (a port
-   * in use fails first), and per family SENDING_SOCKETS that datagrams leave from, one per inner flow.
+   * in use fails first), and per family SENDING_SOCKETS that datagrams leave from, one per inner flow
+   * (none with --source-ports fixed: each shard sends from its receiving socket, so from --port).
    */
   private openSockets(u: Pick<Underlay, 'publicIP' | 'publicIPv6'>): { udpFds: number[]; udp6Fds: number[]; sendFds: number[]; send6Fds: number[] } {
     const udpFds: number[] = [];
@@ -249,7 +250,8 @@ class Daemon {
       if (u.publicIP !== undefined) udpFds.push(addon.udpOpen(4, '0.0.0.0', this.settings.port));
       if (u.publicIPv6 !== undefined) udp6Fds.push(addon.udpOpen(6, '::', this.settings.port));
     }
-    for (let i = 0; i < SENDING_SOCKETS; i++) {
+    const senders = this.opts.sourcePorts === 'per-flow' ? SENDING_SOCKETS : 0;
+    for (let i = 0; i < senders; i++) {
       if (u.publicIP !== undefined) sendFds.push(addon.udpOpenSender(4, '0.0.0.0'));
       if (u.publicIPv6 !== undefined) send6Fds.push(addon.udpOpenSender(6, '::'));
     }

@@ -1,7 +1,7 @@
 // The sending sockets over loopback: each VXLAN datagram leaves from the socket its inner flow
 // hashes to (native/src/flow_hash.h), so one flow keeps one source port in the local port range
-// and its order, flows spread over the ports, and what reaches a sending socket is dropped
-// before its queue.
+// and its order, both directions of a flow share it, flows spread over the ports, and what
+// reaches a sending socket is dropped before its queue.
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
@@ -37,7 +37,7 @@ function datagram(flow: Flow, index: number, seq: number, length: number): Buffe
   const packet =
     flow.inner === 4
       ? ipv4(`10.244.${flow.src >> 8}.${flow.src & 255}`, `10.244.${flow.dst >> 8}.${flow.dst & 255}`, flow.protocol, l4)
-      : ipv6(`fd00:10:244::${flow.src.toString(16)}`, `fd00:10:244:1::${flow.dst.toString(16)}`, flow.protocol, l4);
+      : ipv6(`fd00:10:244::${flow.src.toString(16)}`, `fd00:10:244::${flow.dst.toString(16)}`, flow.protocol, l4);
   const d = Buffer.alloc(ENCAP_LEN + packet.length);
   writeVxlanHeader(d, 0, 1);
   writeEthernetHeader(d, VXLAN_HEADER_LEN, MAC_B, MAC_A, flow.inner === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
@@ -162,6 +162,18 @@ describe.each([4, 6] as const)('sending sockets over IPv%i loopback', (family) =
         },
       ),
       { numRuns: propertyRuns(30) },
+    );
+  });
+
+  it('send both directions of a flow from one port', async () => {
+    await fc.assert(
+      fc.asyncProperty(flowArb, async (f) => {
+        const back: Flow = { ...f, src: f.dst, dst: f.src, sport: f.dport, dport: f.sport };
+        expect(pool.send([datagram(f, 0, 0, 12), datagram(back, 1, 0, 12)])).toBe(2);
+        const [a, b] = await pool.take(2);
+        expect(a.port).toBe(b.port);
+      }),
+      { numRuns: propertyRuns(100) },
     );
   });
 
