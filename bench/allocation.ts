@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { listening } from '../src/lab/iperf.js';
 import { Lab } from '../src/lab/lab.js';
 import { inNs } from '../src/lab/netns.js';
 import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
@@ -32,7 +33,7 @@ try {
   const daemon = await lab.startVxroute(vx, await lab.writeSubnets(), switching ? ['--mode', 'switch'] : []);
   const server = spawn('ip', ['netns', 'exec', k.pods[0].ns, 'iperf3', '-s', '-B', k.pods[0].ip], { stdio: 'ignore' });
   lab.onDispose(() => server.kill('SIGKILL'));
-  await new Promise((r) => setTimeout(r, 300));
+  await listening(k.pods[0].ns, 5201);
   const iperf = (args: string[]) => inNs(vx.pods[0].ns, 'iperf3', ['-c', k.pods[0].ip, ...args]);
   await iperf(['-t', '2']); // warm-up: JIT, table, socket buffers
   await new Promise((r) => setTimeout(r, 1500)); // the workers report memory once a second

@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median } from '../src/lab/iperf.js';
+import { iperfJson, median } from '../src/lab/iperf.js';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
@@ -170,16 +170,6 @@ async function cpuTicks(pids: number[]): Promise<number> {
   }
   const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0].split(/\s+/);
   return ticks + Number(cpu[7]); // + softirq of every CPU
-}
-
-async function iperfJson(server: { ns: string; ip: string }, clientNs: string, args: string[]): Promise<Record<string, any>> {
-  const srv = spawn('ip', ['netns', 'exec', server.ns, 'iperf3', '-s', '-1', '-B', server.ip], { stdio: 'ignore' });
-  try {
-    await new Promise((r) => setTimeout(r, 300));
-    return JSON.parse(await inNs(clientNs, 'iperf3', ['-c', server.ip, '-J', ...args])) as Record<string, any>;
-  } finally {
-    srv.kill();
-  }
 }
 
 async function pingPercentiles(ns: string, dst: string, count: number): Promise<[number, number]> {

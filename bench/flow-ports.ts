@@ -8,14 +8,12 @@
 // shard's share: 1.0 = all on one). Rounds interleave the variants; figures are medians, with the
 // ratio to the kernel path of the same run.
 //   npm run bench:flow-ports -- [--rounds 3] [--seconds 5] [--workers 2] [--before-cli DIR/dist/src/cli/main.js]
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
-import { median } from '../src/lab/iperf.js';
+import { iperfJson, median } from '../src/lab/iperf.js';
 import { Lab } from '../src/lab/lab.js';
-import { inNs } from '../src/lab/netns.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 
 type Variant = 'kernel' | 'vxroute' | 'vxroute-fixed' | 'vxroute-before';
@@ -36,16 +34,7 @@ async function cpuSeconds(pid: number): Promise<number> {
 }
 
 async function iperf(server: { ns: string; ip: string }, clientNs: string, args: string[]): Promise<number> {
-  const srv = spawn('ip', ['netns', 'exec', server.ns, 'iperf3', '-s', '-1', '-B', server.ip], { stdio: 'ignore' });
-  try {
-    for (let i = 0; !(await inNs(server.ns, 'ss', ['-Hltn', 'sport = :5201'])).includes(':5201'); i++) {
-      if (i === 500) throw new Error('iperf3 server did not listen');
-    }
-    const out = JSON.parse(await inNs(clientNs, 'iperf3', ['-c', server.ip, '-J', ...args])) as { end: { sum_received: { bits_per_second: number } } };
-    return out.end.sum_received.bits_per_second / 1e6;
-  } finally {
-    srv.kill();
-  }
+  return (await iperfJson(server, clientNs, args)).end.sum_received.bits_per_second / 1e6;
 }
 
 const udpPackets = (c: CounterSnapshot): number[] => c.workers.map((w) => w.udp.packets);

@@ -4,12 +4,11 @@
 // flow steering). Two vxroute nodes with two workers each and a kernel node, in namespaces this
 // test creates (src/lab/lab.ts); and a node with --source-ports fixed, whose datagrams all leave
 // from the VXLAN port, with a per-flow node and a kernel node.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureFields } from '../src/lab/capture.js';
+import { iperfJson } from '../src/lab/iperf.js';
 import { Lab, type LabNode, type Pod } from '../src/lab/lab.js';
-import { inNs } from '../src/lab/netns.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
 
@@ -23,15 +22,8 @@ interface Streams {
 
 /** `STREAMS` TCP streams of iperf3 at a few Mbit/s each for a second, client pod → server pod. */
 async function streams(server: Pod, client: Pod): Promise<Streams> {
-  const srv = spawn('ip', ['netns', 'exec', server.ns, 'iperf3', '-s', '-1', '-B', server.ip, '-p', String(IPERF_PORT)], { stdio: 'ignore' });
-  try {
-    await vi.waitFor(async () => expect(await inNs(server.ns, 'ss', ['-Hltn', `sport = :${IPERF_PORT}`])).toContain(`:${IPERF_PORT}`), { timeout: 5000, interval: 20 });
-    const out = await inNs(client.ns, 'iperf3', ['-c', server.ip, '-p', String(IPERF_PORT), '-P', String(STREAMS), '-t', '1', '-b', '4M', '-J']);
-    const report = JSON.parse(out) as { end: { streams: { receiver: { bytes: number } }[] } };
-    return { received: report.end.streams.map((s) => s.receiver.bytes) };
-  } finally {
-    srv.kill();
-  }
+  const report = await iperfJson(server, client.ns, ['-P', String(STREAMS), '-t', '1', '-b', '4M'], IPERF_PORT);
+  return { received: (report.end as { streams: { receiver: { bytes: number } }[] }).streams.map((s) => s.receiver.bytes) };
 }
 
 interface Datagram {

@@ -1,18 +1,37 @@
-// Single-stream TCP throughput between two pods with iperf3, for the benchmarks.
+// iperf3 between two pods, for the benchmarks and the tests that need a measured stream.
 import { spawn } from 'node:child_process';
 import { inNs } from './netns.js';
 import type { Pod } from './lab.js';
 
-/** Mbit/s received by `server` (at its `ip`, either family) from `client` over `seconds`. */
-export async function iperf(server: Pick<Pod, 'ns' | 'ip'>, client: Pick<Pod, 'ns'>, seconds: number): Promise<number> {
-  const srv = spawn('ip', ['netns', 'exec', server.ns, 'iperf3', '-s', '-1', '-B', server.ip], { stdio: 'ignore' });
+const IPERF_PORT = 5201;
+
+/** Waits until something in `ns` listens on TCP `port` (a server just spawned there). */
+export async function listening(ns: string, port: number): Promise<void> {
+  for (let tries = 0; !(await inNs(ns, 'ss', ['-Hltn', `sport = :${port}`])).includes(`:${port}`); tries++) {
+    if (tries === 500) throw new Error(`nothing listens on TCP ${port} in ${ns}`);
+  }
+}
+
+/** One iperf3 run, client pod → `server` (at its `ip`, either family), as iperf3's JSON report. */
+export async function iperfJson(server: Pick<Pod, 'ns' | 'ip'>, clientNs: string, args: string[], port = IPERF_PORT): Promise<Record<string, any>> {
+  const srv = spawn('ip', ['netns', 'exec', server.ns, 'iperf3', '-s', '-1', '-B', server.ip, '-p', String(port)], { stdio: 'ignore' });
   try {
-    await new Promise((r) => setTimeout(r, 300));
-    const out = await inNs(client.ns, 'iperf3', ['-c', server.ip, '-t', String(seconds), '-J']);
-    return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e6;
+    await listening(server.ns, port);
+    return JSON.parse(await inNs(clientNs, 'iperf3', ['-c', server.ip, '-p', String(port), '-J', ...args])) as Record<string, any>;
   } finally {
     srv.kill();
   }
 }
 
-export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Mbit/s received by `server` from `client` over `seconds` of one TCP stream. */
+export async function iperf(server: Pick<Pod, 'ns' | 'ip'>, client: Pick<Pod, 'ns'>, seconds: number): Promise<number> {
+  const report = await iperfJson(server, client.ns, ['-t', String(seconds)]);
+  return (report.end as { sum_received: { bits_per_second: number } }).sum_received.bits_per_second / 1e6;
+}
+
+/** The median; of an even count, the mean of the middle two. */
+export function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
