@@ -3,7 +3,23 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { inNs } from './netns.js';
+import { inNs, tryInNs } from './netns.js';
+
+/** IEEE 802 "local experimental" EtherType 1: the frame that marks the end of a capture. */
+const END_ETHERTYPE = 0x88b5;
+
+/**
+ * Sends one broadcast frame of END_ETHERTYPE out of `iface` and waits until tcpdump has written it:
+ * frames pass the capture tap in order, so everything `during` sent is in the file by then.
+ * (Node has no packet sockets; python3 is there for node-gyp.)
+ */
+async function endOfCapture(ns: string, iface: string, file: string): Promise<void> {
+  const frame = `bytes.fromhex('ffffffffffff020000000001${END_ETHERTYPE.toString(16)}') + bytes(46)`;
+  await inNs(ns, 'python3', ['-c', `import socket; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((${JSON.stringify(iface)}, 0)); s.send(${frame})`]);
+  for (let tries = 0; (await tryInNs(ns, 'tcpdump', ['-r', file, '-n', `ether proto ${END_ETHERTYPE}`])).stdout.trim() === ''; tries++) {
+    if (tries === 500) throw new Error(`tcpdump on ${iface} in ${ns} did not record the end-of-capture frame`);
+  }
+}
 
 export interface VxlanFrame {
   outerSrc: string;
@@ -33,7 +49,7 @@ export async function captureVxlan(ns: string, iface: string, dir: string, durin
  */
 export async function captureFields(ns: string, iface: string, dir: string, during: () => Promise<unknown>, fields: string[], port = 8472): Promise<string[][][]> {
   const file = join(dir, `capture-${Date.now()}.pcap`);
-  const tcpdump = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', iface, '-n', '-Z', 'root', '--immediate-mode', '-U', '-w', file, 'udp', 'port', String(port)], {
+  const tcpdump = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', iface, '-n', '-Z', 'root', '--immediate-mode', '-U', '-w', file, `udp port ${port} or ether proto ${END_ETHERTYPE}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -47,13 +63,13 @@ export async function captureFields(ns: string, iface: string, dir: string, duri
   });
   try {
     await during();
-    await new Promise((r) => setTimeout(r, 200));
+    await endOfCapture(ns, iface, file);
   } finally {
     tcpdump.kill('SIGINT');
     await once(tcpdump, 'exit');
   }
   const out = await inNs(ns, 'tshark', [
-    '-r', file, '-d', `udp.port==${port},vxlan`, '-o', 'udp.check_checksum:TRUE', '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', '-E', 'aggregator=,',
+    '-r', file, '-Y', `!(eth.type == ${END_ETHERTYPE})`, '-d', `udp.port==${port},vxlan`, '-o', 'udp.check_checksum:TRUE', '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', '-E', 'aggregator=,',
     ...fields.flatMap((f) => ['-e', f]),
   ]);
   return out
