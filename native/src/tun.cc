@@ -27,6 +27,10 @@ constexpr int64_t kMultiQueue = 2;
 constexpr int64_t kVnetHdr = 4;
 constexpr int64_t kTso = 8;
 
+// TUN_F_USO4/6 of include/uapi/linux/if_tun.h (Linux 6.2), which Debian 12's headers lack.
+constexpr unsigned kTunFUso4 = 0x20;
+constexpr unsigned kTunFUso6 = 0x40;
+
 // readBatch / writeBatch flags: the queue carries a virtio_net_hdr; coalesce TCP runs on write.
 // With kIoVnetHdr a read cuts TSO packets into segments (a scratch buffer and state are needed).
 constexpr int64_t kIoVnetHdr = 1;
@@ -76,17 +80,25 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
     ThrowErrno(env, "ioctl TUNSETIFF", err, hint);
     return env.Undefined();
   }
-  // Let the kernel hand over TCP packets of up to 64 KiB with partial checksums: fewer reads, and
-  // the sender's stack works per super-packet; ReadSegmented cuts them.
-  if ((flags & kTso) && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) {
-    int err = errno;
-    close(fd);
-    ThrowErrno(env, "ioctl TUNSETOFFLOAD", err);
-    return env.Undefined();
+  // Let the kernel hand over TCP packets of up to 64 KiB with partial checksums, and UDP ones a
+  // pod sent with UDP_SEGMENT where it can (USO, Linux 6.2; EINVAL before): fewer reads, and the
+  // sender's stack works per super-packet; ReadSegmented cuts them.
+  bool uso = false;
+  if (flags & kTso) {
+    const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    uso = ioctl(fd, TUNSETOFFLOAD, offloads | kTunFUso4 | kTunFUso6) == 0;
+    if (!uso && (errno != EINVAL || ioctl(fd, TUNSETOFFLOAD, offloads) < 0)) {
+      int err = errno;
+      close(fd);
+      ThrowErrno(env, "ioctl TUNSETOFFLOAD", err);
+      return env.Undefined();
+    }
+    NoteTunUso(uso);
   }
   Napi::Object handle = Napi::Object::New(env);
   handle.Set("fd", Napi::Number::New(env, fd));
   handle.Set("name", Napi::String::New(env, ifr.ifr_name));
+  handle.Set("uso", Napi::Boolean::New(env, uso));
   return handle;
 }
 
@@ -108,7 +120,7 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
     int32_t* state;
     if (!ArgBuffer(info, 7, &scratch, &scratchLength) || !ArgInt32Array(info, 8, &state, &stateLength)) return env.Undefined();
     if (scratchLength < static_cast<size_t>(slotSize - offset) + 65536 || stateLength < kReadStateWords) {
-      ThrowRange(env, "readBatch: the scratch buffer must hold a slot and 64 KiB, the state 8 words");
+      ThrowRange(env, "readBatch: the scratch buffer must hold a slot and 64 KiB, the state 10 words");
       return env.Undefined();
     }
     int64_t n = ReadSegmented(static_cast<int>(fd), slab, slotSize, offset, count, sizes, scratch, scratchLength, state,

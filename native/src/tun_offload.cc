@@ -19,7 +19,8 @@ namespace vxroute {
 
 namespace {
 
-// Whether the kernel takes GSO_UDP_L4 from a TUN (Linux 6.2); learned from the first refusal.
+// Whether the kernel takes GSO_UDP_L4 from a TUN (Linux 6.2): off when TUNSETOFFLOAD refused
+// USO (NoteTunUso) or on the first refusal of a write.
 std::atomic<bool> udpGsoUsable{true};
 
 ssize_t WriteFully(int fd, const iovec* iov, int n) {
@@ -38,8 +39,9 @@ bool WritePlain(int fd, uint8_t* p, uint32_t len) {
   return WriteFully(fd, iov, 2) >= 0;
 }
 
-// The TSO packet waiting in the scratch buffer (its TsoPlan) and the next segment to cut.
-// kGsoPacketsRead counts the GSO packets taken in, for the caller to collect.
+// The GSO packet waiting in the scratch buffer (its TsoPlan) and the next segment to cut.
+// kGsoPacketsRead counts the TSO packets taken in, kUsoPacketsRead the USO ones, for the caller
+// to collect.
 enum PendingWord {
   kPendingLength,
   kPendingNext,
@@ -48,8 +50,11 @@ enum PendingWord {
   kPendingCsumStart,
   kGsoPacketsRead,
   kPendingL2,
-  kPendingSegments
+  kPendingSegments,
+  kPendingUdp,
+  kUsoPacketsRead
 };
+static_assert(kUsoPacketsRead < kReadStateWords, "the state holds every word");
 
 void SavePlan(const TsoPlan& plan, int32_t* state) {
   state[kPendingLength] = static_cast<int32_t>(plan.length);
@@ -59,16 +64,19 @@ void SavePlan(const TsoPlan& plan, int32_t* state) {
   state[kPendingCsumStart] = static_cast<int32_t>(plan.csumStart);
   state[kPendingL2] = static_cast<int32_t>(plan.l2);
   state[kPendingSegments] = static_cast<int32_t>(plan.segments);
+  state[kPendingUdp] = static_cast<int32_t>(plan.udp);
 }
 
 // The plan kept in `state`, if the words (in a JavaScript array) still describe one CheckTso made.
 bool LoadPlan(const int32_t* state, size_t scratchLength, size_t room, TsoPlan* plan) {
   *plan = {static_cast<uint32_t>(state[kPendingLength]), static_cast<uint32_t>(state[kPendingGsoSize]),
            static_cast<uint32_t>(state[kPendingHdrLen]), static_cast<uint32_t>(state[kPendingCsumStart]),
-           static_cast<uint32_t>(state[kPendingL2]), static_cast<uint32_t>(state[kPendingSegments])};
+           static_cast<uint32_t>(state[kPendingL2]), static_cast<uint32_t>(state[kPendingSegments]),
+           static_cast<uint32_t>(state[kPendingUdp])};
   const uint64_t payload = plan->length - uint64_t{plan->hdrLen};
+  const bool l4Fits = plan->udp == 1 ? plan->csumStart + 8u == plan->hdrLen : plan->udp == 0 && plan->csumStart + 20u <= plan->hdrLen;
   return plan->length <= scratchLength && plan->gsoSize > 0 && plan->hdrLen + uint64_t{plan->gsoSize} <= room &&
-         plan->hdrLen < plan->length && plan->csumStart + 20u <= plan->hdrLen && plan->l2 < plan->csumStart &&
+         plan->hdrLen < plan->length && l4Fits && plan->l2 + 20u <= plan->csumStart &&
          plan->segments == (payload + plan->gsoSize - 1) / plan->gsoSize &&
          static_cast<uint32_t>(state[kPendingNext]) < plan->segments;
 }
@@ -116,15 +124,20 @@ int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, i
     }
     std::memcpy(scratch, p, len < room ? len : room);
     TsoPlan plan;
-    ReadDrop drop = CheckTso(hdr, scratch, len, ethernet, room, &plan);
+    ReadDrop drop = hdr.gso_type == kGsoUdpL4 ? CheckUso(hdr, scratch, len, ethernet, room, &plan)
+                                              : CheckTso(hdr, scratch, len, ethernet, room, &plan);
     if (drop != kReadOk) {
       sizes[n++] = -drop;
       continue;
     }
     SavePlan(plan, state);
-    state[kGsoPacketsRead]++;
+    state[plan.udp ? kUsoPacketsRead : kGsoPacketsRead]++;
   }
   return n;
+}
+
+void NoteTunUso(bool on) {
+  if (!on) udpGsoUsable.store(false, std::memory_order_relaxed);
 }
 
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,

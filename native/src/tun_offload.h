@@ -10,16 +10,20 @@
 namespace vxroute {
 
 // State words of a GSO packet read but not yet cut into slots (kept by the caller between calls).
-constexpr size_t kReadStateWords = 8;
+constexpr size_t kReadStateWords = 10;
 
-// Reads packets from a queue with TUNSETOFFLOAD (checksum, TSO4/6) into slots; a TCP GSO packet
-// lands in `scratch` (at least 64 KiB + a slot) and is cut into MSS-sized segments, one slot
-// each, resuming from `state` on the next call when the slots run out. A read that does not
+// Reads packets from a queue with TUNSETOFFLOAD (checksum, TSO4/6, USO4/6 where the kernel has
+// it) into slots; a GSO packet lands in `scratch` (at least 64 KiB + a slot) and is cut into
+// MSS-sized TCP segments or gso_size UDP datagrams, one slot each, resuming from `state` on the next call when the slots run out. A read that does not
 // check out gets size -ReadDrop. Returns the slots filled, or -1 with errno (EAGAIN: nothing to
 // read) when none were. `ethernet`: a TAP, whose packets are Ethernet frames (the segments keep
 // the frame's header).
 int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
                       uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet);
+
+// What TUNSETOFFLOAD said to USO4/6: refused (EINVAL: a kernel before 6.2, which takes no
+// GSO_UDP_L4 either) turns the coalescing of UDP runs off for the process.
+void NoteTunUso(bool on);
 
 // Writes packets slab[offsets[i] .. + lengths[i]], i < count, each behind a virtio_net_hdr; with
 // `coalesce`, the TCP segments (or same-size UDP datagrams) of each flow go as one GSO packet per

@@ -452,6 +452,177 @@ void ReceivedWhole() {
 }
 }  // namespace
 
+// An IPv4 (or IPv6) UDP datagram 10.0.0.1 → 10.0.0.2, ports 40000 → 5201, IPv4 id `id`, with
+// `payload` bytes starting at pattern offset `at`; full checksums, or only the pseudo-header sum
+// in the UDP field (`partial`, as udp_send_skb leaves a GSO packet).
+Bytes UdpPacket(bool v6, uint32_t payload, bool partial, uint32_t id = 0x1234, uint32_t at = 0) {
+  const uint32_t iphl = v6 ? 40 : 20;
+  Bytes b(iphl + 8 + payload);
+  if (v6) {
+    b[0] = 0x60;
+    Put16(b, 4, 8 + payload);
+    b[6] = 17;
+    b[7] = 64;
+    b[8 + 15] = 1;
+    b[24 + 15] = 2;
+  } else {
+    b[0] = 0x45;
+    Put16(b, 2, static_cast<uint32_t>(b.size()));
+    Put16(b, 4, id);
+    b[8] = 64;
+    b[9] = 17;
+    b[12] = 10, b[15] = 1, b[16] = 10, b[19] = 2;
+    Put16(b, 10, ~FoldSum(SumBigEndian(b.data(), 20, 0)) & 0xffff);
+  }
+  uint8_t* u = b.data() + iphl;
+  u[0] = 0x9c, u[1] = 0x40, u[2] = 0x14, u[3] = 0x51;
+  Put16(b, iphl + 4, 8 + payload);
+  for (uint32_t i = 0; i < payload; i++) u[8 + i] = static_cast<uint8_t>((at + i) * 13 + 5);
+  const uint64_t pseudo = Pseudo(b, 0, 17);
+  if (partial) Put16(b, iphl + 6, FoldSum(pseudo));
+  else Put16(b, iphl + 6, ~FoldSum(SumBigEndian(u, 8 + payload, pseudo)) & 0xffff);
+  return b;
+}
+
+bool UdpChecksumValid(const uint8_t* p, uint32_t len) {
+  Bytes b(p, p + len);
+  const uint32_t iphl = p[0] >> 4 == 6 ? 40 : (p[0] & 15) * 4;
+  return Get16(p + iphl + 6) != 0 && FoldSum(SumBigEndian(p + iphl, len - iphl, Pseudo(b, 0, 17))) == 0xffff;
+}
+
+VirtioNetHdr UsoHdr(uint32_t gso, uint32_t csumStart) {
+  VirtioNetHdr h{};
+  h.flags = kNeedsCsum;
+  h.gso_type = kGsoUdpL4;
+  h.hdr_len = static_cast<uint16_t>(csumStart + 8);
+  h.gso_size = static_cast<uint16_t>(gso);
+  h.csum_start = static_cast<uint16_t>(csumStart);
+  h.csum_offset = 6;
+  return h;
+}
+
+// Every malformed USO read is dropped under its reason.
+void UsoCases(bool v6) {
+  const uint32_t iphl = v6 ? 40 : 20;
+  std::vector<TsoCase> cases = {
+      {"gso_size 0", kDropBadGso, [](VirtioNetHdr& h, Bytes&) { h.gso_size = 0; }},
+      {"gso_size beyond a slot", kDropBadGso, [](VirtioNetHdr& h, Bytes&) { h.gso_size = 4000; }},
+      {"GSO type TCPV4", kDropBadGso, [](VirtioNetHdr& h, Bytes&) { h.gso_type = kGsoTcpV4; }},
+      {"not UDP", kDropBadGso, [v6](VirtioNetHdr&, Bytes& b) { b[v6 ? 6 : 9] = 6; }},
+      {"no payload", kDropBadGso, [iphl, v6](VirtioNetHdr&, Bytes& b) {
+         b.resize(iphl + 8);
+         Put16(b, v6 ? 4 : 2, v6 ? 8 : iphl + 8);
+         Put16(b, iphl + 4, 8);
+       }},
+      {"NEEDS_CSUM clear", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.flags = 0; }},
+      {"unknown flag", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.flags |= 4; }},
+      {"csum_start before the UDP header", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.csum_start -= 4; }},
+      {"csum_start past the end", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.csum_start = 60000; }},
+      {"csum_offset TCP's", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.csum_offset = 16; }},
+      {"hdr_len past the end", kDropBadVnetHdr, [](VirtioNetHdr& h, Bytes&) { h.hdr_len = 65535; }},
+      {"UDP length short of the packet", kDropBadTsoHeaders, [iphl](VirtioNetHdr&, Bytes& b) { Put16(b, iphl + 4, 1408); }},
+      {"UDP length beyond the packet", kDropBadTsoHeaders, [iphl](VirtioNetHdr&, Bytes& b) { Put16(b, iphl + 4, 65000); }},
+      {"UDP header cut", kDropBadTsoHeaders, [iphl, v6](VirtioNetHdr& h, Bytes& b) {
+         b.resize(iphl + 4);
+         Put16(b, v6 ? 4 : 2, v6 ? 4 : iphl + 4);
+         h.hdr_len = 0;
+       }},
+      {"truncated IP (total length beyond the read)", kDropBadTsoHeaders, [](VirtioNetHdr&, Bytes& b) { b.resize(b.size() - 100); }},
+      {"IP total length short of the read", kDropBadTsoHeaders, [](VirtioNetHdr&, Bytes& b) { b.resize(b.size() + 100); }},
+      {"IP version 5", kDropBadTsoHeaders, [](VirtioNetHdr&, Bytes& b) { b[0] = static_cast<uint8_t>((b[0] & 0x0f) | 0x50); }},
+      {"empty read", kDropBadTsoHeaders, [](VirtioNetHdr& h, Bytes& b) {
+         b.clear();
+         h.hdr_len = 0;
+       }},
+  };
+  if (!v6) {
+    cases.push_back({"MF set", kDropBadGso, [](VirtioNetHdr&, Bytes& b) { b[6] |= 0x20; }});
+    cases.push_back({"IHL 4", kDropBadTsoHeaders, [](VirtioNetHdr&, Bytes& b) { b[0] = 0x44; }});
+  } else {
+    cases.push_back({"an extension header", kDropBadGso, [](VirtioNetHdr&, Bytes& b) { b[6] = 60; }});
+  }
+  for (const TsoCase& c : cases) {
+    Bytes b = UdpPacket(v6, 4000, true);
+    VirtioNetHdr h = UsoHdr(1400, iphl);
+    c.spoil(h, b);
+    TsoPlan plan;
+    char what[160];
+    std::snprintf(what, sizeof what, "IPv%d USO, %s: expected drop %d", v6 ? 6 : 4, c.name, c.expected);
+    Expect(CheckUso(h, b.data(), b.size(), false, kRoom, &plan) == c.expected, what);
+  }
+}
+
+// A good USO packet is cut into datagrams of gso_size (the last the rest), each with its own IP
+// length, IPv4 id (+1 each) and header checksum, UDP length and full checksum.
+void UsoCutsGoodPackets() {
+  for (bool v6 : {false, true}) {
+    const uint32_t iphl = v6 ? 40 : 20;
+    Bytes b = UdpPacket(v6, 4000, true);
+    TsoPlan plan;
+    Expect(CheckUso(UsoHdr(1400, iphl), b.data(), b.size(), false, kRoom, &plan) == kReadOk, "good USO packet checks out");
+    Expect(plan.segments == 3 && plan.hdrLen == iphl + 8 && plan.udp == 1, "good USO packet: 3 datagrams");
+    Bytes joined;
+    for (uint32_t i = 0; i < plan.segments; i++) {
+      uint8_t out[kRoom];
+      const uint32_t len = CutSegment(b.data(), plan, i, out);
+      Expect(len == iphl + 8 + (i < 2 ? 1400 : 1200), "datagram: gso_size, the last the rest");
+      Expect((v6 ? Get16(out + 4) + 40 : Get16(out + 2)) == len, "datagram's IP length is its size");
+      Expect(Get16(out + iphl + 4) == len - iphl, "datagram's UDP length is its size");
+      if (!v6) Expect(FoldSum(SumBigEndian(out, 20, 0)) == 0xffff && Get16(out + 4) == 0x1234 + i, "datagram's IPv4 id and header checksum");
+      Expect(UdpChecksumValid(out, len), "datagram's UDP checksum valid");
+      joined.insert(joined.end(), out + plan.hdrLen, out + len);
+    }
+    Expect(joined == Bytes(b.begin() + plan.hdrLen, b.end()), "datagrams carry the payload in order");
+  }
+  // On a TAP: the family comes from the IP header and must agree with the frame's type.
+  Bytes ip = UdpPacket(false, 3000, true);
+  Bytes frame(14, 0);
+  frame[12] = 0x08;
+  frame.insert(frame.end(), ip.begin(), ip.end());
+  TsoPlan plan;
+  Expect(CheckUso(UsoHdr(1400, 34), frame.data(), frame.size(), true, kRoom, &plan) == kReadOk && plan.l2 == 14 && plan.segments == 3,
+         "USO frame on a TAP checks out with l2 = 14");
+  frame[12] = 0x86, frame[13] = 0xdd;
+  Expect(CheckUso(UsoHdr(1400, 34), frame.data(), frame.size(), true, kRoom, &plan) == kDropBadTsoHeaders,
+         "USO frame whose type is not its IP version's: bad_tso_headers");
+}
+
+// Datagrams of one flow coalesced on write (GSO_UDP_L4) and read back as the kernel would hand
+// that super-packet to a TUN with USO give back the very datagrams; without udpGso none join.
+void UdpCoalescingRoundTrip() {
+  for (bool v6 : {false, true}) {
+    const uint32_t sizes[] = {1000, 1000, 1000, 600};
+    std::vector<Bytes> datagrams;
+    Batch b;
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < 4; i++) {
+      datagrams.push_back(UdpPacket(v6, sizes[i], false, 0x1234 + i, at));
+      at += sizes[i];
+      b.Add(datagrams.back());
+    }
+    thread_local BatchPlan plan;
+    PlanBatch(b.slab.data(), b.offsets, b.lengths, b.count, 0, false, &plan);
+    Expect(plan.writes == 4, "UDP coalescing off: every datagram alone");
+    PlanBatch(b.slab.data(), b.offsets, b.lengths, b.count, 0, true, &plan);
+    Expect(plan.writes == 1 && plan.runs[0].packets == 4 && plan.runs[0].gsoSize == 1000, "UDP coalescing: one run of 4, the short one last");
+    VirtioNetHdr h;
+    MakeGsoHead(plan.runs[0], &h);
+    const uint32_t iphl = v6 ? 40 : 20;
+    Expect(h.gso_type == kGsoUdpL4 && h.csum_offset == 6 && h.csum_start == iphl && h.gso_size == 1000, "UDP run's virtio_net_hdr");
+    Bytes super(b.slab.begin(), b.slab.begin() + b.lengths[0]);
+    for (int64_t j = 1; j < b.count; j++) {
+      super.insert(super.end(), b.slab.begin() + b.offsets[j] + iphl + 8, b.slab.begin() + b.offsets[j] + b.lengths[j]);
+    }
+    TsoPlan read;
+    Expect(CheckUso(h, super.data(), super.size(), false, kRoom, &read) == kReadOk && read.segments == 4, "the UDP run reads back as USO");
+    for (uint32_t i = 0; i < read.segments && i < 4; i++) {
+      uint8_t out[kRoom];
+      const uint32_t len = CutSegment(super.data(), read, i, out);
+      Expect(Bytes(out, out + len) == datagrams[i], "the USO cut gives back the datagram byte for byte");
+    }
+  }
+}
+
 int main() {
   TsoCases(false);
   TsoCases(true);
@@ -461,6 +632,10 @@ int main() {
   PartialChecksums();
   Coalescing();
   ReceivedWhole();
+  UsoCases(false);
+  UsoCases(true);
+  UsoCutsGoodPackets();
+  UdpCoalescingRoundTrip();
   std::printf("%s\n", failures == 0 ? "ok" : "failed");
   return failures == 0 ? 0 : 1;
 }

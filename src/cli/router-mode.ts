@@ -66,6 +66,7 @@ export class RouterMode implements Mode {
     const { opts, u, mtu } = this;
     const tun = await openTun(opts.iface, opts.workers, 'tun', opts.tunOffload);
     this.tun = tun;
+    if (opts.tunOffload && !tun.uso) this.log.info({ iface: tun.name }, 'UDP segmentation offload unavailable on the TUN (TUNSETOFFLOAD refused USO4/6: Linux before 6.2): UDP from pods is read and written one datagram at a time');
     undo.push(() => closeTun(tun));
     const overlay = overlaySetup(tun.name, mtu, this.mtuV6, this.initial, this.self);
     this.overlay = overlay;

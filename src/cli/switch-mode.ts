@@ -38,6 +38,7 @@ export class SwitchMode implements Mode {
     const { opts, sw, u, mtu, log } = this;
     const tap = await openTun(opts.iface, opts.workers, 'tap', opts.tunOffload);
     this.tap = tap;
+    if (opts.tunOffload && !tap.uso) log.info({ iface: tap.name }, 'UDP segmentation offload unavailable on the TAP (TUNSETOFFLOAD refused USO4/6: Linux before 6.2): UDP from pods is read and written one datagram at a time');
     undo.push(() => closeTun(tap));
     const joined = await joinBridge(sw.bridge, tap.name, mtu);
     this.joined = joined;

@@ -35,6 +35,8 @@ export interface WorkerCounters {
   tunWrites: number;
   /** TCP packets of up to 64 KiB read from the TUN (TSO) and cut into segments. */
   tsoPackets: number;
+  /** UDP packets of up to 64 KiB read from the TUN (USO: a pod's UDP_SEGMENT send) and cut into datagrams. */
+  usoPackets: number;
   /** Inner TCP/UDP checksums finished before the TUN write: a kernel peer left them partial. */
   checksumsFinished: number;
 }
@@ -126,7 +128,7 @@ export class CounterReader {
         sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
       };
     };
-    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished] }));
+    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], usoPackets: b[WorkerSlot.usoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished] }));
     const udp = ([4, 6] as const)
       .map((family) => ({
         family,

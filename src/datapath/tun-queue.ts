@@ -57,10 +57,15 @@ export class TunQueue {
     return written;
   }
 
-  /** Hands the count of TSO packets read since the last call to the counters. */
+  /** Hands the counts of TSO and USO packets read since the last call to the counters. */
   countTso(): void {
-    if (this.state[SegmentState.tsoPackets] === 0) return;
-    this.counters.tsoPackets(this.state[SegmentState.tsoPackets]);
-    this.state[SegmentState.tsoPackets] = 0;
+    if (this.state[SegmentState.tsoPackets] > 0) {
+      this.counters.tsoPackets(this.state[SegmentState.tsoPackets]);
+      this.state[SegmentState.tsoPackets] = 0;
+    }
+    if (this.state[SegmentState.usoPackets] > 0) {
+      this.counters.usoPackets(this.state[SegmentState.usoPackets]);
+      this.state[SegmentState.usoPackets] = 0;
+    }
   }
 }

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 export const TUN_TAP = 1; // IFF_TAP instead of IFF_TUN
 export const TUN_MULTI_QUEUE = 2; // IFF_MULTI_QUEUE: one fd per queue
 export const TUN_VNET_HDR = 4; // IFF_VNET_HDR: virtio_net_hdr before each packet
-export const TUN_TSO = 8; // TUNSETOFFLOAD checksum + TSO4/6: reads may be TCP packets of up to 64 KiB
+export const TUN_TSO = 8; // TUNSETOFFLOAD checksum + TSO4/6 (+ USO4/6 where the kernel has it): reads may be TCP or UDP packets of up to 64 KiB
 
 /** readBatch / writeBatch flags for a queue opened with TUN_VNET_HDR. */
 export const IO_VNET_HDR = 1; // strip (read, cutting TSO packets into segments) or prepend (write) the virtio_net_hdr
@@ -14,8 +14,9 @@ export const IO_COALESCE = 2; // write runs of TCP segments (or same-size UDP da
 export const IO_ETHERNET = 8; // a TAP: the packets are Ethernet frames
 /** What readBatch with IO_VNET_HDR needs beyond a slot: room for a 64 KiB packet; and its state words. */
 export const SEGMENT_SCRATCH_EXTRA = 65_536;
-export const SEGMENT_STATE_WORDS = 8;
-export const SegmentState = Object.freeze({ pending: 0, tsoPackets: 5 });
+export const SEGMENT_STATE_WORDS = 10;
+/** pending: segments wait; tsoPackets, usoPackets: the TCP and the UDP GSO packets read. */
+export const SegmentState = Object.freeze({ pending: 0, tsoPackets: 5, usoPackets: 9 });
 /** writeBatch flag: finish inner TCP/UDP checksums a kernel peer left unfinished (only the pseudo-header sum), counted in stats[1]. */
 export const IO_FINISH_CHECKSUMS = 16;
 /** Why readBatch with IO_VNET_HDR dropped a read: its size is minus one of these (native/src/tso_split.h ReadDrop). */
@@ -46,6 +47,8 @@ export interface TunHandle {
   fd: number;
   /** The device name the kernel gave (same as asked unless the name had a %d). */
   name: string;
+  /** TUN_TSO asked, and the kernel took USO4/6 too (Linux 6.2): UDP_SEGMENT sends arrive whole. */
+  uso: boolean;
 }
 
 export interface Addon {
@@ -55,10 +58,10 @@ export interface Addon {
    * Reads up to `count` packets: packet i goes to slab[i * slotSize + offset], at most
    * slotSize - offset bytes, and its length to sizes[i] (negative: dropped, −ReadDrop).
    * Stops at EAGAIN. Returns how many were read. `flags`: IO_VNET_HDR, IO_ETHERNET. With IO_VNET_HDR
-   * a TCP packet of up to 64 KiB is read into `scratch` (slotSize − offset + SEGMENT_SCRATCH_EXTRA
-   * bytes) and cut into MSS-sized segments; what does not fit waits there, noted in `state`
+   * a TCP or UDP packet of up to 64 KiB is read into `scratch` (slotSize − offset + SEGMENT_SCRATCH_EXTRA
+   * bytes) and cut into MSS-sized segments or gso_size datagrams; what does not fit waits there, noted in `state`
    * (SEGMENT_STATE_WORDS; state[0] > 0 while segments are pending), for the next call; state[5]
-   * counts the TSO packets taken in (the caller resets it).
+   * counts the TSO packets taken in, state[9] the USO (UDP) ones (the caller resets both).
    */
   readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, flags?: number, scratch?: Buffer, state?: Int32Array): number;
   /**

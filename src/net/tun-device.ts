@@ -12,12 +12,14 @@ export interface TunDevice {
   fds: number[];
   /** True when the device existed before us: we leave it in place on exit. */
   adopted: boolean;
+  /** The kernel hands over UDP packets a pod sent with UDP_SEGMENT whole (TUN_F_USO4/6, Linux 6.2). */
+  uso: boolean;
 }
 
 /**
  * `offload`: every packet read or written carries a virtio_net_hdr (IFF_VNET_HDR), and the kernel
- * may hand over TCP packets of up to 64 KiB with partial checksums (TUNSETOFFLOAD), for coalesced
- * writes and segmented reads.
+ * may hand over TCP packets of up to 64 KiB with partial checksums (TUNSETOFFLOAD), and UDP ones
+ * where it has USO, for coalesced writes and segmented reads.
  */
 export async function openTun(name: string, queues: number, kind: TunKind = 'tun', offload = false): Promise<TunDevice> {
   const existing = await findLink(name);
@@ -27,13 +29,18 @@ export async function openTun(name: string, queues: number, kind: TunKind = 'tun
     throw new ConfigError('--iface', `${name} exists and is a ${what} device, not a ${kind.toUpperCase()}: pick another name or delete it (ip link del ${name})`);
   }
   const fds: number[] = [];
+  let uso = false;
   try {
-    for (let i = 0; i < queues; i++) fds.push(addon.tunOpen(name, TUN_MULTI_QUEUE | (kind === 'tap' ? TUN_TAP : 0) | (offload ? TUN_VNET_HDR | TUN_TSO : 0)).fd);
+    for (let i = 0; i < queues; i++) {
+      const queue = addon.tunOpen(name, TUN_MULTI_QUEUE | (kind === 'tap' ? TUN_TAP : 0) | (offload ? TUN_VNET_HDR | TUN_TSO : 0));
+      fds.push(queue.fd);
+      uso = queue.uso;
+    }
   } catch (err) {
     for (const fd of fds) addon.close(fd);
     throw err;
   }
-  return { name, kind, fds, adopted: existing !== undefined };
+  return { name, kind, fds, adopted: existing !== undefined, uso };
 }
 
 /** Closing the last queue of a device we created removes it, with its addresses and routes. */
