@@ -13,7 +13,7 @@ import {
   addressHash, addressWord,
 } from '../datapath/policy/policy-layout.js';
 import type { MappedPrefix } from './mapped-address.js';
-import type { AddressVisitor } from './pod-directory.js';
+import type { AddressVisitor, PodDirectory } from './pod-directory.js';
 import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
 import { PolicyIndex } from './policy-index.js';
 import { PROTOCOL_NUMBERS } from './reference.js';
@@ -155,13 +155,10 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
     podWords[p + P_NAMED_PORTS_COUNT] = n;
   }
 
-  // The address hash: every pod IP and node address, at most half full.
-  const addressCount = index.directory.addressCount();
-  let capacity = 8;
-  while (capacity < addressCount * 2) capacity *= 2;
-
+  const hash = addressHashOf(index.directory);
+  const capacity = hash.length / ADDRESS_WORDS;
   const hashOff = HEADER_WORDS;
-  const podsOff = hashOff + capacity * ADDRESS_WORDS;
+  const podsOff = hashOff + hash.length;
   const rulesOff = podsOff + podCount * POD_WORDS;
   const poolOff = rulesOff + rules.length * RULE_WORDS;
   const total = poolOff + pool.length;
@@ -178,11 +175,7 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
   w[H_RULES_OFF] = rulesOff;
   w[H_RULE_COUNT] = rules.length;
 
-  for (let i = 0; i < capacity; i++) {
-    w[hashOff + i * ADDRESS_WORDS + A_POD] = -1;
-    w[hashOff + i * ADDRESS_WORDS + A_NODE] = -1;
-  }
-  index.directory.forEachAddress(new AddressHashWriter(w, hashOff, capacity));
+  w.set(hash, hashOff);
 
   for (let i = 0; i < podCount * POD_WORDS; i++) {
     const field = i % POD_WORDS;
@@ -261,6 +254,26 @@ class RuleCompiler {
     this.rules.push([policy.index, peersOff, peersCount, portsOff, portsCount]);
     return this.rules.length - 1;
   }
+}
+
+/** Each directory's address hash, built at its first compile: a change of policies or namespaces copies it. */
+const addressHashes = new WeakMap<PodDirectory, Int32Array>();
+
+/** The address hash of every pod IP and node address, at most half full, as the buffer holds it. */
+function addressHashOf(directory: PodDirectory): Int32Array {
+  let hash = addressHashes.get(directory);
+  if (hash !== undefined) return hash;
+  const addressCount = directory.addressCount();
+  let capacity = 8;
+  while (capacity < addressCount * 2) capacity *= 2;
+  hash = new Int32Array(capacity * ADDRESS_WORDS);
+  for (let i = 0; i < capacity; i++) {
+    hash[i * ADDRESS_WORDS + A_POD] = -1;
+    hash[i * ADDRESS_WORDS + A_NODE] = -1;
+  }
+  directory.forEachAddress(new AddressHashWriter(hash, 0, capacity));
+  addressHashes.set(directory, hash);
+  return hash;
 }
 
 /** Writes each address into the open-addressing hash (linear probing, at most half full). */
