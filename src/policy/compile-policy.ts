@@ -271,7 +271,7 @@ function addressHashOf(directory: PodDirectory): Int32Array {
     hash[i * ADDRESS_WORDS + A_POD] = -1;
     hash[i * ADDRESS_WORDS + A_NODE] = -1;
   }
-  directory.forEachAddress(new AddressHashWriter(hash, 0, capacity));
+  directory.forEachAddress(new AddressHashWriter(hash, capacity));
   addressHashes.set(directory, hash);
   return hash;
 }
@@ -279,23 +279,22 @@ function addressHashOf(directory: PodDirectory): Int32Array {
 /** Writes each address into the open-addressing hash (linear probing, at most half full). */
 class AddressHashWriter implements AddressVisitor {
   constructor(
-    private readonly w: Int32Array,
-    private readonly hashOff: number,
+    private readonly hash: Int32Array,
     private readonly capacity: number,
   ) {}
 
   address(a0: number, a1: number, a2: number, a3: number, pod: number, node: number): void {
-    const { w, hashOff } = this;
+    const { hash } = this;
     const mask = this.capacity - 1;
     let i = addressHash(a0, a1, a2, a3) & mask;
-    while (w[hashOff + i * ADDRESS_WORDS + A_POD] >= 0 || w[hashOff + i * ADDRESS_WORDS + A_NODE] >= 0) i = (i + 1) & mask;
-    const s = hashOff + i * ADDRESS_WORDS;
-    w[s + A_ADDR] = a0;
-    w[s + A_ADDR + 1] = a1;
-    w[s + A_ADDR + 2] = a2;
-    w[s + A_ADDR + 3] = a3;
-    w[s + A_POD] = pod;
-    w[s + A_NODE] = node;
+    while (hash[i * ADDRESS_WORDS + A_POD] >= 0 || hash[i * ADDRESS_WORDS + A_NODE] >= 0) i = (i + 1) & mask;
+    const s = i * ADDRESS_WORDS;
+    hash[s + A_ADDR] = a0;
+    hash[s + A_ADDR + 1] = a1;
+    hash[s + A_ADDR + 2] = a2;
+    hash[s + A_ADDR + 3] = a3;
+    hash[s + A_POD] = pod;
+    hash[s + A_NODE] = node;
   }
 }
 
