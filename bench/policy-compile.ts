@@ -4,9 +4,13 @@
 // daemon compiles (PolicyCompiler), after a change of one policy, one pod's labels or one
 // namespace's labels; the buffer's bytes, the reader's construction, and decide() ns/op on a mix
 // of allowed and denied flows, with the reference semantics' ns/op in the same run for scale.
-//   npm run bench:policy-compile
+// The first changes after start are timed apart, each series in a fresh process, with and
+// without the warm-up the daemon runs (PolicyCompiler.warmUp).
+//   npm run bench:policy-compile [-- --processes 3]
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
 import { CompiledPolicy } from '../src/datapath/policy/compiled-policy.js';
 import type { FlowQuery } from '../src/datapath/policy/flow-decider.js';
 import { compilePolicy, PolicyCompiler } from '../src/policy/compile-policy.js';
@@ -55,7 +59,43 @@ function world(): PolicyWorld {
   return { pods, namespaces, nodes, policies };
 }
 
+function changePolicy(v: PolicyWorld, r: number): PolicyWorld {
+  const policies = [...v.policies];
+  const k = (r * 37) % policies.length;
+  const spec = policies[k].spec!;
+  policies[k] = { metadata: policies[k].metadata, spec: { ...spec, podSelector: r % 2 === 0 ? { matchLabels: { app: `app${r % APPS}` } } : spec.podSelector } };
+  return { ...v, policies };
+}
+
 const w = world();
+const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+
+// The daemon's first changes, each series in a fresh process (V8 has optimized nothing yet): the
+// first compile, then (when warmed) the compiler's warm-up as the daemon runs it after start, then
+// FIRST_CHANGES changes of one policy; CPU ms of each change, as JSON on stdout.
+const FIRST_CHANGES = 10;
+const { values: args } = parseArgs({ options: { 'first-changes': { type: 'string' }, processes: { type: 'string', default: '3' } } });
+if (args['first-changes'] !== undefined) {
+  const compiler = new PolicyCompiler();
+  let v = w;
+  compiler.compile(v, 0);
+  if (args['first-changes'] === 'warmed') await compiler.warmUp();
+  const ms: number[] = [];
+  for (let r = 1; r <= FIRST_CHANGES; r++) {
+    v = changePolicy(v, r);
+    const c0 = process.cpuUsage();
+    compiler.compile(v, r);
+    ms.push(cpuMs(process.cpuUsage(c0)));
+  }
+  console.log(JSON.stringify(ms));
+  process.exit(0);
+}
+/** Each fresh process's changes, for `mode`. */
+function firstChanges(mode: 'cold' | 'warmed'): number[][] {
+  return Array.from({ length: Number(args.processes) }, () => JSON.parse(execFileSync(process.execPath, [process.argv[1], '--first-changes', mode], { encoding: 'utf8' })) as number[]);
+}
+const cold = firstChanges('cold');
+const warmed = firstChanges('warmed');
 // Wall time and this thread's CPU time: on a machine shared with other work the CPU time is the
 // figure the compile would take alone (the first compile also parses every address).
 const compileMs: number[] = [];
@@ -74,15 +114,8 @@ for (let r = 1; r <= 15; r++) {
   compileCpuMs.push((c.user + c.system) / 1000);
 }
 // As the daemon compiles: each world the one before with one object replaced, as the source hands them over.
-const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 const changes = {
-  policy: (v: PolicyWorld, r: number): PolicyWorld => {
-    const policies = [...v.policies];
-    const k = (r * 37) % policies.length;
-    const spec = policies[k].spec!;
-    policies[k] = { metadata: policies[k].metadata, spec: { ...spec, podSelector: r % 2 === 0 ? { matchLabels: { app: `app${r % APPS}` } } : spec.podSelector } };
-    return { ...v, policies };
-  },
+  policy: changePolicy,
   pod: (v: PolicyWorld, r: number): PolicyWorld => {
     const pods = [...v.pods];
     const k = (r * 101) % pods.length;
@@ -149,6 +182,10 @@ console.log(`policy compile: ${w.policies.length} policies, ${w.pods.length} pod
 console.log(`  first compile (addresses parsed): ${firstMs.toFixed(1)} ms wall, ${((firstCpu.user + firstCpu.system) / 1000).toFixed(1)} ms CPU`);
 console.log(`  recompile (index + validation + buffer): median ${median(compileMs).toFixed(1)} ms wall, ${median(compileCpuMs).toFixed(1)} ms CPU; min ${Math.min(...compileMs).toFixed(1)} ms wall over ${compileMs.length} runs`);
 console.log(`  after one change, as the daemon compiles (PolicyCompiler): median ms CPU over ${incrementalCpuMs.policy.length} changes each: one policy ${median(incrementalCpuMs.policy).toFixed(1)}, one pod's labels ${median(incrementalCpuMs.pod).toFixed(1)}, one namespace's labels ${median(incrementalCpuMs.namespace).toFixed(1)}`);
+const firstLine = (mode: string, series: number[][]) =>
+  `  first ${FIRST_CHANGES} changes of one policy after start, ${mode}, ms CPU each (${series.length} fresh processes; median of each change's position): ${series[0].map((_, i) => median(series.map((x) => x[i])).toFixed(0)).join(' ')}; max ${Math.max(...series.flat()).toFixed(0)}`;
+console.log(firstLine('cold (no warm-up)', cold));
+console.log(firstLine('after the daemon\'s warm-up', warmed));
 console.log(`  buffer: ${built.sab.byteLength} bytes (${(built.sab.byteLength / 1024).toFixed(0)} KiB), ${built.problems.length} problems reported`);
 console.log(`  reader construction: median ${median(readerUs).toFixed(2)} µs`);
 console.log(`  decide(): median ${median(decideNs).toFixed(0)} ns/op over ${flows.length} flows (allow/deny-egress/deny-ingress ${verdicts.join('/')})`);

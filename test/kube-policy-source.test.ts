@@ -149,6 +149,20 @@ describe.each(['event', 'http'] as const)('Kubernetes policy source (410 Gone as
     expect(source!.status().worlds).toBe(2);
   });
 
+  it('keeps each node’s object in the next world while its addresses stay, so the compiler keeps its pod directory', async () => {
+    const first = await begin();
+    // flannel's annotations and a new pod CIDR: the node list-watch keeps both, the policy world reads neither.
+    api.upsertNode({ ...node('n1', '192.0.2.1'), metadata: { name: 'n1', annotations: { 'flannel.alpha.coreos.com/public-ip': '192.0.2.1' } }, spec: { podCIDR: '10.244.9.0/24' } });
+    api.upsertNetworkPolicy(policy('x', 'allow-b', 'c'));
+    await vi.waitFor(() => expect(policies(latest())).toEqual(['x/allow-b from pod=c port 80']), WAIT);
+    expect(latest()!.nodes).toHaveLength(2);
+    latest()!.nodes.forEach((n, i) => expect(n).toBe(first.nodes[i]));
+    // An address that changes does make a new one.
+    api.upsertNode(node('n2', '192.0.2.22'));
+    await vi.waitFor(() => expect(latest()?.nodes[1].addresses).toEqual(['192.0.2.22']), WAIT);
+    expect(latest()!.nodes[0]).toBe(first.nodes[0]);
+  });
+
   it('rewatches after a watch dropped mid-stream, and relists after 410 Gone', async () => {
     await begin();
     await vi.waitFor(() => expect(api.openWatches()).toBe(4), WAIT);

@@ -13,8 +13,7 @@ import { addDirectRoutes, kernelRouteLookup, pruneDirectRoutes, removeDirectRout
 import { applyMasquerade, detectNatBackend, type NatBackend } from '../net/masquerade.js';
 import { applyGuard } from '../net/pod-vxlan-guard.js';
 import { applySameNode, removeSameNode, restoreSameNode, type SameNodeSetup } from '../net/same-node-steering.js';
-import type { OwnPods } from '../datapath/same-node-hairpin.js';
-import type { Cidr } from '../subnets/cidr.js';
+import { ownPodsOf } from '../datapath/same-node-hairpin.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun, type TunDevice } from '../net/tun-device.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
@@ -85,7 +84,7 @@ export class RouterMode implements Mode {
     const policy = opts.kube?.networkPolicy === true;
     if (policy) undo.push(async () => void (this.sameNode ? await restoreSameNode(this.sameNode) : await removeSameNode()));
     return {
-      ownPods: policy ? ownPods(this.self.podCIDR, this.self.podCIDRv6) : undefined,
+      ownPods: policy ? ownPodsOf(this.self.podCIDR, this.self.podCIDRv6) : undefined,
       tunFds: tun.fds, ownMac: this.self.vtepMAC, ownMacV6: this.self.vtepMACv6,
       tunAddressV4: overlay.address ? parseIpv4(overlay.address) : 0,
       tunAddressV6: overlay.addressV6 ? parseIpv6(overlay.addressV6) : Buffer.alloc(16),
@@ -95,9 +94,6 @@ export class RouterMode implements Mode {
 
   /** Moves our addresses when our pod subnets changed. */
   async apply(table: SubnetTable, self: NodeLease): Promise<void> {
-    if (this.opts.kube?.networkPolicy && (self.podCIDR?.text !== this.self.podCIDR?.text || self.podCIDRv6?.text !== this.self.podCIDRv6?.text)) {
-      this.log.warn({ podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text }, 'our pod CIDRs changed; traffic between our pods is dropped until vxroute restarts');
-    }
     if (!self.vtepMAC.equals(this.self.vtepMAC) || !self.vtepMACv6.equals(this.self.vtepMACv6)) {
       this.log.warn({ vtepMAC: self.vtepMAC, vtepMACv6: self.vtepMACv6 }, 'our own VTEP MAC changed in the table; restart vxroute to use it');
     }
@@ -172,14 +168,5 @@ function overlaySetup(device: string, mtu: number, mtuV6: number, table: SubnetT
     addressV6: v6 ? self.podCIDRv6!.text.split('/')[0] : undefined,
     networkV6: v6 ? table.networkV6!.text : undefined,
     mtuV6: v6 && mtuV6 < mtu ? mtuV6 : undefined,
-  };
-}
-
-function ownPods(v4: Cidr | undefined, v6: Cidr | undefined): OwnPods {
-  return {
-    v4: v4 ? v4.addr.readUInt32BE(0) : 0,
-    v4Len: v4 ? v4.prefixLen : -1,
-    v6: v6 ? Uint8Array.from(v6.addr) : new Uint8Array(16),
-    v6Len: v6 ? v6.prefixLen : -1,
   };
 }

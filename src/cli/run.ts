@@ -195,6 +195,8 @@ class Daemon {
     if (this.kc) await this.announce(this.kc, self);
     this.notReady = undefined;
     log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni }, 'ready');
+    // Off the critical path: the first policy change then compiles as fast as later ones.
+    if (this.policy) this.policyCompiler.warmUp(this.stop.signal).catch((err: Error) => log.warn({ err }, 'policy compiler warm-up failed'));
   }
 
   /** Every policy world after the first is compiled and handed to the running shards. */

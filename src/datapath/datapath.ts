@@ -3,7 +3,7 @@
 import { formatMappedIp } from '../address/ip-text.js';
 import { formatMac } from '../address/mac-text.js';
 import { ETH_HEADER_LEN, HEADROOM, VLAN_TAG_LEN } from '../packet/constants.js';
-import type { SubnetTable } from '../subnets/subnet-table.js';
+import { findNode, type SubnetTable } from '../subnets/subnet-table.js';
 import { CounterReader, type CounterSnapshot } from './counter-snapshot.js';
 import { CounterLayout } from './counters.js';
 import { GsoFamilies, type GsoChange } from './gso-changes.js';
@@ -18,7 +18,7 @@ import { allocateTable, SharedTableWriter } from './shared-table.js';
 import { allocateFdb, Fdb, LOCAL, type FdbEntry } from './switch/fdb.js';
 import { allocateNeighbours, Neighbours } from './switch/neighbours.js';
 import { allocateTrace, TraceReader } from './trace-ring.js';
-import type { OwnPods } from './same-node-hairpin.js';
+import { ownPodsOf, sameOwnPods, type OwnPods, type OwnPodsUpdate } from './same-node-hairpin.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 const MAX_PEERS = 16_384;
@@ -112,6 +112,8 @@ export class Datapath {
 
   /** Pod CIDRs the kernel routes directly (DirectRouting), left out of the shards' table. */
   private direct: ReadonlySet<string>;
+  /** Router mode with NetworkPolicy: our pod CIDRs the shards' hairpin was handed last. */
+  private ownPods: OwnPods | undefined;
 
   constructor(private readonly cfg: DatapathConfig, initial: SubnetTable, direct: ReadonlySet<string> = new Set()) {
     const workers = cfg.tunFds.length;
@@ -122,6 +124,7 @@ export class Datapath {
     this.writer = new SharedTableWriter(tableSab);
     this.table = initial;
     this.direct = direct;
+    this.ownPods = cfg.ownPods;
     this.write(initial);
     const traceSab = allocateTrace(workers);
     this.trace = new TraceReader(traceSab, workers);
@@ -207,6 +210,7 @@ export class Datapath {
     this.direct = direct;
     const version = this.write(table);
     this.table = table;
+    this.publishOwnPods(table);
     this.pool.wake(); // idle shards adopt it now, not at their next packet
     return version;
   }
@@ -222,6 +226,17 @@ export class Datapath {
     for (const port of this.policyPorts) port.postMessage(compiled);
     this.pool.announcePolicy();
     this.policyNames = names;
+  }
+
+  /** Our pod CIDRs, when the table changed them, to the shards' hairpin, on the policy ports (in order with the policies). */
+  private publishOwnPods(table: SubnetTable): void {
+    const self = findNode(table, this.cfg.nodeName);
+    if (!this.ownPods || !self) return;
+    const pods = ownPodsOf(self.podCIDR, self.podCIDRv6);
+    if (sameOwnPods(pods, this.ownPods)) return;
+    this.ownPods = pods;
+    for (const port of this.policyPorts) port.postMessage({ type: 'own-pods', pods } satisfies OwnPodsUpdate);
+    this.pool.announcePolicy();
   }
 
   /** The policy a trace entry names by index (in the policy in force now). */

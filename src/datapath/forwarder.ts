@@ -2,6 +2,7 @@
 // their batches. The loop owns waiting, the table version and the memory report.
 import type { ShardCounters } from './counters.js';
 import type { FlowDecider } from './policy/flow-decider.js';
+import type { OwnPods } from './same-node-hairpin.js';
 import type { ShardConfig } from './shard-config.js';
 import type { TableSnapshot } from './shared-table.js';
 import type { TraceWriter } from './trace-ring.js';
@@ -12,6 +13,8 @@ export interface Forwarder {
   adopt(table: TableSnapshot): void;
   /** A new compiled NetworkPolicy. */
   adoptPolicy?(decider: FlowDecider): void;
+  /** Our pod CIDRs changed (router mode with NetworkPolicy: traffic between two of them is judged). */
+  adoptOwnPods?(pods: OwnPods): void;
   /** Reads a batch from the TUN/TAP queue and sends what it can toward peers. */
   fromTun(): void;
   /** Receives a batch from the socket of one underlay family and writes what it accepts to the queue. */

@@ -14,7 +14,7 @@ import { Conntrack } from './policy/conntrack.js';
 import type { FlowDecider } from './policy/flow-decider.js';
 import { policyStage, type PolicyContext } from './policy/policy-stage.js';
 import { RouteLookup } from './route-lookup.js';
-import { SameNodeHairpin } from './same-node-hairpin.js';
+import { SameNodeHairpin, type OwnPods } from './same-node-hairpin.js';
 import type { TableSnapshot } from './shared-table.js';
 import { TunQueue } from './tun-queue.js';
 import type { UdpSocket } from './udp-socket.js';
@@ -48,6 +48,10 @@ export class RouterForwarder implements Forwarder {
 
   adoptPolicy(decider: FlowDecider): void {
     if (this.policy) this.policy.decider = decider;
+  }
+
+  adoptOwnPods(pods: OwnPods): void {
+    this.hairpin?.adopt(pods);
   }
 
   adopt(table: TableSnapshot): void {

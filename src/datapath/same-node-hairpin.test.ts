@@ -3,6 +3,7 @@ import { ipv4, ipv6, TCP, tcp, TCP_ACK, TCP_SYN } from '../../test/flow-packets.
 import { A, worldOfA } from '../../test/stage-worlds.js';
 import { TestDecider } from '../../test/test-flow-decider.js';
 import { HEADROOM } from '../packet/constants.js';
+import { parseCidr } from '../subnets/cidr.js';
 import { Direction } from './counters.js';
 import { Drop } from './drop-reasons.js';
 import { encapsulate } from './encapsulate.js';
@@ -10,7 +11,7 @@ import { FORWARDED, PacketBatch } from './packet-batch.js';
 import { allocateConntrack, Conntrack } from './policy/conntrack.js';
 import { FLOW_ALLOW, FLOW_DENY_INGRESS } from './policy/flow-decider.js';
 import { policyStage } from './policy/policy-stage.js';
-import { SameNodeHairpin } from './same-node-hairpin.js';
+import { ownPodsOf, sameOwnPods, SameNodeHairpin } from './same-node-hairpin.js';
 
 const SLOT = 2048;
 // A's pods are 10.244.1.0/24 and fd00:10:244:1::/64 (test/stage-worlds.ts).
@@ -50,6 +51,33 @@ describe('same-node hairpin', () => {
     const b = batchOf([ipv4('10.244.1.5', '10.244.1.6', TCP, tcp(40000, 80, TCP_SYN))]);
     expect(encapsulate(b, 1, worldOfA(8))).toBe(0);
     expect(b.verdicts[0]).toBe(Drop.no_route);
+  });
+
+  it('adopts new pod CIDRs: packets for the new ones are taken, for the old ones no longer', () => {
+    expect(ownPodsOf(parseCidr(A.podV4), parseCidr(A.podV6))).toEqual(OWN);
+    const moved = ownPodsOf(parseCidr('10.244.9.0/24'), parseCidr('fd00:10:244:9::/64'));
+    expect(sameOwnPods(OWN, ownPodsOf(parseCidr(A.podV4), parseCidr(A.podV6)))).toBe(true);
+    expect(sameOwnPods(OWN, moved)).toBe(false);
+    expect(sameOwnPods(moved, ownPodsOf(parseCidr('10.244.9.0/24'), undefined))).toBe(false);
+    const packets = [
+      ipv4('10.244.9.5', '10.244.9.6', TCP, tcp(40000, 80, TCP_SYN)), // new → new
+      ipv4('10.244.1.5', '10.244.1.6', TCP, tcp(40000, 80, TCP_SYN)), // old → old
+      ipv6('fd00:10:244:9::5', 'fd00:10:244:9::6', TCP, tcp(40000, 80, TCP_SYN)),
+      ipv6('fd00:10:244:1::5', 'fd00:10:244:1::6', TCP, tcp(40000, 80, TCP_SYN)),
+    ];
+    const hairpin = new SameNodeHairpin(8, OWN);
+    const verdicts = () => {
+      const b = batchOf(packets);
+      hairpin.count = 0;
+      encapsulate(b, packets.length, { ...worldOfA(8), hairpin });
+      return Array.from(b.verdicts.subarray(0, packets.length));
+    };
+    expect(verdicts()).toEqual([Drop.no_route, FORWARDED, Drop.no_route, FORWARDED]);
+    hairpin.adopt(moved);
+    expect(verdicts()).toEqual([FORWARDED, Drop.no_route, FORWARDED, Drop.no_route]);
+    expect(Array.from(hairpin.offsets.subarray(0, hairpin.count))).toEqual([HEADROOM, 2 * SLOT + HEADROOM]);
+    hairpin.adopt(ownPodsOf(parseCidr('10.244.9.0/24'), undefined)); // IPv6 pods gone
+    expect(verdicts()).toEqual([FORWARDED, Drop.no_route, Drop.no_route, Drop.no_route]);
   });
 
   it('keeps only what the policy stage lets pass; the reply of an allowed connection passes too', () => {

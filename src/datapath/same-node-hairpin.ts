@@ -3,6 +3,9 @@
 // it stays where it was read, in an output list of its own; once the policy stage has judged the
 // batch, the allowed ones are written back into the TUN (runs coalesced into GSO packets, as
 // they were read), and the kernel routes them to cni0.
+// Our pod CIDRs can change while we run (the node's podCIDR): the main thread then posts an
+// OwnPodsUpdate on each shard's policy port, and the shard adopts it between two batches.
+import type { Cidr } from '../subnets/cidr.js';
 import { FORWARDED, type PacketBatch } from './packet-batch.js';
 
 /** Our pod CIDRs as the shards get them: prefix and length per family (length -1: none). */
@@ -15,20 +18,48 @@ export interface OwnPods {
   v6Len: number;
 }
 
+export function ownPodsOf(v4: Cidr | undefined, v6: Cidr | undefined): OwnPods {
+  return {
+    v4: v4 ? v4.addr.readUInt32BE(0) : 0,
+    v4Len: v4 ? v4.prefixLen : -1,
+    v6: v6 ? Uint8Array.from(v6.addr) : new Uint8Array(16),
+    v6Len: v6 ? v6.prefixLen : -1,
+  };
+}
+
+export function sameOwnPods(a: OwnPods, b: OwnPods): boolean {
+  return a.v4 === b.v4 && a.v4Len === b.v4Len && a.v6Len === b.v6Len && Buffer.from(a.v6).equals(Buffer.from(b.v6));
+}
+
+/** Posted on a shard's policy port when our pod CIDRs changed. */
+export interface OwnPodsUpdate {
+  type: 'own-pods';
+  pods: OwnPods;
+}
+
+export function isOwnPodsUpdate(message: unknown): message is OwnPodsUpdate {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'own-pods';
+}
+
 export class SameNodeHairpin {
   readonly offsets: Int32Array;
   readonly lengths: Int32Array;
   count = 0;
-  private readonly v4: number;
-  private readonly v4Mask: number;
+  private v4 = 1;
+  private v4Mask = 0;
   /** Words of the IPv6 network and of its mask. */
   private readonly v6 = new Int32Array(4);
   private readonly v6Mask = new Int32Array(4);
-  private readonly hasV6: boolean;
+  private hasV6 = false;
 
   constructor(capacity: number, pods: OwnPods) {
     this.offsets = new Int32Array(capacity);
     this.lengths = new Int32Array(capacity);
+    this.adopt(pods);
+  }
+
+  /** Our pod CIDRs from now on (between batches: the packets taken so far are the caller's). */
+  adopt(pods: OwnPods): void {
     this.v4Mask = pods.v4Len < 0 ? 0 : pods.v4Len === 0 ? 0 : (0xffffffff << (32 - pods.v4Len)) | 0;
     this.v4 = pods.v4Len < 0 ? 1 : pods.v4 & this.v4Mask; // 1 under mask 0: nothing matches
     this.hasV6 = pods.v6Len >= 0;

@@ -13,6 +13,7 @@ import { CounterLayout, ShardCounters } from './counters.js';
 import type { Forwarder } from './forwarder.js';
 import { CompiledPolicy } from './policy/compiled-policy.js';
 import { RouterForwarder } from './router-forwarder.js';
+import { isOwnPodsUpdate } from './same-node-hairpin.js';
 import { SharedTableReader } from './shared-table.js';
 import { SwitchForwarder } from './switch/switch-forwarder.js';
 import type { GsoChange } from './gso-changes.js';
@@ -94,7 +95,7 @@ export class Shard {
     this.counters.memory(getHeapStatistics().used_heap_size, this.gcs);
   }
 
-  /** The newest compiled policy posted since the last look; those before it are skipped. */
+  /** The newest compiled policy posted since the last look (those before it are skipped), and our pod CIDRs when they changed. */
   private syncPolicy(): void {
     const policy = this.cfg.policy;
     if (!policy) return;
@@ -102,7 +103,10 @@ export class Shard {
     if (version === this.policyVersion) return;
     this.policyVersion = version; // read before the port: a policy posted after it announces itself again
     let latest: SharedArrayBuffer | undefined;
-    for (let m = receiveMessageOnPort(policy.updates); m; m = receiveMessageOnPort(policy.updates)) latest = m.message as SharedArrayBuffer;
+    for (let m = receiveMessageOnPort(policy.updates); m; m = receiveMessageOnPort(policy.updates)) {
+      if (isOwnPodsUpdate(m.message)) this.forwarder.adoptOwnPods?.(m.message.pods);
+      else latest = m.message as SharedArrayBuffer;
+    }
     if (!latest || !this.forwarder.adoptPolicy) return;
     const compiled = new CompiledPolicy(latest);
     this.forwarder.adoptPolicy(compiled);

@@ -4,6 +4,7 @@
 // shared between the pods a policy selects; peers become pod sets (a sorted list or a bitset,
 // whichever is smaller) or prefix lists; named ports stay names, resolved at decide() time on
 // the destination pod's container ports (one small list per pod).
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, HEADER_WORDS, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_MAGIC, H_PODS_OFF, H_POD_COUNT, H_POLICY_COUNT,
   H_RULES_OFF, H_RULE_COUNT, H_TOTAL_WORDS, NAMED_PORT_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST, POD_WORDS, POLICY_MAGIC, PORT_NAMED,
@@ -12,6 +13,7 @@ import {
   addressHash, addressWord,
 } from '../datapath/policy/policy-layout.js';
 import type { MappedPrefix } from './mapped-address.js';
+import type { AddressVisitor, PodDirectory } from './pod-directory.js';
 import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
 import { PolicyIndex } from './policy-index.js';
 import { PROTOCOL_NUMBERS } from './reference.js';
@@ -30,6 +32,9 @@ export function compilePolicy(world: PolicyWorld, generation: number): CompiledP
   return compilePolicyIndex(new PolicyIndex(world), generation);
 }
 
+/** How many warm() runs it takes until a change compiles at its optimized speed (bench/policy-compile.ts, 5,000 pods, 1,000 policies). */
+const WARM_RUNS = 12;
+
 /**
  * Compiles one source's worlds in turn, each from the index of the world before where their
  * objects are the same (see PolicyIndex): a change of one policy is parsed and selected alone.
@@ -42,6 +47,29 @@ export class PolicyCompiler {
     const index = new PolicyIndex(world, this.previous);
     this.previous = index;
     return compilePolicyIndex(index, generation);
+  }
+
+  /**
+   * Runs the path a change of one policy takes once, on the last world compiled with one of its
+   * policies replaced by an equal copy, and throws the result away; the next compile() is as if
+   * it never ran. After the first compile V8 has optimized the from-scratch path only: the first
+   * changes ran partly unoptimized, 100-200 ms each instead of 10-20 (docs/decisions.md).
+   */
+  warm(run: number): void {
+    const last = this.previous;
+    if (last === undefined || last.world.policies.length === 0) return;
+    const policies = [...last.world.policies];
+    const k = (run * 7919) % policies.length;
+    policies[k] = { ...policies[k] };
+    compilePolicyIndex(new PolicyIndex({ ...last.world, policies }, last), 0);
+  }
+
+  /** warm() `runs` times, one per turn of the event loop (a change that comes meanwhile is not held up), until `signal` aborts. */
+  async warmUp(signal?: AbortSignal, runs = WARM_RUNS): Promise<void> {
+    for (let r = 0; r < runs && signal?.aborted !== true; r++) {
+      await nextTurn();
+      this.warm(r);
+    }
   }
 }
 
@@ -62,48 +90,8 @@ class Words {
 
 export function compilePolicyIndex(index: PolicyIndex, generation: number): CompiledPolicyBuffer {
   const podCount = index.pods.length;
-  const pool = new Words(); // offsets relative to the pool; fixed up when the pool's place is known
-  const poolRefs: number[] = []; // pool positions that hold a pool offset
-  const names = new Map<string, number>();
-  const nameId = (n: string) => {
-    let id = names.get(n);
-    if (id === undefined) names.set(n, (id = names.size));
-    return id;
-  };
-
-  // Rules, each compiled once and shared by every pod its policy selects.
-  const rules: number[][] = []; // [policy, peersOff, peersCount, portsOff, portsCount]
-  const peerCache = new Map<string, number>();
-  const compileRule = (policy: ParsedPolicy, rule: ParsedRule): number => {
-    let peersOff = 0;
-    let peersCount = -1;
-    if (rule.peers) {
-      const records = rule.peers.map((peer) => compilePeer(index, policy, peer, pool, peerCache));
-      peersOff = pool.length;
-      peersCount = records.length;
-      for (const r of records) poolRefs.push(pool.push(r));
-    }
-    let portsOff = 0;
-    let portsCount = -1;
-    if (rule.ports) {
-      portsOff = pool.length;
-      portsCount = rule.ports.length;
-      for (const p of rule.ports) {
-        pool.push(PROTOCOL_NUMBERS[p.protocol]);
-        if (typeof p.port === 'string') {
-          pool.push(PORT_NAMED);
-          pool.push(nameId(p.port));
-          pool.push(0);
-        } else {
-          pool.push(PORT_RANGE);
-          pool.push(p.port ?? 0);
-          pool.push(p.port === undefined ? 65535 : (p.endPort ?? p.port));
-        }
-      }
-    }
-    rules.push([policy.index, peersOff, peersCount, portsOff, portsCount]);
-    return rules.length - 1;
-  };
+  const r = new RuleCompiler(index);
+  const { pool, rules, names } = r;
 
   // Which pods each policy's rules apply to: rule lists per pod and direction (CSR: counts, then
   // one flat list of rule ids), in policy order, built without a list per pod.
@@ -117,7 +105,7 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
       if (!policy.isolates[dir]) continue;
       // An invalid rule allows nothing: it is left out; the policy still isolates. A policy's rules get consecutive ids.
       const first = rules.length;
-      for (const r of policy.rules[dir]) if (r.valid) compileRule(policy, r);
+      for (const rule of policy.rules[dir]) if (rule.valid) r.compileRule(policy, rule);
       const count = rules.length - first;
       const by = isolatedBy[dir];
       const starts = listStart[dir];
@@ -167,13 +155,10 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
     podWords[p + P_NAMED_PORTS_COUNT] = n;
   }
 
-  // The address hash: every pod IP and node address, at most half full.
-  const addressCount = index.directory.addressCount();
-  let capacity = 8;
-  while (capacity < addressCount * 2) capacity *= 2;
-
+  const hash = addressHashOf(index.directory);
+  const capacity = hash.length / ADDRESS_WORDS;
   const hashOff = HEADER_WORDS;
-  const podsOff = hashOff + capacity * ADDRESS_WORDS;
+  const podsOff = hashOff + hash.length;
   const rulesOff = podsOff + podCount * POD_WORDS;
   const poolOff = rulesOff + rules.length * RULE_WORDS;
   const total = poolOff + pool.length;
@@ -190,39 +175,127 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
   w[H_RULES_OFF] = rulesOff;
   w[H_RULE_COUNT] = rules.length;
 
-  for (let i = 0; i < capacity; i++) {
-    w[hashOff + i * ADDRESS_WORDS + A_POD] = -1;
-    w[hashOff + i * ADDRESS_WORDS + A_NODE] = -1;
-  }
-  index.directory.forEachAddress((a0, a1, a2, a3, pod, node) => {
-    let i = addressHash(a0, a1, a2, a3) & (capacity - 1);
-    while (w[hashOff + i * ADDRESS_WORDS + A_POD] >= 0 || w[hashOff + i * ADDRESS_WORDS + A_NODE] >= 0) i = (i + 1) & (capacity - 1);
-    const s = hashOff + i * ADDRESS_WORDS;
-    w[s + A_ADDR] = a0;
-    w[s + A_ADDR + 1] = a1;
-    w[s + A_ADDR + 2] = a2;
-    w[s + A_ADDR + 3] = a3;
-    w[s + A_POD] = pod;
-    w[s + A_NODE] = node;
-  });
+  w.set(hash, hashOff);
 
   for (let i = 0; i < podCount * POD_WORDS; i++) {
     const field = i % POD_WORDS;
     const relocate = field === P_INGRESS_RULES_OFF || field === P_EGRESS_RULES_OFF || field === P_NAMED_PORTS_OFF;
     w[podsOff + i] = relocate ? podWords[i] + poolOff : podWords[i];
   }
-  rules.forEach((r, i) => {
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i];
     const at = rulesOff + i * RULE_WORDS;
-    w[at + R_POLICY] = r[0];
-    w[at + R_PEERS_OFF] = r[1] + poolOff;
-    w[at + R_PEERS_COUNT] = r[2];
-    w[at + R_PORTS_OFF] = r[3] + poolOff;
-    w[at + R_PORTS_COUNT] = r[4];
-  });
+    w[at + R_POLICY] = rule[0];
+    w[at + R_PEERS_OFF] = rule[1] + poolOff;
+    w[at + R_PEERS_COUNT] = rule[2];
+    w[at + R_PORTS_OFF] = rule[3] + poolOff;
+    w[at + R_PORTS_COUNT] = rule[4];
+  }
   w.set(pool.data.subarray(0, pool.length), poolOff);
-  for (const ref of poolRefs) w[poolOff + ref] += poolOff;
+  for (const ref of r.poolRefs) w[poolOff + ref] += poolOff;
 
   return { sab, policyNames: index.policies.map((p) => `${p.namespace}/${p.name}`), problems: index.problems };
+}
+
+// The compile's helpers are methods of classes, not closures made per compile: V8 inlines a
+// closure into the optimized compile and throws that code away when the next compile brings a new
+// closure ("wrong call target"), so the first changes after start ran unoptimized (100-200 ms
+// each instead of 10-20).
+
+/** Rules, each compiled once and shared by every pod its policy selects, into one word pool. */
+class RuleCompiler {
+  /** Offsets relative to the pool; fixed up when the pool's place is known. */
+  readonly pool = new Words();
+  /** Pool positions that hold a pool offset. */
+  readonly poolRefs: number[] = [];
+  /** Named ports by id. */
+  readonly names = new Map<string, number>();
+  /** [policy, peersOff, peersCount, portsOff, portsCount] */
+  readonly rules: number[][] = [];
+  private readonly peerCache = new Map<string, number>();
+
+  constructor(private readonly index: PolicyIndex) {}
+
+  nameId(n: string): number {
+    let id = this.names.get(n);
+    if (id === undefined) this.names.set(n, (id = this.names.size));
+    return id;
+  }
+
+  compileRule(policy: ParsedPolicy, rule: ParsedRule): number {
+    const pool = this.pool;
+    let peersOff = 0;
+    let peersCount = -1;
+    if (rule.peers) {
+      const records: number[] = [];
+      for (const peer of rule.peers) records.push(compilePeer(this.index, policy, peer, pool, this.peerCache));
+      peersOff = pool.length;
+      peersCount = records.length;
+      for (const rec of records) this.poolRefs.push(pool.push(rec));
+    }
+    let portsOff = 0;
+    let portsCount = -1;
+    if (rule.ports) {
+      portsOff = pool.length;
+      portsCount = rule.ports.length;
+      for (const p of rule.ports) {
+        pool.push(PROTOCOL_NUMBERS[p.protocol]);
+        if (typeof p.port === 'string') {
+          pool.push(PORT_NAMED);
+          pool.push(this.nameId(p.port));
+          pool.push(0);
+        } else {
+          pool.push(PORT_RANGE);
+          pool.push(p.port ?? 0);
+          pool.push(p.port === undefined ? 65535 : (p.endPort ?? p.port));
+        }
+      }
+    }
+    this.rules.push([policy.index, peersOff, peersCount, portsOff, portsCount]);
+    return this.rules.length - 1;
+  }
+}
+
+/** Each directory's address hash, built at its first compile: a change of policies or namespaces copies it. */
+const addressHashes = new WeakMap<PodDirectory, Int32Array>();
+
+/** The address hash of every pod IP and node address, at most half full, as the buffer holds it. */
+function addressHashOf(directory: PodDirectory): Int32Array {
+  let hash = addressHashes.get(directory);
+  if (hash !== undefined) return hash;
+  const addressCount = directory.addressCount();
+  let capacity = 8;
+  while (capacity < addressCount * 2) capacity *= 2;
+  hash = new Int32Array(capacity * ADDRESS_WORDS);
+  for (let i = 0; i < capacity; i++) {
+    hash[i * ADDRESS_WORDS + A_POD] = -1;
+    hash[i * ADDRESS_WORDS + A_NODE] = -1;
+  }
+  directory.forEachAddress(new AddressHashWriter(hash, capacity));
+  addressHashes.set(directory, hash);
+  return hash;
+}
+
+/** Writes each address into the open-addressing hash (linear probing, at most half full). */
+class AddressHashWriter implements AddressVisitor {
+  constructor(
+    private readonly hash: Int32Array,
+    private readonly capacity: number,
+  ) {}
+
+  address(a0: number, a1: number, a2: number, a3: number, pod: number, node: number): void {
+    const { hash } = this;
+    const mask = this.capacity - 1;
+    let i = addressHash(a0, a1, a2, a3) & mask;
+    while (hash[i * ADDRESS_WORDS + A_POD] >= 0 || hash[i * ADDRESS_WORDS + A_NODE] >= 0) i = (i + 1) & mask;
+    const s = i * ADDRESS_WORDS;
+    hash[s + A_ADDR] = a0;
+    hash[s + A_ADDR + 1] = a1;
+    hash[s + A_ADDR + 2] = a2;
+    hash[s + A_ADDR + 3] = a3;
+    hash[s + A_POD] = pod;
+    hash[s + A_NODE] = node;
+  }
 }
 
 /** A peer's record in the pool (its offset there); identical pod peers share one record. */

@@ -66,8 +66,12 @@ export class KubePolicySource {
   private readonly nodes: NodeListWatch;
   /** The node list-watch is ours alone (not shared): we start and stop it. */
   private readonly ownsNodes: boolean;
-  /** Each trimmed node's PolicyNode, the same object while the node is unchanged. */
-  private policyNodes = new WeakMap<V1Node, PolicyNode>();
+  /**
+   * Each node's PolicyNode by name, the same object while its name and addresses are: a change of
+   * the node's other fields (flannel's annotations, its pod CIDR) must not make the compiler
+   * rebuild its pod directory, which it does when a node object is new.
+   */
+  private readonly policyNodes = new Map<string, PolicyNode>();
   private readonly policies: ListWatchSource<V1NetworkPolicy, V1NetworkPolicy>;
   private readonly all: ListWatchSource<{ metadata?: object }, unknown>[];
   private readonly listeners: PolicyListener[] = [];
@@ -166,18 +170,20 @@ export class KubePolicySource {
   }
 
   private policyNodeList(): PolicyNode[] {
-    return this.nodes.values().map((n) => {
-      let p = this.policyNodes.get(n);
-      if (!p) {
-        p = nodeFromApi(n);
-        this.policyNodes.set(n, p);
-      }
-      return p;
+    const nodes = this.nodes.values().map((n) => {
+      const p = nodeFromApi(n);
+      const before = this.policyNodes.get(p.name);
+      return before !== undefined && sameNode(before, p) ? before : p;
     });
+    this.policyNodes.clear();
+    for (const p of nodes) this.policyNodes.set(p.name, p);
+    return nodes;
   }
 }
 
+const sameNode = (a: PolicyNode, b: PolicyNode): boolean => a.name === b.name && a.addresses.join() === b.addresses.join();
+
 /** Same length and the same objects in order (unchanged nodes keep their PolicyNode), or equal ones. */
 function sameItems(a: PolicyNode[], b: PolicyNode[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i] || (x.name === b[i].name && x.addresses.join() === b[i].addresses.join()));
+  return a.length === b.length && a.every((x, i) => x === b[i] || sameNode(x, b[i]));
 }

@@ -10,6 +10,14 @@ import type { PolicyNode, PolicyPod } from './world.js';
 
 const NONE: readonly number[] = [];
 
+/** Takes each address of forEachAddress (an object's method, not a closure made per call: see compile-policy.ts). */
+export interface AddressVisitor {
+  address(a0: number, a1: number, a2: number, a3: number, pod: number, node: number): void;
+}
+
+/** Word k (0..3, big-endian) of an address key (addressKey: eight 16-bit chars). */
+const keyWord = (key: string, k: number): number => (key.charCodeAt(2 * k) << 16) | key.charCodeAt(2 * k + 1);
+
 export class PodDirectory {
   /**
    * Pods a policy can select or name as a peer: with an IP, not hostNetwork (a hostNetwork pod
@@ -78,10 +86,9 @@ export class PodDirectory {
   }
 
   /** Every pod and node address once, as four big-endian words, with its pod and node (-1: none). */
-  forEachAddress(visit: (a0: number, a1: number, a2: number, a3: number, pod: number, node: number) => void): void {
-    const word = (key: string, k: number) => (key.charCodeAt(2 * k) << 16) | key.charCodeAt(2 * k + 1);
-    for (const [key, pod] of this.podByAddress) visit(word(key, 0), word(key, 1), word(key, 2), word(key, 3), pod, this.nodeByAddress.get(key) ?? -1);
-    for (const [key, node] of this.nodeByAddress) if (!this.podByAddress.has(key)) visit(word(key, 0), word(key, 1), word(key, 2), word(key, 3), -1, node);
+  forEachAddress(visitor: AddressVisitor): void {
+    for (const [key, pod] of this.podByAddress) visitor.address(keyWord(key, 0), keyWord(key, 1), keyWord(key, 2), keyWord(key, 3), pod, this.nodeByAddress.get(key) ?? -1);
+    for (const [key, node] of this.nodeByAddress) if (!this.podByAddress.has(key)) visitor.address(keyWord(key, 0), keyWord(key, 1), keyWord(key, 2), keyWord(key, 3), -1, node);
   }
 
   /** A pod's node as an index in `nodeNames`, -1 when unscheduled. */
