@@ -27,6 +27,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const { RUN_USAGE } = await import('./run-options.js');
       if (wantsHelp) return help(RUN_USAGE);
+      (await import('./young-generation.js')).restartWithSmallYoungGeneration();
       const { runCommand } = await import('./run.js');
       return runCommand(rest);
     }

@@ -113,6 +113,8 @@ export interface Addon {
    */
   poll(fds: Int32Array, count: number, timeoutMs: number, spinUs?: number): number;
   close(fd: number): void;
+  /** execv(2): becomes `path` run with `argv` (argv[0] included), same pid, environment and stdin/stdout/stderr; returns only by throwing. */
+  exec(path: string, argv: string[]): never;
 
   /**
    * RFC 1071: ones' complement of the ones' complement sum of buf[offset .. offset+length] plus seed
