@@ -25,9 +25,9 @@ async function main(argv: string[]): Promise<number> {
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
   switch (command) {
     case 'run': {
+      if (!wantsHelp) (await import('./young-generation.js')).restartWithSmallYoungGeneration(); // first: the fewer modules before it, the cheaper
       const { RUN_USAGE } = await import('./run-options.js');
       if (wantsHelp) return help(RUN_USAGE);
-      (await import('./young-generation.js')).restartWithSmallYoungGeneration();
       const { runCommand } = await import('./run.js');
       return runCommand(rest);
     }
