@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeApiServer, type NodeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
+import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { Annotation, formatBackendData } from '../src/subnets/flannel-annotations.js';
 import { median } from '../src/lab/iperf.js';
 
@@ -75,6 +76,40 @@ async function rssMB(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
 }
 
+/**
+ * Where the resident set goes, in MB: anonymous memory (every isolate's heap, malloc, shared
+ * buffers) against file-backed pages (node's binary, the addon, libraries), from smaps_rollup;
+ * the main isolate's heap (committed, its young generation, in use) and what V8 counts outside
+ * it (ArrayBuffers, Buffers), from /metrics' default gauges; each worker's heap in use.
+ */
+interface Breakdown {
+  rss: number;
+  anonymous: number;
+  file: number;
+  mainHeap: number;
+  mainYoung: number;
+  mainHeapUsed: number;
+  external: number;
+  workersHeapUsed: number[];
+}
+
+async function breakdown(daemon: VxrouteProcess): Promise<Breakdown> {
+  const rollup = await readFile(`/proc/${daemon.pid}/smaps_rollup`, 'utf8');
+  const kB = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)![1]) / 1024;
+  const metrics = (await daemon.get('/metrics')).body;
+  const gauge = (name: string): number[] => [...metrics.matchAll(new RegExp(`^${name} (\\S+)`, 'gm'))].map((m) => Number(m[1]) / 2 ** 20);
+  return {
+    rss: kB('Rss'),
+    anonymous: kB('Anonymous'),
+    file: kB('Rss') - kB('Anonymous'),
+    mainHeap: gauge('nodejs_heap_size_total_bytes')[0],
+    mainYoung: gauge('nodejs_heap_space_size_total_bytes\\{space="new"\\}')[0],
+    mainHeapUsed: gauge('nodejs_heap_size_used_bytes')[0],
+    external: gauge('nodejs_external_memory_bytes')[0],
+    workersHeapUsed: gauge('vxroute_worker_heap_used_bytes\\{worker="\\d+"\\}'),
+  };
+}
+
 interface Run {
   policy: boolean;
   /** Node lists the daemon made to start. */
@@ -83,6 +118,7 @@ interface Run {
   syncMs: number;
   changeMs: number[];
   rss: { ready: number; afterChanges: number; afterPeersReads: number };
+  breakdown: { ready: Breakdown; afterChanges: Breakdown; afterPeersReads: Breakdown };
   phases: Record<string, number>;
 }
 
@@ -97,6 +133,7 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
   try {
     const ready = await daemon.waitForLog((l) => l.msg === 'ready');
     const rssReady = await rssMB(daemon.pid);
+    const atReady = await breakdown(daemon);
     const nodeLists = api.statsOf('nodes').lists - listsBefore;
     const loaded = await daemon.waitForLog((l) => l.msg === 'table loaded' && l.nodes === nodeCount, 30_000);
     const syncMs = (loaded.time as number) - api.statsOf('nodes').lastListAt!;
@@ -106,6 +143,7 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
 
     const changeMs: number[] = [];
     let rssAfterChanges = 0;
+    let afterChanges: Breakdown | undefined;
     for (let j = 0; j < changes; j++) {
       const from = daemon.logs.length;
       const k = (j * 7919) % (nodeCount - 1);
@@ -113,7 +151,10 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
       api.upsertNode(peer(k, ++macChanges)); // a new VTEP MAC, as after a flanneld restart with a new device
       const line = await daemon.waitForLog((l) => l.msg === 'table loaded', 10_000, from);
       changeMs.push((line.time as number) - sent);
-      if (j === 4) rssAfterChanges = await rssMB(daemon.pid);
+      if (j === 4) {
+        rssAfterChanges = await rssMB(daemon.pid);
+        afterChanges = await breakdown(daemon);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
     for (let i = 0; i < 2; i++) {
@@ -121,7 +162,13 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
       if (peers.status !== 200) throw new Error(`/debug/peers answered ${peers.status}`);
     }
     const rssAfterPeersReads = await rssMB(daemon.pid);
-    return { policy, nodeLists, startToReadyMs: (ready.time as number) - spawned, syncMs, changeMs, rss: { ready: rssReady, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads }, phases };
+    const afterPeersReads = await breakdown(daemon);
+    return {
+      policy, nodeLists, startToReadyMs: (ready.time as number) - spawned, syncMs, changeMs,
+      rss: { ready: rssReady, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads },
+      breakdown: { ready: atReady, afterChanges: afterChanges!, afterPeersReads },
+      phases,
+    };
   } finally {
     await daemon.stop();
   }
@@ -153,6 +200,13 @@ try {
     console.log(`| ${p}: RSS at ready / after 5 changes / after 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
   }
   for (const r of runs) console.log(`\npolicy ${r.policy ? 'on' : 'off'}, ms from spawn to each phase's first log line: ${JSON.stringify(r.phases)}`);
+  console.log('\nWhere the resident set goes (MB): anonymous / file-backed; main isolate heap committed (young generation) / in use; external to V8; workers\' heaps in use');
+  for (const r of runs) {
+    for (const [at, b] of Object.entries(r.breakdown)) {
+      const f = (x: number): string => x.toFixed(1);
+      console.log(`policy ${r.policy ? 'on' : 'off'}, ${at}: RSS ${f(b.rss)} = ${f(b.anonymous)} anon + ${f(b.file)} file; main heap ${f(b.mainHeap)} (young ${f(b.mainYoung)}) / ${f(b.mainHeapUsed)} used; external ${f(b.external)}; workers ${b.workersHeapUsed.map(f).join(' + ')} used`);
+    }
+  }
   await mkdir('bench/results', { recursive: true });
   await writeFile(`bench/results/kube-sync-${Date.now()}.json`, JSON.stringify({ nodes: nodeCount, bareListMs: median(bare), bare, runs }, null, 2));
 } finally {

@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/checksum.cc",
         "src/event.cc",
+        "src/exec.cc",
         "src/gso_coalesce.cc",
         "src/internet_checksum.cc",
         "src/partial_checksum.cc",

@@ -129,6 +129,7 @@ bool CheckSpans(Napi::Env env, size_t slabLength, const int32_t* offsets, size_t
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vxroute::InitChecksum(env, exports);
   vxroute::InitEvent(env, exports);
+  vxroute::InitExec(env, exports);
   vxroute::InitTun(env, exports);
   vxroute::InitUdp(env, exports);
   return exports;

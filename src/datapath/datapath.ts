@@ -11,7 +11,7 @@ import { PolicyAdoption, type PolicyInForce } from './policy-adoption.js';
 import { CompiledPolicy } from './policy/compiled-policy.js';
 import { PeerIds } from './peer-ids.js';
 import { allocateConntrack, Conntrack } from './policy/conntrack.js';
-import { routesFromTable } from './routes-from-table.js';
+import { routesFromTable, type PeerRoutesCache } from './routes-from-table.js';
 import type { PolicyConfig, ShardConfig } from './shard-config.js';
 import { ShardPool } from './shard-pool.js';
 import { allocateTable, SharedTableWriter } from './shared-table.js';
@@ -92,6 +92,8 @@ export class Datapath {
   private readonly counterReader: CounterReader;
   private readonly writer: SharedTableWriter;
   private readonly peers = new PeerIds(MAX_PEERS);
+  /** Each peer's route records, remade only when its lease changes. */
+  private readonly peerRoutes: PeerRoutesCache = new WeakMap();
   private readonly pool: ShardPool;
   /** The version of the table the shards have been handed last. */
   version = 0;
@@ -292,11 +294,14 @@ export class Datapath {
   }
 
   private write(table: SubnetTable): number {
-    const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers, { v4: this.cfg.udpFds.length > 0, v6: this.cfg.udp6Fds.length > 0 }, this.direct);
+    const own = { v4: this.cfg.udpFds.length > 0, v6: this.cfg.udp6Fds.length > 0 };
+    const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers, own, this.direct, this.peerRoutes);
     for (const id of reused) this.counterReader.resetPeer(id);
     // MACs learned behind a node that left go with it, before its id can be given to another.
-    const current = new Set([...this.peers.entries()].map(([, id]) => id));
-    this.fdb?.forgetPeers((id) => current.has(id) && !reused.includes(id));
+    if (this.fdb) {
+      const current = new Set([...this.peers.entries()].map(([, id]) => id));
+      this.fdb.forgetPeers((id) => current.has(id) && !reused.includes(id));
+    }
     this.version = this.writer.publish(routes);
     return this.version;
   }

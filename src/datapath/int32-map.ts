@@ -15,6 +15,16 @@ export class Int32Map {
     this.shift = 32 - bits;
   }
 
+  /** Whether it holds `expected` keys as well as one made for them would. */
+  fits(expected: number): boolean {
+    return this.vals.length >= expected * 2;
+  }
+
+  /** Empties it, keeping its arrays. */
+  clear(): void {
+    this.vals.fill(0);
+  }
+
   set(key: number, value: number): void {
     let i = this.slot(key);
     while (this.vals[i] !== 0 && this.keys[i] !== (key | 0)) i = (i + 1) & this.mask;

@@ -13,6 +13,16 @@ export class Ipv6Map {
     this.mask = (1 << bits) - 1;
   }
 
+  /** Whether it holds `expected` keys as well as one made for them would. */
+  fits(expected: number): boolean {
+    return this.vals.length >= expected * 2;
+  }
+
+  /** Empties it, keeping its arrays. */
+  clear(): void {
+    this.vals.fill(0);
+  }
+
   set(w0: number, w1: number, w2: number, w3: number, value: number): void {
     let i = this.slot(w0, w1, w2, w3);
     while (this.vals[i] !== 0 && !this.matches(i, w0, w1, w2, w3)) i = (i + 1) & this.mask;

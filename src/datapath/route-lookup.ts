@@ -21,22 +21,23 @@ export class RouteLookup {
   private v6Masks: Int32Array = new Int32Array(0);
   private v6Maps: Ipv6Map[] = [];
   private v6Peers: Ipv6Map = new Ipv6Map(0);
+  /** Per array of MACs a snapshot came in (the reader reuses two): a view of each route's MAC. */
+  private readonly macViews = new WeakMap<ArrayBufferLike, Uint8Array[]>();
 
-  /** Adopts a snapshot. Allocates, but only on a table change. */
+  /** Adopts a snapshot. Reuses its maps and views while the table fits them: a node's change allocates nothing per route. */
   rebuild(s: TableSnapshot): void {
     this.version = s.version;
     this.underlay = s.underlay;
     this.peerId = s.peerId;
     this.underlayFamily = s.underlayFamily;
-    this.macs = [];
-    for (let i = 0; i < s.count; i++) this.macs.push(s.mac.subarray(i * 6, i * 6 + 6));
+    this.macs = this.macViewsOf(s);
 
     const lengths = new Set<number>();
     for (let i = 0; i < s.count; i++) if (s.family[i] === 4) lengths.add(s.prefixLen[i]);
     const sorted = [...lengths].sort((a, b) => b - a);
     this.v4Masks = Int32Array.from(sorted, (len) => (len === 0 ? 0 : (0xffffffff << (32 - len)) | 0));
-    this.v4Maps = sorted.map(() => new Int32Map(s.count));
-    this.v4Peers = new Int32Map(s.count);
+    this.v4Maps = sorted.map((_, j) => reuse(this.v4Maps[j], s.count, () => new Int32Map(s.count)));
+    this.v4Peers = reuse(this.v4Peers, s.count, () => new Int32Map(s.count));
 
     const lengths6 = new Set<number>();
     for (let i = 0; i < s.count; i++) if (s.family[i] === 6) lengths6.add(s.prefixLen[i]);
@@ -48,8 +49,8 @@ export class RouteLookup {
         this.v6Masks[j * 4 + k] = bits === 0 ? 0 : (0xffffffff << (32 - bits)) | 0;
       }
     });
-    this.v6Maps = sorted6.map(() => new Ipv6Map(s.count));
-    this.v6Peers = new Ipv6Map(s.count);
+    this.v6Maps = sorted6.map((_, j) => reuse(this.v6Maps[j], s.count, () => new Ipv6Map(s.count)));
+    this.v6Peers = reuse(this.v6Peers, s.count, () => new Ipv6Map(s.count));
 
     for (let i = 0; i < s.count; i++) {
       const p = i * 4;
@@ -58,6 +59,14 @@ export class RouteLookup {
       if (s.underlayFamily[i] === 4) this.v4Peers.set(s.underlay[p], s.peerId[i]);
       if (s.underlayFamily[i] === 6) this.v6Peers.set(s.underlay[p], s.underlay[p + 1], s.underlay[p + 2], s.underlay[p + 3], s.peerId[i]);
     }
+  }
+
+  /** Views of each route's 6 bytes in `s.mac`, made once per array and route index. */
+  private macViewsOf(s: TableSnapshot): Uint8Array[] {
+    let views = this.macViews.get(s.mac.buffer);
+    if (!views) this.macViews.set(s.mac.buffer, (views = []));
+    for (let i = views.length; i < s.count; i++) views.push(new Uint8Array(s.mac.buffer, s.mac.byteOffset + i * 6, 6));
+    return views;
   }
 
   /** Route index for the IPv6 destination at buf[at .. at+16], or -1. */
@@ -95,4 +104,11 @@ export class RouteLookup {
   peerOfSourceV4(src: number): number {
     return this.v4Peers.get(src);
   }
+}
+
+/** `map` emptied when it holds `count` keys well, else a new one. */
+function reuse<M extends Int32Map | Ipv6Map>(map: M | undefined, count: number, make: () => M): M {
+  if (!map?.fits(count)) return make();
+  map.clear();
+  return map;
 }

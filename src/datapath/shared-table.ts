@@ -1,6 +1,8 @@
 // The route table in a SharedArrayBuffer: written by the main thread, read by every shard.
 // A sequence lock (odd while writing) lets a reader detect and retry a torn copy; readers copy
-// only when the sequence changed, once per batch at most. Every word inside the lock is written
+// only when the sequence changed, once per batch at most, into arrays of their own that they
+// reuse (two sets, in turn, grown only with the table), so a table change allocates no copy of
+// the table in the shards. Every word inside the lock is written
 // and read with Atomics: the JS memory model orders only atomic accesses around the sequence
 // checks, so plain loads could be satisfied after the second check on a weakly ordered CPU (arm64).
 
@@ -74,7 +76,11 @@ function encodeEntry(r: RouteRecord, e: Int32Array): void {
   e[E_MAC + 1] = r.vtepMAC.readUInt16BE(4);
 }
 
-/** A reader's private copy of the table, in flat typed arrays. */
+/**
+ * A reader's private copy of the table, in flat typed arrays of `count` entries. They are views of
+ * the reader's own arrays, valid until the snapshot after the next one (the reader alternates
+ * between two sets; a torn copy fills the set not in use).
+ */
 export interface TableSnapshot {
   version: number;
   count: number;
@@ -87,8 +93,25 @@ export interface TableSnapshot {
   mac: Uint8Array; // 6 bytes per route
 }
 
+type SnapshotArrays = Omit<TableSnapshot, 'version' | 'count'>;
+
+function snapshotArrays(capacity: number): SnapshotArrays {
+  return {
+    family: new Int32Array(capacity),
+    prefixLen: new Int32Array(capacity),
+    prefix: new Uint32Array(capacity * 4),
+    underlayFamily: new Int32Array(capacity),
+    underlay: new Uint32Array(capacity * 4),
+    peerId: new Int32Array(capacity),
+    mac: new Uint8Array(capacity * 6),
+  };
+}
+
 export class SharedTableReader {
   private readonly words: Int32Array;
+  /** The two sets of arrays snapshots are copied into, in turn; `next` is the one not in use. */
+  private readonly sets: (SnapshotArrays | undefined)[] = [undefined, undefined];
+  private next = 0;
 
   constructor(private readonly sab: SharedArrayBuffer) {
     this.words = new Int32Array(sab);
@@ -105,33 +128,44 @@ export class SharedTableReader {
     const before = Atomics.load(w, SEQ);
     if (before & 1) return undefined;
     const count = Math.min(Atomics.load(w, COUNT), tableCapacity(this.sab));
-    const s: TableSnapshot = {
-      version: before,
-      count,
-      family: new Int32Array(count),
-      prefixLen: new Int32Array(count),
-      prefix: new Uint32Array(count * 4),
-      underlayFamily: new Int32Array(count),
-      underlay: new Uint32Array(count * 4),
-      peerId: new Int32Array(count),
-      mac: new Uint8Array(count * 6),
-    };
+    const a = this.arraysFor(count);
     for (let i = 0; i < count; i++) {
       const e = HEADER_WORDS + i * ENTRY_WORDS;
-      s.family[i] = Atomics.load(w, e + E_FAMILY);
-      s.prefixLen[i] = Atomics.load(w, e + E_PREFIX_LEN);
-      s.underlayFamily[i] = Atomics.load(w, e + E_UNDERLAY_FAMILY);
-      s.peerId[i] = Atomics.load(w, e + E_PEER);
+      a.family[i] = Atomics.load(w, e + E_FAMILY);
+      a.prefixLen[i] = Atomics.load(w, e + E_PREFIX_LEN);
+      a.underlayFamily[i] = Atomics.load(w, e + E_UNDERLAY_FAMILY);
+      a.peerId[i] = Atomics.load(w, e + E_PEER);
       for (let k = 0; k < 4; k++) {
-        s.prefix[i * 4 + k] = Atomics.load(w, e + E_PREFIX + k);
-        s.underlay[i * 4 + k] = Atomics.load(w, e + E_UNDERLAY + k);
+        a.prefix[i * 4 + k] = Atomics.load(w, e + E_PREFIX + k);
+        a.underlay[i * 4 + k] = Atomics.load(w, e + E_UNDERLAY + k);
       }
       const macHigh = Atomics.load(w, e + E_MAC);
       const macLow = Atomics.load(w, e + E_MAC + 1);
-      for (let b = 0; b < 4; b++) s.mac[i * 6 + b] = macHigh >>> (24 - 8 * b);
-      s.mac[i * 6 + 4] = macLow >>> 8;
-      s.mac[i * 6 + 5] = macLow;
+      for (let b = 0; b < 4; b++) a.mac[i * 6 + b] = macHigh >>> (24 - 8 * b);
+      a.mac[i * 6 + 4] = macLow >>> 8;
+      a.mac[i * 6 + 5] = macLow;
     }
-    return Atomics.load(w, SEQ) === before ? s : undefined;
+    if (Atomics.load(w, SEQ) !== before) return undefined; // torn: the set in use was not touched
+    this.next ^= 1;
+    return {
+      version: before,
+      count,
+      family: a.family.subarray(0, count),
+      prefixLen: a.prefixLen.subarray(0, count),
+      prefix: a.prefix.subarray(0, count * 4),
+      underlayFamily: a.underlayFamily.subarray(0, count),
+      underlay: a.underlay.subarray(0, count * 4),
+      peerId: a.peerId.subarray(0, count),
+      mac: a.mac.subarray(0, count * 6),
+    };
+  }
+
+  /** The set not in use, grown (to the next power of two) when the table outgrew it. */
+  private arraysFor(count: number): SnapshotArrays {
+    const current = this.sets[this.next];
+    if (current && current.family.length >= count) return current;
+    let capacity = 16;
+    while (capacity < count) capacity *= 2;
+    return (this.sets[this.next] = snapshotArrays(capacity));
   }
 }

@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithV
 import { bucketUpperBound, BATCH_BUCKETS, DIRECTIONS } from '../datapath/counters.js';
 import { DROP_HELP, DROP_REASONS } from '../datapath/drop-reasons.js';
 import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
+import { PeerMetric } from './peer-metric.js';
 import { registerPolicyMetrics } from './policy-metrics.js';
 import { registerSwitchMetrics } from './switch-metrics.js';
 
@@ -26,25 +27,14 @@ export class PrometheusMetrics {
     collectDefaultMetrics({ register: this.registry });
     const current = (): CounterSnapshot | undefined => this.snapshot;
 
-    const perPeer = (name: string, help: string, pick: (p: CounterSnapshot['peers'][number]) => number) =>
-      new Counter({
-        name, help, labelNames: ['peer'], registers,
-        collect() {
-          this.reset();
-          for (const p of current()?.peers ?? []) this.inc({ peer: p.name }, pick(p));
-        },
-      });
-    perPeer('vxroute_tx_packets_total', 'Packets encapsulated and sent to a peer node.', (p) => p.txPackets);
-    perPeer('vxroute_tx_bytes_total', 'Bytes of inner IP packets sent to a peer node.', (p) => p.txBytes);
-    perPeer('vxroute_rx_packets_total', 'Packets received from a peer node and delivered to the TUN.', (p) => p.rxPackets);
-    perPeer('vxroute_rx_bytes_total', 'Bytes of inner IP packets received from a peer node.', (p) => p.rxBytes);
-    new Gauge({
-      name: 'vxroute_peer_last_seen_timestamp_seconds', help: 'When a datagram from the peer node was last accepted (Unix time).', labelNames: ['peer'], registers,
-      collect() {
-        this.reset();
-        for (const p of current()?.peers ?? []) if (p.lastSeen !== null) this.set({ peer: p.name }, p.lastSeen / 1000);
-      },
-    });
+    // Per peer: made at each scrape, kept nowhere between scrapes (peer-metric.ts).
+    const perPeer = (name: string, help: string, type: 'counter' | 'gauge', pick: (p: CounterSnapshot['peers'][number]) => number | undefined): void =>
+      this.registry.registerMetric(new PeerMetric(name, help, type, current, pick) as never);
+    perPeer('vxroute_tx_packets_total', 'Packets encapsulated and sent to a peer node.', 'counter', (p) => p.txPackets);
+    perPeer('vxroute_tx_bytes_total', 'Bytes of inner IP packets sent to a peer node.', 'counter', (p) => p.txBytes);
+    perPeer('vxroute_rx_packets_total', 'Packets received from a peer node and delivered to the TUN.', 'counter', (p) => p.rxPackets);
+    perPeer('vxroute_rx_bytes_total', 'Bytes of inner IP packets received from a peer node.', 'counter', (p) => p.rxBytes);
+    perPeer('vxroute_peer_last_seen_timestamp_seconds', 'When a datagram from the peer node was last accepted (Unix time).', 'gauge', (p) => (p.lastSeen === null ? undefined : p.lastSeen / 1000));
     new Counter({
       name: 'vxroute_dropped_packets_total',
       help: `Packets dropped, by reason: ${DROP_REASONS.map((r) => `${r} (${DROP_HELP[r]})`).join('; ')}.`,

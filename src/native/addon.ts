@@ -120,6 +120,8 @@ export interface Addon {
   /** As poll() over the set's fds (bit i: fds[i] of epollOpen), without re-arming each fd on every wait. */
   epollWait(epfd: number, timeoutMs: number, spinUs?: number): number;
   close(fd: number): void;
+  /** execv(2): becomes `path` run with `argv` (argv[0] included), same pid, environment and stdin/stdout/stderr; returns only by throwing. */
+  exec(path: string, argv: string[]): never;
 
   /**
    * RFC 1071: ones' complement of the ones' complement sum of buf[offset .. offset+length] plus seed
