@@ -12,6 +12,7 @@ import { ControlWord, type ShardConfig } from './shard-config.js';
 import { CounterLayout, ShardCounters } from './counters.js';
 import type { Forwarder } from './forwarder.js';
 import { CompiledPolicy } from './policy/compiled-policy.js';
+import { warmPolicyStage } from './policy/policy-warm-up.js';
 import { RouterForwarder } from './router-forwarder.js';
 import { SharedTableReader } from './shared-table.js';
 import { SwitchForwarder } from './switch/switch-forwarder.js';
@@ -60,6 +61,8 @@ export class Shard {
     this.udp6 = cfg.udp6Fd >= 0 ? new UdpSocket(cfg.udp6Fd, 6, cfg.port, cfg.maxInnerV6, this.counters, report, cfg.send6Fds) : undefined;
     const parts = { cfg, counters: this.counters, trace: new TraceWriter(cfg.trace, cfg.index), udp: this.udp, udp6: this.udp6 };
     this.forwarder = cfg.switch ? new SwitchForwarder(parts, cfg.switch) : new RouterForwarder(parts);
+    // Before the first real packet: a connection's first packet would otherwise meet unoptimized code.
+    if (cfg.policy) warmPolicyStage(new CompiledPolicy(cfg.policy.compiled), cfg.slotSize);
   }
 
   /** Runs until the main thread sets the stop word and wakes us. */

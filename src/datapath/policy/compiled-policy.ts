@@ -43,6 +43,17 @@ export class CompiledPolicy implements FlowDecider {
     return this.lastReason;
   }
 
+  /** Up to `max` IPv4 addresses of pods, as Uint32s (for the warm-up's connections: not on the datapath). */
+  podAddressesV4(max: number): number[] {
+    const w = this.w;
+    const found: number[] = [];
+    for (let s = this.hashOff; s <= this.hashOff + this.hashMask * ADDRESS_WORDS && found.length < max; s += ADDRESS_WORDS) {
+      // ::ffff:a.b.c.d (the FlowQuery form of an IPv4 address)
+      if (w[s + A_POD] >= 0 && w[s + A_ADDR] === 0 && w[s + A_ADDR + 1] === 0 && w[s + A_ADDR + 2] === 0xffff) found.push(w[s + A_ADDR + 3] >>> 0);
+    }
+    return found;
+  }
+
   decide(q: FlowQuery): number {
     const w = this.w;
     const srcSlot = this.slotOf(q.src);
