@@ -14,11 +14,11 @@ import { WARM_CONNECTIONS, warmPolicyStage } from './policy-warm-up.js';
 
 const SLOT = 2048;
 
-/** `n` pods with an IPv4 and an IPv6 address each, and one policy that isolates them all for ingress. */
-function world(n: number): PolicyWorld {
+/** `n` pods with an IPv4 and an IPv6 address each, and one policy that isolates for ingress those labelled `isolated` (every `isolatedEvery`th). */
+function world(n: number, isolatedEvery = 1): PolicyWorld {
   const pods: PolicyPod[] = [];
-  for (let i = 0; i < n; i++) pods.push({ namespace: 'ns', name: `p${i}`, labels: {}, ips: [`10.244.${i >> 8}.${i & 255}`, `fd00:10:244::${i.toString(16)}`], nodeName: 'n0', hostNetwork: false, ports: [] });
-  return { pods, namespaces: [{ name: 'ns', labels: { 'kubernetes.io/metadata.name': 'ns' } }], nodes: [{ name: 'n0', addresses: ['192.0.2.1'] }], policies: [{ metadata: { namespace: 'ns', name: 'deny' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } }] };
+  for (let i = 0; i < n; i++) pods.push({ namespace: 'ns', name: `p${i}`, labels: i % isolatedEvery === 0 ? { isolated: 'yes' } : {}, ips: [`10.244.${i >> 8}.${i & 255}`, `fd00:10:244::${i.toString(16)}`], nodeName: 'n0', hostNetwork: false, ports: [] });
+  return { pods, namespaces: [{ name: 'ns', labels: { 'kubernetes.io/metadata.name': 'ns' } }], nodes: [{ name: 'n0', addresses: ['192.0.2.1'] }], policies: [{ metadata: { namespace: 'ns', name: 'deny' }, spec: { podSelector: { matchLabels: { isolated: 'yes' } }, policyTypes: ['Ingress'] } }] };
 }
 
 const dotted = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
@@ -32,6 +32,14 @@ describe('the policy stage warm-up', () => {
     expect(new Set(some).size).toBe(16);
     for (const a of some) expect(w.pods.map((p) => p.ips[0])).toContain(a);
     expect(compiled.podAddressesV4(1000).map(dotted).sort()).toEqual(w.pods.map((p) => p.ips[0]).sort());
+  });
+
+  it('takes the pods a policy isolates first: their flows walk rule lists', () => {
+    const w = world(40, 4);
+    const compiled = new CompiledPolicy(compilePolicy(w, 1).sab);
+    const isolated = w.pods.filter((p) => p.labels.isolated === 'yes').map((p) => p.ips[0]);
+    expect(compiled.podAddressesV4(10).map(dotted).sort()).toEqual(isolated.sort());
+    expect(compiled.podAddressesV4(12).map(dotted).slice(0, 10).sort()).toEqual(isolated.sort());
   });
 
   it('runs its connections through the stage and leaves nothing behind: the shard\'s table, counters and decider see its first real packet as new', () => {
