@@ -4,7 +4,8 @@
 // finding where a first packet's time goes; --profile DIR starts the daemons with --perf-basic-prof
 // and records `perf record -g` of each daemon during the last round's connects into
 // DIR/<variant>-<node>.data (read with `perf report -i FILE`).
-//   node dist/bench/connect-cost.js [--rounds 5] [--connects 2000] [--rr-seconds 2] [--policy-pods 5000] [--policies 1000] [--profile DIR]
+// --perf-event names what perf samples (default cpu-clock at 2 kHz; page-faults: every fault).
+//   node dist/bench/connect-cost.js [--rounds 5] [--connects 2000] [--rr-seconds 2] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -106,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       rounds: { type: 'string', default: '5' }, connects: { type: 'string', default: '2000' }, 'rr-seconds': { type: 'string', default: '2' },
       'policy-pods': { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, profile: { type: 'string' },
+      'perf-event': { type: 'string', default: 'cpu-clock' },
     },
   });
   const whole = (flag: string, min: number, max: number): number => {
@@ -142,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
         const server = { ns: s.b.pods[0].ns, ip: s.b.pods[0].ip };
         const pids = s.daemons.map((d) => d.pid);
         const waits = await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total');
-        const perf = profileDir && r === rounds - 1 ? pids.map((pid, i) => spawn('perf', ['record', '-g', '-F', '2000', '-p', String(pid), '-o', join(profileDir, `${v}-${'ab'[i]}.data`)], { stdio: 'ignore' })) : [];
+        const perf = profileDir && r === rounds - 1 ? pids.map((pid, i) => spawn('perf', ['record', '-g', '-e', values['perf-event']!, ...(values['perf-event'] === 'cpu-clock' ? ['-F', '2000'] : []), '-p', String(pid), '-o', join(profileDir, `${v}-${'ab'[i]}.data`)], { stdio: 'ignore' })) : [];
         const t0 = await threadTicks(pids);
         const c = await tcpConnects(binary, server, s.a.pods[0].ns, connects);
         const t1 = await threadTicks(pids);
