@@ -12,6 +12,7 @@ import { ControlWord, type ShardConfig } from './shard-config.js';
 import { CounterLayout, ShardCounters } from './counters.js';
 import type { Forwarder } from './forwarder.js';
 import { CompiledPolicy } from './policy/compiled-policy.js';
+import { warmPolicyStage } from './policy/policy-warm-up.js';
 import { RouterForwarder } from './router-forwarder.js';
 import { isOwnPodsUpdate } from './same-node-hairpin.js';
 import { SharedTableReader } from './shared-table.js';
@@ -40,6 +41,7 @@ export class Shard {
   private readonly udp6: UdpSocket | undefined;
   private version = -1;
   private policyVersion = 0;
+  private warmedWithPods = false;
   /** Garbage collections are counted by a profiler, restarted at each report (its stop() hands over the list). */
   private gc = new GCProfiler();
   private gcs = 0;
@@ -62,6 +64,19 @@ export class Shard {
     this.udp6 = cfg.udp6Fd >= 0 ? new UdpSocket(cfg.udp6Fd, 6, cfg.port, cfg.maxInnerV6, this.counters, report, cfg.send6Fds) : undefined;
     const parts = { cfg, counters: this.counters, trace: new TraceWriter(cfg.trace, cfg.index), udp: this.udp, udp6: this.udp6 };
     this.forwarder = cfg.switch ? new SwitchForwarder(parts, cfg.switch) : new RouterForwarder(parts);
+    // Before the first real packet: a connection's first packet would otherwise meet unoptimized code.
+    if (cfg.policy) this.warmPolicy(new CompiledPolicy(cfg.policy.compiled));
+  }
+
+  /**
+   * The policy stage warmed (policy-warm-up.ts) at start, and once more with the first policy that
+   * knows pods (the one at start usually knows none yet), so that the decider's paths through pods
+   * and their rules are warm too. Never again: a warm-up takes ~0.4 s of CPU.
+   */
+  private warmPolicy(compiled: CompiledPolicy): void {
+    if (this.warmedWithPods) return;
+    warmPolicyStage(compiled, this.cfg.slotSize);
+    this.warmedWithPods = compiled.podCount() > 0;
   }
 
   /** Runs until the main thread sets the stop word and wakes us. */
@@ -111,6 +126,7 @@ export class Shard {
     const compiled = new CompiledPolicy(latest);
     this.forwarder.adoptPolicy(compiled);
     parentPort?.postMessage({ type: 'policy-adopted', worker: this.cfg.index, generation: compiled.generation(), at: Date.now() } satisfies PolicyAdopted);
+    this.warmPolicy(compiled);
   }
 
   private syncTable(): void {

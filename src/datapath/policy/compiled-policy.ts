@@ -43,6 +43,26 @@ export class CompiledPolicy implements FlowDecider {
     return this.lastReason;
   }
 
+  /**
+   * Up to `max` IPv4 addresses of pods, as Uint32s, those a policy isolates first (their flows walk
+   * rule lists): for the warm-up's connections, not for the datapath.
+   */
+  podAddressesV4(max: number): number[] {
+    const w = this.w;
+    const found: number[] = [];
+    for (const isolated of [true, false]) {
+      for (let s = this.hashOff; s <= this.hashOff + this.hashMask * ADDRESS_WORDS && found.length < max; s += ADDRESS_WORDS) {
+        const pod = w[s + A_POD];
+        if (pod < 0) continue;
+        const p = this.podsOff + pod * POD_WORDS;
+        if ((w[p + P_INGRESS_ISOLATED_BY] >= 0 || w[p + P_EGRESS_ISOLATED_BY] >= 0) !== isolated) continue;
+        // ::ffff:a.b.c.d (the FlowQuery form of an IPv4 address)
+        if (w[s + A_ADDR] === 0 && w[s + A_ADDR + 1] === 0 && w[s + A_ADDR + 2] === 0xffff) found.push(w[s + A_ADDR + 3] >>> 0);
+      }
+    }
+    return found;
+  }
+
   decide(q: FlowQuery): number {
     const w = this.w;
     const srcSlot = this.slotOf(q.src);

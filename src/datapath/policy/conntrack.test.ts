@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ipv4, ipv6, TCP, tcp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, UDP, udp } from '../../../test/flow-packets.js';
 import { ConfigError } from '../../config-error.js';
@@ -180,6 +181,14 @@ describe('the connection table', () => {
   it('refuses a cap it cannot hold, naming the setting', () => {
     for (const bad of [0, 15, 1.5, Number.NaN, 2 ** 23]) expect(() => allocateConntrack(bad)).toThrow(/^--conntrack-max: .* give an integer/);
     expect(() => allocateConntrack(-1, 'conntrackMax')).toThrow(ConfigError);
+  });
+
+  it('is resident from the start: no first packet takes the page faults of a fresh page', () => {
+    const residentKiB = () => Number(/^RssAnon:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+    const before = residentKiB();
+    const sab = allocateConntrack(1 << 18);
+    // Untouched, the 31.5 MiB would not count at all; half of it leaves room for what other threads free meanwhile.
+    expect((residentKiB() - before) * 1024).toBeGreaterThan(sab.byteLength / 2);
   });
 
   it('reports its memory: the slots at twice the cap', () => {

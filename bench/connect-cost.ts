@@ -1,0 +1,179 @@
+// The narrow form of bench/compare.ts's policy rows: only what a new connection and an established
+// one cost with NetworkPolicy on (vxroute-policy) against off (vxroute-kube), the same API server
+// world as the full bench, rounds interleaving the two, many connect() samples per round. For
+// finding where a first packet's time goes; --profile DIR starts the daemons with --perf-basic-prof
+// and records `perf record -g` of each daemon during the last round's connects into
+// DIR/<variant>-<node>.data (read with `perf report -i FILE`).
+// --perf-event names what perf samples (default cpu-clock at 2 kHz; page-faults: every fault).
+//   node dist/bench/connect-cost.js [--rounds 5] [--connects 2000] [--rr-seconds 2] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E]
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { median } from '../src/lab/iperf.js';
+import { KubeApiServer } from '../src/lab/kube-api-server.js';
+import { Lab, type LabNode } from '../src/lab/lab.js';
+import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { loadMeasuredWorld, MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
+import { buildTcpRr, CONNECT_PORT, TRANSACTIONS_PORT, tcpConnects, tcpRr } from './tcp-rr.js';
+
+const VARIANTS = ['vxroute-kube', 'vxroute-policy'] as const;
+type Variant = (typeof VARIANTS)[number];
+/** The same cap bench/compare.ts gives vxroute-policy's nodes. */
+const CONNTRACK_MAX = 65_536;
+const IPERF_PORT = 5201;
+
+interface Setup {
+  lab: Lab;
+  a: LabNode;
+  b: LabNode;
+  /** Both nodes' daemons. */
+  daemons: VxrouteProcess[];
+}
+
+/** A counter's value summed over both daemons' /metrics (0 where absent, e.g. policy off). */
+async function metricSum(daemons: VxrouteProcess[], name: string): Promise<number> {
+  let sum = 0;
+  for (const d of daemons) {
+    const { body } = await d.get('/metrics');
+    for (const m of body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
+  }
+  return sum;
+}
+
+/** CPU ticks (utime + stime) of each thread of the processes, by node and thread (`a/main`, `b/node:TID`), and each daemon's minor page faults (`a/minflt`). */
+async function threadTicks(pids: number[]): Promise<Map<string, number>> {
+  const ticks = new Map<string, number>();
+  for (const [i, pid] of pids.entries()) {
+    const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+    for (const tid of tasks) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+      if (stat === '') continue;
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = `${'ab'[i] ?? i}/${Number(tid) === pid ? 'main' : `${name}:${tid}`}`;
+      ticks.set(key, (ticks.get(key) ?? 0) + Number(fields[11]) + Number(fields[12]));
+      ticks.set(`${'ab'[i] ?? i}/minflt`, (ticks.get(`${'ab'[i] ?? i}/minflt`) ?? 0) + Number(fields[7]));
+    }
+  }
+  return ticks;
+}
+
+/** The threads that took CPU between two threadTicks, busiest first, in ms (USER_HZ = 100), after each daemon's minor page faults. */
+function cpuLine(before: Map<string, number>, after: Map<string, number>): string {
+  const delta = (k: string): number => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+  const faults = `minor faults a ${delta('a/minflt')} b ${delta('b/minflt')}; `;
+  return faults + [...after].filter(([k]) => !k.endsWith('/minflt')).map(([k, v]) => [k, (v - (before.get(k) ?? 0)) * 10] as const).filter(([, ms]) => ms > 0).sort((x, y) => y[1] - x[1]).map(([k, ms]) => `${k} ${ms}`).join(', ');
+}
+
+async function setup(variant: Variant, world: WorldSize, profileDir: string | undefined): Promise<Setup> {
+  const lab = await Lab.create({ underlay: [4], pods: [4] });
+  try {
+    const a = await lab.addNode('vxroute', 1, { txOffload: true });
+    const b = await lab.addNode('vxroute', 1, { txOffload: true });
+    const server = new KubeApiServer();
+    lab.onDispose(() => void server.close());
+    const kubeconfig = await lab.addApiServer(server);
+    for (const n of [a, b]) server.upsertNode({ metadata: { name: n.name }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.publicIP }] } });
+    loadMeasuredWorld(server, world, { node: a.name, ip: a.pods[0].ip }, { node: b.name, ip: b.pods[0].ip }, { iperf: IPERF_PORT, transactions: Number(TRANSACTIONS_PORT), connects: Number(CONNECT_PORT) });
+    const netConf = await lab.writeNetConf();
+    const flags = variant === 'vxroute-kube' ? ['--no-network-policy'] : ['--conntrack-max', String(CONNTRACK_MAX)];
+    const saved = process.env.NODE_OPTIONS;
+    // perf finds JIT-compiled functions by the /tmp/perf-PID.map the daemons write.
+    if (profileDir) process.env.NODE_OPTIONS = '--perf-basic-prof';
+    const daemons = [];
+    try {
+      for (const n of [a, b]) daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, flags));
+      for (const d of daemons) await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 2, 60_000);
+    } finally {
+      if (saved === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = saved;
+    }
+    return { lab, a, b, daemons };
+  } catch (err) {
+    await lab.dispose();
+    throw err;
+  }
+}
+
+const loadAverage = async (): Promise<string> => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rounds: { type: 'string', default: '5' }, connects: { type: 'string', default: '2000' }, 'rr-seconds': { type: 'string', default: '2' },
+      'policy-pods': { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, profile: { type: 'string' },
+      'perf-event': { type: 'string', default: 'cpu-clock' },
+    },
+  });
+  const whole = (flag: string, min: number, max: number): number => {
+    const n = Number(values[flag as keyof typeof values]);
+    if (!(Number.isInteger(n) && n >= min && n <= max)) throw new RangeError(`--${flag}: "${String(values[flag as keyof typeof values])}" must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+  let rounds: number, connects: number, rrSeconds: number, world: WorldSize;
+  try {
+    rounds = whole('rounds', 1, 100);
+    connects = whole('connects', 10, 100_000);
+    rrSeconds = whole('rr-seconds', 1, 600);
+    world = { pods: whole('policy-pods', 2, 25_000), policies: whole('policies', MEASURED_POLICIES + 1, 10_000) };
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 1;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('connect-cost builds network namespaces: run it as root\n');
+    return 1;
+  }
+  const profileDir = values.profile === undefined ? undefined : resolve(values.profile);
+  if (profileDir) await mkdir(profileDir, { recursive: true });
+  const scratch = await mkdtemp(join(tmpdir(), 'vxroute-connect-'));
+  const setups = new Map<Variant, Setup>();
+  try {
+    const binary = await buildTcpRr(scratch);
+    for (const v of VARIANTS) setups.set(v, await setup(v, world, profileDir));
+    const connectP50 = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+    const rr = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const v of VARIANTS) {
+        const s = setups.get(v)!;
+        const server = { ns: s.b.pods[0].ns, ip: s.b.pods[0].ip };
+        const pids = s.daemons.map((d) => d.pid);
+        const waits = await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total');
+        const perf = profileDir && r === rounds - 1 ? pids.map((pid, i) => spawn('perf', ['record', '-g', '-e', values['perf-event']!, ...(values['perf-event'] === 'cpu-clock' ? ['-F', '2000'] : []), '-p', String(pid), '-o', join(profileDir, `${v}-${'ab'[i]}.data`)], { stdio: 'ignore' })) : [];
+        const t0 = await threadTicks(pids);
+        const c = await tcpConnects(binary, server, s.a.pods[0].ns, connects);
+        const t1 = await threadTicks(pids);
+        for (const p of perf) {
+          p.kill('SIGINT');
+          await once(p, 'exit');
+        }
+        const t = await tcpRr(binary, server, s.a.pods[0].ns, rrSeconds);
+        const t2 = await threadTicks(pids);
+        connectP50.get(v)!.push(c.p50Us);
+        rr.get(v)!.push(t.transactionsPerS);
+        console.log(`round ${r + 1} ${v}: connect p50 ${c.p50Us} µs p99 ${c.p99Us} µs, TCP_RR ${t.transactionsPerS.toFixed(0)}/s (p50 ${t.p50Us} µs); load ${await loadAverage()}`);
+        console.log(`  CPU ms during connects: ${cpuLine(t0, t1)}; conntrack lock waits ${(await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total')) - waits}`);
+        console.log(`  CPU ms during TCP_RR: ${cpuLine(t1, t2)}`);
+      }
+    }
+    const on = 'vxroute-policy';
+    const off = 'vxroute-kube';
+    const diffs = connectP50.get(on)!.map((x, i) => x - connectP50.get(off)![i]);
+    const ratios = rr.get(on)!.map((x, i) => x / rr.get(off)![i]);
+    console.log(`connect p50 on − off: median ${median(diffs)} µs (rounds: ${diffs.join(', ')})`);
+    console.log(`TCP_RR on ÷ off: median ${median(ratios).toFixed(2)}× (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')})`);
+    return 0;
+  } finally {
+    for (const s of setups.values()) await s.lab.dispose();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

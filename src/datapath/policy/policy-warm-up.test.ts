@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { ipv4, TCP, tcp, TCP_SYN } from '../../../test/flow-packets.js';
+import { TestDecider } from '../../../test/test-flow-decider.js';
+import { compilePolicy } from '../../policy/compile-policy.js';
+import type { PolicyPod, PolicyWorld } from '../../policy/world.js';
+import { HEADROOM } from '../../packet/constants.js';
+import { CounterLayout, Direction, ShardCounters } from '../counters.js';
+import { FORWARDED, PacketBatch } from '../packet-batch.js';
+import { CompiledPolicy } from './compiled-policy.js';
+import { allocateConntrack, Conntrack } from './conntrack.js';
+import { FLOW_DENY_INGRESS } from './flow-decider.js';
+import { policyStage } from './policy-stage.js';
+import { WARM_CONNECTIONS, warmPolicyStage } from './policy-warm-up.js';
+
+const SLOT = 2048;
+
+/** `n` pods with an IPv4 and an IPv6 address each, and one policy that isolates for ingress those labelled `isolated` (every `isolatedEvery`th). */
+function world(n: number, isolatedEvery = 1): PolicyWorld {
+  const pods: PolicyPod[] = [];
+  for (let i = 0; i < n; i++) pods.push({ namespace: 'ns', name: `p${i}`, labels: i % isolatedEvery === 0 ? { isolated: 'yes' } : {}, ips: [`10.244.${i >> 8}.${i & 255}`, `fd00:10:244::${i.toString(16)}`], nodeName: 'n0', hostNetwork: false, ports: [] });
+  return { pods, namespaces: [{ name: 'ns', labels: { 'kubernetes.io/metadata.name': 'ns' } }], nodes: [{ name: 'n0', addresses: ['192.0.2.1'] }], policies: [{ metadata: { namespace: 'ns', name: 'deny' }, spec: { podSelector: { matchLabels: { isolated: 'yes' } }, policyTypes: ['Ingress'] } }] };
+}
+
+const dotted = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+
+describe('the policy stage warm-up', () => {
+  it('takes its connections between real pods: the IPv4 addresses of the compiled pods, at most as many as asked', () => {
+    const w = world(40);
+    const compiled = new CompiledPolicy(compilePolicy(w, 1).sab);
+    const some = compiled.podAddressesV4(16).map(dotted);
+    expect(some).toHaveLength(16);
+    expect(new Set(some).size).toBe(16);
+    for (const a of some) expect(w.pods.map((p) => p.ips[0])).toContain(a);
+    expect(compiled.podAddressesV4(1000).map(dotted).sort()).toEqual(w.pods.map((p) => p.ips[0]).sort());
+  });
+
+  it('takes the pods a policy isolates first: their flows walk rule lists', () => {
+    const w = world(40, 4);
+    const compiled = new CompiledPolicy(compilePolicy(w, 1).sab);
+    const isolated = w.pods.filter((p) => p.labels.isolated === 'yes').map((p) => p.ips[0]);
+    expect(compiled.podAddressesV4(10).map(dotted).sort()).toEqual(isolated.sort());
+    expect(compiled.podAddressesV4(12).map(dotted).slice(0, 10).sort()).toEqual(isolated.sort());
+  });
+
+  it('runs its connections through the stage and leaves nothing behind: the shard\'s table, counters and decider see its first real packet as new', () => {
+    const compiled = new CompiledPolicy(compilePolicy(world(40), 1).sab);
+    // Every warm-up connection was judged: denied ones too (all pods are isolated for ingress).
+    expect(warmPolicyStage(compiled, SLOT)).toBeGreaterThanOrEqual(WARM_CONNECTIONS * 2);
+    expect(compiled.decide({ src: mapped('10.244.0.1'), dst: mapped('10.244.0.2'), protocol: TCP, dstPort: 80 })).toBe(FLOW_DENY_INGRESS);
+
+    const layout = new CounterLayout(1, 1);
+    const counters = new ShardCounters(layout.block(layout.allocate(), 0), layout);
+    counters.now = Date.now();
+    const conntrack = new Conntrack(allocateConntrack(64));
+    const decider = new TestDecider();
+    const b = new PacketBatch(1, SLOT);
+    // A flow between pods the warm-up used, on a port it used.
+    const p = ipv4(dotted(compiled.podAddressesV4(1)[0]), '10.244.0.9', TCP, tcp(1024, 80, TCP_SYN));
+    p.copy(b.slab, HEADROOM);
+    b.sizes[0] = p.length;
+    b.verdicts[0] = FORWARDED;
+    policyStage(b, 1, 0, { conntrack, decider, counters }, Direction.tun);
+    expect(b.verdicts[0]).toBe(FORWARDED);
+    expect(decider.asked).toHaveLength(1);
+    expect(conntrack.stats()).toMatchObject({ entries: 1, inserted: 1 });
+  });
+});
+
+function mapped(v4: string): Uint8Array {
+  const a = new Uint8Array(16);
+  a[10] = a[11] = 0xff;
+  a.set(v4.split('.').map(Number), 12);
+  return a;
+}
