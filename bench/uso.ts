@@ -6,12 +6,10 @@
 // on vxroute's receiving node the TUN writes per datagram and on its sending node the USO reads.
 // `--cli PATH` adds a pair of vxroute nodes running another build (e.g. one without USO).
 //   npm run bench:uso -- [--rounds 3] [--seconds 5] [--cli PATH]
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Lab, type LabNode } from '../src/lab/lab.js';
-import { median } from '../src/lab/iperf.js';
-import { inNs } from '../src/lab/netns.js';
+import { iperfJson, median } from '../src/lab/iperf.js';
 import { ping } from '../src/lab/traffic.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { buildUdpSegment, udpSegmentRun } from './udp-segment.js';
@@ -27,15 +25,9 @@ interface Trial { pps: number; loss: number; sent: number }
 
 /** iperf3's UDP, unpaced (-b 0): delivered datagrams/s and loss as its server counted them. */
 async function iperfUdp(to: { ns: string; ip: string }, fromNs: string): Promise<Trial> {
-  const srv = spawn('ip', ['netns', 'exec', to.ns, 'iperf3', '-s', '-1', '-B', to.ip], { stdio: 'ignore' });
-  try {
-    await new Promise((r) => setTimeout(r, 300));
-    const out = JSON.parse(await inNs(fromNs, 'iperf3', ['-c', to.ip, '-J', '-u', '-l', String(SIZE), '-b', '0', '-t', String(seconds)])) as { end: { sum_sent: { packets: number }; sum_received: { packets: number; lost_packets: number; seconds: number } } };
-    const r = out.end.sum_received;
-    return { pps: (r.packets - r.lost_packets) / r.seconds, loss: r.lost_packets / Math.max(1, r.packets), sent: out.end.sum_sent.packets };
-  } finally {
-    srv.kill();
-  }
+  const { end } = await iperfJson(to, fromNs, ['-u', '-l', String(SIZE), '-b', '0', '-t', String(seconds)]);
+  const r = end.sum_received;
+  return { pps: (r.packets - r.lost_packets) / r.seconds, loss: r.lost_packets / Math.max(1, r.packets), sent: end.sum_sent.packets };
 }
 
 const lab = await Lab.create();

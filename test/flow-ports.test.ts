@@ -23,7 +23,7 @@ interface Streams {
 /** `STREAMS` TCP streams of iperf3 at a few Mbit/s each for a second, client pod → server pod. */
 async function streams(server: Pod, client: Pod): Promise<Streams> {
   const report = await iperfJson(server, client.ns, ['-P', String(STREAMS), '-t', '1', '-b', '4M'], IPERF_PORT);
-  return { received: (report.end as { streams: { receiver: { bytes: number } }[] }).streams.map((s) => s.receiver.bytes) };
+  return { received: report.end.streams.map((s) => s.receiver.bytes) };
 }
 
 interface Datagram {
