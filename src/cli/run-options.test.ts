@@ -113,6 +113,13 @@ describe('vxroute run flags', () => {
     expect(parseRunOptions([...base, '--mode', 'switch', '--no-tun-offload'], {}).tunOffload).toBe(false);
   });
 
+  it('reads the TUN through io_uring unless told --tun-reads readv, and refuses other readers', () => {
+    expect(parseRunOptions(base, {}).tunReads).toBe('uring');
+    expect(parseRunOptions([...base, '--tun-reads', 'readv'], {}).tunReads).toBe('readv');
+    expect(parseRunOptions([...base, '--tun-reads=uring'], {}).tunReads).toBe('uring');
+    expect(message([...base, '--tun-reads', 'mmap'])).toMatch(/^--tun-reads: "mmap" is neither uring nor readv/);
+  });
+
   it('busy-polls only on request, for a bounded number of microseconds', () => {
     expect(parseRunOptions(base, {}).busyPollUs).toBe(0);
     expect(parseRunOptions([...base, '--busy-poll', '50'], {}).busyPollUs).toBe(50);
