@@ -143,7 +143,7 @@ bool OptionalRing(const Napi::CallbackInfo& info, TunRing** ring, int32_t** stat
 void CountRing(TunRing* ring, int32_t* stats) {
   if (ring == nullptr) return;
   uint32_t enters, reads;
-  ring->TakeCounts(&enters, &reads);
+  ring->EndCall(&enters, &reads);
   stats[0] = static_cast<int32_t>(ring->buffered());
   stats[1] = static_cast<int32_t>(enters);
   stats[2] = static_cast<int32_t>(reads);

@@ -139,7 +139,8 @@ TunRing::~TunRing() {
   if (ringFd_ >= 0) close(ringFd_);
 }
 
-void TunRing::TakeCounts(uint32_t* enters, uint32_t* reads) {
+void TunRing::EndCall(uint32_t* enters, uint32_t* reads) {
+  drained_ = false;
   *enters = enters_;
   *reads = reads_;
   enters_ = reads_ = 0;

@@ -36,8 +36,9 @@ class TunRing {
   size_t regionSize() const { return regionSize_; }
   // Packets read from the queue and not yet handed out: the caller must not wait on the fd.
   uint32_t buffered() const { return filled_ - next_; }
-  // io_uring_enter calls and reads submitted since the last TakeCounts.
-  void TakeCounts(uint32_t* enters, uint32_t* reads);
+  // io_uring_enter calls and reads submitted since the last EndCall; an empty queue seen in
+  // this call says nothing about the next one.
+  void EndCall(uint32_t* enters, uint32_t* reads);
 
  private:
   TunRing() = default;
