@@ -55,6 +55,11 @@ size_t Total(const iovec* iov, int iovcnt) {
   return total;
 }
 
+// Whether a read of r bytes went past the slot into the scratch (the last of several iovecs).
+bool Spilled(ssize_t r, const iovec* iov, int iovcnt) {
+  return iovcnt > 1 && static_cast<size_t>(r) > Total(iov, iovcnt - 1);
+}
+
 ssize_t PlainReadv(int fd, const iovec* iov, int iovcnt) {
   ssize_t r;
   do {
@@ -146,7 +151,7 @@ void TunRing::EndCall(uint32_t* enters, uint32_t* reads) {
   enters_ = reads_ = 0;
 }
 
-bool TunRing::Submit(int fd, uint32_t reads) {
+bool TunRing::Submit(int fd, uint32_t reads, size_t slotBytes) {
   uint32_t tail = __atomic_load_n(sqTail_, __ATOMIC_RELAXED);
   auto* sqes = static_cast<io_uring_sqe*>(sqes_);
   for (uint32_t i = 0; i < reads; i++, tail++) {
@@ -203,6 +208,9 @@ bool TunRing::Submit(int fd, uint32_t reads) {
   }
   if (refused) broken_ = true;  // the kernel said something these reads cannot mean: readv from now on
   want_ = filled_ == reads ? std::min(2 * reads, kRingDepth) : filled_ + 1;
+  for (uint32_t i = 0; i < filled_; i++) {
+    if (results_[i] > 0 && static_cast<size_t>(results_[i]) > slotBytes) want_ = 1;  // TSO packets: readv, no copy
+  }
   return true;
 }
 
@@ -216,10 +224,11 @@ ssize_t TunRing::Readv(int fd, const iovec* iov, int iovcnt, int64_t slotsLeft) 
     const uint32_t reads = static_cast<uint32_t>(std::min<int64_t>(std::min<int64_t>(want_, slotsLeft), kRingDepth));
     if (broken_ || reads <= 1 || Total(iov, iovcnt) > regionSize_) {
       const ssize_t r = PlainReadv(fd, iov, iovcnt);
-      if (r >= 0 && want_ < 2) want_ = 2;
+      // A packet that spilled past the slot (a TSO packet) is read best where it lands: no copy.
+      if (r >= 0) want_ = Spilled(r, iov, iovcnt) ? 1 : std::max(want_, 2u);
       return r;
     }
-    if (!Submit(fd, reads)) return PlainReadv(fd, iov, iovcnt);
+    if (!Submit(fd, reads, Total(iov, iovcnt > 1 ? iovcnt - 1 : iovcnt))) return PlainReadv(fd, iov, iovcnt);
     if (filled_ == 0) {
       drained_ = false;
       errno = EAGAIN;

@@ -16,7 +16,8 @@
 namespace vxroute {
 
 // Reads submitted in one io_uring_enter at most; the number grows from 1 (a plain readv, no
-// copy) while every read of the last batch found a packet, and shrinks to what the last one found.
+// copy) while every read of the last batch found a packet, shrinks to what the last one found,
+// and falls back to 1 after a TSO packet (copying 64 KiB costs more than the syscall it saves).
 constexpr uint32_t kRingDepth = 32;
 
 class TunRing {
@@ -44,8 +45,9 @@ class TunRing {
   TunRing() = default;
   bool Setup();
   // Submits `reads` reads and collects their completions into results_; false with errno if
-  // io_uring_enter failed before any completed.
-  bool Submit(int fd, uint32_t reads);
+  // io_uring_enter failed before any completed. A packet longer than `slotBytes` (a TSO packet)
+  // sends the next read back to a plain readv, which puts it in place without a copy.
+  bool Submit(int fd, uint32_t reads, size_t slotBytes);
 
   int ringFd_ = -1;
   void* sqMap_ = nullptr;
