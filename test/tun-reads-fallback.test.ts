@@ -1,6 +1,6 @@
 // `vxroute run` where io_uring is refused, as Docker's default seccomp profile refuses it (the
-// filter of test/no-io-uring.c, loaded before main): the daemon says so and reads its TUN one
-// readv per packet; beside it a node asked for `--tun-reads readv`. Pings and a TCP stream
+// filter of test/no-io-uring.c, loaded before main), asked for `--tun-reads uring`: the daemon says
+// so and reads its TUN one readv per packet; beside it a node asked for `--tun-reads readv`. Pings and a TCP stream
 // between them arrive intact. All inside namespaces this test creates (see src/lab/lab.ts).
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ describe('TUN reads without io_uring', () => {
     a = await lab.addNode('vxroute');
     b = await lab.addNode('vxroute');
     const subnets = await lab.writeSubnets();
-    refused = await lab.startVxroute(a, subnets, ['--workers', '2'], undefined, { ...process.env, LD_PRELOAD: shim });
+    refused = await lab.startVxroute(a, subnets, ['--workers', '2', '--tun-reads', 'uring'], undefined, { ...process.env, LD_PRELOAD: shim });
     asked = await lab.startVxroute(b, subnets, ['--workers', '2', '--tun-reads', 'readv']);
   });
   afterAll(async () => {

@@ -113,8 +113,8 @@ describe('vxroute run flags', () => {
     expect(parseRunOptions([...base, '--mode', 'switch', '--no-tun-offload'], {}).tunOffload).toBe(false);
   });
 
-  it('reads the TUN through io_uring unless told --tun-reads readv, and refuses other readers', () => {
-    expect(parseRunOptions(base, {}).tunReads).toBe('uring');
+  it('reads the TUN one readv per packet unless told --tun-reads uring, and refuses other readers', () => {
+    expect(parseRunOptions(base, {}).tunReads).toBe('readv');
     expect(parseRunOptions([...base, '--tun-reads', 'readv'], {}).tunReads).toBe('readv');
     expect(parseRunOptions([...base, '--tun-reads=uring'], {}).tunReads).toBe('uring');
     expect(message([...base, '--tun-reads', 'mmap'])).toMatch(/^--tun-reads: "mmap" is neither uring nor readv/);
