@@ -3,6 +3,8 @@
 //   kernel   the kernel's VXLAN, configured as flannel configures it (the reference)
 //   vxroute  vxroute on both nodes
 //   vxroute-busy  vxroute --busy-poll on both nodes (what spinning buys in latency, and costs in CPU)
+//   vxroute-uring  vxroute --tun-reads uring: TUN reads batched through io_uring, against the
+//                  default readv (only when named in --variants; docs/decisions.md "Batched TUN reads")
 //   kernel-l2  the kernel's bridge + vxlan with head-end replication: one Ethernet segment
 //   vxroute-l2 vxroute --mode switch on both nodes: the same segment through TAP devices
 //   naive    socat TUN ↔ UDP, one packet per syscall (what flannel's old UDP mode amounted to)
@@ -42,7 +44,9 @@ import { renderChart } from './chart.js';
 import { policyCost, policyCostLines } from './policy-cost.js';
 import { buildTcpRr, CONNECT_PORT, TRANSACTIONS_PORT, tcpConnects, tcpRr } from './tcp-rr.js';
 
-const VARIANTS = ['kernel', 'vxroute', 'vxroute-kube', 'vxroute-policy', 'vxroute-busy', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct'] as const;
+const VARIANTS = ['kernel', 'vxroute', 'vxroute-kube', 'vxroute-policy', 'vxroute-busy', 'kernel-l2', 'vxroute-l2', 'naive', 'none', 'vxroute-direct', 'vxroute-uring'] as const;
+/** The variants a run measures when --variants does not name them: all but the comparisons of one setting. */
+const DEFAULT_VARIANTS = VARIANTS.filter((v) => v !== 'vxroute-uring');
 type Variant = (typeof VARIANTS)[number];
 /** How long a vxroute-busy shard spins after traffic: longer than a round trip through both daemons (bench:latency). */
 const BUSY_POLL_US = 200;
@@ -114,9 +118,9 @@ async function build(lab: Lab, variant: Variant, world: WorldSize): Promise<Setu
   const pids: number[] = [];
   let api: KubeApiServer | undefined;
   if (kind === 'kernel') await lab.programKernelPeers();
-  if (variant === 'vxroute' || variant === 'vxroute-busy' || variant === 'vxroute-l2') {
+  if (variant === 'vxroute' || variant === 'vxroute-busy' || variant === 'vxroute-l2' || variant === 'vxroute-uring') {
     const subnets = await lab.writeSubnets();
-    const flags = variant === 'vxroute-l2' ? ['--mode', 'switch'] : variant === 'vxroute-busy' ? ['--busy-poll', String(BUSY_POLL_US)] : [];
+    const flags = variant === 'vxroute-l2' ? ['--mode', 'switch'] : variant === 'vxroute-busy' ? ['--busy-poll', String(BUSY_POLL_US)] : variant === 'vxroute-uring' ? ['--tun-reads', 'uring'] : [];
     for (const n of [a, b]) daemons.push(await lab.startVxroute(n, subnets, flags));
   }
   // vxroute-kube: the same API server and world with the policy off, the baseline of the policy's cost.
@@ -266,7 +270,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       'rate-trial-seconds': { type: 'string', default: '2' }, 'rate-precision': { type: 'string', default: '0.05' },
       quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench/results' },
       'policy-pods': { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, 'policy-changes': { type: 'string', default: '20' },
-      variants: { type: 'string', default: VARIANTS.join(',') },
+      variants: { type: 'string', default: DEFAULT_VARIANTS.join(',') },
     },
   });
   const missing = ['iperf3', 'socat', 'ping', 'cc'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);

@@ -10,9 +10,11 @@
         "src/gso_coalesce.cc",
         "src/internet_checksum.cc",
         "src/partial_checksum.cc",
+        "src/ring_completion.cc",
         "src/tun.cc",
         "src/tso_split.cc",
         "src/tun_offload.cc",
+        "src/tun_ring.cc",
         "src/udp.cc",
         "src/udp_gro.cc"
       ],

@@ -5,11 +5,13 @@
 #include "partial_checksum.h"
 #include "gso_coalesce.h"
 #include "tun_offload.h"
+#include "tun_ring.h"
 
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -102,6 +104,63 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   return handle;
 }
 
+// tunRingOpen(regionSize): a ring for batched reads of one queue (tun_ring.h), each read taking
+// up to regionSize bytes (what readBatch's iovecs hold). Throws with the errno when io_uring is
+// unavailable (ENOSYS, EPERM: kernel.io_uring_disabled or a seccomp profile): the caller reads with readv.
+Napi::Value TunRingOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t regionSize;
+  if (!ArgInt(info, 0, &regionSize)) return env.Undefined();
+  if (regionSize < 1 || regionSize > (1 << 20)) {
+    ThrowRange(env, "tunRingOpen: regionSize must be 1..1048576");
+    return env.Undefined();
+  }
+  TunRing* ring = TunRing::Open(static_cast<size_t>(regionSize));
+  if (ring == nullptr) {
+    ThrowErrno(env, "io_uring_setup", errno);
+    return env.Undefined();
+  }
+  return Napi::External<TunRing>::New(env, ring, [](Napi::Env, TunRing* r) { delete r; });
+}
+
+// tunRingProbe(): 0 when a ring for batched reads can be set up here, else the errno that refused it.
+Napi::Value TunRingProbe(const Napi::CallbackInfo& info) {
+  TunRing* ring = TunRing::Open(1);
+  const int err = ring == nullptr ? errno : 0;
+  delete ring;
+  return Napi::Number::New(info.Env(), err);
+}
+
+// readBatch's optional ring (argument 9) and its counters (argument 10, 3 words): packets read
+// ahead and not yet handed out; io_uring_enter calls and reads submitted in this call.
+constexpr size_t kRingStatsWords = 3;
+
+bool OptionalRing(const Napi::CallbackInfo& info, TunRing** ring, int32_t** stats) {
+  *ring = nullptr;
+  if (info.Length() <= 9 || info[9].IsUndefined() || info[9].IsNull()) return true;
+  if (!info[9].IsExternal()) {
+    ThrowType(info.Env(), "readBatch: argument 9 must be a ring from tunRingOpen");
+    return false;
+  }
+  size_t length;
+  if (!ArgInt32Array(info, 10, stats, &length)) return false;
+  if (length < kRingStatsWords) {
+    ThrowRange(info.Env(), "readBatch: the ring's stats must hold 3 words");
+    return false;
+  }
+  *ring = info[9].As<Napi::External<TunRing>>().Data();
+  return true;
+}
+
+void CountRing(TunRing* ring, int32_t* stats) {
+  if (ring == nullptr) return;
+  uint32_t enters, reads;
+  ring->EndCall(&enters, &reads);
+  stats[0] = static_cast<int32_t>(ring->buffered());
+  stats[1] = static_cast<int32_t>(enters);
+  stats[2] = static_cast<int32_t>(reads);
+}
+
 Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd, slotSize, offset, count;
@@ -109,9 +168,12 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   size_t slabLength, sizesLength;
   int32_t* sizes;
   int64_t flags;
+  TunRing* ring;
+  int32_t* ringStats = nullptr;
   if (!ArgInt(info, 0, &fd) || !ArgBuffer(info, 1, &slab, &slabLength) || !ArgInt(info, 2, &slotSize) ||
       !ArgInt(info, 3, &offset) || !ArgInt(info, 4, &count) || !ArgInt32Array(info, 5, &sizes, &sizesLength) ||
-      !OptionalFlags(info, 6, &flags) || !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength)) {
+      !OptionalFlags(info, 6, &flags) || !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength) ||
+      !OptionalRing(info, &ring, &ringStats)) {
     return env.Undefined();
   }
   if (flags & kIoVnetHdr) {
@@ -123,10 +185,12 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
       ThrowRange(env, "readBatch: the scratch buffer must hold a slot and 64 KiB, the state 10 words");
       return env.Undefined();
     }
-    int64_t n = ReadSegmented(static_cast<int>(fd), slab, slotSize, offset, count, sizes, scratch, scratchLength, state,
+    int64_t n = ReadSegmented(ring, static_cast<int>(fd), slab, slotSize, offset, count, sizes, scratch, scratchLength, state,
                               (flags & kIoEthernet) != 0);
-    if (n < 0 && errno != EAGAIN) {
-      ThrowErrno(env, "read", errno);
+    const int err = errno;
+    CountRing(ring, ringStats);
+    if (n < 0 && err != EAGAIN) {
+      ThrowErrno(env, "read", err);
       return env.Undefined();
     }
     return Napi::Number::New(env, static_cast<double>(n < 0 ? 0 : n));
@@ -134,17 +198,20 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   int64_t n = 0;
   while (n < count) {
     uint8_t* p = slab + n * slotSize + offset;
-    size_t room = static_cast<size_t>(slotSize - offset);
-    ssize_t r = read(static_cast<int>(fd), p, room);
+    iovec iov = {p, static_cast<size_t>(slotSize - offset)};
+    ssize_t r = TunReadv(ring, static_cast<int>(fd), &iov, 1, count - n);
     if (r < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
+      const int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN) break;
       if (n > 0) break;  // report what was read; the error recurs on the next call
-      ThrowErrno(env, "read", errno);
+      CountRing(ring, ringStats);
+      ThrowErrno(env, "read", err);
       return env.Undefined();
     }
     sizes[n++] = static_cast<int32_t>(r);
   }
+  CountRing(ring, ringStats);
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
@@ -191,6 +258,8 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
 
 void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen, "tunOpen"));
+  exports.Set("tunRingProbe", Napi::Function::New(env, TunRingProbe, "tunRingProbe"));
+  exports.Set("tunRingOpen", Napi::Function::New(env, TunRingOpen, "tunRingOpen"));
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
 }

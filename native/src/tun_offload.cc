@@ -5,6 +5,7 @@
 
 #include "gso_coalesce.h"
 #include "tso_split.h"
+#include "tun_ring.h"
 #include "virtio_net_hdr.h"
 
 #include <netinet/in.h>
@@ -83,7 +84,7 @@ bool LoadPlan(const int32_t* state, size_t scratchLength, size_t room, TsoPlan* 
 
 }  // namespace
 
-int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
+int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
                       uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet) {
   const size_t room = static_cast<size_t>(slotSize - offset);
   int64_t n = 0;
@@ -107,7 +108,7 @@ int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, i
     uint8_t* p = slab + n * slotSize + offset;
     VirtioNetHdr hdr;
     iovec iov[3] = {{&hdr, sizeof hdr}, {p, room}, {scratch + room, scratchLength - room}};
-    ssize_t r = readv(fd, iov, 3);
+    ssize_t r = TunReadv(ring, fd, iov, 3, count - n);
     if (r < 0) {
       if (errno == EINTR) continue;
       return n > 0 ? n : -1;  // EAGAIN included: the caller tells it apart

@@ -9,6 +9,8 @@
 
 namespace vxroute {
 
+class TunRing;
+
 // State words of a GSO packet read but not yet cut into slots (kept by the caller between calls).
 constexpr size_t kReadStateWords = 10;
 
@@ -17,8 +19,8 @@ constexpr size_t kReadStateWords = 10;
 // MSS-sized TCP segments or gso_size UDP datagrams, one slot each, resuming from `state` on the next call when the slots run out. A read that does not
 // check out gets size -ReadDrop. Returns the slots filled, or -1 with errno (EAGAIN: nothing to
 // read) when none were. `ethernet`: a TAP, whose packets are Ethernet frames (the segments keep
-// the frame's header).
-int64_t ReadSegmented(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
+// the frame's header). `ring`: read through io_uring in batches (tun_ring.h), or null: readv.
+int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
                       uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet);
 
 // What TUNSETOFFLOAD said to USO4/6: refused (EINVAL: a kernel before 6.2, which takes no

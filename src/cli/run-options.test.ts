@@ -122,6 +122,13 @@ describe('vxroute run flags', () => {
     expect(message([...base, '--source-ports'])).toMatch(/^arguments: .*--source-ports/);
   });
 
+  it('reads the TUN one readv per packet unless told --tun-reads uring, and refuses other readers', () => {
+    expect(parseRunOptions(base, {}).tunReads).toBe('readv');
+    expect(parseRunOptions([...base, '--tun-reads', 'readv'], {}).tunReads).toBe('readv');
+    expect(parseRunOptions([...base, '--tun-reads=uring'], {}).tunReads).toBe('uring');
+    expect(message([...base, '--tun-reads', 'mmap'])).toMatch(/^--tun-reads: "mmap" is neither uring nor readv/);
+  });
+
   it('busy-polls only on request, for a bounded number of microseconds', () => {
     expect(parseRunOptions(base, {}).busyPollUs).toBe(0);
     expect(parseRunOptions([...base, '--busy-poll', '50'], {}).busyPollUs).toBe(50);

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config-error.js';
 import { DEFAULT_VNI, VXLAN_PORT } from '../packet/constants.js';
 import { MAX_CONNTRACK_MAX, MIN_CONNTRACK_MAX } from '../datapath/policy/conntrack.js';
+import type { TunReads } from '../datapath/tun-reads.js';
 
 export interface KubeOptions {
   /** undefined: in-cluster config, else $KUBECONFIG or ~/.kube/config. */
@@ -56,6 +57,8 @@ export interface RunOptions {
   tunOffload: boolean;
   /** Microseconds a shard keeps polling without sleeping after traffic (0: off, it sleeps at once). */
   busyPollUs: number;
+  /** How shards read their TUN/TAP queue: batched through io_uring, or one readv per packet (tun-reads.ts). */
+  tunReads: TunReads;
   mtu: number | undefined;
   /** Where the HTTP endpoint listens; empty: nowhere. */
   metrics: { host: string; port: number }[];
@@ -138,6 +141,10 @@ Options:
                         long before it blocks again: shorter round trips where a core per busy
                         shard is free, longer ones where it is not (default: 0, off; at most
                         100000)
+  --tun-reads R         readv: one syscall per packet; uring: read up to 32 packets from the
+                        TUN (TAP) in one io_uring_enter (falls back to readv, with a log line,
+                        where io_uring is refused: seccomp, kernel.io_uring_disabled)
+                        (default: readv, which measured as well or better here)
   --mtu N               TUN MTU (default: net-conf's, else underlay MTU - 50)
   --metrics-addr H:P    HTTP endpoint for /healthz, /readyz, /metrics and /debug/*; repeat
                         it to listen on several addresses (default: 127.0.0.1:9475;
@@ -188,6 +195,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         'no-direct-routing': { type: 'boolean' },
         'no-tun-offload': { type: 'boolean' },
         'busy-poll': { type: 'string' },
+        'tun-reads': { type: 'string', default: 'readv' },
         mtu: { type: 'string' },
         'metrics-addr': { type: 'string', multiple: true, default: ['127.0.0.1:9475'] },
         'expose-debug': { type: 'boolean', default: false },
@@ -223,6 +231,8 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   if (values['ip-masq'] && values['no-ip-masq']) throw new ConfigError('--ip-masq', 'and --no-ip-masq exclude each other: pick one');
   const ipMasq = values['ip-masq'] ?? (values['no-ip-masq'] ? false : cni === 'vxroute');
   if (values['direct-routing'] && values['no-direct-routing']) throw new ConfigError('--direct-routing', 'and --no-direct-routing exclude each other: pick one');
+  const tunReads = values['tun-reads']!;
+  if (tunReads !== 'uring' && tunReads !== 'readv') throw new ConfigError('--tun-reads', `"${tunReads}" is neither uring nor readv`);
   const natBackend = values['nat-backend']!;
   if (!['auto', 'nftables', 'iptables'].includes(natBackend)) throw new ConfigError('--nat-backend', `"${natBackend}" is none of auto, nftables, iptables`);
   const iface = values.iface!;
@@ -261,6 +271,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     directRouting: values['direct-routing'] ?? (values['no-direct-routing'] ? false : undefined),
     tunOffload: !values['no-tun-offload'],
     busyPollUs: values['busy-poll'] === undefined ? 0 : integer('--busy-poll', values['busy-poll'], 0, 100_000),
+    tunReads: tunReads as TunReads,
     mtu: values.mtu === undefined ? undefined : integer('--mtu', values.mtu, 576, 65535),
     metrics: values['metrics-addr']!.filter((a) => a !== '').map((a) => listenAddress('--metrics-addr', a)),
     exposeDebug: values['expose-debug']!,

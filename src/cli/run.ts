@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import { ConfigError } from '../config-error.js';
 import { Datapath } from '../datapath/datapath.js';
+import { resolveTunReads } from '../datapath/tun-reads.js';
 import { startHttpServer } from '../metrics/http-server.js';
 import { addon } from '../native/addon.js';
 import { lockDevice } from '../net/instance-lock.js';
@@ -159,10 +160,13 @@ class Daemon {
     this.notReady = 'starting the datapath';
     const compiled = this.policy ? this.compilePolicy(this.policy.current()!, 'listed') : undefined;
     const device = await mode.open(undo);
+    const tunReads = resolveTunReads(opts.tunReads);
+    if (tunReads.refused) log.warn({ errno: tunReads.refused }, 'io_uring refused (seccomp profile, kernel.io_uring_disabled or no kernel support): TUN reads are one readv per packet');
+    log.info({ tunReads: tunReads.reads }, tunReads.reads === 'uring' ? 'TUN reads batched through io_uring' : 'TUN reads one readv per packet');
     const datapath = new Datapath(
       {
         ...device, nodeName: opts.nodeName, udpFds, udp6Fds, sendFds, send6Fds, vni: settings.vni, port: settings.port,
-        maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6, tunOffload: opts.tunOffload, busyPollUs: opts.busyPollUs,
+        maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6, tunOffload: opts.tunOffload, busyPollUs: opts.busyPollUs, tunReads: tunReads.reads,
         policy: compiled && { compiled: compiled.sab, names: compiled.policyNames, conntrackMax: opts.kube!.conntrackMax },
       },
       initial,

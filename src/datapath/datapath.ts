@@ -19,6 +19,7 @@ import { allocateFdb, Fdb, LOCAL, type FdbEntry } from './switch/fdb.js';
 import { allocateNeighbours, Neighbours } from './switch/neighbours.js';
 import { allocateTrace, TraceReader } from './trace-ring.js';
 import { ownPodsOf, sameOwnPods, type OwnPods, type OwnPodsUpdate } from './same-node-hairpin.js';
+import type { TunReads } from './tun-reads.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 const MAX_PEERS = 16_384;
@@ -51,6 +52,8 @@ export interface DatapathConfig {
   tunOffload: boolean;
   /** Microseconds a shard polls without sleeping after traffic (0: off). */
   busyPollUs: number;
+  /** How shards read their TUN/TAP queue, as resolveTunReads decided. */
+  tunReads: TunReads;
   /** Switch mode (the fds are TAP queues); undefined in router mode. */
   switch?: SwitchSettings;
   /** NetworkPolicy; undefined when off. */
@@ -178,6 +181,7 @@ export class Datapath {
         slotSize: Math.ceil((HEADROOM + cfg.maxPacket) / 64) * 64,
         tunOffload: cfg.tunOffload,
         busyPollUs: cfg.busyPollUs,
+        tunReads: cfg.tunReads,
         switch: switchConfig,
         policy: policy?.(index),
         ownPods: cfg.ownPods,

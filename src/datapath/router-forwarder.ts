@@ -34,7 +34,7 @@ export class RouterForwarder implements Forwarder {
 
   constructor(private readonly parts: ShardParts) {
     const { cfg, counters } = parts;
-    this.tun = new TunQueue(cfg.tunFd, cfg.tunOffload, false, cfg.slotSize, counters);
+    this.tun = new TunQueue(cfg.tunFd, cfg.tunOffload, false, cfg.slotSize, counters, cfg.tunReads);
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.icmp = new IcmpReplies(cfg.batchSize, cfg.tunAddressV4, Uint8Array.from(cfg.tunAddressV6));

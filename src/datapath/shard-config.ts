@@ -3,6 +3,7 @@
 // In switch mode tunFd is a TAP queue and the router's MACs and addresses go unused.
 import type { MessagePort } from 'node:worker_threads';
 import type { OwnPods } from './same-node-hairpin.js';
+import type { TunReads } from './tun-reads.js';
 
 export interface ShardConfig {
   index: number;
@@ -40,6 +41,8 @@ export interface ShardConfig {
   tunOffload: boolean;
   /** After traffic, poll with timeout 0 for this many microseconds before a blocking poll (0: off). */
   busyPollUs: number;
+  /** How the TUN/TAP queue is read (resolveTunReads decided, at start). */
+  tunReads: TunReads;
   /** Switch mode's shared tables and settings; undefined in router mode. */
   switch: SwitchConfig | undefined;
   /** NetworkPolicy's shared connection table and compiled policy; undefined when the policy is off. */

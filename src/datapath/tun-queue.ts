@@ -1,11 +1,14 @@
 // A shard's TUN or TAP queue: reads into a batch (TSO packets cut into segments, the rest waiting
 // in a scratch buffer until the next read) and writes batches (runs coalesced into GSO packets),
 // with the offload flags of the mode, counting write syscalls, TSO packets and the inner checksums
-// finished for kernel peers that left them partial (docs/decisions.md).
-import { addon, IO_COALESCE, IO_ETHERNET, IO_FINISH_CHECKSUMS, IO_VNET_HDR, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState } from '../native/addon.js';
+// finished for kernel peers that left them partial (docs/decisions.md). With `uring` reads, one
+// io_uring_enter reads up to 32 packets (tun-reads.ts); packets read ahead keep the queue pending.
+import { addon, IO_COALESCE, IO_ETHERNET, IO_FINISH_CHECKSUMS, IO_VNET_HDR, RING_STATS_WORDS, RingStats, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState, VNET_HDR_BYTES } from '../native/addon.js';
+import type { TunRing } from '../native/addon.js';
 import { HEADROOM } from '../packet/constants.js';
 import type { ShardCounters } from './counters.js';
 import type { PacketBatch } from './packet-batch.js';
+import type { TunReads } from './tun-reads.js';
 
 export class TunQueue {
   private readonly readFlags: number;
@@ -14,29 +17,38 @@ export class TunQueue {
   private readonly state = new Int32Array(SEGMENT_STATE_WORDS);
   /** Write syscalls, checksums finished: what writeBatch adds up. */
   private readonly writes = new Int32Array(2);
+  /** The io_uring of `uring` reads; undefined with readv. */
+  private readonly ring: TunRing | undefined;
+  private readonly ringStats = new Int32Array(RING_STATS_WORDS);
 
-  /** `offload`: the queue was opened with IFF_VNET_HDR and TUNSETOFFLOAD; `ethernet`: it is a TAP. */
+  /**
+   * `offload`: the queue was opened with IFF_VNET_HDR and TUNSETOFFLOAD; `ethernet`: it is a TAP;
+   * `reads`: the reader resolveTunReads chose (a ring that cannot be set up after all falls back to readv).
+   */
   constructor(
     private readonly fd: number,
     offload: boolean,
     ethernet: boolean,
     slotSize: number,
     private readonly counters: ShardCounters,
+    reads: TunReads = 'readv',
   ) {
     const l2 = ethernet ? IO_ETHERNET : 0;
     this.readFlags = offload ? IO_VNET_HDR | l2 : 0;
     this.writeFlags = (offload ? IO_VNET_HDR | IO_COALESCE | l2 : l2) | IO_FINISH_CHECKSUMS;
     this.scratch = Buffer.alloc(offload ? slotSize + SEGMENT_SCRATCH_EXTRA : 0);
+    // A ring's read takes what readBatch's iovecs would: header, slot and scratch, or the slot.
+    this.ring = reads === 'uring' ? openRing(offload ? VNET_HDR_BYTES + this.scratch.length : slotSize - HEADROOM) : undefined;
   }
 
   /** Reads a batch at HEADROOM; returns its size (0: nothing ready). */
   read(b: PacketBatch): number {
-    return addon.readBatch(this.fd, b.slab, b.slotSize, HEADROOM, b.capacity, b.sizes, this.readFlags, this.scratch, this.state);
+    return addon.readBatch(this.fd, b.slab, b.slotSize, HEADROOM, b.capacity, b.sizes, this.readFlags, this.scratch, this.state, this.ring, this.ringStats);
   }
 
-  /** Segments of a TSO packet wait for the next read. */
+  /** Segments of a TSO packet, or packets the ring read ahead, wait for the next read. */
   get pending(): boolean {
-    return this.state[SegmentState.pending] > 0;
+    return this.state[SegmentState.pending] > 0 || this.ringStats[RingStats.buffered] > 0;
   }
 
   /** Writes slab spans from peers, coalescing runs; returns how many packets were written. */
@@ -67,5 +79,14 @@ export class TunQueue {
       this.counters.usoPackets(this.state[SegmentState.usoPackets]);
       this.state[SegmentState.usoPackets] = 0;
     }
+  }
+}
+
+/** A ring for the queue, or undefined when this thread may not have one (the probe passed, a limit did not). */
+function openRing(regionSize: number): TunRing | undefined {
+  try {
+    return addon.tunRingOpen(regionSize);
+  } catch {
+    return undefined;
   }
 }

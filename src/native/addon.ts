@@ -22,6 +22,14 @@ export const IO_FINISH_CHECKSUMS = 16;
 /** Why readBatch with IO_VNET_HDR dropped a read: its size is minus one of these (native/src/tso_split.h ReadDrop). */
 export const ReadDrop = Object.freeze({ badVnetHdr: 1, badGso: 2, badTsoHeaders: 3, oversize: 4 });
 
+/** A ring from tunRingOpen; closed when collected. */
+export type TunRing = { readonly __brand: 'TunRing' };
+/** readBatch's ring counters: packets read ahead and not handed out yet; io_uring_enter calls and reads submitted in the call. */
+export const RING_STATS_WORDS = 3;
+export const RingStats = Object.freeze({ buffered: 0, enters: 1, reads: 2 });
+/** The bytes of a virtio_net_hdr in front of each packet of a queue with IFF_VNET_HDR (include/uapi/linux/virtio_net.h). */
+export const VNET_HDR_BYTES = 10;
+
 /**
  * sendBatch's state words, one set per socket (native/src/udp.cc UdpState). gso: 1 while runs of
  * datagrams leave as UDP GSO messages. offErrno: why it is off (the probe's errno: for good; EIO:
@@ -63,7 +71,15 @@ export interface Addon {
    * (SEGMENT_STATE_WORDS; state[0] > 0 while segments are pending), for the next call; state[5]
    * counts the TSO packets taken in, state[9] the USO (UDP) ones (the caller resets both).
    */
-  readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, flags?: number, scratch?: Buffer, state?: Int32Array): number;
+  readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, flags?: number, scratch?: Buffer, state?: Int32Array, ring?: TunRing, ringStats?: Int32Array): number;
+  /**
+   * A ring for batched TUN reads (native/src/tun_ring.h): readBatch with it reads up to 32 packets
+   * in one io_uring_enter, each of up to `regionSize` bytes (at least what the slot, and with
+   * IO_VNET_HDR the header and scratch, take). Throws with the errno's code when io_uring is unavailable.
+   */
+  tunRingOpen(regionSize: number): TunRing;
+  /** 0 when tunRingOpen can work here, else the errno that refuses io_uring (ENOSYS 38, EPERM 1). */
+  tunRingProbe(): number;
   /**
    * Writes packets slab[offsets[i] .. + lengths[i]] for i < count; a failed packet is skipped.
    * Returns how many were written; adds the write syscalls made to stats[0] and, with

@@ -42,7 +42,7 @@ export class SwitchForwarder implements Forwarder {
     sw: SwitchConfig,
   ) {
     const { cfg, counters } = parts;
-    this.tap = new TunQueue(cfg.tunFd, cfg.tunOffload, true, cfg.slotSize, counters);
+    this.tap = new TunQueue(cfg.tunFd, cfg.tunOffload, true, cfg.slotSize, counters, cfg.tunReads);
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.peers = new SwitchPeers(cfg.maxPeers);
