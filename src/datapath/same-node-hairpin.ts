@@ -5,7 +5,6 @@
 // they were read), and the kernel routes them to cni0.
 // Our pod CIDRs can change while we run (the node's podCIDR): the main thread then posts an
 // OwnPodsUpdate on each shard's policy port, and the shard adopts it between two batches.
-import type { Cidr } from '../subnets/cidr.js';
 import { FORWARDED, type PacketBatch } from './packet-batch.js';
 
 /** Our pod CIDRs as the shards get them: prefix and length per family (length -1: none). */
@@ -18,7 +17,13 @@ export interface OwnPods {
   v6Len: number;
 }
 
-export function ownPodsOf(v4: Cidr | undefined, v6: Cidr | undefined): OwnPods {
+/** A CIDR as the shards need it (a Cidr of src/subnets, without loading the address-text code it uses). */
+interface Prefix {
+  addr: Buffer;
+  prefixLen: number;
+}
+
+export function ownPodsOf(v4: Prefix | undefined, v6: Prefix | undefined): OwnPods {
   return {
     v4: v4 ? v4.addr.readUInt32BE(0) : 0,
     v4Len: v4 ? v4.prefixLen : -1,
