@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labId } from '../lab/netns.js';
+import { SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS } from './addon.js';
 
 const ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/vxroute.node', import.meta.url));
 const BACKLOG = 100;
@@ -27,7 +28,7 @@ const script = `
   const stat = (name) => Number(readFileSync('/sys/class/net/' + dev + '/statistics/' + name, 'utf8'));
   const SLOT = 2048, OFFSET = 64, COUNT = 256;
   const slab = Buffer.alloc(SLOT * COUNT), sizes = new Int32Array(COUNT);
-  const scratch = Buffer.alloc(readFlags & 1 ? SLOT + 65536 : 0), state = new Int32Array(8);
+  const scratch = Buffer.alloc(readFlags & 1 ? SLOT + ${SEGMENT_SCRATCH_EXTRA} : 0), state = new Int32Array(${SEGMENT_STATE_WORDS});
   const ring = addon.tunRingOpen(readFlags & 1 ? 10 + scratch.length : SLOT - OFFSET);
   const ringStats = new Int32Array(3);
   const fds = Int32Array.of(q.fd);
