@@ -12,6 +12,7 @@
 //   npm run bench:kube-sync -- [--nodes 5000] [--changes 30] [--policy on|off|both]
 import { request } from 'node:http';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeApiServer, type NodeObject } from '../src/lab/kube-api-server.js';
@@ -188,7 +189,7 @@ try {
   for (const policy of policies) runs.push(await measure(lab, api, kubeconfig, ours, policy));
 
   const mb = (x: number): string => `${x.toFixed(0)} MB`;
-  console.log(`${nodeCount} nodes; one vxroute --kube with 2 workers; times from the daemon's log clock; taken on a shared, loaded machine\n`);
+  console.log(`${nodeCount} nodes; one vxroute --kube with 2 workers; times from the daemon's log clock; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end\n`);
   console.log('| measure | time | ratio |');
   console.log('|---|---|---|');
   console.log(`| bare list + JSON.parse (median of 5) | ${median(bare).toFixed(0)} ms | 1.00× |`);
