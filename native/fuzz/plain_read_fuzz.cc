@@ -2,6 +2,7 @@
 // whose virtio_net_hdr may ask for its checksum to be finished.
 // Input: one mode byte (bit 0: a TAP's Ethernet frame), 10 bytes of virtio_net_hdr, the packet.
 #include "invariant.h"
+#include "virtio_input.h"
 
 #include "big_endian.h"
 #include "internet_checksum.h"
@@ -10,22 +11,14 @@
 #include <cstring>
 #include <vector>
 
-namespace {
-
-constexpr size_t kRoom = 2048 - 64;
-
-}  // namespace
-
 using namespace vxroute;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 1 + sizeof(VirtioNetHdr)) return 0;
-  const bool ethernet = data[0] & 1;
-  VirtioNetHdr hdr;
-  std::memcpy(&hdr, data + 1, sizeof hdr);
-  std::vector<uint8_t> pkt(data + 1 + sizeof hdr, data + size);
+  VirtioInput in;
+  if (!SplitVirtioInput(data, size, &in)) return 0;
+  auto& [ethernet, hdr, pkt] = in;
   const std::vector<uint8_t> before = pkt;
-  const ReadDrop drop = CheckPlainRead(hdr, pkt.data(), pkt.size(), ethernet, kRoom);
+  const ReadDrop drop = CheckPlainRead(hdr, pkt.data(), pkt.size(), ethernet, kSlotRoom);
   if (drop != kReadOk || !(hdr.flags & kNeedsCsum)) {
     Require(pkt == before, "a dropped or plain packet is left as it was");
     return 0;

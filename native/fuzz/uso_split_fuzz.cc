@@ -3,35 +3,26 @@
 // cut into datagrams. Input: one mode byte (bit 0: a TAP's Ethernet frame), 10 bytes of
 // virtio_net_hdr, the packet.
 #include "invariant.h"
+#include "virtio_input.h"
 
+#include "big_endian.h"
 #include "internet_checksum.h"
 #include "tso_split.h"
 
 #include <cstring>
 #include <vector>
 
-namespace {
-
-constexpr size_t kRoom = 2048 - 64;  // a datapath slot less its headroom
-
-uint32_t Get16(const uint8_t* p) { return (p[0] << 8) | p[1]; }
-
-}  // namespace
-
 using namespace vxroute;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 1 + sizeof(VirtioNetHdr)) return 0;
-  const bool ethernet = data[0] & 1;
-  VirtioNetHdr hdr;
-  std::memcpy(&hdr, data + 1, sizeof hdr);
-  // The packet in a buffer of its own size, so that ASan sees any read past its end.
-  const size_t len = size - 1 - sizeof hdr;
-  std::vector<uint8_t> pkt(data + 1 + sizeof hdr, data + size);
+  VirtioInput in;
+  if (!SplitVirtioInput(data, size, &in)) return 0;
+  auto& [ethernet, hdr, pkt] = in;
+  const size_t len = pkt.size();
   TsoPlan plan;
-  if (CheckUso(hdr, pkt.data(), len, ethernet, kRoom, &plan) != kReadOk) return 0;
+  if (CheckUso(hdr, pkt.data(), len, ethernet, kSlotRoom, &plan) != kReadOk) return 0;
   Require(plan.udp == 1 && plan.hdrLen == plan.csumStart + 8, "a UDP plan: 8 bytes of UDP header");
-  Require(plan.length == len && plan.hdrLen < len && plan.hdrLen + plan.gsoSize <= kRoom, "plan inside the read and a slot");
+  Require(plan.length == len && plan.hdrLen < len && plan.hdrLen + plan.gsoSize <= kSlotRoom, "plan inside the read and a slot");
   uint64_t payload = 0;
   for (uint32_t i = 0; i < plan.segments; i++) {
     std::vector<uint8_t> slot(plan.hdrLen + plan.gsoSize);
@@ -41,13 +32,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t* ip = slot.data() + plan.l2;
     const uint32_t iphl = plan.csumStart - plan.l2;
     const bool v4 = ip[0] >> 4 == 4;
-    Require((v4 ? Get16(ip + 2) : Get16(ip + 4) + 40) == segLen - plan.l2, "IP length equals the datagram's size");
+    Require((v4 ? Be16(ip + 2) : Be16(ip + 4) + 40) == segLen - plan.l2, "IP length equals the datagram's size");
     if (v4) Require(FoldSum(SumBigEndian(ip, iphl, 0)) == 0xffff, "IPv4 header checksum valid");
     const uint8_t* udp = slot.data() + plan.csumStart;
     const uint32_t udpLen = segLen - plan.csumStart;
-    Require(Get16(udp + 4) == udpLen, "UDP length equals the datagram's");
+    Require(Be16(udp + 4) == udpLen, "UDP length equals the datagram's");
     const uint64_t pseudo = (v4 ? SumBigEndian(ip + 12, 8, 0) : SumBigEndian(ip + 8, 32, 0)) + 17 + udpLen;
-    Require(Get16(udp + 6) != 0 && FoldSum(SumBigEndian(udp, udpLen, pseudo)) == 0xffff, "UDP checksum present and valid");
+    Require(Be16(udp + 6) != 0 && FoldSum(SumBigEndian(udp, udpLen, pseudo)) == 0xffff, "UDP checksum present and valid");
     payload += segLen - plan.hdrLen;
   }
   Require(payload == len - plan.hdrLen, "datagrams carry the whole payload");
