@@ -5,7 +5,7 @@
 // and records `perf record -g` of each daemon during the last round's connects into
 // DIR/<variant>-<node>.data (read with `perf report -i FILE`).
 // --perf-event names what perf samples (default cpu-clock at 2 kHz; page-faults: every fault).
-//   node dist/bench/connect-cost.js [--rounds 5] [--connects 2000] [--rr-seconds 2] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E]
+//   npm run bench:connect-cost -- [--rounds 5] [--connects 2000] [--rr-seconds 2] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';

@@ -4,7 +4,7 @@
 // the TUN read syscalls (read, readv, io_uring_enter) and all syscalls per packet read from the
 // TUN. strace slows the daemon, which lets more packets wait per read: the counts say how the
 // readers differ, not the rate (bench/compare.ts, variant vxroute-readv, measures that).
-//   node dist/bench/tun-reads.js [--rounds 2] [--seconds 5]
+//   npm run bench:tun-reads -- [--rounds 2] [--seconds 5]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
