@@ -45,7 +45,7 @@ describe('vxroute bench --quick', () => {
     expect(policy.deniedProbeDrops).toBeGreaterThan(0); // the row enforced policy: a connection it denies was dropped and counted
     expect(policy.changeMs.all).toHaveLength(3 * 2); // 3 changes, each seen on both nodes
     for (const ms of policy.changeMs.all) expect(ms).toBeGreaterThanOrEqual(0);
-    expect(stdout).toMatch(/\| one policy changed in the API → in force on every worker .* \| \d+ \/ \d+ \/ \d+ ms \| < 100 ms \|/);
+    expect(stdout).toMatch(/\| one policy changed in the API → in force on every worker .* \| \d+(\.\d+)? \/ \d+ \/ \d+ ms \| < 100 ms \|/);
     const svg = await readFile(join(out, files[2]), 'utf8');
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(svg.match(/<rect /g)!.length).toBeGreaterThanOrEqual(10 * 10);
