@@ -96,6 +96,9 @@ int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, in
         continue;
       }
       uint32_t i = static_cast<uint32_t>(state[kPendingNext]);
+      // A GSO packet that would not fit the rest of the batch waits whole for the next one: cut
+      // across two batches it would leave as two UDP GSO sends, and reach the peer's TUN as two writes.
+      if (i == 0 && n > 0 && plan.segments > count - n) return n;
       for (; i < plan.segments && n < count; i++, n++) {
         sizes[n] = static_cast<int32_t>(CutSegment(scratch, plan, i, slab + n * slotSize + offset));
       }

@@ -219,6 +219,9 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
       const int32_t k = state[kCurrent];
       const uint8_t* d = scratch + static_cast<size_t>(k) * kGroRoom;
       const ReceivedPlan plan = PlanReceived(d, state[kLengths + k], static_cast<uint32_t>(state[kGsoSizes + k]), room, maxInner);
+      // A message that would not fit the rest of the batch waits whole for the next one, so that
+      // its datagrams (one run of a flow, mostly) can leave as one coalesced TUN write.
+      if (state[kNextSegment] == 0 && n > 0 && plan.segments > count - n) break;
       if (plan.segments > 1 && state[kNextSegment] == 0) state[kGroBuffers]++;
       auto s = static_cast<uint32_t>(state[kNextSegment]);
       for (; s < plan.segments && n < count; s++, n++) {
