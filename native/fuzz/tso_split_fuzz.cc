@@ -35,6 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint32_t tcpLen = segLen - plan.csumStart;
     const uint64_t pseudo = (v4 ? SumBigEndian(ip + 12, 8, 0) : SumBigEndian(ip + 8, 32, 0)) + 6 + tcpLen;
     Require(FoldSum(SumBigEndian(slot.data() + plan.csumStart, tcpLen, pseudo)) == 0xffff, "TCP checksum valid");
+    Require(std::memcmp(slot.data() + plan.hdrLen, pkt.data() + plan.hdrLen + i * plan.gsoSize, segLen - plan.hdrLen) == 0,
+            "segment carries its part of the payload");
     payload += segLen - plan.hdrLen;
   }
   Require(payload == len - plan.hdrLen, "segments carry the whole payload");
