@@ -1,0 +1,131 @@
+// Where one bulk TCP stream's CPU goes: one iperf3 stream between two pods over the lab's underlay
+// (veths with a NIC's transmit offloads), per path
+//   vv   vxroute → vxroute      kv   kernel → vxroute      vk   vxroute → kernel
+// for this build and, with --before-cli, an older one, in interleaved rounds. Per run: throughput,
+// the vxroute daemons' CPU seconds per gigabit (user and system apart: user is the addon and JS,
+// system the syscalls' copies and the stack), the machine's softirq seconds per gigabit, and the
+// receiving daemon's packets per TUN write (vv, kv) or the sending one's segments per UDP send.
+// `--perf DIR` records `perf record -g` of the daemons of this build's last round per path into
+// DIR/<path>.data (started with --perf-basic-prof, so JS frames have names).
+//   npm run bench:bulk-cpu -- [--paths vv,kv,vk] [--rounds 3] [--seconds 6] [--before-cli DIR/dist/src/cli/main.js] [--perf DIR]
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { iperfJson, median } from '../src/lab/iperf.js';
+import { Lab } from '../src/lab/lab.js';
+
+type Path = 'vv' | 'kv' | 'vk';
+const PATH_NAMES: Record<Path, string> = { vv: 'vxroute → vxroute', kv: 'kernel → vxroute', vk: 'vxroute → kernel' };
+type Build = 'this' | 'before';
+
+interface Figures {
+  mbit: number;
+  userPerGbit: number;
+  systemPerGbit: number;
+  softirqPerGbit: number;
+  /** Packets per TUN write on the receiving vxroute (vv, kv); NaN for vk. */
+  packetsPerTunWrite: number;
+}
+
+const TICK_S = 0.01; // USER_HZ
+
+/** User and system CPU ticks of the processes so far. */
+async function cpuTicks(pids: number[]): Promise<{ user: number; system: number }> {
+  let user = 0;
+  let system = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    user += Number(fields[11]);
+    system += Number(fields[12]);
+  }
+  return { user, system };
+}
+
+async function softirqTicks(): Promise<number> {
+  return Number((await readFile('/proc/stat', 'utf8')).split('\n')[0].split(/\s+/)[7]);
+}
+
+async function run(path: Path, build: Build, seconds: number, beforeCli: string | undefined, perfFile: string | undefined): Promise<Figures> {
+  const lab = await Lab.create({ underlay: [4], pods: [4] });
+  try {
+    const a = await lab.addNode(path === 'kv' ? 'kernel' : 'vxroute', 1, { txOffload: true });
+    const b = await lab.addNode(path === 'vk' ? 'kernel' : 'vxroute', 1, { txOffload: true });
+    await lab.programKernelPeers();
+    const subnets = await lab.writeSubnets();
+    const env = perfFile ? { ...process.env, NODE_OPTIONS: '--perf-basic-prof' } : undefined;
+    const cli = build === 'before' ? beforeCli : undefined;
+    const sender = a.kind === 'vxroute' ? await lab.startVxroute(a, subnets, ['--workers', '1'], cli, env) : undefined;
+    const receiver = b.kind === 'vxroute' ? await lab.startVxroute(b, subnets, ['--workers', '1'], cli, env) : undefined;
+    const pids = [sender, receiver].flatMap((d) => (d ? [d.pid] : []));
+    const server = { ns: b.pods[0].ns, ip: b.pods[0].ip };
+    await iperfJson(server, a.pods[0].ns, ['-t', '1']); // warm up: JIT, routes, neighbours
+    const perf = perfFile
+      ? spawn('perf', ['record', '-F', '499', '-g', '-o', perfFile, '-p', pids.join(','), '--', 'sleep', String(Math.max(1, seconds - 2))], { stdio: 'ignore' })
+      : undefined;
+    const cpu0 = await cpuTicks(pids);
+    const soft0 = await softirqTicks();
+    const before = receiver ? (await receiver.counters()).workers[0] : undefined;
+    const report = await iperfJson(server, a.pods[0].ns, ['-t', String(seconds)]);
+    const cpu1 = await cpuTicks(pids);
+    const soft1 = await softirqTicks();
+    const after = receiver ? (await receiver.counters()).workers[0] : undefined;
+    if (perf) await new Promise((resolve) => perf.once('exit', resolve));
+    const gbit = (report.end.sum_received.bytes * 8) / 1e9;
+    return {
+      mbit: report.end.sum_received.bits_per_second / 1e6,
+      userPerGbit: ((cpu1.user - cpu0.user) * TICK_S) / gbit,
+      systemPerGbit: ((cpu1.system - cpu0.system) * TICK_S) / gbit,
+      softirqPerGbit: ((soft1 - soft0) * TICK_S) / gbit,
+      packetsPerTunWrite: before && after ? (after.udp.packets - before.udp.packets) / (after.tunWrites - before.tunWrites) : NaN,
+    };
+  } finally {
+    await lab.dispose();
+  }
+}
+
+async function loadAverage(): Promise<string> {
+  return (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      paths: { type: 'string', default: 'vv,kv,vk' },
+      rounds: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '6' },
+      'before-cli': { type: 'string' },
+      perf: { type: 'string' },
+    },
+  });
+  const paths = values.paths!.split(',') as Path[];
+  const unknown = paths.filter((p) => !(p in PATH_NAMES));
+  if (unknown.length > 0) throw new RangeError(`--paths: ${unknown.join(', ')} unknown; choose from vv, kv, vk`);
+  const rounds = Number(values.rounds);
+  const seconds = Number(values.seconds);
+  const builds: Build[] = values['before-cli'] ? ['before', 'this'] : ['this'];
+  const loadBefore = await loadAverage();
+  const figures = new Map<string, Figures[]>();
+  for (let r = 0; r < rounds; r++) {
+    for (const path of paths) {
+      for (const build of builds) {
+        const perfFile = values.perf && build === 'this' && r === rounds - 1 ? join(values.perf, `${path}.data`) : undefined;
+        const f = await run(path, build, seconds, values['before-cli'], perfFile);
+        const key = `${PATH_NAMES[path]} | ${build}`;
+        figures.set(key, [...(figures.get(key) ?? []), f]);
+        process.stderr.write(`round ${r + 1} ${key}: ${JSON.stringify(f)}\n`);
+      }
+    }
+  }
+  console.log(`medians of ${rounds} interleaved rounds of ${seconds} s, one TCP stream, --workers 1; load average ${loadBefore} → ${await loadAverage()}\n`);
+  console.log('| path | build | Mbit/s | daemons user s/Gbit | daemons system s/Gbit | softirq s/Gbit | packets per TUN write |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const [key, fs] of figures) {
+    const m = (pick: (f: Figures) => number): number => median(fs.map(pick));
+    console.log(`| ${key} | ${m((f) => f.mbit).toFixed(0)} | ${m((f) => f.userPerGbit).toFixed(3)} | ${m((f) => f.systemPerGbit).toFixed(3)} | ${m((f) => f.softirqPerGbit).toFixed(3)} | ${m((f) => f.packetsPerTunWrite).toFixed(1)} |`);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await main();
