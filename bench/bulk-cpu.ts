@@ -65,6 +65,8 @@ async function run(path: Path, build: Build, seconds: number, beforeCli: string 
     const perf = perfFile
       ? spawn('perf', ['record', '-F', '499', '-g', '-o', perfFile, '-p', pids.join(','), '--', 'sleep', String(Math.max(1, seconds - 2))], { stdio: 'ignore' })
       : undefined;
+    // Listened for now: perf may end before iperf3 does.
+    const perfDone = perf && new Promise((resolve) => perf.once('exit', resolve));
     const cpu0 = await cpuTicks(pids);
     const soft0 = await softirqTicks();
     const before = receiver ? (await receiver.counters()).workers[0] : undefined;
@@ -72,7 +74,7 @@ async function run(path: Path, build: Build, seconds: number, beforeCli: string 
     const cpu1 = await cpuTicks(pids);
     const soft1 = await softirqTicks();
     const after = receiver ? (await receiver.counters()).workers[0] : undefined;
-    if (perf) await new Promise((resolve) => perf.once('exit', resolve));
+    await perfDone;
     const gbit = (report.end.sum_received.bytes * 8) / 1e9;
     return {
       mbit: report.end.sum_received.bits_per_second / 1e6,
