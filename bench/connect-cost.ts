@@ -5,7 +5,9 @@
 // and records `perf record -g` of each daemon during the last round's connects into
 // DIR/<variant>-<node>.data (read with `perf report -i FILE`).
 // --perf-event names what perf samples (default cpu-clock at 2 kHz; page-faults: every fault).
-//   npm run bench:connect-cost -- [--rounds 5] [--connects 2000] [--rr-seconds 2] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E]
+// --trace-deopt starts the daemons with V8's deoptimization trace and prints, per round and
+// variant, the functions that deoptimized during its connects and TCP_RR, with V8's reasons.
+//   npm run bench:connect-cost -- [--rounds 5] [--connects 2000] [--rr-seconds 2] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E] [--trace-deopt]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -69,7 +71,19 @@ function cpuLine(before: Map<string, number>, after: Map<string, number>): strin
   return faults + [...after].filter(([k]) => !k.endsWith('/minflt')).map(([k, v]) => [k, (v - (before.get(k) ?? 0)) * 10] as const).filter(([, ms]) => ms > 0).sort((x, y) => y[1] - x[1]).map(([k, ms]) => `${k} ${ms}`).join(', ');
 }
 
-async function setup(variant: Variant, world: WorldSize, profileDir: string | undefined): Promise<Setup> {
+/** What the daemons' deoptimization trace says since log line `from` of each: `function (reason) ×count`, most first. */
+function deoptsSince(daemons: VxrouteProcess[], from: number[]): string {
+  const counts = new Map<string, number>();
+  for (const [i, d] of daemons.entries()) {
+    for (const line of d.logs.slice(from[i])) {
+      const m = /^\[bailout \(kind: ([^,]+), reason: ([^)]*)\).*<JSFunction (\S+)/.exec(String(line.msg));
+      if (m) counts.set(`${'ab'[i]}/${m[3]} (${m[1]}: ${m[2]})`, (counts.get(`${'ab'[i]}/${m[3]} (${m[1]}: ${m[2]})`) ?? 0) + 1);
+    }
+  }
+  return [...counts].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ×${n}`).join(', ') || 'none';
+}
+
+async function setup(variant: Variant, world: WorldSize, profileDir: string | undefined, traceDeopt: boolean): Promise<Setup> {
   const lab = await Lab.create({ underlay: [4], pods: [4] });
   try {
     const a = await lab.addNode('vxroute', 1, { txOffload: true });
@@ -83,7 +97,8 @@ async function setup(variant: Variant, world: WorldSize, profileDir: string | un
     const flags = variant === 'vxroute-kube' ? ['--no-network-policy'] : ['--conntrack-max', String(CONNTRACK_MAX)];
     const saved = process.env.NODE_OPTIONS;
     // perf finds JIT-compiled functions by the /tmp/perf-PID.map the daemons write.
-    if (profileDir) process.env.NODE_OPTIONS = '--perf-basic-prof';
+    const options = [...(profileDir ? ['--perf-basic-prof'] : []), ...(traceDeopt ? [`--import=${new URL('./deopt-trace-flags.js', import.meta.url).href}`] : [])];
+    if (options.length > 0) process.env.NODE_OPTIONS = options.join(' ');
     const daemons = [];
     try {
       for (const n of [a, b]) daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, flags));
@@ -107,7 +122,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       rounds: { type: 'string', default: '5' }, connects: { type: 'string', default: '2000' }, 'rr-seconds': { type: 'string', default: '2' },
       'policy-pods': { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, profile: { type: 'string' },
-      'perf-event': { type: 'string', default: 'cpu-clock' },
+      'perf-event': { type: 'string', default: 'cpu-clock' }, 'trace-deopt': { type: 'boolean', default: false },
     },
   });
   const whole = (flag: string, min: number, max: number): number => {
@@ -135,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
   const setups = new Map<Variant, Setup>();
   try {
     const binary = await buildTcpRr(scratch);
-    for (const v of VARIANTS) setups.set(v, await setup(v, world, profileDir));
+    for (const v of VARIANTS) setups.set(v, await setup(v, world, profileDir, values['trace-deopt']!));
     const connectP50 = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const rr = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     for (let r = 0; r < rounds; r++) {
@@ -145,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
         const pids = s.daemons.map((d) => d.pid);
         const waits = await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total');
         const perf = profileDir && r === rounds - 1 ? pids.map((pid, i) => spawn('perf', ['record', '-g', '-e', values['perf-event']!, ...(values['perf-event'] === 'cpu-clock' ? ['-F', '2000'] : []), '-p', String(pid), '-o', join(profileDir, `${v}-${'ab'[i]}.data`)], { stdio: 'ignore' })) : [];
+        const logsAt = s.daemons.map((d) => d.logs.length);
         const t0 = await threadTicks(pids);
         const c = await tcpConnects(binary, server, s.a.pods[0].ns, connects);
         const t1 = await threadTicks(pids);
@@ -159,6 +175,7 @@ async function main(argv: string[]): Promise<number> {
         console.log(`round ${r + 1} ${v}: connect p50 ${c.p50Us} µs p99 ${c.p99Us} µs, TCP_RR ${t.transactionsPerS.toFixed(0)}/s (p50 ${t.p50Us} µs); load ${await loadAverage()}`);
         console.log(`  CPU ms during connects: ${cpuLine(t0, t1)}; conntrack lock waits ${(await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total')) - waits}`);
         console.log(`  CPU ms during TCP_RR: ${cpuLine(t1, t2)}`);
+        if (values['trace-deopt']) console.log(`  deoptimized during connects and TCP_RR: ${deoptsSince(s.daemons, logsAt)}`);
       }
     }
     const on = 'vxroute-policy';

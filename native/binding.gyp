@@ -9,6 +9,7 @@
         "src/exec.cc",
         "src/gso_coalesce.cc",
         "src/internet_checksum.cc",
+        "src/keep_from_children.cc",
         "src/partial_checksum.cc",
         "src/ring_completion.cc",
         "src/tun.cc",

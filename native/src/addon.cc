@@ -130,6 +130,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vxroute::InitChecksum(env, exports);
   vxroute::InitEvent(env, exports);
   vxroute::InitExec(env, exports);
+  vxroute::InitKeepFromChildren(env, exports);
   vxroute::InitTun(env, exports);
   vxroute::InitUdp(env, exports);
   return exports;

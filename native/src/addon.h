@@ -33,6 +33,7 @@ bool CheckSpans(Napi::Env env, size_t slabLength, const int32_t* offsets, size_t
 void InitChecksum(Napi::Env env, Napi::Object exports);
 void InitEvent(Napi::Env env, Napi::Object exports);
 void InitExec(Napi::Env env, Napi::Object exports);
+void InitKeepFromChildren(Napi::Env env, Napi::Object exports);
 void InitTun(Napi::Env env, Napi::Object exports);
 void InitUdp(Napi::Env env, Napi::Object exports);
 

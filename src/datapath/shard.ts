@@ -12,7 +12,7 @@ import { ControlWord, type ShardConfig } from './shard-config.js';
 import { CounterLayout, ShardCounters } from './counters.js';
 import type { Forwarder } from './forwarder.js';
 import { CompiledPolicy } from './policy/compiled-policy.js';
-import { warmPolicyStage } from './policy/policy-warm-up.js';
+import { PolicyWarmUp, warmPolicyStage } from './policy/policy-warm-up.js';
 import { RouterForwarder } from './router-forwarder.js';
 import { isOwnPodsUpdate } from './same-node-hairpin.js';
 import { SharedTableReader } from './shared-table.js';
@@ -29,6 +29,8 @@ const READY_WAKE = 8;
 const READY_TRAFFIC = READY_TUN | READY_UDP | READY_UDP6;
 const IDLE_POLL_MS = 1000;
 const MEMORY_EVERY_MS = 1000;
+/** Warm-up connections run between two looks at the queues: about a millisecond of CPU. */
+const WARM_SLICE = 16;
 
 export class Shard {
   /** An epoll set over the TUN queue, the UDP sockets and the wake eventfd: bits READY_*. */
@@ -42,6 +44,8 @@ export class Shard {
   private version = -1;
   private policyVersion = 0;
   private warmedWithPods = false;
+  /** The warm-up with the first policy that knows pods, while it runs (a slice per loop). */
+  private warmUp: PolicyWarmUp | undefined;
   /** Garbage collections are counted by a profiler, restarted at each report (its stop() hands over the list). */
   private gc = new GCProfiler();
   private gcs = 0;
@@ -65,18 +69,21 @@ export class Shard {
     const parts = { cfg, counters: this.counters, trace: new TraceWriter(cfg.trace, cfg.index), udp: this.udp, udp6: this.udp6 };
     this.forwarder = cfg.switch ? new SwitchForwarder(parts, cfg.switch) : new RouterForwarder(parts);
     // Before the first real packet: a connection's first packet would otherwise meet unoptimized code.
-    if (cfg.policy) this.warmPolicy(new CompiledPolicy(cfg.policy.compiled));
+    if (cfg.policy) this.warmPolicy(new CompiledPolicy(cfg.policy.compiled), true);
   }
 
   /**
    * The policy stage warmed (policy-warm-up.ts) at start, and once more with the first policy that
    * knows pods (the one at start usually knows none yet), so that the decider's paths through pods
-   * and their rules are warm too. Never again: a warm-up takes ~0.4 s of CPU.
+   * and their rules are warm too. Never again: a warm-up takes ~0.4 s of CPU. At start it runs
+   * whole, before any traffic; the second runs a slice per loop between batches (run()), so that
+   * forwarding never waits for all of it.
    */
-  private warmPolicy(compiled: CompiledPolicy): void {
+  private warmPolicy(compiled: CompiledPolicy, atStart: boolean): void {
     if (this.warmedWithPods) return;
-    warmPolicyStage(compiled, this.cfg.slotSize);
     this.warmedWithPods = compiled.podCount() > 0;
+    if (atStart) warmPolicyStage(compiled, this.cfg.slotSize);
+    else this.warmUp = new PolicyWarmUp(compiled, this.cfg.slotSize);
   }
 
   /** Runs until the main thread sets the stop word and wakes us. */
@@ -84,7 +91,8 @@ export class Shard {
     this.gc.start();
     let now = performance.now();
     for (;;) {
-      const ready = addon.epollWait(this.events, IDLE_POLL_MS, now < this.spinUntil ? Math.ceil((this.spinUntil - now) * 1000) : 0);
+      // While a warm-up is left, the poll only looks: its next slice runs after whatever is ready.
+      const ready = addon.epollWait(this.events, this.warmUp ? 0 : IDLE_POLL_MS, now < this.spinUntil ? Math.ceil((this.spinUntil - now) * 1000) : 0);
       if (ready & READY_WAKE) addon.eventfdDrain(this.cfg.wakeFd);
       if (Atomics.load(this.control, ControlWord.stop) !== 0) {
         addon.close(this.events);
@@ -95,6 +103,7 @@ export class Shard {
       if (ready & READY_TUN) this.forwarder.fromTun();
       if ((ready & READY_UDP) !== 0 && this.udp) this.forwarder.fromPeers(this.udp);
       if ((ready & READY_UDP6) !== 0 && this.udp6) this.forwarder.fromPeers(this.udp6);
+      if (this.warmUp?.step(WARM_SLICE)) this.warmUp = undefined;
       now = performance.now();
       if ((ready & READY_TRAFFIC) !== 0 && this.busyPollMs > 0) this.spinUntil = now + this.busyPollMs;
       if (now - this.memoryAt >= MEMORY_EVERY_MS) this.reportMemory(now);
@@ -126,7 +135,7 @@ export class Shard {
     const compiled = new CompiledPolicy(latest);
     this.forwarder.adoptPolicy(compiled);
     parentPort?.postMessage({ type: 'policy-adopted', worker: this.cfg.index, generation: compiled.generation(), at: Date.now() } satisfies PolicyAdopted);
-    this.warmPolicy(compiled);
+    this.warmPolicy(compiled, false);
   }
 
   private syncTable(): void {

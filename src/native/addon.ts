@@ -138,6 +138,12 @@ export interface Addon {
   close(fd: number): void;
   /** execv(2): becomes `path` run with `argv` (argv[0] included), same pid, environment and stdin/stdout/stderr; returns only by throwing. */
   exec(path: string, argv: string[]): never;
+  /**
+   * madvise(MADV_DONTFORK) over the whole pages of `words`' memory: children forked later (node's
+   * child_process) do not get them, so fork does not write-protect them in this process. Returns
+   * the bytes advised.
+   */
+  keepFromChildren(words: Int32Array): number;
 
   /**
    * RFC 1071: ones' complement of the ones' complement sum of buf[offset .. offset+length] plus seed

@@ -8,6 +8,7 @@
 // packet and its reply build the same key. Entries of a second kind follow the later fragments
 // of a datagram whose first fragment was allowed, by the datagram's identification.
 import { ConfigError } from '../../config-error.js';
+import { addon } from '../../native/addon.js';
 import type { FlowTuple } from '../../packet/flow-tuple.js';
 import { ageOf, stampOf } from '../switch/seen-stamp.js';
 import { allocateHash, HEADER_WORDS, OWNER_WORDS_AT, SharedHash, slotsFor, type HashShape } from '../switch/shared-hash.js';
@@ -115,6 +116,9 @@ export function allocateConntrack(max: number, field = '--conntrack-max'): Share
   // one wrote yet would take two page faults (a read maps the zero page, the store then copies it)
   // while it holds the lock, tens of µs each on a virtual machine. Every page is written once here.
   for (let w = 0; w < words.length; w += PAGE_WORDS) words[w] = 0;
+  // And they stay writable: each child the daemon forks (`nft`, `ip`) would write-protect them all
+  // again (copy-on-write), a page fault on each page's next write; a child that execs needs none.
+  addon.keepFromChildren(words);
   words[Stat.max] = max;
   return sab;
 }

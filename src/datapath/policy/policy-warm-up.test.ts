@@ -10,7 +10,7 @@ import { CompiledPolicy } from './compiled-policy.js';
 import { allocateConntrack, Conntrack } from './conntrack.js';
 import { FLOW_DENY_INGRESS } from './flow-decider.js';
 import { policyStage } from './policy-stage.js';
-import { WARM_CONNECTIONS, warmPolicyStage } from './policy-warm-up.js';
+import { PolicyWarmUp, WARM_CONNECTIONS, warmPolicyStage } from './policy-warm-up.js';
 
 const SLOT = 2048;
 
@@ -40,6 +40,23 @@ describe('the policy stage warm-up', () => {
     const isolated = w.pods.filter((p) => p.labels.isolated === 'yes').map((p) => p.ips[0]);
     expect(compiled.podAddressesV4(10).map(dotted).sort()).toEqual(isolated.sort());
     expect(compiled.podAddressesV4(12).map(dotted).slice(0, 10).sort()).toEqual(isolated.sort());
+  });
+
+  it('runs in slices: each step the connections asked for, all of them by the last, as many packets as at once', () => {
+    const compiled = new CompiledPolicy(compilePolicy(world(40), 1).sab);
+    const warmUp = new PolicyWarmUp(compiled, SLOT);
+    let steps = 0;
+    let before = 0;
+    while (!warmUp.step(16)) {
+      steps++;
+      // Two packets (UDP) or four (TCP) per connection.
+      expect(warmUp.judged - before).toBeGreaterThanOrEqual(16 * 2);
+      before = warmUp.judged;
+    }
+    expect(steps).toBe(Math.ceil(WARM_CONNECTIONS / 16) - 1);
+    expect(warmUp.done).toBe(true);
+    expect(warmUp.step(16)).toBe(true);
+    expect(warmUp.judged).toBe(warmPolicyStage(compiled, SLOT));
   });
 
   it('runs its connections through the stage and leaves nothing behind: the shard\'s table, counters and decider see its first real packet as new', () => {

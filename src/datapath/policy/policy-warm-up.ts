@@ -26,49 +26,81 @@ const UDP_HEADER = 8;
 /** Pods whose addresses the warm-up connections use, when the policy has that many. */
 const WARM_PODS = 16;
 
-/** Runs WARM_CONNECTIONS connections through policyStage with `decider`; returns how many packets it judged. */
-export function warmPolicyStage(decider: CompiledPolicy, slotSize: number): number {
-  const layout = new CounterLayout(1, 1);
-  const counters = new ShardCounters(layout.block(layout.allocate(), 0), layout);
-  const ctx: PolicyContext = { conntrack: new Conntrack(allocateConntrack(WARM_TABLE)), decider, counters };
-  const batch = new PacketBatch(1, slotSize);
-  const pods = decider.podAddressesV4(WARM_PODS);
-  // Not pods: a flow the policy knows neither end of.
-  pods.push(0x0a000001, 0x0a000002);
-  let judged = 0;
-  counters.now = Date.now();
-  const judge = (direction: number, src: number, dst: number, protocol: number, srcPort: number, dstPort: number, flags: number): void => {
+/**
+ * WARM_CONNECTIONS connections through policyStage with one decider, run all at once (at start,
+ * before traffic) or a slice at a time between a shard's batches (a later warm-up must not stall
+ * forwarding for its ~0.4 s).
+ */
+export class PolicyWarmUp {
+  /** Packets judged so far. */
+  judged = 0;
+  private next = 0;
+  private readonly ctx: PolicyContext;
+  private readonly batch: PacketBatch;
+  private readonly pods: number[];
+
+  constructor(decider: CompiledPolicy, slotSize: number) {
+    const layout = new CounterLayout(1, 1);
+    const counters = new ShardCounters(layout.block(layout.allocate(), 0), layout);
+    counters.now = Date.now();
+    this.ctx = { conntrack: new Conntrack(allocateConntrack(WARM_TABLE)), decider, counters };
+    this.batch = new PacketBatch(1, slotSize);
+    this.pods = decider.podAddressesV4(WARM_PODS);
+    // Not pods: a flow the policy knows neither end of.
+    this.pods.push(0x0a000001, 0x0a000002);
+  }
+
+  get done(): boolean {
+    return this.next >= WARM_CONNECTIONS;
+  }
+
+  /** Runs the next `connections` connections (fewer at the end); returns whether all have run. */
+  step(connections: number): boolean {
+    const pods = this.pods;
+    const end = Math.min(WARM_CONNECTIONS, this.next + connections);
+    for (let k = this.next; k < end; k++) {
+      const client = pods[k % pods.length];
+      const server = pods[(k * 7 + 1) % pods.length];
+      const port = 1024 + (k % 60_000);
+      // A connection opened by this node's pod, or by a peer's (its SYN from the UDP side).
+      const out = k % 2 === 0 ? Direction.tun : Direction.udp;
+      const back = out === Direction.tun ? Direction.udp : Direction.tun;
+      this.ctx.counters.now++;
+      if (k % 4 === 3) {
+        this.judge(out, client, server, IPPROTO_UDP, port, 53, 0);
+        this.judge(back, server, client, IPPROTO_UDP, 53, port, 0);
+        continue;
+      }
+      this.judge(out, client, server, IPPROTO_TCP, port, 80, TCP_SYN);
+      this.judge(back, server, client, IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
+      this.judge(out, client, server, IPPROTO_TCP, port, 80, TCP_ACK);
+      this.judge(out, client, server, IPPROTO_TCP, port, 80, k % 3 === 0 ? TCP_FIN | TCP_ACK : TCP_RST);
+    }
+    this.next = end;
+    return this.done;
+  }
+
+  private judge(direction: number, src: number, dst: number, protocol: number, srcPort: number, dstPort: number, flags: number): void {
+    const b = this.batch;
     const off = HEADROOM;
     const transport = protocol === IPPROTO_TCP ? TCP_HEADER : UDP_HEADER;
-    writeIpv4Header(batch.slab, off, 20 + transport, judged & 0xffff, 64, protocol, src, dst, true);
-    batch.slab.writeUInt16BE(srcPort, off + 20);
-    batch.slab.writeUInt16BE(dstPort, off + 22);
+    writeIpv4Header(b.slab, off, 20 + transport, this.judged & 0xffff, 64, protocol, src, dst, true);
+    b.slab.writeUInt16BE(srcPort, off + 20);
+    b.slab.writeUInt16BE(dstPort, off + 22);
     if (protocol === IPPROTO_TCP) {
-      batch.slab.writeUInt8(5 << 4, off + 32); // data offset: 5 words
-      batch.slab.writeUInt8(flags, off + 33);
-    } else batch.slab.writeUInt16BE(UDP_HEADER, off + 24);
-    batch.sizes[0] = 20 + transport + (direction === Direction.tun ? 0 : ENCAP_LEN);
-    batch.verdicts[0] = FORWARDED;
-    policyStage(batch, 1, 0, ctx, direction);
-    judged++;
-  };
-  for (let k = 0; k < WARM_CONNECTIONS; k++) {
-    const client = pods[k % pods.length];
-    const server = pods[(k * 7 + 1) % pods.length];
-    const port = 1024 + (k % 60_000);
-    // A connection opened by this node's pod, or by a peer's (its SYN from the UDP side).
-    const out = k % 2 === 0 ? Direction.tun : Direction.udp;
-    const back = out === Direction.tun ? Direction.udp : Direction.tun;
-    counters.now++;
-    if (k % 4 === 3) {
-      judge(out, client, server, IPPROTO_UDP, port, 53, 0);
-      judge(back, server, client, IPPROTO_UDP, 53, port, 0);
-      continue;
-    }
-    judge(out, client, server, IPPROTO_TCP, port, 80, TCP_SYN);
-    judge(back, server, client, IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
-    judge(out, client, server, IPPROTO_TCP, port, 80, TCP_ACK);
-    judge(out, client, server, IPPROTO_TCP, port, 80, k % 3 === 0 ? TCP_FIN | TCP_ACK : TCP_RST);
+      b.slab.writeUInt8(5 << 4, off + 32); // data offset: 5 words
+      b.slab.writeUInt8(flags, off + 33);
+    } else b.slab.writeUInt16BE(UDP_HEADER, off + 24);
+    b.sizes[0] = 20 + transport + (direction === Direction.tun ? 0 : ENCAP_LEN);
+    b.verdicts[0] = FORWARDED;
+    policyStage(b, 1, 0, this.ctx, direction);
+    this.judged++;
   }
-  return judged;
+}
+
+/** Runs all WARM_CONNECTIONS connections through policyStage with `decider` at once; returns how many packets it judged. */
+export function warmPolicyStage(decider: CompiledPolicy, slotSize: number): number {
+  const warmUp = new PolicyWarmUp(decider, slotSize);
+  warmUp.step(WARM_CONNECTIONS);
+  return warmUp.judged;
 }

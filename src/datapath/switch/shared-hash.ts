@@ -91,7 +91,10 @@ export class SharedHash {
 
   /** Tries to take the writer lock `spins` times; true when taken. */
   tryLock(spins: number): boolean {
-    for (let i = 0; i < spins; i++) if (Atomics.compareExchange(this.words, LOCK, 0, 1) === 0) return true;
+    // The count moves before the first try, not after a failed one: a thread that has only ever
+    // found the lock free (a warm-up) leaves V8 feedback for the whole loop, so the first spin
+    // under contention does not deoptimize the optimized caller (the policy stage, inlined).
+    for (let left = spins; left-- > 0; ) if (Atomics.compareExchange(this.words, LOCK, 0, 1) === 0) return true;
     return false;
   }
 
