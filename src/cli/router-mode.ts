@@ -21,6 +21,7 @@ import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import type { NodeLease, SubnetTable } from '../subnets/subnet-table.js';
 import type { Logger } from './log.js';
 import type { Mode, ModeDatapathConfig, Underlay, Undo } from './mode.js';
+import { OwnLease } from './own-lease.js';
 import type { RunOptions } from './run-options.js';
 
 export class RouterMode implements Mode {
@@ -35,6 +36,8 @@ export class RouterMode implements Mode {
   private directRoutes: DirectRoute[] = [];
   /** Same-node steering in force (NetworkPolicy on), for its undo. */
   private sameNode: SameNodeSetup | undefined;
+  /** Our lease from the newest table applied. */
+  private readonly own: OwnLease;
 
   constructor(
     private readonly opts: RunOptions,
@@ -43,10 +46,11 @@ export class RouterMode implements Mode {
     mtu: number | undefined,
     private readonly u: Underlay,
     private readonly initial: SubnetTable,
-    private readonly self: NodeLease,
+    self: NodeLease,
     private readonly log: Logger,
     private readonly directRouting = false,
   ) {
+    this.own = new OwnLease(self);
     const { maxInnerV4, maxInnerV6, link4, link6 } = u;
     // Pods of a family travel over the same family's underlay when there is one, else over the other.
     const pathV4 = maxInnerV4 || maxInnerV6;
@@ -67,7 +71,8 @@ export class RouterMode implements Mode {
     this.tun = tun;
     if (opts.tunOffload && !tun.uso) this.log.info({ iface: tun.name }, 'UDP segmentation offload unavailable on the TUN (TUNSETOFFLOAD refused USO4/6: Linux before 6.2): UDP from pods is read and written one datagram at a time');
     undo.push(() => closeTun(tun));
-    const overlay = overlaySetup(tun.name, mtu, this.mtuV6, this.initial, this.self);
+    const self = this.own.current;
+    const overlay = overlaySetup(tun.name, mtu, this.mtuV6, this.initial, self);
     this.overlay = overlay;
     const ipv6 = await setIpv6(tun.name, overlay.addressV6 !== undefined);
     undo.push(() => restoreIpv6(tun.name, ipv6));
@@ -84,8 +89,8 @@ export class RouterMode implements Mode {
     const policy = opts.kube?.networkPolicy === true;
     if (policy) undo.push(async () => void (this.sameNode ? await restoreSameNode(this.sameNode) : await removeSameNode()));
     return {
-      ownPods: policy ? ownPodsOf(this.self.podCIDR, this.self.podCIDRv6) : undefined,
-      tunFds: tun.fds, ownMac: this.self.vtepMAC, ownMacV6: this.self.vtepMACv6,
+      ownPods: policy ? ownPodsOf(self.podCIDR, self.podCIDRv6) : undefined,
+      tunFds: tun.fds, ownMac: self.vtepMAC, ownMacV6: self.vtepMACv6,
       tunAddressV4: overlay.address ? parseIpv4(overlay.address) : 0,
       tunAddressV6: overlay.addressV6 ? parseIpv6(overlay.addressV6) : Buffer.alloc(16),
       maxPacket: Math.max(mtu, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),
@@ -94,7 +99,7 @@ export class RouterMode implements Mode {
 
   /** Moves our addresses when our pod subnets changed. */
   async apply(table: SubnetTable, self: NodeLease): Promise<void> {
-    if (!self.vtepMAC.equals(this.self.vtepMAC) || !self.vtepMACv6.equals(this.self.vtepMACv6)) {
+    if (this.own.take(self)) {
       this.log.warn({ vtepMAC: self.vtepMAC, vtepMACv6: self.vtepMACv6 }, 'our own VTEP MAC changed in the table; restart vxroute to use it');
     }
     const next = overlaySetup(this.tun!.name, this.mtu, this.mtuV6, table, self);
@@ -128,7 +133,7 @@ export class RouterMode implements Mode {
   private async routeDirectly(table: SubnetTable): Promise<void> {
     if (!this.directRouting) return;
     const own = { v4: this.u.publicIP !== undefined, v6: this.u.publicIPv6 !== undefined };
-    this.directRoutes = await planDirectRoutes(table, this.self.name, own, this.tun!.name, kernelRouteLookup);
+    this.directRoutes = await planDirectRoutes(table, this.own.current.name, own, this.tun!.name, kernelRouteLookup);
     const added = await addDirectRoutes(this.directRoutes);
     if (added > 0) this.log.info({ added, direct: this.directRoutes.length }, 'direct routes added');
   }
