@@ -29,6 +29,7 @@ import { warnOnOversizeDatagrams } from './oversize-warning.js';
 import type { Mode, Underlay, Undo } from './mode.js';
 import { RouterMode } from './router-mode.js';
 import { parseRunOptions, resolveDatapath, resolveDirectRouting, type RunOptions } from './run-options.js';
+import { StartPhases } from './start-phases.js';
 import { SwitchMode } from './switch-mode.js';
 import { TableQueue } from './table-queue.js';
 
@@ -44,6 +45,8 @@ interface Settings {
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
+  const phases = new StartPhases();
+  phases.end('process start and imports');
   const opts = parseRunOptions(argv);
   const log = createLogger(opts.logLevel);
   const netConf = opts.kube ? await readNetConf(opts.kube.netConf) : undefined;
@@ -71,7 +74,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   let exitCode = 0;
   try {
-    const daemon = new Daemon(opts, settings, log, source, policy, kc, undo, stop);
+    const daemon = new Daemon(opts, settings, log, source, policy, kc, undo, stop, phases);
     await daemon.start();
     if (!stop.signal.aborted) await once(stop.signal, 'abort');
     if (stop.signal.reason instanceof Error) {
@@ -114,6 +117,7 @@ class Daemon {
     private readonly kc: KubeConnection | undefined,
     private readonly undo: Undo[],
     private readonly stop: AbortController,
+    private readonly phases: StartPhases,
   ) {
     this.tables = new TableQueue((err, why) => log.error({ err, why }, 'table not applied; still forwarding on the last good table'));
   }
@@ -145,6 +149,7 @@ class Daemon {
     });
     const initial = await Promise.race([this.source.start(), once(this.stop.signal, 'abort').then(() => undefined)]);
     if (initial === undefined) return; // stopped while waiting for our node
+    this.phases.end('node list');
     const self = ownLease(initial, opts);
     const u = await this.underlayOf(self);
     const mode: Mode = opts.switch ? new SwitchMode(opts, opts.switch, settings.port, settings.mtu, u, initial, log) : new RouterMode(opts, settings.port, settings.mtu, u, initial, self, log, settings.directRouting);
@@ -156,10 +161,13 @@ class Daemon {
     if (firstWorld) {
       this.notReady = undefined; // the policy source says what it waits for, or why the API refuses it
       if ((await Promise.race([firstWorld, once(this.stop.signal, 'abort').then(() => undefined)])) === undefined) return;
+      this.phases.end('policy lists');
     }
     this.notReady = 'starting the datapath';
     const compiled = this.policy ? this.compilePolicy(this.policy.current()!, 'listed') : undefined;
+    if (compiled) this.phases.end('policy compile');
     const device = await mode.open(undo);
+    this.phases.end('host setup: TUN, addresses, routes');
     const tunReads = resolveTunReads(opts.tunReads);
     if (tunReads.refused) log.warn({ errno: tunReads.refused }, 'io_uring refused (seccomp profile, kernel.io_uring_disabled or no kernel support): TUN reads are one readv per packet');
     log.info({ tunReads: tunReads.reads }, tunReads.reads === 'uring' ? 'TUN reads batched through io_uring' : 'TUN reads one readv per packet');
@@ -181,9 +189,11 @@ class Daemon {
     undo.push(warnOnOversizeDatagrams(datapath, log));
     datapath.exited.catch((err: Error) => this.stop.abort(err));
     log.info({ version: datapath.version, nodes: initial.nodes.length }, 'table loaded');
+    this.phases.end('shards started');
 
     // Only now that the datapath forwards: kubelet keeps the node NotReady until a CNI config exists.
     await mode.applied(initial, self);
+    this.phases.end('host setup: steering, guard, CNI');
     this.tables.start(async (table, why) => {
       const next = ownLease(table, opts);
       await mode.apply(table, next);
@@ -197,8 +207,10 @@ class Daemon {
     undo.push(() => void process.off('SIGHUP', onHup));
 
     if (this.kc) await this.announce(this.kc, self);
+    this.phases.end('node annotations published');
     this.notReady = undefined;
-    log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni }, 'ready');
+    this.phases.end('ready');
+    log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni, startMs: this.phases.ends }, 'ready');
     // Off the critical path: the first policy change then compiles as fast as later ones.
     if (this.policy) this.policyCompiler.warmUp(this.stop.signal).catch((err: Error) => log.warn({ err }, 'policy compiler warm-up failed'));
   }
