@@ -1,8 +1,10 @@
 // Router mode: IP packets on a TUN, routed by pod CIDR. On the host: the TUN's MTU, our
 // addresses on it and the cluster routes through it, accept_local, IPv6 on or off; once the
 // datapath forwards, what pods need (CNI configuration or flannel's subnet.env, masquerade) and
-// the guard that keeps them off every node's VXLAN port; with NetworkPolicy, the steering that
-// sends traffic between two of our pods through the TUN. With DirectRouting, peers on our
+// the guard that keeps them off every node's VXLAN port. With NetworkPolicy, the steering that
+// sends traffic between two of our pods through the TUN is in force before the datapath starts
+// (until it reads the TUN, such traffic waits there or is dropped: never unpoliced). What does not
+// depend on each other is set up concurrently. With DirectRouting, peers on our
 // underlay subnet get kernel routes: added before the shards drop those peers from their table,
 // removed only after the shards route them again.
 import { ConfigError } from '../config-error.js';
@@ -34,8 +36,9 @@ export class RouterMode implements Mode {
   private podsSetUpFor: string | undefined;
   /** DirectRouting's routes for the table being applied (empty when it is off). */
   private directRoutes: DirectRoute[] = [];
-  /** Same-node steering in force (NetworkPolicy on), for its undo. */
+  /** Same-node steering in force (NetworkPolicy on), for its undo, and the pod CIDRs it steers. */
   private sameNode: SameNodeSetup | undefined;
+  private steeredFor: string | undefined;
   /** Our lease from the newest table applied. */
   private readonly own: OwnLease;
 
@@ -78,16 +81,16 @@ export class RouterMode implements Mode {
     undo.push(() => restoreIpv6(tun.name, ipv6));
     undo.push(() => removeOverlay(this.overlay!)); // the addresses in force at exit, after any table change
     await applyOverlay(overlay);
-    const acceptLocal = await enableAcceptLocal(tun.name);
-    undo.push(() => restoreAcceptLocal(tun.name, acceptLocal));
     // Ours from an earlier run go too (kill -9, or DirectRouting since turned off): they would hide peers from the TUN.
     undo.push(async () => void (await removeDirectRoutes()));
-    await this.routeDirectly(this.initial);
-    await pruneDirectRoutes(this.directRoutes);
-    // An earlier run's steering (kill -9, or the policy since turned off) would hold same-node traffic.
-    await removeSameNode();
     const policy = opts.kube?.networkPolicy === true;
     if (policy) undo.push(async () => void (this.sameNode ? await restoreSameNode(this.sameNode) : await removeSameNode()));
+    await settleAll([
+      enableAcceptLocal(tun.name).then((acceptLocal) => void undo.push(() => restoreAcceptLocal(tun.name, acceptLocal))),
+      this.routeDirectly(this.initial).then(() => pruneDirectRoutes(this.directRoutes)),
+      // An earlier run's steering (kill -9, or the policy since turned off) would hold same-node traffic: replaced or removed.
+      policy ? this.steer(self) : removeSameNode(),
+    ]);
     return {
       ownPods: policy ? ownPodsOf(self.podCIDR, self.podCIDRv6) : undefined,
       tunFds: tun.fds, ownMac: self.vtepMAC, ownMacV6: self.vtepMACv6,
@@ -129,6 +132,21 @@ export class RouterMode implements Mode {
     };
   }
 
+  /** Steers traffic between our pods through the TUN, unless it already is for these pod CIDRs. */
+  private async steer(self: NodeLease): Promise<void> {
+    const pods = `${self.podCIDR?.text} ${self.podCIDRv6?.text}`;
+    if (pods === this.steeredFor) return;
+    this.sameNode = await applySameNode({ bridge: CNI_BRIDGE, tun: this.tun!.name, podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 });
+    this.steeredFor = pods;
+    this.log.info({ bridge: CNI_BRIDGE, podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text }, 'traffic between our pods steered through the network policy');
+  }
+
+  private async masquerade(table: SubnetTable, self: NodeLease): Promise<void> {
+    const { opts } = this;
+    this.natBackend ??= opts.natBackend === 'auto' ? await detectNatBackend() : opts.natBackend;
+    await applyMasquerade(this.natBackend, { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6, network: table.network, networkV6: table.networkV6 });
+  }
+
   /** Plans DirectRouting's routes for `table` from the kernel's route lookups and adds the new ones. */
   private async routeDirectly(table: SubnetTable): Promise<void> {
     if (!this.directRouting) return;
@@ -142,16 +160,10 @@ export class RouterMode implements Mode {
   private async podNetworking(table: SubnetTable, self: NodeLease): Promise<void> {
     const { opts, log, mtu } = this;
     const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
-    // flannel's CNI plugin and our conflist both put pods on cni0.
+    // One nft at a time: flannel's CNI plugin and our conflist both put pods on cni0.
     await applyGuard({ bridge: CNI_BRIDGE, ...pods, port: this.port });
-    if (opts.kube?.networkPolicy) {
-      this.sameNode = await applySameNode({ bridge: CNI_BRIDGE, tun: this.tun!.name, ...pods });
-      log.info({ bridge: CNI_BRIDGE, podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text }, 'traffic between our pods steered through the network policy');
-    }
-    if (opts.ipMasq) {
-      this.natBackend ??= opts.natBackend === 'auto' ? await detectNatBackend() : opts.natBackend;
-      await applyMasquerade(this.natBackend, { ...pods, network: table.network, networkV6: table.networkV6 });
-    }
+    if (opts.kube?.networkPolicy) await this.steer(self);
+    if (opts.ipMasq) await this.masquerade(table, self);
     if (opts.subnetEnv !== undefined) {
       // FLANNEL_IPMASQ tells flannel's plugin whether masquerade is done for it (then the bridge must not).
       await writeSubnetEnv(opts.subnetEnv, { network: table.network, networkV6: table.networkV6, ...pods, mtu, ipMasq: opts.ipMasq });
@@ -160,6 +172,12 @@ export class RouterMode implements Mode {
       log.info({ dir: opts.cniConfDir, podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text, mtu }, 'CNI configuration written');
     }
   }
+}
+
+/** Waits for every step, then throws the first failure: no step is still running when the caller undoes. */
+async function settleAll(steps: (Promise<unknown> | undefined)[]): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function overlaySetup(device: string, mtu: number, mtuV6: number, table: SubnetTable, self: NodeLease): OverlaySetup {

@@ -157,17 +157,23 @@ class Daemon {
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());
     const { udpFds, udp6Fds, sendFds, send6Fds } = this.openSockets(u);
+    // The host is set up while the policy lists are in flight and compiled: nothing forwards before both.
+    const host = mode.open(undo).finally(() => this.phases.end('host setup: TUN, addresses, routes, steering'));
+    host.catch(() => undefined); // awaited below, or before an early return
     // A pod is isolated from its first packet: no forwarding before the policy world is known.
     if (firstWorld) {
       this.notReady = undefined; // the policy source says what it waits for, or why the API refuses it
-      if ((await Promise.race([firstWorld, once(this.stop.signal, 'abort').then(() => undefined)])) === undefined) return;
+      // A host setup that fails ends the wait too.
+      if ((await Promise.race([firstWorld, host.then(() => firstWorld), once(this.stop.signal, 'abort').then(() => undefined)])) === undefined) {
+        await host; // its undo steps are all on the stack before they run
+        return;
+      }
       this.phases.end('policy lists');
     }
     this.notReady = 'starting the datapath';
     const compiled = this.policy ? this.compilePolicy(this.policy.current()!, 'listed') : undefined;
     if (compiled) this.phases.end('policy compile');
-    const device = await mode.open(undo);
-    this.phases.end('host setup: TUN, addresses, routes');
+    const device = await host;
     const tunReads = resolveTunReads(opts.tunReads);
     if (tunReads.refused) log.warn({ errno: tunReads.refused }, 'io_uring refused (seccomp profile, kernel.io_uring_disabled or no kernel support): TUN reads are one readv per packet');
     log.info({ tunReads: tunReads.reads }, tunReads.reads === 'uring' ? 'TUN reads batched through io_uring' : 'TUN reads one readv per packet');
@@ -192,8 +198,10 @@ class Daemon {
     this.phases.end('shards started');
 
     // Only now that the datapath forwards: kubelet keeps the node NotReady until a CNI config exists.
+    // Our annotations meanwhile: peers may send to us now.
+    const announced = this.kc ? this.announce(this.kc, self).finally(() => this.phases.end('node annotations published')) : undefined;
     await mode.applied(initial, self);
-    this.phases.end('host setup: steering, guard, CNI');
+    this.phases.end('host setup: guard, masquerade, CNI');
     this.tables.start(async (table, why) => {
       const next = ownLease(table, opts);
       await mode.apply(table, next);
@@ -206,8 +214,7 @@ class Daemon {
     process.on('SIGHUP', onHup);
     undo.push(() => void process.off('SIGHUP', onHup));
 
-    if (this.kc) await this.announce(this.kc, self);
-    this.phases.end('node annotations published');
+    await announced;
     this.notReady = undefined;
     this.phases.end('ready');
     log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni, startMs: this.phases.ends }, 'ready');
