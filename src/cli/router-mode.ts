@@ -1,10 +1,12 @@
 // Router mode: IP packets on a TUN, routed by pod CIDR. On the host: the TUN's MTU, our
 // addresses on it and the cluster routes through it, accept_local, IPv6 on or off; once the
 // datapath forwards, what pods need (CNI configuration or flannel's subnet.env, masquerade) and
-// the guard that keeps them off every node's VXLAN port. With NetworkPolicy, the steering that
-// sends traffic between two of our pods through the TUN is in force before the datapath starts
-// (until it reads the TUN, such traffic waits there or is dropped: never unpoliced). What does not
-// depend on each other is set up concurrently. With DirectRouting, peers on our
+// the guard that keeps them off every node's VXLAN port. The rules for our pods (the guard,
+// masquerade and, with NetworkPolicy, the steering that sends traffic between two of our pods
+// through the TUN) are in force before the datapath starts (until it reads the TUN, steered
+// traffic waits there or is dropped: never unpoliced); only what tells pods to come (the CNI
+// configuration, subnet.env) waits for it. What does not depend on each other is set up
+// concurrently, one nft at a time. With DirectRouting, peers on our
 // underlay subnet get kernel routes: added before the shards drop those peers from their table,
 // removed only after the shards route them again.
 import { ConfigError } from '../config-error.js';
@@ -24,6 +26,7 @@ import type { NodeLease, SubnetTable } from '../subnets/subnet-table.js';
 import type { Logger } from './log.js';
 import type { Mode, ModeDatapathConfig, Underlay, Undo } from './mode.js';
 import { OwnLease } from './own-lease.js';
+import { settleAll } from './settle-all.js';
 import type { RunOptions } from './run-options.js';
 
 export class RouterMode implements Mode {
@@ -32,13 +35,13 @@ export class RouterMode implements Mode {
   private tun: TunDevice | undefined;
   private overlay: OverlaySetup | undefined;
   private natBackend: NatBackend | undefined;
-  /** The pod CIDRs the pods' networking was last set up for. */
+  /** The pod CIDRs the rules for our pods, and the pods' configuration, were last set up for. */
+  private rulesFor: string | undefined;
   private podsSetUpFor: string | undefined;
   /** DirectRouting's routes for the table being applied (empty when it is off). */
   private directRoutes: DirectRoute[] = [];
-  /** Same-node steering in force (NetworkPolicy on), for its undo, and the pod CIDRs it steers. */
+  /** Same-node steering in force (NetworkPolicy on), for its undo. */
   private sameNode: SameNodeSetup | undefined;
-  private steeredFor: string | undefined;
   /** Our lease from the newest table applied. */
   private readonly own: OwnLease;
 
@@ -89,7 +92,7 @@ export class RouterMode implements Mode {
       enableAcceptLocal(tun.name).then((acceptLocal) => void undo.push(() => restoreAcceptLocal(tun.name, acceptLocal))),
       this.routeDirectly(this.initial).then(() => pruneDirectRoutes(this.directRoutes)),
       // An earlier run's steering (kill -9, or the policy since turned off) would hold same-node traffic: replaced or removed.
-      policy ? this.steer(self) : removeSameNode(),
+      (policy ? Promise.resolve() : removeSameNode()).then(() => this.podRules(this.initial, self)),
     ]);
     return {
       ownPods: policy ? ownPodsOf(self.podCIDR, self.podCIDRv6) : undefined,
@@ -119,9 +122,10 @@ export class RouterMode implements Mode {
   async applied(table: SubnetTable, self: NodeLease): Promise<void> {
     const pruned = this.directRouting ? await pruneDirectRoutes(this.directRoutes) : 0;
     if (pruned > 0) this.log.info({ removed: pruned, direct: this.directRoutes.length }, 'direct routes removed');
-    const pods = `${self.podCIDR?.text} ${self.podCIDRv6?.text}`;
+    const pods = podsOf(self);
     if (pods === this.podsSetUpFor) return;
-    await this.podNetworking(table, self);
+    await this.podRules(table, self);
+    await this.podConfiguration(table, self);
     this.podsSetUpFor = pods;
   }
 
@@ -132,19 +136,23 @@ export class RouterMode implements Mode {
     };
   }
 
-  /** Steers traffic between our pods through the TUN, unless it already is for these pod CIDRs. */
-  private async steer(self: NodeLease): Promise<void> {
-    const pods = `${self.podCIDR?.text} ${self.podCIDRv6?.text}`;
-    if (pods === this.steeredFor) return;
-    this.sameNode = await applySameNode({ bridge: CNI_BRIDGE, tun: this.tun!.name, podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 });
-    this.steeredFor = pods;
-    this.log.info({ bridge: CNI_BRIDGE, podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text }, 'traffic between our pods steered through the network policy');
-  }
-
-  private async masquerade(table: SubnetTable, self: NodeLease): Promise<void> {
-    const { opts } = this;
-    this.natBackend ??= opts.natBackend === 'auto' ? await detectNatBackend() : opts.natBackend;
-    await applyMasquerade(this.natBackend, { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6, network: table.network, networkV6: table.networkV6 });
+  /** The host's rules for our pods, unless they are in force for these pod CIDRs: the guard, the steering, masquerade (one nft at a time). */
+  private async podRules(table: SubnetTable, self: NodeLease): Promise<void> {
+    const { opts, log } = this;
+    const key = podsOf(self);
+    if (key === this.rulesFor) return;
+    const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
+    // flannel's CNI plugin and our conflist both put pods on cni0.
+    await applyGuard({ bridge: CNI_BRIDGE, ...pods, port: this.port });
+    if (opts.kube?.networkPolicy) {
+      this.sameNode = await applySameNode({ bridge: CNI_BRIDGE, tun: this.tun!.name, ...pods });
+      log.info({ bridge: CNI_BRIDGE, podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text }, 'traffic between our pods steered through the network policy');
+    }
+    if (opts.ipMasq) {
+      this.natBackend ??= opts.natBackend === 'auto' ? await detectNatBackend() : opts.natBackend;
+      await applyMasquerade(this.natBackend, { ...pods, network: table.network, networkV6: table.networkV6 });
+    }
+    this.rulesFor = key;
   }
 
   /** Plans DirectRouting's routes for `table` from the kernel's route lookups and adds the new ones. */
@@ -156,14 +164,10 @@ export class RouterMode implements Mode {
     if (added > 0) this.log.info({ added, direct: this.directRoutes.length }, 'direct routes added');
   }
 
-  /** What pods need from us on this node: the CNI configuration (ours or flannel's subnet.env), masquerade, the guard. */
-  private async podNetworking(table: SubnetTable, self: NodeLease): Promise<void> {
+  /** What tells pods to come, once the datapath forwards: the CNI configuration (ours or flannel's subnet.env). */
+  private async podConfiguration(table: SubnetTable, self: NodeLease): Promise<void> {
     const { opts, log, mtu } = this;
     const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
-    // One nft at a time: flannel's CNI plugin and our conflist both put pods on cni0.
-    await applyGuard({ bridge: CNI_BRIDGE, ...pods, port: this.port });
-    if (opts.kube?.networkPolicy) await this.steer(self);
-    if (opts.ipMasq) await this.masquerade(table, self);
     if (opts.subnetEnv !== undefined) {
       // FLANNEL_IPMASQ tells flannel's plugin whether masquerade is done for it (then the bridge must not).
       await writeSubnetEnv(opts.subnetEnv, { network: table.network, networkV6: table.networkV6, ...pods, mtu, ipMasq: opts.ipMasq });
@@ -174,10 +178,8 @@ export class RouterMode implements Mode {
   }
 }
 
-/** Waits for every step, then throws the first failure: no step is still running when the caller undoes. */
-async function settleAll(steps: (Promise<unknown> | undefined)[]): Promise<void> {
-  const failed = (await Promise.allSettled(steps)).find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
+function podsOf(self: NodeLease): string {
+  return `${self.podCIDR?.text} ${self.podCIDRv6?.text}`;
 }
 
 function overlaySetup(device: string, mtu: number, mtuV6: number, table: SubnetTable, self: NodeLease): OverlaySetup {
