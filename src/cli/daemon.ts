@@ -91,6 +91,9 @@ export class Daemon {
     const lock = await lockDevice(opts.iface);
     undo.push(() => void lock.close());
     const { udpFds, udp6Fds, sendFds, send6Fds } = this.openSockets(u);
+    // Our annotations from now on, beside the rest: what peers send us meanwhile waits in the bound
+    // sockets, and pods come only with the CNI configuration, written once the datapath forwards.
+    const announced = this.kc ? this.announce(this.kc, self).finally(() => this.phases.end('node annotations published')) : undefined;
     // The host is set up while the policy lists are in flight and compiled: nothing forwards before both.
     const host = mode.open(undo).finally(() => this.phases.end('host setup: TUN, addresses, routes, pod rules'));
     host.catch(() => undefined); // awaited below, or before an early return
@@ -132,8 +135,6 @@ export class Daemon {
     this.phases.end('shards started');
 
     // Only now that the datapath forwards: kubelet keeps the node NotReady until a CNI config exists.
-    // Our annotations meanwhile: peers may send to us now.
-    const announced = this.kc ? this.announce(this.kc, self).finally(() => this.phases.end('node annotations published')) : undefined;
     await mode.applied(initial, self);
     this.phases.end('CNI configuration');
     this.tables.start(async (table, why) => {
@@ -148,10 +149,11 @@ export class Daemon {
     process.on('SIGHUP', onHup);
     undo.push(() => void process.off('SIGHUP', onHup));
 
+    this.notReady = 'publishing our node annotations';
     await announced;
     this.notReady = undefined;
     this.phases.end('ready');
-    log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni, startMs: this.phases.ends }, 'ready');
+    log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni, startMs: this.phases.ends, startCpuMs: this.phases.cpuMs() }, 'ready');
     // Off the critical path: the first policy change then compiles as fast as later ones.
     if (this.policy) this.policyCompiler.warmUp(this.stop.signal).catch((err: Error) => log.warn({ err }, 'policy compiler warm-up failed'));
   }
@@ -226,7 +228,6 @@ export class Daemon {
 
   /** Publishes our annotations and condition, retrying until the API server takes them. */
   private async announce(kc: KubeConnection, self: NodeLease): Promise<void> {
-    this.notReady = 'publishing our node annotations';
     while (!this.stop.signal.aborted) {
       try {
         await announceNode(kc, self, this.settings.vni);
