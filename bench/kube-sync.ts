@@ -121,6 +121,10 @@ interface Run {
   rss: { ready: number; afterChanges: number; afterPeersReads: number };
   breakdown: { ready: Breakdown; afterChanges: Breakdown; afterPeersReads: Breakdown };
   phases: Record<string, number>;
+  /** The daemon's own breakdown: each start phase's end in ms since its process started (the 'ready' line's startMs). */
+  startMs: Record<string, number>;
+  /** CPU time at ready: the daemon's own (all threads) and its children's (ip, nft). */
+  startCpuMs: { own: number; children: number };
 }
 
 /** VTEP MACs handed out by changes so far: each change is a new one, in every run. */
@@ -169,6 +173,8 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
       rss: { ready: rssReady, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads },
       breakdown: { ready: atReady, afterChanges: afterChanges!, afterPeersReads },
       phases,
+      startMs: ready.startMs as Record<string, number>,
+      startCpuMs: ready.startCpuMs as { own: number; children: number },
     };
   } finally {
     await daemon.stop();
@@ -201,6 +207,7 @@ try {
     console.log(`| ${p}: RSS at ready / after 5 changes / after 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
   }
   for (const r of runs) console.log(`\npolicy ${r.policy ? 'on' : 'off'}, ms from spawn to each phase's first log line: ${JSON.stringify(r.phases)}`);
+  for (const r of runs) console.log(`policy ${r.policy ? 'on' : 'off'}, start phases, ms from the daemon's process start to each one's end: ${JSON.stringify(r.startMs)}; CPU at ready ${r.startCpuMs.own} ms + ${r.startCpuMs.children} ms in ip/nft`);
   console.log('\nWhere the resident set goes (MB): anonymous / file-backed; main isolate heap committed (young generation) / in use; external to V8; workers\' heaps in use');
   for (const r of runs) {
     for (const [at, b] of Object.entries(r.breakdown)) {

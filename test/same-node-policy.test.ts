@@ -157,12 +157,16 @@ describe('NetworkPolicy between two pods on one vxroute node', () => {
     expect(await hostState()).toBe(hostBefore);
     expect(await uninstall()).toMatch(/same-node steering .*: not there/);
 
-    // What kill -9 leaves (seen above), for the next start to replace: our rule and our table.
-    await inNs(node.ns, 'ip', ['rule', 'add', 'pref', '7800', 'iif', 'cni0', 'to', node.podCIDR, 'lookup', '7800']);
+    // What kill -9 leaves (seen above), for the next start to replace: our rule and our table; and
+    // stale rules of earlier pod CIDRs, more than one batch deletes at a time.
+    for (const to of [node.podCIDR, '10.244.200.0/24', '10.244.201.0/24', '10.244.202.0/24', '10.244.203.0/24', '10.244.204.0/24']) {
+      await inNs(node.ns, 'ip', ['rule', 'add', 'pref', '7800', 'iif', 'cni0', 'to', to, 'lookup', '7800']);
+    }
     await inNs(node.ns, 'nft', ['add', 'table', 'bridge', 'vxroute_same_node']);
     daemon = await lab.startVxrouteKube(node, kubeconfig, netConf, ['--workers', '1']);
     await daemon.waitForLog((l) => l.msg === 'traffic between our pods steered through the network policy', 20_000);
-    expect((await inNs(node.ns, 'ip', ['-4', 'rule'])).match(/lookup 7800/g)).toHaveLength(1); // replaced, not doubled
+    expect((await inNs(node.ns, 'ip', ['-4', 'rule'])).match(/lookup 7800/g)).toEqual(['lookup 7800']); // replaced, not doubled
+    expect(await inNs(node.ns, 'ip', ['-4', 'rule'])).toContain(`to ${node.podCIDR} iif cni0 lookup 7800`);
     expect((await inNs(node.ns, 'nft', ['list', 'tables'])).match(/vxroute_same_node/g)).toHaveLength(1);
     await setPolicies();
     await expectReaches('a', 'b', 80);

@@ -1,8 +1,12 @@
 // Router mode: IP packets on a TUN, routed by pod CIDR. On the host: the TUN's MTU, our
 // addresses on it and the cluster routes through it, accept_local, IPv6 on or off; once the
 // datapath forwards, what pods need (CNI configuration or flannel's subnet.env, masquerade) and
-// the guard that keeps them off every node's VXLAN port; with NetworkPolicy, the steering that
-// sends traffic between two of our pods through the TUN. With DirectRouting, peers on our
+// the guard that keeps them off every node's VXLAN port. The rules for our pods (the guard,
+// masquerade and, with NetworkPolicy, the steering that sends traffic between two of our pods
+// through the TUN) are in force before the datapath starts (until it reads the TUN, steered
+// traffic waits there or is dropped: never unpoliced); only what tells pods to come (the CNI
+// configuration, subnet.env) waits for it. What does not depend on each other is set up
+// concurrently, one nft at a time. With DirectRouting, peers on our
 // underlay subnet get kernel routes: added before the shards drop those peers from their table,
 // removed only after the shards route them again.
 import { ConfigError } from '../config-error.js';
@@ -21,6 +25,8 @@ import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import type { NodeLease, SubnetTable } from '../subnets/subnet-table.js';
 import type { Logger } from './log.js';
 import type { Mode, ModeDatapathConfig, Underlay, Undo } from './mode.js';
+import { OwnLease } from './own-lease.js';
+import { settleAll } from './settle-all.js';
 import type { RunOptions } from './run-options.js';
 
 export class RouterMode implements Mode {
@@ -29,12 +35,15 @@ export class RouterMode implements Mode {
   private tun: TunDevice | undefined;
   private overlay: OverlaySetup | undefined;
   private natBackend: NatBackend | undefined;
-  /** The pod CIDRs the pods' networking was last set up for. */
+  /** The pod CIDRs the rules for our pods, and the pods' configuration, were last set up for. */
+  private rulesFor: string | undefined;
   private podsSetUpFor: string | undefined;
   /** DirectRouting's routes for the table being applied (empty when it is off). */
   private directRoutes: DirectRoute[] = [];
   /** Same-node steering in force (NetworkPolicy on), for its undo. */
   private sameNode: SameNodeSetup | undefined;
+  /** Our lease from the newest table applied. */
+  private readonly own: OwnLease;
 
   constructor(
     private readonly opts: RunOptions,
@@ -43,10 +52,11 @@ export class RouterMode implements Mode {
     mtu: number | undefined,
     private readonly u: Underlay,
     private readonly initial: SubnetTable,
-    private readonly self: NodeLease,
+    self: NodeLease,
     private readonly log: Logger,
     private readonly directRouting = false,
   ) {
+    this.own = new OwnLease(self);
     const { maxInnerV4, maxInnerV6, link4, link6 } = u;
     // Pods of a family travel over the same family's underlay when there is one, else over the other.
     const pathV4 = maxInnerV4 || maxInnerV6;
@@ -67,25 +77,26 @@ export class RouterMode implements Mode {
     this.tun = tun;
     if (opts.tunOffload && !tun.uso) this.log.info({ iface: tun.name }, 'UDP segmentation offload unavailable on the TUN (TUNSETOFFLOAD refused USO4/6: Linux before 6.2): UDP from pods is read and written one datagram at a time');
     undo.push(() => closeTun(tun));
-    const overlay = overlaySetup(tun.name, mtu, this.mtuV6, this.initial, this.self);
+    const self = this.own.current;
+    const overlay = overlaySetup(tun.name, mtu, this.mtuV6, this.initial, self);
     this.overlay = overlay;
     const ipv6 = await setIpv6(tun.name, overlay.addressV6 !== undefined);
     undo.push(() => restoreIpv6(tun.name, ipv6));
     undo.push(() => removeOverlay(this.overlay!)); // the addresses in force at exit, after any table change
     await applyOverlay(overlay);
-    const acceptLocal = await enableAcceptLocal(tun.name);
-    undo.push(() => restoreAcceptLocal(tun.name, acceptLocal));
     // Ours from an earlier run go too (kill -9, or DirectRouting since turned off): they would hide peers from the TUN.
     undo.push(async () => void (await removeDirectRoutes()));
-    await this.routeDirectly(this.initial);
-    await pruneDirectRoutes(this.directRoutes);
-    // An earlier run's steering (kill -9, or the policy since turned off) would hold same-node traffic.
-    await removeSameNode();
     const policy = opts.kube?.networkPolicy === true;
     if (policy) undo.push(async () => void (this.sameNode ? await restoreSameNode(this.sameNode) : await removeSameNode()));
+    await settleAll([
+      enableAcceptLocal(tun.name).then((acceptLocal) => void undo.push(() => restoreAcceptLocal(tun.name, acceptLocal))),
+      this.routeDirectly(this.initial).then(() => pruneDirectRoutes(this.directRoutes)),
+      // An earlier run's steering (kill -9, or the policy since turned off) would hold same-node traffic: replaced or removed.
+      (policy ? Promise.resolve() : removeSameNode()).then(() => this.podRules(this.initial, self)),
+    ]);
     return {
-      ownPods: policy ? ownPodsOf(this.self.podCIDR, this.self.podCIDRv6) : undefined,
-      tunFds: tun.fds, ownMac: this.self.vtepMAC, ownMacV6: this.self.vtepMACv6,
+      ownPods: policy ? ownPodsOf(self.podCIDR, self.podCIDRv6) : undefined,
+      tunFds: tun.fds, ownMac: self.vtepMAC, ownMacV6: self.vtepMACv6,
       tunAddressV4: overlay.address ? parseIpv4(overlay.address) : 0,
       tunAddressV6: overlay.addressV6 ? parseIpv6(overlay.addressV6) : Buffer.alloc(16),
       maxPacket: Math.max(mtu, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),
@@ -94,7 +105,7 @@ export class RouterMode implements Mode {
 
   /** Moves our addresses when our pod subnets changed. */
   async apply(table: SubnetTable, self: NodeLease): Promise<void> {
-    if (!self.vtepMAC.equals(this.self.vtepMAC) || !self.vtepMACv6.equals(this.self.vtepMACv6)) {
+    if (this.own.take(self)) {
       this.log.warn({ vtepMAC: self.vtepMAC, vtepMACv6: self.vtepMACv6 }, 'our own VTEP MAC changed in the table; restart vxroute to use it');
     }
     const next = overlaySetup(this.tun!.name, this.mtu, this.mtuV6, table, self);
@@ -111,9 +122,10 @@ export class RouterMode implements Mode {
   async applied(table: SubnetTable, self: NodeLease): Promise<void> {
     const pruned = this.directRouting ? await pruneDirectRoutes(this.directRoutes) : 0;
     if (pruned > 0) this.log.info({ removed: pruned, direct: this.directRoutes.length }, 'direct routes removed');
-    const pods = `${self.podCIDR?.text} ${self.podCIDRv6?.text}`;
+    const pods = podsOf(self);
     if (pods === this.podsSetUpFor) return;
-    await this.podNetworking(table, self);
+    await this.podRules(table, self);
+    await this.podConfiguration(table, self);
     this.podsSetUpFor = pods;
   }
 
@@ -124,18 +136,11 @@ export class RouterMode implements Mode {
     };
   }
 
-  /** Plans DirectRouting's routes for `table` from the kernel's route lookups and adds the new ones. */
-  private async routeDirectly(table: SubnetTable): Promise<void> {
-    if (!this.directRouting) return;
-    const own = { v4: this.u.publicIP !== undefined, v6: this.u.publicIPv6 !== undefined };
-    this.directRoutes = await planDirectRoutes(table, this.self.name, own, this.tun!.name, kernelRouteLookup);
-    const added = await addDirectRoutes(this.directRoutes);
-    if (added > 0) this.log.info({ added, direct: this.directRoutes.length }, 'direct routes added');
-  }
-
-  /** What pods need from us on this node: the CNI configuration (ours or flannel's subnet.env), masquerade, the guard. */
-  private async podNetworking(table: SubnetTable, self: NodeLease): Promise<void> {
-    const { opts, log, mtu } = this;
+  /** The host's rules for our pods, unless they are in force for these pod CIDRs: the guard, the steering, masquerade (one nft at a time). */
+  private async podRules(table: SubnetTable, self: NodeLease): Promise<void> {
+    const { opts, log } = this;
+    const key = podsOf(self);
+    if (key === this.rulesFor) return;
     const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
     // flannel's CNI plugin and our conflist both put pods on cni0.
     await applyGuard({ bridge: CNI_BRIDGE, ...pods, port: this.port });
@@ -147,6 +152,22 @@ export class RouterMode implements Mode {
       this.natBackend ??= opts.natBackend === 'auto' ? await detectNatBackend() : opts.natBackend;
       await applyMasquerade(this.natBackend, { ...pods, network: table.network, networkV6: table.networkV6 });
     }
+    this.rulesFor = key;
+  }
+
+  /** Plans DirectRouting's routes for `table` from the kernel's route lookups and adds the new ones. */
+  private async routeDirectly(table: SubnetTable): Promise<void> {
+    if (!this.directRouting) return;
+    const own = { v4: this.u.publicIP !== undefined, v6: this.u.publicIPv6 !== undefined };
+    this.directRoutes = await planDirectRoutes(table, this.own.current.name, own, this.tun!.name, kernelRouteLookup);
+    const added = await addDirectRoutes(this.directRoutes);
+    if (added > 0) this.log.info({ added, direct: this.directRoutes.length }, 'direct routes added');
+  }
+
+  /** What tells pods to come, once the datapath forwards: the CNI configuration (ours or flannel's subnet.env). */
+  private async podConfiguration(table: SubnetTable, self: NodeLease): Promise<void> {
+    const { opts, log, mtu } = this;
+    const pods = { podCIDR: self.podCIDR, podCIDRv6: self.podCIDRv6 };
     if (opts.subnetEnv !== undefined) {
       // FLANNEL_IPMASQ tells flannel's plugin whether masquerade is done for it (then the bridge must not).
       await writeSubnetEnv(opts.subnetEnv, { network: table.network, networkV6: table.networkV6, ...pods, mtu, ipMasq: opts.ipMasq });
@@ -155,6 +176,10 @@ export class RouterMode implements Mode {
       log.info({ dir: opts.cniConfDir, podCIDR: self.podCIDR?.text, podCIDRv6: self.podCIDRv6?.text, mtu }, 'CNI configuration written');
     }
   }
+}
+
+function podsOf(self: NodeLease): string {
+  return `${self.podCIDR?.text} ${self.podCIDRv6?.text}`;
 }
 
 function overlaySetup(device: string, mtu: number, mtuV6: number, table: SubnetTable, self: NodeLease): OverlaySetup {

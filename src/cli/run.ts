@@ -1,49 +1,25 @@
 // `vxroute run`: validate everything, then set up the host and start the shards; on
 // SIGTERM/SIGINT or a failure, undo in reverse order what was done. The subnet table comes
 // from a static file or the Kubernetes API; either way the datapath forwards on the last good one.
+// The first lists go out before the daemon's modules (the datapath, the addon, the policy
+// compiler, the metrics server) are loaded: those load while the lists are in flight.
 import { once } from 'node:events';
-import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
-import { ConfigError } from '../config-error.js';
-import { Datapath } from '../datapath/datapath.js';
-import { resolveTunReads } from '../datapath/tun-reads.js';
-import { startHttpServer } from '../metrics/http-server.js';
-import { addon } from '../native/addon.js';
-import { lockDevice } from '../net/instance-lock.js';
-import { linkWithAddress } from '../net/links.js';
-import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
-import { PolicyCompiler, type CompiledPolicyBuffer } from '../policy/compile-policy.js';
 import { KubePolicySource } from '../policy/kube-policy-source.js';
-import type { PolicyWorld } from '../policy/world.js';
-import { announceNode } from '../subnets/kube-announce.js';
-import type { KubeConnection } from '../subnets/kube-api.js';
 import { loadKubeConfig } from '../subnets/kube-config.js';
 import { nodeListWatch } from '../subnets/kube-nodes.js';
 import { KubeSubnetSource } from '../subnets/kube-source.js';
 import { readNetConf } from '../subnets/net-conf.js';
 import { StaticFileSource } from '../subnets/static-source.js';
 import type { SubnetSource } from '../subnets/subnet-source.js';
-import { findNode, type NodeLease, type SubnetTable } from '../subnets/subnet-table.js';
-import { logGsoChange } from './gso-log.js';
-import { createLogger, type Logger } from './log.js';
-import { warnOnOversizeDatagrams } from './oversize-warning.js';
-import type { Mode, Underlay, Undo } from './mode.js';
-import { RouterMode } from './router-mode.js';
-import { parseRunOptions, resolveDatapath, resolveDirectRouting, type RunOptions } from './run-options.js';
-import { SwitchMode } from './switch-mode.js';
+import { createLogger } from './log.js';
+import type { Undo } from './mode.js';
+import { parseRunOptions, resolveDatapath, resolveDirectRouting } from './run-options.js';
+import { StartPhases } from './start-phases.js';
 import { TableQueue } from './table-queue.js';
 
-const ANNOUNCE_RETRY_MS = 3000;
-/** Sending sockets per underlay family: source ports a peer's RSS / SO_REUSEPORT spreads our flows by (docs/decisions.md). */
-const SENDING_SOCKETS = 32;
-
-interface Settings {
-  port: number;
-  vni: number;
-  mtu: number | undefined;
-  directRouting: boolean;
-}
-
 export async function runCommand(argv: string[]): Promise<number> {
+  const phases = new StartPhases();
+  phases.end('process start and imports');
   const opts = parseRunOptions(argv);
   const log = createLogger(opts.logLevel);
   const netConf = opts.kube ? await readNetConf(opts.kube.netConf) : undefined;
@@ -71,8 +47,19 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   let exitCode = 0;
   try {
-    const daemon = new Daemon(opts, settings, log, source, policy, kc, undo, stop);
-    await daemon.start();
+    // Tables that come while the host is set up wait in the queue (the newest wins) until the datapath runs.
+    const tables = new TableQueue((err, why) => log.error({ err, why }, 'table not applied; still forwarding on the last good table'));
+    source.onTable((table, why) => {
+      log.debug({ nodes: table.nodes.length, why }, 'table received');
+      tables.push(table, why);
+    });
+    const first = { table: source.start(), world: policy?.start() };
+    first.table.then(() => phases.end('node list'), () => undefined); // the daemon awaits both
+    first.world?.then(() => phases.end('policy lists'), () => undefined);
+    const { Daemon } = await import('./daemon.js');
+    phases.end('daemon modules loaded');
+    const daemon = new Daemon(opts, settings, log, source, policy, kc, undo, stop, phases, tables);
+    await daemon.start(first);
     if (!stop.signal.aborted) await once(stop.signal, 'abort');
     if (stop.signal.reason instanceof Error) {
       log.error({ err: stop.signal.reason }, 'datapath failed');
@@ -91,207 +78,4 @@ export async function runCommand(argv: string[]): Promise<number> {
     log.info('stopped');
   }
   return exitCode;
-}
-
-/** One run of the daemon: what it set up is on the undo stack, in the order it was done. */
-class Daemon {
-  private notReady: string | undefined = 'waiting for the subnet table';
-  private datapath: Datapath | undefined;
-  private policyGeneration = 0;
-  /** Each world is compiled from the work of the one before where their objects are the same. */
-  private readonly policyCompiler = new PolicyCompiler();
-  /** The policy world the datapath enforces. */
-  private compiledWorld: PolicyWorld | undefined;
-  /** Tables from the source, applied one at a time once the datapath runs. */
-  private readonly tables: TableQueue;
-
-  constructor(
-    private readonly opts: RunOptions,
-    private readonly settings: Settings,
-    private readonly log: Logger,
-    private readonly source: SubnetSource,
-    private readonly policy: KubePolicySource | undefined,
-    private readonly kc: KubeConnection | undefined,
-    private readonly undo: Undo[],
-    private readonly stop: AbortController,
-  ) {
-    this.tables = new TableQueue((err, why) => log.error({ err, why }, 'table not applied; still forwarding on the last good table'));
-  }
-
-  /** Router and switch mode alike: the mode decides the device and what a table changes on the host. */
-  async start(): Promise<void> {
-    const { opts, log, undo, settings } = this;
-    if (opts.metrics.length > 0) {
-      const servers = await startHttpServer(
-        opts.metrics,
-        { nodeName: opts.nodeName, datapath: () => this.datapath, notReady: () => this.notReady ?? this.source.problem() ?? this.policy?.problem() },
-        {
-          info: { node: opts.nodeName, iface: opts.iface, vni: String(settings.vni), port: String(settings.port), source: opts.kube ? 'kube' : 'static' },
-          exposeDebug: opts.exposeDebug,
-          log,
-          policy: this.policy && (() => this.policy!.status()),
-        },
-      );
-      undo.push(() => Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined));
-    }
-
-    if (this.policy) this.followPolicy(this.policy);
-    const firstWorld = this.policy?.start();
-
-    // Tables that come while the host is set up wait in the queue (the newest wins) until the datapath runs.
-    this.source.onTable((table, why) => {
-      log.debug({ nodes: table.nodes.length, why }, 'table received');
-      this.tables.push(table, why);
-    });
-    const initial = await Promise.race([this.source.start(), once(this.stop.signal, 'abort').then(() => undefined)]);
-    if (initial === undefined) return; // stopped while waiting for our node
-    const self = ownLease(initial, opts);
-    const u = await this.underlayOf(self);
-    const mode: Mode = opts.switch ? new SwitchMode(opts, opts.switch, settings.port, settings.mtu, u, initial, log) : new RouterMode(opts, settings.port, settings.mtu, u, initial, self, log, settings.directRouting);
-
-    const lock = await lockDevice(opts.iface);
-    undo.push(() => void lock.close());
-    const { udpFds, udp6Fds, sendFds, send6Fds } = this.openSockets(u);
-    // A pod is isolated from its first packet: no forwarding before the policy world is known.
-    if (firstWorld) {
-      this.notReady = undefined; // the policy source says what it waits for, or why the API refuses it
-      if ((await Promise.race([firstWorld, once(this.stop.signal, 'abort').then(() => undefined)])) === undefined) return;
-    }
-    this.notReady = 'starting the datapath';
-    const compiled = this.policy ? this.compilePolicy(this.policy.current()!, 'listed') : undefined;
-    const device = await mode.open(undo);
-    const tunReads = resolveTunReads(opts.tunReads);
-    if (tunReads.refused) log.warn({ errno: tunReads.refused }, 'io_uring refused (seccomp profile, kernel.io_uring_disabled or no kernel support): TUN reads are one readv per packet');
-    log.info({ tunReads: tunReads.reads }, tunReads.reads === 'uring' ? 'TUN reads batched through io_uring' : 'TUN reads one readv per packet');
-    const datapath = new Datapath(
-      {
-        ...device, nodeName: opts.nodeName, udpFds, udp6Fds, sendFds, send6Fds, vni: settings.vni, port: settings.port,
-        maxInnerV4: u.maxInnerV4, maxInnerV6: u.maxInnerV6, tunOffload: opts.tunOffload, busyPollUs: opts.busyPollUs, tunReads: tunReads.reads,
-        policy: compiled && { compiled: compiled.sab, names: compiled.policyNames, conntrackMax: opts.kube!.conntrackMax },
-      },
-      initial,
-      mode.direct?.(),
-    );
-    this.datapath = datapath;
-    const world = this.policy?.current();
-    if (world && world !== this.compiledWorld) this.publishPolicy(world, 'changed while the datapath started');
-    datapath.onGsoChange((change) => logGsoChange(log, change));
-    datapath.onPolicyInForce(({ generation, at }) => log.info({ generation, at }, 'network policy in force on every worker'));
-    undo.push(() => datapath.stop());
-    undo.push(warnOnOversizeDatagrams(datapath, log));
-    datapath.exited.catch((err: Error) => this.stop.abort(err));
-    log.info({ version: datapath.version, nodes: initial.nodes.length }, 'table loaded');
-
-    // Only now that the datapath forwards: kubelet keeps the node NotReady until a CNI config exists.
-    await mode.applied(initial, self);
-    this.tables.start(async (table, why) => {
-      const next = ownLease(table, opts);
-      await mode.apply(table, next);
-      const version = datapath.publish(table, mode.direct?.());
-      log.info({ version, nodes: table.nodes.length, why }, 'table loaded');
-      await mode.applied(table, next);
-    });
-    undo.push(() => this.tables.close()); // before the host setup is undone: no change half-applied
-    const onHup = (): void => this.source.refresh('SIGHUP');
-    process.on('SIGHUP', onHup);
-    undo.push(() => void process.off('SIGHUP', onHup));
-
-    if (this.kc) await this.announce(this.kc, self);
-    this.notReady = undefined;
-    log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni }, 'ready');
-    // Off the critical path: the first policy change then compiles as fast as later ones.
-    if (this.policy) this.policyCompiler.warmUp(this.stop.signal).catch((err: Error) => log.warn({ err }, 'policy compiler warm-up failed'));
-  }
-
-  /** Every policy world after the first is compiled and handed to the running shards. */
-  private followPolicy(policy: KubePolicySource): void {
-    policy.onWorld((world, why) => {
-      if (this.datapath) this.publishPolicy(world, why); // else the datapath is built with the newest
-    });
-  }
-
-  private publishPolicy(world: PolicyWorld, why: string): void {
-    const compiled = this.compilePolicy(world, why);
-    this.datapath!.publishPolicy(compiled.sab, compiled.policyNames);
-  }
-
-  private compilePolicy(world: PolicyWorld, why: string): CompiledPolicyBuffer {
-    const started = performance.now();
-    const compiled = this.policyCompiler.compile(world, ++this.policyGeneration);
-    this.compiledWorld = world;
-    for (const p of compiled.problems) this.log.warn(p, 'NetworkPolicy not taken as written (it allows less, never more)');
-    this.log.info(
-      { pods: world.pods.length, namespaces: world.namespaces.length, nodes: world.nodes.length, policies: world.policies.length, generation: this.policyGeneration, bytes: compiled.sab.byteLength, ms: Math.round(performance.now() - started), why },
-      'network policy compiled',
-    );
-    return compiled;
-  }
-
-  /** Our underlay addresses and each one's room for an inner packet: its MTU less VXLAN's overhead over that family. */
-  private async underlayOf(self: NodeLease): Promise<Underlay> {
-    const publicIP = this.opts.publicIP ?? self.publicIP;
-    const publicIPv6 = self.publicIPv6;
-    if (publicIP === undefined && publicIPv6 === undefined) throw new ConfigError('--public-ip', `our node ${self.name} has no underlay address in the table; pass --public-ip`);
-    const link4 = publicIP === undefined ? undefined : await this.underlay(publicIP);
-    const link6 = publicIPv6 === undefined ? undefined : await this.underlay(publicIPv6);
-    return {
-      publicIP, publicIPv6, link4, link6,
-      maxInnerV4: link4 ? link4.mtu - ENCAP_OVERHEAD_V4 : 0,
-      maxInnerV6: link6 ? link6.mtu - ENCAP_OVERHEAD_V6 : 0,
-    };
-  }
-
-  /**
-   * One receiving UDP socket per worker and underlay family, bound before any device exists (a port
-   * in use fails first), and per family SENDING_SOCKETS that datagrams leave from, one per inner flow
-   * (none with --source-ports fixed: each shard sends from its receiving socket, so from --port).
-   */
-  private openSockets(u: Pick<Underlay, 'publicIP' | 'publicIPv6'>): { udpFds: number[]; udp6Fds: number[]; sendFds: number[]; send6Fds: number[] } {
-    const udpFds: number[] = [];
-    const udp6Fds: number[] = [];
-    const sendFds: number[] = [];
-    const send6Fds: number[] = [];
-    this.undo.push(() => [...udpFds, ...udp6Fds, ...sendFds, ...send6Fds].forEach((fd) => addon.close(fd)));
-    for (let i = 0; i < this.opts.workers; i++) {
-      if (u.publicIP !== undefined) udpFds.push(addon.udpOpen(4, '0.0.0.0', this.settings.port));
-      if (u.publicIPv6 !== undefined) udp6Fds.push(addon.udpOpen(6, '::', this.settings.port));
-    }
-    const senders = this.opts.sourcePorts === 'per-flow' ? SENDING_SOCKETS : 0;
-    for (let i = 0; i < senders; i++) {
-      if (u.publicIP !== undefined) sendFds.push(addon.udpOpenSender(4, '0.0.0.0'));
-      if (u.publicIPv6 !== undefined) send6Fds.push(addon.udpOpenSender(6, '::'));
-    }
-    return { udpFds, udp6Fds, sendFds, send6Fds };
-  }
-
-  /** The link that holds `address`; MTU 1500 with a warning when none does (NAT). */
-  private async underlay(address: string): Promise<{ ifname: string; mtu: number }> {
-    const link = await linkWithAddress(address);
-    if (!link) this.log.warn({ address }, 'no local interface holds this underlay address (behind NAT?); assuming MTU 1500');
-    return link ?? { ifname: 'the underlay', mtu: 1500 };
-  }
-
-  /** Publishes our annotations and condition, retrying until the API server takes them. */
-  private async announce(kc: KubeConnection, self: NodeLease): Promise<void> {
-    this.notReady = 'publishing our node annotations';
-    while (!this.stop.signal.aborted) {
-      try {
-        await announceNode(kc, self, this.settings.vni);
-        this.log.info({ node: self.name, publicIP: self.publicIP }, 'node annotations published');
-        return;
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'could not publish our node annotations; retrying');
-        await new Promise((r) => setTimeout(r, ANNOUNCE_RETRY_MS));
-      }
-    }
-  }
-}
-
-function ownLease(table: SubnetTable, opts: RunOptions): NodeLease {
-  const self = findNode(table, opts.nodeName);
-  if (!self) {
-    const known = table.nodes.map((n) => n.name).join(', ');
-    throw new ConfigError('--node-name', `"${opts.nodeName}" is not a node of ${opts.subnets ?? 'the cluster'} (nodes: ${known || 'none'}); pass --node-name or set NODE_NAME`);
-  }
-  return self;
 }

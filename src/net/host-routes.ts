@@ -1,7 +1,7 @@
 // Host setup for the overlay device: MTU, address, link up, and the cluster route through it.
 // Idempotent (replace, never add), so a restart after kill -9 converges without duplicates.
 import { readFile, writeFile } from 'node:fs/promises';
-import { ip, IpCommandError } from './ip-command.js';
+import { ip, ipBatch, IpCommandError } from './ip-command.js';
 
 export interface OverlaySetup {
   device: string;
@@ -15,15 +15,20 @@ export interface OverlaySetup {
   mtuV6: number | undefined;
 }
 
+/** One `ip -batch` (one process; `addr` and `route` take the family from the address); the first line that fails stops it and is thrown. */
 export async function applyOverlay(s: OverlaySetup): Promise<void> {
-  await ip(['link', 'set', 'dev', s.device, 'mtu', String(s.mtu)]);
-  // No IPv6 link-local address: the kernel would send router solicitations and MLD into the overlay.
-  await ip(['link', 'set', 'dev', s.device, 'addrgenmode', 'none']);
-  if (s.address) await ip(['addr', 'replace', `${s.address}/32`, 'dev', s.device]);
-  if (s.addressV6) await ip(['-6', 'addr', 'replace', `${s.addressV6}/128`, 'dev', s.device, 'nodad']);
-  await ip(['link', 'set', 'dev', s.device, 'up']);
-  if (s.network) await ip(['route', 'replace', s.network, 'dev', s.device]);
-  if (s.networkV6) await ip(['-6', 'route', 'replace', s.networkV6, 'dev', s.device, ...(s.mtuV6 ? ['mtu', String(s.mtuV6)] : [])]);
+  const lines = [
+    `link set dev ${s.device} mtu ${s.mtu}`,
+    // No IPv6 link-local address: the kernel would send router solicitations and MLD into the overlay.
+    `link set dev ${s.device} addrgenmode none`,
+    ...(s.address ? [`addr replace ${s.address}/32 dev ${s.device}`] : []),
+    ...(s.addressV6 ? [`addr replace ${s.addressV6}/128 dev ${s.device} nodad`] : []),
+    `link set dev ${s.device} up`,
+    ...(s.network ? [`route replace ${s.network} dev ${s.device}`] : []),
+    ...(s.networkV6 ? [`route replace ${s.networkV6} dev ${s.device}${s.mtuV6 ? ` mtu ${s.mtuV6}` : ''}`] : []),
+  ];
+  const { ok, stderr } = await ipBatch([], lines);
+  if (!ok) throw new IpCommandError(['-batch', '-', ...lines], stderr);
 }
 
 /** Removes the routes and the addresses; what is already gone is no error. */

@@ -49,3 +49,8 @@ export function ipBatch(args: string[], lines: readonly string[]): Promise<{ std
     child.stdin!.end(lines.map((l) => `${l}\n`).join(''));
   });
 }
+
+/** The lines (from 1) of an `ip -force -batch -` that failed: iproute2 prints "Command failed -:N" for each. */
+export function failedBatchLines(stderr: string): Set<number> {
+  return new Set([...stderr.matchAll(/^Command failed -:(\d+)$/gm)].map((m) => Number(m[1])));
+}

@@ -13,13 +13,14 @@
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Cidr } from '../subnets/cidr.js';
-import { ip, IpCommandError, ipJson } from './ip-command.js';
-import { findLink } from './links.js';
+import { failedBatchLines, ip, ipBatch, IpCommandError, ipJson } from './ip-command.js';
 
 export const SAME_NODE_TABLE = 'vxroute_same_node';
 /** Our routing table and the preference of our rules (`ip rule`), both families. */
 export const SAME_NODE_ROUTE_TABLE = 7800;
 export const SAME_NODE_RULE_PREF = 7800;
+/** Rules of ours one removal batch deletes per family; it runs again while each one was there. */
+const RULES_PER_BATCH = 4;
 
 export interface SameNodeSettings {
   /** The bridge our pods hang on (the CNI bridge). */
@@ -65,25 +66,64 @@ export function sameNodeRules(bridgeMac: string, s: Pick<SameNodeSettings, 'podC
 /**
  * Replaces everything of ours (an earlier run's too, after kill -9) with what `s` needs. The bridge
  * is created when no pod made it yet (the CNI bridge plugin takes an existing one), so the table
- * is in force before the first pod's.
+ * is in force before the first pod's. Few processes: per family one `ip -batch` takes the old
+ * rules and routes away and puts the new ones in (both families at once; no pod's packet meets the
+ * main table alone for longer than that batch), then one `nft -f` replaces the bridge table (a
+ * frame it rewrites for the host must meet the rule).
  */
 export async function applySameNode(s: SameNodeSettings): Promise<SameNodeSetup> {
-  await removeSameNode();
-  if (!(await findLink(s.bridge))) {
-    await ip(['link', 'add', s.bridge, 'type', 'bridge']);
-    await ip(['link', 'set', s.bridge, 'up']);
-  }
-  const [{ address: mac }] = await ipJson<{ address: string }>(['link', 'show', 'dev', s.bridge]);
-  await ip(['link', 'set', s.bridge, 'address', mac]); // explicitly set: the kernel keeps it from now on
-  for (const cidr of [s.podCIDR, s.podCIDRv6]) {
-    if (!cidr) continue;
-    const family = cidr.family === 4 ? '-4' : '-6';
-    await ip([family, 'route', 'replace', cidr.text, 'dev', s.tun, 'table', String(SAME_NODE_ROUTE_TABLE)]);
-    await ip([family, 'route', 'replace', 'prohibit', cidr.text, 'metric', '4294967295', 'table', String(SAME_NODE_ROUTE_TABLE)]);
-    await ip([family, 'rule', 'add', 'pref', String(SAME_NODE_RULE_PREF), 'iif', s.bridge, 'to', cidr.text, 'lookup', String(SAME_NODE_ROUTE_TABLE)]);
-  }
+  const [mac] = await Promise.all([pinnedBridgeMac(s.bridge), steerFamily('-4', s.podCIDR, s), steerFamily('-6', s.podCIDRv6, s)]);
   await nft(['-f', '-'], sameNodeRules(mac, s));
   return { tun: s.tun, rpFilter: s.podCIDR ? await loosenRpFilter(s.tun) : '' };
+}
+
+/** Our rules and routes of one family replaced by those for `cidr` (removed when there is none). */
+async function steerFamily(family: '-4' | '-6', cidr: Cidr | undefined, s: Pick<SameNodeSettings, 'bridge' | 'tun'>): Promise<void> {
+  if (!cidr) return void (await removeRules(family));
+  const table = String(SAME_NODE_ROUTE_TABLE);
+  const steer = [
+    `route replace ${cidr.text} dev ${s.tun} table ${table}`,
+    `route replace prohibit ${cidr.text} metric 4294967295 table ${table}`,
+    `rule add pref ${SAME_NODE_RULE_PREF} iif ${s.bridge} to ${cidr.text} lookup ${table}`,
+  ];
+  for (;;) {
+    const { deleted, failed, stderr } = await replaceRules(family, steer);
+    if ([...failed].some((line) => line > RULES_PER_BATCH + 1)) throw new IpCommandError([family, '-force', '-batch', '-', ...steer], stderr);
+    if (deleted < RULES_PER_BATCH) return; // else there may be more of an earlier run's: again (ours is deleted and added again)
+  }
+}
+
+/** The bridge's MAC, set explicitly (the kernel keeps it from now on); the bridge is made and brought up when missing. */
+async function pinnedBridgeMac(bridge: string): Promise<string> {
+  let [link] = await ipJson<{ address: string }>(['link', 'show', 'dev', bridge]).catch((err: unknown) => {
+    if (err instanceof IpCommandError && /does not exist|Cannot find device/i.test(err.stderr)) return [];
+    throw err;
+  });
+  if (!link) {
+    await ipLines([], [`link add ${bridge} type bridge`, `link set ${bridge} up`]);
+    [link] = await ipJson<{ address: string }>(['link', 'show', 'dev', bridge]);
+  }
+  await ip(['link', 'set', bridge, 'address', link.address]);
+  return link.address;
+}
+
+/** Every line in one `ip -batch`; the first that fails stops it and is thrown. */
+async function ipLines(args: string[], lines: string[]): Promise<void> {
+  const { ok, stderr } = await ipBatch(args, lines);
+  if (!ok) throw new IpCommandError([...args, '-batch', '-', ...lines], stderr);
+}
+
+/**
+ * One batch: up to RULES_PER_BATCH of our rules of `family` deleted, our route table flushed, then
+ * `after`. -force: the deletes past our last rule fail, and so does the flush of a table the kernel
+ * never made. Says how many rules it deleted and which lines failed.
+ */
+async function replaceRules(family: '-4' | '-6', after: string[] = []): Promise<{ deleted: number; flushed: boolean; failed: Set<number>; stderr: string }> {
+  const del = `rule del pref ${SAME_NODE_RULE_PREF}`;
+  const { stderr } = await ipBatch(['-force', family], [...Array<string>(RULES_PER_BATCH).fill(del), `route flush table ${SAME_NODE_ROUTE_TABLE}`, ...after]);
+  const failed = failedBatchLines(stderr);
+  const deleted = RULES_PER_BATCH - [...failed].filter((line) => line <= RULES_PER_BATCH).length;
+  return { deleted, flushed: !failed.has(RULES_PER_BATCH + 1), failed, stderr };
 }
 
 /** Undoes applySameNode: the bridge stays (its pods need it), with its pinned MAC. */
@@ -97,22 +137,24 @@ export async function restoreSameNode(setup: SameNodeSetup): Promise<void> {
 
 /** Removes our table, rules and routes wherever they are; returns what was removed. */
 export async function removeSameNode(): Promise<string[]> {
-  const removed: string[] = [];
-  if (await nft(['list', 'table', 'bridge', SAME_NODE_TABLE]).then(() => true, () => false)) {
-    await nft(['delete', 'table', 'bridge', SAME_NODE_TABLE]);
-    removed.push(`nftables table bridge ${SAME_NODE_TABLE}`);
+  // The table first: a frame it rewrites for the host must not miss the rule.
+  const table = await nft(['delete', 'table', 'bridge', SAME_NODE_TABLE]).then(() => [`nftables table bridge ${SAME_NODE_TABLE}`], () => []);
+  const families = await Promise.all([removeRules('-4'), removeRules('-6')]);
+  return [...table, ...families.flat()];
+}
+
+/** Deletes our rules of one family and flushes our route table, a batch at a time; returns what was removed. */
+async function removeRules(family: '-4' | '-6'): Promise<string[]> {
+  let rules = 0;
+  let flushed: boolean;
+  for (;;) {
+    const batch = await replaceRules(family);
+    rules += batch.deleted;
+    flushed = batch.flushed;
+    if (batch.deleted < RULES_PER_BATCH) break;
   }
-  for (const family of ['-4', '-6']) {
-    let rules = 0;
-    while (await ip([family, 'rule', 'del', 'pref', String(SAME_NODE_RULE_PREF)]).then(() => true, () => false)) rules++;
-    if (rules > 0) removed.push(`${rules} ip ${family} rule(s) pref ${SAME_NODE_RULE_PREF}`);
-    const flushed = await ip([family, 'route', 'flush', 'table', String(SAME_NODE_ROUTE_TABLE)]).then(
-      () => true,
-      (err: unknown) => (err instanceof IpCommandError ? false : Promise.reject(err)),
-    );
-    if (flushed && rules > 0) removed.push(`ip ${family} route table ${SAME_NODE_ROUTE_TABLE}`);
-  }
-  return removed;
+  if (rules === 0) return [];
+  return [`${rules} ip ${family} rule(s) pref ${SAME_NODE_RULE_PREF}`, ...(flushed ? [`ip ${family} route table ${SAME_NODE_ROUTE_TABLE}`] : [])];
 }
 
 /**
