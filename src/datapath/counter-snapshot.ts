@@ -99,26 +99,43 @@ export class CounterReader {
     this.baselines.set(peerId, baseline);
   }
 
+  /**
+   * One peer id's counters since it was given to its node, written into `into` (nothing is
+   * allocated: /debug/peers reads thousands of peers through one row).
+   */
+  readPeer(id: number, into: PeerCounters): PeerCounters {
+    const at = this.layout.peerSlot(id, 0);
+    const baseline = this.baselines.get(id);
+    let txPackets = 0;
+    let txBytes = 0;
+    let rxPackets = 0;
+    let rxBytes = 0;
+    let lastRx = 0;
+    for (let w = 0; w < this.blocks.length; w++) {
+      const b = this.blocks[w];
+      const base = w * PEER_SLOTS;
+      txPackets += b[at + PeerSlot.txPackets] - (baseline?.[base + PeerSlot.txPackets] ?? 0);
+      txBytes += b[at + PeerSlot.txBytes] - (baseline?.[base + PeerSlot.txBytes] ?? 0);
+      rxPackets += b[at + PeerSlot.rxPackets] - (baseline?.[base + PeerSlot.rxPackets] ?? 0);
+      rxBytes += b[at + PeerSlot.rxBytes] - (baseline?.[base + PeerSlot.rxBytes] ?? 0);
+      // A time is the id's new owner's once it differs from the one it had when the id changed hands.
+      const rx = b[at + PeerSlot.lastRx];
+      if (rx !== baseline?.[base + PeerSlot.lastRx] && rx > lastRx) lastRx = rx;
+    }
+    into.txPackets = txPackets;
+    into.txBytes = txBytes;
+    into.rxPackets = rxPackets;
+    into.rxBytes = rxBytes;
+    into.lastSeen = lastRx > 0 ? lastRx : null;
+    return into;
+  }
+
   snapshot(peers: PeerIds, fdb?: FdbStats, conntrack?: ConntrackStats): CounterSnapshot {
     const { layout, blocks } = this;
     const sum = (slot: number): number => blocks.reduce((acc, b) => acc + b[slot], 0);
     const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, sum(i)])) as Record<DropReason, number>;
     const peerRows: PeerCounters[] = [];
-    for (const [name, id] of peers.entries()) {
-      const at = layout.peerSlot(id, 0);
-      const baseline = this.baselines.get(id);
-      const since = (slot: number): number => blocks.reduce((acc, b, w) => acc + b[at + slot] - (baseline?.[w * PEER_SLOTS + slot] ?? 0), 0);
-      // A time is the id's new owner's once it differs from the one it had when the id changed hands.
-      const lastRx = Math.max(0, ...blocks.map((b, w) => (b[at + PeerSlot.lastRx] === baseline?.[w * PEER_SLOTS + PeerSlot.lastRx] ? 0 : b[at + PeerSlot.lastRx])));
-      peerRows.push({
-        name,
-        txPackets: since(PeerSlot.txPackets),
-        txBytes: since(PeerSlot.txBytes),
-        rxPackets: since(PeerSlot.rxPackets),
-        rxBytes: since(PeerSlot.rxBytes),
-        lastSeen: lastRx > 0 ? lastRx : null,
-      });
-    }
+    for (const [name, id] of peers.entries()) peerRows.push(this.readPeer(id, { name, txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, lastSeen: null }));
     peerRows.sort((a, b) => (a.name < b.name ? -1 : 1));
     const direction = (b: Float64Array, d: DirectionName): BatchCounters => {
       const at = layout.directionSlot(Direction[d], 0);

@@ -4,7 +4,7 @@ import { formatMappedIp } from '../address/ip-text.js';
 import { formatMac } from '../address/mac-text.js';
 import { ETH_HEADER_LEN, HEADROOM, VLAN_TAG_LEN } from '../packet/constants.js';
 import { findNode, type SubnetTable } from '../subnets/subnet-table.js';
-import { CounterReader, type CounterSnapshot } from './counter-snapshot.js';
+import { CounterReader, type CounterSnapshot, type PeerCounters } from './counter-snapshot.js';
 import { CounterLayout } from './counters.js';
 import { GsoFamilies, type GsoChange } from './gso-changes.js';
 import { PolicyAdoption, type PolicyInForce } from './policy-adoption.js';
@@ -269,6 +269,14 @@ export class Datapath {
     if (!this.neighbours) return undefined;
     const now = Date.now();
     return this.neighbours.entries(now).map((e) => ({ ip: formatMappedIp(e.ip), mac: formatMac(e.mac), ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)) }));
+  }
+
+  /** A node's counters written into `into` (reused by the caller); false for a node without a peer id. */
+  peerCounters(name: string, into: PeerCounters): boolean {
+    const id = this.peers.get(name);
+    if (id === undefined) return false;
+    this.counterReader.readPeer(id, into);
+    return true;
   }
 
   /** The peer id of a node in the table, for the trace's filter. */
