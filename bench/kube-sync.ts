@@ -81,7 +81,7 @@ async function rssMB(pid: number): Promise<number> {
  * Where the resident set goes, in MB: anonymous memory (every isolate's heap, malloc, shared
  * buffers) against file-backed pages (node's binary, the addon, libraries), from smaps_rollup;
  * the main isolate's heap (committed, its young generation, in use) and what V8 counts outside
- * it (ArrayBuffers, Buffers), from /metrics' default gauges; each worker's heap in use.
+ * it (ArrayBuffers, Buffers), from /metrics' default gauges; each worker's heap committed and in use.
  */
 interface Breakdown {
   rss: number;
@@ -92,6 +92,29 @@ interface Breakdown {
   mainHeapUsed: number;
   external: number;
   workersHeapUsed: number[];
+  workersHeapCommitted: number[];
+  /** Anonymous resident memory by mapping (smaps): V8's 256 KiB pages, glibc's [heap], the rest (malloc arenas, V8's large objects, stacks). */
+  v8Pages: number;
+  brk: number;
+  otherAnon: number;
+}
+
+/** Sums the anonymous resident memory of /proc/PID/smaps by kind of mapping, in MB. */
+async function anonymousByMapping(pid: number): Promise<{ v8Pages: number; brk: number; otherAnon: number }> {
+  const sums = { v8Pages: 0, brk: 0, otherAnon: 0 };
+  let kind: keyof typeof sums | undefined;
+  for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (mapping) {
+      const size = parseInt(mapping[2], 16) - parseInt(mapping[1], 16);
+      const path = mapping[4];
+      kind = path === '[heap]' ? 'brk' : path !== '' ? undefined : size === 256 * 1024 ? 'v8Pages' : 'otherAnon';
+      continue;
+    }
+    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
+    if (anon && kind) sums[kind] += Number(anon[1]) / 1024;
+  }
+  return sums;
 }
 
 async function breakdown(daemon: VxrouteProcess): Promise<Breakdown> {
@@ -108,6 +131,8 @@ async function breakdown(daemon: VxrouteProcess): Promise<Breakdown> {
     mainHeapUsed: gauge('nodejs_heap_size_used_bytes')[0],
     external: gauge('nodejs_external_memory_bytes')[0],
     workersHeapUsed: gauge('vxroute_worker_heap_used_bytes\\{worker="\\d+"\\}'),
+    workersHeapCommitted: gauge('vxroute_worker_heap_committed_bytes\\{worker="\\d+"\\}'),
+    ...(await anonymousByMapping(daemon.pid)),
   };
 }
 
@@ -201,11 +226,11 @@ try {
     console.log(`| ${p}: RSS at ready / after 5 changes / after 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
   }
   for (const r of runs) console.log(`\npolicy ${r.policy ? 'on' : 'off'}, ms from spawn to each phase's first log line: ${JSON.stringify(r.phases)}`);
-  console.log('\nWhere the resident set goes (MB): anonymous / file-backed; main isolate heap committed (young generation) / in use; external to V8; workers\' heaps in use');
+  console.log('\nWhere the resident set goes (MB): anonymous / file-backed; main isolate heap committed (young generation) / in use; external to V8; workers\' heaps committed / in use; anonymous by mapping: V8 pages / [heap] / other');
   for (const r of runs) {
     for (const [at, b] of Object.entries(r.breakdown)) {
       const f = (x: number): string => x.toFixed(1);
-      console.log(`policy ${r.policy ? 'on' : 'off'}, ${at}: RSS ${f(b.rss)} = ${f(b.anonymous)} anon + ${f(b.file)} file; main heap ${f(b.mainHeap)} (young ${f(b.mainYoung)}) / ${f(b.mainHeapUsed)} used; external ${f(b.external)}; workers ${b.workersHeapUsed.map(f).join(' + ')} used`);
+      console.log(`policy ${r.policy ? 'on' : 'off'}, ${at}: RSS ${f(b.rss)} = ${f(b.anonymous)} anon + ${f(b.file)} file; main heap ${f(b.mainHeap)} (young ${f(b.mainYoung)}) / ${f(b.mainHeapUsed)} used; external ${f(b.external)}; workers ${b.workersHeapCommitted.map((c, i) => `${f(c)} / ${f(b.workersHeapUsed[i])}`).join(' + ')} used; anon ${f(b.v8Pages)} / ${f(b.brk)} / ${f(b.otherAnon)}`);
     }
   }
   await mkdir('bench/results', { recursive: true });

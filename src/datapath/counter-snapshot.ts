@@ -30,6 +30,8 @@ export interface WorkerCounters {
   udp: BatchCounters;
   /** The worker's V8 heap in use (bytes) and its garbage collections since start, as of its last update (≈ 1 s). */
   heapUsed: number;
+  /** The worker's V8 heap as committed (bytes, what its share of the resident set is), as of its last update. */
+  heapCommitted: number;
   gcs: number;
   /** Write syscalls to the TUN: fewer than the packets written while TCP segments are coalesced. */
   tunWrites: number;
@@ -145,7 +147,7 @@ export class CounterReader {
         sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
       };
     };
-    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], usoPackets: b[WorkerSlot.usoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished] }));
+    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], heapCommitted: b[WorkerSlot.heapCommitted], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], usoPackets: b[WorkerSlot.usoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished] }));
     const udp = ([4, 6] as const)
       .map((family) => ({
         family,

@@ -63,6 +63,13 @@ export class PrometheusMetrics {
         for (const w of current()?.workers ?? []) this.set({ worker: String(w.index) }, w.heapUsed);
       },
     });
+    new Gauge({
+      name: 'vxroute_worker_heap_committed_bytes', help: 'V8 heap a worker has committed, in use or not: its share of the resident set (updated about once a second).', labelNames: ['worker'], registers,
+      collect() {
+        this.reset();
+        for (const w of current()?.workers ?? []) this.set({ worker: String(w.index) }, w.heapCommitted);
+      },
+    });
     const workerTotal = (name: string, help: string, pick: (w: CounterSnapshot['workers'][number]) => number) =>
       new Counter({
         name, help, labelNames: ['worker'], registers,
