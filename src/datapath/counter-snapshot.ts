@@ -132,12 +132,13 @@ export class CounterReader {
     return into;
   }
 
-  snapshot(peers: PeerIds, fdb?: FdbStats, conntrack?: ConntrackStats): CounterSnapshot {
+  /** Every counter; `peers` undefined leaves the per-peer rows empty. */
+  snapshot(peers: PeerIds | undefined, fdb?: FdbStats, conntrack?: ConntrackStats): CounterSnapshot {
     const { layout, blocks } = this;
     const sum = (slot: number): number => blocks.reduce((acc, b) => acc + b[slot], 0);
     const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, sum(i)])) as Record<DropReason, number>;
     const peerRows: PeerCounters[] = [];
-    for (const [name, id] of peers.entries()) peerRows.push(this.readPeer(id, { name, txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, lastSeen: null }));
+    for (const [name, id] of peers?.entries() ?? []) peerRows.push(this.readPeer(id, { name, txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, lastSeen: null }));
     peerRows.sort((a, b) => (a.name < b.name ? -1 : 1));
     const direction = (b: Float64Array, d: DirectionName): BatchCounters => {
       const at = layout.directionSlot(Direction[d], 0);

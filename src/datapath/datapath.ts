@@ -250,8 +250,20 @@ export class Datapath {
     return this.policyNames[index];
   }
 
-  counters(): CounterSnapshot {
-    return this.counterReader.snapshot(this.peers, this.fdb?.stats(), this.conntrack?.stats());
+  /** Every counter, summed over the workers; without the per-peer rows when `peers` is false (/metrics reads those through peerRows). */
+  counters(peers = true): CounterSnapshot {
+    return this.counterReader.snapshot(peers ? this.peers : undefined, this.fdb?.stats(), this.conntrack?.stats());
+  }
+
+  /** Each peer's counters in table order, through one record overwritten at every step: nothing allocated per peer. */
+  *peerRows(): Generator<PeerCounters> {
+    const row: PeerCounters = { name: '', txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, lastSeen: null };
+    for (const n of this.table.nodes) {
+      const id = this.peers.get(n.name);
+      if (id === undefined) continue; // our own node
+      row.name = n.name;
+      yield this.counterReader.readPeer(id, row);
+    }
   }
 
   /** Switch mode's forwarding database, sorted by MAC; undefined in router mode. */
