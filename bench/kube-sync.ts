@@ -4,8 +4,8 @@
 //   sync    first list request at the API server → 'table loaded' with every node (workers handed it)
 //   change  one node's annotations replaced in the API → 'table loaded' carrying it
 //   start   the daemon process spawned → 'ready' (process start, imports, list, workers up)
-//   RSS     the daemon's resident set (/proc/PID/status VmRSS) at ready, after the first five
-//           changes, and after two /debug/peers reads on top
+//   RSS     the daemon's resident set (/proc/PID/status VmRSS) at ready, after the first /metrics
+//           scrape, after the first five changes, and after all changes and two /debug/peers reads
 // Each with NetworkPolicy on (the default with --kube) and off. Beside them, in the same run,
 // the floor any client pays: one bare HTTP list of the same nodes and its JSON.parse, with no
 // informer and no table.
@@ -143,7 +143,7 @@ interface Run {
   startToReadyMs: number;
   syncMs: number;
   changeMs: number[];
-  rss: { ready: number; afterChanges: number; afterPeersReads: number };
+  rss: { ready: number; firstScrape: number; afterChanges: number; afterPeersReads: number };
   breakdown: { ready: Breakdown; afterChanges: Breakdown; afterPeersReads: Breakdown };
   phases: Record<string, number>;
 }
@@ -160,6 +160,7 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
     const ready = await daemon.waitForLog((l) => l.msg === 'ready');
     const rssReady = await rssMB(daemon.pid);
     const atReady = await breakdown(daemon);
+    const rssFirstScrape = await rssMB(daemon.pid); // the breakdown scraped /metrics, as Prometheus would
     const nodeLists = api.statsOf('nodes').lists - listsBefore;
     const loaded = await daemon.waitForLog((l) => l.msg === 'table loaded' && l.nodes === nodeCount, 30_000);
     const syncMs = (loaded.time as number) - api.statsOf('nodes').lastListAt!;
@@ -191,7 +192,7 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
     const afterPeersReads = await breakdown(daemon);
     return {
       policy, nodeLists, startToReadyMs: (ready.time as number) - spawned, syncMs, changeMs,
-      rss: { ready: rssReady, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads },
+      rss: { ready: rssReady, firstScrape: rssFirstScrape, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads },
       breakdown: { ready: atReady, afterChanges: afterChanges!, afterPeersReads },
       phases,
     };
@@ -223,7 +224,7 @@ try {
     console.log(`| ${p}: spawn → ready (${r.nodeLists} Node list${r.nodeLists === 1 ? '' : 's'}) | ${r.startToReadyMs} ms | ${(r.startToReadyMs / median(bare)).toFixed(2)}× |`);
     console.log(`| ${p}: first list → table handed to the workers | ${r.syncMs} ms | ${(r.syncMs / median(bare)).toFixed(2)}× |`);
     console.log(`| ${p}: one node's change → workers (median / p95 / max of ${changes}) | ${median(r.changeMs)} / ${quantile(r.changeMs, 0.95)} / ${Math.max(...r.changeMs)} ms | |`);
-    console.log(`| ${p}: RSS at ready / after 5 changes / after 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
+    console.log(`| ${p}: RSS at ready / after the first /metrics scrape / after 5 changes / after all changes and 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.firstScrape)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
   }
   for (const r of runs) console.log(`\npolicy ${r.policy ? 'on' : 'off'}, ms from spawn to each phase's first log line: ${JSON.stringify(r.phases)}`);
   console.log('\nWhere the resident set goes (MB): anonymous / file-backed; main isolate heap committed (young generation) / in use; external to V8; workers\' heaps committed / in use; anonymous by mapping: V8 pages / [heap] / other');
