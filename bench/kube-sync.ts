@@ -4,8 +4,8 @@
 //   sync    first list request at the API server → 'table loaded' with every node (workers handed it)
 //   change  one node's annotations replaced in the API → 'table loaded' carrying it
 //   start   the daemon process spawned → 'ready' (process start, imports, list, workers up)
-//   RSS     the daemon's resident set (/proc/PID/status VmRSS) at ready, after the first five
-//           changes, and after two /debug/peers reads on top
+//   RSS     the daemon's resident set (/proc/PID/status VmRSS) at ready, after the first /metrics
+//           scrape, after the first five changes, and after all changes and two /debug/peers reads
 // Each with NetworkPolicy on (the default with --kube) and off. Beside them, in the same run,
 // the floor any client pays: one bare HTTP list of the same nodes and its JSON.parse, with no
 // informer and no table.
@@ -81,7 +81,7 @@ async function rssMB(pid: number): Promise<number> {
  * Where the resident set goes, in MB: anonymous memory (every isolate's heap, malloc, shared
  * buffers) against file-backed pages (node's binary, the addon, libraries), from smaps_rollup;
  * the main isolate's heap (committed, its young generation, in use) and what V8 counts outside
- * it (ArrayBuffers, Buffers), from /metrics' default gauges; each worker's heap in use.
+ * it (ArrayBuffers, Buffers), from /metrics' default gauges; each worker's heap committed and in use.
  */
 interface Breakdown {
   rss: number;
@@ -92,6 +92,29 @@ interface Breakdown {
   mainHeapUsed: number;
   external: number;
   workersHeapUsed: number[];
+  workersHeapCommitted: number[];
+  /** Anonymous resident memory by mapping (smaps): V8's 256 KiB pages, glibc's [heap], the rest (malloc arenas, V8's large objects, stacks). */
+  v8Pages: number;
+  brk: number;
+  otherAnon: number;
+}
+
+/** Sums the anonymous resident memory of /proc/PID/smaps by kind of mapping, in MB. */
+async function anonymousByMapping(pid: number): Promise<{ v8Pages: number; brk: number; otherAnon: number }> {
+  const sums = { v8Pages: 0, brk: 0, otherAnon: 0 };
+  let kind: keyof typeof sums | undefined;
+  for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (mapping) {
+      const size = parseInt(mapping[2], 16) - parseInt(mapping[1], 16);
+      const path = mapping[4];
+      kind = path === '[heap]' ? 'brk' : path !== '' ? undefined : size === 256 * 1024 ? 'v8Pages' : 'otherAnon';
+      continue;
+    }
+    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
+    if (anon && kind) sums[kind] += Number(anon[1]) / 1024;
+  }
+  return sums;
 }
 
 async function breakdown(daemon: VxrouteProcess): Promise<Breakdown> {
@@ -108,6 +131,8 @@ async function breakdown(daemon: VxrouteProcess): Promise<Breakdown> {
     mainHeapUsed: gauge('nodejs_heap_size_used_bytes')[0],
     external: gauge('nodejs_external_memory_bytes')[0],
     workersHeapUsed: gauge('vxroute_worker_heap_used_bytes\\{worker="\\d+"\\}'),
+    workersHeapCommitted: gauge('vxroute_worker_heap_committed_bytes\\{worker="\\d+"\\}'),
+    ...(await anonymousByMapping(daemon.pid)),
   };
 }
 
@@ -118,7 +143,7 @@ interface Run {
   startToReadyMs: number;
   syncMs: number;
   changeMs: number[];
-  rss: { ready: number; afterChanges: number; afterPeersReads: number };
+  rss: { ready: number; firstScrape: number; afterChanges: number; afterPeersReads: number };
   breakdown: { ready: Breakdown; afterChanges: Breakdown; afterPeersReads: Breakdown };
   phases: Record<string, number>;
   /** The daemon's own breakdown: each start phase's end in ms since its process started (the 'ready' line's startMs). */
@@ -139,6 +164,7 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
     const ready = await daemon.waitForLog((l) => l.msg === 'ready');
     const rssReady = await rssMB(daemon.pid);
     const atReady = await breakdown(daemon);
+    const rssFirstScrape = await rssMB(daemon.pid); // the breakdown scraped /metrics, as Prometheus would
     const nodeLists = api.statsOf('nodes').lists - listsBefore;
     const loaded = await daemon.waitForLog((l) => l.msg === 'table loaded' && l.nodes === nodeCount, 30_000);
     const syncMs = (loaded.time as number) - api.statsOf('nodes').lastListAt!;
@@ -170,7 +196,7 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
     const afterPeersReads = await breakdown(daemon);
     return {
       policy, nodeLists, startToReadyMs: (ready.time as number) - spawned, syncMs, changeMs,
-      rss: { ready: rssReady, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads },
+      rss: { ready: rssReady, firstScrape: rssFirstScrape, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads },
       breakdown: { ready: atReady, afterChanges: afterChanges!, afterPeersReads },
       phases,
       startMs: ready.startMs as Record<string, number>,
@@ -204,15 +230,15 @@ try {
     console.log(`| ${p}: spawn → ready (${r.nodeLists} Node list${r.nodeLists === 1 ? '' : 's'}) | ${r.startToReadyMs} ms | ${(r.startToReadyMs / median(bare)).toFixed(2)}× |`);
     console.log(`| ${p}: first list → table handed to the workers | ${r.syncMs} ms | ${(r.syncMs / median(bare)).toFixed(2)}× |`);
     console.log(`| ${p}: one node's change → workers (median / p95 / max of ${changes}) | ${median(r.changeMs)} / ${quantile(r.changeMs, 0.95)} / ${Math.max(...r.changeMs)} ms | |`);
-    console.log(`| ${p}: RSS at ready / after 5 changes / after 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
+    console.log(`| ${p}: RSS at ready / after the first /metrics scrape / after 5 changes / after all changes and 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.firstScrape)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
   }
   for (const r of runs) console.log(`\npolicy ${r.policy ? 'on' : 'off'}, ms from spawn to each phase's first log line: ${JSON.stringify(r.phases)}`);
   for (const r of runs) console.log(`policy ${r.policy ? 'on' : 'off'}, start phases, ms from the daemon's process start to each one's end: ${JSON.stringify(r.startMs)}; CPU at ready ${r.startCpuMs.own} ms + ${r.startCpuMs.children} ms in ip/nft`);
-  console.log('\nWhere the resident set goes (MB): anonymous / file-backed; main isolate heap committed (young generation) / in use; external to V8; workers\' heaps in use');
+  console.log('\nWhere the resident set goes (MB): anonymous / file-backed; main isolate heap committed (young generation) / in use; external to V8; workers\' heaps committed / in use; anonymous by mapping: V8 pages / [heap] / other');
   for (const r of runs) {
     for (const [at, b] of Object.entries(r.breakdown)) {
       const f = (x: number): string => x.toFixed(1);
-      console.log(`policy ${r.policy ? 'on' : 'off'}, ${at}: RSS ${f(b.rss)} = ${f(b.anonymous)} anon + ${f(b.file)} file; main heap ${f(b.mainHeap)} (young ${f(b.mainYoung)}) / ${f(b.mainHeapUsed)} used; external ${f(b.external)}; workers ${b.workersHeapUsed.map(f).join(' + ')} used`);
+      console.log(`policy ${r.policy ? 'on' : 'off'}, ${at}: RSS ${f(b.rss)} = ${f(b.anonymous)} anon + ${f(b.file)} file; main heap ${f(b.mainHeap)} (young ${f(b.mainYoung)}) / ${f(b.mainHeapUsed)} used; external ${f(b.external)}; workers ${b.workersHeapCommitted.map((c, i) => `${f(c)} / ${f(b.workersHeapUsed[i])}`).join(' + ')} used; anon ${f(b.v8Pages)} / ${f(b.brk)} / ${f(b.otherAnon)}`);
     }
   }
   await mkdir('bench/results', { recursive: true });

@@ -86,6 +86,16 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
     expect(latest()).toHaveLength(2);
   });
 
+  it('leaves out a pod CIDR claimed twice (ours first, then the first by name) until the earlier claim goes', async () => {
+    const first = await begin([bareNode(1), { ...flannelNode(2), spec: { podCIDR: '10.244.1.0/25' } }, flannelNode(3), { ...flannelNode(4), spec: { podCIDR: '10.244.3.0/24' } }]);
+    expect(summary(first)?.map((l) => l.split(' ')[0])).toEqual(['n1', 'n3']); // n2 inside our /24, n4 on n3's
+
+    api.deleteNode('n3');
+    await vi.waitFor(() => expect(latest()).toContain('n4 10.244.3.0/24 192.0.2.4 0a58c0000204'), WAIT);
+    api.upsertNode(flannelNode(2)); // n2 moves off our pod CIDR
+    await vi.waitFor(() => expect(latest()).toEqual([expect.stringMatching(/^n1 /), 'n2 10.244.2.0/24 192.0.2.2 0a58c0000202', 'n4 10.244.3.0/24 192.0.2.4 0a58c0000204']), WAIT);
+  });
+
   it('rewatches after a watch dropped mid-stream, and relists after 410 Gone', async () => {
     await begin([bareNode(1), flannelNode(2)]);
     await vi.waitFor(() => expect(api.openWatches()).toBe(1), WAIT);

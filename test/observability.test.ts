@@ -104,6 +104,7 @@ describe('counters, /metrics, trace and top', () => {
       const then = later.workers[w.index];
       expect(metrics.get(`vxroute_worker_heap_used_bytes{worker="${w.index}"}`)).toBeGreaterThan(1 << 20); // a live V8 heap is megabytes
       expect(w.heapUsed).toBeGreaterThan(1 << 20);
+      expect(metrics.get(`vxroute_worker_heap_committed_bytes{worker="${w.index}"}`)).toBeGreaterThanOrEqual(w.heapUsed); // committed holds what is in use
       between(`vxroute_worker_gc_total{worker="${w.index}"}`, w.gcs, then.gcs);
       for (const d of ['tun', 'udp'] as const) {
         const l = `worker="${w.index}",direction="${d}"`;

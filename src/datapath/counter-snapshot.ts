@@ -30,6 +30,8 @@ export interface WorkerCounters {
   udp: BatchCounters;
   /** The worker's V8 heap in use (bytes) and its garbage collections since start, as of its last update (≈ 1 s). */
   heapUsed: number;
+  /** The worker's V8 heap as committed (bytes, what its share of the resident set is), as of its last update. */
+  heapCommitted: number;
   gcs: number;
   /** Write syscalls to the TUN: fewer than the packets written while TCP segments are coalesced. */
   tunWrites: number;
@@ -99,26 +101,44 @@ export class CounterReader {
     this.baselines.set(peerId, baseline);
   }
 
-  snapshot(peers: PeerIds, fdb?: FdbStats, conntrack?: ConntrackStats): CounterSnapshot {
+  /**
+   * One peer id's counters since it was given to its node, written into `into` (nothing is
+   * allocated: /debug/peers reads thousands of peers through one row).
+   */
+  readPeer(id: number, into: PeerCounters): PeerCounters {
+    const at = this.layout.peerSlot(id, 0);
+    const baseline = this.baselines.get(id);
+    let txPackets = 0;
+    let txBytes = 0;
+    let rxPackets = 0;
+    let rxBytes = 0;
+    let lastRx = 0;
+    for (let w = 0; w < this.blocks.length; w++) {
+      const b = this.blocks[w];
+      const base = w * PEER_SLOTS;
+      txPackets += b[at + PeerSlot.txPackets] - (baseline?.[base + PeerSlot.txPackets] ?? 0);
+      txBytes += b[at + PeerSlot.txBytes] - (baseline?.[base + PeerSlot.txBytes] ?? 0);
+      rxPackets += b[at + PeerSlot.rxPackets] - (baseline?.[base + PeerSlot.rxPackets] ?? 0);
+      rxBytes += b[at + PeerSlot.rxBytes] - (baseline?.[base + PeerSlot.rxBytes] ?? 0);
+      // A time is the id's new owner's once it differs from the one it had when the id changed hands.
+      const rx = b[at + PeerSlot.lastRx];
+      if (rx !== baseline?.[base + PeerSlot.lastRx] && rx > lastRx) lastRx = rx;
+    }
+    into.txPackets = txPackets;
+    into.txBytes = txBytes;
+    into.rxPackets = rxPackets;
+    into.rxBytes = rxBytes;
+    into.lastSeen = lastRx > 0 ? lastRx : null;
+    return into;
+  }
+
+  /** Every counter; `peers` undefined leaves the per-peer rows empty. */
+  snapshot(peers: PeerIds | undefined, fdb?: FdbStats, conntrack?: ConntrackStats): CounterSnapshot {
     const { layout, blocks } = this;
     const sum = (slot: number): number => blocks.reduce((acc, b) => acc + b[slot], 0);
     const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, sum(i)])) as Record<DropReason, number>;
     const peerRows: PeerCounters[] = [];
-    for (const [name, id] of peers.entries()) {
-      const at = layout.peerSlot(id, 0);
-      const baseline = this.baselines.get(id);
-      const since = (slot: number): number => blocks.reduce((acc, b, w) => acc + b[at + slot] - (baseline?.[w * PEER_SLOTS + slot] ?? 0), 0);
-      // A time is the id's new owner's once it differs from the one it had when the id changed hands.
-      const lastRx = Math.max(0, ...blocks.map((b, w) => (b[at + PeerSlot.lastRx] === baseline?.[w * PEER_SLOTS + PeerSlot.lastRx] ? 0 : b[at + PeerSlot.lastRx])));
-      peerRows.push({
-        name,
-        txPackets: since(PeerSlot.txPackets),
-        txBytes: since(PeerSlot.txBytes),
-        rxPackets: since(PeerSlot.rxPackets),
-        rxBytes: since(PeerSlot.rxBytes),
-        lastSeen: lastRx > 0 ? lastRx : null,
-      });
-    }
+    for (const [name, id] of peers?.entries() ?? []) peerRows.push(this.readPeer(id, { name, txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, lastSeen: null }));
     peerRows.sort((a, b) => (a.name < b.name ? -1 : 1));
     const direction = (b: Float64Array, d: DirectionName): BatchCounters => {
       const at = layout.directionSlot(Direction[d], 0);
@@ -128,7 +148,7 @@ export class CounterReader {
         sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
       };
     };
-    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], usoPackets: b[WorkerSlot.usoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished] }));
+    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], heapCommitted: b[WorkerSlot.heapCommitted], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], usoPackets: b[WorkerSlot.usoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished] }));
     const udp = ([4, 6] as const)
       .map((family) => ({
         family,

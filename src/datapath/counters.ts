@@ -21,13 +21,13 @@ const DIRECTION_SLOTS = 2 + BATCH_BUCKETS;
 export const DirectionSlot = Object.freeze({ batches: 0, packets: 1, histogram: 2 });
 const DIRECTIONS_AT = DROP_REASONS.length;
 /**
- * Per-worker gauges, refreshed about once a second: its V8 heap in use and its garbage
- * collections so far; the write syscalls it made to the TUN (fewer than packets written when
+ * Per-worker gauges, refreshed about once a second: its V8 heap in use, its garbage
+ * collections so far and its heap as committed (in the last slot: what the process's resident set carries); the write syscalls it made to the TUN (fewer than packets written when
  * TCP segments are coalesced); the TCP packets of up to 64 KiB it read from the TUN and cut, and
  * the UDP ones (USO, in the last slot); the inner checksums it finished for kernel peers that left them partial.
  */
 const WORKER_AT = DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS;
-export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3, checksumsFinished: WORKER_AT + 4, usoPackets: WORKER_AT + 8 });
+export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3, checksumsFinished: WORKER_AT + 4, usoPackets: WORKER_AT + 8, heapCommitted: WORKER_AT + 9 });
 /** Switch mode's events: frames flooded to every peer, ARP requests and neighbour solicitations answered by the proxy. */
 export const EventSlot = Object.freeze({ floods: WORKER_AT + 5, proxiedArp: WORKER_AT + 6, proxiedNd: WORKER_AT + 7 });
 /**
@@ -37,7 +37,7 @@ export const EventSlot = Object.freeze({ floods: WORKER_AT + 5, proxiedArp: WORK
  * that held more than one datagram (UDP GRO buffers, unsegmented tunnel GSO packets).
  */
 export const UdpSlot = Object.freeze({ socket: 0, gsoOn: 1, gsoRuns: 2, unsupportedRuns: 3, tooLargeRuns: 4, groBuffers: 5 });
-const UDP_AT = WorkerSlot.usoPackets + 1;
+const UDP_AT = WorkerSlot.heapCommitted + 1;
 const UDP_SLOTS = 6;
 export const udpSlot = (family: 4 | 6, slot: number): number => UDP_AT + (family === 4 ? 0 : UDP_SLOTS) + slot;
 /** NetworkPolicy, per direction (Direction): new flows the policy allowed and denied. */
@@ -88,9 +88,10 @@ export class ShardCounters {
     private readonly layout: CounterLayout,
   ) {}
 
-  /** The worker's heap and GC count, set by the shard about once a second. */
-  memory(heapUsed: number, gcs: number): void {
+  /** The worker's heap (in use, committed) and GC count, set by the shard about once a second. */
+  memory(heapUsed: number, heapCommitted: number, gcs: number): void {
     this.c[WorkerSlot.heapUsed] = heapUsed;
+    this.c[WorkerSlot.heapCommitted] = heapCommitted;
     this.c[WorkerSlot.gcs] = gcs;
   }
 

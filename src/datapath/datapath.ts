@@ -4,7 +4,7 @@ import { formatMappedIp } from '../address/ip-text.js';
 import { formatMac } from '../address/mac-text.js';
 import { ETH_HEADER_LEN, HEADROOM, VLAN_TAG_LEN } from '../packet/constants.js';
 import { findNode, type SubnetTable } from '../subnets/subnet-table.js';
-import { CounterReader, type CounterSnapshot } from './counter-snapshot.js';
+import { CounterReader, type CounterSnapshot, type PeerCounters } from './counter-snapshot.js';
 import { CounterLayout } from './counters.js';
 import { GsoFamilies, type GsoChange } from './gso-changes.js';
 import { PolicyAdoption, type PolicyInForce } from './policy-adoption.js';
@@ -250,8 +250,20 @@ export class Datapath {
     return this.policyNames[index];
   }
 
-  counters(): CounterSnapshot {
-    return this.counterReader.snapshot(this.peers, this.fdb?.stats(), this.conntrack?.stats());
+  /** Every counter, summed over the workers; without the per-peer rows when `peers` is false (/metrics reads those through peerRows). */
+  counters(peers = true): CounterSnapshot {
+    return this.counterReader.snapshot(peers ? this.peers : undefined, this.fdb?.stats(), this.conntrack?.stats());
+  }
+
+  /** Each peer's counters in table order, through one record overwritten at every step: nothing allocated per peer. */
+  *peerRows(): Generator<PeerCounters> {
+    const row: PeerCounters = { name: '', txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, lastSeen: null };
+    for (const n of this.table.nodes) {
+      const id = this.peers.get(n.name);
+      if (id === undefined) continue; // our own node
+      row.name = n.name;
+      yield this.counterReader.readPeer(id, row);
+    }
   }
 
   /** Switch mode's forwarding database, sorted by MAC; undefined in router mode. */
@@ -269,6 +281,14 @@ export class Datapath {
     if (!this.neighbours) return undefined;
     const now = Date.now();
     return this.neighbours.entries(now).map((e) => ({ ip: formatMappedIp(e.ip), mac: formatMac(e.mac), ageSeconds: Math.max(0, Math.round((now - e.seen) / 1000)) }));
+  }
+
+  /** A node's counters written into `into` (reused by the caller); false for a node without a peer id. */
+  peerCounters(name: string, into: PeerCounters): boolean {
+    const id = this.peers.get(name);
+    if (id === undefined) return false;
+    this.counterReader.readPeer(id, into);
+    return true;
   }
 
   /** The peer id of a node in the table, for the trace's filter. */

@@ -116,7 +116,8 @@ export class Shard {
     this.gcs += this.gc.stop().statistics.length;
     this.gc = new GCProfiler();
     this.gc.start();
-    this.counters.memory(getHeapStatistics().used_heap_size, this.gcs);
+    const heap = getHeapStatistics();
+    this.counters.memory(heap.used_heap_size, heap.total_heap_size, this.gcs);
   }
 
   /** The newest compiled policy posted since the last look (those before it are skipped), and our pod CIDRs when they changed. */

@@ -2,10 +2,15 @@
 import type { FdbRow } from '../datapath/datapath.js';
 import type { TraceReader } from '../datapath/trace-ring.js';
 import type { SubnetTable } from '../subnets/subnet-table.js';
-import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
+import type { CounterSnapshot, PeerCounters } from '../datapath/counter-snapshot.js';
 
 export interface DatapathView {
-  counters(): CounterSnapshot;
+  /** Every counter; without the per-peer rows when `peers` is false. */
+  counters(peers?: boolean): CounterSnapshot;
+  /** Each peer's counters in table order, through one record reused from peer to peer. */
+  peerRows(): Iterable<PeerCounters>;
+  /** One node's counters written into `into`, summed over the workers; false when the node has no peer id. */
+  peerCounters(name: string, into: PeerCounters): boolean;
   /** The table the shards forward on, and its version. */
   readonly table: SubnetTable;
   readonly version: number;

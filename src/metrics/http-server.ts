@@ -32,7 +32,7 @@ export interface HttpServerOptions {
 /** One handler, listening on every address given; resolves once all of them listen. */
 export async function startHttpServer(addresses: { host: string; port: number }[], daemon: DaemonView, opts: HttpServerOptions = {}): Promise<Server[]> {
   const metrics = new PrometheusMetrics(
-    { counters: () => daemon.datapath()?.counters(), notReady: () => daemon.notReady(), tableNodes: () => daemon.datapath()?.table.nodes.length },
+    { counters: () => daemon.datapath()?.counters(false), peerRows: () => daemon.datapath()?.peerRows(), notReady: () => daemon.notReady(), tableNodes: () => daemon.datapath()?.table.nodes.length },
     opts.info ?? {},
   );
   if (opts.policy) registerPolicySourceMetrics(metrics.registry, opts.policy);

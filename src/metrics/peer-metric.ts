@@ -1,29 +1,42 @@
-// A per-peer metric made at scrape time from the scrape's counter snapshot and kept nowhere: a
-// prom-client Counter would keep one labelled entry per peer between scrapes (25,000 for the five
-// per-peer metrics of 5,000 peers), which the daemon's resident set then carried for good.
-import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
-import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
+// The per-peer metrics, written as Prometheus text straight from each peer's counters, in one
+// pass over the peers, and kept nowhere. Through prom-client each scrape of 5,000 peers made
+// 25,000 sample objects with their label objects and lines (11 MB of garbage per scrape, measured
+// in docs/decisions.md), and a Counter per peer would keep them between scrapes.
+import type { PeerCounters } from '../datapath/counter-snapshot.js';
 
-type PeerCounters = CounterSnapshot['peers'][number];
+interface PeerFamily {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  /** The peer's value, or undefined for no sample. */
+  pick(p: PeerCounters): number | undefined;
+}
 
-export class PeerMetric {
-  readonly aggregator = 'sum';
+const FAMILIES: readonly PeerFamily[] = [
+  { name: 'vxroute_tx_packets_total', help: 'Packets encapsulated and sent to a peer node.', type: 'counter', pick: (p) => p.txPackets },
+  { name: 'vxroute_tx_bytes_total', help: 'Bytes of inner IP packets sent to a peer node.', type: 'counter', pick: (p) => p.txBytes },
+  { name: 'vxroute_rx_packets_total', help: 'Packets received from a peer node and delivered to the TUN.', type: 'counter', pick: (p) => p.rxPackets },
+  { name: 'vxroute_rx_bytes_total', help: 'Bytes of inner IP packets received from a peer node.', type: 'counter', pick: (p) => p.rxBytes },
+  { name: 'vxroute_peer_last_seen_timestamp_seconds', help: 'When a datagram from the peer node was last accepted (Unix time).', type: 'gauge', pick: (p) => (p.lastSeen === null ? undefined : p.lastSeen / 1000) },
+];
 
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: 'counter' | 'gauge',
-    private readonly current: () => CounterSnapshot | undefined,
-    /** The peer's value, or undefined for no sample. */
-    private readonly pick: (p: PeerCounters) => number | undefined,
-  ) {}
-
-  get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
-    const values: MetricValueWithName<string>[] = [];
-    for (const p of this.current()?.peers ?? []) {
-      const value = this.pick(p);
-      if (value !== undefined) values.push({ metricName: this.name, labels: { peer: p.name }, value });
+/**
+ * The five per-peer families in the text format, each after a blank line (as prom-client
+ * separates families), from one pass over `rows`: every family holds the same moment of a peer.
+ */
+export function peerMetricsText(rows: Iterable<PeerCounters>): string {
+  const bodies = FAMILIES.map(() => '');
+  for (const p of rows) {
+    const labels = `{peer="${labelValue(p.name)}"} `;
+    for (let i = 0; i < FAMILIES.length; i++) {
+      const value = FAMILIES[i].pick(p);
+      if (value !== undefined) bodies[i] += `${FAMILIES[i].name}${labels}${value}\n`;
     }
-    return Promise.resolve({ name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator as never, collect: () => undefined, values });
   }
+  return FAMILIES.map((f, i) => `\n# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n${bodies[i]}`).join('');
+}
+
+/** A label value escaped as the text format wants (a node name has none of these characters, but it is the API's text). */
+function labelValue(s: string): string {
+  return /[\\"\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : s;
 }

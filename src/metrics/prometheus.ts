@@ -1,18 +1,21 @@
 // /metrics in the Prometheus text format, through prom-client. The workers' counters are summed
 // once per scrape (one snapshot feeds every metric, so they agree with each other), then
 // mirrored into prom-client's counters; the batch-size distribution is a histogram built from
-// the workers' buckets.
+// the workers' buckets. The per-peer families are written as text after prom-client's, from the
+// counter blocks, one peer at a time (peer-metric.ts).
 import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
 import { bucketUpperBound, BATCH_BUCKETS, DIRECTIONS } from '../datapath/counters.js';
 import { DROP_HELP, DROP_REASONS } from '../datapath/drop-reasons.js';
-import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
-import { PeerMetric } from './peer-metric.js';
+import type { CounterSnapshot, PeerCounters } from '../datapath/counter-snapshot.js';
+import { peerMetricsText } from './peer-metric.js';
 import { registerPolicyMetrics } from './policy-metrics.js';
 import { registerSwitchMetrics } from './switch-metrics.js';
 
 export interface MetricsSource {
-  /** undefined until the datapath runs. */
+  /** undefined until the datapath runs; its per-peer rows are not read. */
   counters(): CounterSnapshot | undefined;
+  /** Each peer's counters (one record may be reused from peer to peer); undefined until the datapath runs. */
+  peerRows(): Iterable<PeerCounters> | undefined;
   notReady(): string | undefined;
   /** Nodes in the table, ours included; undefined until it is loaded. */
   tableNodes(): number | undefined;
@@ -27,14 +30,6 @@ export class PrometheusMetrics {
     collectDefaultMetrics({ register: this.registry });
     const current = (): CounterSnapshot | undefined => this.snapshot;
 
-    // Per peer: made at each scrape, kept nowhere between scrapes (peer-metric.ts).
-    const perPeer = (name: string, help: string, type: 'counter' | 'gauge', pick: (p: CounterSnapshot['peers'][number]) => number | undefined): void =>
-      this.registry.registerMetric(new PeerMetric(name, help, type, current, pick) as never);
-    perPeer('vxroute_tx_packets_total', 'Packets encapsulated and sent to a peer node.', 'counter', (p) => p.txPackets);
-    perPeer('vxroute_tx_bytes_total', 'Bytes of inner IP packets sent to a peer node.', 'counter', (p) => p.txBytes);
-    perPeer('vxroute_rx_packets_total', 'Packets received from a peer node and delivered to the TUN.', 'counter', (p) => p.rxPackets);
-    perPeer('vxroute_rx_bytes_total', 'Bytes of inner IP packets received from a peer node.', 'counter', (p) => p.rxBytes);
-    perPeer('vxroute_peer_last_seen_timestamp_seconds', 'When a datagram from the peer node was last accepted (Unix time).', 'gauge', (p) => (p.lastSeen === null ? undefined : p.lastSeen / 1000));
     new Counter({
       name: 'vxroute_dropped_packets_total',
       help: `Packets dropped, by reason: ${DROP_REASONS.map((r) => `${r} (${DROP_HELP[r]})`).join('; ')}.`,
@@ -61,6 +56,13 @@ export class PrometheusMetrics {
       collect() {
         this.reset();
         for (const w of current()?.workers ?? []) this.set({ worker: String(w.index) }, w.heapUsed);
+      },
+    });
+    new Gauge({
+      name: 'vxroute_worker_heap_committed_bytes', help: 'V8 heap a worker has committed, in use or not: its share of the resident set (updated about once a second).', labelNames: ['worker'], registers,
+      collect() {
+        this.reset();
+        for (const w of current()?.workers ?? []) this.set({ worker: String(w.index) }, w.heapCommitted);
       },
     });
     const workerTotal = (name: string, help: string, pick: (w: CounterSnapshot['workers'][number]) => number) =>
@@ -136,7 +138,7 @@ export class PrometheusMetrics {
   async scrape(): Promise<string> {
     this.snapshot = this.source.counters();
     try {
-      return await this.registry.metrics();
+      return `${await this.registry.metrics()}${peerMetricsText(this.source.peerRows() ?? [])}`;
     } finally {
       this.snapshot = undefined;
     }

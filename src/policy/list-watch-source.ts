@@ -23,6 +23,8 @@ export interface ListWatchKind<A, T> {
 export interface ListWatchSubscriber {
   /** What is kept changed (true), or only the state (false). */
   changed(contents: boolean): void;
+  /** Before `changed(true)`: the key of each object added, replaced or removed, for readers that follow changes one object at a time. */
+  objectChanged?(key: string): void;
   /** A failure, with the delay before the next attempt. */
   failed?(problem: string, retryInMs: number): void;
 }
@@ -101,6 +103,11 @@ export class ListWatchSource<A extends Meta, T> {
     return [...this.objects.values()];
   }
 
+  /** The object kept under a key ("namespace/name", or the name of a cluster-wide object). */
+  get(key: string): T | undefined {
+    return this.objects.get(key);
+  }
+
   size(): number {
     return this.objects.size;
   }
@@ -154,7 +161,12 @@ export class ListWatchSource<A extends Meta, T> {
     }
     // A relist after an outage may find what we had: then only the state changed.
     const same = this.stateNow !== 'listing' && sameContents(this.objects, next);
+    const before = this.objects;
     this.objects = next;
+    if (!same) {
+      for (const [key, object] of next) if (before.get(key) !== object) this.notifyObject(key);
+      for (const key of before.keys()) if (!next.has(key)) this.notifyObject(key);
+    }
     this.rv = list.metadata?.resourceVersion ?? '';
     this.error = undefined;
     this.backoffMs = BACKOFF_MIN_MS;
@@ -165,6 +177,10 @@ export class ListWatchSource<A extends Meta, T> {
 
   private typed(raw: unknown): A {
     return this.kind.fromWire ? this.kind.fromWire(raw) : (raw as A);
+  }
+
+  private notifyObject(key: string): void {
+    for (const s of this.subscribers) s.objectChanged?.(key);
   }
 
   private notify(contents: boolean): void {
@@ -186,10 +202,15 @@ export class ListWatchSource<A extends Meta, T> {
       const before = this.objects.get(key);
       if (before === undefined || !isDeepStrictEqual(before, trimmed)) {
         this.objects.set(key, trimmed);
+        this.notifyObject(key);
         this.notify(true);
       }
     } else if (type === 'DELETED') {
-      if (this.objects.delete(keyOf(object as A))) this.notify(true);
+      const key = keyOf(object as A);
+      if (this.objects.delete(key)) {
+        this.notifyObject(key);
+        this.notify(true);
+      }
     }
     if (meta?.resourceVersion) this.rv = meta.resourceVersion; // BOOKMARK too
   }

@@ -61,25 +61,3 @@ function ipv4Bytes(n: number): Buffer {
 function formatCidrAddr(family: 4 | 6, addr: Buffer): string {
   return family === 4 ? formatIpv4(addr.readUInt32BE(0)) : formatIpv6(addr, 0);
 }
-
-/**
- * The pairs [i, j] (i < j, indices into `cidrs`) of prefixes of one family that overlap, found
- * in O(n log n) by sorting the address ranges (entries left undefined are skipped): fast enough
- * for 5,000 nodes on every table change.
- */
-export function overlappingPairs(cidrs: readonly (Cidr | undefined)[]): [number, number][] {
-  const ranges: { i: number; start: bigint; end: bigint }[] = [];
-  cidrs.forEach((c, i) => {
-    if (!c) return;
-    const start = BigInt(`0x${c.addr.toString('hex')}`);
-    ranges.push({ i, start, end: start + (1n << BigInt(c.addr.length * 8 - c.prefixLen)) - 1n });
-  });
-  ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end > b.end ? -1 : a.end < b.end ? 1 : 0));
-  const pairs: [number, number][] = [];
-  let widest = ranges[0];
-  for (const r of ranges.slice(1)) {
-    if (r.start <= widest.end) pairs.push(widest.i < r.i ? [widest.i, r.i] : [r.i, widest.i]);
-    if (r.end > widest.end) widest = r;
-  }
-  return pairs;
-}

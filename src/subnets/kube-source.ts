@@ -1,16 +1,18 @@
 // The subnet table from the Kubernetes API: the trimmed Node list-watch (kube-nodes.ts; list,
 // then watch from the list's resourceVersion; rewatch when a watch ends, relist on 410 Gone),
-// shared with NetworkPolicy when both run, every change coalesced into one table rebuild. When a
-// list or watch fails it relists after a jittered exponential backoff; meanwhile the daemon
-// forwards on the last good table and reports not-ready until a list succeeds again.
+// shared with NetworkPolicy when both run, every change coalesced into one new table. Only the
+// nodes that changed are parsed again and placed in the LeaseTable, so that a change costs work in
+// proportion to it, not to the 5,000 nodes of a large cluster. When a list or watch fails it
+// relists after a jittered exponential backoff; meanwhile the daemon forwards on the last good
+// table and reports not-ready until a list succeeds again.
 import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { overlappingPairs } from './cidr.js';
 import type { KubeConnection } from './kube-api.js';
 import { nodeListWatch, type NodeListWatch } from './kube-nodes.js';
-import { ownLease, peerLease, type LeaseResult, type Networks } from './node-lease.js';
+import { LeaseTable } from './lease-table.js';
+import { ownLease, peerLease, type Networks } from './node-lease.js';
 import type { SubnetSource } from './subnet-source.js';
-import type { NodeLease, SubnetTable } from './subnet-table.js';
+import type { SubnetTable } from './subnet-table.js';
 
 export interface KubeSourceOptions {
   nodeName: string;
@@ -24,10 +26,13 @@ export class KubeSubnetSource implements SubnetSource {
   /** The node list-watch is ours alone (not shared): we stop it. */
   private readonly ownsNodes: boolean;
   private readonly listeners: ((table: SubnetTable, why: string) => void)[] = [];
-  /** Parsed leases by node name, reused while the node's trimmed object is the same. */
-  private readonly parsed = new Map<string, { node: V1Node; result: LeaseResult }>();
+  private readonly leases: LeaseTable;
+  /** Nodes added, changed or removed since the last table. */
+  private readonly dirty = new Set<string>();
   /** Why each node is left out, so that each reason is logged once, not at every event. */
   private readonly skipped = new Map<string, string>();
+  /** Whether our own node has a lease; until it has, there is no table. */
+  private ownLeased = false;
   private firstTable: ((t: SubnetTable) => void) | undefined;
   private rebuildQueued: NodeJS.Immediate | undefined;
   private changes = 0;
@@ -43,7 +48,9 @@ export class KubeSubnetSource implements SubnetSource {
   ) {
     this.nodes = shared ?? nodeListWatch(conn);
     this.ownsNodes = shared === undefined;
+    this.leases = new LeaseTable(opts.nodeName, { left: (name, why) => this.skip(name, why), back: (name) => this.skipped.delete(name) });
     this.nodes.subscribe({
+      objectChanged: (name) => this.dirty.add(name),
       changed: (contents) => {
         if (contents) this.changes++;
         this.rebuildQueued ??= setImmediate(() => this.rebuild());
@@ -101,54 +108,32 @@ export class KubeSubnetSource implements SubnetSource {
   }
 
   private table(): SubnetTable | undefined {
-    const { nodeName, networks, vni, publicIP } = this.opts;
-    const nodes = this.nodes.values();
-    const own = nodes.find((n) => n.metadata?.name === nodeName);
-    const self = own ? ownLease(own, networks, vni, publicIP) : { skip: `our node ${nodeName} is not in the API (is NODE_NAME right?)` };
-    if ('skip' in self) {
-      if (this.waiting !== self.skip) this.log.warn({ why: self.skip }, 'waiting for our node');
-      this.waiting = self.skip;
-      return undefined;
+    if (!this.ownLeased) this.dirty.add(this.opts.nodeName); // say again why we wait, even when our node is not in the API
+    for (const name of this.dirty) {
+      if (name === this.opts.nodeName) this.placeOwn(this.nodes.get(name));
+      else this.placePeer(name, this.nodes.get(name));
     }
-    this.waiting = undefined;
-
-    const leases: NodeLease[] = [self.lease];
-    const seen = new Set<string>([nodeName]);
-    for (const node of nodes) {
-      const name = node.metadata?.name ?? '';
-      if (seen.has(name)) continue;
-      seen.add(name);
-      const result = this.peer(node);
-      if ('lease' in result) {
-        leases.push(result.lease);
-        this.skipped.delete(name);
-      } else {
-        this.skip(name, result.skip);
-      }
-    }
-    for (const name of this.skipped.keys()) if (!seen.has(name)) this.skipped.delete(name);
-    for (const name of this.parsed.keys()) if (!seen.has(name)) this.parsed.delete(name);
-
-    // A pod CIDR claimed twice: keep our own and the first by name, leave the other out.
-    leases.sort((a, b) => (a.name === nodeName ? -1 : b.name === nodeName ? 1 : a.name < b.name ? -1 : 1));
-    const dropped = new Set<number>();
-    for (const key of ['podCIDR', 'podCIDRv6'] as const) {
-      for (const [i, j] of overlappingPairs(leases.map((l) => l[key]))) {
-        if (dropped.has(i) || dropped.has(j)) continue;
-        dropped.add(j);
-        this.skip(leases[j].name, `pod CIDR ${leases[j][key]!.text} overlaps ${leases[i][key]!.text} of ${leases[i].name}`);
-      }
-    }
-    return { network: networks.v4, networkV6: networks.v6, nodes: leases.filter((_, i) => !dropped.has(i)).sort((a, b) => (a.name < b.name ? -1 : 1)) };
+    this.dirty.clear();
+    if (!this.ownLeased) return undefined;
+    const { networks } = this.opts;
+    return { network: networks.v4, networkV6: networks.v6, nodes: this.leases.nodes() };
   }
 
-  private peer(node: V1Node): LeaseResult {
-    const name = node.metadata?.name ?? '';
-    const cached = this.parsed.get(name);
-    if (cached?.node === node) return cached.result; // the list-watch keeps an unchanged node's object
-    const result = peerLease(node, this.opts.networks, this.opts.vni);
-    this.parsed.set(name, { node, result });
-    return result;
+  private placeOwn(node: V1Node | undefined): void {
+    const { nodeName, networks, vni, publicIP } = this.opts;
+    const result = node ? ownLease(node, networks, vni, publicIP) : { skip: `our node ${nodeName} is not in the API (is NODE_NAME right?)` };
+    if ('skip' in result && this.waiting !== result.skip) this.log.warn({ why: result.skip }, 'waiting for our node');
+    this.waiting = 'skip' in result ? result.skip : undefined;
+    this.ownLeased = 'lease' in result;
+    this.leases.set(nodeName, 'lease' in result ? result.lease : undefined);
+  }
+
+  /** A peer's lease parsed again from its new object, or gone with it. */
+  private placePeer(name: string, node: V1Node | undefined): void {
+    const result = node && peerLease(node, this.opts.networks, this.opts.vni);
+    if (!result) this.skipped.delete(name); // gone from the API: no longer left out
+    else if ('skip' in result) this.skip(name, result.skip);
+    this.leases.set(name, result && 'lease' in result ? result.lease : undefined);
   }
 
   private skip(name: string, why: string): void {
