@@ -68,13 +68,30 @@ function changePolicy(v: PolicyWorld, r: number): PolicyWorld {
 }
 
 const w = world();
+// As the daemon compiles: each world the one before with one object replaced, as the source hands them over.
+const changes = {
+  policy: changePolicy,
+  pod: (v: PolicyWorld, r: number): PolicyWorld => {
+    const pods = [...v.pods];
+    const k = (r * 101) % pods.length;
+    pods[k] = { ...pods[k], labels: { ...pods[k].labels, app: `app${r % APPS}` } };
+    return { ...v, pods };
+  },
+  namespace: (v: PolicyWorld, r: number): PolicyWorld => {
+    const namespaces = [...v.namespaces];
+    const k = r % namespaces.length;
+    namespaces[k] = { name: namespaces[k].name, labels: { ...namespaces[k].labels, team: `t${r % 7}` } };
+    return { ...v, namespaces };
+  },
+};
 const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
 // The daemon's first changes, each series in a fresh process (V8 has optimized nothing yet): the
 // first compile, then (when warmed) the compiler's warm-up as the daemon runs it after start, then
 // FIRST_CHANGES changes of one policy; CPU ms of each change, as JSON on stdout.
 const FIRST_CHANGES = 10;
-const { values: args } = parseArgs({ options: { 'first-changes': { type: 'string' }, processes: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({ options: { 'first-changes': { type: 'string' }, 'cold-changes': { type: 'string' }, processes: { type: 'string', default: '3' } } });
 if (args['first-changes'] !== undefined) {
   const compiler = new PolicyCompiler();
   let v = w;
@@ -90,12 +107,41 @@ if (args['first-changes'] !== undefined) {
   console.log(JSON.stringify(ms));
   process.exit(0);
 }
+// Changes after a quiet spell: the daemon compiled and warmed up, then sat idle while V8's major
+// GCs threw its optimized code away and flushed the compile's bytecode (--bytecode-old-age=5 GCs):
+// QUIET_GCS forced major GCs before each change. CPU ms of each change of `kind`, as JSON.
+const COLD_CHANGES = 12;
+const QUIET_GCS = 8;
+if (args['cold-changes'] !== undefined) {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('--cold-changes needs node --expose-gc');
+  const change = changes[args['cold-changes'] as keyof typeof changes];
+  const compiler = new PolicyCompiler();
+  let v = w;
+  compiler.compile(v, 0);
+  await compiler.warmUp();
+  const ms: number[] = [];
+  for (let r = 1; r <= COLD_CHANGES; r++) {
+    for (let g = 0; g < QUIET_GCS; g++) gc();
+    v = change(v, r);
+    const c0 = process.cpuUsage();
+    compiler.compile(v, r);
+    ms.push(cpuMs(process.cpuUsage(c0)));
+  }
+  console.log(JSON.stringify(ms));
+  process.exit(0);
+}
 /** Each fresh process's changes, for `mode`. */
 function firstChanges(mode: 'cold' | 'warmed'): number[][] {
   return Array.from({ length: Number(args.processes) }, () => JSON.parse(execFileSync(process.execPath, [process.argv[1], '--first-changes', mode], { encoding: 'utf8' })) as number[]);
 }
 const cold = firstChanges('cold');
 const warmed = firstChanges('warmed');
+/** Changes of `kind` after quiet spells, from fresh processes in turn, all changes of all processes. */
+function coldChanges(kind: keyof typeof changes): number[] {
+  return Array.from({ length: Number(args.processes) }, () => JSON.parse(execFileSync(process.execPath, ['--expose-gc', process.argv[1], '--cold-changes', kind], { encoding: 'utf8' })) as number[]).flat();
+}
+const afterQuiet = { policy: coldChanges('policy'), pod: coldChanges('pod'), namespace: coldChanges('namespace') };
 // Wall time and this thread's CPU time: on a machine shared with other work the CPU time is the
 // figure the compile would take alone (the first compile also parses every address).
 const compileMs: number[] = [];
@@ -113,22 +159,6 @@ for (let r = 1; r <= 15; r++) {
   const c = process.cpuUsage(c0);
   compileCpuMs.push((c.user + c.system) / 1000);
 }
-// As the daemon compiles: each world the one before with one object replaced, as the source hands them over.
-const changes = {
-  policy: changePolicy,
-  pod: (v: PolicyWorld, r: number): PolicyWorld => {
-    const pods = [...v.pods];
-    const k = (r * 101) % pods.length;
-    pods[k] = { ...pods[k], labels: { ...pods[k].labels, app: `app${r % APPS}` } };
-    return { ...v, pods };
-  },
-  namespace: (v: PolicyWorld, r: number): PolicyWorld => {
-    const namespaces = [...v.namespaces];
-    const k = r % namespaces.length;
-    namespaces[k] = { name: namespaces[k].name, labels: { ...namespaces[k].labels, team: `t${r % 7}` } };
-    return { ...v, namespaces };
-  },
-};
 const incrementalCpuMs: Record<string, number[]> = { policy: [], pod: [], namespace: [] };
 for (const [kind, change] of Object.entries(changes)) {
   const compiler = new PolicyCompiler();
@@ -186,6 +216,8 @@ const firstLine = (mode: string, series: number[][]) =>
   `  first ${FIRST_CHANGES} changes of one policy after start, ${mode}, ms CPU each (${series.length} fresh processes; median of each change's position): ${series[0].map((_, i) => median(series.map((x) => x[i])).toFixed(0)).join(' ')}; max ${Math.max(...series.flat()).toFixed(0)}`;
 console.log(firstLine('cold (no warm-up)', cold));
 console.log(firstLine('after the daemon\'s warm-up', warmed));
+const spread = (xs: number[]) => `${median(xs).toFixed(1)} / ${quantile(xs, 0.95).toFixed(1)} / ${Math.max(...xs).toFixed(1)}`;
+console.log(`  each change after a quiet spell (${QUIET_GCS} forced major GCs first: optimized code and bytecode gone), ms CPU median / p95 / max of ${afterQuiet.policy.length}: one policy ${spread(afterQuiet.policy)}; one pod's labels ${spread(afterQuiet.pod)}; one namespace's labels ${spread(afterQuiet.namespace)}`);
 console.log(`  buffer: ${built.sab.byteLength} bytes (${(built.sab.byteLength / 1024).toFixed(0)} KiB), ${built.problems.length} problems reported`);
 console.log(`  reader construction: median ${median(readerUs).toFixed(2)} µs`);
 console.log(`  decide(): median ${median(decideNs).toFixed(0)} ns/op over ${flows.length} flows (allow/deny-egress/deny-ingress ${verdicts.join('/')})`);
