@@ -105,8 +105,8 @@ class Words {
 // quiet spell flushes its bytecode): so each part of the buffer that does not depend on the
 // change is kept from the compile before as words, and copied in one TypedArray.set. Rules keep
 // their ipBlock and port words by ParsedRule (a kept policy keeps its rule objects), pod peers
-// their record by pod set (a kept index keeps its pod sets), pods their named-port words by
-// directory and named-port ids.
+// their record by pod set (a kept index keeps its pod sets), pods their nodes, addresses and
+// named-port words by directory placement (and named-port ids).
 
 export function compilePolicyIndex(index: PolicyIndex, generation: number): CompiledPolicyBuffer {
   const podCount = index.pods.length;
@@ -373,12 +373,12 @@ interface NamedPortWords {
   starts: Int32Array;
 }
 
-/** Each directory's named-port words, for the named-port ids they were built with. */
-const namedPortWords = new WeakMap<PodDirectory, { ids: string; named: NamedPortWords }>();
+/** Each directory placement's named-port words, for the named-port ids they were built with. */
+const namedPortWords = new WeakMap<object, { ids: string; named: NamedPortWords }>();
 
 function namedPortsOf(index: PolicyIndex, names: Map<string, number>): NamedPortWords {
   const ids = [...names.keys()].join('\n');
-  const kept = namedPortWords.get(index.directory);
+  const kept = namedPortWords.get(index.directory.placement);
   if (kept !== undefined && kept.ids === ids) return kept.named;
   const podCount = index.pods.length;
   const starts = new Int32Array(podCount + 1);
@@ -394,29 +394,29 @@ function namedPortsOf(index: PolicyIndex, names: Map<string, number>): NamedPort
   }
   starts[podCount] = words.length;
   const named = { words: Int32Array.from(words), starts };
-  namedPortWords.set(index.directory, { ids, named });
+  namedPortWords.set(index.directory.placement, { ids, named });
   return named;
 }
 
-/** Each directory's pods' nodes, as indices in nodeNames. */
-const podNodes = new WeakMap<PodDirectory, Int32Array>();
+/** Each directory placement's pods' nodes, as indices in nodeNames. */
+const podNodes = new WeakMap<object, Int32Array>();
 
 function nodesOf(directory: PodDirectory): Int32Array {
-  let nodes = podNodes.get(directory);
+  let nodes = podNodes.get(directory.placement);
   if (nodes === undefined) {
     nodes = new Int32Array(directory.pods.length);
     for (let i = 0; i < nodes.length; i++) nodes[i] = directory.podNode(i);
-    podNodes.set(directory, nodes);
+    podNodes.set(directory.placement, nodes);
   }
   return nodes;
 }
 
-/** Each directory's address hash, built at its first compile: a change of policies or namespaces copies it. */
-const addressHashes = new WeakMap<PodDirectory, Int32Array>();
+/** Each directory placement's address hash, built at its first compile: a change of policies, namespaces or labels copies it. */
+const addressHashes = new WeakMap<object, Int32Array>();
 
 /** The address hash of every pod IP and node address, at most half full, as the buffer holds it. */
 function addressHashOf(directory: PodDirectory): Int32Array {
-  let hash = addressHashes.get(directory);
+  let hash = addressHashes.get(directory.placement);
   if (hash !== undefined) return hash;
   const addressCount = directory.addressCount();
   let capacity = 8;
@@ -427,7 +427,7 @@ function addressHashOf(directory: PodDirectory): Int32Array {
     hash[i * ADDRESS_WORDS + A_NODE] = -1;
   }
   directory.forEachAddress(new AddressHashWriter(hash, capacity));
-  addressHashes.set(directory, hash);
+  addressHashes.set(directory.placement, hash);
   return hash;
 }
 
