@@ -17,6 +17,7 @@ import type { AddressVisitor, PodDirectory } from './pod-directory.js';
 import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
 import { PolicyIndex } from './policy-index.js';
 import { PROTOCOL_NUMBERS } from './reference.js';
+import { ruleListsOf, type RuleApplication, type RuleLists } from './rule-lists.js';
 import type { PolicyWorld } from './world.js';
 
 export interface CompiledPolicyBuffer {
@@ -42,11 +43,12 @@ const WARM_RUNS = 12;
  */
 export class PolicyCompiler {
   private previous: PolicyIndex | undefined;
+  private kept: KeptFromCompile = {};
 
   compile(world: PolicyWorld, generation: number): CompiledPolicyBuffer {
     const index = new PolicyIndex(world, this.previous);
     this.previous = index;
-    return compilePolicyIndex(index, generation);
+    return compilePolicyIndex(index, generation, this.kept);
   }
 
   /**
@@ -61,7 +63,7 @@ export class PolicyCompiler {
     const policies = [...last.world.policies];
     const k = (run * 7919) % policies.length;
     policies[k] = { ...policies[k] };
-    compilePolicyIndex(new PolicyIndex({ ...last.world, policies }, last), 0);
+    compilePolicyIndex(new PolicyIndex({ ...last.world, policies }, last), 0, { ...this.kept });
   }
 
   /** warm() `runs` times, one per turn of the event loop (a change that comes meanwhile is not held up), until `signal` aborts. */
@@ -108,16 +110,19 @@ class Words {
 // their record by pod set (a kept index keeps its pod sets), pods their nodes, addresses and
 // named-port words by directory placement (and named-port ids).
 
-export function compilePolicyIndex(index: PolicyIndex, generation: number): CompiledPolicyBuffer {
+/** What a PolicyCompiler keeps from one compile for the next. */
+export interface KeptFromCompile {
+  ruleLists?: RuleLists;
+}
+
+/** `kept`: what the compile before left, read and then replaced by this compile's. */
+export function compilePolicyIndex(index: PolicyIndex, generation: number, kept?: KeptFromCompile): CompiledPolicyBuffer {
   const podCount = index.pods.length;
   const r = new RuleCompiler(index);
   const { pool, rules, names } = r;
 
-  // Which pods each policy's rules apply to: rule lists per pod and direction (CSR: counts, then
-  // one flat list of rule ids), in policy order, built without a list per pod.
-  const isolatedBy: Record<Direction, Int32Array> = { ingress: new Int32Array(podCount).fill(-1), egress: new Int32Array(podCount).fill(-1) };
-  const listStart: Record<Direction, Int32Array> = { ingress: new Int32Array(podCount + 1), egress: new Int32Array(podCount + 1) };
-  const applied: Array<{ dir: Direction; pods: readonly number[]; first: number; count: number }> = [];
+  // Each policy's rules, in policy order, and the pods they apply to.
+  const applications: RuleApplication[] = [];
   for (const policy of index.policies) {
     const selected = index.selectedPods(policy);
     if (selected.length === 0) continue;
@@ -126,23 +131,13 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
       // An invalid rule allows nothing: it is left out; the policy still isolates. A policy's rules get consecutive ids.
       const first = rules.length;
       for (const rule of policy.rules[dir]) if (rule.valid) r.compileRule(policy, rule);
-      const count = rules.length - first;
-      const by = isolatedBy[dir];
-      const starts = listStart[dir];
-      for (const pod of selected) {
-        if (by[pod] < 0) by[pod] = policy.index;
-        starts[pod + 1] += count;
-      }
-      if (count > 0) applied.push({ dir, pods: selected, first, count });
+      applications.push({ dir, policy: policy.index, pods: selected, first, count: rules.length - first });
     }
   }
-  const lists: Record<Direction, Int32Array> = { ingress: ruleListsOf(listStart.ingress), egress: ruleListsOf(listStart.egress) };
-  const cursor: Record<Direction, Int32Array> = { ingress: listStart.ingress.slice(0, podCount), egress: listStart.egress.slice(0, podCount) };
-  for (const { dir, pods, first, count } of applied) {
-    const list = lists[dir];
-    const at = cursor[dir];
-    for (const pod of pods) for (let k = 0; k < count; k++) list[at[pod]++] = first + k;
-  }
+  const ruleLists = ruleListsOf(applications, podCount, kept?.ruleLists);
+  if (kept) kept.ruleLists = ruleLists;
+  const { isolatedBy, list: lists } = ruleLists;
+  const listStart = ruleLists.start;
   const named = namedPortsOf(index, names);
 
   // The pool: rules' peers and ports, the rule lists (one block per direction), the named ports
@@ -451,12 +446,6 @@ class AddressHashWriter implements AddressVisitor {
     hash[s + A_POD] = pod;
     hash[s + A_NODE] = node;
   }
-}
-
-/** A flat rule-id list's room from per-pod counts in starts[1..]: turns them into start offsets (starts[i] .. starts[i + 1]). */
-function ruleListsOf(starts: Int32Array): Int32Array {
-  for (let i = 1; i < starts.length; i++) starts[i] += starts[i - 1];
-  return new Int32Array(starts[starts.length - 1]);
 }
 
 function pushPrefix(words: number[], p: MappedPrefix): void {
