@@ -1,8 +1,8 @@
 // The compiled NetworkPolicy at the issue's size: 1,000 policies over 5,000 pods (50 namespaces
 // of 100 pods, 20 policies each; every measured pod selected by several). Measures compile time
 // (PolicyWorld → SharedArrayBuffer, parsing and validation included) from scratch and, as the
-// daemon compiles (PolicyCompiler), after a change of one policy, one pod's labels or one
-// namespace's labels; the buffer's bytes, the reader's construction, and decide() ns/op on a mix
+// daemon compiles (PolicyCompiler), after a change of one policy, one pod's labels, a pod added
+// or deleted, or one namespace's labels, warm and after a quiet spell of forced major GCs; the buffer's bytes, the reader's construction, and decide() ns/op on a mix
 // of allowed and denied flows, with the reference semantics' ns/op in the same run for scale.
 // The first changes after start are timed apart, each series in a fresh process, with and
 // without the warm-up the daemon runs (PolicyCompiler.warmUp).
@@ -77,6 +77,12 @@ const changes = {
     pods[k] = { ...pods[k], labels: { ...pods[k].labels, app: `app${r % APPS}` } };
     return { ...v, pods };
   },
+  'pod added': (v: PolicyWorld, r: number): PolicyWorld => {
+    const i = NAMESPACES * PODS_PER_NAMESPACE + r;
+    const pods = [...v.pods, { ...v.pods[(r * 101) % v.pods.length], name: `added${r}`, ips: [`10.245.${i >> 8}.${i & 255}`] }];
+    return { ...v, pods };
+  },
+  'pod deleted': (v: PolicyWorld, r: number): PolicyWorld => ({ ...v, pods: v.pods.filter((_, k) => k !== (r * 101) % v.pods.length) }),
   namespace: (v: PolicyWorld, r: number): PolicyWorld => {
     const namespaces = [...v.namespaces];
     const k = r % namespaces.length;
@@ -141,7 +147,7 @@ const warmed = firstChanges('warmed');
 function coldChanges(kind: keyof typeof changes): number[] {
   return Array.from({ length: Number(args.processes) }, () => JSON.parse(execFileSync(process.execPath, ['--expose-gc', process.argv[1], '--cold-changes', kind], { encoding: 'utf8' })) as number[]).flat();
 }
-const afterQuiet = { policy: coldChanges('policy'), pod: coldChanges('pod'), namespace: coldChanges('namespace') };
+const afterQuiet = Object.fromEntries(Object.keys(changes).map((kind) => [kind, coldChanges(kind as keyof typeof changes)]));
 // Wall time and this thread's CPU time: on a machine shared with other work the CPU time is the
 // figure the compile would take alone (the first compile also parses every address).
 const compileMs: number[] = [];
@@ -159,7 +165,7 @@ for (let r = 1; r <= 15; r++) {
   const c = process.cpuUsage(c0);
   compileCpuMs.push((c.user + c.system) / 1000);
 }
-const incrementalCpuMs: Record<string, number[]> = { policy: [], pod: [], namespace: [] };
+const incrementalCpuMs: Record<string, number[]> = Object.fromEntries(Object.keys(changes).map((kind) => [kind, []]));
 for (const [kind, change] of Object.entries(changes)) {
   const compiler = new PolicyCompiler();
   let v = w;
@@ -211,13 +217,13 @@ const referenceNs = ((performance.now() - t0) * 1e6) / 512;
 console.log(`policy compile: ${w.policies.length} policies, ${w.pods.length} pods, ${w.namespaces.length} namespaces (other helpers load this machine: figures are noisy)`);
 console.log(`  first compile (addresses parsed): ${firstMs.toFixed(1)} ms wall, ${((firstCpu.user + firstCpu.system) / 1000).toFixed(1)} ms CPU`);
 console.log(`  recompile (index + validation + buffer): median ${median(compileMs).toFixed(1)} ms wall, ${median(compileCpuMs).toFixed(1)} ms CPU; min ${Math.min(...compileMs).toFixed(1)} ms wall over ${compileMs.length} runs`);
-console.log(`  after one change, as the daemon compiles (PolicyCompiler): median ms CPU over ${incrementalCpuMs.policy.length} changes each: one policy ${median(incrementalCpuMs.policy).toFixed(1)}, one pod's labels ${median(incrementalCpuMs.pod).toFixed(1)}, one namespace's labels ${median(incrementalCpuMs.namespace).toFixed(1)}`);
+console.log(`  after one change, as the daemon compiles (PolicyCompiler): median ms CPU over ${incrementalCpuMs.policy.length} changes each: ${Object.entries(incrementalCpuMs).map(([kind, ms]) => `${kind} ${median(ms).toFixed(1)}`).join(', ')}`);
 const firstLine = (mode: string, series: number[][]) =>
   `  first ${FIRST_CHANGES} changes of one policy after start, ${mode}, ms CPU each (${series.length} fresh processes; median of each change's position): ${series[0].map((_, i) => median(series.map((x) => x[i])).toFixed(0)).join(' ')}; max ${Math.max(...series.flat()).toFixed(0)}`;
 console.log(firstLine('cold (no warm-up)', cold));
 console.log(firstLine('after the daemon\'s warm-up', warmed));
 const spread = (xs: number[]) => `${median(xs).toFixed(1)} / ${quantile(xs, 0.95).toFixed(1)} / ${Math.max(...xs).toFixed(1)}`;
-console.log(`  each change after a quiet spell (${QUIET_GCS} forced major GCs first: optimized code and bytecode gone), ms CPU median / p95 / max of ${afterQuiet.policy.length}: one policy ${spread(afterQuiet.policy)}; one pod's labels ${spread(afterQuiet.pod)}; one namespace's labels ${spread(afterQuiet.namespace)}`);
+console.log(`  each change after a quiet spell (${QUIET_GCS} forced major GCs first: optimized code and bytecode gone), ms CPU median / p95 / max of ${afterQuiet.policy.length}: ${Object.entries(afterQuiet).map(([kind, ms]) => `${kind} ${spread(ms)}`).join('; ')}`);
 console.log(`  buffer: ${built.sab.byteLength} bytes (${(built.sab.byteLength / 1024).toFixed(0)} KiB), ${built.problems.length} problems reported`);
 console.log(`  reader construction: median ${median(readerUs).toFixed(2)} µs`);
 console.log(`  decide(): median ${median(decideNs).toFixed(0)} ns/op over ${flows.length} flows (allow/deny-egress/deny-ingress ${verdicts.join('/')})`);
