@@ -20,6 +20,17 @@ interface PeerMembers {
   peer: PodsPeer;
 }
 
+/** A policy's named ports checked against pods: the problems, and what they were found from. */
+interface NamedPortCheck {
+  placement: object;
+  /** What the policy selected, when an ingress named port was checked against it. */
+  selected: readonly number[] | undefined;
+  problems: PolicyProblem[];
+}
+
+/** Each policy's named-port check, by its rules (a policy kept or moved keeps them). */
+const namedPortProblems = new WeakMap<ParsedPolicy['rules'], NamedPortCheck>();
+
 /** Whether a pod's relabelling can change what `sel` selects: it matches the labels before or after, not both (absent: every pod, whatever its labels). */
 function labelsDecide(sel: V1LabelSelector | undefined, c: { before: PolicyPod; after: PolicyPod }): boolean {
   return sel !== undefined && selectorMatches(sel, c.before.labels) !== selectorMatches(sel, c.after.labels);
@@ -172,27 +183,39 @@ export class PolicyIndex {
   }
 
   // A named port that no pod it could apply to declares is valid for the API but matches
-  // nothing: worth a line in the log under the policy's name.
+  // nothing: worth a line in the log under the policy's name. Kept per policy while the pods it
+  // was checked against are the same (what it selects, and every pod's ports for egress).
   private reportUnknownNamedPorts(): void {
-    const anyPod = this.directory.portNames;
     for (const policy of this.policies) {
-      for (const dir of ['ingress', 'egress'] as const) {
-        if (!policy.isolates[dir]) continue;
-        for (const rule of policy.rules[dir]) {
-          if (!rule.valid || !rule.ports) continue;
-          rule.ports.forEach((port, i) => {
-            if (typeof port.port !== 'string') return;
-            const has = dir === 'egress' ? anyPod.has(`${port.port}/${port.protocol}`) : this.selectedPods(policy).some((c) => this.pods[c].ports.some((pp) => pp.name === port.port && pp.protocol === port.protocol));
-            if (!has) {
-              this.problems.push({
-                policy: `${policy.namespace}/${policy.name}`,
-                field: `spec.${dir}[${rule.index}].ports[${i}].port`,
-                problem: `no ${dir === 'ingress' ? 'selected ' : ''}pod has a container port named "${port.port}" (${port.protocol}): this entry matches nothing until one does`,
-              });
-            }
-          });
-        }
+      const kept = namedPortProblems.get(policy.rules);
+      const fresh = kept !== undefined && kept.placement === this.directory.placement && (kept.selected === undefined || kept.selected === this.selectedPods(policy));
+      const checked = fresh ? kept : this.unknownNamedPorts(policy);
+      if (!fresh) namedPortProblems.set(policy.rules, checked);
+      for (const p of checked.problems) this.problems.push(p);
+    }
+  }
+
+  private unknownNamedPorts(policy: ParsedPolicy): NamedPortCheck {
+    const anyPod = this.directory.portNames;
+    const check: NamedPortCheck = { placement: this.directory.placement, selected: undefined, problems: [] };
+    for (const dir of ['ingress', 'egress'] as const) {
+      if (!policy.isolates[dir]) continue;
+      for (const rule of policy.rules[dir]) {
+        if (!rule.valid || !rule.ports) continue;
+        rule.ports.forEach((port, i) => {
+          if (typeof port.port !== 'string') return;
+          if (dir === 'ingress') check.selected = this.selectedPods(policy);
+          const has = dir === 'egress' ? anyPod.has(`${port.port}/${port.protocol}`) : check.selected!.some((c) => this.pods[c].ports.some((pp) => pp.name === port.port && pp.protocol === port.protocol));
+          if (!has) {
+            check.problems.push({
+              policy: `${policy.namespace}/${policy.name}`,
+              field: `spec.${dir}[${rule.index}].ports[${i}].port`,
+              problem: `no ${dir === 'ingress' ? 'selected ' : ''}pod has a container port named "${port.port}" (${port.protocol}): this entry matches nothing until one does`,
+            });
+          }
+        });
       }
     }
+    return check;
   }
 }
