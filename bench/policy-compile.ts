@@ -1,8 +1,8 @@
 // The compiled NetworkPolicy at the issue's size: 1,000 policies over 5,000 pods (50 namespaces
 // of 100 pods, 20 policies each; every measured pod selected by several). Measures compile time
 // (PolicyWorld → SharedArrayBuffer, parsing and validation included) from scratch and, as the
-// daemon compiles (PolicyCompiler), after a change of one policy, one pod's labels or one
-// namespace's labels; the buffer's bytes, the reader's construction, and decide() ns/op on a mix
+// daemon compiles (PolicyCompiler), after a change of one policy, one pod's labels, a pod added
+// or deleted, or one namespace's labels, warm and after a quiet spell of forced major GCs; the buffer's bytes, the reader's construction, and decide() ns/op on a mix
 // of allowed and denied flows, with the reference semantics' ns/op in the same run for scale.
 // The first changes after start are timed apart, each series in a fresh process, with and
 // without the warm-up the daemon runs (PolicyCompiler.warmUp).
@@ -68,13 +68,36 @@ function changePolicy(v: PolicyWorld, r: number): PolicyWorld {
 }
 
 const w = world();
+// As the daemon compiles: each world the one before with one object replaced, as the source hands them over.
+const changes = {
+  policy: changePolicy,
+  pod: (v: PolicyWorld, r: number): PolicyWorld => {
+    const pods = [...v.pods];
+    const k = (r * 101) % pods.length;
+    pods[k] = { ...pods[k], labels: { ...pods[k].labels, app: `app${r % APPS}` } };
+    return { ...v, pods };
+  },
+  'pod added': (v: PolicyWorld, r: number): PolicyWorld => {
+    const i = NAMESPACES * PODS_PER_NAMESPACE + r;
+    const pods = [...v.pods, { ...v.pods[(r * 101) % v.pods.length], name: `added${r}`, ips: [`10.245.${i >> 8}.${i & 255}`] }];
+    return { ...v, pods };
+  },
+  'pod deleted': (v: PolicyWorld, r: number): PolicyWorld => ({ ...v, pods: v.pods.filter((_, k) => k !== (r * 101) % v.pods.length) }),
+  namespace: (v: PolicyWorld, r: number): PolicyWorld => {
+    const namespaces = [...v.namespaces];
+    const k = r % namespaces.length;
+    namespaces[k] = { name: namespaces[k].name, labels: { ...namespaces[k].labels, team: `t${r % 7}` } };
+    return { ...v, namespaces };
+  },
+};
 const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
 // The daemon's first changes, each series in a fresh process (V8 has optimized nothing yet): the
 // first compile, then (when warmed) the compiler's warm-up as the daemon runs it after start, then
 // FIRST_CHANGES changes of one policy; CPU ms of each change, as JSON on stdout.
 const FIRST_CHANGES = 10;
-const { values: args } = parseArgs({ options: { 'first-changes': { type: 'string' }, processes: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({ options: { 'first-changes': { type: 'string' }, 'cold-changes': { type: 'string' }, processes: { type: 'string', default: '3' } } });
 if (args['first-changes'] !== undefined) {
   const compiler = new PolicyCompiler();
   let v = w;
@@ -90,12 +113,41 @@ if (args['first-changes'] !== undefined) {
   console.log(JSON.stringify(ms));
   process.exit(0);
 }
+// Changes after a quiet spell: the daemon compiled and warmed up, then sat idle while V8's major
+// GCs threw its optimized code away and flushed the compile's bytecode (--bytecode-old-age=5 GCs):
+// QUIET_GCS forced major GCs before each change. CPU ms of each change of `kind`, as JSON.
+const COLD_CHANGES = 12;
+const QUIET_GCS = 8;
+if (args['cold-changes'] !== undefined) {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('--cold-changes needs node --expose-gc');
+  const change = changes[args['cold-changes'] as keyof typeof changes];
+  const compiler = new PolicyCompiler();
+  let v = w;
+  compiler.compile(v, 0);
+  await compiler.warmUp();
+  const ms: number[] = [];
+  for (let r = 1; r <= COLD_CHANGES; r++) {
+    for (let g = 0; g < QUIET_GCS; g++) gc();
+    v = change(v, r);
+    const c0 = process.cpuUsage();
+    compiler.compile(v, r);
+    ms.push(cpuMs(process.cpuUsage(c0)));
+  }
+  console.log(JSON.stringify(ms));
+  process.exit(0);
+}
 /** Each fresh process's changes, for `mode`. */
 function firstChanges(mode: 'cold' | 'warmed'): number[][] {
   return Array.from({ length: Number(args.processes) }, () => JSON.parse(execFileSync(process.execPath, [process.argv[1], '--first-changes', mode], { encoding: 'utf8' })) as number[]);
 }
 const cold = firstChanges('cold');
 const warmed = firstChanges('warmed');
+/** Changes of `kind` after quiet spells, from fresh processes in turn, all changes of all processes. */
+function coldChanges(kind: keyof typeof changes): number[] {
+  return Array.from({ length: Number(args.processes) }, () => JSON.parse(execFileSync(process.execPath, ['--expose-gc', process.argv[1], '--cold-changes', kind], { encoding: 'utf8' })) as number[]).flat();
+}
+const afterQuiet = Object.fromEntries(Object.keys(changes).map((kind) => [kind, coldChanges(kind as keyof typeof changes)]));
 // Wall time and this thread's CPU time: on a machine shared with other work the CPU time is the
 // figure the compile would take alone (the first compile also parses every address).
 const compileMs: number[] = [];
@@ -113,23 +165,7 @@ for (let r = 1; r <= 15; r++) {
   const c = process.cpuUsage(c0);
   compileCpuMs.push((c.user + c.system) / 1000);
 }
-// As the daemon compiles: each world the one before with one object replaced, as the source hands them over.
-const changes = {
-  policy: changePolicy,
-  pod: (v: PolicyWorld, r: number): PolicyWorld => {
-    const pods = [...v.pods];
-    const k = (r * 101) % pods.length;
-    pods[k] = { ...pods[k], labels: { ...pods[k].labels, app: `app${r % APPS}` } };
-    return { ...v, pods };
-  },
-  namespace: (v: PolicyWorld, r: number): PolicyWorld => {
-    const namespaces = [...v.namespaces];
-    const k = r % namespaces.length;
-    namespaces[k] = { name: namespaces[k].name, labels: { ...namespaces[k].labels, team: `t${r % 7}` } };
-    return { ...v, namespaces };
-  },
-};
-const incrementalCpuMs: Record<string, number[]> = { policy: [], pod: [], namespace: [] };
+const incrementalCpuMs: Record<string, number[]> = Object.fromEntries(Object.keys(changes).map((kind) => [kind, []]));
 for (const [kind, change] of Object.entries(changes)) {
   const compiler = new PolicyCompiler();
   let v = w;
@@ -181,11 +217,13 @@ const referenceNs = ((performance.now() - t0) * 1e6) / 512;
 console.log(`policy compile: ${w.policies.length} policies, ${w.pods.length} pods, ${w.namespaces.length} namespaces (other helpers load this machine: figures are noisy)`);
 console.log(`  first compile (addresses parsed): ${firstMs.toFixed(1)} ms wall, ${((firstCpu.user + firstCpu.system) / 1000).toFixed(1)} ms CPU`);
 console.log(`  recompile (index + validation + buffer): median ${median(compileMs).toFixed(1)} ms wall, ${median(compileCpuMs).toFixed(1)} ms CPU; min ${Math.min(...compileMs).toFixed(1)} ms wall over ${compileMs.length} runs`);
-console.log(`  after one change, as the daemon compiles (PolicyCompiler): median ms CPU over ${incrementalCpuMs.policy.length} changes each: one policy ${median(incrementalCpuMs.policy).toFixed(1)}, one pod's labels ${median(incrementalCpuMs.pod).toFixed(1)}, one namespace's labels ${median(incrementalCpuMs.namespace).toFixed(1)}`);
+console.log(`  after one change, as the daemon compiles (PolicyCompiler): median ms CPU over ${incrementalCpuMs.policy.length} changes each: ${Object.entries(incrementalCpuMs).map(([kind, ms]) => `${kind} ${median(ms).toFixed(1)}`).join(', ')}`);
 const firstLine = (mode: string, series: number[][]) =>
   `  first ${FIRST_CHANGES} changes of one policy after start, ${mode}, ms CPU each (${series.length} fresh processes; median of each change's position): ${series[0].map((_, i) => median(series.map((x) => x[i])).toFixed(0)).join(' ')}; max ${Math.max(...series.flat()).toFixed(0)}`;
 console.log(firstLine('cold (no warm-up)', cold));
 console.log(firstLine('after the daemon\'s warm-up', warmed));
+const spread = (xs: number[]) => `${median(xs).toFixed(1)} / ${quantile(xs, 0.95).toFixed(1)} / ${Math.max(...xs).toFixed(1)}`;
+console.log(`  each change after a quiet spell (${QUIET_GCS} forced major GCs first: optimized code and bytecode gone), ms CPU median / p95 / max of ${afterQuiet.policy.length}: ${Object.entries(afterQuiet).map(([kind, ms]) => `${kind} ${spread(ms)}`).join('; ')}`);
 console.log(`  buffer: ${built.sab.byteLength} bytes (${(built.sab.byteLength / 1024).toFixed(0)} KiB), ${built.problems.length} problems reported`);
 console.log(`  reader construction: median ${median(readerUs).toFixed(2)} µs`);
 console.log(`  decide(): median ${median(decideNs).toFixed(0)} ns/op over ${flows.length} flows (allow/deny-egress/deny-ingress ${verdicts.join('/')})`);

@@ -2,12 +2,16 @@
 // and 1,000 policies. The test API server and the policy source share this process and talk over
 // loopback (no namespace needed: nothing leaves 127.0.0.1).
 //   sync      source started → first world at the listener (every kind listed)
-//   change    one policy replaced at the server → the world carrying it at the listener
+//   change    one policy replaced at the server → the world carrying it at the listener, and
+//             → compiled there as the daemon compiles it (PolicyCompiler, warmed up after the
+//             first world); then as many changes again, each after a quiet spell (QUIET_GCS
+//             forced major GCs: V8 drops the compile's optimized code and flushes its bytecode)
 //   memory    heap kept by the source once synced (after gc), against client-node's own
 //             informer on the same pods, which keeps every V1Pod whole
 //   npm run bench:policy-sync -- [--pods 5000] [--policies 1000] [--changes 50]
 import { CoreV1Api, makeInformer } from '@kubernetes/client-node';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -15,6 +19,7 @@ import { pino } from 'pino';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { loopbackKubeConfig } from '../src/lab/loopback-kubeconfig.js';
 import { loadSyntheticWorld, NAMESPACES, NODES, syntheticPod, syntheticPolicy } from '../src/lab/policy-world.js';
+import { PolicyCompiler } from '../src/policy/compile-policy.js';
 import { KubePolicySource } from '../src/policy/kube-policy-source.js';
 import type { PolicyWorld } from '../src/policy/world.js';
 import { median } from '../src/lab/iperf.js';
@@ -33,8 +38,12 @@ function heapUsed(): number {
   return process.memoryUsage().heapUsed;
 }
 
+/** Major GCs before each change of the quiet series: more than --bytecode-old-age (5). */
+const QUIET_GCS = 8;
+
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 const MiB = 1 << 20;
+const spreadOf = (xs: number[]) => ({ median: median(xs), p95: quantile(xs, 0.95), max: Math.max(...xs) });
 
 const api = new KubeApiServer();
 loadSyntheticWorld(api, podCount, policyCount);
@@ -68,30 +77,63 @@ try {
   while (api.openWatches() < 4) await new Promise((r) => setTimeout(r, 10)); // every list is done with
   const sourceBytes = heapUsed() - base;
 
+  const compiler = new PolicyCompiler();
+  compiler.compile(first, 0);
+  await compiler.warmUp();
   const changeMs: number[] = [];
+  const compiledMs: number[] = [];
+  const compileCpuMs: number[] = [];
+  const quietCompiledMs: number[] = [];
+  const quietCompileCpuMs: number[] = [];
+  const compileWallMs: number[] = [];
+  const quietCompileWallMs: number[] = [];
   const worldsBefore = worlds;
-  for (let j = 0; j < changes; j++) {
+  for (let j = 0; j < 2 * changes; j++) {
+    const quiet = j >= changes;
+    if (quiet) for (let g = 0; g < QUIET_GCS; g++) gc();
     const k = (j * 7919) % policyCount;
     const wanted = 10_000 + j;
     const name = `policy-${k}`;
+    let compiledAt = 0;
+    let cpuMs = 0;
+    let wallMs = 0;
     const seen = new Promise<number>((resolve) => {
       onWorld = (w) => {
+        const at = performance.now();
+        // As the daemon does with every world: compile it at once.
+        const c0 = process.cpuUsage();
+        compiler.compile(w, j + 1);
+        const c = process.cpuUsage(c0);
+        cpuMs = (c.user + c.system) / 1000;
+        compiledAt = performance.now();
+        wallMs = compiledAt - at;
         const p = w.policies.find((x) => x.metadata?.name === name && x.metadata.namespace === `ns-${k % NAMESPACES}`);
-        if (p?.spec?.ingress?.[0].ports?.[0].port === wanted) resolve(performance.now());
+        if (p?.spec?.ingress?.[0].ports?.[0].port === wanted) resolve(at);
       };
     });
     const sent = performance.now();
     api.upsertNetworkPolicy(syntheticPolicy(k, wanted));
-    changeMs.push((await seen) - sent);
+    const at = await seen;
+    if (!quiet) changeMs.push(at - sent);
+    (quiet ? quietCompiledMs : compiledMs).push(compiledAt - sent);
+    (quiet ? quietCompileCpuMs : compileCpuMs).push(cpuMs);
+    (quiet ? quietCompileWallMs : compileWallMs).push(wallMs);
     onWorld = () => {};
   }
-  const worldsPerChange = (worlds - worldsBefore) / changes;
+  const worldsPerChange = (worlds - worldsBefore) / (2 * changes);
   source.stop();
 
   const result = {
     pods: podCount, policies: policyCount, namespaces: NAMESPACES, nodes: NODES, podJsonBytes,
     syncMs,
-    changeMs: { median: median(changeMs), p95: quantile(changeMs, 0.95), max: Math.max(...changeMs) },
+    changeMs: spreadOf(changeMs),
+    compiledMs: spreadOf(compiledMs),
+    compileCpuMs: spreadOf(compileCpuMs),
+    quietCompiledMs: spreadOf(quietCompiledMs),
+    quietCompileCpuMs: spreadOf(quietCompileCpuMs),
+    compileWallMs: spreadOf(compileWallMs),
+    quietCompileWallMs: spreadOf(quietCompileWallMs),
+    loadAverage: loadavg(),
     worldsPerChange,
     heap: { sourceBytes, informerPodsBytes: informerBytes, ratio: informerBytes / sourceBytes },
   };
@@ -100,11 +142,18 @@ try {
   console.log('|---|---|');
   console.log(`| start → first world (every kind listed) | ${syncMs.toFixed(0)} ms |`);
   console.log(`| one policy's change → world at the listener (median / p95 / max of ${changes}) | ${median(changeMs).toFixed(1)} / ${quantile(changeMs, 0.95).toFixed(1)} / ${Math.max(...changeMs).toFixed(1)} ms |`);
+  const row = (xs: number[]) => `${median(xs).toFixed(1)} / ${quantile(xs, 0.95).toFixed(1)} / ${Math.max(...xs).toFixed(1)} ms`;
+  console.log(`| → compiled at the listener (PolicyCompiler, warmed up), median / p95 / max | ${row(compiledMs)} |`);
+  // CPU is the process's (every thread: V8's GC and compiler threads too); wall is the compile call's.
+  console.log(`| compile CPU (process) / wall (the call) per change | ${row(compileCpuMs)} / ${row(compileWallMs)} |`);
+  console.log(`| after a quiet spell (${QUIET_GCS} major GCs): → compiled, median / p95 / max of ${changes} | ${row(quietCompiledMs)} |`);
+  console.log(`| after a quiet spell: compile CPU (process) / wall (the call) per change | ${row(quietCompileCpuMs)} / ${row(quietCompileWallMs)} |`);
   console.log(`| worlds per change | ${worldsPerChange.toFixed(2)} |`);
+  console.log(`| load average (1, 5, 15 min) at the end | ${loadavg().map((l) => l.toFixed(1)).join(', ')} |`);
   console.log(`| heap kept by the policy source (pods, namespaces, nodes, policies), after gc | ${(sourceBytes / MiB).toFixed(1)} MiB |`);
   console.log(`| heap kept by client-node's informer on the pods alone, after gc | ${(informerBytes / MiB).toFixed(1)} MiB (${result.heap.ratio.toFixed(1)}×) |`);
   await mkdir('bench/results', { recursive: true });
-  await writeFile(`bench/results/policy-sync-${Date.now()}.json`, JSON.stringify({ ...result, changeMsAll: changeMs }, null, 2));
+  await writeFile(`bench/results/policy-sync-${Date.now()}.json`, JSON.stringify({ ...result, changeMsAll: changeMs, compiledMsAll: compiledMs, quietCompiledMsAll: quietCompiledMs }, null, 2));
 } finally {
   await api.close();
 }

@@ -8,7 +8,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, HEADER_WORDS, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_MAGIC, H_PODS_OFF, H_POD_COUNT, H_POLICY_COUNT,
   H_RULES_OFF, H_RULE_COUNT, H_TOTAL_WORDS, NAMED_PORT_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST, POD_WORDS, POLICY_MAGIC, PORT_NAMED,
-  PORT_RANGE, P_EGRESS_ISOLATED_BY, P_EGRESS_RULES_COUNT, P_EGRESS_RULES_OFF, P_INGRESS_ISOLATED_BY, P_INGRESS_RULES_COUNT, P_INGRESS_RULES_OFF,
+  PORT_RANGE, PORT_WORDS, P_EGRESS_ISOLATED_BY, P_EGRESS_RULES_COUNT, P_EGRESS_RULES_OFF, P_INGRESS_ISOLATED_BY, P_INGRESS_RULES_COUNT, P_INGRESS_RULES_OFF,
   P_NAMED_PORTS_COUNT, P_NAMED_PORTS_OFF, P_NODE, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
   addressHash, addressWord,
 } from '../datapath/policy/policy-layout.js';
@@ -17,6 +17,7 @@ import type { AddressVisitor, PodDirectory } from './pod-directory.js';
 import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
 import { PolicyIndex } from './policy-index.js';
 import { PROTOCOL_NUMBERS } from './reference.js';
+import { ruleListsOf, type RuleApplication, type RuleLists } from './rule-lists.js';
 import type { PolicyWorld } from './world.js';
 
 export interface CompiledPolicyBuffer {
@@ -42,11 +43,12 @@ const WARM_RUNS = 12;
  */
 export class PolicyCompiler {
   private previous: PolicyIndex | undefined;
+  private kept: KeptFromCompile = {};
 
   compile(world: PolicyWorld, generation: number): CompiledPolicyBuffer {
     const index = new PolicyIndex(world, this.previous);
     this.previous = index;
-    return compilePolicyIndex(index, generation);
+    return compilePolicyIndex(index, generation, this.kept);
   }
 
   /**
@@ -61,7 +63,7 @@ export class PolicyCompiler {
     const policies = [...last.world.policies];
     const k = (run * 7919) % policies.length;
     policies[k] = { ...policies[k] };
-    compilePolicyIndex(new PolicyIndex({ ...last.world, policies }, last), 0);
+    compilePolicyIndex(new PolicyIndex({ ...last.world, policies }, last), 0, { ...this.kept });
   }
 
   /** warm() `runs` times, one per turn of the event loop (a change that comes meanwhile is not held up), until `signal` aborts. */
@@ -75,29 +77,52 @@ export class PolicyCompiler {
 
 /** A growable Int32 word list. */
 class Words {
-  data = new Int32Array(1024);
+  data = new Int32Array(1 << 16);
   length = 0;
   push(v: number): number {
-    if (this.length === this.data.length) {
-      const bigger = new Int32Array(this.data.length * 2);
-      bigger.set(this.data);
-      this.data = bigger;
-    }
+    if (this.length === this.data.length) this.grow(1);
     this.data[this.length] = v;
     return this.length++;
   }
+
+  /** Appends `words` in one copy; returns where they start. */
+  append(words: Int32Array): number {
+    if (this.length + words.length > this.data.length) this.grow(words.length);
+    const at = this.length;
+    this.data.set(words, at);
+    this.length += words.length;
+    return at;
+  }
+
+  private grow(more: number): void {
+    let size = this.data.length * 2;
+    while (size < this.length + more) size *= 2;
+    const bigger = new Int32Array(size);
+    bigger.set(this.data.subarray(0, this.length));
+    this.data = bigger;
+  }
 }
 
-export function compilePolicyIndex(index: PolicyIndex, generation: number): CompiledPolicyBuffer {
+// A change compiles in code V8 may have thrown away (a major GC drops the optimized compile, a
+// quiet spell flushes its bytecode): so each part of the buffer that does not depend on the
+// change is kept from the compile before as words, and copied in one TypedArray.set. Rules keep
+// their ipBlock and port words by ParsedRule (a kept policy keeps its rule objects), pod peers
+// their record by pod set (a kept index keeps its pod sets), pods their nodes, addresses and
+// named-port words by directory placement (and named-port ids).
+
+/** What a PolicyCompiler keeps from one compile for the next. */
+export interface KeptFromCompile {
+  ruleLists?: RuleLists;
+}
+
+/** `kept`: what the compile before left, read and then replaced by this compile's. */
+export function compilePolicyIndex(index: PolicyIndex, generation: number, kept?: KeptFromCompile): CompiledPolicyBuffer {
   const podCount = index.pods.length;
   const r = new RuleCompiler(index);
   const { pool, rules, names } = r;
 
-  // Which pods each policy's rules apply to: rule lists per pod and direction (CSR: counts, then
-  // one flat list of rule ids), in policy order, built without a list per pod.
-  const isolatedBy: Record<Direction, Int32Array> = { ingress: new Int32Array(podCount).fill(-1), egress: new Int32Array(podCount).fill(-1) };
-  const listStart: Record<Direction, Int32Array> = { ingress: new Int32Array(podCount + 1), egress: new Int32Array(podCount + 1) };
-  const applied: Array<{ dir: Direction; pods: readonly number[]; first: number; count: number }> = [];
+  // Each policy's rules, in policy order, and the pods they apply to.
+  const applications: RuleApplication[] = [];
   for (const policy of index.policies) {
     const selected = index.selectedPods(policy);
     if (selected.length === 0) continue;
@@ -106,62 +131,27 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
       // An invalid rule allows nothing: it is left out; the policy still isolates. A policy's rules get consecutive ids.
       const first = rules.length;
       for (const rule of policy.rules[dir]) if (rule.valid) r.compileRule(policy, rule);
-      const count = rules.length - first;
-      const by = isolatedBy[dir];
-      const starts = listStart[dir];
-      for (const pod of selected) {
-        if (by[pod] < 0) by[pod] = policy.index;
-        starts[pod + 1] += count;
-      }
-      if (count > 0) applied.push({ dir, pods: selected, first, count });
+      applications.push({ dir, policy: policy.index, pods: selected, first, count: rules.length - first });
     }
   }
-  const lists: Record<Direction, Int32Array> = { ingress: ruleListsOf(listStart.ingress), egress: ruleListsOf(listStart.egress) };
-  const cursor: Record<Direction, Int32Array> = { ingress: listStart.ingress.slice(0, podCount), egress: listStart.egress.slice(0, podCount) };
-  for (const { dir, pods, first, count } of applied) {
-    const list = lists[dir];
-    const at = cursor[dir];
-    for (const pod of pods) for (let k = 0; k < count; k++) list[at[pod]++] = first + k;
-  }
+  const ruleLists = ruleListsOf(applications, podCount, kept?.ruleLists);
+  if (kept) kept.ruleLists = ruleLists;
+  const { isolatedBy, list: lists } = ruleLists;
+  const listStart = ruleLists.start;
+  const named = namedPortsOf(index, names);
 
-  // Per pod: its node, isolation, rule lists (in the pool, one block per direction) and the named
-  // ports policies refer to.
-  const podWords = new Int32Array(podCount * POD_WORDS);
-  const ingressListsOff = pool.length;
-  for (let k = 0; k < lists.ingress.length; k++) pool.push(lists.ingress[k]);
-  const egressListsOff = pool.length;
-  for (let k = 0; k < lists.egress.length; k++) pool.push(lists.egress[k]);
-  for (let i = 0; i < podCount; i++) {
-    const p = i * POD_WORDS;
-    podWords[p + P_NODE] = index.podNode(i);
-    podWords[p + P_INGRESS_ISOLATED_BY] = isolatedBy.ingress[i];
-    podWords[p + P_EGRESS_ISOLATED_BY] = isolatedBy.egress[i];
-    podWords[p + P_INGRESS_RULES_OFF] = ingressListsOff + listStart.ingress[i];
-    podWords[p + P_INGRESS_RULES_COUNT] = listStart.ingress[i + 1] - listStart.ingress[i];
-    podWords[p + P_EGRESS_RULES_OFF] = egressListsOff + listStart.egress[i];
-    podWords[p + P_EGRESS_RULES_COUNT] = listStart.egress[i + 1] - listStart.egress[i];
-    podWords[p + P_NAMED_PORTS_OFF] = pool.length;
-    let n = 0;
-    if (names.size > 0) {
-      for (const port of index.pods[i].ports) {
-        const id = port.name === undefined ? undefined : names.get(port.name);
-        if (id === undefined) continue;
-        pool.push(id);
-        pool.push(PROTOCOL_NUMBERS[port.protocol]);
-        pool.push(port.port);
-        n++;
-      }
-    }
-    podWords[p + P_NAMED_PORTS_COUNT] = n;
-  }
-
+  // The pool: rules' peers and ports, the rule lists (one block per direction), the named ports
+  // policies refer to (per pod).
   const hash = addressHashOf(index.directory);
   const capacity = hash.length / ADDRESS_WORDS;
   const hashOff = HEADER_WORDS;
   const podsOff = hashOff + hash.length;
   const rulesOff = podsOff + podCount * POD_WORDS;
   const poolOff = rulesOff + rules.length * RULE_WORDS;
-  const total = poolOff + pool.length;
+  const ingressListsOff = poolOff + pool.length;
+  const egressListsOff = ingressListsOff + lists.ingress.length;
+  const namedOff = egressListsOff + lists.egress.length;
+  const total = namedOff + named.words.length;
   const sab = new SharedArrayBuffer(total * 4);
   const w = new Int32Array(sab);
   w[H_MAGIC] = POLICY_MAGIC;
@@ -177,22 +167,33 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
 
   w.set(hash, hashOff);
 
-  for (let i = 0; i < podCount * POD_WORDS; i++) {
-    const field = i % POD_WORDS;
-    const relocate = field === P_INGRESS_RULES_OFF || field === P_EGRESS_RULES_OFF || field === P_NAMED_PORTS_OFF;
-    w[podsOff + i] = relocate ? podWords[i] + poolOff : podWords[i];
+  // Per pod: its node, isolation, rule lists and named ports.
+  const nodes = nodesOf(index.directory);
+  for (let i = 0, p = podsOff; i < podCount; i++, p += POD_WORDS) {
+    w[p + P_NODE] = nodes[i];
+    w[p + P_INGRESS_ISOLATED_BY] = isolatedBy.ingress[i];
+    w[p + P_EGRESS_ISOLATED_BY] = isolatedBy.egress[i];
+    w[p + P_INGRESS_RULES_OFF] = ingressListsOff + listStart.ingress[i];
+    w[p + P_INGRESS_RULES_COUNT] = listStart.ingress[i + 1] - listStart.ingress[i];
+    w[p + P_EGRESS_RULES_OFF] = egressListsOff + listStart.egress[i];
+    w[p + P_EGRESS_RULES_COUNT] = listStart.egress[i + 1] - listStart.egress[i];
+    w[p + P_NAMED_PORTS_OFF] = namedOff + named.starts[i];
+    w[p + P_NAMED_PORTS_COUNT] = (named.starts[i + 1] - named.starts[i]) / NAMED_PORT_WORDS;
   }
-  for (let i = 0; i < rules.length; i++) {
-    const rule = rules[i];
-    const at = rulesOff + i * RULE_WORDS;
-    w[at + R_POLICY] = rule[0];
-    w[at + R_PEERS_OFF] = rule[1] + poolOff;
-    w[at + R_PEERS_COUNT] = rule[2];
-    w[at + R_PORTS_OFF] = rule[3] + poolOff;
-    w[at + R_PORTS_COUNT] = rule[4];
+  for (let i = 0, at = rulesOff; i < rules.length; i++, at += RULE_WORDS) {
+    const k = i * RULE_WORDS;
+    w[at + R_POLICY] = rules.words[k + R_POLICY];
+    w[at + R_PEERS_OFF] = rules.words[k + R_PEERS_OFF] + poolOff;
+    w[at + R_PEERS_COUNT] = rules.words[k + R_PEERS_COUNT];
+    w[at + R_PORTS_OFF] = rules.words[k + R_PORTS_OFF] + poolOff;
+    w[at + R_PORTS_COUNT] = rules.words[k + R_PORTS_COUNT];
   }
   w.set(pool.data.subarray(0, pool.length), poolOff);
-  for (const ref of r.poolRefs) w[poolOff + ref] += poolOff;
+  const refs = r.poolRefs;
+  for (let k = 0; k < refs.length; k++) w[poolOff + refs.data[k]] += poolOff;
+  w.set(lists.ingress, ingressListsOff);
+  w.set(lists.egress, egressListsOff);
+  w.set(named.words, namedOff);
 
   return { sab, policyNames: index.policies.map((p) => `${p.namespace}/${p.name}`), problems: index.problems };
 }
@@ -202,17 +203,71 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number): Comp
 // closure ("wrong call target"), so the first changes after start ran unoptimized (100-200 ms
 // each instead of 10-20).
 
+/** What a rule compiles to apart from its pod peers, kept by rule object (see compilePolicyIndex). */
+interface RuleWords {
+  /** Per peer: its record's words (ipBlock, invalid), or undefined for a pods peer (a shared record, by pod set). */
+  peers: Array<Int32Array | undefined> | undefined;
+  /** PORT_WORDS per port; a named port's name id is filled in per compile from `portNames`. */
+  ports: Int32Array | undefined;
+  /** Per port: the name of a named port, else undefined. */
+  portNames: Array<string | undefined>;
+}
+
+const ruleWords = new WeakMap<ParsedRule, RuleWords>();
+
+function ruleWordsOf(rule: ParsedRule): RuleWords {
+  let words = ruleWords.get(rule);
+  if (words !== undefined) return words;
+  const portNames: Array<string | undefined> = [];
+  let ports: Int32Array | undefined;
+  if (rule.ports) {
+    ports = new Int32Array(rule.ports.length * PORT_WORDS);
+    rule.ports.forEach((p, k) => {
+      const at = k * PORT_WORDS;
+      ports![at] = PROTOCOL_NUMBERS[p.protocol];
+      if (typeof p.port === 'string') {
+        ports![at + 1] = PORT_NAMED;
+        portNames.push(p.port);
+      } else {
+        ports![at + 1] = PORT_RANGE;
+        ports![at + 2] = p.port ?? 0;
+        ports![at + 3] = p.port === undefined ? 65535 : (p.endPort ?? p.port);
+        portNames.push(undefined);
+      }
+    });
+  }
+  words = { peers: rule.peers?.map(peerWordsOf), ports, portNames };
+  ruleWords.set(rule, words);
+  return words;
+}
+
+/** An ipBlock's or invalid peer's record; undefined for a pods peer. */
+function peerWordsOf(peer: ParsedPeer): Int32Array | undefined {
+  if (peer.kind === 'ipBlock') {
+    const words = [PEER_IP_BLOCK, peer.cidr.family];
+    pushPrefix(words, peer.cidr);
+    words.push(peer.except.length);
+    for (const e of peer.except) pushPrefix(words, e);
+    return Int32Array.from(words);
+  }
+  // Names nobody. Not reached today: a rule with an invalid peer is invalid and left out.
+  if (peer.kind === 'invalid') return Int32Array.of(PEER_POD_LIST, 0);
+  return undefined;
+}
+
 /** Rules, each compiled once and shared by every pod its policy selects, into one word pool. */
 class RuleCompiler {
   /** Offsets relative to the pool; fixed up when the pool's place is known. */
   readonly pool = new Words();
   /** Pool positions that hold a pool offset. */
-  readonly poolRefs: number[] = [];
+  readonly poolRefs = new Words();
   /** Named ports by id. */
   readonly names = new Map<string, number>();
-  /** [policy, peersOff, peersCount, portsOff, portsCount] */
-  readonly rules: number[][] = [];
-  private readonly peerCache = new Map<string, number>();
+  /** RULE_WORDS per rule, offsets relative to the pool. */
+  readonly rules = new RuleList();
+  /** Each pods peer's record in the pool, by peerKey: identical pod peers share one record. */
+  private readonly peerAt = new Map<string, number>();
+  private readonly records: number[] = [];
 
   constructor(private readonly index: PolicyIndex) {}
 
@@ -222,46 +277,141 @@ class RuleCompiler {
     return id;
   }
 
-  compileRule(policy: ParsedPolicy, rule: ParsedRule): number {
+  compileRule(policy: ParsedPolicy, rule: ParsedRule): void {
     const pool = this.pool;
+    const words = ruleWordsOf(rule);
     let peersOff = 0;
     let peersCount = -1;
     if (rule.peers) {
-      const records: number[] = [];
-      for (const peer of rule.peers) records.push(compilePeer(this.index, policy, peer, pool, this.peerCache));
+      const records = this.records;
+      records.length = 0;
+      for (let k = 0; k < rule.peers.length; k++) {
+        const own = words.peers![k];
+        records.push(own === undefined ? this.podsPeer(policy, rule.peers[k] as PodsPeer) : pool.append(own));
+      }
       peersOff = pool.length;
       peersCount = records.length;
       for (const rec of records) this.poolRefs.push(pool.push(rec));
     }
     let portsOff = 0;
     let portsCount = -1;
-    if (rule.ports) {
-      portsOff = pool.length;
-      portsCount = rule.ports.length;
-      for (const p of rule.ports) {
-        pool.push(PROTOCOL_NUMBERS[p.protocol]);
-        if (typeof p.port === 'string') {
-          pool.push(PORT_NAMED);
-          pool.push(this.nameId(p.port));
-          pool.push(0);
-        } else {
-          pool.push(PORT_RANGE);
-          pool.push(p.port ?? 0);
-          pool.push(p.port === undefined ? 65535 : (p.endPort ?? p.port));
-        }
+    if (words.ports) {
+      portsOff = pool.append(words.ports);
+      portsCount = words.portNames.length;
+      for (let k = 0; k < portsCount; k++) {
+        const name = words.portNames[k];
+        if (name !== undefined) pool.data[portsOff + k * PORT_WORDS + 2] = this.nameId(name);
       }
     }
-    this.rules.push([policy.index, peersOff, peersCount, portsOff, portsCount]);
-    return this.rules.length - 1;
+    this.rules.add(policy.index, peersOff, peersCount, portsOff, portsCount);
+  }
+
+  /** A pods peer's record in the pool: written at its first use in this compile, from the words kept for its pod set. */
+  private podsPeer(policy: ParsedPolicy, peer: PodsPeer): number {
+    const key = this.index.peerKey(policy, peer);
+    let at = this.peerAt.get(key);
+    if (at === undefined) this.peerAt.set(key, (at = this.pool.append(podSetRecord(this.index.peerMembers(policy, peer), this.index.pods.length))));
+    return at;
   }
 }
 
-/** Each directory's address hash, built at its first compile: a change of policies or namespaces copies it. */
-const addressHashes = new WeakMap<PodDirectory, Int32Array>();
+/** The rules' words, RULE_WORDS each. */
+class RuleList {
+  words = new Int32Array(1024 * RULE_WORDS);
+  length = 0;
+
+  add(policy: number, peersOff: number, peersCount: number, portsOff: number, portsCount: number): void {
+    let at = this.length * RULE_WORDS;
+    if (at === this.words.length) {
+      const bigger = new Int32Array(this.words.length * 2);
+      bigger.set(this.words);
+      this.words = bigger;
+    }
+    this.words[at++] = policy;
+    this.words[at++] = peersOff;
+    this.words[at++] = peersCount;
+    this.words[at++] = portsOff;
+    this.words[at] = portsCount;
+    this.length++;
+  }
+}
+
+type PodsPeer = ParsedPeer & { kind: 'pods' };
+
+/** Each pod set's record, by the set (an index keeps its pod sets while nothing they depend on changed), for a pod count. */
+const podSetRecords = new WeakMap<readonly number[], { podCount: number; words: Int32Array }>();
+
+/** A pod set's record: a sorted list or a bitset, whichever is smaller. */
+function podSetRecord(members: readonly number[], podCount: number): Int32Array {
+  const kept = podSetRecords.get(members);
+  if (kept !== undefined && kept.podCount === podCount) return kept.words;
+  const bitsetWords = (podCount + 31) >>> 5;
+  let words: Int32Array;
+  if (members.length <= bitsetWords) {
+    words = new Int32Array(2 + members.length);
+    words[0] = PEER_POD_LIST;
+    words[1] = members.length;
+    words.set(members, 2);
+  } else {
+    words = new Int32Array(2 + bitsetWords);
+    words[0] = PEER_POD_BITS;
+    words[1] = bitsetWords;
+    for (const m of members) words[2 + (m >>> 5)] |= 1 << (m & 31);
+  }
+  podSetRecords.set(members, { podCount, words });
+  return words;
+}
+
+/** Every pod's named container ports that policies refer to, NAMED_PORT_WORDS each, and where each pod's start (starts[podCount]: the end). */
+interface NamedPortWords {
+  words: Int32Array;
+  starts: Int32Array;
+}
+
+/** Each directory placement's named-port words, for the named-port ids they were built with. */
+const namedPortWords = new WeakMap<object, { ids: string; named: NamedPortWords }>();
+
+function namedPortsOf(index: PolicyIndex, names: Map<string, number>): NamedPortWords {
+  const ids = [...names.keys()].join('\n');
+  const kept = namedPortWords.get(index.directory.placement);
+  if (kept !== undefined && kept.ids === ids) return kept.named;
+  const podCount = index.pods.length;
+  const starts = new Int32Array(podCount + 1);
+  const words: number[] = [];
+  for (let i = 0; i < podCount; i++) {
+    starts[i] = words.length;
+    if (names.size === 0) continue;
+    for (const port of index.pods[i].ports) {
+      const id = port.name === undefined ? undefined : names.get(port.name);
+      if (id === undefined) continue;
+      words.push(id, PROTOCOL_NUMBERS[port.protocol], port.port);
+    }
+  }
+  starts[podCount] = words.length;
+  const named = { words: Int32Array.from(words), starts };
+  namedPortWords.set(index.directory.placement, { ids, named });
+  return named;
+}
+
+/** Each directory placement's pods' nodes, as indices in nodeNames. */
+const podNodes = new WeakMap<object, Int32Array>();
+
+function nodesOf(directory: PodDirectory): Int32Array {
+  let nodes = podNodes.get(directory.placement);
+  if (nodes === undefined) {
+    nodes = new Int32Array(directory.pods.length);
+    for (let i = 0; i < nodes.length; i++) nodes[i] = directory.podNode(i);
+    podNodes.set(directory.placement, nodes);
+  }
+  return nodes;
+}
+
+/** Each directory placement's address hash, built at its first compile: a change of policies, namespaces or labels copies it. */
+const addressHashes = new WeakMap<object, Int32Array>();
 
 /** The address hash of every pod IP and node address, at most half full, as the buffer holds it. */
 function addressHashOf(directory: PodDirectory): Int32Array {
-  let hash = addressHashes.get(directory);
+  let hash = addressHashes.get(directory.placement);
   if (hash !== undefined) return hash;
   const addressCount = directory.addressCount();
   let capacity = 8;
@@ -272,7 +422,7 @@ function addressHashOf(directory: PodDirectory): Int32Array {
     hash[i * ADDRESS_WORDS + A_NODE] = -1;
   }
   directory.forEachAddress(new AddressHashWriter(hash, capacity));
-  addressHashes.set(directory, hash);
+  addressHashes.set(directory.placement, hash);
   return hash;
 }
 
@@ -298,50 +448,7 @@ class AddressHashWriter implements AddressVisitor {
   }
 }
 
-/** A peer's record in the pool (its offset there); identical pod peers share one record. */
-function compilePeer(index: PolicyIndex, policy: ParsedPolicy, peer: ParsedPeer, pool: Words, cache: Map<string, number>): number {
-  if (peer.kind === 'ipBlock') {
-    const at = pool.push(PEER_IP_BLOCK);
-    pool.push(peer.cidr.family);
-    pushPrefix(pool, peer.cidr);
-    pool.push(peer.except.length);
-    for (const e of peer.except) pushPrefix(pool, e);
-    return at;
-  }
-  if (peer.kind === 'invalid') {
-    // Names nobody. Not reached today: a rule with an invalid peer is invalid and left out.
-    const at = pool.push(PEER_POD_LIST);
-    pool.push(0);
-    return at;
-  }
-  const key = index.peerKey(policy, peer);
-  const cached = cache.get(key);
-  if (cached !== undefined) return cached;
-  const members = index.peerMembers(policy, peer);
-  const bitsetWords = (index.pods.length + 31) >>> 5;
-  let at: number;
-  if (members.length <= bitsetWords) {
-    at = pool.push(PEER_POD_LIST);
-    pool.push(members.length);
-    for (const m of members) pool.push(m);
-  } else {
-    at = pool.push(PEER_POD_BITS);
-    pool.push(bitsetWords);
-    const start = pool.length;
-    for (let k = 0; k < bitsetWords; k++) pool.push(0);
-    for (const m of members) pool.data[start + (m >>> 5)] |= 1 << (m & 31);
-  }
-  cache.set(key, at);
-  return at;
-}
-
-/** A flat rule-id list's room from per-pod counts in starts[1..]: turns them into start offsets (starts[i] .. starts[i + 1]). */
-function ruleListsOf(starts: Int32Array): Int32Array {
-  for (let i = 1; i < starts.length; i++) starts[i] += starts[i - 1];
-  return new Int32Array(starts[starts.length - 1]);
-}
-
-function pushPrefix(pool: Words, p: MappedPrefix): void {
-  pool.push(p.bits);
-  for (let k = 0; k < 4; k++) pool.push(addressWord(p.addr, k));
+function pushPrefix(words: number[], p: MappedPrefix): void {
+  words.push(p.bits);
+  for (let k = 0; k < 4; k++) words.push(addressWord(p.addr, k));
 }

@@ -1,8 +1,9 @@
 // Differential property: the daemon's PolicyCompiler, which keeps the work of the world before
 // wherever the new world holds the same objects, builds word for word the buffer a compile from
 // scratch builds, with the same names and problems, after every change of a random sequence
-// (a policy, pod, namespace or node replaced, added or removed; or nothing changed), as the
-// Kubernetes source hands worlds over: new lists, unchanged objects shared.
+// (a policy, pod, namespace or node replaced, added or removed; a pod or namespace relabelled;
+// several of these in one world; or nothing changed), as the Kubernetes source hands worlds
+// over: new lists, unchanged objects shared.
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -12,25 +13,29 @@ import { CompiledPolicy } from '../datapath/policy/compiled-policy.js';
 import { FLOW_ALLOW, FLOW_DENY_INGRESS } from '../datapath/policy/flow-decider.js';
 import { compilePolicy, PolicyCompiler } from './compile-policy.js';
 import { mappedAddress } from './mapped-address.js';
+import { PolicyIndex } from './policy-index.js';
 import type { PolicyPod, PolicyWorld } from './world.js';
 
 type Change =
   | { kind: 'policy'; at: number; with: V1NetworkPolicy | undefined }
   | { kind: 'pod'; at: number; with: Omit<PolicyPod, 'hostNetwork'> | undefined }
-  | { kind: 'relabel'; at: number; labels: Record<string, string> }
+  | { kind: 'relabel'; at: number; labels: Record<string, string>; copyIps: boolean }
   | { kind: 'namespace'; at: number; labels: Record<string, string> | undefined }
   | { kind: 'node'; at: number; addresses: string[] }
-  | { kind: 'none' };
+  | { kind: 'none' }
+  | { kind: 'several'; changes: Change[] };
 
 // `with` undefined removes the object at `at`; `at` past the end adds one.
-const change: fc.Arbitrary<Change> = fc.oneof(
+const single: fc.Arbitrary<Change> = fc.oneof(
   fc.record({ kind: fc.constant('policy' as const), at: fc.nat(8), with: fc.option(policy, { nil: undefined }) }),
   fc.record({ kind: fc.constant('pod' as const), at: fc.nat(16), with: fc.option(pod, { nil: undefined }) }),
-  fc.record({ kind: fc.constant('relabel' as const), at: fc.nat(16), labels: labels(['pod', 'app']) }),
+  fc.record({ kind: fc.constant('relabel' as const), at: fc.nat(16), labels: labels(['pod', 'app']), copyIps: fc.boolean() }),
   fc.record({ kind: fc.constant('namespace' as const), at: fc.nat(2), labels: fc.option(labels(['ns', 'team']), { nil: undefined }) }),
   fc.record({ kind: fc.constant('node' as const), at: fc.nat(2), addresses: fc.subarray([...NODE_ADDRESSES.flat(), '192.0.2.9']) }),
   fc.constant({ kind: 'none' as const }),
 );
+// Changes that reach the compiler in one world (the source coalesces a burst of events).
+const change: fc.Arbitrary<Change> = fc.oneof(single, single, single, fc.record({ kind: fc.constant('several' as const), changes: fc.array(single, { minLength: 2, maxLength: 4 }) }));
 
 /** The world after `c`: new lists, every object not changed shared with `w`. */
 function applied(w: PolicyWorld, c: Change, step: number): PolicyWorld {
@@ -49,7 +54,10 @@ function applied(w: PolicyWorld, c: Change, step: number): PolicyWorld {
       put(next.pods, c.at, c.with && { ...c.with, name: `c${step}`, hostNetwork: false });
       break;
     case 'relabel':
-      if (next.pods.length > 0) next.pods[c.at % next.pods.length] = { ...next.pods[c.at % next.pods.length], labels: c.labels };
+      if (next.pods.length > 0) {
+        const p = next.pods[c.at % next.pods.length];
+        next.pods[c.at % next.pods.length] = { ...p, labels: c.labels, ips: c.copyIps ? [...p.ips] : p.ips };
+      }
       break;
     case 'namespace': {
       const name = NAMESPACES[c.at];
@@ -66,6 +74,8 @@ function applied(w: PolicyWorld, c: Change, step: number): PolicyWorld {
       break;
     case 'none':
       break;
+    case 'several':
+      return c.changes.reduce((v, one, k) => applied(v, one, step * 10 + k), next);
   }
   return next;
 }
@@ -92,7 +102,7 @@ describe('incremental NetworkPolicy compile', () => {
       }),
       { numRuns: propertyRuns(200) },
     );
-    expect([...kinds].sort()).toEqual(['namespace', 'node', 'none', 'pod', 'policy', 'relabel']);
+    expect([...kinds].sort()).toEqual(['namespace', 'node', 'none', 'pod', 'policy', 'relabel', 'several']);
   });
 
   it('follows a relabelled pod out of the policy that selected it', () => {
@@ -109,5 +119,17 @@ describe('incremental NetworkPolicy compile', () => {
     const q = { src: mappedAddress('192.0.2.9')!, dst: mappedAddress('10.244.0.1')!, protocol: 6, dstPort: 80 };
     expect(before.decide(q)).toBe(FLOW_DENY_INGRESS);
     expect(after.decide(q)).toBe(FLOW_ALLOW);
+  });
+
+  it('re-indexes a relabelled pod in place and rebuilds the directory when a pod is added', () => {
+    const pods: PolicyPod[] = ['a', 'b'].map((name, i) => ({ namespace: 'x', name, labels: { pod: name }, ips: [`10.244.0.${i + 1}`], nodeName: 'n0', hostNetwork: false, ports: [] }));
+    const w: PolicyWorld = { pods, namespaces: [{ name: 'x', labels: { 'kubernetes.io/metadata.name': 'x' } }], nodes: [{ name: 'n0', addresses: ['192.0.2.1'] }], policies: [] };
+    const first = new PolicyIndex(w);
+    const relabelled = new PolicyIndex({ ...w, pods: [pods[0], { ...pods[1], labels: { pod: 'c' } }] }, first);
+    expect(relabelled.directory.placement).toBe(first.directory.placement);
+    expect(relabelled.directory.podsMatching('x', { matchLabels: { pod: 'c' } })).toEqual([1]);
+    expect(relabelled.directory.podsMatching('x', { matchLabels: { pod: 'b' } })).toEqual([]);
+    const added = new PolicyIndex({ ...w, pods: [...pods, { ...pods[1], name: 'd', ips: ['10.244.0.4'] }] }, relabelled);
+    expect(added.directory.placement).not.toBe(first.directory.placement);
   });
 });

@@ -1,12 +1,13 @@
 // Who is who, from the world's pods and nodes: which pod or node has each address, each pod's
 // node, and the pods of each namespace indexed by label, so that a selector starts from the pods
 // that carry one of the labels it names instead of from every pod. Rebuilt only when a pod or a
-// node changed: a change of policies or namespaces keeps the directory of the world before.
+// node changed: a change of policies or namespaces keeps the directory of the world before, and
+// a change of pods' labels alone (relabelled()) re-indexes only their namespaces.
 import type { V1LabelSelector } from '@kubernetes/client-node';
 import { selectorMatches } from './label-selector.js';
 import { addressKey, mappedAddress } from './mapped-address.js';
 import { sameItems } from './same-items.js';
-import type { PolicyNode, PolicyPod } from './world.js';
+import type { PodPort, PolicyNode, PolicyPod } from './world.js';
 
 const NONE: readonly number[] = [];
 
@@ -14,6 +15,9 @@ const NONE: readonly number[] = [];
 export interface AddressVisitor {
   address(a0: number, a1: number, a2: number, a3: number, pod: number, node: number): void;
 }
+
+/** Each pod's addresses as Map keys, by pod object (the world's objects are never changed in place). */
+const addressKeys = new WeakMap<PolicyPod, string[]>();
 
 /** Word k (0..3, big-endian) of an address key (addressKey: eight 16-bit chars). */
 const keyWord = (key: string, k: number): number => (key.charCodeAt(2 * k) << 16) | key.charCodeAt(2 * k + 1);
@@ -25,24 +29,53 @@ export class PodDirectory {
    */
   readonly pods: PolicyPod[] = [];
   /** Node names, in world order, then any only named by a pod. */
-  readonly nodeNames: string[] = [];
+  readonly nodeNames: string[];
   /** "name/protocol" of every named container port. */
-  readonly portNames = new Set<string>();
-  private readonly podByAddress = new Map<string, number>();
-  private readonly nodeByAddress = new Map<string, number>();
-  private readonly nodeIndex = new Map<string, number>();
-  private readonly podsByNamespace = new Map<string, number[]>();
+  readonly portNames: Set<string>;
+  /**
+   * The same object while every pod keeps its index, addresses, node and ports, and every node its
+   * addresses (only labels changed): what is built from those alone is kept by it.
+   */
+  readonly placement: object;
+  private readonly podByAddress: Map<string, number>;
+  private readonly nodeByAddress: Map<string, number>;
+  private readonly nodeIndex: Map<string, number>;
+  private readonly podsByNamespace: Map<string, number[]>;
   /** Per namespace: label key → value → its pods, ascending. */
-  private readonly podsByLabel = new Map<string, Map<string, Map<string, number[]>>>();
-  /** Each pod's addresses as Map keys, by pod object. */
-  private readonly addressKeys = new Map<PolicyPod, string[]>();
+  private readonly podsByLabel: Map<string, Map<string, Map<string, number[]>>>;
 
-  /** `previous`: the directory of the world before, whose pods' addresses are not parsed again. */
-  constructor(
+  /** `relabelledFrom`: a directory of the same pods in the same places, whose label index is kept but for the namespaces named. */
+  private constructor(
     private readonly worldPods: readonly PolicyPod[],
     private readonly worldNodes: readonly PolicyNode[],
-    previous?: PodDirectory,
+    relabelledFrom?: { directory: PodDirectory; namespaces: ReadonlySet<string> },
   ) {
+    if (relabelledFrom !== undefined) {
+      const d = relabelledFrom.directory;
+      this.placement = d.placement;
+      this.nodeNames = d.nodeNames;
+      this.portNames = d.portNames;
+      this.podByAddress = d.podByAddress;
+      this.nodeByAddress = d.nodeByAddress;
+      this.nodeIndex = d.nodeIndex;
+      this.podsByNamespace = d.podsByNamespace;
+      this.podsByLabel = new Map(d.podsByLabel);
+      let i = 0;
+      for (const pod of worldPods) if (!pod.hostNetwork && pod.ips.length > 0) this.pods[i++] = pod;
+      for (const ns of relabelledFrom.namespaces) {
+        this.podsByLabel.delete(ns);
+        for (const k of this.podsOfNamespace(ns)) this.indexLabels(this.pods[k], k);
+      }
+      return;
+    }
+    this.placement = {};
+    this.nodeNames = [];
+    this.portNames = new Set();
+    this.podByAddress = new Map();
+    this.nodeByAddress = new Map();
+    this.nodeIndex = new Map();
+    this.podsByNamespace = new Map();
+    this.podsByLabel = new Map();
     for (const n of worldNodes) this.nodeOf(n.name);
     for (const n of worldNodes) for (const a of n.addresses) this.addNodeAddress(a, this.nodeOf(n.name));
     for (const pod of worldPods) {
@@ -59,8 +92,26 @@ export class PodDirectory {
       this.indexLabels(pod, i);
       for (const pp of pod.ports) if (pp.name !== undefined) this.portNames.add(`${pp.name}/${pp.protocol}`);
       // Two pods claiming one address (a stale status): the first in world order keeps it.
-      for (const key of this.addressKeysOf(pod, previous)) if (!this.podByAddress.has(key)) this.podByAddress.set(key, i);
+      for (const key of addressKeysOf(pod)) if (!this.podByAddress.has(key)) this.podByAddress.set(key, i);
     }
+  }
+
+  static of(pods: readonly PolicyPod[], nodes: readonly PolicyNode[]): PodDirectory {
+    return new PodDirectory(pods, nodes);
+  }
+
+  /**
+   * The directory of `pods` and `nodes` from this one: this very one when they are the objects it
+   * was built from; one that re-indexes the labels of the namespaces whose pods changed when only
+   * pods' labels changed (each pod keeps its place, addresses, node and ports); else built anew.
+   * `relabelled`: the pods whose labels changed, for the caller to find what they touch.
+   */
+  next(pods: readonly PolicyPod[], nodes: readonly PolicyNode[]): { directory: PodDirectory; relabelled: Array<{ before: PolicyPod; after: PolicyPod }> | undefined } {
+    if (this.builtFrom(pods, nodes)) return { directory: this, relabelled: [] };
+    const relabelled = sameItems(this.worldNodes, nodes) ? relabelledPods(this.worldPods, pods) : undefined;
+    if (relabelled === undefined) return { directory: new PodDirectory(pods, nodes), relabelled: undefined };
+    const namespaces = new Set(relabelled.map((c) => c.after.namespace));
+    return { directory: new PodDirectory(pods, nodes, { directory: this, namespaces }), relabelled };
   }
 
   /** Whether it was built from these very pod and node objects, in this order (the world's objects are never changed in place). */
@@ -138,19 +189,6 @@ export class PodDirectory {
     return best;
   }
 
-  private addressKeysOf(pod: PolicyPod, previous: PodDirectory | undefined): string[] {
-    let keys = previous?.addressKeys.get(pod);
-    if (keys === undefined) {
-      keys = [];
-      for (const a of pod.ips) {
-        const bytes = mappedAddress(a);
-        if (bytes) keys.push(addressKey(bytes));
-      }
-    }
-    this.addressKeys.set(pod, keys);
-    return keys;
-  }
-
   private indexLabels(pod: PolicyPod, i: number): void {
     let byKey = this.podsByLabel.get(pod.namespace);
     if (!byKey) this.podsByLabel.set(pod.namespace, (byKey = new Map()));
@@ -178,4 +216,38 @@ export class PodDirectory {
     const bytes = mappedAddress(text);
     if (bytes && !this.nodeByAddress.has(addressKey(bytes))) this.nodeByAddress.set(addressKey(bytes), node);
   }
+}
+
+function addressKeysOf(pod: PolicyPod): string[] {
+  let keys = addressKeys.get(pod);
+  if (keys === undefined) {
+    keys = [];
+    for (const a of pod.ips) {
+      const bytes = mappedAddress(a);
+      if (bytes) keys.push(addressKey(bytes));
+    }
+    addressKeys.set(pod, keys);
+  }
+  return keys;
+}
+
+/** The pods replaced by a copy with other labels alone, or undefined when anything else changed (a pod added, removed, moved or otherwise changed). */
+function relabelledPods(before: readonly PolicyPod[], after: readonly PolicyPod[]): Array<{ before: PolicyPod; after: PolicyPod }> | undefined {
+  if (before.length !== after.length) return undefined;
+  const changed: Array<{ before: PolicyPod; after: PolicyPod }> = [];
+  for (let i = 0; i < before.length; i++) {
+    const b = before[i];
+    const a = after[i];
+    if (a === b) continue;
+    if (a.namespace !== b.namespace || a.name !== b.name || a.nodeName !== b.nodeName || a.hostNetwork !== b.hostNetwork || !sameItems(a.ips, b.ips) || !samePorts(a.ports, b.ports)) return undefined;
+    changed.push({ before: b, after: a });
+  }
+  return changed;
+}
+
+function samePorts(a: readonly PodPort[], b: readonly PodPort[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].name !== b[i].name || a[i].port !== b[i].port || a[i].protocol !== b[i].protocol) return false;
+  return true;
 }

@@ -12,6 +12,29 @@ import type { PolicyPod, PolicyWorld } from './world.js';
 const NAME_LABEL = 'kubernetes.io/metadata.name';
 
 type PodsPeer = ParsedPeer & { kind: 'pods' };
+
+/** A pods peer's pods, and the peer and policy namespace they were found from. */
+interface PeerMembers {
+  pods: readonly number[];
+  namespace: string;
+  peer: PodsPeer;
+}
+
+/** A policy's named ports checked against pods: the problems, and what they were found from. */
+interface NamedPortCheck {
+  placement: object;
+  /** What the policy selected, when an ingress named port was checked against it. */
+  selected: readonly number[] | undefined;
+  problems: PolicyProblem[];
+}
+
+/** Each policy's named-port check, by its rules (a policy kept or moved keeps them). */
+const namedPortProblems = new WeakMap<ParsedPolicy['rules'], NamedPortCheck>();
+
+/** Whether a pod's relabelling can change what `sel` selects: it matches the labels before or after, not both (absent: every pod, whatever its labels). */
+function labelsDecide(sel: V1LabelSelector | undefined, c: { before: PolicyPod; after: PolicyPod }): boolean {
+  return sel !== undefined && selectorMatches(sel, c.before.labels) !== selectorMatches(sel, c.after.labels);
+}
 /** Each pods peer's key: peers with equal keys name the same pods. */
 const peerKeys = new WeakMap<PodsPeer, string>();
 
@@ -27,31 +50,35 @@ export class PolicyIndex {
   private readonly selected = new Map<ParsedPolicy, readonly number[]>();
   /** Parsed policies by the object each was parsed from. */
   private readonly parsed = new Map<V1NetworkPolicy, ParsedPolicy>();
-  /** The pods of each pods peer, by peerKey. */
-  private readonly members: Map<string, readonly number[]>;
+  /** The pods of each pods peer, by peerKey, and what they were found from. */
+  private readonly members: Map<string, PeerMembers>;
 
   /**
    * `previous`: the index of the world before. Where this world holds the same objects (the
-   * world's objects are never changed in place), its work is kept: policies stay parsed, and while
-   * no pod or node changed, the pod directory and the pods each policy and peer selects stay too.
-   * A change of one policy parses and selects for that policy only.
+   * world's objects are never changed in place), its work is kept: policies stay parsed; while no
+   * pod or node changed, the pod directory stays; the pods each policy and each peer selects stay
+   * unless a pod relabelled or a namespace changed could change them. A change of one policy
+   * parses and selects for that policy only.
    */
   constructor(
     readonly world: PolicyWorld,
     previous?: PolicyIndex,
   ) {
     for (const ns of world.namespaces) this.namespaceLabels.set(ns.name, ns.labels);
-    const podsSame = previous !== undefined && previous.directory.builtFrom(world.pods, world.nodes);
-    this.directory = podsSame ? previous.directory : new PodDirectory(world.pods, world.nodes, previous?.directory);
+    const next = previous?.directory.next(world.pods, world.nodes);
+    this.directory = next?.directory ?? PodDirectory.of(world.pods, world.nodes);
     this.pods = this.directory.pods;
     this.nodeNames = this.directory.nodeNames;
-    this.members = podsSame && sameItems(previous.world.namespaces, world.namespaces) ? previous.members : new Map();
+    /** Pods whose labels alone changed; undefined when the directory was built anew (nothing is kept). */
+    const relabelled = next?.relabelled;
+    const namespacesSame = previous !== undefined && sameItems(previous.world.namespaces, world.namespaces);
+    this.members = relabelled === undefined ? new Map() : relabelled.length === 0 && namespacesSame ? previous!.members : this.keptMembers(previous!, relabelled);
     this.policies = world.policies.map((np, i) => {
       const before = previous?.parsed.get(np);
       const policy = before === undefined ? parsePolicy(np, i) : before.index === i ? before : { ...before, index: i };
       this.parsed.set(np, policy);
-      const selected = podsSame && before !== undefined ? previous.selected.get(before) : undefined;
-      if (selected) this.selected.set(policy, selected);
+      const selected = relabelled !== undefined && before !== undefined ? previous!.selected.get(before) : undefined;
+      if (selected && !relabelled!.some((c) => c.after.namespace === policy.namespace && labelsDecide(policy.podSelector, c))) this.selected.set(policy, selected);
       return policy;
     });
     this.problems = this.policies.flatMap((p) => p.problems);
@@ -105,22 +132,44 @@ export class PolicyIndex {
   /** The pods a pods peer of `policy` names, ascending: those peerSelectsPod names, found from the label index. */
   peerMembers(policy: ParsedPolicy, peer: PodsPeer): readonly number[] {
     const key = this.peerKey(policy, peer);
-    let members = this.members.get(key);
-    if (members) return members;
-    if (peer.namespaceSelector === undefined) members = this.directory.podsMatching(policy.namespace, peer.podSelector);
+    const kept = this.members.get(key);
+    if (kept) return kept.pods;
+    let pods: number[];
+    if (peer.namespaceSelector === undefined) pods = this.directory.podsMatching(policy.namespace, peer.podSelector);
     else {
-      const found: number[] = [];
+      pods = [];
       let namespaces = 0;
       for (const ns of this.directory.namespaces()) {
         if (!selectorMatches(peer.namespaceSelector, this.labelsOfNamespace(ns))) continue;
-        for (const i of this.directory.podsMatching(ns, peer.podSelector)) found.push(i);
+        for (const i of this.directory.podsMatching(ns, peer.podSelector)) pods.push(i);
         namespaces++;
       }
-      if (namespaces > 1) found.sort((x, y) => x - y);
-      members = found;
+      if (namespaces > 1) pods.sort((x, y) => x - y);
     }
-    this.members.set(key, members);
-    return members;
+    this.members.set(key, { pods, namespace: policy.namespace, peer });
+    return pods;
+  }
+
+  /**
+   * The pod sets of `previous` that this world's changes leave as they were: a relabelled pod
+   * changes only the sets of peers whose namespaces hold it and whose podSelector matches its
+   * labels before or after; a changed namespace only those whose namespaceSelector matches it
+   * before or after.
+   */
+  private keptMembers(previous: PolicyIndex, relabelled: ReadonlyArray<{ before: PolicyPod; after: PolicyPod }>): Map<string, PeerMembers> {
+    const changedNamespaces: string[] = [];
+    for (const ns of new Set([...previous.namespaceLabels.keys(), ...this.namespaceLabels.keys()])) {
+      if (previous.namespaceLabels.get(ns) !== this.namespaceLabels.get(ns)) changedNamespaces.push(ns);
+    }
+    const kept = new Map<string, PeerMembers>();
+    for (const [key, m] of previous.members) {
+      const sel = m.peer.namespaceSelector;
+      if (sel !== undefined && changedNamespaces.some((ns) => selectorMatches(sel, previous.labelsOfNamespace(ns)) !== selectorMatches(sel, this.labelsOfNamespace(ns)))) continue;
+      const inNamespaces = (ns: string) => (sel === undefined ? ns === m.namespace : selectorMatches(sel, this.labelsOfNamespace(ns)));
+      if (relabelled.some((c) => inNamespaces(c.after.namespace) && labelsDecide(m.peer.podSelector, c))) continue;
+      kept.set(key, m);
+    }
+    return kept;
   }
 
   /** Whether a pods peer (podSelector and/or namespaceSelector) of `policy` names this pod. */
@@ -134,27 +183,39 @@ export class PolicyIndex {
   }
 
   // A named port that no pod it could apply to declares is valid for the API but matches
-  // nothing: worth a line in the log under the policy's name.
+  // nothing: worth a line in the log under the policy's name. Kept per policy while the pods it
+  // was checked against are the same (what it selects, and every pod's ports for egress).
   private reportUnknownNamedPorts(): void {
-    const anyPod = this.directory.portNames;
     for (const policy of this.policies) {
-      for (const dir of ['ingress', 'egress'] as const) {
-        if (!policy.isolates[dir]) continue;
-        for (const rule of policy.rules[dir]) {
-          if (!rule.valid || !rule.ports) continue;
-          rule.ports.forEach((port, i) => {
-            if (typeof port.port !== 'string') return;
-            const has = dir === 'egress' ? anyPod.has(`${port.port}/${port.protocol}`) : this.selectedPods(policy).some((c) => this.pods[c].ports.some((pp) => pp.name === port.port && pp.protocol === port.protocol));
-            if (!has) {
-              this.problems.push({
-                policy: `${policy.namespace}/${policy.name}`,
-                field: `spec.${dir}[${rule.index}].ports[${i}].port`,
-                problem: `no ${dir === 'ingress' ? 'selected ' : ''}pod has a container port named "${port.port}" (${port.protocol}): this entry matches nothing until one does`,
-              });
-            }
-          });
-        }
+      const kept = namedPortProblems.get(policy.rules);
+      const fresh = kept !== undefined && kept.placement === this.directory.placement && (kept.selected === undefined || kept.selected === this.selectedPods(policy));
+      const checked = fresh ? kept : this.unknownNamedPorts(policy);
+      if (!fresh) namedPortProblems.set(policy.rules, checked);
+      for (const p of checked.problems) this.problems.push(p);
+    }
+  }
+
+  private unknownNamedPorts(policy: ParsedPolicy): NamedPortCheck {
+    const anyPod = this.directory.portNames;
+    const check: NamedPortCheck = { placement: this.directory.placement, selected: undefined, problems: [] };
+    for (const dir of ['ingress', 'egress'] as const) {
+      if (!policy.isolates[dir]) continue;
+      for (const rule of policy.rules[dir]) {
+        if (!rule.valid || !rule.ports) continue;
+        rule.ports.forEach((port, i) => {
+          if (typeof port.port !== 'string') return;
+          if (dir === 'ingress') check.selected = this.selectedPods(policy);
+          const has = dir === 'egress' ? anyPod.has(`${port.port}/${port.protocol}`) : check.selected!.some((c) => this.pods[c].ports.some((pp) => pp.name === port.port && pp.protocol === port.protocol));
+          if (!has) {
+            check.problems.push({
+              policy: `${policy.namespace}/${policy.name}`,
+              field: `spec.${dir}[${rule.index}].ports[${i}].port`,
+              problem: `no ${dir === 'ingress' ? 'selected ' : ''}pod has a container port named "${port.port}" (${port.protocol}): this entry matches nothing until one does`,
+            });
+          }
+        });
       }
     }
+    return check;
   }
 }
