@@ -93,24 +93,33 @@ const changes = {
 const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
+/**
+ * CPU ms of each of `count` changes made by `change` after a first compile of the bench world
+ * (and the daemon's warm-up when `warmed`); `quiet` runs before each change.
+ */
+async function timeChanges(change: (v: PolicyWorld, r: number) => PolicyWorld, count: number, warmed: boolean, quiet = (): void => {}): Promise<number[]> {
+  const compiler = new PolicyCompiler();
+  let v = w;
+  compiler.compile(v, 0);
+  if (warmed) await compiler.warmUp();
+  const ms: number[] = [];
+  for (let r = 1; r <= count; r++) {
+    quiet();
+    v = change(v, r);
+    const c0 = process.cpuUsage();
+    compiler.compile(v, r);
+    ms.push(cpuMs(process.cpuUsage(c0)));
+  }
+  return ms;
+}
+
 // The daemon's first changes, each series in a fresh process (V8 has optimized nothing yet): the
 // first compile, then (when warmed) the compiler's warm-up as the daemon runs it after start, then
 // FIRST_CHANGES changes of one policy; CPU ms of each change, as JSON on stdout.
 const FIRST_CHANGES = 10;
 const { values: args } = parseArgs({ options: { 'first-changes': { type: 'string' }, 'cold-changes': { type: 'string' }, processes: { type: 'string', default: '3' } } });
 if (args['first-changes'] !== undefined) {
-  const compiler = new PolicyCompiler();
-  let v = w;
-  compiler.compile(v, 0);
-  if (args['first-changes'] === 'warmed') await compiler.warmUp();
-  const ms: number[] = [];
-  for (let r = 1; r <= FIRST_CHANGES; r++) {
-    v = changePolicy(v, r);
-    const c0 = process.cpuUsage();
-    compiler.compile(v, r);
-    ms.push(cpuMs(process.cpuUsage(c0)));
-  }
-  console.log(JSON.stringify(ms));
+  console.log(JSON.stringify(await timeChanges(changePolicy, FIRST_CHANGES, args['first-changes'] === 'warmed')));
   process.exit(0);
 }
 // Changes after a quiet spell: the daemon compiled and warmed up, then sat idle while V8's major
@@ -122,19 +131,7 @@ if (args['cold-changes'] !== undefined) {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('--cold-changes needs node --expose-gc');
   const change = changes[args['cold-changes'] as keyof typeof changes];
-  const compiler = new PolicyCompiler();
-  let v = w;
-  compiler.compile(v, 0);
-  await compiler.warmUp();
-  const ms: number[] = [];
-  for (let r = 1; r <= COLD_CHANGES; r++) {
-    for (let g = 0; g < QUIET_GCS; g++) gc();
-    v = change(v, r);
-    const c0 = process.cpuUsage();
-    compiler.compile(v, r);
-    ms.push(cpuMs(process.cpuUsage(c0)));
-  }
-  console.log(JSON.stringify(ms));
+  console.log(JSON.stringify(await timeChanges(change, COLD_CHANGES, true, () => { for (let g = 0; g < QUIET_GCS; g++) gc(); })));
   process.exit(0);
 }
 /** Each fresh process's changes, for `mode`. */
