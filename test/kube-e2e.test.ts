@@ -108,11 +108,15 @@ describe('vxroute --kube beside a flannel kernel node', () => {
     const daemon = daemons.get(a.name)!;
     expect((await daemon.readyz()).status).toBe(200);
     await api.down();
-    await vi.waitFor(async () => expect((await daemon.readyz()).body).toMatch(/API server/), { timeout: 10_000 });
-    expect((await daemon.readyz()).status).toBe(503);
-    expect((await ping(a.pods[0].ns, b.pods[0].ip, 3, 0.05)).received).toBe(3);
-    expect((await ping(b.pods[0].ns, kernel.pods[0].ip, 3, 0.05)).received).toBe(3);
-    await api.up();
+    // Back up even when an expectation fails, so that the tests after this one meet an API server.
+    try {
+      await vi.waitFor(async () => expect((await daemon.readyz()).body).toMatch(/API server/), { timeout: 10_000 });
+      expect((await daemon.readyz()).status).toBe(503);
+      expect((await ping(a.pods[0].ns, b.pods[0].ip, 3, 0.05)).received).toBe(3);
+      expect((await ping(b.pods[0].ns, kernel.pods[0].ip, 3, 0.05)).received).toBe(3);
+    } finally {
+      await api.up();
+    }
     await vi.waitFor(async () => expect((await daemon.readyz()).status).toBe(200), { timeout: 30_000 });
   });
 
