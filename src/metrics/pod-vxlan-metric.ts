@@ -1,5 +1,5 @@
 // vxroute_pod_vxlan_dropped_total: what the host guard (src/net/pod-vxlan-guard.ts) dropped,
-// read from its nftables counter at scrape time (one `nft -j` run per scrape, off the hot path).
+// read from its nftables counter at scrape time (through one long-lived `nft -j -i`, src/net/nft-session.ts).
 import { Counter, type Registry } from 'prom-client';
 import { guardDrops } from '../net/pod-vxlan-guard.js';
 

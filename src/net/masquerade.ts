@@ -3,8 +3,9 @@
 // vxroute's own (`inet vxroute`) replaced in one transaction; where the node has only iptables,
 // a chain of our own (VXROUTE-MASQ) in the nat table, loaded with iptables-restore, jumped to
 // from POSTROUTING.
-import { execFile } from 'node:child_process';
 import type { Cidr } from '../subnets/cidr.js';
+import { runHostTool } from './host-tool.js';
+import { NFT_INSTALL } from './nft.js';
 
 export const NAT_TABLE = 'vxroute';
 export const NAT_CHAIN = 'VXROUTE-MASQ';
@@ -74,14 +75,8 @@ export async function removeMasquerade(): Promise<string[]> {
   return removed;
 }
 
-function run(cmd: string, args: string[], input?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, (err, _stdout, stderr) => {
-      if (!err) return resolve();
-      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      reject(new Error(missing ? `${cmd} is not installed: apt-get install -y ${cmd.startsWith('nft') ? 'nftables' : 'iptables'} (or run with --no-ip-masq)` : `${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`));
-    });
-    child.stdin!.on('error', () => undefined); // a command that reads no input may exit first: its status decides
-    child.stdin!.end(input ?? '');
-  });
+/** nft, iptables or ip6tables (and their -restore): one run each. */
+async function run(cmd: string, args: string[], input = ''): Promise<void> {
+  const install = cmd === 'nft' ? NFT_INSTALL : 'apt-get install -y iptables';
+  await runHostTool(cmd, args, input, `${install} (or run with --no-ip-masq)`);
 }

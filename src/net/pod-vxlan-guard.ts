@@ -3,9 +3,11 @@
 // inner packet the pod made up (Calico drops workload VXLAN for the same reason). A table of
 // vxroute's own (`inet vxroute_guard`), replaced in one transaction, drops UDP to the port from
 // the pods' bridge or from our pod CIDRs, addressed to this node (input) or through it (forward),
-// and counts what it drops in one named counter that /metrics reads at scrape time.
-import { execFile } from 'node:child_process';
+// and counts what it drops in one named counter that /metrics reads at scrape time, through one
+// long-lived nft started with the guard (a fork per scrape would cost the datapath, nft-session.ts).
 import type { Cidr } from '../subnets/cidr.js';
+import { nft as runNft } from './nft.js';
+import { NftSession } from './nft-session.js';
 
 export const GUARD_TABLE = 'vxroute_guard';
 export const GUARD_COUNTER = 'pod_vxlan';
@@ -40,8 +42,14 @@ export function guardRules(s: GuardSettings): string {
   ].join('\n');
 }
 
-export function applyGuard(s: GuardSettings): Promise<string> {
-  return nft(['-f', '-'], guardRules(s));
+const PURPOSE = 'vxroute drops pods\' UDP to the VXLAN port with it';
+const nft = (args: string[], input?: string) => runNft(args, PURPOSE, input);
+const counterReader = new NftSession(PURPOSE);
+
+/** Applies the guard and starts the reader of its counter (once, while the daemon is still small). */
+export async function applyGuard(s: GuardSettings): Promise<void> {
+  await nft(['-f', '-'], guardRules(s));
+  counterReader.start();
 }
 
 /** Removes our table; returns what was removed (nothing when it was not there). */
@@ -52,22 +60,10 @@ export async function removeGuard(): Promise<string[]> {
 }
 
 /** Packets the guard dropped since it was last applied, or undefined when it is not in place. */
-export async function guardDrops(): Promise<number | undefined> {
-  const text = await nft(['-j', 'list', 'counter', 'inet', GUARD_TABLE, GUARD_COUNTER]).catch(() => undefined);
+export async function guardDrops(session: NftSession = counterReader): Promise<number | undefined> {
+  const text = await session.command(`list counter inet ${GUARD_TABLE} ${GUARD_COUNTER}`).catch(() => undefined);
   if (text === undefined) return undefined;
   const items = (JSON.parse(text) as { nftables?: { counter?: { packets?: unknown } }[] }).nftables ?? [];
   const packets = items.find((i) => i.counter)?.counter?.packets;
   return typeof packets === 'number' ? packets : undefined;
-}
-
-function nft(args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('nft', args, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      reject(new Error(missing ? 'nft is not installed: apt-get install -y nftables (vxroute drops pods\' UDP to the VXLAN port with it)' : `nft ${args.join(' ')}: ${stderr.trim() || err.message}`));
-    });
-    child.stdin!.on('error', () => undefined); // a command that reads no input may exit first: its status decides
-    child.stdin!.end(input ?? '');
-  });
 }

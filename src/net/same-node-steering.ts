@@ -10,10 +10,10 @@
 // bridge (RFC 4861 §7.1.1: a routed NA, its hop limit no longer 255, would be discarded).
 // The bridge's MAC is pinned (set explicitly, so the kernel no longer takes the lowest port's),
 // or the rewritten frames would go astray when that port leaves.
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Cidr } from '../subnets/cidr.js';
 import { failedBatchLines, ip, ipBatch, IpCommandError, ipJson } from './ip-command.js';
+import { nft as runNft } from './nft.js';
 
 export const SAME_NODE_TABLE = 'vxroute_same_node';
 /** Our routing table and the preference of our rules (`ip rule`), both families. */
@@ -21,6 +21,7 @@ export const SAME_NODE_ROUTE_TABLE = 7800;
 export const SAME_NODE_RULE_PREF = 7800;
 /** Rules of ours one removal batch deletes per family; it runs again while each one was there. */
 const RULES_PER_BATCH = 4;
+const nft = (args: string[], input?: string) => runNft(args, 'vxroute steers same-node pod traffic through its policy with it', input);
 
 export interface SameNodeSettings {
   /** The bridge our pods hang on (the CNI bridge). */
@@ -167,16 +168,4 @@ async function loosenRpFilter(tun: string): Promise<string> {
   const previous = (await readFile(path, 'utf8')).trim();
   await writeFile(path, '2');
   return previous;
-}
-
-function nft(args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('nft', args, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      reject(new Error(missing ? 'nft is not installed: apt-get install -y nftables (vxroute steers same-node pod traffic through its policy with it)' : `nft ${args.join(' ')}: ${stderr.trim() || err.message}`));
-    });
-    child.stdin!.on('error', () => undefined);
-    child.stdin!.end(input ?? '');
-  });
 }
