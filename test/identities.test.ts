@@ -2,6 +2,7 @@
 // only inner sources from that peer's pod CIDRs (spoofed_source), and a pod cannot send to any
 // node's VXLAN port (the host guard, table inet vxroute_guard), while ordinary traffic flows.
 import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isIPv4 } from 'node:net';
@@ -97,6 +98,14 @@ async function guardMetric(daemon: VxrouteProcess): Promise<number | undefined> 
   return m ? Number(m[1]) : undefined;
 }
 
+/** The daemon's child processes that run nft: the guard counter's one long-lived reader, nothing forked per scrape. */
+async function nftChildren(daemon: VxrouteProcess): Promise<number[]> {
+  const tasks = await readdir(`/proc/${daemon.pid}/task`);
+  const children = (await Promise.all(tasks.map((t) => readFile(`/proc/${daemon.pid}/task/${t}/children`, 'utf8')))).join(' ').split(' ').filter(Boolean);
+  const comms = await Promise.all(children.map((c) => readFile(`/proc/${c}/comm`, 'utf8').catch(() => '')));
+  return children.filter((_, i) => comms[i] === 'nft\n').map(Number);
+}
+
 describe('identities that cannot be forged', () => {
   let lab: Lab;
   let ours: LabNode;
@@ -172,6 +181,8 @@ describe('identities that cannot be forged', () => {
     const atOurs = await listen(other.ns, port);
     try {
       const drops = (await guardMetric(daemon)) ?? 0;
+      const reader = await nftChildren(daemon);
+      expect(reader).toHaveLength(1);
       // Through the peer's VXLAN port into its pod (the kernel's vxlan device takes any outer source).
       await sendUdp(pod.ns, peer.publicIP, VXLAN_PORT, [vxlan(peer.vtepMAC, ours.vtepMAC, udpPacket(pod.ip, peer.pods[0].ip, port, 'via the peer v4'))]);
       await sendUdp(pod.ns, peer.publicIPv6, VXLAN_PORT, [vxlan(peer.vtepMACv6, ours.vtepMACv6, udpPacket(pod.ip6, peer.pods[0].ip6, port, 'via the peer v6'))]);
@@ -181,6 +192,7 @@ describe('identities that cannot be forged', () => {
       await expect.poll(() => guardMetric(daemon), { timeout: BOUND_MS }).toBe(drops + 4);
       const rule = await inNs(ours.ns, 'nft', ['list', 'counter', 'inet', 'vxroute_guard', 'pod_vxlan']);
       expect(rule).toMatch(new RegExp(`packets ${drops + 4} `));
+      expect(await nftChildren(daemon)).toEqual(reader);
 
       // Ordinary pod UDP, to a pod on the peer and to one on our node, in both families, still flows.
       for (const to of [peer.pods[0].ip, peer.pods[0].ip6]) await sendUdp(pod.ns, to, port, [Buffer.from(`ordinary to ${to}`)]);
