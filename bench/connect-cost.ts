@@ -7,7 +7,10 @@
 // --perf-event names what perf samples (default cpu-clock at 2 kHz; page-faults: every fault).
 // --trace-deopt starts the daemons with V8's deoptimization trace and prints, per round and
 // variant, the functions that deoptimized during its connects and TCP_RR, with V8's reasons.
-//   npm run bench:connect-cost -- [--rounds 5] [--connects 2000] [--rr-seconds 2] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E] [--trace-deopt]
+// --stream-seconds N adds one TCP stream (iperf3) of N seconds to each round: its throughput on ÷
+// off, and the daemons' CPU during it; with --profile, `perf record` of the last round's stream
+// goes to DIR/<variant>-<node>-stream.data.
+//   npm run bench:connect-cost -- [--rounds 5] [--connects 2000] [--rr-seconds 2] [--stream-seconds 0] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E] [--trace-deopt]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -15,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median } from '../src/lab/iperf.js';
+import { iperfJson, median } from '../src/lab/iperf.js';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
@@ -114,13 +117,20 @@ async function setup(variant: Variant, world: WorldSize, profileDir: string | un
   }
 }
 
+async function stopRecording(perf: ReturnType<typeof spawn>[]): Promise<void> {
+  for (const p of perf) {
+    p.kill('SIGINT');
+    await once(p, 'exit');
+  }
+}
+
 const loadAverage = async (): Promise<string> => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      rounds: { type: 'string', default: '5' }, connects: { type: 'string', default: '2000' }, 'rr-seconds': { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '5' }, connects: { type: 'string', default: '2000' }, 'rr-seconds': { type: 'string', default: '2' }, 'stream-seconds': { type: 'string', default: '0' },
       'policy-pods': { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, profile: { type: 'string' },
       'perf-event': { type: 'string', default: 'cpu-clock' }, 'trace-deopt': { type: 'boolean', default: false },
     },
@@ -130,11 +140,12 @@ async function main(argv: string[]): Promise<number> {
     if (!(Number.isInteger(n) && n >= min && n <= max)) throw new RangeError(`--${flag}: "${String(values[flag as keyof typeof values])}" must be a whole number from ${min} to ${max}`);
     return n;
   };
-  let rounds: number, connects: number, rrSeconds: number, world: WorldSize;
+  let rounds: number, connects: number, rrSeconds: number, streamSeconds: number, world: WorldSize;
   try {
     rounds = whole('rounds', 1, 100);
     connects = whole('connects', 10, 100_000);
     rrSeconds = whole('rr-seconds', 1, 600);
+    streamSeconds = whole('stream-seconds', 0, 600);
     world = { pods: whole('policy-pods', 2, 25_000), policies: whole('policies', MEASURED_POLICIES + 1, 10_000) };
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
@@ -153,21 +164,20 @@ async function main(argv: string[]): Promise<number> {
     for (const v of VARIANTS) setups.set(v, await setup(v, world, profileDir, values['trace-deopt']!));
     const connectP50 = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const rr = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+    const stream = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     for (let r = 0; r < rounds; r++) {
       for (const v of VARIANTS) {
         const s = setups.get(v)!;
         const server = { ns: s.b.pods[0].ns, ip: s.b.pods[0].ip };
         const pids = s.daemons.map((d) => d.pid);
         const waits = await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total');
-        const perf = profileDir && r === rounds - 1 ? pids.map((pid, i) => spawn('perf', ['record', '-g', '-e', values['perf-event']!, ...(values['perf-event'] === 'cpu-clock' ? ['-F', '2000'] : []), '-p', String(pid), '-o', join(profileDir, `${v}-${'ab'[i]}.data`)], { stdio: 'ignore' })) : [];
+        const record = (what: string) => (profileDir && r === rounds - 1 ? pids.map((pid, i) => spawn('perf', ['record', '-g', '-e', values['perf-event']!, ...(values['perf-event'] === 'cpu-clock' ? ['-F', '2000'] : []), '-p', String(pid), '-o', join(profileDir, `${v}-${'ab'[i]}${what}.data`)], { stdio: 'ignore' })) : []);
+        const perf = record('');
         const logsAt = s.daemons.map((d) => d.logs.length);
         const t0 = await threadTicks(pids);
         const c = await tcpConnects(binary, server, s.a.pods[0].ns, connects);
         const t1 = await threadTicks(pids);
-        for (const p of perf) {
-          p.kill('SIGINT');
-          await once(p, 'exit');
-        }
+        await stopRecording(perf);
         const t = await tcpRr(binary, server, s.a.pods[0].ns, rrSeconds);
         const t2 = await threadTicks(pids);
         connectP50.get(v)!.push(c.p50Us);
@@ -176,6 +186,14 @@ async function main(argv: string[]): Promise<number> {
         console.log(`  CPU ms during connects: ${cpuLine(t0, t1)}; conntrack lock waits ${(await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total')) - waits}`);
         console.log(`  CPU ms during TCP_RR: ${cpuLine(t1, t2)}`);
         if (values['trace-deopt']) console.log(`  deoptimized during connects and TCP_RR: ${deoptsSince(s.daemons, logsAt)}`);
+        if (streamSeconds > 0) {
+          const streamPerf = record('-stream');
+          const received = (await iperfJson(server, s.a.pods[0].ns, ['-t', String(streamSeconds)], IPERF_PORT)).end.sum_received;
+          await stopRecording(streamPerf);
+          const t3 = await threadTicks(pids);
+          stream.get(v)!.push(received.bits_per_second / 1e6);
+          console.log(`  TCP 1 stream ${(received.bits_per_second / 1e6).toFixed(0)} Mbit/s; CPU ms during it: ${cpuLine(t2, t3)}`);
+        }
       }
     }
     const on = 'vxroute-policy';
@@ -184,6 +202,10 @@ async function main(argv: string[]): Promise<number> {
     const ratios = rr.get(on)!.map((x, i) => x / rr.get(off)![i]);
     console.log(`connect p50 on − off: median ${median(diffs)} µs (rounds: ${diffs.join(', ')})`);
     console.log(`TCP_RR on ÷ off: median ${median(ratios).toFixed(2)}× (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')})`);
+    if (streamSeconds > 0) {
+      const streams = stream.get(on)!.map((x, i) => x / stream.get(off)![i]);
+      console.log(`TCP 1 stream on ÷ off: median ${median(streams).toFixed(2)}× (rounds: ${streams.map((x) => x.toFixed(2)).join(', ')})`);
+    }
     return 0;
   } finally {
     for (const s of setups.values()) await s.lab.dispose();
