@@ -5,8 +5,9 @@
 // and records `perf record -g` of each daemon during the last round's connects into
 // DIR/<variant>-<node>.data (read with `perf report -i FILE`).
 // --perf-event names what perf samples (default cpu-clock at 2 kHz; page-faults: every fault).
-// --trace-deopt starts the daemons with V8's deoptimization trace and prints, per round and
-// variant, the functions that deoptimized during its connects and TCP_RR, with V8's reasons.
+// --trace-deopt starts the daemons with V8's deoptimization and optimization traces and prints, per
+// round and variant, the functions that deoptimized during its connects and TCP_RR, with V8's
+// reasons, and those TurboFan compiled then, with the compile's time.
 // --stream-seconds N adds one TCP stream (iperf3) of N seconds to each round: its throughput on ÷
 // off, and the daemons' CPU during it; with --profile, `perf record` of the last round's stream
 // goes to DIR/<variant>-<node>-stream.data.
@@ -86,6 +87,23 @@ function deoptsSince(daemons: VxrouteProcess[], from: number[]): string {
   return [...counts].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ×${n}`).join(', ') || 'none';
 }
 
+/** What TurboFan compiled in the daemons since log line `from` of each: `function ×count (ms)`, longest first. */
+function compiledSince(daemons: VxrouteProcess[], from: number[]): string {
+  const compiled = new Map<string, { count: number; ms: number }>();
+  for (const [i, d] of daemons.entries()) {
+    for (const line of d.logs.slice(from[i])) {
+      // V8: `[completed compiling 0x… <JSFunction NAME (sfi = 0x…)> (target TURBOFAN) - took PREPARE, EXECUTE, FINALIZE ms]`
+      const m = /^\[completed compiling .*<JSFunction (\S+) .*took ([\d.]+), ([\d.]+), ([\d.]+) ms\]/.exec(String(line.msg));
+      if (!m) continue;
+      const c = compiled.get(`${'ab'[i]}/${m[1]}`) ?? { count: 0, ms: 0 };
+      c.count++;
+      c.ms += Number(m[2]) + Number(m[3]) + Number(m[4]);
+      compiled.set(`${'ab'[i]}/${m[1]}`, c);
+    }
+  }
+  return [...compiled].sort((x, y) => y[1].ms - x[1].ms).map(([k, c]) => `${k} ×${c.count} (${c.ms.toFixed(1)} ms)`).join(', ') || 'nothing';
+}
+
 async function setup(variant: Variant, world: WorldSize, profileDir: string | undefined, traceDeopt: boolean): Promise<Setup> {
   const lab = await Lab.create({ underlay: [4], pods: [4] });
   try {
@@ -162,6 +180,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const binary = await buildTcpRr(scratch);
     for (const v of VARIANTS) setups.set(v, await setup(v, world, profileDir, values['trace-deopt']!));
+    if (values['trace-deopt']) for (const s of setups.values()) for (const d of s.daemons) process.kill(d.pid, 'SIGUSR2');
     const connectP50 = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const rr = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const stream = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
@@ -185,7 +204,10 @@ async function main(argv: string[]): Promise<number> {
         console.log(`round ${r + 1} ${v}: connect p50 ${c.p50Us} µs p99 ${c.p99Us} µs, TCP_RR ${t.transactionsPerS.toFixed(0)}/s (p50 ${t.p50Us} µs); load ${await loadAverage()}`);
         console.log(`  CPU ms during connects: ${cpuLine(t0, t1)}; conntrack lock waits ${(await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total')) - waits}`);
         console.log(`  CPU ms during TCP_RR: ${cpuLine(t1, t2)}`);
-        if (values['trace-deopt']) console.log(`  deoptimized during connects and TCP_RR: ${deoptsSince(s.daemons, logsAt)}`);
+        if (values['trace-deopt']) {
+          console.log(`  deoptimized during connects and TCP_RR: ${deoptsSince(s.daemons, logsAt)}`);
+          console.log(`  compiled by TurboFan during connects and TCP_RR: ${compiledSince(s.daemons, logsAt)}`);
+        }
         if (streamSeconds > 0) {
           const streamPerf = record('-stream');
           const received = (await iperfJson(server, s.a.pods[0].ns, ['-t', String(streamSeconds)], IPERF_PORT)).end.sum_received;

@@ -73,7 +73,7 @@ const COPY_TRUST_MS = 4000;
 /** Slots looked at around a new key's home for an entry to evict at the cap. */
 const EVICT_WINDOW = 32;
 /** A shard spins this many tries for the lock before it sleeps on it. */
-const STORE_SPINS = 256;
+export const STORE_SPINS = 256;
 /**
  * Slots the sweep looks at per hold of the lock. A first packet waits for the lock rather than go
  * unstored (its replies would meet an ingress-isolated client as a flow of their own and be
@@ -144,6 +144,11 @@ export class Conntrack {
   readonly found = new Int32Array(VALUE_WORDS);
   /** Lookups answered from this shard's copy of the entry (one atomic load). */
   copyHits = 0;
+  /**
+   * Tries for the lock before a store sleeps on it. A warm-up (one thread: it never finds the lock
+   * held) sets 0 now and then, so the sleeping path has V8 feedback before real contention.
+   */
+  storeSpins = STORE_SPINS;
   private readonly fresh = new Int32Array(VALUE_WORDS);
   private readonly words = new Int32Array(8);
   private readonly copies = new Int32Array(COPY_SLOTS * COPY_WORDS).fill(-1);
@@ -245,7 +250,7 @@ export class Conntrack {
     v[V_GENERATION] = generation;
     v[V_REASON] = reason;
     v[V_SEEN] = stampOf(now);
-    if (!t.tryLock(STORE_SPINS)) {
+    if (!t.tryLock(this.storeSpins)) {
       Atomics.add(t.words, Stat.waited, 1);
       t.lock();
     }

@@ -116,26 +116,25 @@ export class SharedHash {
   find(key: Int32Array, values: Int32Array): number {
     const w = this.words;
     let i = this.home(key);
-    for (let probes = 0; probes <= this.mask; probes++) {
+    probing: for (let probes = 0; probes <= this.mask; probes++) {
       const base = HEADER_WORDS + i * this.width;
-      let spins = 0;
-      for (;;) {
+      // The count moves before each read, not after one that raced a writer: a thread that never
+      // met a writer (a warm-up) leaves V8 feedback for it, as in tryLock.
+      for (let reads = READ_SPINS; reads-- > 0; ) {
         const seq = Atomics.load(w, base + S_SEQ);
-        if ((seq & WRITING) === 0) {
-          if ((seq & USED) === 0) return -1;
-          const match = this.keyAt(base, key);
-          if (match) for (let v = 0; v < values.length; v++) values[v] = Atomics.load(w, base + this.valueAt + v);
-          if (Atomics.load(w, base + S_SEQ) === seq) {
-            if (match) {
-              this.foundSeq = seq;
-              return i;
-            }
-            break;
-          }
+        if ((seq & WRITING) !== 0) continue;
+        if ((seq & USED) === 0) return -1;
+        const match = this.keyAt(base, key);
+        if (match) for (let v = 0; v < values.length; v++) values[v] = Atomics.load(w, base + this.valueAt + v);
+        if (Atomics.load(w, base + S_SEQ) !== seq) continue;
+        if (match) {
+          this.foundSeq = seq;
+          return i;
         }
-        if (++spins === READ_SPINS) return -1;
+        i = (i + 1) & this.mask;
+        continue probing;
       }
-      i = (i + 1) & this.mask;
+      return -1;
     }
     return -1;
   }
