@@ -4,7 +4,8 @@
 // a `nft` run per scrape made new connections pay for scrapes; this child is forked once, early,
 // while the daemon is small. Over a pipe nft answers each command with one line of JSON on
 // stdout, or with an `Error:` block on stderr; commands go one at a time, so the first answer
-// after a command is its own. A dead child is started again by the next command.
+// after a command is its own (for commands whose error is one `Error:` line, as a `list` of what
+// is not there: a syntax error can print two). A dead child is started again by the next command.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
