@@ -139,6 +139,9 @@ int main(int argc, char **argv) {
       memcpy(&v, buf + PREFIX - sizeof v, sizeof v);
       size_t len = (size_t)n - sizeof v;
       uint8_t *ip = buf + PREFIX;
+      if (ip[0] >> 4 != 4 && ip[0] >> 4 != 6) continue;
+      // The kernel's offsets, checked before use: the checksum field inside the packet.
+      if ((v.flags & VNET_F_NEEDS_CSUM) && (size_t)v.csum_start + v.csum_offset + 2 > len) continue;
       int inner6 = ip[0] >> 4 == 6, outer6 = inner6;
       size_t outer_ip = outer6 ? 40 : 20, front = ETH + outer_ip + UDP + VXLAN + ETH;
       size_t udp_len = UDP + VXLAN + ETH + len;
@@ -232,7 +235,7 @@ int main(int argc, char **argv) {
         struct vnet_hdr v = {0};
         size_t l4 = ip[0] >> 4 == 6 ? 40 : (size_t)(ip[0] & 15) * 4;
         uint8_t proto = ip[0] >> 4 == 6 ? ip[6] : ip[9];
-        if (proto == 6 || proto == 17) {
+        if ((proto == 6 || proto == 17) && l4 >= 20 && l4 + 20 <= (size_t)n - VXLAN - ETH) {
           v.flags = VNET_F_NEEDS_CSUM;
           v.csum_start = (uint16_t)l4;
           v.csum_offset = proto == 6 ? 16 : 6;
