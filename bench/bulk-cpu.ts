@@ -29,10 +29,10 @@ interface Figures {
   packetsPerTunWrite: number;
 }
 
-const TICK_S = 0.01; // USER_HZ
+export const TICK_S = 0.01; // USER_HZ
 
 /** User and system CPU ticks of the processes so far. */
-async function cpuTicks(pids: number[]): Promise<{ user: number; system: number }> {
+export async function cpuTicks(pids: number[]): Promise<{ user: number; system: number }> {
   let user = 0;
   let system = 0;
   for (const pid of pids) {
