@@ -206,6 +206,11 @@ export class Datapath {
     return this.pool.exited;
   }
 
+  /** Settles when every shard has entered its loop; rejects when one exits first. */
+  get running(): Promise<void> {
+    return this.pool.running;
+  }
+
   /** Called when UDP GSO goes off on the first socket of a family, or back on on the last one. */
   onGsoChange(listener: (change: GsoChange) => void): void {
     this.gsoListener = listener;
