@@ -137,10 +137,10 @@ export class Daemon {
     // Only now that the datapath forwards: kubelet keeps the node NotReady until a CNI config exists.
     await mode.applied(initial, self);
     this.phases.end('CNI configuration');
-    this.tables.start(async (table, why) => {
+    this.tables.start(async (table, why, changed) => {
       const next = ownLease(table, opts);
       await mode.apply(table, next);
-      const version = datapath.publish(table, mode.direct?.());
+      const version = datapath.publish(table, mode.direct?.(), changed);
       log.info({ version, nodes: table.nodes.length, why }, 'table loaded');
       await mode.applied(table, next);
     });

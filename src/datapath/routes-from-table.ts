@@ -3,9 +3,11 @@
 // family when both ends have one (flannel.1 over IPv4, flannel-v6.<VNI> over IPv6), else over
 // the other; and a source-only record (family 0) for every underlay address a peer may send from.
 // Pod CIDRs the kernel routes directly (DirectRouting) are left out: their packets never reach us.
-// A table change rebuilds only what changed: a peer's records are kept with its lease object and
-// reused while the lease, its peer id and what decides them are the same (the Kubernetes source
-// keeps an unchanged node's lease object), so one node's change makes one node's records.
+// A change touches only what changed: told which nodes changed (the Kubernetes source knows), it
+// finds each by binary search (the table's nodes are sorted by name) and replaces, inserts or
+// removes that peer's entry and id; every other peer's records stay the objects they were. Told
+// nothing (the static file, a change that was not applied), it looks at every lease, and still
+// remakes only the peers whose lease object, peer id or inputs are new.
 import { isIPv4 } from 'node:net';
 import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import type { NodeLease, SubnetTable } from '../subnets/subnet-table.js';
@@ -18,38 +20,126 @@ export interface OwnUnderlay {
   v6: boolean;
 }
 
-const NONE: ReadonlySet<string> = new Set();
-
-/** A peer's records as last made, with what they were made from besides its lease. */
-export type PeerRoutesCache = WeakMap<NodeLease, { peerId: number; inputs: number; routes: RouteRecord[] }>;
-
-/**
- * Routes to every node but ourselves, but for the pod CIDRs in `direct` (canonical text); assigns
- * peer ids as a side effect and returns ids reused, and how many peers' records were made anew
- * (the others came from `cache`). A direct peer keeps its source records: a flannel node without
- * DirectRouting still sends us VXLAN.
- */
-export function routesFromTable(
-  table: SubnetTable, self: string, peers: PeerIds, own: OwnUnderlay, direct: ReadonlySet<string> = NONE, cache: PeerRoutesCache = new WeakMap(),
-): { routes: RouteRecord[]; reused: number[]; made: number } {
-  const others = table.nodes.filter((n) => n.name !== self);
-  const { reused } = peers.update(others.map((n) => n.name));
-  const routes: RouteRecord[] = [];
-  let made = 0;
-  for (const n of others) {
-    const peerId = peers.get(n.name)!;
-    const inputs = (own.v4 ? 1 : 0) | (own.v6 ? 2 : 0) | (n.podCIDR && direct.has(n.podCIDR.text) ? 4 : 0) | (n.podCIDRv6 && direct.has(n.podCIDRv6.text) ? 8 : 0);
-    let kept = cache.get(n);
-    if (kept?.peerId !== peerId || kept.inputs !== inputs) {
-      kept = { peerId, inputs, routes: peerRoutes(n, peerId, own, direct) };
-      cache.set(n, kept);
-      made++;
-    }
-    for (const r of kept.routes) routes.push(r);
-  }
-  return { routes, reused, made };
+/** A peer's records, with what they were made from. */
+interface PeerEntry {
+  lease: NodeLease;
+  peerId: number;
+  /** Our underlay families and which of its pod CIDRs are direct, as bits. */
+  inputs: number;
+  routes: RouteRecord[];
 }
 
+/** What a table change did to the peer ids: given to another node (their counters must be zeroed) or freed. */
+export interface RoutesChange {
+  reused: number[];
+  released: number[];
+  /** Peers whose records were made anew. */
+  made: number;
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** The route records of every node but ourselves, kept across table changes; peer ids assigned as a side effect. */
+export class TableRoutes {
+  /** One per peer, in the table's order (by name). */
+  private entries: PeerEntry[] = [];
+  /** Each lease's entry as last made, for a rebuild from the whole table. */
+  private readonly byLease = new WeakMap<NodeLease, PeerEntry>();
+  /** Every peer's records in table order: refilled in place at each change, never a new array. */
+  readonly routes: RouteRecord[] = [];
+
+  constructor(
+    private readonly self: string,
+    private readonly peers: PeerIds,
+    private readonly own: OwnUnderlay,
+  ) {}
+
+  /** From every lease of `table`, but for the pod CIDRs in `direct` (canonical text). */
+  rebuild(table: SubnetTable, direct: ReadonlySet<string> = NONE): RoutesChange {
+    const others = table.nodes.filter((n) => n.name !== this.self);
+    const { reused, released } = this.peers.update(others.map((n) => n.name));
+    const change = { reused, released, made: 0 };
+    this.entries = others.map((n) => this.entry(n, this.peers.get(n.name)!, direct, change));
+    this.refill();
+    return change;
+  }
+
+  /**
+   * Only the nodes named in `changed` (added, replaced or removed since the table before; the rest
+   * are the same lease objects), with `direct` as it was for the others.
+   */
+  update(table: SubnetTable, changed: Iterable<string>, direct: ReadonlySet<string> = NONE): RoutesChange {
+    const change: RoutesChange = { reused: [], released: [], made: 0 };
+    // Removals first: their ids are free before any new node needs one.
+    for (const name of changed) {
+      if (name === this.self || leaseOf(table, name)) continue;
+      const at = this.position(name);
+      if (this.entries[at]?.lease.name !== name) continue;
+      this.entries.splice(at, 1);
+      change.released.push(this.peers.release(name)!);
+    }
+    for (const name of changed) {
+      const lease = name === this.self ? undefined : leaseOf(table, name);
+      if (!lease) continue;
+      const e = this.entry(lease, this.peers.assign(name, change.reused), direct, change);
+      const at = this.position(name);
+      if (this.entries[at]?.lease.name === name) this.entries[at] = e;
+      else this.entries.splice(at, 0, e);
+    }
+    this.refill();
+    return change;
+  }
+
+  /** The lease's entry, kept while its peer id and inputs are the same. */
+  private entry(n: NodeLease, peerId: number, direct: ReadonlySet<string>, change: RoutesChange): PeerEntry {
+    const own = this.own;
+    const inputs = (own.v4 ? 1 : 0) | (own.v6 ? 2 : 0) | (n.podCIDR && direct.has(n.podCIDR.text) ? 4 : 0) | (n.podCIDRv6 && direct.has(n.podCIDRv6.text) ? 8 : 0);
+    const kept = this.byLease.get(n);
+    if (kept?.peerId === peerId && kept.inputs === inputs) return kept;
+    const made = { lease: n, peerId, inputs, routes: peerRoutes(n, peerId, own, direct) };
+    this.byLease.set(n, made);
+    change.made++;
+    return made;
+  }
+
+  private refill(): void {
+    this.routes.length = 0;
+    for (const e of this.entries) for (const r of e.routes) this.routes.push(r);
+  }
+
+  /** Index of the first entry whose name sorts at or after `name`. */
+  private position(name: string): number {
+    return lowerBound(this.entries, name, (e) => e.lease.name);
+  }
+}
+
+/** The records of `table` made from nothing (what TableRoutes must equal after any changes). */
+export function routesFromTable(table: SubnetTable, self: string, peers: PeerIds, own: OwnUnderlay, direct: ReadonlySet<string> = NONE): { routes: RouteRecord[] } {
+  const t = new TableRoutes(self, peers, own);
+  t.rebuild(table, direct);
+  return { routes: t.routes };
+}
+
+/** The lease of `name` in a table sorted by name, by binary search. */
+function leaseOf(table: SubnetTable, name: string): NodeLease | undefined {
+  const n = table.nodes[lowerBound(table.nodes, name, (l) => l.name)];
+  return n?.name === name ? n : undefined;
+}
+
+function lowerBound<T>(xs: readonly T[], name: string, nameOf: (x: T) => string): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (nameOf(xs[mid]) < name) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * A direct peer keeps its source records: a flannel node without DirectRouting still sends us VXLAN.
+ */
 function peerRoutes(n: NodeLease, peerId: number, own: OwnUnderlay, direct: ReadonlySet<string>): RouteRecord[] {
   const routes: RouteRecord[] = [];
   const v4 = own.v4 ? n.publicIP : undefined;
