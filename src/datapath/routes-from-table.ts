@@ -8,7 +8,6 @@
 // removes that peer's entry and id; every other peer's records stay the objects they were. Told
 // nothing (the static file, a change that was not applied), it looks at every lease, and still
 // remakes only the peers whose lease object, peer id or inputs are new.
-import { isIPv4 } from 'node:net';
 import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import type { NodeLease, SubnetTable } from '../subnets/subnet-table.js';
 import type { PeerIds } from './peer-ids.js';
@@ -139,28 +138,33 @@ function lowerBound<T>(xs: readonly T[], name: string, nameOf: (x: T) => string)
   return lo;
 }
 
+/** The prefix of a source-only record: none (read only, shared by every such record). */
+const NO_PREFIX = Buffer.alloc(0);
+
 /**
  * A direct peer keeps its source records: a flannel node without DirectRouting still sends us VXLAN.
+ * Each underlay address is parsed once per peer, its bytes shared by the records that use it.
  */
 function peerRoutes(n: NodeLease, peerId: number, own: OwnUnderlay, direct: ReadonlySet<string>): RouteRecord[] {
   const routes: RouteRecord[] = [];
-  const v4 = own.v4 ? n.publicIP : undefined;
-  const v6 = own.v6 ? n.publicIPv6 : undefined;
-  for (const [cidr, mac] of [[n.podCIDR, n.vtepMAC], [n.podCIDRv6, n.vtepMACv6]] as const) {
-    if (!cidr || direct.has(cidr.text)) continue;
-    const ip = cidr.family === 4 ? v4 ?? v6 : v6 ?? v4;
-    if (ip === undefined) continue; // no underlay in common: its pods are unreachable (no_route)
-    routes.push({ family: cidr.family, prefix: cidr.addr, prefixLen: cidr.prefixLen, ...underlay(ip), vtepMAC: mac, peerId });
-  }
-  for (const ip of [v4, v6]) {
-    if (ip !== undefined) routes.push({ family: 0, prefix: Buffer.alloc(0), prefixLen: 0, ...underlay(ip), vtepMAC: n.vtepMAC, peerId });
-  }
+  const v4 = own.v4 && n.publicIP !== undefined ? ipv4Bytes(n.publicIP) : undefined;
+  const v6 = own.v6 && n.publicIPv6 !== undefined ? parseIpv6(n.publicIPv6) : undefined;
+  // A pod CIDR goes over the underlay of its own family when both ends have one, else over the other.
+  if (n.podCIDR && !direct.has(n.podCIDR.text) && (v4 ?? v6)) routes.push(record(n.podCIDR.family, n.podCIDR.addr, n.podCIDR.prefixLen, v4 ?? v6!, n.vtepMAC, peerId));
+  if (n.podCIDRv6 && !direct.has(n.podCIDRv6.text) && (v6 ?? v4)) routes.push(record(n.podCIDRv6.family, n.podCIDRv6.addr, n.podCIDRv6.prefixLen, v6 ?? v4!, n.vtepMACv6, peerId));
+  // else no underlay in common: its pods are unreachable (no_route)
+  if (v4) routes.push(record(0, NO_PREFIX, 0, v4, n.vtepMAC, peerId));
+  if (v6) routes.push(record(0, NO_PREFIX, 0, v6, n.vtepMAC, peerId));
   return routes;
 }
 
-function underlay(ip: string): Pick<RouteRecord, 'underlayFamily' | 'underlay'> {
-  if (!isIPv4(ip)) return { underlayFamily: 6, underlay: parseIpv6(ip) };
+/** One record, every field in one order (one object shape for all). */
+function record(family: RouteRecord['family'], prefix: Buffer, prefixLen: number, underlay: Buffer, vtepMAC: Buffer, peerId: number): RouteRecord {
+  return { family, prefix, prefixLen, underlayFamily: underlay.length === 4 ? 4 : 6, underlay, vtepMAC, peerId };
+}
+
+function ipv4Bytes(ip: string): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(parseIpv4(ip));
-  return { underlayFamily: 4, underlay: b };
+  return b;
 }
