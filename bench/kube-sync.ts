@@ -4,8 +4,10 @@
 //   sync    first list request at the API server → 'table loaded' with every node (workers handed it)
 //   change  one node's annotations replaced in the API → 'table loaded' carrying it
 //   start   the daemon process spawned → 'ready' (process start, imports, list, workers up)
-//   RSS     the daemon's resident set (/proc/PID/status VmRSS) at ready, after the first /metrics
-//           scrape, after the first five changes, and after all changes and two /debug/peers reads
+//   settled the daemon process spawned → 'settled' (every worker in its loop, its memory reported,
+//           the policy compiler warmed: the start's work all done)
+//   RSS     the daemon's resident set (/proc/PID/status VmRSS) at ready, settled, after the first
+//           /metrics scrape, after the first five changes, and after all changes and two /debug/peers reads
 // Each with NetworkPolicy on (the default with --kube) and off. Beside them, in the same run,
 // the floor any client pays: one bare HTTP list of the same nodes and its JSON.parse, with no
 // informer and no table.
@@ -141,10 +143,11 @@ interface Run {
   /** Node lists the daemon made to start. */
   nodeLists: number;
   startToReadyMs: number;
+  startToSettledMs: number;
   syncMs: number;
   changeMs: number[];
-  rss: { ready: number; firstScrape: number; afterChanges: number; afterPeersReads: number };
-  breakdown: { ready: Breakdown; afterChanges: Breakdown; afterPeersReads: Breakdown };
+  rss: { ready: number; settled: number; firstScrape: number; afterChanges: number; afterPeersReads: number };
+  breakdown: { settled: Breakdown; afterChanges: Breakdown; afterPeersReads: Breakdown };
   phases: Record<string, number>;
   /** The daemon's own breakdown: each start phase's end in ms since its process started (the 'ready' line's startMs). */
   startMs: Record<string, number>;
@@ -163,7 +166,9 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
   try {
     const ready = await daemon.waitForLog((l) => l.msg === 'ready');
     const rssReady = await rssMB(daemon.pid);
-    const atReady = await breakdown(daemon);
+    const settled = await daemon.waitForLog((l) => l.msg === 'settled', 30_000);
+    const rssSettled = await rssMB(daemon.pid);
+    const atSettled = await breakdown(daemon);
     const rssFirstScrape = await rssMB(daemon.pid); // the breakdown scraped /metrics, as Prometheus would
     const nodeLists = api.statsOf('nodes').lists - listsBefore;
     const loaded = await daemon.waitForLog((l) => l.msg === 'table loaded' && l.nodes === nodeCount, 30_000);
@@ -195,9 +200,9 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
     const rssAfterPeersReads = await rssMB(daemon.pid);
     const afterPeersReads = await breakdown(daemon);
     return {
-      policy, nodeLists, startToReadyMs: (ready.time as number) - spawned, syncMs, changeMs,
-      rss: { ready: rssReady, firstScrape: rssFirstScrape, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads },
-      breakdown: { ready: atReady, afterChanges: afterChanges!, afterPeersReads },
+      policy, nodeLists, startToReadyMs: (ready.time as number) - spawned, startToSettledMs: (settled.time as number) - spawned, syncMs, changeMs,
+      rss: { ready: rssReady, settled: rssSettled, firstScrape: rssFirstScrape, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads },
+      breakdown: { settled: atSettled, afterChanges: afterChanges!, afterPeersReads },
       phases,
       startMs: ready.startMs as Record<string, number>,
       startCpuMs: ready.startCpuMs as { own: number; children: number },
@@ -228,9 +233,10 @@ try {
   for (const r of runs) {
     const p = `policy ${r.policy ? 'on' : 'off'}`;
     console.log(`| ${p}: spawn → ready (${r.nodeLists} Node list${r.nodeLists === 1 ? '' : 's'}) | ${r.startToReadyMs} ms | ${(r.startToReadyMs / median(bare)).toFixed(2)}× |`);
+    console.log(`| ${p}: spawn → settled | ${r.startToSettledMs} ms | ${(r.startToSettledMs / median(bare)).toFixed(2)}× |`);
     console.log(`| ${p}: first list → table handed to the workers | ${r.syncMs} ms | ${(r.syncMs / median(bare)).toFixed(2)}× |`);
     console.log(`| ${p}: one node's change → workers (median / p95 / max of ${changes}) | ${median(r.changeMs)} / ${quantile(r.changeMs, 0.95)} / ${Math.max(...r.changeMs)} ms | |`);
-    console.log(`| ${p}: RSS at ready / after the first /metrics scrape / after 5 changes / after all changes and 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.firstScrape)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
+    console.log(`| ${p}: RSS at ready / settled / after the first /metrics scrape / after 5 changes / after all changes and 2 /debug/peers reads | ${mb(r.rss.ready)} / ${mb(r.rss.settled)} / ${mb(r.rss.firstScrape)} / ${mb(r.rss.afterChanges)} / ${mb(r.rss.afterPeersReads)} | |`);
   }
   for (const r of runs) console.log(`\npolicy ${r.policy ? 'on' : 'off'}, ms from spawn to each phase's first log line: ${JSON.stringify(r.phases)}`);
   for (const r of runs) console.log(`policy ${r.policy ? 'on' : 'off'}, start phases, ms from the daemon's process start to each one's end: ${JSON.stringify(r.startMs)}; CPU at ready ${r.startCpuMs.own} ms + ${r.startCpuMs.children} ms in ip/nft`);

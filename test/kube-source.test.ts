@@ -50,12 +50,15 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
   let api: KubeApiServer;
   let source: KubeSubnetSource | undefined;
   const tables: SubnetTable[] = [];
+  /** What each later table says it changed. */
+  const changes: (ReadonlySet<string> | undefined)[] = [];
   const latest = () => summary(tables.at(-1));
 
   afterEach(async () => {
     source?.stop();
     await api?.close();
     tables.length = 0;
+    changes.length = 0;
   });
 
   async function begin(nodes: NodeObject[], log = silent): Promise<SubnetTable> {
@@ -63,7 +66,10 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
     for (const n of nodes) api.upsertNode(n);
     const port = await api.listen('127.0.0.1', 0);
     source = new KubeSubnetSource(loopbackKubeConfig(port), { nodeName: 'n1', networks: { v4: NETWORK, v6: undefined }, vni: 1, publicIP: undefined }, log);
-    source.onTable((t) => tables.push(t));
+    source.onTable((t, _why, changed) => {
+      tables.push(t);
+      changes.push(changed);
+    });
     const first = await source.start();
     tables.push(first);
     return first;
@@ -92,6 +98,8 @@ describe.each(['event', 'http'] as const)('Kubernetes subnet source (410 Gone as
 
     api.deleteNode('n3');
     await vi.waitFor(() => expect(latest()).toContain('n4 10.244.3.0/24 192.0.2.4 0a58c0000204'), WAIT);
+    // The table names what it changed for the datapath: n3 gone and n4 back with it, nothing else.
+    expect(changes.map((c) => [...c!].sort())).toEqual([['n3', 'n4']]);
     api.upsertNode(flannelNode(2)); // n2 moves off our pod CIDR
     await vi.waitFor(() => expect(latest()).toEqual([expect.stringMatching(/^n1 /), 'n2 10.244.2.0/24 192.0.2.2 0a58c0000202', 'n4 10.244.3.0/24 192.0.2.4 0a58c0000204']), WAIT);
   });

@@ -60,6 +60,15 @@ describe('counters, /metrics, trace and top', () => {
     await lab?.dispose();
   });
 
+  it("logs 'settled' after 'ready', once every worker runs and has reported its memory", async () => {
+    const ready = await daemon.waitForLog((l) => l.msg === 'ready');
+    const settled = await daemon.waitForLog((l) => l.msg === 'settled', 30_000);
+    expect(settled.time as number).toBeGreaterThanOrEqual(ready.time as number);
+    const c = await daemon.counters();
+    expect(c.workers).toHaveLength(2);
+    for (const w of c.workers) expect(w.heapCommitted, `worker ${w.index}`).toBeGreaterThan(1 << 20); // a live V8 heap is megabytes
+  });
+
   it('counts exactly N pings and M datagrams, the same in every view', async () => {
     const N = 7;
     const S = 100; // ICMP payload: 128-byte IP packets

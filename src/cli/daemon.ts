@@ -137,10 +137,10 @@ export class Daemon {
     // Only now that the datapath forwards: kubelet keeps the node NotReady until a CNI config exists.
     await mode.applied(initial, self);
     this.phases.end('CNI configuration');
-    this.tables.start(async (table, why) => {
+    this.tables.start(async (table, why, changed) => {
       const next = ownLease(table, opts);
       await mode.apply(table, next);
-      const version = datapath.publish(table, mode.direct?.());
+      const version = datapath.publish(table, mode.direct?.(), changed);
       log.info({ version, nodes: table.nodes.length, why }, 'table loaded');
       await mode.applied(table, next);
     });
@@ -155,7 +155,15 @@ export class Daemon {
     this.phases.end('ready');
     log.info({ ...mode.describe(), workers: opts.workers, port: settings.port, vni: settings.vni, startMs: this.phases.ends, startCpuMs: this.phases.cpuMs() }, 'ready');
     // Off the critical path: the first policy change then compiles as fast as later ones.
-    if (this.policy) this.policyCompiler.warmUp(this.stop.signal).catch((err: Error) => log.warn({ err }, 'policy compiler warm-up failed'));
+    const compilerWarmed = this.policy && this.policyCompiler.warmUp(this.stop.signal).catch((err: Error) => log.warn({ err }, 'policy compiler warm-up failed'));
+    // Ready does not wait for the workers' start (their isolates, modules and policy warm-up: 0.4–1.3 s
+    // at load 9, docs/decisions.md) nor for the compiler's warm-up: pods already come with the CNI
+    // configuration, and what they send meanwhile waits in the TUN queue. 'settled' says when the
+    // start's work is all done, every worker's first memory report in.
+    Promise.all([datapath.running, compilerWarmed]).then(
+      () => log.info({ ms: Math.round(performance.now()) }, 'settled'),
+      () => undefined, // a shard that exits first ends the daemon through `exited`
+    );
   }
 
   /** Every policy world after the first is compiled and handed to the running shards. */

@@ -49,9 +49,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     // Tables that come while the host is set up wait in the queue (the newest wins) until the datapath runs.
     const tables = new TableQueue((err, why) => log.error({ err, why }, 'table not applied; still forwarding on the last good table'));
-    source.onTable((table, why) => {
+    source.onTable((table, why, changed) => {
       log.debug({ nodes: table.nodes.length, why }, 'table received');
-      tables.push(table, why);
+      tables.push(table, why, changed);
     });
     const first = { table: source.start(), world: policy?.start() };
     first.table.then(() => phases.end('node list'), () => undefined); // the daemon awaits both

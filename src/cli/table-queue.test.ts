@@ -94,6 +94,32 @@ describe('TableQueue', () => {
     expect(applied).toEqual([2]);
   });
 
+  it('carries the changed nodes of collapsed tables into the newest, and none known after a failure', async () => {
+    const seen: [number, string[] | undefined][] = [];
+    const gate = deferred();
+    const q = new TableQueue(() => undefined);
+    q.start(async (t, _why, changed) => {
+      seen.push([generationOf(t), changed && [...changed].sort()]);
+      if (generationOf(t) === 1) {
+        await gate.promise;
+        throw new Error('ip failed');
+      }
+    });
+    q.push(table(1), 'a', new Set(['n1']));
+    q.push(table(2), 'b', new Set(['n2']));
+    q.push(table(3), 'c', new Set(['n3', 'n2']));
+    gate.resolve();
+    await ticks(3);
+    q.push(table(4), 'd', new Set(['n4']));
+    q.push(table(5), 'e', undefined);
+    q.push(table(6), 'f', new Set(['n6']));
+    await ticks(3);
+    await q.close();
+    // 3 carries 2's changes; it comes after a failure, so its changes are not trusted; 4 is
+    // applied alone (nothing waits before it); 5's are unknown and stay so with 6 collapsed into it.
+    expect(seen).toEqual([[1, ['n1']], [3, undefined], [4, ['n4']], [6, undefined]]);
+  });
+
   it('close waits for the table being applied and drops the rest', async () => {
     const applied: number[] = [];
     const gate = deferred();

@@ -11,7 +11,7 @@ import { PolicyAdoption, type PolicyInForce } from './policy-adoption.js';
 import { CompiledPolicy } from './policy/compiled-policy.js';
 import { PeerIds } from './peer-ids.js';
 import { allocateConntrack, Conntrack } from './policy/conntrack.js';
-import { routesFromTable, type PeerRoutesCache } from './routes-from-table.js';
+import { TableRoutes } from './routes-from-table.js';
 import type { PolicyConfig, ShardConfig } from './shard-config.js';
 import { ShardPool } from './shard-pool.js';
 import { allocateTable, SharedTableWriter } from './shared-table.js';
@@ -96,7 +96,7 @@ export class Datapath {
   private readonly writer: SharedTableWriter;
   private readonly peers = new PeerIds(MAX_PEERS);
   /** Each peer's route records, remade only when its lease changes. */
-  private readonly peerRoutes: PeerRoutesCache = new WeakMap();
+  private readonly routes: TableRoutes;
   private readonly pool: ShardPool;
   /** The version of the table the shards have been handed last. */
   version = 0;
@@ -130,7 +130,8 @@ export class Datapath {
     this.table = initial;
     this.direct = direct;
     this.ownPods = cfg.ownPods;
-    this.write(initial);
+    this.routes = new TableRoutes(cfg.nodeName, this.peers, { v4: cfg.udpFds.length > 0, v6: cfg.udp6Fds.length > 0 });
+    this.write(initial, direct, undefined);
     const traceSab = allocateTrace(workers);
     this.trace = new TraceReader(traceSab, workers);
     const sw = cfg.switch;
@@ -206,15 +207,24 @@ export class Datapath {
     return this.pool.exited;
   }
 
+  /** Settles when every shard has entered its loop; rejects when one exits first. */
+  get running(): Promise<void> {
+    return this.pool.running;
+  }
+
   /** Called when UDP GSO goes off on the first socket of a family, or back on on the last one. */
   onGsoChange(listener: (change: GsoChange) => void): void {
     this.gsoListener = listener;
   }
 
-  /** Hands a new table to the shards, without the pod CIDRs in `direct`; returns its version. */
-  publish(table: SubnetTable, direct: ReadonlySet<string> = new Set()): number {
+  /**
+   * Hands a new table to the shards, without the pod CIDRs in `direct`; returns its version.
+   * `changed`: the nodes added, replaced or removed since the table published before (undefined:
+   * not known, every lease is looked at).
+   */
+  publish(table: SubnetTable, direct: ReadonlySet<string> = new Set(), changed?: Iterable<string>): number {
+    const version = this.write(table, direct, changed);
     this.direct = direct;
-    const version = this.write(table);
     this.table = table;
     this.publishOwnPods(table);
     this.pool.wake(); // idle shards adopt it now, not at their next packet
@@ -317,16 +327,19 @@ export class Datapath {
     this.conntrack?.sweep(now);
   }
 
-  private write(table: SubnetTable): number {
-    const own = { v4: this.cfg.udpFds.length > 0, v6: this.cfg.udp6Fds.length > 0 };
-    const { routes, reused } = routesFromTable(table, this.cfg.nodeName, this.peers, own, this.direct, this.peerRoutes);
+  private write(table: SubnetTable, direct: ReadonlySet<string>, changed: Iterable<string> | undefined): number {
+    // Another direct set changes the records of peers that did not change: those need every lease.
+    const { reused, released } = changed && sameSet(direct, this.direct) ? this.routes.update(table, changed, direct) : this.routes.rebuild(table, direct);
     for (const id of reused) this.counterReader.resetPeer(id);
     // MACs learned behind a node that left go with it, before its id can be given to another.
-    if (this.fdb) {
-      const current = new Set([...this.peers.entries()].map(([, id]) => id));
-      this.fdb.forgetPeers((id) => current.has(id) && !reused.includes(id));
-    }
-    this.version = this.writer.publish(routes);
+    if (this.fdb && reused.length + released.length > 0) this.fdb.forgetPeers((id) => !reused.includes(id) && !released.includes(id));
+    this.version = this.writer.publish(this.routes.routes);
     return this.version;
   }
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
 }

@@ -8,25 +8,35 @@ export class PeerIds {
 
   constructor(readonly capacity: number) {}
 
-  /** Assigns ids to `names` and releases those of nodes no longer present; returns ids reused. */
-  update(names: Iterable<string>): { reused: number[] } {
+  /** Assigns ids to `names` and releases those of nodes no longer present; returns ids reused and released. */
+  update(names: Iterable<string>): { reused: number[]; released: number[] } {
     const keep = new Set(names);
-    for (const [name, id] of this.ids) {
-      if (!keep.has(name)) {
-        this.ids.delete(name);
-        this.freed.push(id);
-      }
-    }
+    const released: number[] = [];
+    for (const name of this.ids.keys()) if (!keep.has(name)) released.push(this.release(name)!);
     const reused: number[] = [];
-    for (const name of keep) {
-      if (this.ids.has(name)) continue;
-      let id: number;
-      if (this.next < this.capacity) id = this.next++;
-      else if (this.freed.length > 0) reused.push((id = this.freed.shift()!));
-      else throw new RangeError(`more than ${this.capacity} peer nodes`);
-      this.ids.set(name, id);
-    }
-    return { reused };
+    for (const name of keep) this.assign(name, reused);
+    return { reused, released };
+  }
+
+  /** The id of `name`, given now unless it has one; an id that was another node's is pushed to `reused`. */
+  assign(name: string, reused: number[]): number {
+    const had = this.ids.get(name);
+    if (had !== undefined) return had;
+    let id: number;
+    if (this.next < this.capacity) id = this.next++;
+    else if (this.freed.length > 0) reused.push((id = this.freed.shift()!));
+    else throw new RangeError(`more than ${this.capacity} peer nodes`);
+    this.ids.set(name, id);
+    return id;
+  }
+
+  /** Frees the id of `name` for a later node; returns it (undefined: it had none). */
+  release(name: string): number | undefined {
+    const id = this.ids.get(name);
+    if (id === undefined) return undefined;
+    this.ids.delete(name);
+    this.freed.push(id);
+    return id;
   }
 
   get(name: string): number | undefined {

@@ -4,6 +4,7 @@ import { addon } from '../native/addon.js';
 import { isGsoChange, type GsoChange } from './gso-changes.js';
 import { isPolicyAdopted, type PolicyAdopted } from './policy-adoption.js';
 import { CONTROL_WORDS, ControlWord, type ShardConfig } from './shard-config.js';
+import { isShardRunning } from './shard-running.js';
 
 const WORKER_ENTRY = new URL('../../workers/shard.js', import.meta.url);
 
@@ -13,19 +14,25 @@ export class ShardPool {
   private readonly wakeFds: number[] = [];
   /** Settles when every worker has exited; rejects with the first worker's error. */
   readonly exited: Promise<void>;
+  /** Settles when every worker has entered its loop (its first memory report written); rejects when one exits first. */
+  readonly running: Promise<void>;
   private stopping = false;
 
   /** `onGsoChange`: a shard's socket switched UDP GSO on or off; `onPolicyAdopted`: a shard switched to a newly published policy. */
   constructor(configs: Omit<ShardConfig, 'control' | 'wakeFd'>[], onGsoChange: (change: GsoChange) => void, onPolicyAdopted: (m: PolicyAdopted) => void = () => undefined) {
     const exits: Promise<void>[] = [];
+    const runs: Promise<void>[] = [];
     for (const cfg of configs) {
       const wakeFd = addon.eventfdOpen();
       this.wakeFds.push(wakeFd);
       const transferList = cfg.policy ? [cfg.policy.updates] : [];
       const worker = new Worker(WORKER_ENTRY, { workerData: { ...cfg, wakeFd, control: this.control } satisfies ShardConfig, transferList });
       this.workers.push(worker);
+      let onRunning!: () => void;
+      runs.push(new Promise<void>((resolve) => (onRunning = resolve)));
       worker.on('message', (message: unknown) => {
-        if (isGsoChange(message)) onGsoChange(message);
+        if (isShardRunning(message)) onRunning();
+        else if (isGsoChange(message)) onGsoChange(message);
         else if (isPolicyAdopted(message)) onPolicyAdopted(message);
       });
       exits.push(
@@ -40,6 +47,9 @@ export class ShardPool {
     }
     this.exited = Promise.all(exits).then(() => undefined);
     this.exited.catch(() => undefined); // observed by the owner through `exited`
+    const exitedFirst = Promise.race(exits).then(() => Promise.reject(new Error('a shard exited before it ran')));
+    this.running = Promise.race([Promise.all(runs).then(() => undefined), exitedFirst]);
+    this.running.catch(() => undefined); // observed by the owner through `running`
   }
 
   /** Wakes every shard, e.g. so that idle shards adopt a new table at once. */

@@ -19,6 +19,7 @@ import { SharedTableReader } from './shared-table.js';
 import { SwitchForwarder } from './switch/switch-forwarder.js';
 import type { GsoChange } from './gso-changes.js';
 import type { PolicyAdopted } from './policy-adoption.js';
+import type { ShardRunning } from './shard-running.js';
 import { TraceWriter } from './trace-ring.js';
 import { UdpSocket, type GsoReporter } from './udp-socket.js';
 
@@ -90,6 +91,8 @@ export class Shard {
   run(): void {
     this.gc.start();
     let now = performance.now();
+    this.reportMemory(now);
+    parentPort?.postMessage({ type: 'shard-running', worker: this.cfg.index } satisfies ShardRunning);
     for (;;) {
       // While a warm-up is left, the poll only looks: its next slice runs after whatever is ready.
       const ready = addon.epollWait(this.events, this.warmUp ? 0 : IDLE_POLL_MS, now < this.spinUntil ? Math.ceil((this.spinUntil - now) * 1000) : 0);

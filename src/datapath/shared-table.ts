@@ -57,7 +57,9 @@ export class SharedTableWriter {
     for (let i = 0; i < routes.length; i++) {
       encodeEntry(routes[i], this.entry);
       const w = HEADER_WORDS + i * ENTRY_WORDS;
-      for (let k = 0; k < ENTRY_WORDS; k++) Atomics.store(this.words, w + k, this.entry[k]);
+      // Only the words that differ are stored: a change of one node leaves the others' entries as
+      // they are (only this thread writes them, so a plain read of them is its own last write).
+      for (let k = 0; k < ENTRY_WORDS; k++) if (this.words[w + k] !== this.entry[k]) Atomics.store(this.words, w + k, this.entry[k]);
     }
     Atomics.store(this.words, COUNT, routes.length);
     return Atomics.add(this.words, SEQ, 1) + 1;

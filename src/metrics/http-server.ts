@@ -56,8 +56,8 @@ export async function startHttpServer(addresses: { host: string; port: number }[
       const why = daemon.notReady();
       res.writeHead(why ? 503 : 200, { 'content-type': 'text/plain' }).end(why ? `not ready: ${why}\n` : 'ok\n');
     } else if (url.pathname === '/metrics') {
-      metrics.scrape().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+      metrics.scrapePieces().then(
+        (pieces) => stream(res, pieces, metrics.contentType).catch(() => res.destroy()), // a piece that fails after the header: cut the answer
         (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
       );
     } else if (!url.pathname.startsWith('/debug/')) {
@@ -72,7 +72,7 @@ export async function startHttpServer(addresses: { host: string; port: number }[
     } else if (url.pathname === '/debug/counters') {
       json(res, datapath.counters());
     } else if (url.pathname === '/debug/peers') {
-      void stream(res, debugPeersJson(daemon.nodeName, datapath));
+      void stream(res, debugPeersJson(daemon.nodeName, datapath), 'application/json');
     } else if (url.pathname === '/debug/fdb') {
       const entries = datapath.fdbRows();
       if (!entries) res.writeHead(404, { 'content-type': 'text/plain' }).end('no forwarding database: this daemon runs in router mode (--mode switch has one)\n');
@@ -109,9 +109,9 @@ function isLoopback(localAddress: string | undefined): boolean {
   return LOOPBACK.check(localAddress, localAddress.includes(':') ? 'ipv6' : 'ipv4');
 }
 
-/** Writes `chunks` as one JSON answer, each after the socket took the one before; stops if the client went away. */
-async function stream(res: ServerResponse, chunks: Iterable<string>): Promise<void> {
-  res.writeHead(200, { 'content-type': 'application/json' });
+/** Writes `chunks` as one answer, each after the socket took the one before; stops if the client went away. */
+async function stream(res: ServerResponse, chunks: Iterable<string>, contentType: string): Promise<void> {
+  res.writeHead(200, { 'content-type': contentType });
   for (const chunk of chunks) {
     if (res.destroyed) return;
     if (!res.write(chunk)) await drainedOrClosed(res);

@@ -4,7 +4,9 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { CounterSnapshot, PeerCounters } from '../datapath/counter-snapshot.js';
-import { peerMetricsText } from './peer-metric.js';
+import { peerMetricsPieces } from './peer-metric.js';
+
+const peerMetricsText = (rows: PeerCounters[], pieceChars?: number): string => [...peerMetricsPieces(() => rows, pieceChars)].join('');
 import { PrometheusMetrics } from './prometheus.js';
 
 function snapshot(): CounterSnapshot {
@@ -57,5 +59,8 @@ describe('per-peer metrics', () => {
     family('vxroute_rx_bytes_total', 'counter', (p) => p.rxBytes);
     family('vxroute_peer_last_seen_timestamp_seconds', 'gauge', (p) => (p.lastSeen === null ? undefined : p.lastSeen / 1000));
     expect(peerMetricsText(peers)).toBe(`\n${await registry.metrics()}`);
+    // In pieces as small as one line, the same text.
+    expect([...peerMetricsPieces(() => peers, 1)]).toHaveLength(9); // one per sample (one peer has no last-seen time)
+    expect(peerMetricsText(peers, 1)).toBe(`\n${await registry.metrics()}`);
   });
 });

@@ -7,7 +7,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithV
 import { bucketUpperBound, BATCH_BUCKETS, DIRECTIONS } from '../datapath/counters.js';
 import { DROP_HELP, DROP_REASONS } from '../datapath/drop-reasons.js';
 import type { CounterSnapshot, PeerCounters } from '../datapath/counter-snapshot.js';
-import { peerMetricsText } from './peer-metric.js';
+import { peerMetricsPieces } from './peer-metric.js';
 import { registerPolicyMetrics } from './policy-metrics.js';
 import { registerSwitchMetrics } from './switch-metrics.js';
 
@@ -135,13 +135,25 @@ export class PrometheusMetrics {
   }
 
   /** The text exposition, from one snapshot of the counters. */
+  /** The whole text (tests, the dashboard's check). */
   async scrape(): Promise<string> {
+    return [...(await this.scrapePieces())].join('');
+  }
+
+  /** prom-client's text, then the per-peer families in pieces, made as they are taken. */
+  async scrapePieces(): Promise<Iterable<string>> {
     this.snapshot = this.source.counters();
+    let text: string;
     try {
-      return `${await this.registry.metrics()}${peerMetricsText(this.source.peerRows() ?? [])}`;
+      text = await this.registry.metrics();
     } finally {
       this.snapshot = undefined;
     }
+    const rows = (): Iterable<PeerCounters> => this.source.peerRows() ?? [];
+    return (function* () {
+      yield text;
+      yield* peerMetricsPieces(rows);
+    })();
   }
 }
 

@@ -11,7 +11,7 @@ import type { KubeConnection } from './kube-api.js';
 import { nodeListWatch, type NodeListWatch } from './kube-nodes.js';
 import { LeaseTable } from './lease-table.js';
 import { ownLease, peerLease, type Networks } from './node-lease.js';
-import type { SubnetSource } from './subnet-source.js';
+import type { SubnetSource, TableListener } from './subnet-source.js';
 import type { SubnetTable } from './subnet-table.js';
 
 export interface KubeSourceOptions {
@@ -25,7 +25,7 @@ export class KubeSubnetSource implements SubnetSource {
   private readonly nodes: NodeListWatch;
   /** The node list-watch is ours alone (not shared): we stop it. */
   private readonly ownsNodes: boolean;
-  private readonly listeners: ((table: SubnetTable, why: string) => void)[] = [];
+  private readonly listeners: TableListener[] = [];
   private readonly leases: LeaseTable;
   /** Nodes added, changed or removed since the last table. */
   private readonly dirty = new Set<string>();
@@ -68,7 +68,7 @@ export class KubeSubnetSource implements SubnetSource {
     });
   }
 
-  onTable(listener: (table: SubnetTable, why: string) => void): void {
+  onTable(listener: TableListener): void {
     this.listeners.push(listener);
   }
 
@@ -97,13 +97,14 @@ export class KubeSubnetSource implements SubnetSource {
     this.changes = 0;
     const table = this.table();
     if (!table) return;
+    const changed = this.leases.takeChanged();
     const cause = `${changes} node change${changes === 1 ? '' : 's'}`;
     if (this.firstTable) {
       const resolve = this.firstTable;
       this.firstTable = undefined;
       resolve(table);
     } else {
-      for (const l of this.listeners) l(table, cause);
+      for (const l of this.listeners) l(table, cause, changed);
     }
   }
 

@@ -2,7 +2,7 @@
 // replaced or removed, pod CIDRs drawn from a small space so that they overlap often), the
 // LeaseTable kept one change at a time holds exactly the leases, and leaves out exactly the nodes,
 // that a decision from scratch over all current leases gives: first claim wins, our node first,
-// then by name.
+// then by name; and it names every node whose kept lease changed (what the datapath then touches).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { propertyRuns } from '../../test/property-runs.js';
@@ -46,6 +46,7 @@ describe('LeaseTable', () => {
         const leftNow = new Map<string, string>();
         const table = new LeaseTable(OWN, { left: (name, why) => leftNow.set(name, why), back: (name) => leftNow.delete(name) });
         const current = new Map<string, NodeLease>();
+        let keptBefore = new Map<string, NodeLease>();
         for (const s of steps) {
           const lease = s.lease && { name: s.name, ...s.lease, publicIP: '192.0.2.1', publicIPv6: undefined, vtepMAC: MAC, vtepMACv6: MAC };
           if (lease) current.set(s.name, lease);
@@ -59,6 +60,11 @@ describe('LeaseTable', () => {
           expect(nodes.map((n) => n.name)).toEqual(expected.kept.map((n) => n.name));
           nodes.forEach((n, i) => expect(n).toBe(expected.kept[i])); // the lease objects themselves
           expect([...leftNow.keys()].sort()).toEqual(expected.left);
+          // Every node whose kept lease came, went or was replaced is named (cascades included).
+          const keptNow = new Map(nodes.map((n) => [n.name, n]));
+          const changed = table.takeChanged();
+          for (const name of new Set([...keptBefore.keys(), ...keptNow.keys()])) if (keptBefore.get(name) !== keptNow.get(name)) expect(changed).toContain(name);
+          keptBefore = keptNow;
         }
       }),
       { numRuns: propertyRuns(1000) },

@@ -30,6 +30,8 @@ export class LeaseTable {
   private readonly v6 = new PrefixIndex<Claim>(6);
   /** The kept leases, sorted by name. */
   private readonly kept: NodeLease[] = [];
+  /** Names whose kept lease came, went or was replaced since takeChanged. */
+  private changed = new Set<string>();
   /** Claims whose kept state may have changed, settled in claim order (reused). */
   private readonly unsettled = new Set<Claim>();
 
@@ -42,6 +44,13 @@ export class LeaseTable {
   /** Every kept lease, sorted by name: a new array, so a table handed out never changes. */
   nodes(): NodeLease[] {
     return this.kept.slice();
+  }
+
+  /** The names whose kept lease came, went or was replaced since the last call (a superset: a name may come back as it was). */
+  takeChanged(): ReadonlySet<string> {
+    const changed = this.changed;
+    this.changed = new Set();
+    return changed;
   }
 
   /** Sets a node's lease, or removes it (undefined). The same lease object again changes nothing. */
@@ -144,12 +153,14 @@ export class LeaseTable {
   }
 
   private insertKept(lease: NodeLease): void {
+    this.changed.add(lease.name);
     const at = this.position(lease.name);
     if (this.kept[at]?.name === lease.name) this.kept[at] = lease;
     else this.kept.splice(at, 0, lease);
   }
 
   private removeKept(name: string): void {
+    this.changed.add(name);
     const at = this.position(name);
     if (this.kept[at]?.name === name) this.kept.splice(at, 1);
   }

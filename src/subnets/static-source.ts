@@ -6,7 +6,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { readStaticTable, type StaticTableOptions } from './static-file.js';
-import type { SubnetSource } from './subnet-source.js';
+import type { SubnetSource, TableListener } from './subnet-source.js';
 import type { SubnetTable } from './subnet-table.js';
 
 const SETTLE_MS = 100;
@@ -14,7 +14,7 @@ const SETTLE_MS = 100;
 export class StaticFileSource implements SubnetSource {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly listeners: ((table: SubnetTable, why: string) => void)[] = [];
+  private readonly listeners: TableListener[] = [];
   private lastError: string | undefined;
   private reading = false;
   /** Why the next read is due, when a refresh came during a read. */
@@ -39,7 +39,7 @@ export class StaticFileSource implements SubnetSource {
     return table;
   }
 
-  onTable(listener: (table: SubnetTable, why: string) => void): void {
+  onTable(listener: TableListener): void {
     this.listeners.push(listener);
   }
 
