@@ -1,11 +1,6 @@
 // Whole inner TSO packets from the receive area to the TUN: the slot words and their checks.
 #include "received_whole.h"
 
-#include "big_endian.h"
-#include "internet_checksum.h"
-
-#include <netinet/in.h>
-
 #include <cstring>
 
 namespace vxroute {
@@ -77,13 +72,9 @@ uint32_t FindWholeWrites(const int32_t* words, size_t wordsLength, uint8_t* area
 }
 
 void MakeWholeTsoHead(const WholeTso& whole, VirtioNetHdr* hdr) {
-  const bool v4 = whole.ip[0] >> 4 == 4;
-  const uint32_t l4Len = whole.ipLen - whole.iphl;
-  const uint64_t addresses = v4 ? SumBigEndian(whole.ip + 12, 8, 0) : SumBigEndian(whole.ip + 8, 32, 0);
-  PutBe16(whole.ip + whole.iphl + kTcpCsumOffset, FoldSum(addresses + IPPROTO_TCP + l4Len));
   std::memset(hdr, 0, sizeof *hdr);
   hdr->flags = kNeedsCsum;
-  hdr->gso_type = v4 ? kGsoTcpV4 : kGsoTcpV6;
+  hdr->gso_type = whole.ip[0] >> 4 == 4 ? kGsoTcpV4 : kGsoTcpV6;
   hdr->hdr_len = static_cast<uint16_t>(whole.iphl + whole.tcphl);
   hdr->gso_size = static_cast<uint16_t>(whole.gsoSize);
   hdr->csum_start = static_cast<uint16_t>(whole.iphl);

@@ -50,8 +50,8 @@ struct WholeWrites {
 uint32_t FindWholeWrites(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab,
                          int64_t slotSize, const int32_t* offsets, const int32_t* lengths, int64_t count, WholeWrites* out);
 
-// Sets the packet's TCP checksum field to the pseudo-header sum of the whole (RFC 9293 §3.1), as
-// CHECKSUM_PARTIAL wants it, and fills the virtio_net_hdr that asks the TUN to segment it.
+// Fills the virtio_net_hdr that asks the TUN to segment the packet and finish its checksums
+// (NEEDS_CSUM: its TCP checksum field holds the pseudo-header sum, as WholeTsoEligible checked).
 void MakeWholeTsoHead(const WholeTso& whole, VirtioNetHdr* hdr);
 
 }  // namespace vxroute

@@ -3,7 +3,9 @@
 // left whole, only their first segment.
 #include "udp_gro.h"
 
+#include "big_endian.h"
 #include "ethernet_header.h"
+#include "internet_checksum.h"
 #include "virtio_net_hdr.h"
 
 #include <netinet/in.h>
@@ -18,6 +20,12 @@ ReceivedPlan Drop(uint32_t len) { return ReceivedPlan{Received::kDrop, len, 1, 0
 
 constexpr uint8_t kTcpAck = 0x10;
 constexpr uint8_t kTcpPsh = 0x08;
+
+// The RFC 9293 §3.1 pseudo-header sum of a TCP packet of `l4Len` bytes behind IP header `ip`.
+uint64_t TcpPseudoSum(const uint8_t* ip, uint32_t l4Len) {
+  const uint64_t addresses = ip[0] >> 4 == 4 ? SumBigEndian(ip + 12, 8, 0) : SumBigEndian(ip + 8, 32, 0);
+  return addresses + IPPROTO_TCP + l4Len;
+}
 
 }  // namespace
 
@@ -54,9 +62,14 @@ bool PlanInnerTso(const uint8_t* d, uint32_t len, size_t room, uint32_t maxInner
 }
 
 bool WholeTsoEligible(const uint8_t* d, const TsoPlan& inner) {
-  const uint8_t flags = d[kVxlanHeaderLength + inner.csumStart + 13];
-  return inner.segments >= 2 && (flags == kTcpAck || flags == (kTcpAck | kTcpPsh));
+  const uint8_t* frame = d + kVxlanHeaderLength;
+  const uint8_t* tcp = frame + inner.csumStart;
+  const uint8_t flags = tcp[13];
+  const uint32_t l4Len = inner.length - inner.csumStart;
+  return inner.segments >= 2 && (flags == kTcpAck || flags == (kTcpAck | kTcpPsh)) &&
+         Be16(tcp + kTcpCsumOffset) == FoldSum(TcpPseudoSum(frame + inner.l2, l4Len));
 }
+
 
 ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_t room, uint32_t maxInner, bool whole) {
   if (len < 0 || len > 65535) return Drop(0);
