@@ -371,6 +371,19 @@ void Coalescing() {
   one.Add(FlowSegment(0x51, 1000, 1000));
   PlanBatch(one.slab.data(), one.offsets, one.lengths, one.count, 0, true, nullptr, &plan);
   Expect(plan.writes == 2 && plan.runs[0].packets == 1, "coalescing: a TCP data offset below 5 is never a head");
+
+  // A segment whose checksum is wrong goes alone; so does a packet marked alone (a whole TSO
+  // packet's first segment), closing its flow's run.
+  Batch sums;
+  for (uint32_t i = 0; i < 3; i++) sums.Add(FlowSegment(0x51, i * 1000, 1000));
+  sums.slab[sums.offsets[1] + 36] ^= 0xff;  // the second segment's TCP checksum
+  PlanBatch(sums.slab.data(), sums.offsets, sums.lengths, sums.count, 0, true, nullptr, &plan);
+  Expect(plan.writes == 3, "coalescing: a segment with a bad checksum is not coalesced");
+  Batch marked;
+  for (uint32_t i = 0; i < 3; i++) marked.Add(FlowSegment(0x51, i * 1000, 1000));
+  const uint8_t alone[3] = {0, 1, 0};
+  PlanBatch(marked.slab.data(), marked.offsets, marked.lengths, marked.count, 0, true, alone, &plan);
+  Expect(plan.writes == 3 && Members(plan, 1) == std::vector<int32_t>{1}, "coalescing: a packet marked alone is written alone, closing its flow's run");
 }
 
 // A VXLAN datagram (8-byte header, inner Ethernet) carrying `inner`.
