@@ -1,10 +1,10 @@
 // A kernel VXLAN node whose underlay veth keeps tx offload on sends its TSO packets unsegmented:
 // one VXLAN datagram of up to 64 KiB per TCP GSO packet (UDP tunnel GSO the veth never cuts). The
 // underlay socket takes such a datagram whole and, the TUN taking GSO writes, hands its inner TCP
-// packet to the TUN as it is, one GSO write, uncut and unsummed (the receiving pod's TCP checks the
-// bytes), so bulk TCP reaches a vxroute pod intact, over the IPv4 and the IPv6 underlay, and back
+// packet to the TUN as it is, one GSO write, uncut and unsummed (the sha256 at the receiving pod
+// checks the bytes), so bulk TCP reaches a vxroute pod intact, over the IPv4 and the IPv6 underlay, and back
 // the other way (docs/decisions.md, "Receive: whole messages, cut into slots", and "Receive: a
-// kernel peer's TSO packet to the TUN whole").
+// kernel peer's TSO packet goes to the TUN whole").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { tcpTransfer } from '../src/lab/traffic.js';
