@@ -184,8 +184,11 @@ describe('NetworkPolicy in vxroute’s datapath, across vxroute and kernel nodes
     }, WAIT);
     expect(echoed).toBe(4);
 
+    const wholeWrites = async () => (await daemons[0].counters()).workers.reduce((a, w) => a + w.wholeTsoWrites, 0);
+    const wholeBefore = await wholeWrites();
     await setPolicies(DENY_INGRESS, allowIngress('a', 'c'));
     await vi.waitFor(() => expect(echoed).toBe(4 + bulk), { timeout: 30_000, interval: 200 });
+    expect(await wholeWrites()).toBeGreaterThan(wholeBefore);
     client.kill('SIGKILL');
   });
 });
