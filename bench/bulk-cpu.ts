@@ -7,7 +7,9 @@
 // receiving daemon's packets per TUN write (vv, kv) or the sending one's segments per UDP send.
 // `--perf DIR` records `perf record -g` of the daemons of this build's last round per path into
 // DIR/<path>.data (started with --perf-basic-prof, so JS frames have names).
-//   npm run bench:bulk-cpu -- [--paths vv,kv,vk] [--rounds 3] [--seconds 6] [--before-cli DIR/dist/src/cli/main.js] [--perf DIR]
+// `--family 6`: pods and underlay IPv6 (the UDP checksum is then mandatory and verified by the
+// kernel, so the receiver coalesces without summing: docs/decisions.md).
+//   npm run bench:bulk-cpu -- [--paths vv,kv,vk] [--rounds 3] [--seconds 6] [--family 4|6] [--before-cli DIR/dist/src/cli/main.js] [--perf DIR]
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -48,8 +50,8 @@ async function softirqTicks(): Promise<number> {
   return Number((await readFile('/proc/stat', 'utf8')).split('\n')[0].split(/\s+/)[7]);
 }
 
-async function run(path: Path, build: Build, seconds: number, beforeCli: string | undefined, perfFile: string | undefined): Promise<Figures> {
-  const lab = await Lab.create({ underlay: [4], pods: [4] });
+async function run(path: Path, build: Build, seconds: number, family: 4 | 6, beforeCli: string | undefined, perfFile: string | undefined): Promise<Figures> {
+  const lab = await Lab.create({ underlay: [family], pods: [family] });
   try {
     const a = await lab.addNode(path === 'kv' ? 'kernel' : 'vxroute', 1, { txOffload: true });
     const b = await lab.addNode(path === 'vk' ? 'kernel' : 'vxroute', 1, { txOffload: true });
@@ -60,7 +62,7 @@ async function run(path: Path, build: Build, seconds: number, beforeCli: string 
     const sender = a.kind === 'vxroute' ? await lab.startVxroute(a, subnets, ['--workers', '1'], cli, env) : undefined;
     const receiver = b.kind === 'vxroute' ? await lab.startVxroute(b, subnets, ['--workers', '1'], cli, env) : undefined;
     const pids = [sender, receiver].flatMap((d) => (d ? [d.pid] : []));
-    const server = { ns: b.pods[0].ns, ip: b.pods[0].ip };
+    const server = { ns: b.pods[0].ns, ip: family === 6 ? b.pods[0].ip6 : b.pods[0].ip };
     await iperfJson(server, a.pods[0].ns, ['-t', '1']); // warm up: JIT, routes, neighbours
     const perf = perfFile
       ? spawn('perf', ['record', '-F', '499', '-g', '-o', perfFile, '-p', pids.join(','), '--', 'sleep', String(Math.max(1, seconds - 2))], { stdio: 'ignore' })
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
       paths: { type: 'string', default: 'vv,kv,vk' },
       rounds: { type: 'string', default: '3' },
       seconds: { type: 'string', default: '6' },
+      family: { type: 'string', default: '4' },
       'before-cli': { type: 'string' },
       perf: { type: 'string' },
     },
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
   if (unknown.length > 0) throw new RangeError(`--paths: ${unknown.join(', ')} unknown; choose from vv, kv, vk`);
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
+  const family = values.family === '6' ? 6 : 4;
   const builds: Build[] = values['before-cli'] ? ['before', 'this'] : ['this'];
   const loadBefore = await loadAverage();
   const figures = new Map<string, Figures[]>();
@@ -114,14 +118,14 @@ async function main(): Promise<void> {
     for (const path of paths) {
       for (const build of builds) {
         const perfFile = values.perf && build === 'this' && r === rounds - 1 ? join(values.perf, `${path}.data`) : undefined;
-        const f = await run(path, build, seconds, values['before-cli'], perfFile);
+        const f = await run(path, build, seconds, family, values['before-cli'], perfFile);
         const key = `${PATH_NAMES[path]} | ${build}`;
         figures.set(key, [...(figures.get(key) ?? []), f]);
         process.stderr.write(`round ${r + 1} ${key}: ${JSON.stringify(f)}\n`);
       }
     }
   }
-  console.log(`medians of ${rounds} interleaved rounds of ${seconds} s, one TCP stream, --workers 1; load average ${loadBefore} → ${await loadAverage()}\n`);
+  console.log(`medians of ${rounds} interleaved rounds of ${seconds} s, one TCP stream, IPv${family}, --workers 1; load average ${loadBefore} → ${await loadAverage()}\n`);
   console.log('| path | build | Mbit/s | daemons user s/Gbit | daemons system s/Gbit | softirq s/Gbit | packets per TUN write |');
   console.log('|---|---|---|---|---|---|---|');
   for (const [key, fs] of figures) {

@@ -65,8 +65,9 @@ try {
   const received = total((w) => w.udp.packets);
   const receives = total((w) => w.udp.batches);
   const written = c.peers.reduce((a, p) => a + p.rxPackets, 0);
-  const cut = c.udp.reduce((a, f) => a + f.groBuffers, 0);
-  console.log(`\nvxroute receive side: ${(received / receives).toFixed(1)} datagrams per receive batch (${receives} batches), ${(written / total((w) => w.tunWrites)).toFixed(1)} packets per TUN write, ${cut} messages cut into several datagrams`);
+  const several = c.udp.reduce((a, f) => a + f.groBuffers, 0);
+  const whole = total((w) => w.wholeTsoWrites);
+  console.log(`\nvxroute receive side: ${(received / receives).toFixed(1)} packets per receive batch (${receives} batches; a TSO packet left whole counts as its segments), ${(written / total((w) => w.tunWrites)).toFixed(1)} packets per TUN write, ${several} messages that held several datagrams, ${whole} of them TSO packets written to the TUN whole`);
   await mkdir('bench/results', { recursive: true });
   await writeFile(`bench/results/interop-${Date.now()}.json`, JSON.stringify({ rounds, seconds, txOffload, rtt, mbit, rows }, null, 2));
 } finally {

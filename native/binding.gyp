@@ -11,6 +11,7 @@
         "src/internet_checksum.cc",
         "src/keep_from_children.cc",
         "src/partial_checksum.cc",
+        "src/received_whole.cc",
         "src/ring_completion.cc",
         "src/tun.cc",
         "src/tso_split.cc",

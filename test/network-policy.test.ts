@@ -2,7 +2,8 @@
 // two nodes running `vxroute run --kube` and a kernel flannel node, a pod on each in namespace x
 // (x/a, x/b on vxroute nodes, x/c on the kernel node) serving TCP 80 and 81 (their names) and 82
 // (an echo). A denied probe must fail AND be counted as policy_denied by a daemon: a connection
-// refused or lost for another reason never passes for a denial.
+// refused or lost for another reason never passes for a denial. The kernel node keeps its veth's
+// tx offload on, so its bulk TCP reaches vxroute as unsegmented TSO packets, judged all the same.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KernelFlanneld } from '../src/lab/kernel-flanneld.js';
@@ -40,7 +41,7 @@ describe('NetworkPolicy in vxroute’s datapath, across vxroute and kernel nodes
     lab = await Lab.create();
     api = new KubeApiServer();
     const kubeconfig = await lab.addApiServer(api);
-    nodes = [await lab.addNode('vxroute'), await lab.addNode('vxroute'), await lab.addNode('kernel')];
+    nodes = [await lab.addNode('vxroute'), await lab.addNode('vxroute'), await lab.addNode('kernel', 1, { txOffload: true })];
     for (const n of nodes) api.upsertNode(registered(n));
     const flanneld = new KernelFlanneld(api, nodes[2]);
     flanneld.publish();
@@ -157,6 +158,37 @@ describe('NetworkPolicy in vxroute’s datapath, across vxroute and kernel nodes
 
     await setPolicies(DENY_INGRESS, allowIngress('a', 'b'));
     await vi.waitFor(() => expect(echoed).toBe('one\ntwo\n'), { timeout: 30_000, interval: 200 }); // TCP's retransmission gets through
+    client.kill('SIGKILL');
+  });
+
+  it('drops a denied flow the kernel node sends as TSO packets, counting each segment, and carries it whole once allowed', async () => {
+    await setPolicies(DENY_INGRESS, allowIngress('a', 'c'));
+    const client: ChildProcessWithoutNullStreams = spawn('ip', ['netns', 'exec', pods.get('c')!.ns, 'socat', '-', `TCP:${pods.get('a')!.ip}:82,connect-timeout=5`]);
+    lab.onDispose(() => client.kill('SIGKILL'));
+    let echoed = 0;
+    client.stdout.on('data', (chunk: Buffer) => (echoed += chunk.length));
+    client.stdin.write('one\n');
+    await vi.waitFor(() => expect(echoed).toBe(4), WAIT);
+
+    await setPolicies(DENY_INGRESS);
+    const wholeBuffers = async () => (await daemons[0].counters()).udp.find((f) => f.family === 4)!.groBuffers;
+    const [deniedBefore, buffersBefore] = [await denied(), await wholeBuffers()];
+    const bulk = 256 * 1024;
+    client.stdin.write(Buffer.alloc(bulk, 7));
+    // The first window leaves the kernel as TSO packets of several segments: each arrives whole
+    // and is dropped, counted as the segments it stands for.
+    await vi.waitFor(async () => {
+      const buffers = (await wholeBuffers()) - buffersBefore;
+      expect(buffers).toBeGreaterThan(0);
+      expect((await denied()) - deniedBefore).toBeGreaterThanOrEqual(2 * buffers);
+    }, WAIT);
+    expect(echoed).toBe(4);
+
+    const wholeWrites = async () => (await daemons[0].counters()).workers.reduce((a, w) => a + w.wholeTsoWrites, 0);
+    const wholeBefore = await wholeWrites();
+    await setPolicies(DENY_INGRESS, allowIngress('a', 'c'));
+    await vi.waitFor(() => expect(echoed).toBe(4 + bulk), { timeout: 30_000, interval: 200 });
+    expect(await wholeWrites()).toBeGreaterThan(wholeBefore);
     client.kill('SIGKILL');
   });
 });

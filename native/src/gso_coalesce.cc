@@ -159,7 +159,7 @@ bool Continues(const GsoRun& run, const Segment& s) {
 }  // namespace
 
 void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, uint32_t l2, bool udpGso,
-               BatchPlan* plan) {
+               const uint8_t* alone, BatchPlan* plan) {
   int32_t table[kTableSlots];
   std::fill(table, table + kTableSlots, -1);
   plan->writes = 0;
@@ -168,7 +168,8 @@ void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, in
     const auto len = static_cast<uint32_t>(lengths[i]);
     plan->next[i] = -1;
     Segment s{};
-    const bool candidate = Parse(frame, len, l2, &s) && (s.proto != IPPROTO_UDP || udpGso) && ChecksumValid(s);
+    const bool candidate = (alone == nullptr || alone[i] == 0) && Parse(frame, len, l2, &s) && (s.proto != IPPROTO_UDP || udpGso) &&
+                           ChecksumValid(s);
     uint8_t key[kMaxKey];
     const uint32_t keyLen = FlowKey(frame, len, l2, key);
     const uint32_t hash = keyLen > 0 ? Fnv1a(key, keyLen) | 1 : 0;

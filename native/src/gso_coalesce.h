@@ -60,9 +60,10 @@ struct BatchPlan {
 // sequence number, TCP sequence consecutive, not longer than the first, within 64 KiB and
 // kMaxRunPackets; PSH or a shorter packet closes it), else starts the flow's next write. A packet
 // that may not be coalesced goes alone and closes its flow's write. `l2`: 14 on a TAP. `udpGso`:
-// whether UDP runs may be planned.
+// whether UDP runs may be planned. `alone` (or null): packets i with alone[i] ≠ 0 may not be
+// coalesced (the first segments of whole TSO packets, written from elsewhere).
 void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, uint32_t l2, bool udpGso,
-               BatchPlan* plan);
+               const uint8_t* alone, BatchPlan* plan);
 
 // Turns the run's head (run.packets ≥ 2) into the super-packet's headers, in place, and fills
 // the virtio_net_hdr that asks the kernel to segment it (NEEDS_CSUM, GSO_TCPV4/TCPV6 or UDP_L4).

@@ -99,7 +99,7 @@ ReadDrop CheckUso(const VirtioNetHdr& hdr, const uint8_t* pkt, size_t len, bool 
   return kReadOk;
 }
 
-uint32_t CutSegment(const uint8_t* pkt, const TsoPlan& plan, uint32_t i, uint8_t* out) {
+uint32_t CutSegment(const uint8_t* pkt, const TsoPlan& plan, uint32_t i, uint8_t* out, bool sum) {
   const uint32_t at = plan.hdrLen + i * plan.gsoSize;
   const uint32_t chunk = plan.length - at < plan.gsoSize ? plan.length - at : plan.gsoSize;
   const uint32_t segLen = plan.hdrLen + chunk;
@@ -133,7 +133,8 @@ uint32_t CutSegment(const uint8_t* pkt, const TsoPlan& plan, uint32_t i, uint8_t
   if (i + 1 < plan.segments) tcp[13] &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
   if (i > 0) tcp[13] &= static_cast<uint8_t>(~kTcpCwr);
   tcp[16] = tcp[17] = 0;
-  PutBe16(tcp + 16, ~FoldSum(SumBigEndian(tcp, l4Len, addresses + IPPROTO_TCP + l4Len)) & 0xffff);
+  const uint64_t pseudo = addresses + IPPROTO_TCP + l4Len;
+  PutBe16(tcp + 16, sum ? ~FoldSum(SumBigEndian(tcp, l4Len, pseudo)) & 0xffff : FoldSum(pseudo));
   return segLen;
 }
 

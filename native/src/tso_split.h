@@ -44,8 +44,9 @@ ReadDrop CheckUso(const VirtioNetHdr& hdr, const uint8_t* pkt, size_t len, bool 
 // with its own lengths, IPv4 id (+i, as inet_gso_segment does) and header checksum; for TCP its
 // sequence number, flags (FIN and PSH only on the last, CWR only on the first, as tcp_gso_segment
 // does) and checksum; for UDP its length and checksum (RFC 768, as __udp_gso_segment makes each
-// datagram). Returns its length.
-uint32_t CutSegment(const uint8_t* pkt, const TsoPlan& plan, uint32_t i, uint8_t* out);
+// datagram). Returns its length. `sum` false (TCP): the checksum field gets only the
+// pseudo-header sum, as a sender leaves it for the device (CHECKSUM_PARTIAL), the data unsummed.
+uint32_t CutSegment(const uint8_t* pkt, const TsoPlan& plan, uint32_t i, uint8_t* out, bool sum = true);
 
 // Checks a read of `len` bytes without GSO and, with NEEDS_CSUM, finishes its checksum in place.
 ReadDrop CheckPlainRead(const VirtioNetHdr& hdr, uint8_t* p, size_t len, bool ethernet, size_t room);

@@ -4,6 +4,7 @@
 #include "addon.h"
 #include "partial_checksum.h"
 #include "gso_coalesce.h"
+#include "received_whole.h"
 #include "tun_offload.h"
 #include "tun_ring.h"
 
@@ -215,6 +216,27 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
+// writeBatch's optional whole TSO packets (arguments 7–9): the receive's slot words, its receive
+// area and the slots' size (received_whole.h). Null when absent or none of the batch is one.
+const WholeWrites* ArgWholeWrites(const Napi::CallbackInfo& info, const uint8_t* slab, const int32_t* offsets,
+                                  const int32_t* lengths, int64_t count, int64_t flags, bool* ok) {
+  *ok = true;
+  if (info.Length() <= 7 || info[7].IsUndefined()) return nullptr;
+  int32_t* words;
+  uint8_t* area;
+  size_t wordsLength, areaLength;
+  int64_t slotSize;
+  *ok = ArgInt32Array(info, 7, &words, &wordsLength) && ArgBuffer(info, 8, &area, &areaLength) && ArgInt(info, 9, &slotSize);
+  if (!*ok) return nullptr;
+  if ((flags & (kIoVnetHdr | kIoCoalesce)) != (kIoVnetHdr | kIoCoalesce) || (flags & kIoEthernet) != 0 || slotSize <= 0) {
+    ThrowRange(info.Env(), "writeBatch: whole TSO packets need IO_VNET_HDR | IO_COALESCE on a TUN and a slot size");
+    *ok = false;
+    return nullptr;
+  }
+  thread_local WholeWrites whole;  // 6.4 KiB: kept off the worker's stack
+  return FindWholeWrites(words, wordsLength, area, areaLength, slab, slotSize, offsets, lengths, count, &whole) > 0 ? &whole : nullptr;
+}
+
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd, count, flags;
@@ -224,22 +246,28 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   if (!ArgInt(info, 0, &fd) || !ArgBuffer(info, 1, &slab, &slabLength) ||
       !ArgInt32Array(info, 2, &offsets, &offsetsLength) || !ArgInt32Array(info, 3, &lengths, &lengthsLength) ||
       !ArgInt(info, 4, &count) || !OptionalFlags(info, 5, &flags) ||
-      (info.Length() > 6 && !ArgInt32Array(info, 6, &stats, &statsLength)) ||
+      (info.Length() > 6 && !info[6].IsUndefined() && !ArgInt32Array(info, 6, &stats, &statsLength)) ||
       !CheckSpans(env, slabLength, offsets, offsetsLength, lengths, lengthsLength, count)) {
     return env.Undefined();
   }
+  bool ok;
+  const WholeWrites* whole = ArgWholeWrites(info, slab, offsets, lengths, count, flags, &ok);
+  if (!ok) return env.Undefined();
   if (flags & kIoFinishChecksums) {
     int64_t finished = 0;
     for (int64_t i = 0; i < count; i++) {
+      // A whole TSO packet's first segment is not what is written: its checksum stays partial.
+      if (whole != nullptr && whole->at[i] != 0) continue;
       finished += FinishPartialChecksum(slab + offsets[i], static_cast<uint32_t>(lengths[i]), (flags & kIoEthernet) != 0);
     }
     if (statsLength > 1) stats[1] += static_cast<int32_t>(finished);
   }
   if (flags & kIoVnetHdr) {
-    int64_t syscalls = 0;
+    int64_t syscalls = 0, wholeWritten = 0;
     int64_t written = WriteCoalesced(static_cast<int>(fd), slab, offsets, lengths, count, (flags & kIoCoalesce) != 0,
-                                     (flags & kIoEthernet) != 0, &syscalls);
+                                     (flags & kIoEthernet) != 0, whole, &syscalls, &wholeWritten);
     if (statsLength > 0) stats[0] += static_cast<int32_t>(syscalls);
+    if (statsLength > 2) stats[2] += static_cast<int32_t>(wholeWritten);
     return Napi::Number::New(env, static_cast<double>(written));
   }
   if (statsLength > 0) stats[0] += static_cast<int32_t>(count);

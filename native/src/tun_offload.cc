@@ -4,6 +4,7 @@
 #include "tun_offload.h"
 
 #include "gso_coalesce.h"
+#include "received_whole.h"
 #include "tso_split.h"
 #include "tun_ring.h"
 #include "virtio_net_hdr.h"
@@ -145,7 +146,7 @@ void NoteTunUso(bool on) {
 }
 
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
-                       bool ethernet, int64_t* syscalls) {
+                       bool ethernet, const WholeWrites* whole, int64_t* syscalls, int64_t* wholeWritten) {
   if (!coalesce) {
     int64_t written = 0;
     for (int64_t i = 0; i < count; i++) {
@@ -156,7 +157,7 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
   }
   const uint32_t l2 = ethernet ? 14 : 0;
   thread_local BatchPlan plan;  // 24 KiB: kept off the worker's stack
-  PlanBatch(slab, offsets, lengths, count, l2, udpGsoUsable.load(std::memory_order_relaxed), &plan);
+  PlanBatch(slab, offsets, lengths, count, l2, udpGsoUsable.load(std::memory_order_relaxed), whole != nullptr ? whole->at : nullptr, &plan);
   int64_t written = 0;
   iovec iov[kMaxRunPackets + 1];
   VirtioNetHdr hdr;
@@ -167,6 +168,17 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
     uint8_t* p = slab + offsets[first];
     const auto len = static_cast<uint32_t>(lengths[first]);
     ++*syscalls;
+    if (whole != nullptr && whole->at[first] != 0) {
+      const WholeTso& tso = whole->tso[first];
+      MakeWholeTsoHead(tso, &hdr);
+      iov[0] = {&hdr, sizeof hdr};
+      iov[1] = {tso.ip, tso.ipLen};
+      if (WriteFully(fd, iov, 2) >= 0) {
+        written++;
+        ++*wholeWritten;
+      }
+      continue;
+    }
     if (run.packets == 1) {
       if (WritePlain(fd, p, len)) written++;
       continue;

@@ -10,6 +10,7 @@
 namespace vxroute {
 
 class TunRing;
+struct WholeWrites;
 
 // State words of a GSO packet read but not yet cut into slots (kept by the caller between calls).
 constexpr size_t kReadStateWords = 10;
@@ -30,9 +31,11 @@ void NoteTunUso(bool on);
 // Writes packets slab[offsets[i] .. + lengths[i]], i < count, each behind a virtio_net_hdr; with
 // `coalesce`, the TCP segments (or same-size UDP datagrams) of each flow go as one GSO packet per
 // run, even with other flows' packets between them (gso_coalesce.h PlanBatch).
-// `ethernet`: a TAP's frames, whose MACs must match too. Returns the packets written
-// and adds the writev calls made to *syscalls.
+// `ethernet`: a TAP's frames, whose MACs must match too. `whole` (or null, and only with
+// `coalesce`): packets that stand for whole TSO packets (received_whole.h), each written as one
+// GSO packet from where it waits, added to *wholeWritten. Returns the packets written and adds
+// the writev calls made to *syscalls.
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
-                       bool ethernet, int64_t* syscalls);
+                       bool ethernet, const WholeWrites* whole, int64_t* syscalls, int64_t* wholeWritten);
 
 }  // namespace vxroute

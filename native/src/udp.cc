@@ -5,6 +5,7 @@
 // (udp_gro.h).
 #include "addon.h"
 #include "flow_hash.h"
+#include "received_whole.h"
 #include "udp_batch.h"
 #include "udp_gro.h"
 
@@ -162,8 +163,10 @@ enum RecvState : size_t {
   kMessages = 0,     // messages received (0: none pending)
   kCurrent = 1,      // the message being cut
   kNextSegment = 2,  // its next segment
-  kGroBuffers = 3,   // messages that filled more than one slot (the caller takes and zeroes it)
-  kLengths = 4,                           // per message: its length, -1 when truncated
+  kGroBuffers = 3,   // messages that held more than one datagram (the caller takes and zeroes it)
+  kWholeTsos = 4,    // inner TSO packets left whole in one slot, and the segments they stand for
+  kWholePackets = 5,  // (the caller takes and zeroes both)
+  kLengths = 6,                           // per message: its length, -1 when truncated
   kGsoSizes = kLengths + kGroMessages,    // per message: the UDP_GRO gso_size, 0 when none
   kSources = kGsoSizes + kGroMessages,    // per message: 4 source address words
   kRecvStateWords = kSources + 4 * kGroMessages,
@@ -204,9 +207,11 @@ bool PendingValid(const int32_t* state) {
 
 // recvBatch: one recvmmsg of whole messages into scratch, cut into slots
 // (one VXLAN datagram each) from the state the last call left. A message dropped whole fills one
-// slot with size -1. Returns the slots filled.
+// slot with size -1. With `whole` (kWholeWords per slot), an eligible inner TSO packet fills one
+// slot with its first segment and stays in scratch for the TUN write (received_whole.h). Returns
+// the slots filled.
 int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
-                  uint32_t* addrs, uint8_t* scratch, int32_t* state, uint32_t maxInner) {
+                  uint32_t* addrs, uint8_t* scratch, int32_t* state, uint32_t maxInner, int32_t* whole) {
   const size_t room = static_cast<size_t>(slotSize - offset);
   int64_t n = 0;
   bool received = false;
@@ -218,15 +223,24 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
       }
       const int32_t k = state[kCurrent];
       const uint8_t* d = scratch + static_cast<size_t>(k) * kGroRoom;
-      const ReceivedPlan plan = PlanReceived(d, state[kLengths + k], static_cast<uint32_t>(state[kGsoSizes + k]), room, maxInner);
+      const ReceivedPlan plan = PlanReceived(d, state[kLengths + k], static_cast<uint32_t>(state[kGsoSizes + k]), room, maxInner,
+                                             whole != nullptr);
       // A message that would not fit the rest of the batch waits whole for the next one, so that
       // its datagrams (one run of a flow, mostly) can leave as one coalesced TUN write.
       if (state[kNextSegment] == 0 && n > 0 && plan.segments > count - n) break;
-      if (plan.segments > 1 && state[kNextSegment] == 0) state[kGroBuffers]++;
+      if (state[kNextSegment] == 0 && (plan.segments > 1 || plan.kind == Received::kWholeTso)) state[kGroBuffers]++;
       auto s = static_cast<uint32_t>(state[kNextSegment]);
       for (; s < plan.segments && n < count; s++, n++) {
-        sizes[n] = plan.kind == Received::kDrop ? -1 : static_cast<int32_t>(CutReceived(d, plan, s, slab + n * slotSize + offset));
+        const auto slotAt = static_cast<uint32_t>(n * slotSize + offset);
+        sizes[n] = plan.kind == Received::kDrop ? -1 : static_cast<int32_t>(CutReceived(d, plan, s, slab + slotAt));
         std::memcpy(addrs + n * 4, state + kSources + k * 4, 4 * sizeof *addrs);
+        if (whole == nullptr) continue;
+        int32_t* words = whole + n * kWholeWords;
+        words[kWholeSegments] = 0;
+        if (plan.kind != Received::kWholeTso) continue;
+        NoteWholeTso(plan, static_cast<uint32_t>(k) * kGroRoom, slotAt, maxInner, words);
+        state[kWholeTsos]++;
+        state[kWholePackets] += static_cast<int32_t>(plan.inner.segments);
       }
       state[kNextSegment] = static_cast<int32_t>(s);
       if (s >= plan.segments) {
@@ -275,13 +289,19 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   int64_t fd, slotSize, offset, count, maxInner;
   uint8_t *slab, *scratch;
   size_t slabLength, sizesLength, addrsLength, scratchLength, stateLength;
-  int32_t *sizes, *state;
+  int32_t *sizes, *state, *whole = nullptr;
+  size_t wholeLength = 0;
   uint32_t* addrs;
   if (!ArgInt(info, 0, &fd) || !ArgBuffer(info, 1, &slab, &slabLength) || !ArgInt(info, 2, &slotSize) ||
       !ArgInt(info, 3, &offset) || !ArgInt(info, 4, &count) || !ArgInt32Array(info, 5, &sizes, &sizesLength) ||
       !ArgUint32Array(info, 6, &addrs, &addrsLength) || !ArgBuffer(info, 7, &scratch, &scratchLength) ||
       !ArgInt32Array(info, 8, &state, &stateLength) || !ArgInt(info, 9, &maxInner) ||
+      (info.Length() > 10 && !info[10].IsUndefined() && !ArgInt32Array(info, 10, &whole, &wholeLength)) ||
       !CheckSlots(env, slabLength, slotSize, offset, count, sizesLength)) {
+    return env.Undefined();
+  }
+  if (whole != nullptr && wholeLength < static_cast<size_t>(count) * kWholeWords) {
+    ThrowRange(env, "recvBatch: whole needs WHOLE_WORDS words per slot");
     return env.Undefined();
   }
   if (addrsLength < static_cast<size_t>(count) * 4) {
@@ -293,7 +313,7 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const int64_t n = RecvWhole(static_cast<int>(fd), slab, slotSize, offset, count, sizes, addrs, scratch, state,
-                              static_cast<uint32_t>(maxInner));
+                              static_cast<uint32_t>(maxInner), whole);
   if (n < 0) {
     ThrowErrno(env, "recvmmsg", errno);
     return env.Undefined();

@@ -1,8 +1,11 @@
 // Cutting what the underlay socket hands over whole: UDP GRO buffers at their gso_size, inner TSO
-// packets with the TUN read's TSO cutter (tso_split.cc) behind a copy of the VXLAN header.
+// packets with the TUN read's TSO cutter (tso_split.cc) behind a copy of the VXLAN header, or,
+// left whole, only their first segment.
 #include "udp_gro.h"
 
+#include "big_endian.h"
 #include "ethernet_header.h"
+#include "internet_checksum.h"
 #include "virtio_net_hdr.h"
 
 #include <netinet/in.h>
@@ -15,14 +18,26 @@ namespace {
 
 ReceivedPlan Drop(uint32_t len) { return ReceivedPlan{Received::kDrop, len, 1, 0, {}}; }
 
-// The inner frame as a TSO packet cut for `maxInner`-byte IP packets: the checks of a TUN read
-// with a virtio_net_hdr asking for TCPV4/TCPV6 segmentation (CheckTso), the header built here.
-ReceivedPlan PlanInnerTso(const uint8_t* d, uint32_t len, size_t room, uint32_t maxInner) {
+constexpr uint8_t kTcpAck = 0x10;
+constexpr uint8_t kTcpPsh = 0x08;
+
+// The RFC 9293 §3.1 pseudo-header sum of a TCP packet of `l4Len` bytes behind IP header `ip`.
+uint64_t TcpPseudoSum(const uint8_t* ip, uint32_t l4Len) {
+  const uint64_t addresses = ip[0] >> 4 == 4 ? SumBigEndian(ip + 12, 8, 0) : SumBigEndian(ip + 8, 32, 0);
+  return addresses + IPPROTO_TCP + l4Len;
+}
+
+}  // namespace
+
+// The checks of a TUN read with a virtio_net_hdr asking for TCPV4/TCPV6 segmentation (CheckTso),
+// the header built here.
+bool PlanInnerTso(const uint8_t* d, uint32_t len, size_t room, uint32_t maxInner, TsoPlan* inner) {
+  if (len <= kVxlanHeaderLength) return false;
   const uint8_t* frame = d + kVxlanHeaderLength;
   const size_t frameLen = len - kVxlanHeaderLength;
   uint32_t l2;
   uint16_t type;
-  if (!EthernetHeader(frame, frameLen, &l2, &type) || frameLen < l2 + 1) return Drop(len);
+  if (!EthernetHeader(frame, frameLen, &l2, &type) || frameLen < l2 + 1) return false;
   const uint8_t* ip = frame + l2;
   uint32_t iphl;
   VirtioNetHdr hdr{};
@@ -33,27 +48,30 @@ ReceivedPlan PlanInnerTso(const uint8_t* d, uint32_t len, size_t room, uint32_t 
     iphl = 40;
     hdr.gso_type = kGsoTcpV6;
   } else {
-    return Drop(len);
+    return false;
   }
   const size_t tcp = l2 + iphl;
-  if (iphl < 20 || tcp + 20 > frameLen) return Drop(len);
+  if (iphl < 20 || tcp + 20 > frameLen) return false;
   const uint32_t tcphl = (frame[tcp + 12] >> 4) * 4u;
-  if (maxInner <= iphl + tcphl || maxInner > 65535) return Drop(len);
+  if (maxInner <= iphl + tcphl || maxInner > 65535) return false;
   hdr.flags = kNeedsCsum;
   hdr.csum_start = static_cast<uint16_t>(tcp);
   hdr.csum_offset = kTcpCsumOffset;
   hdr.gso_size = static_cast<uint16_t>(maxInner - iphl - tcphl);
-  ReceivedPlan plan{Received::kInnerTso, len, 0, 0, {}};
-  if (room < kVxlanHeaderLength || CheckTso(hdr, frame, frameLen, true, room - kVxlanHeaderLength, &plan.inner) != kReadOk) {
-    return Drop(len);
-  }
-  plan.segments = plan.inner.segments;
-  return plan;
+  return room >= kVxlanHeaderLength && CheckTso(hdr, frame, frameLen, true, room - kVxlanHeaderLength, inner) == kReadOk;
 }
 
-}  // namespace
+bool WholeTsoEligible(const uint8_t* d, const TsoPlan& inner) {
+  const uint8_t* frame = d + kVxlanHeaderLength;
+  const uint8_t* tcp = frame + inner.csumStart;
+  const uint8_t flags = tcp[13];
+  const uint32_t l4Len = inner.length - inner.csumStart;
+  return inner.segments >= 2 && (flags == kTcpAck || flags == (kTcpAck | kTcpPsh)) &&
+         Be16(tcp + kTcpCsumOffset) == FoldSum(TcpPseudoSum(frame + inner.l2, l4Len));
+}
 
-ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_t room, uint32_t maxInner) {
+
+ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_t room, uint32_t maxInner, bool whole) {
   if (len < 0 || len > 65535) return Drop(0);
   const auto length = static_cast<uint32_t>(len);
   if (gsoSize > 0 && length > gsoSize) {
@@ -62,14 +80,22 @@ ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_
     return ReceivedPlan{Received::kDatagrams, length, (length + gsoSize - 1) / gsoSize, gsoSize, {}};
   }
   if (length <= room) return ReceivedPlan{Received::kDatagrams, length, 1, length, {}};
-  if (length <= kVxlanHeaderLength) return Drop(length);
-  return PlanInnerTso(d, length, room, maxInner);
+  ReceivedPlan plan{Received::kInnerTso, length, 0, 0, {}};
+  if (!PlanInnerTso(d, length, room, maxInner, &plan.inner)) return Drop(length);
+  if (whole && WholeTsoEligible(d, plan.inner)) {
+    plan.kind = Received::kWholeTso;
+    plan.segments = 1;
+  } else {
+    plan.segments = plan.inner.segments;
+  }
+  return plan;
 }
 
 uint32_t CutReceived(const uint8_t* d, const ReceivedPlan& plan, uint32_t i, uint8_t* out) {
-  if (plan.kind == Received::kInnerTso) {
+  if (plan.kind != Received::kDatagrams) {
     std::memcpy(out, d, kVxlanHeaderLength);
-    return kVxlanHeaderLength + CutSegment(d + kVxlanHeaderLength, plan.inner, i, out + kVxlanHeaderLength);
+    const bool sum = plan.kind == Received::kInnerTso;
+    return kVxlanHeaderLength + CutSegment(d + kVxlanHeaderLength, plan.inner, i, out + kVxlanHeaderLength, sum);
   }
   const uint32_t at = i * plan.stride;
   const uint32_t n = plan.length - at < plan.stride ? plan.length - at : plan.stride;

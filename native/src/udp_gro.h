@@ -4,7 +4,9 @@
 // Two kinds reach a socket whole: a UDP GRO buffer (udp(7) UDP_GRO: a peer's UDP GSO run, or
 // datagrams the kernel coalesced, cut every gso_size bytes), and one VXLAN datagram whose inner
 // TCP packet is a TSO packet (a kernel peer's UDP tunnel GSO, carried unsegmented across a veth
-// with tx offload on; the socket gets no gso_size for it).
+// with tx offload on; the socket gets no gso_size for it). Where the TUN takes GSO writes, such a
+// TSO packet is not cut: one slot holds its first segment for the JavaScript stages to judge, and
+// the write sends the packet whole from the receive area (received_whole.h).
 #pragma once
 
 #include "tso_split.h"
@@ -22,6 +24,7 @@ enum class Received : uint8_t {
   kDrop,       // a length or header that does not check out: dropped as one oversize datagram
   kDatagrams,  // `segments` datagrams of `stride` bytes each, the last possibly shorter
   kInnerTso,   // one VXLAN header in front of a TSO packet, cut as `inner` says
+  kWholeTso,   // the same, left whole: one slot gets its first segment (WholeTsoEligible)
 };
 
 struct ReceivedPlan {
@@ -29,16 +32,32 @@ struct ReceivedPlan {
   uint32_t length;    // of the message
   uint32_t segments;  // slots it fills
   uint32_t stride;    // kDatagrams: bytes per datagram
-  TsoPlan inner;      // kInnerTso: lengths from the inner Ethernet frame, kVxlanHeaderLength bytes in
+  TsoPlan inner;      // kInnerTso, kWholeTso: lengths from the inner Ethernet frame, kVxlanHeaderLength bytes in
 };
 
 // Plans message `d` of `len` bytes (len < 0: truncated by the kernel), received with `gsoSize`
 // from the UDP_GRO control message (0: none). Every segment must fit `room` bytes; an inner TSO
 // packet is cut into segments of at most `maxInner` bytes of IP packet (the sender's MSS is not
-// on the wire: the underlay's inner MTU gives what a sender on it would have used).
-ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_t room, uint32_t maxInner);
+// on the wire: the underlay's inner MTU gives what a sender on it would have used). `whole`: the
+// TUN takes GSO writes, so an eligible inner TSO packet is planned kWholeTso (one slot).
+ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_t room, uint32_t maxInner, bool whole = false);
 
-// Writes segment i < plan.segments of the message to `out` (room bytes); returns its length.
+// The inner TSO packet of message `d` (len > kVxlanHeaderLength bytes, a VXLAN header first) cut
+// into segments of at most `maxInner` bytes of IP packet, each fitting `room` bytes behind the
+// VXLAN header: false when a header or length does not check out.
+bool PlanInnerTso(const uint8_t* d, uint32_t len, size_t room, uint32_t maxInner, TsoPlan* inner);
+
+// Whether a checked inner TSO packet may go to the TUN whole: at least two segments; TCP flags
+// ACK or ACK|PSH only, so that the first segment the policy judges changes no connection state that
+// a later one would (a FIN, RST or SYN is cut as before and each segment judged); and its checksum
+// field the pseudo-header sum of the whole, as a sender's TCP leaves it for segmentation
+// (CHECKSUM_PARTIAL, __tcp_v4_send_check): a packet that crossed a wire carries a full sum, and
+// is cut and summed instead.
+bool WholeTsoEligible(const uint8_t* d, const TsoPlan& inner);
+
+
+// Writes segment i < plan.segments of the message to `out` (room bytes); returns its length. For
+// kWholeTso, the first segment with its checksum left partial (the payload is not summed).
 uint32_t CutReceived(const uint8_t* d, const ReceivedPlan& plan, uint32_t i, uint8_t* out);
 
 }  // namespace vxroute

@@ -41,6 +41,8 @@ export interface WorkerCounters {
   usoPackets: number;
   /** Inner TCP/UDP checksums finished before the TUN write: a kernel peer left them partial. */
   checksumsFinished: number;
+  /** TSO packets received from kernel peers and written to the TUN whole, one GSO write each (not cut). */
+  wholeTsoWrites: number;
 }
 
 /** One underlay family's UDP sockets (one per worker), summed. */
@@ -54,7 +56,7 @@ export interface UdpFamilyCounters {
   /** Runs resent one datagram at a time: the route cannot segment (EIO), or the run is too large for it. */
   unsupportedRuns: number;
   tooLargeRuns: number;
-  /** Messages received whole and cut into more than one datagram: UDP GRO buffers, unsegmented tunnel GSO packets. */
+  /** Messages received whole that held more than one datagram: UDP GRO buffers, unsegmented tunnel GSO packets (cut, or left whole). */
   groBuffers: number;
 }
 
@@ -148,7 +150,7 @@ export class CounterReader {
         sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
       };
     };
-    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], heapCommitted: b[WorkerSlot.heapCommitted], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], usoPackets: b[WorkerSlot.usoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished] }));
+    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], heapCommitted: b[WorkerSlot.heapCommitted], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], usoPackets: b[WorkerSlot.usoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished], wholeTsoWrites: b[WorkerSlot.wholeTsoWrites] }));
     const udp = ([4, 6] as const)
       .map((family) => ({
         family,

@@ -24,10 +24,11 @@ const DIRECTIONS_AT = DROP_REASONS.length;
  * Per-worker gauges, refreshed about once a second: its V8 heap in use, its garbage
  * collections so far and its heap as committed (in the last slot: what the process's resident set carries); the write syscalls it made to the TUN (fewer than packets written when
  * TCP segments are coalesced); the TCP packets of up to 64 KiB it read from the TUN and cut, and
- * the UDP ones (USO, in the last slot); the inner checksums it finished for kernel peers that left them partial.
+ * the UDP ones (USO, in the last slot); the inner checksums it finished for kernel peers that left them partial;
+ * the TSO packets received from kernel peers and written to the TUN whole, one GSO write each.
  */
 const WORKER_AT = DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS;
-export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3, checksumsFinished: WORKER_AT + 4, usoPackets: WORKER_AT + 8, heapCommitted: WORKER_AT + 9 });
+export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3, checksumsFinished: WORKER_AT + 4, usoPackets: WORKER_AT + 8, heapCommitted: WORKER_AT + 9, wholeTsoWrites: WORKER_AT + 10 });
 /** Switch mode's events: frames flooded to every peer, ARP requests and neighbour solicitations answered by the proxy. */
 export const EventSlot = Object.freeze({ floods: WORKER_AT + 5, proxiedArp: WORKER_AT + 6, proxiedNd: WORKER_AT + 7 });
 /**
@@ -37,7 +38,7 @@ export const EventSlot = Object.freeze({ floods: WORKER_AT + 5, proxiedArp: WORK
  * that held more than one datagram (UDP GRO buffers, unsegmented tunnel GSO packets).
  */
 export const UdpSlot = Object.freeze({ socket: 0, gsoOn: 1, gsoRuns: 2, unsupportedRuns: 3, tooLargeRuns: 4, groBuffers: 5 });
-const UDP_AT = WorkerSlot.heapCommitted + 1;
+const UDP_AT = WorkerSlot.wholeTsoWrites + 1;
 const UDP_SLOTS = 6;
 export const udpSlot = (family: 4 | 6, slot: number): number => UDP_AT + (family === 4 ? 0 : UDP_SLOTS) + slot;
 /** NetworkPolicy, per direction (Direction): new flows the policy allowed and denied. */
@@ -105,6 +106,16 @@ export class ShardCounters {
     this.c[WorkerSlot.tsoPackets] += n;
   }
 
+  /** TSO packets from kernel peers written to the TUN whole (one GSO write each), from the native call's count. */
+  wholeTsoWrites(n: number): void {
+    this.c[WorkerSlot.wholeTsoWrites] += n;
+  }
+
+  /** The packets beyond one that whole TSO packets read from `direction` stand for: `batch` counted each as one. */
+  morePackets(direction: number, n: number): void {
+    this.c[this.layout.directionSlot(direction, 0) + DirectionSlot.packets] += n;
+  }
+
   /** USO packets (a pod's UDP_SEGMENT sends) read from the TUN and cut into datagrams. */
   usoPackets(n: number): void {
     this.c[WorkerSlot.usoPackets] += n;
@@ -123,7 +134,7 @@ export class ShardCounters {
     this.c[udpSlot(family, UdpSlot.tooLargeRuns)] += tooLarge;
   }
 
-  /** Messages received whole that were cut into more than one datagram. */
+  /** Messages received whole that held more than one datagram (cut, or an inner TSO packet left whole). */
   groBuffers(family: 4 | 6, n: number): void {
     this.c[udpSlot(family, UdpSlot.groBuffers)] += n;
   }
@@ -165,9 +176,10 @@ export class ShardCounters {
     this.c[at + 1] += bytes;
   }
 
-  rx(peerId: number, bytes: number): void {
+  /** `packets` from a peer (more than one: a whole TSO packet's segments), `bytes` of inner IP packets. */
+  rx(peerId: number, bytes: number, packets = 1): void {
     const at = this.layout.peerSlot(peerId, PeerSlot.rxPackets);
-    this.c[at]++;
+    this.c[at] += packets;
     this.c[at + 1] += bytes;
     this.c[at + 2] = this.now;
   }

@@ -1,7 +1,9 @@
 // Peer → TUN: validate each VXLAN datagram as the kernel's vxlan device would (RFC 7348 §5),
-// then hand the inner IP packet to the TUN where it lies: no copy, only a new offset. The inner
+// then hand the inner IP packet to the TUN where it lies: no copy, only a new offset (a slot that
+// stands for a kernel peer's whole TSO packet holds its first segment, judged for the whole). The inner
 // source must be an address of the peer that sent it (one of its pod CIDRs, its VTEP's .0
 // included): a peer cannot speak for another node's pods, ours, or the world.
+import { WHOLE_WORDS, WholeWord } from '../native/whole-tso.js';
 import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADROOM, IPV6_HEADER_LEN, VXLAN_HEADER_LEN } from '../packet/constants.js';
 import { macEquals, readEtherType } from '../packet/ethernet.js';
 import { ipv4Src, ipv4TotalLength, validateIpv4, IPV4_OK, IPV4_TRUNCATED } from '../packet/ipv4.js';
@@ -79,7 +81,8 @@ export function decapsulate(b: PacketBatch, n: number, ctx: DecapContext, family
     b.outOffsets[out] = ip;
     b.outLengths[out] = ipLen;
     b.verdicts[i] = FORWARDED;
-    counters.rx(peer, ipLen);
+    const packets = b.packetsOf(i);
+    counters.rx(peer, packets > 1 ? b.whole[i * WHOLE_WORDS + WholeWord.bytes] : ipLen, packets);
     out++;
   }
   return out;

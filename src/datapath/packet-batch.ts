@@ -1,6 +1,8 @@
 // A batch of packet slots in one caller-owned slab, reused for the life of a shard.
 // Slot i starts at i * slotSize; packets are read at `HEADROOM` so that headers can be written
 // in front of them without a copy. The output lists name what to hand to the next syscall.
+import { WHOLE_WORDS } from '../native/whole-tso.js';
+
 export class PacketBatch {
   readonly slab: Buffer;
   /** Filled by the read: length of the packet in slot i (-1: too large for the slot). */
@@ -20,6 +22,12 @@ export class PacketBatch {
   readonly verdicts: Int16Array;
   /** The peer node id packet i went to or came from (-1: none). */
   readonly peerOf: Int32Array;
+  /**
+   * Filled by a receive that leaves kernel peers' TSO packets whole: WHOLE_WORDS per slot, slot i
+   * standing for whole[i * WHOLE_WORDS] (≥ 2) packets when it holds a whole packet's first
+   * segment (src/native/whole-tso.ts), 0 otherwise.
+   */
+  readonly whole: Int32Array;
   /** NetworkPolicy: 1 + the index of the policy that decided packet i's connection; 0: none (not judged, or no policy decided). For the packet trace. */
   readonly policyOf: Int32Array;
 
@@ -39,6 +47,13 @@ export class PacketBatch {
     this.verdicts = new Int16Array(capacity);
     this.peerOf = new Int32Array(capacity);
     this.policyOf = new Int32Array(capacity);
+    this.whole = new Int32Array(capacity * WHOLE_WORDS);
+  }
+
+  /** The packets slot i stands for: 1, or a whole TSO packet's segments. */
+  packetsOf(i: number): number {
+    const segments = this.whole[i * WHOLE_WORDS];
+    return segments > 1 ? segments : 1;
   }
 }
 

@@ -107,7 +107,8 @@ export class RouterForwarder implements Forwarder {
   private forwardReceived(socket: UdpSocket): void {
     const { rx } = this;
     const { counters, trace } = this.parts;
-    const n = socket.receive(rx, RX_OFFSET);
+    const whole = this.tun.takesWholeTso;
+    const n = socket.receive(rx, RX_OFFSET, whole);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.udp, n);
@@ -115,7 +116,7 @@ export class RouterForwarder implements Forwarder {
     if (this.policy) out = policyStage(rx, n, out, this.policy, Direction.udp);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET, counters.now);
     if (out > 0) {
-      const written = this.tun.write(rx.slab, rx.outOffsets, rx.outLengths, out);
+      const written = whole ? this.tun.write(rx.slab, rx.outOffsets, rx.outLengths, out, rx, socket.area) : this.tun.write(rx.slab, rx.outOffsets, rx.outLengths, out);
       if (written < out) counters.dropMany(Drop.tun_write_error, out - written);
     }
   }

@@ -15,8 +15,8 @@ export class TunQueue {
   private readonly writeFlags: number;
   private readonly scratch: Buffer;
   private readonly state = new Int32Array(SEGMENT_STATE_WORDS);
-  /** Write syscalls, checksums finished: what writeBatch adds up. */
-  private readonly writes = new Int32Array(2);
+  /** Write syscalls, checksums finished, whole TSO packets written: what writeBatch adds up. */
+  private readonly writes = new Int32Array(3);
   /** The io_uring of `uring` reads; undefined with readv. */
   private readonly ring: TunRing | undefined;
   private readonly ringStats = new Int32Array(RING_STATS_WORDS);
@@ -51,13 +51,26 @@ export class TunQueue {
     return this.state[SegmentState.pending] > 0 || this.ringStats[RingStats.buffered] > 0;
   }
 
-  /** Writes slab spans from peers, coalescing runs; returns how many packets were written. */
-  write(slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number): number {
-    const written = addon.writeBatch(this.fd, slab, offsets, lengths, count, this.writeFlags, this.writes);
+  /** Whether a receive may leave kernel peers' TSO packets whole for write(): the queue takes GSO writes (a TUN with offloads). */
+  get takesWholeTso(): boolean {
+    return (this.writeFlags & (IO_VNET_HDR | IO_ETHERNET)) === IO_VNET_HDR;
+  }
+
+  /**
+   * Writes slab spans from peers, coalescing runs; returns how many packets were written. `from`:
+   * the batch and socket the spans were received with, whose whole TSO packets (b.whole) go from
+   * the socket's receive area as one GSO write each (only when takesWholeTso).
+   */
+  write(slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, from?: PacketBatch, area?: Buffer): number {
+    const written = from && area
+      ? addon.writeBatch(this.fd, slab, offsets, lengths, count, this.writeFlags, this.writes, from.whole, area, from.slotSize)
+      : addon.writeBatch(this.fd, slab, offsets, lengths, count, this.writeFlags, this.writes);
     this.counters.tunWrites(this.writes[0]);
     if (this.writes[1] > 0) this.counters.checksumsFinished(this.writes[1]);
+    if (this.writes[2] > 0) this.counters.wholeTsoWrites(this.writes[2]);
     this.writes[0] = 0;
     this.writes[1] = 0;
+    this.writes[2] = 0;
     return written;
   }
 

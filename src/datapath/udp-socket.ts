@@ -4,7 +4,7 @@
 // sending sockets, one per inner flow (native/src/flow_hash.h), so that peers' RSS and
 // SO_REUSEPORT spread our flows over their shards as they spread a kernel VXLAN's.
 import { addon, RECV_SCRATCH_BYTES, RECV_STATE_WORDS, RecvState, UDP_STATE_WORDS, UdpState } from '../native/addon.js';
-import type { ShardCounters } from './counters.js';
+import { Direction, type ShardCounters } from './counters.js';
 import type { PacketBatch } from './packet-batch.js';
 
 /** Told when GSO goes on or off: the errno that turned it off, and when it is tried again (0: never). */
@@ -42,15 +42,29 @@ export class UdpSocket {
     addon.udpGro(fd);
   }
 
-  /** One recvmmsg at most, cut into the batch's slots at `offset`; returns how many (0: none waiting). */
-  receive(b: PacketBatch, offset: number): number {
-    const n = addon.recvBatch(this.fd, b.slab, b.slotSize, offset, b.capacity, b.sizes, b.addrs, this.scratch, this.recvState, this.maxInner);
+  /**
+   * One recvmmsg at most, cut into the batch's slots at `offset`; returns how many (0: none
+   * waiting). `whole`: the caller's TUN takes GSO writes, so a kernel peer's TSO packet stays whole
+   * in the receive area (b.whole says which slots stand for one) until the next receive; the caller
+   * writes it with `area`.
+   */
+  receive(b: PacketBatch, offset: number, whole = false): number {
+    const n = addon.recvBatch(this.fd, b.slab, b.slotSize, offset, b.capacity, b.sizes, b.addrs, this.scratch, this.recvState, this.maxInner, whole ? b.whole : undefined);
     const s = this.recvState;
     if (s[RecvState.groBuffers] !== 0) {
       this.counters.groBuffers(this.family, s[RecvState.groBuffers]);
       s[RecvState.groBuffers] = 0;
     }
+    if (s[RecvState.wholeTsos] !== 0) {
+      this.counters.morePackets(Direction.udp, s[RecvState.wholePackets] - s[RecvState.wholeTsos]);
+      s[RecvState.wholeTsos] = s[RecvState.wholePackets] = 0;
+    }
     return n;
+  }
+
+  /** Where the whole TSO packets of the last receive wait, for the TUN write. */
+  get area(): Buffer {
+    return this.scratch;
   }
 
   /** Whether received datagrams wait to be cut into slots: receive again before polling. */

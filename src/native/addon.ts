@@ -2,6 +2,8 @@
 // Each call moves a batch; buffers, size and address arrays are owned by the caller and reused.
 import { createRequire } from 'node:module';
 
+export { WHOLE_WORDS, WholeWord } from './whole-tso.js';
+
 /** tunOpen flags. */
 export const TUN_TAP = 1; // IFF_TAP instead of IFF_TUN
 export const TUN_MULTI_QUEUE = 2; // IFF_MULTI_QUEUE: one fd per queue
@@ -44,12 +46,13 @@ export const UdpState = Object.freeze({ gso: 0, offErrno: 1, backoffMs: 2, at: 3
  * recvBatch with a receive area: each recvmmsg message has 64 KiB, so that a UDP GRO buffer or a
  * kernel peer's unsegmented tunnel GSO packet arrives whole and is cut into one VXLAN datagram per
  * slot (native/src/udp_gro.h). The state words keep what is not cut yet between calls:
- * state[messages] > 0 while some is; state[groBuffers] counts the messages that filled more than
- * one slot (the caller takes and zeroes it).
+ * state[messages] > 0 while some is; state[groBuffers] counts the messages that held more than
+ * one datagram, state[wholeTsos] the inner TSO packets left whole in one slot and
+ * state[wholePackets] the segments those stand for (the caller takes and zeroes these three).
  */
 export const RECV_SCRATCH_BYTES = 64 * 65_536;
-export const RECV_STATE_WORDS = 4 + 6 * 64;
-export const RecvState = Object.freeze({ messages: 0, groBuffers: 3 });
+export const RECV_STATE_WORDS = 6 + 6 * 64;
+export const RecvState = Object.freeze({ messages: 0, groBuffers: 3, wholeTsos: 4, wholePackets: 5 });
 
 export interface TunHandle {
   fd: number;
@@ -84,8 +87,12 @@ export interface Addon {
    * Writes packets slab[offsets[i] .. + lengths[i]] for i < count; a failed packet is skipped.
    * Returns how many were written; adds the write syscalls made to stats[0] and, with
    * IO_FINISH_CHECKSUMS, the checksums finished to stats[1]. `flags`: IO_VNET_HDR, IO_COALESCE, IO_ETHERNET, IO_FINISH_CHECKSUMS.
+   * `whole`, `area`, `slotSize` (with IO_VNET_HDR | IO_COALESCE on a TUN): the words recvBatch
+   * wrote beside slab's slots of `slotSize` bytes and its receive area; a packet that is the first
+   * segment of a TSO packet left whole (checked again here) goes as that whole packet, one GSO
+   * write, counted in stats[2].
    */
-  writeBatch(fd: number, slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, flags?: number, stats?: Int32Array): number;
+  writeBatch(fd: number, slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, flags?: number, stats?: Int32Array, whole?: Int32Array, area?: Buffer, slotSize?: number): number;
 
   /** A blocking UDP socket bound to bindAddr:port with SO_REUSEPORT, close-on-exec. family 6 sets IPV6_V6ONLY. */
   udpOpen(family: 4 | 6, bindAddr: string, port: number): number;
@@ -106,8 +113,11 @@ export interface Addon {
    * to addrs[4i .. 4i+3] as host-order 32-bit words (IPv4: word 0 only, the rest 0). A message
    * that does not check out (truncated, larger than a slot and not a TSO packet, lengths that
    * disagree) fills one slot with size -1. Returns how many slots were filled (0: none waiting).
+   * `whole` (WHOLE_WORDS per slot; only when the caller's TUN takes GSO writes): a TSO packet of
+   * only ACK / ACK|PSH segments is not cut; its slot gets its first segment, and the words say so
+   * (see WholeWord) until the next call, when the receive area is reused.
    */
-  recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array, scratch: Buffer, state: Int32Array, maxInner: number): number;
+  recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, addrs: Uint32Array, scratch: Buffer, state: Int32Array, maxInner: number, whole?: Int32Array): number;
   /** Sets UDP_GRO on a socket: coalesced datagrams arrive as one buffer with their gso_size. Returns 0, or setsockopt's errno. */
   udpGro(fd: number): number;
   /** Fills a socket's state (UDP_STATE_WORDS): GSO on when the kernel knows UDP_SEGMENT. Returns 0, or getsockopt's errno. */

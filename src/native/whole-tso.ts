@@ -1,0 +1,7 @@
+// The words recvBatch writes beside each slot when inner TSO packets may stay whole
+// (native/src/received_whole.h): a slot whose `segments` is 2 or more holds only the first
+// segment of a kernel peer's unsegmented TSO packet, which waits in the socket's receive area and
+// goes to the TUN as one GSO write; it stands for `segments` packets and `bytes` inner IP bytes
+// (what cutting it would have made). The other words are the native write's and checked there.
+export const WHOLE_WORDS = 6;
+export const WholeWord = Object.freeze({ segments: 0, bytes: 1 });
