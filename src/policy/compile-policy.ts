@@ -18,7 +18,7 @@ import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } f
 import { PolicyIndex } from './policy-index.js';
 import { PROTOCOL_NUMBERS } from './reference.js';
 import { ruleListsOf, type RuleApplication, type RuleLists } from './rule-lists.js';
-import type { PolicyWorld } from './world.js';
+import type { PolicyPod, PolicyWorld } from './world.js';
 
 export interface CompiledPolicyBuffer {
   /** Immutable once built: post it to the workers, build a CompiledPolicy from it there. */
@@ -29,8 +29,9 @@ export interface CompiledPolicyBuffer {
   problems: PolicyProblem[];
 }
 
-export function compilePolicy(world: PolicyWorld, generation: number): CompiledPolicyBuffer {
-  return compilePolicyIndex(new PolicyIndex(world), generation);
+/** `slots`: each slot's pod (VACANT: none), as a PolicyCompiler placed them (PolicyCompiler.slots()); else the pods in world order. */
+export function compilePolicy(world: PolicyWorld, generation: number, slots?: readonly PolicyPod[]): CompiledPolicyBuffer {
+  return compilePolicyIndex(new PolicyIndex(world, undefined, slots), generation);
 }
 
 /** How many warm() runs it takes until a change compiles at its optimized speed (bench/policy-compile.ts, 5,000 pods, 1,000 policies). */
@@ -49,6 +50,11 @@ export class PolicyCompiler {
     const index = new PolicyIndex(world, this.previous);
     this.previous = index;
     return compilePolicyIndex(index, generation, this.kept);
+  }
+
+  /** Each slot's pod in the last world compiled (VACANT: none): the pod indices of its buffer. */
+  slots(): readonly PolicyPod[] {
+    return this.previous?.pods ?? [];
   }
 
   /**
@@ -338,14 +344,14 @@ class RuleList {
 
 type PodsPeer = ParsedPeer & { kind: 'pods' };
 
-/** Each pod set's record, by the set (an index keeps its pod sets while nothing they depend on changed), for a pod count. */
-const podSetRecords = new WeakMap<readonly number[], { podCount: number; words: Int32Array }>();
+/** Each pod set's record, by the set (an index keeps its pod sets while nothing they depend on changed), for a bitset size. */
+const podSetRecords = new WeakMap<readonly number[], { bitsetWords: number; words: Int32Array }>();
 
 /** A pod set's record: a sorted list or a bitset, whichever is smaller. */
 function podSetRecord(members: readonly number[], podCount: number): Int32Array {
-  const kept = podSetRecords.get(members);
-  if (kept !== undefined && kept.podCount === podCount) return kept.words;
   const bitsetWords = (podCount + 31) >>> 5;
+  const kept = podSetRecords.get(members);
+  if (kept !== undefined && kept.bitsetWords === bitsetWords) return kept.words;
   let words: Int32Array;
   if (members.length <= bitsetWords) {
     words = new Int32Array(2 + members.length);
@@ -358,7 +364,7 @@ function podSetRecord(members: readonly number[], podCount: number): Int32Array 
     words[1] = bitsetWords;
     for (const m of members) words[2 + (m >>> 5)] |= 1 << (m & 31);
   }
-  podSetRecords.set(members, { podCount, words });
+  podSetRecords.set(members, { bitsetWords, words });
   return words;
 }
 

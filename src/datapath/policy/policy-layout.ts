@@ -27,7 +27,10 @@ export const A_POD = 4;
 export const A_NODE = 5;
 export const ADDRESS_WORDS = 6;
 
-/** Per pod (index = the pod's place in the compiled pod list). */
+/**
+ * Per pod, by its slot: a pod keeps its slot while it lives, a deleted pod's slot is vacant (node
+ * −1, not isolated, no rule lists, no address leads to it) until a pod added takes it.
+ */
 export const P_NODE = 0;
 /** First policy isolating the pod for ingress, -1 when none. */
 export const P_INGRESS_ISOLATED_BY = 1;
