@@ -6,11 +6,10 @@
 // the destination pod's container ports (one small list per pod).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
-  ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, HEADER_WORDS, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_MAGIC, H_PODS_OFF, H_POD_COUNT, H_POLICY_COUNT,
-  H_RULES_OFF, H_RULE_COUNT, H_TOTAL_WORDS, NAMED_PORT_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST, POD_WORDS, POLICY_MAGIC, PORT_NAMED,
-  PORT_RANGE, PORT_WORDS, P_EGRESS_ISOLATED_BY, P_EGRESS_RULES_COUNT, P_EGRESS_RULES_OFF, P_INGRESS_ISOLATED_BY, P_INGRESS_RULES_COUNT, P_INGRESS_RULES_OFF,
-  P_NAMED_PORTS_COUNT, P_NAMED_PORTS_OFF, P_NODE, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
-  addressHash, addressWord,
+  ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, HEADER_WORDS, H_EGRESS_LISTS_OFF, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_INGRESS_LISTS_OFF, H_MAGIC,
+  H_NAMED_PORTS_OFF, H_PODS_OFF, H_POD_COUNT, H_POLICY_COUNT, H_RULES_OFF, H_RULE_COUNT, H_TOTAL_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST,
+  POLICY_MAGIC, PORT_NAMED, PORT_RANGE, PORT_WORDS, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
+  addressHash, addressWord, podArrayOffsets,
 } from '../datapath/policy/policy-layout.js';
 import type { MappedPrefix } from './mapped-address.js';
 import type { AddressVisitor, PodDirectory } from './pod-directory.js';
@@ -152,7 +151,8 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number, kept?
   const capacity = hash.length / ADDRESS_WORDS;
   const hashOff = HEADER_WORDS;
   const podsOff = hashOff + hash.length;
-  const rulesOff = podsOff + podCount * POD_WORDS;
+  const podArrays = podArrayOffsets(podCount);
+  const rulesOff = podsOff + podArrays.words;
   const poolOff = rulesOff + rules.length * RULE_WORDS;
   const ingressListsOff = poolOff + pool.length;
   const egressListsOff = ingressListsOff + lists.ingress.length;
@@ -170,22 +170,17 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number, kept?
   w[H_PODS_OFF] = podsOff;
   w[H_RULES_OFF] = rulesOff;
   w[H_RULE_COUNT] = rules.length;
+  w[H_INGRESS_LISTS_OFF] = ingressListsOff;
+  w[H_EGRESS_LISTS_OFF] = egressListsOff;
+  w[H_NAMED_PORTS_OFF] = namedOff;
 
   w.set(hash, hashOff);
-
-  // Per pod: its node, isolation, rule lists and named ports.
-  const nodes = nodesOf(index.directory);
-  for (let i = 0, p = podsOff; i < podCount; i++, p += POD_WORDS) {
-    w[p + P_NODE] = nodes[i];
-    w[p + P_INGRESS_ISOLATED_BY] = isolatedBy.ingress[i];
-    w[p + P_EGRESS_ISOLATED_BY] = isolatedBy.egress[i];
-    w[p + P_INGRESS_RULES_OFF] = ingressListsOff + listStart.ingress[i];
-    w[p + P_INGRESS_RULES_COUNT] = listStart.ingress[i + 1] - listStart.ingress[i];
-    w[p + P_EGRESS_RULES_OFF] = egressListsOff + listStart.egress[i];
-    w[p + P_EGRESS_RULES_COUNT] = listStart.egress[i + 1] - listStart.egress[i];
-    w[p + P_NAMED_PORTS_OFF] = namedOff + named.starts[i];
-    w[p + P_NAMED_PORTS_COUNT] = (named.starts[i + 1] - named.starts[i]) / NAMED_PORT_WORDS;
-  }
+  w.set(nodesOf(index.directory), podsOff + podArrays.node);
+  w.set(isolatedBy.ingress, podsOff + podArrays.ingressIsolatedBy);
+  w.set(isolatedBy.egress, podsOff + podArrays.egressIsolatedBy);
+  w.set(listStart.ingress, podsOff + podArrays.ingressStarts);
+  w.set(listStart.egress, podsOff + podArrays.egressStarts);
+  w.set(named.starts, podsOff + podArrays.namedPortStarts);
   for (let i = 0, at = rulesOff; i < rules.length; i++, at += RULE_WORDS) {
     const k = i * RULE_WORDS;
     w[at + R_POLICY] = rules.words[k + R_POLICY];
