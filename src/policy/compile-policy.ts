@@ -14,6 +14,7 @@ import {
 import type { MappedPrefix } from './mapped-address.js';
 import type { AddressVisitor, PodDirectory } from './pod-directory.js';
 import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
+import { patchedLists, type PerPodLists } from './per-pod-lists.js';
 import { PolicyIndex } from './policy-index.js';
 import { PROTOCOL_NUMBERS } from './reference.js';
 import { ruleListsOf, type RuleApplication, type RuleLists } from './rule-lists.js';
@@ -139,7 +140,7 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number, kept?
       applications.push({ dir, policy: policy.index, pods: selected, first, count: rules.length - first });
     }
   }
-  const ruleLists = ruleListsOf(applications, podCount, kept?.ruleLists);
+  const ruleLists = ruleListsOf(applications, podCount, kept?.ruleLists, index.changedSlots);
   if (kept) kept.ruleLists = ruleLists;
   const { isolatedBy, list: lists } = ruleLists;
   const listStart = ruleLists.start;
@@ -175,7 +176,7 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number, kept?
   w[H_NAMED_PORTS_OFF] = namedOff;
 
   w.set(hash, hashOff);
-  w.set(nodesOf(index.directory), podsOff + podArrays.node);
+  w.set(nodesOf(index), podsOff + podArrays.node);
   w.set(isolatedBy.ingress, podsOff + podArrays.ingressIsolatedBy);
   w.set(isolatedBy.egress, podsOff + podArrays.egressIsolatedBy);
   w.set(listStart.ingress, podsOff + podArrays.ingressStarts);
@@ -363,47 +364,57 @@ function podSetRecord(members: readonly number[], podCount: number): Int32Array 
   return words;
 }
 
-/** Every pod's named container ports that policies refer to, NAMED_PORT_WORDS each, and where each pod's start (starts[podCount]: the end). */
-interface NamedPortWords {
-  words: Int32Array;
-  starts: Int32Array;
-}
+/** Each directory placement's named-port words (every pod's named container ports that policies refer to), for the named-port ids they were built with. */
+const namedPortWords = new WeakMap<object, { ids: string; named: PerPodLists }>();
 
-/** Each directory placement's named-port words, for the named-port ids they were built with. */
-const namedPortWords = new WeakMap<object, { ids: string; named: NamedPortWords }>();
-
-function namedPortsOf(index: PolicyIndex, names: Map<string, number>): NamedPortWords {
+function namedPortsOf(index: PolicyIndex, names: Map<string, number>): PerPodLists {
+  const { directory } = index;
   const ids = [...names.keys()].join('\n');
-  const kept = namedPortWords.get(index.directory.placement);
+  const kept = namedPortWords.get(directory.placement);
   if (kept !== undefined && kept.ids === ids) return kept.named;
   const podCount = index.pods.length;
-  const starts = new Int32Array(podCount + 1);
-  const words: number[] = [];
-  for (let i = 0; i < podCount; i++) {
-    starts[i] = words.length;
-    if (names.size === 0) continue;
-    for (const port of index.pods[i].ports) {
-      const id = port.name === undefined ? undefined : names.get(port.name);
-      if (id === undefined) continue;
-      words.push(id, PROTOCOL_NUMBERS[port.protocol], port.port);
+  const before = directory.placedFrom === undefined ? undefined : namedPortWords.get(directory.placedFrom);
+  let named: PerPodLists;
+  if (before !== undefined && before.ids === ids && index.changedSlots !== undefined) {
+    named = patchedLists(before.named, podCount, index.changedSlots, index.changedSlots.map((slot) => namedPortWordsOf(index.pods[slot], names)));
+  } else {
+    const starts = new Int32Array(podCount + 1);
+    const words: number[] = [];
+    for (let i = 0; i < podCount; i++) {
+      starts[i] = words.length;
+      if (names.size > 0) for (const v of namedPortWordsOf(index.pods[i], names)) words.push(v);
     }
+    starts[podCount] = words.length;
+    named = { words: Int32Array.from(words), starts };
   }
-  starts[podCount] = words.length;
-  const named = { words: Int32Array.from(words), starts };
-  namedPortWords.set(index.directory.placement, { ids, named });
+  namedPortWords.set(directory.placement, { ids, named });
   return named;
+}
+
+/** A pod's named ports that policies refer to, NAMED_PORT_WORDS each. */
+function namedPortWordsOf(pod: PolicyPod, names: Map<string, number>): number[] {
+  const words: number[] = [];
+  for (const port of pod.ports) {
+    const id = port.name === undefined ? undefined : names.get(port.name);
+    if (id !== undefined) words.push(id, PROTOCOL_NUMBERS[port.protocol], port.port);
+  }
+  return words;
 }
 
 /** Each directory placement's pods' nodes, as indices in nodeNames. */
 const podNodes = new WeakMap<object, Int32Array>();
 
-function nodesOf(directory: PodDirectory): Int32Array {
+function nodesOf(index: PolicyIndex): Int32Array {
+  const { directory } = index;
   let nodes = podNodes.get(directory.placement);
-  if (nodes === undefined) {
-    nodes = new Int32Array(directory.pods.length);
-    for (let i = 0; i < nodes.length; i++) nodes[i] = directory.podNode(i);
-    podNodes.set(directory.placement, nodes);
-  }
+  if (nodes !== undefined) return nodes;
+  nodes = new Int32Array(directory.pods.length);
+  const before = directory.placedFrom === undefined ? undefined : podNodes.get(directory.placedFrom);
+  if (before !== undefined && index.changedSlots !== undefined) {
+    nodes.set(before);
+    for (const slot of index.changedSlots) nodes[slot] = directory.podNode(slot);
+  } else for (let i = 0; i < nodes.length; i++) nodes[i] = directory.podNode(i);
+  podNodes.set(directory.placement, nodes);
   return nodes;
 }
 

@@ -46,6 +46,8 @@ interface DirectoryParts {
   slotOf: Map<PolicyPod, number>;
   vacant: readonly number[];
   placement: object;
+  /** The placement of the directory this one was patched from when the patch gave it a new one. */
+  placedFrom: object | undefined;
   nodeNames: string[];
   nodeIndex: Map<string, number>;
   nodeByAddress: Map<string, number>;
@@ -70,6 +72,11 @@ export class PodDirectory {
    * its addresses (only labels changed): what is built from those alone is kept by it.
    */
   readonly placement: object;
+  /**
+   * When next() patched this directory from one with another placement, that placement: what was
+   * built from it can be patched for next()'s changes rather than built again.
+   */
+  readonly placedFrom: object | undefined;
   private readonly p: DirectoryParts;
 
   private constructor(parts: DirectoryParts) {
@@ -77,6 +84,7 @@ export class PodDirectory {
     this.pods = parts.pods;
     this.nodeNames = parts.nodeNames;
     this.placement = parts.placement;
+    this.placedFrom = parts.placedFrom;
   }
 
   /** The directory of a world; `slots`: each slot's pod (VACANT: none), else the slotted pods in world order. */
@@ -89,6 +97,7 @@ export class PodDirectory {
       slotOf: new Map(),
       vacant: [],
       placement: {},
+      placedFrom: undefined,
       nodeNames: [],
       nodeIndex: new Map(),
       nodeByAddress: new Map(),
@@ -132,7 +141,7 @@ export class PodDirectory {
     const hostNetworkPods = pods.filter((pod) => pod.hostNetwork);
     if (!sameItems(this.p.worldNodes, nodes) || !sameItems(this.p.hostNetworkPods, hostNetworkPods)) return { directory: PodDirectory.of(pods, nodes, slots), changes: undefined };
     const p = this.p;
-    const parts: DirectoryParts = { ...p, worldPods: pods, hostNetworkPods, pods: slots, vacant };
+    const parts: DirectoryParts = { ...p, worldPods: pods, hostNetworkPods, pods: slots, vacant, placedFrom: undefined };
     if (changes.length > 0) {
       parts.slotOf = new Map(p.slotOf);
       for (const c of changes) {
@@ -292,6 +301,7 @@ export class PodDirectory {
   /** Moves the addresses, namespace lists and port names of `changes` into `parts` (copies of this directory's). */
   private place(parts: DirectoryParts, changes: readonly PodChange[], namespaces: ReadonlySet<string>): void {
     parts.placement = {};
+    parts.placedFrom = this.placement;
     parts.podByAddress = new Map(this.p.podByAddress);
     parts.claimants = new Map(this.p.claimants);
     parts.portNameCounts = new Map(this.p.portNameCounts);

@@ -49,6 +49,8 @@ export class PolicyIndex {
   /** Node names, in world order, then any only named by a pod. */
   readonly nodeNames: string[];
   readonly directory: PodDirectory;
+  /** The slots whose pod changed since `previous` (ascending), undefined when the directory was built anew. */
+  readonly changedSlots: readonly number[] | undefined;
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
   private readonly selected = new Map<ParsedPolicy, readonly number[]>();
   /** Parsed policies by the object each was parsed from. */
@@ -76,6 +78,7 @@ export class PolicyIndex {
     this.nodeNames = this.directory.nodeNames;
     /** Slots whose pod changed; undefined when the directory was built anew (nothing is kept). */
     const changes = next?.changes;
+    this.changedSlots = changes?.map((c) => c.slot).sort((a, b) => a - b);
     const namespacesSame = previous !== undefined && sameItems(previous.world.namespaces, world.namespaces);
     this.members = changes === undefined ? new Map() : changes.length === 0 && namespacesSame ? previous!.members : this.keptMembers(previous!, changes);
     this.policies = world.policies.map((np, i) => {
