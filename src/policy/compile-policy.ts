@@ -12,7 +12,7 @@ import {
   addressHash, addressWord, podArrayOffsets,
 } from '../datapath/policy/policy-layout.js';
 import type { MappedPrefix } from './mapped-address.js';
-import type { AddressVisitor, PodDirectory } from './pod-directory.js';
+import { addressHashOf } from './address-hash.js';
 import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
 import { patchedLists, type PerPodLists } from './per-pod-lists.js';
 import { PolicyIndex } from './policy-index.js';
@@ -416,48 +416,6 @@ function nodesOf(index: PolicyIndex): Int32Array {
   } else for (let i = 0; i < nodes.length; i++) nodes[i] = directory.podNode(i);
   podNodes.set(directory.placement, nodes);
   return nodes;
-}
-
-/** Each directory placement's address hash, built at its first compile: a change of policies, namespaces or labels copies it. */
-const addressHashes = new WeakMap<object, Int32Array>();
-
-/** The address hash of every pod IP and node address, at most half full, as the buffer holds it. */
-function addressHashOf(directory: PodDirectory): Int32Array {
-  let hash = addressHashes.get(directory.placement);
-  if (hash !== undefined) return hash;
-  const addressCount = directory.addressCount();
-  let capacity = 8;
-  while (capacity < addressCount * 2) capacity *= 2;
-  hash = new Int32Array(capacity * ADDRESS_WORDS);
-  for (let i = 0; i < capacity; i++) {
-    hash[i * ADDRESS_WORDS + A_POD] = -1;
-    hash[i * ADDRESS_WORDS + A_NODE] = -1;
-  }
-  directory.forEachAddress(new AddressHashWriter(hash, capacity));
-  addressHashes.set(directory.placement, hash);
-  return hash;
-}
-
-/** Writes each address into the open-addressing hash (linear probing, at most half full). */
-class AddressHashWriter implements AddressVisitor {
-  constructor(
-    private readonly hash: Int32Array,
-    private readonly capacity: number,
-  ) {}
-
-  address(a0: number, a1: number, a2: number, a3: number, pod: number, node: number): void {
-    const { hash } = this;
-    const mask = this.capacity - 1;
-    let i = addressHash(a0, a1, a2, a3) & mask;
-    while (hash[i * ADDRESS_WORDS + A_POD] >= 0 || hash[i * ADDRESS_WORDS + A_NODE] >= 0) i = (i + 1) & mask;
-    const s = i * ADDRESS_WORDS;
-    hash[s + A_ADDR] = a0;
-    hash[s + A_ADDR + 1] = a1;
-    hash[s + A_ADDR + 2] = a2;
-    hash[s + A_ADDR + 3] = a3;
-    hash[s + A_POD] = pod;
-    hash[s + A_NODE] = node;
-  }
 }
 
 function pushPrefix(words: number[], p: MappedPrefix): void {

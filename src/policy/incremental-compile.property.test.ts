@@ -1,6 +1,7 @@
 // Differential property: the daemon's PolicyCompiler, which keeps the work of the world before
 // wherever the new world holds the same objects and keeps each pod in its slot, builds word for
-// word the buffer a compile from scratch builds given the same slots, with the same names and
+// word the buffer a compile from scratch builds given the same slots (its address hash: the same
+// entries, each reached by its probe, in slots that may differ), with the same names and
 // problems, and decides every drawn flow as the reference semantics of the world do, after every
 // change of a random sequence (a policy, pod, namespace or node replaced, added or removed; a pod
 // or namespace relabelled; several of these in one world; or nothing changed), as the Kubernetes
@@ -11,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { NAMESPACES, NODE_ADDRESSES, flow, labels, pod, policy, world } from '../../test/policy-worlds.js';
 import { propertyRuns } from '../../test/property-runs.js';
 import { CompiledPolicy } from '../datapath/policy/compiled-policy.js';
+import { ADDRESS_WORDS, A_NODE, A_POD, H_HASH_OFF, H_PODS_OFF, addressHash } from '../datapath/policy/policy-layout.js';
 import { FLOW_ALLOW, FLOW_DENY_INGRESS } from '../datapath/policy/flow-decider.js';
 import { compilePolicy, PolicyCompiler } from './compile-policy.js';
 import { mappedAddress } from './mapped-address.js';
@@ -39,6 +41,31 @@ const single: fc.Arbitrary<Change> = fc.oneof(
 );
 // Changes that reach the compiler in one world (the source coalesces a burst of events).
 const change: fc.Arbitrary<Change> = fc.oneof(single, single, single, fc.record({ kind: fc.constant('several' as const), changes: fc.array(single, { minLength: 2, maxLength: 4 }) }));
+
+/** Word for word, but for the address hash: the same entries there, each in a slot its probe reaches. */
+function expectSameBuffer(got: SharedArrayBuffer, want: SharedArrayBuffer, what: string): void {
+  const g = new Int32Array(got);
+  const w = new Int32Array(want);
+  expect(g.length, what).toBe(w.length);
+  const from = w[H_HASH_OFF];
+  const to = w[H_PODS_OFF];
+  expect([...g.subarray(0, from), ...g.subarray(to)], what).toEqual([...w.subarray(0, from), ...w.subarray(to)]);
+  expect(hashEntries(g, from, to), what).toEqual(hashEntries(w, from, to));
+}
+
+/** The hash's entries as text, sorted; fails unless each is reached by probing from its home slot. */
+function hashEntries(w: Int32Array, from: number, to: number): string[] {
+  const slots = (to - from) / ADDRESS_WORDS;
+  const empty = (i: number) => w[from + i * ADDRESS_WORDS + A_POD] < 0 && w[from + i * ADDRESS_WORDS + A_NODE] < 0;
+  const entries: string[] = [];
+  for (let i = 0; i < slots; i++) {
+    if (empty(i)) continue;
+    const s = from + i * ADDRESS_WORDS;
+    for (let j = addressHash(w[s], w[s + 1], w[s + 2], w[s + 3]) & (slots - 1); j !== i; j = (j + 1) & (slots - 1)) expect(empty(j), `slot ${j} on the probe to ${i}`).toBe(false);
+    entries.push([...w.subarray(s, s + ADDRESS_WORDS)].join(' '));
+  }
+  return entries.sort();
+}
 
 /** The world after `c`: new lists, every object not changed shared with `w`. */
 function applied(w: PolicyWorld, c: Change, step: number): PolicyWorld {
@@ -99,7 +126,7 @@ describe('incremental NetworkPolicy compile', () => {
           const incremental = compiler.compile(w, step + 2);
           const slots = compiler.slots();
           const scratch = compilePolicy(w, step + 2, slots);
-          expect(new Int32Array(incremental.sab), `after ${JSON.stringify(c)}`).toEqual(new Int32Array(scratch.sab));
+          expectSameBuffer(incremental.sab, scratch.sab, `after ${JSON.stringify(c)}`);
           expect(incremental.policyNames).toEqual(scratch.policyNames);
           expect(incremental.problems).toEqual(scratch.problems);
           // The slots hold the world's pods with an IP and without hostNetwork, each once.

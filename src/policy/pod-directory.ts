@@ -48,6 +48,8 @@ interface DirectoryParts {
   placement: object;
   /** The placement of the directory this one was patched from when the patch gave it a new one. */
   placedFrom: object | undefined;
+  /** Then the addresses whose owner the patch changed. */
+  movedAddresses: readonly string[];
   nodeNames: string[];
   nodeIndex: Map<string, number>;
   nodeByAddress: Map<string, number>;
@@ -98,6 +100,7 @@ export class PodDirectory {
       vacant: [],
       placement: {},
       placedFrom: undefined,
+      movedAddresses: [],
       nodeNames: [],
       nodeIndex: new Map(),
       nodeByAddress: new Map(),
@@ -141,7 +144,7 @@ export class PodDirectory {
     const hostNetworkPods = pods.filter((pod) => pod.hostNetwork);
     if (!sameItems(this.p.worldNodes, nodes) || !sameItems(this.p.hostNetworkPods, hostNetworkPods)) return { directory: PodDirectory.of(pods, nodes, slots), changes: undefined };
     const p = this.p;
-    const parts: DirectoryParts = { ...p, worldPods: pods, hostNetworkPods, pods: slots, vacant, placedFrom: undefined };
+    const parts: DirectoryParts = { ...p, worldPods: pods, hostNetworkPods, pods: slots, vacant, placedFrom: undefined, movedAddresses: [] };
     if (changes.length > 0) {
       parts.slotOf = new Map(p.slotOf);
       for (const c of changes) {
@@ -197,6 +200,12 @@ export class PodDirectory {
       }
     }
     for (const [key, node] of nodeByAddress) if (!podByAddress.has(key)) visitor.address(keyWord(key, 0), keyWord(key, 1), keyWord(key, 2), keyWord(key, 3), -1, node);
+  }
+
+  /** Each address whose owner next() changed when it patched this directory from `placedFrom`, as forEachAddress gives them (-1 -1: no one has it now). */
+  forEachMovedAddress(visitor: AddressVisitor): void {
+    const { podByAddress, nodeByAddress } = this.p;
+    for (const key of this.p.movedAddresses) visitor.address(keyWord(key, 0), keyWord(key, 1), keyWord(key, 2), keyWord(key, 3), podByAddress.get(key) ?? -1, nodeByAddress.get(key) ?? -1);
   }
 
   /** A pod's node as an index in `nodeNames`, -1 when unscheduled (or vacant). */
@@ -302,19 +311,27 @@ export class PodDirectory {
   private place(parts: DirectoryParts, changes: readonly PodChange[], namespaces: ReadonlySet<string>): void {
     parts.placement = {};
     parts.placedFrom = this.placement;
+    const moved = new Set<string>();
     parts.podByAddress = new Map(this.p.podByAddress);
     parts.claimants = new Map(this.p.claimants);
     parts.portNameCounts = new Map(this.p.portNameCounts);
     for (const c of changes) {
       if (c.before === undefined) continue;
-      for (const key of addressKeysOf(c.before)) release(parts, key, c.slot);
+      for (const key of addressKeysOf(c.before)) {
+        release(parts, key, c.slot);
+        moved.add(key);
+      }
       countPortNames(parts.portNameCounts, c.before, -1);
     }
     for (const c of changes) {
       if (c.after === undefined) continue;
-      for (const key of addressKeysOf(c.after)) claim(parts, key, c.slot);
+      for (const key of addressKeysOf(c.after)) {
+        claim(parts, key, c.slot);
+        moved.add(key);
+      }
       countPortNames(parts.portNameCounts, c.after, 1);
     }
+    parts.movedAddresses = [...moved];
     parts.podsByNamespace = new Map(this.p.podsByNamespace);
     for (const ns of namespaces) {
       const leaving = new Set<number>();
