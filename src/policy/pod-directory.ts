@@ -56,6 +56,7 @@ interface DirectoryParts {
   podByAddress: Map<string, number>;
   claimants: Map<string, readonly number[]>;
   portNameCounts: Map<string, number>;
+  portNames: object;
   podsByNamespace: Map<string, readonly number[]>;
   podsByLabel: Map<string, Map<string, Map<string, number[]>>>;
 }
@@ -79,6 +80,8 @@ export class PodDirectory {
    * built from it can be patched for next()'s changes rather than built again.
    */
   readonly placedFrom: object | undefined;
+  /** The same object while the set of named container ports (hasPortName) is the same. */
+  readonly portNames: object;
   private readonly p: DirectoryParts;
 
   private constructor(parts: DirectoryParts) {
@@ -87,6 +90,7 @@ export class PodDirectory {
     this.nodeNames = parts.nodeNames;
     this.placement = parts.placement;
     this.placedFrom = parts.placedFrom;
+    this.portNames = parts.portNames;
   }
 
   /** The directory of a world; `slots`: each slot's pod (VACANT: none), else the slotted pods in world order. */
@@ -107,6 +111,7 @@ export class PodDirectory {
       podByAddress: new Map(),
       claimants: new Map(),
       portNameCounts: new Map(),
+      portNames: {},
       podsByNamespace: new Map(),
       podsByLabel: new Map(),
     };
@@ -332,6 +337,8 @@ export class PodDirectory {
       countPortNames(parts.portNameCounts, c.after, 1);
     }
     parts.movedAddresses = [...moved];
+    const names = parts.portNameCounts;
+    if (names.size !== this.p.portNameCounts.size || [...names.keys()].some((k) => !this.p.portNameCounts.has(k))) parts.portNames = {};
     parts.podsByNamespace = new Map(this.p.podsByNamespace);
     for (const ns of namespaces) {
       const leaving = new Set<number>();

@@ -23,6 +23,8 @@ interface PeerMembers {
 /** A policy's named ports checked against pods: the problems, and what they were found from. */
 interface NamedPortCheck {
   placement: object;
+  /** The directory's port names then (PodDirectory.portNames). */
+  portNames: object;
   /** What the policy selected, when an ingress named port was checked against it. */
   selected: readonly number[] | undefined;
   problems: PolicyProblem[];
@@ -192,19 +194,31 @@ export class PolicyIndex {
 
   // A named port that no pod it could apply to declares is valid for the API but matches
   // nothing: worth a line in the log under the policy's name. Kept per policy while the pods it
-  // was checked against are the same (what it selects, and every pod's ports for egress).
+  // was checked against are the same (what it selects, and every pod's ports for egress): in
+  // the same placement, or in the one patched from it when the port names are the same and no
+  // pod it selects changed.
   private reportUnknownNamedPorts(): void {
+    const { directory } = this;
     for (const policy of this.policies) {
       const kept = namedPortProblems.get(policy.rules);
-      const fresh = kept !== undefined && kept.placement === this.directory.placement && (kept.selected === undefined || kept.selected === this.selectedPods(policy));
-      const checked = fresh ? kept : this.unknownNamedPorts(policy);
-      if (!fresh) namedPortProblems.set(policy.rules, checked);
+      let checked: NamedPortCheck;
+      if (kept !== undefined && (kept.selected === undefined || kept.selected === this.selectedPods(policy)) && kept.placement === directory.placement) checked = kept;
+      else if (kept !== undefined && (kept.selected === undefined || kept.selected === this.selectedPods(policy)) && this.stillHolds(kept)) checked = { ...kept, placement: directory.placement };
+      else checked = this.unknownNamedPorts(policy);
+      if (checked !== kept) namedPortProblems.set(policy.rules, checked);
       for (const p of checked.problems) this.problems.push(p);
     }
   }
 
+  /** Whether a check made in the placement this directory was patched from holds in this one. */
+  private stillHolds(kept: NamedPortCheck): boolean {
+    const { directory, changedSlots } = this;
+    if (kept.placement !== directory.placedFrom || kept.portNames !== directory.portNames || changedSlots === undefined) return false;
+    return kept.selected === undefined || !changedSlots.some((slot) => kept.selected!.includes(slot));
+  }
+
   private unknownNamedPorts(policy: ParsedPolicy): NamedPortCheck {
-    const check: NamedPortCheck = { placement: this.directory.placement, selected: undefined, problems: [] };
+    const check: NamedPortCheck = { placement: this.directory.placement, portNames: this.directory.portNames, selected: undefined, problems: [] };
     for (const dir of ['ingress', 'egress'] as const) {
       if (!policy.isolates[dir]) continue;
       for (const rule of policy.rules[dir]) {
