@@ -6,19 +6,19 @@
 // the destination pod's container ports (one small list per pod).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
-  ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, HEADER_WORDS, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_MAGIC, H_PODS_OFF, H_POD_COUNT, H_POLICY_COUNT,
-  H_RULES_OFF, H_RULE_COUNT, H_TOTAL_WORDS, NAMED_PORT_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST, POD_WORDS, POLICY_MAGIC, PORT_NAMED,
-  PORT_RANGE, PORT_WORDS, P_EGRESS_ISOLATED_BY, P_EGRESS_RULES_COUNT, P_EGRESS_RULES_OFF, P_INGRESS_ISOLATED_BY, P_INGRESS_RULES_COUNT, P_INGRESS_RULES_OFF,
-  P_NAMED_PORTS_COUNT, P_NAMED_PORTS_OFF, P_NODE, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
-  addressHash, addressWord,
+  ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, HEADER_WORDS, H_EGRESS_LISTS_OFF, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_INGRESS_LISTS_OFF, H_MAGIC,
+  H_NAMED_PORTS_OFF, H_PODS_OFF, H_POD_COUNT, H_POLICY_COUNT, H_RULES_OFF, H_RULE_COUNT, H_TOTAL_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST,
+  POLICY_MAGIC, PORT_NAMED, PORT_RANGE, PORT_WORDS, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
+  addressHash, addressWord, podArrayOffsets,
 } from '../datapath/policy/policy-layout.js';
 import type { MappedPrefix } from './mapped-address.js';
-import type { AddressVisitor, PodDirectory } from './pod-directory.js';
+import { addressHashOf } from './address-hash.js';
 import type { Direction, ParsedPeer, ParsedPolicy, ParsedRule, PolicyProblem } from './parsed-policy.js';
+import { patchedLists, type PerPodLists } from './per-pod-lists.js';
 import { PolicyIndex } from './policy-index.js';
 import { PROTOCOL_NUMBERS } from './reference.js';
 import { ruleListsOf, type RuleApplication, type RuleLists } from './rule-lists.js';
-import type { PolicyWorld } from './world.js';
+import type { PolicyPod, PolicyWorld } from './world.js';
 
 export interface CompiledPolicyBuffer {
   /** Immutable once built: post it to the workers, build a CompiledPolicy from it there. */
@@ -29,8 +29,9 @@ export interface CompiledPolicyBuffer {
   problems: PolicyProblem[];
 }
 
-export function compilePolicy(world: PolicyWorld, generation: number): CompiledPolicyBuffer {
-  return compilePolicyIndex(new PolicyIndex(world), generation);
+/** `slots`: each slot's pod (VACANT: none), as a PolicyCompiler placed them (PolicyCompiler.slots()); else the pods in world order. */
+export function compilePolicy(world: PolicyWorld, generation: number, slots?: readonly PolicyPod[]): CompiledPolicyBuffer {
+  return compilePolicyIndex(new PolicyIndex(world, undefined, slots), generation);
 }
 
 /** How many warm() runs it takes until a change compiles at its optimized speed (bench/policy-compile.ts, 5,000 pods, 1,000 policies). */
@@ -49,6 +50,11 @@ export class PolicyCompiler {
     const index = new PolicyIndex(world, this.previous);
     this.previous = index;
     return compilePolicyIndex(index, generation, this.kept);
+  }
+
+  /** Each slot's pod in the last world compiled (VACANT: none): the pod indices of its buffer. */
+  slots(): readonly PolicyPod[] {
+    return this.previous?.pods ?? [];
   }
 
   /**
@@ -134,7 +140,7 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number, kept?
       applications.push({ dir, policy: policy.index, pods: selected, first, count: rules.length - first });
     }
   }
-  const ruleLists = ruleListsOf(applications, podCount, kept?.ruleLists);
+  const ruleLists = ruleListsOf(applications, podCount, kept?.ruleLists, index.changedSlots);
   if (kept) kept.ruleLists = ruleLists;
   const { isolatedBy, list: lists } = ruleLists;
   const listStart = ruleLists.start;
@@ -146,7 +152,8 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number, kept?
   const capacity = hash.length / ADDRESS_WORDS;
   const hashOff = HEADER_WORDS;
   const podsOff = hashOff + hash.length;
-  const rulesOff = podsOff + podCount * POD_WORDS;
+  const podArrays = podArrayOffsets(podCount);
+  const rulesOff = podsOff + podArrays.words;
   const poolOff = rulesOff + rules.length * RULE_WORDS;
   const ingressListsOff = poolOff + pool.length;
   const egressListsOff = ingressListsOff + lists.ingress.length;
@@ -164,22 +171,17 @@ export function compilePolicyIndex(index: PolicyIndex, generation: number, kept?
   w[H_PODS_OFF] = podsOff;
   w[H_RULES_OFF] = rulesOff;
   w[H_RULE_COUNT] = rules.length;
+  w[H_INGRESS_LISTS_OFF] = ingressListsOff;
+  w[H_EGRESS_LISTS_OFF] = egressListsOff;
+  w[H_NAMED_PORTS_OFF] = namedOff;
 
   w.set(hash, hashOff);
-
-  // Per pod: its node, isolation, rule lists and named ports.
-  const nodes = nodesOf(index.directory);
-  for (let i = 0, p = podsOff; i < podCount; i++, p += POD_WORDS) {
-    w[p + P_NODE] = nodes[i];
-    w[p + P_INGRESS_ISOLATED_BY] = isolatedBy.ingress[i];
-    w[p + P_EGRESS_ISOLATED_BY] = isolatedBy.egress[i];
-    w[p + P_INGRESS_RULES_OFF] = ingressListsOff + listStart.ingress[i];
-    w[p + P_INGRESS_RULES_COUNT] = listStart.ingress[i + 1] - listStart.ingress[i];
-    w[p + P_EGRESS_RULES_OFF] = egressListsOff + listStart.egress[i];
-    w[p + P_EGRESS_RULES_COUNT] = listStart.egress[i + 1] - listStart.egress[i];
-    w[p + P_NAMED_PORTS_OFF] = namedOff + named.starts[i];
-    w[p + P_NAMED_PORTS_COUNT] = (named.starts[i + 1] - named.starts[i]) / NAMED_PORT_WORDS;
-  }
+  w.set(nodesOf(index), podsOff + podArrays.node);
+  w.set(isolatedBy.ingress, podsOff + podArrays.ingressIsolatedBy);
+  w.set(isolatedBy.egress, podsOff + podArrays.egressIsolatedBy);
+  w.set(listStart.ingress, podsOff + podArrays.ingressStarts);
+  w.set(listStart.egress, podsOff + podArrays.egressStarts);
+  w.set(named.starts, podsOff + podArrays.namedPortStarts);
   for (let i = 0, at = rulesOff; i < rules.length; i++, at += RULE_WORDS) {
     const k = i * RULE_WORDS;
     w[at + R_POLICY] = rules.words[k + R_POLICY];
@@ -338,14 +340,14 @@ class RuleList {
 
 type PodsPeer = ParsedPeer & { kind: 'pods' };
 
-/** Each pod set's record, by the set (an index keeps its pod sets while nothing they depend on changed), for a pod count. */
-const podSetRecords = new WeakMap<readonly number[], { podCount: number; words: Int32Array }>();
+/** Each pod set's record, by the set (an index keeps its pod sets while nothing they depend on changed), for a bitset size. */
+const podSetRecords = new WeakMap<readonly number[], { bitsetWords: number; words: Int32Array }>();
 
 /** A pod set's record: a sorted list or a bitset, whichever is smaller. */
 function podSetRecord(members: readonly number[], podCount: number): Int32Array {
-  const kept = podSetRecords.get(members);
-  if (kept !== undefined && kept.podCount === podCount) return kept.words;
   const bitsetWords = (podCount + 31) >>> 5;
+  const kept = podSetRecords.get(members);
+  if (kept !== undefined && kept.bitsetWords === bitsetWords) return kept.words;
   let words: Int32Array;
   if (members.length <= bitsetWords) {
     words = new Int32Array(2 + members.length);
@@ -358,94 +360,62 @@ function podSetRecord(members: readonly number[], podCount: number): Int32Array 
     words[1] = bitsetWords;
     for (const m of members) words[2 + (m >>> 5)] |= 1 << (m & 31);
   }
-  podSetRecords.set(members, { podCount, words });
+  podSetRecords.set(members, { bitsetWords, words });
   return words;
 }
 
-/** Every pod's named container ports that policies refer to, NAMED_PORT_WORDS each, and where each pod's start (starts[podCount]: the end). */
-interface NamedPortWords {
-  words: Int32Array;
-  starts: Int32Array;
-}
+/** Each directory placement's named-port words (every pod's named container ports that policies refer to), for the named-port ids they were built with. */
+const namedPortWords = new WeakMap<object, { ids: string; named: PerPodLists }>();
 
-/** Each directory placement's named-port words, for the named-port ids they were built with. */
-const namedPortWords = new WeakMap<object, { ids: string; named: NamedPortWords }>();
-
-function namedPortsOf(index: PolicyIndex, names: Map<string, number>): NamedPortWords {
+function namedPortsOf(index: PolicyIndex, names: Map<string, number>): PerPodLists {
+  const { directory } = index;
   const ids = [...names.keys()].join('\n');
-  const kept = namedPortWords.get(index.directory.placement);
+  const kept = namedPortWords.get(directory.placement);
   if (kept !== undefined && kept.ids === ids) return kept.named;
   const podCount = index.pods.length;
-  const starts = new Int32Array(podCount + 1);
-  const words: number[] = [];
-  for (let i = 0; i < podCount; i++) {
-    starts[i] = words.length;
-    if (names.size === 0) continue;
-    for (const port of index.pods[i].ports) {
-      const id = port.name === undefined ? undefined : names.get(port.name);
-      if (id === undefined) continue;
-      words.push(id, PROTOCOL_NUMBERS[port.protocol], port.port);
+  const before = directory.placedFrom === undefined ? undefined : namedPortWords.get(directory.placedFrom);
+  let named: PerPodLists;
+  if (before !== undefined && before.ids === ids && index.changedSlots !== undefined) {
+    named = patchedLists(before.named, podCount, index.changedSlots, index.changedSlots.map((slot) => namedPortWordsOf(index.pods[slot], names)));
+  } else {
+    const starts = new Int32Array(podCount + 1);
+    const words: number[] = [];
+    for (let i = 0; i < podCount; i++) {
+      starts[i] = words.length;
+      if (names.size > 0) for (const v of namedPortWordsOf(index.pods[i], names)) words.push(v);
     }
+    starts[podCount] = words.length;
+    named = { words: Int32Array.from(words), starts };
   }
-  starts[podCount] = words.length;
-  const named = { words: Int32Array.from(words), starts };
-  namedPortWords.set(index.directory.placement, { ids, named });
+  namedPortWords.set(directory.placement, { ids, named });
   return named;
+}
+
+/** A pod's named ports that policies refer to, NAMED_PORT_WORDS each. */
+function namedPortWordsOf(pod: PolicyPod, names: Map<string, number>): number[] {
+  const words: number[] = [];
+  for (const port of pod.ports) {
+    const id = port.name === undefined ? undefined : names.get(port.name);
+    if (id !== undefined) words.push(id, PROTOCOL_NUMBERS[port.protocol], port.port);
+  }
+  return words;
 }
 
 /** Each directory placement's pods' nodes, as indices in nodeNames. */
 const podNodes = new WeakMap<object, Int32Array>();
 
-function nodesOf(directory: PodDirectory): Int32Array {
+function nodesOf(index: PolicyIndex): Int32Array {
+  const { directory } = index;
   let nodes = podNodes.get(directory.placement);
-  if (nodes === undefined) {
-    nodes = new Int32Array(directory.pods.length);
-    for (let i = 0; i < nodes.length; i++) nodes[i] = directory.podNode(i);
-    podNodes.set(directory.placement, nodes);
-  }
+  if (nodes !== undefined) return nodes;
+  nodes = new Int32Array(directory.pods.length);
+  const before = directory.placedFrom === undefined ? undefined : podNodes.get(directory.placedFrom);
+  if (before !== undefined && index.changedSlots !== undefined) {
+    nodes.set(before);
+    for (const slot of index.changedSlots) nodes[slot] = directory.podNode(slot);
+  } else for (let i = 0; i < nodes.length; i++) nodes[i] = directory.podNode(i);
+  podNodes.set(directory.placement, nodes);
   return nodes;
-}
-
-/** Each directory placement's address hash, built at its first compile: a change of policies, namespaces or labels copies it. */
-const addressHashes = new WeakMap<object, Int32Array>();
-
-/** The address hash of every pod IP and node address, at most half full, as the buffer holds it. */
-function addressHashOf(directory: PodDirectory): Int32Array {
-  let hash = addressHashes.get(directory.placement);
-  if (hash !== undefined) return hash;
-  const addressCount = directory.addressCount();
-  let capacity = 8;
-  while (capacity < addressCount * 2) capacity *= 2;
-  hash = new Int32Array(capacity * ADDRESS_WORDS);
-  for (let i = 0; i < capacity; i++) {
-    hash[i * ADDRESS_WORDS + A_POD] = -1;
-    hash[i * ADDRESS_WORDS + A_NODE] = -1;
-  }
-  directory.forEachAddress(new AddressHashWriter(hash, capacity));
-  addressHashes.set(directory.placement, hash);
-  return hash;
-}
-
-/** Writes each address into the open-addressing hash (linear probing, at most half full). */
-class AddressHashWriter implements AddressVisitor {
-  constructor(
-    private readonly hash: Int32Array,
-    private readonly capacity: number,
-  ) {}
-
-  address(a0: number, a1: number, a2: number, a3: number, pod: number, node: number): void {
-    const { hash } = this;
-    const mask = this.capacity - 1;
-    let i = addressHash(a0, a1, a2, a3) & mask;
-    while (hash[i * ADDRESS_WORDS + A_POD] >= 0 || hash[i * ADDRESS_WORDS + A_NODE] >= 0) i = (i + 1) & mask;
-    const s = i * ADDRESS_WORDS;
-    hash[s + A_ADDR] = a0;
-    hash[s + A_ADDR + 1] = a1;
-    hash[s + A_ADDR + 2] = a2;
-    hash[s + A_ADDR + 3] = a3;
-    hash[s + A_POD] = pod;
-    hash[s + A_NODE] = node;
-  }
 }
 
 function pushPrefix(words: number[], p: MappedPrefix): void {

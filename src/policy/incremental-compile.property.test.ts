@@ -1,20 +1,25 @@
 // Differential property: the daemon's PolicyCompiler, which keeps the work of the world before
-// wherever the new world holds the same objects, builds word for word the buffer a compile from
-// scratch builds, with the same names and problems, after every change of a random sequence
-// (a policy, pod, namespace or node replaced, added or removed; a pod or namespace relabelled;
-// several of these in one world; or nothing changed), as the Kubernetes source hands worlds
-// over: new lists, unchanged objects shared.
+// wherever the new world holds the same objects and keeps each pod in its slot, builds word for
+// word the buffer a compile from scratch builds given the same slots (its address hash: the same
+// entries, each reached by its probe, in slots that may differ), with the same names and
+// problems, and decides every drawn flow as the reference semantics of the world do, after every
+// change of a random sequence (a policy, pod, namespace or node replaced, added or removed; a pod
+// or namespace relabelled; several of these in one world; or nothing changed), as the Kubernetes
+// source hands worlds over: new lists, unchanged objects shared.
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NAMESPACES, NODE_ADDRESSES, labels, pod, policy, world } from '../../test/policy-worlds.js';
+import { NAMESPACES, NODE_ADDRESSES, flow, labels, pod, policy, world } from '../../test/policy-worlds.js';
 import { propertyRuns } from '../../test/property-runs.js';
 import { CompiledPolicy } from '../datapath/policy/compiled-policy.js';
+import { ADDRESS_WORDS, A_NODE, A_POD, H_HASH_OFF, H_PODS_OFF, addressHash } from '../datapath/policy/policy-layout.js';
 import { FLOW_ALLOW, FLOW_DENY_INGRESS } from '../datapath/policy/flow-decider.js';
 import { compilePolicy, PolicyCompiler } from './compile-policy.js';
 import { mappedAddress } from './mapped-address.js';
+import { VACANT } from './pod-directory.js';
 import { PolicyIndex } from './policy-index.js';
-import type { PolicyPod, PolicyWorld } from './world.js';
+import { PROTOCOL_NUMBERS, referenceDecide } from './reference.js';
+import type { PolicyPod, PolicyProtocol, PolicyWorld } from './world.js';
 
 type Change =
   | { kind: 'policy'; at: number; with: V1NetworkPolicy | undefined }
@@ -36,6 +41,31 @@ const single: fc.Arbitrary<Change> = fc.oneof(
 );
 // Changes that reach the compiler in one world (the source coalesces a burst of events).
 const change: fc.Arbitrary<Change> = fc.oneof(single, single, single, fc.record({ kind: fc.constant('several' as const), changes: fc.array(single, { minLength: 2, maxLength: 4 }) }));
+
+/** Word for word, but for the address hash: the same entries there, each in a slot its probe reaches. */
+function expectSameBuffer(got: SharedArrayBuffer, want: SharedArrayBuffer, what: string): void {
+  const g = new Int32Array(got);
+  const w = new Int32Array(want);
+  expect(g.length, what).toBe(w.length);
+  const from = w[H_HASH_OFF];
+  const to = w[H_PODS_OFF];
+  expect([...g.subarray(0, from), ...g.subarray(to)], what).toEqual([...w.subarray(0, from), ...w.subarray(to)]);
+  expect(hashEntries(g, from, to), what).toEqual(hashEntries(w, from, to));
+}
+
+/** The hash's entries as text, sorted; fails unless each is reached by probing from its home slot. */
+function hashEntries(w: Int32Array, from: number, to: number): string[] {
+  const slots = (to - from) / ADDRESS_WORDS;
+  const empty = (i: number) => w[from + i * ADDRESS_WORDS + A_POD] < 0 && w[from + i * ADDRESS_WORDS + A_NODE] < 0;
+  const entries: string[] = [];
+  for (let i = 0; i < slots; i++) {
+    if (empty(i)) continue;
+    const s = from + i * ADDRESS_WORDS;
+    for (let j = addressHash(w[s], w[s + 1], w[s + 2], w[s + 3]) & (slots - 1); j !== i; j = (j + 1) & (slots - 1)) expect(empty(j), `slot ${j} on the probe to ${i}`).toBe(false);
+    entries.push([...w.subarray(s, s + ADDRESS_WORDS)].join(' '));
+  }
+  return entries.sort();
+}
 
 /** The world after `c`: new lists, every object not changed shared with `w`. */
 function applied(w: PolicyWorld, c: Change, step: number): PolicyWorld {
@@ -81,10 +111,11 @@ function applied(w: PolicyWorld, c: Change, step: number): PolicyWorld {
 }
 
 describe('incremental NetworkPolicy compile', () => {
-  it('builds after every change the buffer a compile from scratch builds, warmed or not between changes', () => {
+  it('builds after every change the buffer a compile from scratch on the same slots builds and decides as the reference, warmed or not between changes', () => {
     const kinds = new Set<string>();
+    let vacated = 0;
     fc.assert(
-      fc.property(world, fc.array(change, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(3), { minLength: 8, maxLength: 8 }), (first, changes, warmRuns) => {
+      fc.property(world, fc.array(change, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(3), { minLength: 8, maxLength: 8 }), fc.array(flow, { minLength: 8, maxLength: 8 }), (first, changes, warmRuns, flows) => {
         const compiler = new PolicyCompiler();
         let w = first;
         compiler.compile(w, 1);
@@ -93,16 +124,34 @@ describe('incremental NetworkPolicy compile', () => {
           for (let r = 0; r < warmRuns[step]; r++) compiler.warm(step + r);
           w = applied(w, c, step);
           const incremental = compiler.compile(w, step + 2);
-          const scratch = compilePolicy(w, step + 2);
-          expect(new Int32Array(incremental.sab), `after ${JSON.stringify(c)}`).toEqual(new Int32Array(scratch.sab));
+          const slots = compiler.slots();
+          const scratch = compilePolicy(w, step + 2, slots);
+          expectSameBuffer(incremental.sab, scratch.sab, `after ${JSON.stringify(c)}`);
           expect(incremental.policyNames).toEqual(scratch.policyNames);
           expect(incremental.problems).toEqual(scratch.problems);
+          // The slots hold the world's pods with an IP and without hostNetwork, each once.
+          const placed = slots.filter((p) => p !== VACANT);
+          expect(new Set(placed).size).toBe(placed.length);
+          expect(new Set(placed)).toEqual(new Set(w.pods.filter((p) => !p.hostNetwork && p.ips.length > 0)));
+          if (placed.length < slots.length) vacated++;
+          // The flows are decided as the reference semantics of the world decide them (on the same
+          // slots: of two pods claiming one address, a stale status, the lower slot has it).
+          const decider = new CompiledPolicy(incremental.sab);
+          const reference = new PolicyIndex(w, undefined, slots);
+          for (const f of flows) {
+            const [src, dst] = f.ends.map((a) => mappedAddress(a)!);
+            const [num, proto] = f.port.split('/');
+            const protocol = proto in PROTOCOL_NUMBERS ? PROTOCOL_NUMBERS[proto as PolicyProtocol] : Number(proto);
+            const verdict = decider.decide({ src, dst, protocol, dstPort: Number(num) });
+            expect({ verdict, policy: decider.reason() }, `${f.ends.join(' → ')} ${f.port} after ${JSON.stringify(c)}`).toEqual(referenceDecide(reference, src, dst, protocol, Number(num)));
+          }
           kinds.add(c.kind);
         });
       }),
       { numRuns: propertyRuns(200) },
     );
     expect([...kinds].sort()).toEqual(['namespace', 'node', 'none', 'pod', 'policy', 'relabel', 'several']);
+    expect(vacated, 'worlds with a vacant slot').toBeGreaterThan(0);
   });
 
   it('follows a relabelled pod out of the policy that selected it', () => {
@@ -121,7 +170,7 @@ describe('incremental NetworkPolicy compile', () => {
     expect(after.decide(q)).toBe(FLOW_ALLOW);
   });
 
-  it('re-indexes a relabelled pod in place and rebuilds the directory when a pod is added', () => {
+  it('re-indexes a relabelled pod in place and places a pod added anew', () => {
     const pods: PolicyPod[] = ['a', 'b'].map((name, i) => ({ namespace: 'x', name, labels: { pod: name }, ips: [`10.244.0.${i + 1}`], nodeName: 'n0', hostNetwork: false, ports: [] }));
     const w: PolicyWorld = { pods, namespaces: [{ name: 'x', labels: { 'kubernetes.io/metadata.name': 'x' } }], nodes: [{ name: 'n0', addresses: ['192.0.2.1'] }], policies: [] };
     const first = new PolicyIndex(w);
@@ -131,5 +180,35 @@ describe('incremental NetworkPolicy compile', () => {
     expect(relabelled.directory.podsMatching('x', { matchLabels: { pod: 'b' } })).toEqual([]);
     const added = new PolicyIndex({ ...w, pods: [...pods, { ...pods[1], name: 'd', ips: ['10.244.0.4'] }] }, relabelled);
     expect(added.directory.placement).not.toBe(first.directory.placement);
+  });
+});
+
+describe('pod slots', () => {
+  const pods: PolicyPod[] = ['a', 'b', 'c'].map((name, i) => ({ namespace: 'x', name, labels: { pod: name }, ips: [`10.244.0.${i + 1}`], nodeName: 'n0', hostNetwork: false, ports: [] }));
+  const w: PolicyWorld = { pods, namespaces: [{ name: 'x', labels: { 'kubernetes.io/metadata.name': 'x' } }], nodes: [{ name: 'n0', addresses: ['192.0.2.1'] }], policies: [] };
+
+  it("leaves a deleted pod's slot vacant and gives it to the next pod added, the others keeping theirs", () => {
+    const first = new PolicyIndex(w);
+    const deleted = new PolicyIndex({ ...w, pods: [pods[0], pods[2]] }, first);
+    expect(deleted.pods).toEqual([pods[0], VACANT, pods[2]]);
+    expect(deleted.podAt(mappedAddress('10.244.0.3')!)).toBe(2);
+    expect(deleted.podAt(mappedAddress('10.244.0.2')!)).toBe(-1);
+    expect(deleted.directory.podsMatching('x', undefined)).toEqual([0, 2]);
+    const d = { ...pods[1], name: 'd', labels: { pod: 'd' }, ips: ['10.244.0.4'] };
+    const e = { ...pods[1], name: 'e', ips: ['10.244.0.5'] };
+    const added = new PolicyIndex({ ...w, pods: [e, pods[0], d, pods[2]] }, deleted);
+    expect(added.pods).toEqual([pods[0], e, pods[2], d]);
+    expect(added.directory.podsMatching('x', { matchLabels: { pod: 'd' } })).toEqual([3]);
+  });
+
+  it('keeps a pod replaced by one of the same name (a new IP) in its slot, and an address claimed twice with the lowest slot', () => {
+    const first = new PolicyIndex(w);
+    const moved = { ...pods[0], ips: ['10.244.0.3'] };
+    const next = new PolicyIndex({ ...w, pods: [pods[1], pods[2], moved] }, first);
+    expect(next.pods).toEqual([moved, pods[1], pods[2]]);
+    expect(next.podAt(mappedAddress('10.244.0.3')!)).toBe(0);
+    expect(next.podAt(mappedAddress('10.244.0.1')!)).toBe(-1);
+    const gone = new PolicyIndex({ ...w, pods: [pods[1], pods[2]] }, next);
+    expect(gone.podAt(mappedAddress('10.244.0.3')!)).toBe(2);
   });
 });

@@ -5,7 +5,7 @@
 import type { V1LabelSelector, V1NetworkPolicy } from '@kubernetes/client-node';
 import { selectorMatches } from './label-selector.js';
 import { parsePolicy, type ParsedPeer, type ParsedPolicy, type PolicyProblem } from './parsed-policy.js';
-import { PodDirectory } from './pod-directory.js';
+import { PodDirectory, type PodChange } from './pod-directory.js';
 import { sameItems } from './same-items.js';
 import type { PolicyPod, PolicyWorld } from './world.js';
 
@@ -23,6 +23,8 @@ interface PeerMembers {
 /** A policy's named ports checked against pods: the problems, and what they were found from. */
 interface NamedPortCheck {
   placement: object;
+  /** The directory's port names then (PodDirectory.portNames). */
+  portNames: object;
   /** What the policy selected, when an ingress named port was checked against it. */
   selected: readonly number[] | undefined;
   problems: PolicyProblem[];
@@ -31,10 +33,13 @@ interface NamedPortCheck {
 /** Each policy's named-port check, by its rules (a policy kept or moved keeps them). */
 const namedPortProblems = new WeakMap<ParsedPolicy['rules'], NamedPortCheck>();
 
-/** Whether a pod's relabelling can change what `sel` selects: it matches the labels before or after, not both (absent: every pod, whatever its labels). */
-function labelsDecide(sel: V1LabelSelector | undefined, c: { before: PolicyPod; after: PolicyPod }): boolean {
-  return sel !== undefined && selectorMatches(sel, c.before.labels) !== selectorMatches(sel, c.after.labels);
+/** Whether a pod change at a slot changes what `sel` selects in the namespaces `inNamespaces` accepts: the pod there before or after is selected, not both (absent `sel`: every pod). */
+function changeDecides(sel: V1LabelSelector | undefined, inNamespaces: (ns: string) => boolean, c: PodChange): boolean {
+  return selectedBy(sel, inNamespaces, c.before) !== selectedBy(sel, inNamespaces, c.after);
 }
+
+const selectedBy = (sel: V1LabelSelector | undefined, inNamespaces: (ns: string) => boolean, pod: PolicyPod | undefined): boolean =>
+  pod !== undefined && inNamespaces(pod.namespace) && (sel === undefined || selectorMatches(sel, pod.labels));
 /** Each pods peer's key: peers with equal keys name the same pods. */
 const peerKeys = new WeakMap<PodsPeer, string>();
 
@@ -46,6 +51,8 @@ export class PolicyIndex {
   /** Node names, in world order, then any only named by a pod. */
   readonly nodeNames: string[];
   readonly directory: PodDirectory;
+  /** The slots whose pod changed since `previous` (ascending), undefined when the directory was built anew. */
+  readonly changedSlots: readonly number[] | undefined;
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
   private readonly selected = new Map<ParsedPolicy, readonly number[]>();
   /** Parsed policies by the object each was parsed from. */
@@ -55,30 +62,33 @@ export class PolicyIndex {
 
   /**
    * `previous`: the index of the world before. Where this world holds the same objects (the
-   * world's objects are never changed in place), its work is kept: policies stay parsed; while no
-   * pod or node changed, the pod directory stays; the pods each policy and each peer selects stay
-   * unless a pod relabelled or a namespace changed could change them. A change of one policy
-   * parses and selects for that policy only.
+   * world's objects are never changed in place), its work is kept: policies stay parsed; pods keep
+   * their slots, and the pod directory is patched for the pods that came, went or changed; the
+   * pods each policy and each peer selects stay unless such a pod or a namespace changed could
+   * change them. A change of one policy parses and selects for that policy only.
+   * `slots`: without `previous`, each slot's pod (VACANT: none), as PodDirectory.of takes them.
    */
   constructor(
     readonly world: PolicyWorld,
     previous?: PolicyIndex,
+    slots?: readonly PolicyPod[],
   ) {
     for (const ns of world.namespaces) this.namespaceLabels.set(ns.name, ns.labels);
     const next = previous?.directory.next(world.pods, world.nodes);
-    this.directory = next?.directory ?? PodDirectory.of(world.pods, world.nodes);
+    this.directory = next?.directory ?? PodDirectory.of(world.pods, world.nodes, slots);
     this.pods = this.directory.pods;
     this.nodeNames = this.directory.nodeNames;
-    /** Pods whose labels alone changed; undefined when the directory was built anew (nothing is kept). */
-    const relabelled = next?.relabelled;
+    /** Slots whose pod changed; undefined when the directory was built anew (nothing is kept). */
+    const changes = next?.changes;
+    this.changedSlots = changes?.map((c) => c.slot).sort((a, b) => a - b);
     const namespacesSame = previous !== undefined && sameItems(previous.world.namespaces, world.namespaces);
-    this.members = relabelled === undefined ? new Map() : relabelled.length === 0 && namespacesSame ? previous!.members : this.keptMembers(previous!, relabelled);
+    this.members = changes === undefined ? new Map() : changes.length === 0 && namespacesSame ? previous!.members : this.keptMembers(previous!, changes);
     this.policies = world.policies.map((np, i) => {
       const before = previous?.parsed.get(np);
       const policy = before === undefined ? parsePolicy(np, i) : before.index === i ? before : { ...before, index: i };
       this.parsed.set(np, policy);
-      const selected = relabelled !== undefined && before !== undefined ? previous!.selected.get(before) : undefined;
-      if (selected && !relabelled!.some((c) => c.after.namespace === policy.namespace && labelsDecide(policy.podSelector, c))) this.selected.set(policy, selected);
+      const selected = changes !== undefined && before !== undefined ? previous!.selected.get(before) : undefined;
+      if (selected && !changes!.some((c) => changeDecides(policy.podSelector, (ns) => ns === policy.namespace, c))) this.selected.set(policy, selected);
       return policy;
     });
     this.problems = this.policies.flatMap((p) => p.problems);
@@ -151,12 +161,12 @@ export class PolicyIndex {
   }
 
   /**
-   * The pod sets of `previous` that this world's changes leave as they were: a relabelled pod
-   * changes only the sets of peers whose namespaces hold it and whose podSelector matches its
-   * labels before or after; a changed namespace only those whose namespaceSelector matches it
-   * before or after.
+   * The pod sets of `previous` that this world's changes leave as they were: a pod changed at a
+   * slot changes only the sets of peers whose namespaces hold it and whose podSelector matches
+   * the pod there before or after, not both; a changed namespace only those whose
+   * namespaceSelector matches it before or after.
    */
-  private keptMembers(previous: PolicyIndex, relabelled: ReadonlyArray<{ before: PolicyPod; after: PolicyPod }>): Map<string, PeerMembers> {
+  private keptMembers(previous: PolicyIndex, changes: readonly PodChange[]): Map<string, PeerMembers> {
     const changedNamespaces: string[] = [];
     for (const ns of new Set([...previous.namespaceLabels.keys(), ...this.namespaceLabels.keys()])) {
       if (previous.namespaceLabels.get(ns) !== this.namespaceLabels.get(ns)) changedNamespaces.push(ns);
@@ -166,7 +176,7 @@ export class PolicyIndex {
       const sel = m.peer.namespaceSelector;
       if (sel !== undefined && changedNamespaces.some((ns) => selectorMatches(sel, previous.labelsOfNamespace(ns)) !== selectorMatches(sel, this.labelsOfNamespace(ns)))) continue;
       const inNamespaces = (ns: string) => (sel === undefined ? ns === m.namespace : selectorMatches(sel, this.labelsOfNamespace(ns)));
-      if (relabelled.some((c) => inNamespaces(c.after.namespace) && labelsDecide(m.peer.podSelector, c))) continue;
+      if (changes.some((c) => changeDecides(m.peer.podSelector, inNamespaces, c))) continue;
       kept.set(key, m);
     }
     return kept;
@@ -184,20 +194,31 @@ export class PolicyIndex {
 
   // A named port that no pod it could apply to declares is valid for the API but matches
   // nothing: worth a line in the log under the policy's name. Kept per policy while the pods it
-  // was checked against are the same (what it selects, and every pod's ports for egress).
+  // was checked against are the same (what it selects, and every pod's ports for egress): in
+  // the same placement, or in the one patched from it when the port names are the same and no
+  // pod it selects changed.
   private reportUnknownNamedPorts(): void {
+    const { directory } = this;
     for (const policy of this.policies) {
       const kept = namedPortProblems.get(policy.rules);
-      const fresh = kept !== undefined && kept.placement === this.directory.placement && (kept.selected === undefined || kept.selected === this.selectedPods(policy));
-      const checked = fresh ? kept : this.unknownNamedPorts(policy);
-      if (!fresh) namedPortProblems.set(policy.rules, checked);
+      let checked: NamedPortCheck;
+      if (kept !== undefined && (kept.selected === undefined || kept.selected === this.selectedPods(policy)) && kept.placement === directory.placement) checked = kept;
+      else if (kept !== undefined && (kept.selected === undefined || kept.selected === this.selectedPods(policy)) && this.stillHolds(kept)) checked = { ...kept, placement: directory.placement };
+      else checked = this.unknownNamedPorts(policy);
+      if (checked !== kept) namedPortProblems.set(policy.rules, checked);
       for (const p of checked.problems) this.problems.push(p);
     }
   }
 
+  /** Whether a check made in the placement this directory was patched from holds in this one. */
+  private stillHolds(kept: NamedPortCheck): boolean {
+    const { directory, changedSlots } = this;
+    if (kept.placement !== directory.placedFrom || kept.portNames !== directory.portNames || changedSlots === undefined) return false;
+    return kept.selected === undefined || !changedSlots.some((slot) => kept.selected!.includes(slot));
+  }
+
   private unknownNamedPorts(policy: ParsedPolicy): NamedPortCheck {
-    const anyPod = this.directory.portNames;
-    const check: NamedPortCheck = { placement: this.directory.placement, selected: undefined, problems: [] };
+    const check: NamedPortCheck = { placement: this.directory.placement, portNames: this.directory.portNames, selected: undefined, problems: [] };
     for (const dir of ['ingress', 'egress'] as const) {
       if (!policy.isolates[dir]) continue;
       for (const rule of policy.rules[dir]) {
@@ -205,7 +226,7 @@ export class PolicyIndex {
         rule.ports.forEach((port, i) => {
           if (typeof port.port !== 'string') return;
           if (dir === 'ingress') check.selected = this.selectedPods(policy);
-          const has = dir === 'egress' ? anyPod.has(`${port.port}/${port.protocol}`) : check.selected!.some((c) => this.pods[c].ports.some((pp) => pp.name === port.port && pp.protocol === port.protocol));
+          const has = dir === 'egress' ? this.directory.hasPortName(`${port.port}/${port.protocol}`) : check.selected!.some((c) => this.pods[c].ports.some((pp) => pp.name === port.port && pp.protocol === port.protocol));
           if (!has) {
             check.problems.push({
               policy: `${policy.namespace}/${policy.name}`,

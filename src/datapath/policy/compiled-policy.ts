@@ -4,19 +4,28 @@
 // with the rules that select those pods, not with the number of policies; it allocates nothing.
 import { FLOW_ALLOW, FLOW_DENY_EGRESS, FLOW_DENY_INGRESS, type FlowDecider, type FlowQuery } from './flow-decider.js';
 import {
-  ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_MAGIC, H_PODS_OFF, H_POD_COUNT, H_RULES_OFF, H_TOTAL_WORDS,
-  IP_BLOCK_EXCEPT_WORDS, NAMED_PORT_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST, POD_WORDS, POLICY_MAGIC, PORT_NAMED, PORT_WORDS,
-  P_EGRESS_ISOLATED_BY, P_EGRESS_RULES_COUNT, P_EGRESS_RULES_OFF, P_INGRESS_ISOLATED_BY, P_INGRESS_RULES_COUNT, P_INGRESS_RULES_OFF,
-  P_NAMED_PORTS_COUNT, P_NAMED_PORTS_OFF, P_NODE, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
-  addressHash, addressWord,
+  ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, H_EGRESS_LISTS_OFF, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_INGRESS_LISTS_OFF, H_MAGIC, H_NAMED_PORTS_OFF,
+  H_PODS_OFF, H_POD_COUNT, H_RULES_OFF, H_TOTAL_WORDS, IP_BLOCK_EXCEPT_WORDS, NAMED_PORT_WORDS, PEER_IP_BLOCK, PEER_POD_BITS, PEER_POD_LIST,
+  POLICY_MAGIC, PORT_NAMED, PORT_WORDS, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
+  addressHash, addressWord, podArrayOffsets,
 } from './policy-layout.js';
 
 export class CompiledPolicy implements FlowDecider {
   private readonly w: Int32Array;
   private readonly hashOff: number;
   private readonly hashMask: number;
-  private readonly podsOff: number;
   private readonly rulesOff: number;
+  /** The per-pod arrays (podArrayOffsets), each indexed by pod. */
+  private readonly nodeOff: number;
+  private readonly ingressIsolatedByOff: number;
+  private readonly egressIsolatedByOff: number;
+  private readonly ingressStartsOff: number;
+  private readonly egressStartsOff: number;
+  private readonly namedPortStartsOff: number;
+  /** Where the per-pod lists start in the pool. */
+  private readonly ingressListsOff: number;
+  private readonly egressListsOff: number;
+  private readonly namedPortsOff: number;
   private readonly gen: number;
   private lastReason = -1;
 
@@ -27,8 +36,18 @@ export class CompiledPolicy implements FlowDecider {
     this.gen = w[H_GENERATION];
     this.hashOff = w[H_HASH_OFF];
     this.hashMask = w[H_HASH_MASK];
-    this.podsOff = w[H_PODS_OFF];
     this.rulesOff = w[H_RULES_OFF];
+    const podsOff = w[H_PODS_OFF];
+    const at = podArrayOffsets(w[H_POD_COUNT]);
+    this.nodeOff = podsOff + at.node;
+    this.ingressIsolatedByOff = podsOff + at.ingressIsolatedBy;
+    this.egressIsolatedByOff = podsOff + at.egressIsolatedBy;
+    this.ingressStartsOff = podsOff + at.ingressStarts;
+    this.egressStartsOff = podsOff + at.egressStarts;
+    this.namedPortStartsOff = podsOff + at.namedPortStarts;
+    this.ingressListsOff = w[H_INGRESS_LISTS_OFF];
+    this.egressListsOff = w[H_EGRESS_LISTS_OFF];
+    this.namedPortsOff = w[H_NAMED_PORTS_OFF];
   }
 
   generation(): number {
@@ -54,8 +73,7 @@ export class CompiledPolicy implements FlowDecider {
       for (let s = this.hashOff; s <= this.hashOff + this.hashMask * ADDRESS_WORDS && found.length < max; s += ADDRESS_WORDS) {
         const pod = w[s + A_POD];
         if (pod < 0) continue;
-        const p = this.podsOff + pod * POD_WORDS;
-        if ((w[p + P_INGRESS_ISOLATED_BY] >= 0 || w[p + P_EGRESS_ISOLATED_BY] >= 0) !== isolated) continue;
+        if ((w[this.ingressIsolatedByOff + pod] >= 0 || w[this.egressIsolatedByOff + pod] >= 0) !== isolated) continue;
         // ::ffff:a.b.c.d (the FlowQuery form of an IPv4 address)
         if (w[s + A_ADDR] === 0 && w[s + A_ADDR + 1] === 0 && w[s + A_ADDR + 2] === 0xffff) found.push(w[s + A_ADDR + 3] >>> 0);
       }
@@ -71,10 +89,10 @@ export class CompiledPolicy implements FlowDecider {
     const dstPod = dstSlot < 0 ? -1 : w[dstSlot + A_POD];
     let allowedBy = -1;
     if (srcPod >= 0) {
-      const p = this.podsOff + srcPod * POD_WORDS;
-      const isolatedBy = w[p + P_EGRESS_ISOLATED_BY];
+      const isolatedBy = w[this.egressIsolatedByOff + srcPod];
       if (isolatedBy >= 0) {
-        allowedBy = this.firstMatch(w[p + P_EGRESS_RULES_OFF], w[p + P_EGRESS_RULES_COUNT], q.dst, dstPod, q.protocol, q.dstPort, dstPod);
+        const s = this.egressStartsOff + srcPod;
+        allowedBy = this.firstMatch(this.egressListsOff + w[s], w[s + 1] - w[s], q.dst, dstPod, q.protocol, q.dstPort, dstPod);
         if (allowedBy < 0) {
           this.lastReason = isolatedBy;
           return FLOW_DENY_EGRESS;
@@ -82,12 +100,12 @@ export class CompiledPolicy implements FlowDecider {
       }
     }
     if (dstPod >= 0) {
-      const p = this.podsOff + dstPod * POD_WORDS;
-      const isolatedBy = w[p + P_INGRESS_ISOLATED_BY];
+      const isolatedBy = w[this.ingressIsolatedByOff + dstPod];
       // Traffic from the pod's own node is allowed, whatever isolates the pod.
-      const fromOwnNode = srcSlot >= 0 && w[srcSlot + A_NODE] >= 0 && w[srcSlot + A_NODE] === w[p + P_NODE];
+      const fromOwnNode = srcSlot >= 0 && w[srcSlot + A_NODE] >= 0 && w[srcSlot + A_NODE] === w[this.nodeOff + dstPod];
       if (isolatedBy >= 0 && !fromOwnNode) {
-        const by = this.firstMatch(w[p + P_INGRESS_RULES_OFF], w[p + P_INGRESS_RULES_COUNT], q.src, srcPod, q.protocol, q.dstPort, dstPod);
+        const s = this.ingressStartsOff + dstPod;
+        const by = this.firstMatch(this.ingressListsOff + w[s], w[s + 1] - w[s], q.src, srcPod, q.protocol, q.dstPort, dstPod);
         if (by < 0) {
           this.lastReason = isolatedBy;
           return FLOW_DENY_INGRESS;
@@ -176,11 +194,8 @@ export class CompiledPolicy implements FlowDecider {
 
   private podHasNamedPort(pod: number, nameId: number, protocol: number, port: number): boolean {
     const w = this.w;
-    const p = this.podsOff + pod * POD_WORDS;
-    const off = w[p + P_NAMED_PORTS_OFF];
-    const n = w[p + P_NAMED_PORTS_COUNT];
-    for (let i = 0; i < n; i++) {
-      const e = off + i * NAMED_PORT_WORDS;
+    const s = this.namedPortStartsOff + pod;
+    for (let e = this.namedPortsOff + w[s], end = this.namedPortsOff + w[s + 1]; e < end; e += NAMED_PORT_WORDS) {
       if (w[e] === nameId && w[e + 1] === protocol && w[e + 2] === port) return true;
     }
     return false;

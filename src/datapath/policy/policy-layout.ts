@@ -3,10 +3,10 @@
 // change of policy is a new buffer), so readers use plain loads: postMessage orders the writes
 // before the worker's first read. Offsets are in words from the start of the buffer.
 //
-// header | address hash | pods | rules | pool (per-pod rule lists, peers, ports, named ports)
+// header | address hash | per-pod arrays | rules | pool (peers, ports, per-pod rule lists, named ports)
 // Addresses are 16 bytes (IPv4 as ::ffff:a.b.c.d) as four big-endian words.
 
-export const POLICY_MAGIC = 0x56585031; // "VXP1"
+export const POLICY_MAGIC = 0x56585032; // "VXP2"
 
 export const H_MAGIC = 0;
 export const H_GENERATION = 1;
@@ -19,7 +19,11 @@ export const H_HASH_OFF = 6;
 export const H_PODS_OFF = 7;
 export const H_RULES_OFF = 8;
 export const H_RULE_COUNT = 9;
-export const HEADER_WORDS = 12;
+/** Where the per-pod lists start in the pool: rule ids (ingress, egress) and named ports. */
+export const H_INGRESS_LISTS_OFF = 10;
+export const H_EGRESS_LISTS_OFF = 11;
+export const H_NAMED_PORTS_OFF = 12;
+export const HEADER_WORDS = 16;
 
 /** Hash slot: an address and who has it. A slot with no pod and no node is empty. */
 export const A_ADDR = 0; // 4 words
@@ -27,20 +31,20 @@ export const A_POD = 4;
 export const A_NODE = 5;
 export const ADDRESS_WORDS = 6;
 
-/** Per pod (index = the pod's place in the compiled pod list). */
-export const P_NODE = 0;
-/** First policy isolating the pod for ingress, -1 when none. */
-export const P_INGRESS_ISOLATED_BY = 1;
-export const P_EGRESS_ISOLATED_BY = 2;
-/** Rule ids in the pool, in policy order. */
-export const P_INGRESS_RULES_OFF = 3;
-export const P_INGRESS_RULES_COUNT = 4;
-export const P_EGRESS_RULES_OFF = 5;
-export const P_EGRESS_RULES_COUNT = 6;
-/** Named container ports in the pool: NAMED_PORT_WORDS each. */
-export const P_NAMED_PORTS_OFF = 7;
-export const P_NAMED_PORTS_COUNT = 8;
-export const POD_WORDS = 9;
+/**
+ * Per pod, by its slot (a pod keeps its slot while it lives; a deleted pod's slot is vacant: node
+ * −1, not isolated, no rules, no named ports, no address leads to it, until a pod added takes it):
+ * six arrays one after another from H_PODS_OFF (podArrayOffsets), so that a compile copies each
+ * whole. Pod i's ingress rule ids, in policy order, are the pool words from
+ * H_INGRESS_LISTS_OFF + ingressStarts[i] to H_INGRESS_LISTS_OFF + ingressStarts[i + 1] − 1; its
+ * egress rules and named ports (NAMED_PORT_WORDS each) likewise.
+ */
+export function podArrayOffsets(podCount: number): {
+  node: number; ingressIsolatedBy: number; egressIsolatedBy: number; ingressStarts: number; egressStarts: number; namedPortStarts: number; words: number;
+} {
+  const n = podCount;
+  return { node: 0, ingressIsolatedBy: n, egressIsolatedBy: 2 * n, ingressStarts: 3 * n, egressStarts: 4 * n + 1, namedPortStarts: 5 * n + 2, words: 6 * n + 3 };
+}
 
 /** Per rule; a count of −1 means "every peer" / "every port and protocol". */
 export const R_POLICY = 0;
