@@ -39,6 +39,8 @@ export interface PolicyCost {
   /** Per change and node: API write → in force on every worker; and the compile's share. */
   changeMs: { median: number; p95: number; max: number; all: number[] };
   compileMs: { median: number; max: number };
+  /** Per change and node: the garbage collections inside the compile call (the daemon's GCProfiler). */
+  compileGcMs: { median: number; max: number };
   /** Per change and node: the compile logged → in force on every worker (the hand-over to the shards). */
   handoverMs: { median: number; max: number };
 }
@@ -69,9 +71,10 @@ async function deniedProbe(server: { ns: string; daemon: VxrouteProcess }, clien
 }
 
 /** Replaces synthetic policy k's port `changes` times and times each change on every daemon, one change at a time. */
-async function timeChanges(api: KubeApiServer, daemons: VxrouteProcess[], world: WorldSize, syntheticPolicies: number, changes: number): Promise<{ changeMs: number[]; compileMs: number[]; handoverMs: number[] }> {
+async function timeChanges(api: KubeApiServer, daemons: VxrouteProcess[], world: WorldSize, syntheticPolicies: number, changes: number): Promise<{ changeMs: number[]; compileMs: number[]; compileGcMs: number[]; handoverMs: number[] }> {
   const changeMs: number[] = [];
   const compileMs: number[] = [];
+  const compileGcMs: number[] = [];
   const handoverMs: number[] = [];
   for (let j = 0; j < changes; j++) {
     const k = (j * 7919) % syntheticPolicies;
@@ -83,10 +86,11 @@ async function timeChanges(api: KubeApiServer, daemons: VxrouteProcess[], world:
       const inForce = await d.waitForLog((l) => l.msg === 'network policy in force on every worker' && (l.generation as number) >= (compiled.generation as number), 10_000, from[i]);
       changeMs.push((inForce.at as number) - sent);
       compileMs.push(compiled.ms as number);
+      compileGcMs.push(compiled.gcMs as number);
       handoverMs.push((inForce.at as number) - (compiled.time as number));
     }));
   }
-  return { changeMs, compileMs, handoverMs };
+  return { changeMs, compileMs, compileGcMs, handoverMs };
 }
 
 export async function policyCost(
@@ -109,7 +113,7 @@ export async function policyCost(
   const entries = Number(/^vxroute_conntrack_entries (\S+)$/m.exec(metrics)?.[1]);
   const rssDeltaBytes = (await meanRss(nodes.on)) - (await meanRss(nodes.off));
   const deniedProbeDrops = await deniedProbe({ ns: pods.serverNs, daemon: nodes.on[1] }, pods.clientIp);
-  const { changeMs, compileMs, handoverMs } = await timeChanges(api, nodes.on, world, syntheticPolicies, changes);
+  const { changeMs, compileMs, compileGcMs, handoverMs } = await timeChanges(api, nodes.on, world, syntheticPolicies, changes);
   return {
     baseline,
     world,
@@ -122,6 +126,7 @@ export async function policyCost(
     deniedProbeDrops,
     changeMs: { median: median(changeMs), p95: quantile(changeMs, 0.95), max: Math.max(...changeMs), all: changeMs },
     compileMs: { median: median(compileMs), max: Math.max(...compileMs) },
+    compileGcMs: { median: median(compileGcMs), max: Math.max(...compileGcMs) },
     handoverMs: { median: median(handoverMs), max: Math.max(...handoverMs) },
   };
 }
@@ -145,6 +150,7 @@ export function policyCostLines(c: PolicyCost, conntrackMax: number): string[] {
     `| a connection no policy allows (server pod → client pod, ${DENIED_PORT}/TCP) | denied, ${c.deniedProbeDrops} packets counted as policy_denied_egress | denied |`,
     `| one policy changed in the API → in force on every worker (median / p95 / max of ${n}: ${n / 2} changes × 2 nodes) | ${c.changeMs.median} / ${c.changeMs.p95} / ${c.changeMs.max} ms | < 100 ms |`,
     `| of which compiling (median / max) | ${c.compileMs.median} / ${c.compileMs.max} ms | |`,
+    `| of the compiling, garbage collection (median / max) | ${c.compileGcMs.median} / ${c.compileGcMs.max} ms | |`,
     `| of which compiled → in force on every worker (median / max) | ${c.handoverMs.median} / ${c.handoverMs.max} ms | |`,
   ];
 }

@@ -2,6 +2,7 @@
 // the mode (router or switch), the shards, NetworkPolicy compiled and handed to them, our node
 // announced; every step on the undo stack in the order it was done.
 import { once } from 'node:events';
+import { GCProfiler } from 'node:v8';
 import { ConfigError } from '../config-error.js';
 import { Datapath } from '../datapath/datapath.js';
 import { resolveTunReads } from '../datapath/tun-reads.js';
@@ -180,11 +181,15 @@ export class Daemon {
 
   private compilePolicy(world: PolicyWorld, why: string): CompiledPolicyBuffer {
     const started = performance.now();
+    // The collections that ran inside the compile, to tell a slow compile's GC from its own work.
+    const gc = new GCProfiler();
+    gc.start();
     const compiled = this.policyCompiler.compile(world, ++this.policyGeneration);
+    const gcs = gc.stop().statistics;
     this.compiledWorld = world;
     for (const p of compiled.problems) this.log.warn(p, 'NetworkPolicy not taken as written (it allows less, never more)');
     this.log.info(
-      { pods: world.pods.length, namespaces: world.namespaces.length, nodes: world.nodes.length, policies: world.policies.length, generation: this.policyGeneration, bytes: compiled.sab.byteLength, ms: Math.round(performance.now() - started), why },
+      { pods: world.pods.length, namespaces: world.namespaces.length, nodes: world.nodes.length, policies: world.policies.length, generation: this.policyGeneration, bytes: compiled.sab.byteLength, ms: Math.round(performance.now() - started), gcs: gcs.length, gcMs: Math.round(gcs.reduce((sum, g) => sum + g.cost, 0) / 1000), why },
       'network policy compiled',
     );
     return compiled;
