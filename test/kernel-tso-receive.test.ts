@@ -36,7 +36,7 @@ describe('kernel node with tx offload on its veth ⇄ vxroute, bulk TCP (root, n
     await lab?.dispose();
   });
 
-  it.each([4, 6] as const)('carries bulk TCP from the kernel pod to ours over IPv%i, its unsegmented TSO packets written to the TUN whole', async (family) => {
+  it.each([4, 6] as const)('carries bulk TCP from the kernel pod to ours over IPv%i, its unsegmented TSO packets written to the TUN as GSO packets (IPv4 ones whole, uncut)', async (family) => {
     const buffersBefore = await wholeBuffers(family);
     const before = await counts();
     const server = ours.pods[0];
@@ -48,7 +48,9 @@ describe('kernel node with tx offload on its veth ⇄ vxroute, bulk TCP (root, n
     const wholeWrites = after.wholeWrites - before.wholeWrites;
     // Most of the stream went as whole TSO packets of several segments each: one TUN write stands
     // for many packets, and the packets counted are the segments (at most an inner MTU of bytes each).
-    expect(wholeWrites).toBeGreaterThan(8 * MiB / 65_536 / 4);
+    // IPv6 ones are cut and coalesced back (whole, they ran slower: docs/decisions.md).
+    if (family === 4) expect(wholeWrites).toBeGreaterThan(8 * MiB / 65_536 / 4);
+    else expect(wholeWrites).toBe(0);
     expect(after.tunWrites - before.tunWrites).toBeLessThan((after.rxPackets - before.rxPackets) / 4);
     expect(after.rxPackets - before.rxPackets).toBeGreaterThanOrEqual(8 * MiB / 1500);
     expect(after.udpPackets - before.udpPackets).toBeGreaterThanOrEqual(after.rxPackets - before.rxPackets);
