@@ -8,53 +8,37 @@
 //           the policy compiler warmed: the start's work all done)
 //   RSS     the daemon's resident set (/proc/PID/status VmRSS) at ready, settled, after the first
 //           /metrics scrape, after the first five changes, and after all changes and two /debug/peers reads
+//   curve   the resident set and its parts every --sample-every changes: whether it grows or levels
+// The changes go in threes on one peer (its VTEP MAC replaced, deleted, added back), each followed
+// by a /debug/peers or /metrics read (src/lab/node-churn.ts).
 // Each with NetworkPolicy on (the default with --kube) and off. Beside them, in the same run,
 // the floor any client pays: one bare HTTP list of the same nodes and its JSON.parse, with no
 // informer and no table.
-//   npm run bench:kube-sync -- [--nodes 5000] [--changes 30] [--policy on|off|both]
+//   npm run bench:kube-sync -- [--nodes 5000] [--changes 30] [--sample-every 10] [--policy on|off|both]
 import { request } from 'node:http';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeApiServer, type NodeObject } from '../src/lab/kube-api-server.js';
+import { formatBreakdown, memoryBreakdown, rssMB, type MemoryBreakdown } from '../src/lab/daemon-memory.js';
+import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
-import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
-import { Annotation, formatBackendData } from '../src/subnets/flannel-annotations.js';
+import { churnNodes } from '../src/lab/node-churn.js';
+import { NsHttpClient } from '../src/lab/ns-http-client.js';
+import { MAX_PEERS, peerNode } from '../src/lab/peer-nodes.js';
 import { median } from '../src/lab/iperf.js';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, changes: { type: 'string', default: '30' }, policy: { type: 'string', default: 'both' } } });
+const { values } = parseArgs({
+  options: { nodes: { type: 'string', default: '5000' }, changes: { type: 'string', default: '30' }, 'sample-every': { type: 'string', default: '10' }, policy: { type: 'string', default: 'both' } },
+});
 const nodeCount = Number(values.nodes);
 const changes = Number(values.changes);
-if (!(nodeCount >= 2 && nodeCount <= 8000)) throw new Error('--nodes must be 2..8000 (each peer gets a /29 of 10.244.0.0/16)');
+const sampleEvery = Number(values['sample-every']);
+if (!(nodeCount >= 2 && nodeCount <= MAX_PEERS)) throw new Error(`--nodes must be 2..${MAX_PEERS} (each peer gets a /29 of 10.244.0.0/16)`);
 if (!(changes >= 5)) throw new Error('--changes must be at least 5 (RSS is taken after the fifth)');
+if (!(sampleEvery >= 1)) throw new Error('--sample-every must be at least 1');
 const policies = ({ on: [true], off: [false], both: [true, false] } as Record<string, boolean[]>)[values.policy!];
 if (!policies) throw new Error('--policy must be on, off or both');
-
-/** Peer k's /29, skipping 10.244.1.0/24, which is the benchmarked node's own. */
-function peerCidr(k: number): string {
-  const offset = k * 8 < 256 ? k * 8 : k * 8 + 256;
-  return `10.244.${offset >> 8}.${offset & 255}/29`;
-}
-
-function peer(k: number, macByte = 0): NodeObject {
-  const name = `peer-${String(k).padStart(5, '0')}`;
-  const mac = Buffer.from([0x0a, 0x58, macByte, (k >> 16) & 255, (k >> 8) & 255, k & 255]);
-  const publicIP = `192.0.2.${2 + (k % 240)}`; // addresses are never sent to: no packet leaves this benchmark
-  return {
-    metadata: {
-      name,
-      annotations: {
-        [Annotation.kubeSubnetManager]: 'true',
-        [Annotation.backendType]: 'vxlan',
-        [Annotation.backendData]: formatBackendData(1, mac),
-        [Annotation.publicIP]: publicIP,
-      },
-    },
-    spec: { podCIDR: peerCidr(k), podCIDRs: [peerCidr(k)] },
-    status: { addresses: [{ type: 'InternalIP', address: publicIP }] },
-  };
-}
 
 /** One list over the API server's unix socket, parsed: the floor under any informer. */
 function bareList(socketPath: string): Promise<number> {
@@ -73,71 +57,6 @@ function bareList(socketPath: string): Promise<number> {
 
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
-/** Resident set of a process in MB (the daemon's pid is node's: `ip netns exec` execs it). */
-async function rssMB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
-}
-
-/**
- * Where the resident set goes, in MB: anonymous memory (every isolate's heap, malloc, shared
- * buffers) against file-backed pages (node's binary, the addon, libraries), from smaps_rollup;
- * the main isolate's heap (committed, its young generation, in use) and what V8 counts outside
- * it (ArrayBuffers, Buffers), from /metrics' default gauges; each worker's heap committed and in use.
- */
-interface Breakdown {
-  rss: number;
-  anonymous: number;
-  file: number;
-  mainHeap: number;
-  mainYoung: number;
-  mainHeapUsed: number;
-  external: number;
-  workersHeapUsed: number[];
-  workersHeapCommitted: number[];
-  /** Anonymous resident memory by mapping (smaps): V8's 256 KiB pages, glibc's [heap], the rest (malloc arenas, V8's large objects, stacks). */
-  v8Pages: number;
-  brk: number;
-  otherAnon: number;
-}
-
-/** Sums the anonymous resident memory of /proc/PID/smaps by kind of mapping, in MB. */
-async function anonymousByMapping(pid: number): Promise<{ v8Pages: number; brk: number; otherAnon: number }> {
-  const sums = { v8Pages: 0, brk: 0, otherAnon: 0 };
-  let kind: keyof typeof sums | undefined;
-  for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
-    const mapping = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
-    if (mapping) {
-      const size = parseInt(mapping[2], 16) - parseInt(mapping[1], 16);
-      const path = mapping[4];
-      kind = path === '[heap]' ? 'brk' : path !== '' ? undefined : size === 256 * 1024 ? 'v8Pages' : 'otherAnon';
-      continue;
-    }
-    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
-    if (anon && kind) sums[kind] += Number(anon[1]) / 1024;
-  }
-  return sums;
-}
-
-async function breakdown(daemon: VxrouteProcess): Promise<Breakdown> {
-  const rollup = await readFile(`/proc/${daemon.pid}/smaps_rollup`, 'utf8');
-  const kB = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)![1]) / 1024;
-  const metrics = (await daemon.get('/metrics')).body;
-  const gauge = (name: string): number[] => [...metrics.matchAll(new RegExp(`^${name} (\\S+)`, 'gm'))].map((m) => Number(m[1]) / 2 ** 20);
-  return {
-    rss: kB('Rss'),
-    anonymous: kB('Anonymous'),
-    file: kB('Rss') - kB('Anonymous'),
-    mainHeap: gauge('nodejs_heap_size_total_bytes')[0],
-    mainYoung: gauge('nodejs_heap_space_size_total_bytes\\{space="new"\\}')[0],
-    mainHeapUsed: gauge('nodejs_heap_size_used_bytes')[0],
-    external: gauge('nodejs_external_memory_bytes')[0],
-    workersHeapUsed: gauge('vxroute_worker_heap_used_bytes\\{worker="\\d+"\\}'),
-    workersHeapCommitted: gauge('vxroute_worker_heap_committed_bytes\\{worker="\\d+"\\}'),
-    ...(await anonymousByMapping(daemon.pid)),
-  };
-}
-
 interface Run {
   policy: boolean;
   /** Node lists the daemon made to start. */
@@ -147,7 +66,9 @@ interface Run {
   syncMs: number;
   changeMs: number[];
   rss: { ready: number; settled: number; firstScrape: number; afterChanges: number; afterPeersReads: number };
-  breakdown: { settled: Breakdown; afterChanges: Breakdown; afterPeersReads: Breakdown };
+  breakdown: { settled: MemoryBreakdown; afterChanges: MemoryBreakdown; afterPeersReads: MemoryBreakdown };
+  /** The breakdown after every --sample-every changes (and their reads). */
+  curve: { changes: number; memory: MemoryBreakdown }[];
   phases: Record<string, number>;
   /** The daemon's own breakdown: each start phase's end in ms since its process started (the 'ready' line's startMs). */
   startMs: Record<string, number>;
@@ -155,20 +76,21 @@ interface Run {
   startCpuMs: { own: number; children: number };
 }
 
-/** VTEP MACs handed out by changes so far: each change is a new one, in every run. */
-let macChanges = 0;
-
 /** One daemon from spawn to stop: its start, sync, changes and resident set. */
 async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: LabNode, policy: boolean): Promise<Run> {
   const listsBefore = api.statsOf('nodes').lists;
   const spawned = Date.now();
   const daemon = await lab.startVxrouteKube(ours, kubeconfig, await lab.writeNetConf(), ['--workers', '2', ...(policy ? [] : ['--no-network-policy'])]);
+  const http = NsHttpClient.start(daemon.ns, `http://${daemon.metricsAddr}`);
+  lab.onDispose(() => http.kill());
+  const get = (path: string): ReturnType<NsHttpClient['get']> => http.get(path);
+  const breakdown = (): Promise<MemoryBreakdown> => memoryBreakdown(daemon.pid, get);
   try {
     const ready = await daemon.waitForLog((l) => l.msg === 'ready');
     const rssReady = await rssMB(daemon.pid);
     const settled = await daemon.waitForLog((l) => l.msg === 'settled', 30_000);
     const rssSettled = await rssMB(daemon.pid);
-    const atSettled = await breakdown(daemon);
+    const atSettled = await breakdown();
     const rssFirstScrape = await rssMB(daemon.pid); // the breakdown scraped /metrics, as Prometheus would
     const nodeLists = api.statsOf('nodes').lists - listsBefore;
     const loaded = await daemon.waitForLog((l) => l.msg === 'table loaded' && l.nodes === nodeCount, 30_000);
@@ -177,48 +99,50 @@ async function measure(lab: Lab, api: KubeApiServer, kubeconfig: string, ours: L
     const phases: Record<string, number> = {};
     for (const l of daemon.logs) if (typeof l.time === 'number' && l.msg && !(l.msg in phases)) phases[l.msg] = (l.time) - spawned;
 
-    const changeMs: number[] = [];
     let rssAfterChanges = 0;
-    let afterChanges: Breakdown | undefined;
-    for (let j = 0; j < changes; j++) {
-      const from = daemon.logs.length;
-      const k = (j * 7919) % (nodeCount - 1);
-      const sent = Date.now();
-      api.upsertNode(peer(k, ++macChanges)); // a new VTEP MAC, as after a flanneld restart with a new device
-      const line = await daemon.waitForLog((l) => l.msg === 'table loaded', 10_000, from);
-      changeMs.push((line.time as number) - sent);
-      if (j === 4) {
-        rssAfterChanges = await rssMB(daemon.pid);
-        afterChanges = await breakdown(daemon);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    let afterChanges: MemoryBreakdown | undefined;
+    const curve: Run['curve'] = [];
+    const changeMs = await churnNodes(api, daemon, {
+      peers: nodeCount - 1,
+      changes,
+      get,
+      after: async (done) => {
+        if (done === 5) {
+          rssAfterChanges = await rssMB(daemon.pid);
+          afterChanges = await breakdown();
+        }
+        if (done % sampleEvery === 0) curve.push({ changes: done, memory: await breakdown() });
+      },
+    });
     for (let i = 0; i < 2; i++) {
-      const peers = await daemon.get('/debug/peers');
+      const peers = await get('/debug/peers');
       if (peers.status !== 200) throw new Error(`/debug/peers answered ${peers.status}`);
     }
     const rssAfterPeersReads = await rssMB(daemon.pid);
-    const afterPeersReads = await breakdown(daemon);
+    const afterPeersReads = await breakdown();
     return {
       policy, nodeLists, startToReadyMs: (ready.time as number) - spawned, startToSettledMs: (settled.time as number) - spawned, syncMs, changeMs,
       rss: { ready: rssReady, settled: rssSettled, firstScrape: rssFirstScrape, afterChanges: rssAfterChanges, afterPeersReads: rssAfterPeersReads },
       breakdown: { settled: atSettled, afterChanges: afterChanges!, afterPeersReads },
+      curve,
       phases,
       startMs: ready.startMs as Record<string, number>,
       startCpuMs: ready.startCpuMs as { own: number; children: number },
     };
   } finally {
+    await http.close();
     await daemon.stop();
   }
 }
 
+const loadBefore = loadavg();
 const lab = await Lab.create();
 const api = new KubeApiServer();
 try {
   const kubeconfig = await lab.addApiServer(api);
   const ours = await lab.addNode('vxroute', 0);
   api.upsertNode({ metadata: { name: ours.name }, spec: { podCIDR: ours.podCIDR }, status: { addresses: [{ type: 'InternalIP', address: ours.publicIP }] } });
-  for (let k = 0; k < nodeCount - 1; k++) api.upsertNode(peer(k));
+  for (let k = 0; k < nodeCount - 1; k++) api.upsertNode(peerNode(k));
 
   const bare: number[] = [];
   for (let i = 0; i < 5; i++) bare.push(await bareList(join(lab.dir, 'api.sock')));
@@ -226,7 +150,8 @@ try {
   for (const policy of policies) runs.push(await measure(lab, api, kubeconfig, ours, policy));
 
   const mb = (x: number): string => `${x.toFixed(0)} MB`;
-  console.log(`${nodeCount} nodes; one vxroute --kube with 2 workers; times from the daemon's log clock; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end\n`);
+  const load = (l: number[]): string => l.map((x) => x.toFixed(1)).join(' ');
+  console.log(`${nodeCount} nodes; one vxroute --kube with 2 workers; times from the daemon's log clock; load average ${load(loadBefore)} at the start, ${load(loadavg())} at the end\n`);
   console.log('| measure | time | ratio |');
   console.log('|---|---|---|');
   console.log(`| bare list + JSON.parse (median of 5) | ${median(bare).toFixed(0)} ms | 1.00× |`);
@@ -240,15 +165,23 @@ try {
   }
   for (const r of runs) console.log(`\npolicy ${r.policy ? 'on' : 'off'}, ms from spawn to each phase's first log line: ${JSON.stringify(r.phases)}`);
   for (const r of runs) console.log(`policy ${r.policy ? 'on' : 'off'}, start phases, ms from the daemon's process start to each one's end: ${JSON.stringify(r.startMs)}; CPU at ready ${r.startCpuMs.own} ms + ${r.startCpuMs.children} ms in ip/nft`);
-  console.log('\nWhere the resident set goes (MB): anonymous / file-backed; main isolate heap committed (young generation) / in use; external to V8; workers\' heaps committed / in use; anonymous by mapping: V8 pages / [heap] / other');
+  console.log('\nWhere the resident set goes (MB): anonymous / file-backed; main isolate heap committed (young, old, code spaces) / in use; external to V8; workers\' heaps committed / in use; anonymous by mapping');
   for (const r of runs) {
-    for (const [at, b] of Object.entries(r.breakdown)) {
-      const f = (x: number): string => x.toFixed(1);
-      console.log(`policy ${r.policy ? 'on' : 'off'}, ${at}: RSS ${f(b.rss)} = ${f(b.anonymous)} anon + ${f(b.file)} file; main heap ${f(b.mainHeap)} (young ${f(b.mainYoung)}) / ${f(b.mainHeapUsed)} used; external ${f(b.external)}; workers ${b.workersHeapCommitted.map((c, i) => `${f(c)} / ${f(b.workersHeapUsed[i])}`).join(' + ')} used; anon ${f(b.v8Pages)} / ${f(b.brk)} / ${f(b.otherAnon)}`);
+    for (const [at, b] of Object.entries(r.breakdown)) console.log(`policy ${r.policy ? 'on' : 'off'}, ${at}: ${formatBreakdown(b)}`);
+  }
+  for (const r of runs) {
+    console.log(`\npolicy ${r.policy ? 'on' : 'off'}, the curve (MB, after each ${sampleEvery} changes and their reads):`);
+    console.log('| changes | RSS | anon | file | main heap | young | old | code | used | external | workers committed | V8 pages | [heap] | arenas | other anon |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    const f = (x: number): string => x.toFixed(1);
+    for (const { changes: n, memory: m } of r.curve) {
+      console.log(`| ${n} | ${f(m.rss)} | ${f(m.anonymous)} | ${f(m.file)} | ${f(m.mainHeap)} | ${f(m.mainYoung)} | ${f(m.mainOld)} | ${f(m.mainCode)} | ${f(m.mainHeapUsed)} | ${f(m.external)} | ${m.workersHeapCommitted.map(f).join(' + ')} | ${f(m.v8Pages)} | ${f(m.brk)} | ${f(m.arenas)} | ${f(m.otherAnon)} |`);
     }
+    const half = r.curve.filter((p) => p.changes >= changes / 2).map((p) => p.memory.rss);
+    if (half.length >= 2) console.log(`over the last half of the changes: RSS ${f(Math.min(...half))}–${f(Math.max(...half))} MB, ${(half[half.length - 1] - half[0]) >= 0 ? '+' : ''}${f(half[half.length - 1] - half[0])} MB from its first sample to its last`);
   }
   await mkdir('bench/results', { recursive: true });
-  await writeFile(`bench/results/kube-sync-${Date.now()}.json`, JSON.stringify({ nodes: nodeCount, bareListMs: median(bare), bare, runs }, null, 2));
+  await writeFile(`bench/results/kube-sync-${Date.now()}.json`, JSON.stringify({ nodes: nodeCount, load: { before: loadBefore, after: loadavg() }, bareListMs: median(bare), bare, runs }, null, 2));
 } finally {
   await lab.dispose();
   await api.close();
