@@ -39,7 +39,8 @@ describe('deploy/Dockerfile', () => {
     expect(of(runtimeName, 'RUN').map((i) => i.getArgumentsContent()).join(' ')).toMatch(/apt-get install -y --no-install-recommends iproute2 nftables containernetworking-plugins/);
     const entry = JSON.parse(of(runtimeName, 'ENTRYPOINT')[0].getArgumentsContent()!) as string[];
     const bin = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.vxroute;
-    expect(entry).toEqual(['node', '--max-semi-space-size=1', `/opt/vxroute/${bin}`]); // a small young generation without run's restart (src/cli/young-generation.ts)
+    expect(entry).toEqual(['node', '--max-semi-space-size=1', `/opt/vxroute/${bin}`]); // a small young generation without run's restart (src/cli/memory-restart.ts)
+    expect(of(runtimeName, 'ENV').map((i) => i.getArgumentsContent())).toContain('MALLOC_ARENA_MAX=2'); // and two malloc arenas
   });
 
   it('builds as the unprivileged node user, and runs as root with the capabilities the DaemonSet grants', () => {

@@ -1,6 +1,6 @@
 // execv(2): the process becomes a fresh program image with the same pid, environment, standard
 // descriptors and other open descriptors that are not close-on-exec. `vxroute run` uses it once, at its very start, to
-// restart node with V8 flags that only node's command line can set (see src/cli/young-generation.ts).
+// restart node with the V8 flag and malloc setting that only a fresh process image reads (see src/cli/memory-restart.ts).
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
   switch (command) {
     case 'run': {
-      if (!wantsHelp) (await import('./young-generation.js')).restartWithSmallYoungGeneration(); // first: the fewer modules before it, the cheaper
+      if (!wantsHelp) (await import('./memory-restart.js')).restartWithMemorySettings(); // first: the fewer modules before it, the cheaper
       if (!wantsHelp) (await import('./old-generation.js')).keepOldGenerationClose();
       const { RUN_USAGE } = await import('./run-options.js');
       if (wantsHelp) return help(RUN_USAGE);
