@@ -1,6 +1,6 @@
 // At the Kubernetes scalability limit (5,000 Nodes from the API server), the daemon's resident
 // set levels off over node changes and the reads that come with them: after a warm-up (the first
-// changes grow each heap to its working size, docs/decisions.md "5,000 nodes: memory flat over
+// changes grow each heap to its working size, docs/decisions.md "5,000 nodes: memory over
 // changes"), what it holds no longer rises with the number of changes. A bound on memory, not on
 // time: every change is awaited until the daemon's log shows the table carrying it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -11,9 +11,10 @@
 //   shrinks it afterwards), so only node's command line can set it.
 // - glibc's malloc arenas capped at two (MALLOC_ARENA_MAX, read at the first malloc; mallopt(3)).
 //   glibc gives a thread that finds the arenas busy one of its own, up to eight per core, and an
-//   arena keeps what it once held: node's and V8's helper threads, the shards and the libuv pool
-//   held 16–25 MB in 5–8 arenas at 5,000 nodes, 6–9 MB with two (docs/decisions.md, "5,000 nodes:
-//   memory flat over changes"). Nothing in the packet path calls malloc.
+//   arena keeps what it once held: at 5,000 nodes after 100 changes, the arenas beside the main
+//   one held 16–25 MB (the main one 5–6); capped at two, the other one 6–9 MB (the main one
+//   10–14): 2–8 MB less in all (docs/decisions.md, "5,000 nodes: memory over changes"). The packet path does not
+//   malloc (the addon's batch calls keep their arrays on the stack, the shards allocate nothing).
 // execv keeps the pid, environment and descriptors, so whatever started us (kubelet, systemd, a
 // shell, `ip netns exec`) sees one process. The restart costs one more node start (tens of ms on
 // an idle node, a second at load 20 on 2 cores).
@@ -21,7 +22,7 @@ import { addon } from '../native/addon.js';
 
 const SEMI_SPACE_FLAG = '--max-semi-space-size';
 const SEMI_SPACE_MB = 1;
-export const MALLOC_ARENA_MAX = 2;
+const MALLOC_ARENA_MAX = 2;
 
 /** Re-executes node with what is missing of the flag and the variable; returns when neither is. */
 export function restartWithMemorySettings(): void {
