@@ -70,13 +70,15 @@ export function decimal(help: string, range: Range<number>, placeholder = 'X'): 
 }
 
 /** One of a few names. */
-export function oneOf<C extends string>(help: string, choices: readonly C[], initial: C): Flag<C> {
+export function oneOf<C extends string>(help: string, choices: readonly C[], initial: C): Flag<C>;
+export function oneOf<C extends string>(help: string, choices: readonly C[], initial: undefined, unset: string): Flag<C | undefined>;
+export function oneOf<C extends string>(help: string, choices: readonly C[], initial: C | undefined, unset?: string): Flag<C | undefined> {
   return {
     help,
     placeholder: choices.join('|'),
     initial,
-    shownDefault: initial,
-    example: initial,
+    shownDefault: initial ?? unset ?? 'none',
+    example: initial ?? choices[0],
     read(text) {
       if (!(choices as readonly string[]).includes(text)) throw new RangeError(`"${text}" must be one of ${choices.join(', ')}`);
       return text as C;
@@ -134,10 +136,10 @@ export function parseBenchFlags<S extends Flags>(command: BenchCommand<S>, argv:
   const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
   const known = Object.keys(flags).map((n) => `--${n}`).join(', ');
   for (const t of tokens) {
-    if (t.kind === 'positional') throw new ConfigError(`"${t.value}"`, `unexpected argument: every option is a flag (${known}; see ${HELP})`);
+    if (t.kind === 'positional') throw new ConfigError(`"${t.value}"`, `unexpected argument: ${known === '' ? 'this bench takes none' : `every option is a flag (${known})`} (see ${HELP})`);
     if (t.kind !== 'option') continue;
     const flag = Object.hasOwn(flags, t.name) && t.rawName.startsWith('--') ? flags[t.name] : undefined;
-    if (!flag) throw new ConfigError(t.rawName, `no such flag; the flags are ${known || 'none'} (see ${HELP})`);
+    if (!flag) throw new ConfigError(t.rawName, `no such flag; ${known === '' ? 'this bench takes none' : `the flags are ${known}`} (see ${HELP})`);
     const example = `e.g. ${t.rawName} ${flag.example}`;
     if (flag.placeholder === undefined) {
       if (t.value !== undefined) throw new ConfigError(t.rawName, `takes no value: write ${t.rawName} alone`);
