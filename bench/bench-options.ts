@@ -70,9 +70,9 @@ export function decimal(help: string, range: Range<number>, placeholder = 'X'): 
 }
 
 /** One of a few names. */
-export function oneOf<C extends string>(help: string, choices: readonly C[], initial: C): Flag<C>;
-export function oneOf<C extends string>(help: string, choices: readonly C[], initial: undefined, unset: string): Flag<C | undefined>;
-export function oneOf<C extends string>(help: string, choices: readonly C[], initial: C | undefined, unset?: string): Flag<C | undefined> {
+export function oneOf<const C extends string>(help: string, choices: readonly C[], initial: C): Flag<C>;
+export function oneOf<const C extends string>(help: string, choices: readonly C[], initial: undefined, unset: string): Flag<C | undefined>;
+export function oneOf<const C extends string>(help: string, choices: readonly C[], initial: C | undefined, unset?: string): Flag<C | undefined> {
   return {
     help,
     placeholder: choices.join('|'),
@@ -87,7 +87,7 @@ export function oneOf<C extends string>(help: string, choices: readonly C[], ini
 }
 
 /** Some of a few names, comma-separated, at least one. */
-export function someOf<C extends string>(help: string, choices: readonly C[], initial: readonly C[]): Flag<C[]> {
+export function someOf<const C extends string>(help: string, choices: readonly C[], initial: readonly C[]): Flag<C[]> {
   return {
     help,
     placeholder: 'NAME,...',
