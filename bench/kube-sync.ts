@@ -16,20 +16,24 @@ import { request } from 'node:http';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { KubeApiServer, type NodeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { Annotation, formatBackendData } from '../src/subnets/flannel-annotations.js';
 import { median } from '../src/lab/iperf.js';
+import { benchFlags, oneOf, whole } from './bench-options.js';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, changes: { type: 'string', default: '30' }, policy: { type: 'string', default: 'both' } } });
-const nodeCount = Number(values.nodes);
-const changes = Number(values.changes);
-if (!(nodeCount >= 2 && nodeCount <= 8000)) throw new Error('--nodes must be 2..8000 (each peer gets a /29 of 10.244.0.0/16)');
-if (!(changes >= 5)) throw new Error('--changes must be at least 5 (RSS is taken after the fifth)');
-const policies = ({ on: [true], off: [false], both: [true, false] } as Record<string, boolean[]>)[values.policy!];
-if (!policies) throw new Error('--policy must be on, off or both');
+const values = benchFlags({
+  module: import.meta.url,
+  flags: {
+    nodes: whole('Node objects in the API (each peer gets a /29 of 10.244.0.0/16)', { min: 2, max: 8000, default: 5000 }),
+    changes: whole("one node's annotations replaced, one change at a time (RSS is taken after the fifth)", { min: 5, max: 10_000, default: 30 }),
+    policy: oneOf('NetworkPolicy on, off, or a run of each', ['on', 'off', 'both'], 'both'),
+  },
+});
+const nodeCount = values.nodes;
+const { changes } = values;
+const policies = { on: [true], off: [false], both: [true, false] }[values.policy];
 
 /** Peer k's /29, skipping 10.244.1.0/24, which is the benchmarked node's own. */
 function peerCidr(k: number): string {
