@@ -69,13 +69,18 @@ export function decimal(help: string, range: Range<number>, placeholder = 'X'): 
   return numberFlag(help, placeholder, range, false) as Flag<number>;
 }
 
+/** Choices longer than this are named in the help line, not in the placeholder. */
+const SHORT_PLACEHOLDER = 16;
+
 /** One of a few names. */
 export function oneOf<const C extends string>(help: string, choices: readonly C[], initial: C): Flag<C>;
 export function oneOf<const C extends string>(help: string, choices: readonly C[], initial: undefined, unset: string): Flag<C | undefined>;
 export function oneOf<const C extends string>(help: string, choices: readonly C[], initial: C | undefined, unset?: string): Flag<C | undefined> {
+  const listed = choices.join('|');
+  const short = listed.length <= SHORT_PLACEHOLDER && !listed.includes(' ');
   return {
-    help,
-    placeholder: choices.join('|'),
+    help: short ? help : `${help}: ${choices.join(', ')}`,
+    placeholder: short ? listed : 'NAME',
     initial,
     shownDefault: initial ?? unset ?? 'none',
     example: initial ?? choices[0],
@@ -155,9 +160,15 @@ export function parseBenchFlags<S extends Flags>(command: BenchCommand<S>, argv:
   return values as FlagValues<S>;
 }
 
-/** The leading `//` comment of a module's file: what its bench measures, in its author's words. */
+/** The bench's source, from dist/bench/ and from bench/ alike (the compiler drops a header above an `import type`). */
+function sourceOf(module: string): URL {
+  const file = basename(fileURLToPath(module)).replace(/\.js$/, '.ts');
+  return new URL(module.includes('/dist/') ? `../../bench/${file}` : `./${file}`, module);
+}
+
+/** The leading `//` comment of a bench's source: what it measures, in its author's words. */
 function headerComment(module: string): string {
-  const lines = readFileSync(fileURLToPath(module), 'utf8').split('\n');
+  const lines = readFileSync(sourceOf(module), 'utf8').split('\n');
   const header: string[] = [];
   for (const line of lines) {
     if (!line.startsWith('//')) break;
