@@ -6,14 +6,20 @@
 //   npm run bench:alloc -- [--seconds 10] [--mode router|switch]
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { listening } from '../src/lab/iperf.js';
 import { Lab } from '../src/lab/lab.js';
 import { inNs } from '../src/lab/netns.js';
 import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
+import { benchFlags, oneOf, whole } from './bench-options.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, mode: { type: 'string', default: 'router' } } });
-const seconds = Number(values.seconds);
+const values = benchFlags({
+  module: import.meta.url,
+  flags: {
+    seconds: whole('length of each traffic run (TCP, then 64-byte UDP)', { min: 1, max: 3600, default: 10 }, 'S'),
+    mode: oneOf('the vxroute node\'s mode (switch: against a kernel bridge + vxlan node)', ['router', 'switch'], 'router'),
+  },
+});
+const { seconds } = values;
 const switching = values.mode === 'switch';
 
 async function rssMB(pid: number): Promise<number> {

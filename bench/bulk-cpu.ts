@@ -14,11 +14,12 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { iperfJson, median } from '../src/lab/iperf.js';
 import { Lab } from '../src/lab/lab.js';
+import { benchFlags, oneOf, someOf, text, whole } from './bench-options.js';
 
-type Path = 'vv' | 'kv' | 'vk';
+const PATHS = ['vv', 'kv', 'vk'] as const;
+type Path = (typeof PATHS)[number];
 const PATH_NAMES: Record<Path, string> = { vv: 'vxroute → vxroute', kv: 'kernel → vxroute', vk: 'vxroute → kernel' };
 type Build = 'this' | 'before';
 
@@ -95,21 +96,18 @@ async function loadAverage(): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      paths: { type: 'string', default: 'vv,kv,vk' },
-      rounds: { type: 'string', default: '3' },
-      seconds: { type: 'string', default: '6' },
-      family: { type: 'string', default: '4' },
-      'before-cli': { type: 'string' },
-      perf: { type: 'string' },
+  const values = benchFlags({
+    module: import.meta.url,
+    flags: {
+      paths: someOf('the paths measured: vv vxroute → vxroute, kv kernel → vxroute, vk vxroute → kernel', PATHS, PATHS),
+      rounds: whole('interleaved rounds', { min: 1, max: 100, default: 3 }),
+      seconds: whole('length of each TCP stream', { min: 1, max: 3600, default: 6 }, 'S'),
+      family: oneOf('the pods\' and the underlay\'s IP version', ['4', '6'], '4'),
+      'before-cli': text("adds the before build's rows, running that build's CLI", 'PATH', undefined, 'this build only'),
+      perf: text("perf record -g of this build's daemons in the last round, into DIR/<path>.data", 'DIR', undefined, 'no recording'),
     },
   });
-  const paths = values.paths!.split(',') as Path[];
-  const unknown = paths.filter((p) => !(p in PATH_NAMES));
-  if (unknown.length > 0) throw new RangeError(`--paths: ${unknown.join(', ')} unknown; choose from vv, kv, vk`);
-  const rounds = Number(values.rounds);
-  const seconds = Number(values.seconds);
+  const { paths, rounds, seconds } = values;
   const family = values.family === '6' ? 6 : 4;
   const builds: Build[] = values['before-cli'] ? ['before', 'this'] : ['this'];
   const loadBefore = await loadAverage();

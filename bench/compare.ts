@@ -32,7 +32,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { iperfJson, median } from '../src/lab/iperf.js';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
@@ -40,6 +39,7 @@ import { inNs, tryInNs } from '../src/lab/netns.js';
 import { loadMeasuredWorld, MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
 import { searchRate, trialsFor } from '../src/lab/rate-search.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { benchFlags, benchUsage, decimal, parseBenchFlags, someOf, text, toggle, whole, type FlagValues } from './bench-options.js';
 import { renderChart } from './chart.js';
 import { policyCost, policyCostLines } from './policy-cost.js';
 import { buildTcpRr, CONNECT_PORT, TRANSACTIONS_PORT, tcpConnects, tcpRr } from './tcp-rr.js';
@@ -221,58 +221,33 @@ async function measure(s: Setup, tools: Tools): Promise<Record<Metric, number>> 
 
 const format = (v: number, unit: string): string => (['pkt/s', 'Mbit/s', 'trans/s', 'µs'].includes(unit) ? v.toFixed(0) : unit === '%' || unit === 'cores' ? v.toFixed(2) : v.toFixed(3));
 
-export const BENCH_USAGE = `Usage: vxroute bench [--rounds N] [--seconds S] [--rate-trial-seconds S] [--rate-precision F] [--quick] [--out DIR]
-                    [--policy-pods N] [--policies N] [--policy-changes N] [--variants NAME,...]
+/** What `npm run bench` and `vxroute bench` take. */
+export const COMPARE_COMMAND = {
+  module: import.meta.url,
+  alsoRunAs: 'vxroute bench',
+  flags: {
+    rounds: whole('interleaved rounds; each figure is their median', { min: 1, max: 100, default: 3 }),
+    seconds: decimal('length of each throughput and packet-rate run', { min: 0.1, max: 3600, default: 5 }, 'S'),
+    'rate-trial-seconds': decimal('length of each trial of the 64-byte no-loss rate search', { min: 0.1, max: 600, default: 2 }, 'S'),
+    'rate-precision': decimal('the rate search stops within this share of the rate', { min: 0.001, max: 0.5, default: 0.05 }, 'F'),
+    quick: toggle('1 round of 1 s, rate trials of 1 s to within 0.2, 3 policy changes (what CI runs)'),
+    out: text('where the .md, .json and .svg go', 'DIR', 'bench/results'),
+    'policy-pods': whole('pods in the NetworkPolicy world of vxroute-kube and vxroute-policy', { min: 2, max: 25_000, default: 5000 }),
+    policies: whole('policies in that world', { min: MEASURED_POLICIES + 1, max: 10_000, default: 1000 }),
+    'policy-changes': whole('changes of one policy timed until in force on every worker', { min: 1, max: 1000, default: 20 }),
+    variants: someOf('the rows measured; the kernel path always is (every figure is a ratio to it)', VARIANTS, DEFAULT_VARIANTS),
+  },
+};
 
-Builds ten two-node namespace clusters on this machine (or, with --variants, the kernel path and
-the rows named), their underlay veths with the transmit offloads a NIC has (kernel VXLAN as
-flannel configures it, vxroute, vxroute --kube against a test API server holding --policies
-(default 1000) policies over --policy-pods (default 5000) pods with the policy off (vxroute-kube)
-and enforcing it (vxroute-policy), vxroute --busy-poll ${BUSY_POLL_US}, the kernel's bridge + vxlan as one
-L2 segment, vxroute --mode switch, socat TUN-UDP, plain routing, vxroute --direct-routing) and
-measures TCP (1 and 4 streams), UDP 64/1400-byte packet rates sent as fast as iperf3 can, the
-highest 64-byte rate that loses at most 0.1 % (a binary search of trials of --rate-trial-seconds,
-default 2, until within --rate-precision, default 0.05), ping p50/p99, 1-byte TCP transactions
-per second and their CPU, TCP connect time, and CPU per Gbit, as ratios to the kernel path; then
-NetworkPolicy's cost (vxroute-policy against vxroute-kube, its memory, and --policy-changes (default 20) changes of one
-policy timed until in force on every worker); writes .md, .json and .svg under DIR (default
-bench/results). Needs root, iperf3, socat and a C compiler (cc). --quick: 1 round of 1 s, rate
-trials of 1 s to within 0.2, 3 policy changes.
-`;
+/** `vxroute bench --help`. */
+export const BENCH_USAGE = benchUsage(COMPARE_COMMAND);
 
-/** A positive number from a flag, or an error that names it. */
-function positive(flag: string, text: string, max: number): number {
-  const n = Number(text);
-  if (!(n > 0 && n <= max)) throw new RangeError(`--${flag}: "${text}" must be a number above 0 and at most ${max}`);
-  return n;
-}
-
-/** A whole number from a flag within [min, max], or an error that names it. */
-function count(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!(Number.isInteger(n) && n >= min && n <= max)) throw new RangeError(`--${flag}: "${text}" must be a whole number from ${min} to ${max}`);
-  return n;
-}
-
-/** --variants: known names, the kernel path always among them (every figure is a ratio to it), in the table's order. */
-function chosenVariants(text: string): Variant[] {
-  const named = text.split(',').map((v) => v.trim()).filter((v) => v !== '');
-  const unknown = named.filter((v) => !(VARIANTS as readonly string[]).includes(v));
-  if (unknown.length > 0) throw new RangeError(`--variants: ${unknown.map((v) => `"${v}"`).join(', ')} unknown; choose from ${VARIANTS.join(', ')}`);
-  return VARIANTS.filter((v) => v === 'kernel' || named.includes(v));
-}
-
+/** `vxroute bench ARGS`: a bad flag is a ConfigError, which the CLI prints as one line, exit code 2. */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' },
-      'rate-trial-seconds': { type: 'string', default: '2' }, 'rate-precision': { type: 'string', default: '0.05' },
-      quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench/results' },
-      'policy-pods': { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, 'policy-changes': { type: 'string', default: '20' },
-      variants: { type: 'string', default: DEFAULT_VARIANTS.join(',') },
-    },
-  });
+  return runBench(parseBenchFlags(COMPARE_COMMAND, argv));
+}
+
+async function runBench(values: FlagValues<typeof COMPARE_COMMAND.flags>): Promise<number> {
   const missing = ['iperf3', 'socat', 'ping', 'cc'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
   if (missing.length > 0) {
     process.stderr.write(`vxroute bench needs ${missing.join(', ')}: apt-get install -y ${missing.map((t) => (t === 'ping' ? 'iputils-ping' : t === 'cc' ? 'gcc' : t)).join(' ')}\n`);
@@ -282,20 +257,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stderr.write('vxroute bench builds network namespaces: run it as root\n');
     return 1;
   }
-  const quick = values.quick!;
-  let rounds: number, seconds: number, rateTrialSeconds: number, ratePrecision: number, world: WorldSize, policyChanges: number, variants: Variant[];
-  try {
-    variants = chosenVariants(values.variants!);
-    rounds = quick ? 1 : Math.round(positive('rounds', values.rounds!, 100));
-    seconds = quick ? 1 : positive('seconds', values.seconds!, 3600);
-    rateTrialSeconds = quick ? 1 : positive('rate-trial-seconds', values['rate-trial-seconds']!, 600);
-    ratePrecision = quick ? 0.2 : positive('rate-precision', values['rate-precision']!, 0.5);
-    world = { pods: count('policy-pods', values['policy-pods']!, 2, 25_000), policies: count('policies', values.policies!, MEASURED_POLICIES + 1, 10_000) };
-    policyChanges = quick ? 3 : count('policy-changes', values['policy-changes']!, 1, 1000);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    return 1;
-  }
+  const { quick } = values;
+  const variants = VARIANTS.filter((v) => v === 'kernel' || values.variants.includes(v));
+  const rounds = quick ? 1 : values.rounds;
+  const seconds = quick ? 1 : values.seconds;
+  const rateTrialSeconds = quick ? 1 : values['rate-trial-seconds'];
+  const ratePrecision = quick ? 0.2 : values['rate-precision'];
+  const world: WorldSize = { pods: values['policy-pods'], policies: values.policies };
+  const policyChanges = quick ? 3 : values['policy-changes'];
   const scratch = await mkdtemp(join(tmpdir(), 'vxroute-bench-'));
   const setups = new Map<Variant, Setup>();
   try {
@@ -331,8 +300,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }
     console.log(lines.join('\n'));
     const stamp = `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    await mkdir(values.out!, { recursive: true });
-    const base = join(values.out!, stamp);
+    await mkdir(values.out, { recursive: true });
+    const base = join(values.out, stamp);
     await writeFile(`${base}.md`, `${lines.join('\n')}\n`);
     await writeFile(`${base}.json`, JSON.stringify({ rounds, seconds, rateTrialSeconds, ratePrecision, busyPollUs: BUSY_POLL_US, quick, metrics: METRICS, medians: table, runs: Object.fromEntries(runs), policy }, null, 2));
     await writeFile(`${base}.svg`, renderChart(
@@ -348,5 +317,5 @@ export async function benchCommand(argv: string[]): Promise<number> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await benchCommand(process.argv.slice(2));
+  process.exitCode = await runBench(benchFlags(COMPARE_COMMAND));
 }

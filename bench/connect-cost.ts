@@ -18,13 +18,13 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { iperfJson, median } from '../src/lab/iperf.js';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { loadMeasuredWorld, MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
 import { buildTcpRr, CONNECT_PORT, TRANSACTIONS_PORT, tcpConnects, tcpRr } from './tcp-rr.js';
+import { benchFlags, text, toggle, whole } from './bench-options.js';
 
 const VARIANTS = ['vxroute-kube', 'vxroute-policy'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -145,30 +145,24 @@ async function stopRecording(perf: ReturnType<typeof spawn>[]): Promise<void> {
 const loadAverage = async (): Promise<string> => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
 
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rounds: { type: 'string', default: '5' }, connects: { type: 'string', default: '2000' }, 'rr-seconds': { type: 'string', default: '2' }, 'stream-seconds': { type: 'string', default: '0' },
-      'policy-pods': { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, profile: { type: 'string' },
-      'perf-event': { type: 'string', default: 'cpu-clock' }, 'trace-deopt': { type: 'boolean', default: false },
+  const values = benchFlags({
+    module: import.meta.url,
+    flags: {
+      rounds: whole('interleaved rounds', { min: 1, max: 100, default: 5 }),
+      connects: whole('connect() samples per variant per round', { min: 10, max: 100_000, default: 2000 }),
+      'rr-seconds': whole('length of each TCP_RR run', { min: 1, max: 600, default: 2 }, 'S'),
+      'stream-seconds': whole('adds one TCP stream of this length to each round; 0: none', { min: 0, max: 600, default: 0 }, 'S'),
+      'policy-pods': whole('pods in the NetworkPolicy world', { min: 2, max: 25_000, default: 5000 }),
+      policies: whole('policies in that world', { min: MEASURED_POLICIES + 1, max: 10_000, default: 1000 }),
+      profile: text("perf record -g of each daemon in the last round, into DIR/<variant>-<node>.data", 'DIR', undefined, 'no profile'),
+      'perf-event': text('what perf samples (cpu-clock at 2 kHz; page-faults: every fault)', 'E', 'cpu-clock'),
+      'trace-deopt': toggle("V8's deoptimization and optimization traces of the daemons, per round and variant"),
     },
-  });
-  const whole = (flag: string, min: number, max: number): number => {
-    const n = Number(values[flag as keyof typeof values]);
-    if (!(Number.isInteger(n) && n >= min && n <= max)) throw new RangeError(`--${flag}: "${String(values[flag as keyof typeof values])}" must be a whole number from ${min} to ${max}`);
-    return n;
-  };
-  let rounds: number, connects: number, rrSeconds: number, streamSeconds: number, world: WorldSize;
-  try {
-    rounds = whole('rounds', 1, 100);
-    connects = whole('connects', 10, 100_000);
-    rrSeconds = whole('rr-seconds', 1, 600);
-    streamSeconds = whole('stream-seconds', 0, 600);
-    world = { pods: whole('policy-pods', 2, 25_000), policies: whole('policies', MEASURED_POLICIES + 1, 10_000) };
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    return 1;
-  }
+  }, argv);
+  const { rounds, connects } = values;
+  const rrSeconds = values['rr-seconds'];
+  const streamSeconds = values['stream-seconds'];
+  const world: WorldSize = { pods: values['policy-pods'], policies: values.policies };
   if (process.getuid?.() !== 0) {
     process.stderr.write('connect-cost builds network namespaces: run it as root\n');
     return 1;

@@ -7,7 +7,6 @@
 // collections during an untimed run of each variant are counted: a stage that allocated even a few
 // bytes per packet would collect every few thousand batches (V8's young generation is a few MiB).
 //   npm run build && node dist/bench/conntrack.js [--batches 20000] [--rounds 5]
-import { parseArgs } from 'node:util';
 import { CounterLayout, Direction, ShardCounters } from '../src/datapath/counters.js';
 import { encapsulate, type EncapContext } from '../src/datapath/encapsulate.js';
 import { IcmpReplies } from '../src/datapath/icmp-replies.js';
@@ -21,10 +20,15 @@ import { writeIpv4Header } from '../src/packet/ipv4.js';
 import { median } from '../src/lab/iperf.js';
 import { InstantDecider } from './instant-decider.js';
 import { interleavedRounds } from './interleaved-rounds.js';
+import { benchFlags, whole } from './bench-options.js';
 
-const { values } = parseArgs({ options: { batches: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
-const BATCHES = Number(values.batches);
-const ROUNDS = Number(values.rounds);
+const { batches: BATCHES, rounds: ROUNDS } = benchFlags({
+  module: import.meta.url,
+  flags: {
+    batches: whole('batches of 64 packets per variant per round', { min: 1, max: 10_000_000, default: 20_000 }),
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 5 }),
+  },
+});
 const BATCH = 64;
 const SLOT = 1600;
 const MAX = 131_072;

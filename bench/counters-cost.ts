@@ -11,22 +11,22 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { iperf, median } from '../src/lab/iperf.js';
 import { Lab } from '../src/lab/lab.js';
 import { spawnCli } from '../src/lab/vxroute-cli.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { benchFlags, text, whole } from './bench-options.js';
 
-const { values } = parseArgs({
-  options: {
-    baseline: { type: 'string', default: '1fe467d' },
-    rounds: { type: 'string', default: '3' },
-    seconds: { type: 'string', default: '5' },
-    every: { type: 'string', default: '1' },
+const values = benchFlags({
+  module: import.meta.url,
+  flags: {
+    baseline: text('the git revision the baseline row is built from', 'REV', '1fe467d'),
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 3 }),
+    seconds: whole('length of each iperf3 run', { min: 1, max: 3600, default: 5 }, 'S'),
+    every: whole('the tracing row samples one packet in this many', { min: 1, max: 1_000_000, default: 1 }),
   },
 });
-const rounds = Number(values.rounds);
-const seconds = Number(values.seconds);
+const { rounds, seconds } = values;
 const root = process.cwd();
 
 /** Builds REV in a scratch worktree (sharing our node_modules) and returns its CLI. */
@@ -50,7 +50,7 @@ function buildBaseline(rev: string): { cli: string; cleanup: () => void } {
   }
 }
 
-const baseline = buildBaseline(values.baseline!);
+const baseline = buildBaseline(values.baseline);
 const lab = await Lab.create();
 try {
   const k1 = await lab.addNode('kernel');
@@ -78,7 +78,7 @@ try {
       measure(
         () => lab.startVxroute(vx, subnets),
         () => {
-          const trace = spawnCli(vx.ns, ['trace', '--count', '10000000', '--every', values.every!, '--json']);
+          const trace = spawnCli(vx.ns, ['trace', '--count', '10000000', '--every', String(values.every), '--json']);
           trace.stdout!.on('data', (d: Buffer) => {
             for (const byte of d) if (byte === 0x0a) traced++;
           });

@@ -10,11 +10,11 @@
 //   npm run bench:flow-ports -- [--rounds 3] [--seconds 5] [--workers 2] [--before-cli DIR/dist/src/cli/main.js]
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
 import { iperfJson, median } from '../src/lab/iperf.js';
 import { Lab } from '../src/lab/lab.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { benchFlags, text, whole } from './bench-options.js';
 
 type Variant = 'kernel' | 'vxroute' | 'vxroute-fixed' | 'vxroute-before';
 interface Figures {
@@ -75,14 +75,19 @@ async function run(variant: Variant, seconds: number, workers: number, beforeCli
   }
 }
 
+const FLOW_PORTS_COMMAND = {
+  module: import.meta.url,
+  flags: {
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 3 }),
+    seconds: whole('length of each iperf3 run', { min: 1, max: 3600, default: 5 }, 'S'),
+    workers: whole("the vxroute daemons' --workers", { min: 1, max: 64, default: 2 }),
+    'before-cli': text("adds the vxroute-before row, running that build's CLI", 'PATH', undefined, 'no such row'),
+  },
+};
+
 export async function flowPortsBench(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, workers: { type: 'string', default: '2' }, 'before-cli': { type: 'string' } },
-  });
-  const rounds = Number(values.rounds);
-  const seconds = Number(values.seconds);
-  const workers = Number(values.workers);
+  const values = benchFlags(FLOW_PORTS_COMMAND, argv);
+  const { rounds, seconds, workers } = values;
   const variants: Variant[] = ['kernel', 'vxroute', 'vxroute-fixed', ...(values['before-cli'] ? (['vxroute-before'] as const) : [])];
   const results = new Map<Variant, Figures[]>(variants.map((v) => [v, []]));
   for (let r = 0; r < rounds; r++) {

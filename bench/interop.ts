@@ -7,12 +7,19 @@
 // (one VXLAN datagram of up to 64 KiB), which vxroute's socket takes whole and cuts.
 //   npm run bench:interop -- [--rounds 3] [--seconds 5] [--workers N]
 import { mkdir, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { iperf, median } from '../src/lab/iperf.js';
 import { ping } from '../src/lab/traffic.js';
+import { benchFlags, whole } from './bench-options.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, workers: { type: 'string' } } });
+const values = benchFlags({
+  module: import.meta.url,
+  flags: {
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 3 }),
+    seconds: whole('length of each iperf3 run', { min: 1, max: 3600, default: 5 }, 'S'),
+    workers: whole("the vxroute daemon's --workers", { min: 1, max: 64, default: undefined, unset: "the daemon's" }),
+  },
+});
 const txOffload = true;
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
@@ -23,7 +30,7 @@ try {
   const k2 = await lab.addNode('kernel', 1, { txOffload });
   const vx = await lab.addNode('vxroute', 1, { txOffload });
   await lab.programKernelPeers();
-  const daemon = await lab.startVxroute(vx, await lab.writeSubnets(), values.workers ? ['--workers', values.workers] : []);
+  const daemon = await lab.startVxroute(vx, await lab.writeSubnets(), values.workers ? ['--workers', String(values.workers)] : []);
   await lab.ipv6Settled();
 
   const pairs = { 'kernel → kernel': [k1, k2], 'vxroute → kernel': [vx, k2], 'kernel → vxroute': [k2, vx] } as const;

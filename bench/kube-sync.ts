@@ -19,7 +19,6 @@ import { request } from 'node:http';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { formatBreakdown, memoryBreakdown, rssMB, type MemoryBreakdown } from '../src/lab/daemon-memory.js';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
@@ -27,18 +26,21 @@ import { churnNodes } from '../src/lab/node-churn.js';
 import { NsHttpClient } from '../src/lab/ns-http-client.js';
 import { MAX_PEERS, peerNode } from '../src/lab/peer-nodes.js';
 import { median } from '../src/lab/iperf.js';
+import { benchFlags, oneOf, whole } from './bench-options.js';
 
-const { values } = parseArgs({
-  options: { nodes: { type: 'string', default: '5000' }, changes: { type: 'string', default: '30' }, 'sample-every': { type: 'string', default: '10' }, policy: { type: 'string', default: 'both' } },
+const values = benchFlags({
+  module: import.meta.url,
+  flags: {
+    nodes: whole('Node objects in the API (each peer gets a /29 of 10.244.0.0/16)', { min: 2, max: MAX_PEERS, default: 5000 }),
+    changes: whole("node changes, one at a time, each followed by a /debug/peers or /metrics read (RSS is taken after the fifth)", { min: 5, max: 10_000, default: 30 }),
+    'sample-every': whole('changes between two samples of the resident set and its parts', { min: 1, max: 10_000, default: 10 }),
+    policy: oneOf('NetworkPolicy on, off, or a run of each', ['on', 'off', 'both'], 'both'),
+  },
 });
-const nodeCount = Number(values.nodes);
-const changes = Number(values.changes);
-const sampleEvery = Number(values['sample-every']);
-if (!(nodeCount >= 2 && nodeCount <= MAX_PEERS)) throw new Error(`--nodes must be 2..${MAX_PEERS} (each peer gets a /29 of 10.244.0.0/16)`);
-if (!(changes >= 5)) throw new Error('--changes must be at least 5 (RSS is taken after the fifth)');
-if (!(sampleEvery >= 1)) throw new Error('--sample-every must be at least 1');
-const policies = ({ on: [true], off: [false], both: [true, false] } as Record<string, boolean[]>)[values.policy!];
-if (!policies) throw new Error('--policy must be on, off or both');
+const nodeCount = values.nodes;
+const { changes } = values;
+const sampleEvery = values['sample-every'];
+const policies = { on: [true], off: [false], both: [true, false] }[values.policy];
 
 /** One list over the API server's unix socket, parsed: the floor under any informer. */
 function bareList(socketPath: string): Promise<number> {

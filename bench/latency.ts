@@ -15,22 +15,26 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { median } from '../src/lab/iperf.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { host, tryInNs } from '../src/lab/netns.js';
 import { buildTcpRr, tcpRr, type TcpRrResult } from './tcp-rr.js';
+import { benchFlags, text, toggle, whole } from './bench-options.js';
 
-const { values } = parseArgs({
-  options: {
-    echoes: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '3' },
-    'no-tun-offload': { type: 'boolean', default: false }, 'busy-poll': { type: 'string', default: '200' }, cli: { type: 'string' }, before: { type: 'string' },
+const values = benchFlags({
+  module: import.meta.url,
+  flags: {
+    echoes: whole('pings per pair for the RTT distributions and during the perf recording', { min: 10, max: 1_000_000, default: 2000 }),
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 3 }),
+    seconds: whole('length of each TCP_RR run', { min: 1, max: 3600, default: 3 }, 'S'),
+    'no-tun-offload': toggle('start the vxroute daemons with --no-tun-offload'),
+    'busy-poll': whole('the spinning pair\'s --busy-poll microseconds; 0 leaves that pair out', { min: 0, max: 1_000_000, default: 200 }, 'US'),
+    cli: text("vxroute's pairs run this CLI (another build's dist/src/cli/main.js)", 'PATH', undefined, 'this build'),
+    before: text("adds pairs running that build's CLI, interleaved with this one's", 'PATH', undefined, 'no before pairs'),
   },
 });
-const echoes = Number(values.echoes);
-const rounds = Number(values.rounds);
-const seconds = Number(values.seconds);
-const busyPoll = Number(values['busy-poll']);
+const { echoes, rounds, seconds } = values;
+const busyPoll = values['busy-poll'];
 const INTERVAL_S = 0.002;
 const RR_PINGS = 500;
 

@@ -20,6 +20,9 @@ import { internetChecksum } from '../src/packet/checksum.js';
 import { ENCAP_LEN, HEADROOM, IPPROTO_UDP } from '../src/packet/constants.js';
 import { writeIpv4Header } from '../src/packet/ipv4.js';
 import { parseCidr } from '../src/subnets/cidr.js';
+import { benchFlags } from './bench-options.js';
+
+benchFlags({ module: import.meta.url, flags: {} }); // no flags: --help, and a refusal of any other
 
 const BATCH = 64;
 const SLOT = 1600;

@@ -10,7 +10,6 @@
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { CompiledPolicy } from '../src/datapath/policy/compiled-policy.js';
 import type { FlowQuery } from '../src/datapath/policy/flow-decider.js';
 import { compilePolicy, PolicyCompiler } from '../src/policy/compile-policy.js';
@@ -19,6 +18,7 @@ import { PolicyIndex } from '../src/policy/policy-index.js';
 import { referenceDecide } from '../src/policy/reference.js';
 import type { PolicyPod, PolicyWorld } from '../src/policy/world.js';
 import { median } from '../src/lab/iperf.js';
+import { benchFlags, oneOf, whole } from './bench-options.js';
 
 const NAMESPACES = 50;
 const PODS_PER_NAMESPACE = 100;
@@ -59,6 +59,9 @@ function world(): PolicyWorld {
   return { pods, namespaces, nodes, policies };
 }
 
+const CHANGE_KINDS = ['policy', 'pod', 'pod added', 'pod deleted', 'namespace'] as const;
+type ChangeKind = (typeof CHANGE_KINDS)[number];
+
 function changePolicy(v: PolicyWorld, r: number): PolicyWorld {
   const policies = [...v.policies];
   const k = (r * 37) % policies.length;
@@ -69,7 +72,7 @@ function changePolicy(v: PolicyWorld, r: number): PolicyWorld {
 
 const w = world();
 // As the daemon compiles: each world the one before with one object replaced, as the source hands them over.
-const changes = {
+const changes: Record<ChangeKind, (v: PolicyWorld, r: number) => PolicyWorld> = {
   policy: changePolicy,
   pod: (v: PolicyWorld, r: number): PolicyWorld => {
     const pods = [...v.pods];
@@ -117,7 +120,14 @@ async function timeChanges(change: (v: PolicyWorld, r: number) => PolicyWorld, c
 // first compile, then (when warmed) the compiler's warm-up as the daemon runs it after start, then
 // FIRST_CHANGES changes of one policy; CPU ms of each change, as JSON on stdout.
 const FIRST_CHANGES = 10;
-const { values: args } = parseArgs({ options: { 'first-changes': { type: 'string' }, 'cold-changes': { type: 'string' }, processes: { type: 'string', default: '3' } } });
+const args = benchFlags({
+  module: import.meta.url,
+  flags: {
+    processes: whole('fresh processes per series of first changes and of changes after a quiet spell', { min: 1, max: 100, default: 3 }),
+    'first-changes': oneOf("(the bench's own child) time the first changes in this process", ['cold', 'warmed'], undefined, 'the whole bench'),
+    'cold-changes': oneOf("(the bench's own child, under node --expose-gc) time changes of this kind after quiet spells", CHANGE_KINDS, undefined, 'the whole bench'),
+  },
+});
 if (args['first-changes'] !== undefined) {
   console.log(JSON.stringify(await timeChanges(changePolicy, FIRST_CHANGES, args['first-changes'] === 'warmed')));
   process.exit(0);
@@ -130,19 +140,19 @@ const QUIET_GCS = 8;
 if (args['cold-changes'] !== undefined) {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('--cold-changes needs node --expose-gc');
-  const change = changes[args['cold-changes'] as keyof typeof changes];
+  const change = changes[args['cold-changes']];
   console.log(JSON.stringify(await timeChanges(change, COLD_CHANGES, true, () => { for (let g = 0; g < QUIET_GCS; g++) gc(); })));
   process.exit(0);
 }
 /** Each fresh process's changes, for `mode`. */
 function firstChanges(mode: 'cold' | 'warmed'): number[][] {
-  return Array.from({ length: Number(args.processes) }, () => JSON.parse(execFileSync(process.execPath, [process.argv[1], '--first-changes', mode], { encoding: 'utf8' })) as number[]);
+  return Array.from({ length: args.processes }, () => JSON.parse(execFileSync(process.execPath, [process.argv[1], '--first-changes', mode], { encoding: 'utf8' })) as number[]);
 }
 const cold = firstChanges('cold');
 const warmed = firstChanges('warmed');
 /** Changes of `kind` after quiet spells, from fresh processes in turn, all changes of all processes. */
 function coldChanges(kind: keyof typeof changes): number[] {
-  return Array.from({ length: Number(args.processes) }, () => JSON.parse(execFileSync(process.execPath, ['--expose-gc', process.argv[1], '--cold-changes', kind], { encoding: 'utf8' })) as number[]).flat();
+  return Array.from({ length: args.processes }, () => JSON.parse(execFileSync(process.execPath, ['--expose-gc', process.argv[1], '--cold-changes', kind], { encoding: 'utf8' })) as number[]).flat();
 }
 const afterQuiet = Object.fromEntries(Object.keys(changes).map((kind) => [kind, coldChanges(kind as keyof typeof changes)]));
 // Wall time and this thread's CPU time: on a machine shared with other work the CPU time is the

@@ -12,7 +12,6 @@
 import { CoreV1Api, makeInformer } from '@kubernetes/client-node';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
@@ -23,11 +22,16 @@ import { PolicyCompiler } from '../src/policy/compile-policy.js';
 import { KubePolicySource } from '../src/policy/kube-policy-source.js';
 import type { PolicyWorld } from '../src/policy/world.js';
 import { median } from '../src/lab/iperf.js';
+import { benchFlags, whole } from './bench-options.js';
 
-const { values } = parseArgs({ options: { pods: { type: 'string', default: '5000' }, policies: { type: 'string', default: '1000' }, changes: { type: 'string', default: '50' } } });
-const podCount = Number(values.pods);
-const policyCount = Number(values.policies);
-const changes = Number(values.changes);
+const { pods: podCount, policies: policyCount, changes } = benchFlags({
+  module: import.meta.url,
+  flags: {
+    pods: whole('pods in the world', { min: 2, max: 25_000, default: 5000 }),
+    policies: whole('policies in the world', { min: 1, max: 10_000, default: 1000 }),
+    changes: whole('changes of one policy timed, warm and again after a quiet spell', { min: 1, max: 10_000, default: 50 }),
+  },
+});
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

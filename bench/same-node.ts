@@ -7,16 +7,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { iperf, median } from '../src/lab/iperf.js';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab } from '../src/lab/lab.js';
 import { tryInNs } from '../src/lab/netns.js';
 import { buildTcpRr, tcpRr } from './tcp-rr.js';
+import { benchFlags, whole } from './bench-options.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' } } });
-const rounds = Number(values.rounds);
-const seconds = Number(values.seconds);
+const { rounds, seconds } = benchFlags({
+  module: import.meta.url,
+  flags: {
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 3 }),
+    seconds: whole('length of each TCP and TCP_RR run', { min: 1, max: 3600, default: 5 }, 'S'),
+  },
+});
 
 async function pingP50Ms(ns: string, dst: string): Promise<number> {
   const r = await tryInNs(ns, 'ping', ['-n', '-c', '500', '-i', '0.002', '-W', '2', dst], 120_000);

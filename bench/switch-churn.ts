@@ -3,17 +3,21 @@
 // frame from there, and how much of a flood of random source MACs the FDB learns while a
 // legitimate ping runs beside it. Two vxroute nodes and a kernel node on one Ethernet segment.
 //   npm run bench:switch-churn -- [--moves 6] [--flood 100000]
-import { parseArgs } from 'node:util';
 import { replugPort } from '../src/lab/bridge-port.js';
 import { floodRandomSources, macOf } from '../src/lab/frame-flood.js';
 import { Lab } from '../src/lab/lab.js';
 import { tryInNs } from '../src/lab/netns.js';
 import { broadcast, ping } from '../src/lab/traffic.js';
 import type { FdbView } from '../src/cli/fdb.js';
+import { benchFlags, whole } from './bench-options.js';
 
-const { values } = parseArgs({ options: { moves: { type: 'string', default: '6' }, flood: { type: 'string', default: '100000' } } });
-const moves = Number(values.moves);
-const floodFrames = Number(values.flood);
+const { moves, flood: floodFrames } = benchFlags({
+  module: import.meta.url,
+  flags: {
+    moves: whole('times a pod moves between the two vxroute nodes', { min: 1, max: 1000, default: 6 }),
+    flood: whole('frames of random source MACs in the flood', { min: 1, max: 10_000_000, default: 100_000 }),
+  },
+});
 const PING_INTERVAL_S = 0.01;
 
 const lab = await Lab.create({ underlay: [4], pods: [4], segment: true });

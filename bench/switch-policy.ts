@@ -6,7 +6,6 @@
 // untimed run of each variant are counted: allocating per frame would collect every few thousand
 // batches.
 //   npm run build && node dist/bench/switch-policy.js [--batches 20000] [--rounds 5]
-import { parseArgs } from 'node:util';
 import { CounterLayout, ShardCounters } from '../src/datapath/counters.js';
 import { PacketBatch } from '../src/datapath/packet-batch.js';
 import { allocateConntrack, Conntrack } from '../src/datapath/policy/conntrack.js';
@@ -22,10 +21,15 @@ import { writeIpv4Header } from '../src/packet/ipv4.js';
 import { median } from '../src/lab/iperf.js';
 import { InstantDecider } from './instant-decider.js';
 import { interleavedRounds } from './interleaved-rounds.js';
+import { benchFlags, whole } from './bench-options.js';
 
-const { values } = parseArgs({ options: { batches: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
-const BATCHES = Number(values.batches);
-const ROUNDS = Number(values.rounds);
+const { batches: BATCHES, rounds: ROUNDS } = benchFlags({
+  module: import.meta.url,
+  flags: {
+    batches: whole('batches of 64 frames per variant per round', { min: 1, max: 10_000_000, default: 20_000 }),
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 5 }),
+  },
+});
 const BATCH = 64;
 const SLOT = 1600;
 const MAX = 131_072;

@@ -7,10 +7,10 @@
 //   npm run bench:tun-reads -- [--rounds 2] [--seconds 5]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { median } from '../src/lab/iperf.js';
 import { Lab } from '../src/lab/lab.js';
 import { inNs } from '../src/lab/netns.js';
+import { benchFlags, whole } from './bench-options.js';
 
 type Reader = 'uring' | 'readv';
 interface Counts {
@@ -59,9 +59,13 @@ async function measure(reader: Reader, seconds: number): Promise<Counts> {
   }
 }
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, seconds: { type: 'string', default: '5' } } });
-const rounds = Number(values.rounds);
-const seconds = Number(values.seconds);
+const { rounds, seconds } = benchFlags({
+  module: import.meta.url,
+  flags: {
+    rounds: whole('rounds, each reader once per round', { min: 1, max: 100, default: 2 }),
+    seconds: whole('length of each traced run', { min: 1, max: 3600, default: 5 }, 'S'),
+  },
+});
 const runs: Record<Reader, Counts[]> = { uring: [], readv: [] };
 for (let r = 0; r < rounds; r++) for (const reader of ['uring', 'readv'] as const) runs[reader].push(await measure(reader, seconds));
 console.log(`| reader | TUN packets | TUN read syscalls per packet | all syscalls per TUN packet | (medians of ${rounds}; strace -c -f on the sending daemon, 64-byte UDP, iperf3 -b 0 -t ${seconds}) |`);

@@ -15,12 +15,13 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { iperfJson, listening } from '../src/lab/iperf.js';
 import { Lab, type Family, type LabNode } from '../src/lab/lab.js';
 import { inNs } from '../src/lab/netns.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { cpuTicks, TICK_S } from './bulk-cpu.js';
+import { benchFlags, someOf, whole } from './bench-options.js';
 
 const SOURCE = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../bench/tunnel-gso-send.c' : './tunnel-gso-send.c', import.meta.url));
 const POD_TUN = 'vxr0';
@@ -86,16 +87,18 @@ async function messagesCut(daemon: VxrouteProcess): Promise<number> {
   return (await daemon.counters()).udp.reduce((a, f) => a + f.groBuffers, 0);
 }
 
+const TUNNEL_GSO_COMMAND = {
+  module: import.meta.url,
+  flags: {
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 3 }),
+    seconds: whole('length of each TCP stream', { min: 1, max: 3600, default: 4 }, 'S'),
+    families: someOf('the pod families measured', ['4', '6'], ['4', '6']),
+  },
+};
+
 export async function tunnelGsoBench(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rounds: { type: 'string', default: '3' },
-      seconds: { type: 'string', default: '4' },
-      families: { type: 'string', default: '4,6' },
-    },
-  });
-  const families = values.families!.split(',').map(Number) as Family[];
+  const values = benchFlags(TUNNEL_GSO_COMMAND, argv);
+  const families = values.families.map(Number) as Family[];
   const dir = await mkdtemp(join(tmpdir(), 'vxroute-tunnel-gso-'));
   const lab = await Lab.create({ underlay: [4, 6], pods: [4, 6] });
   try {
@@ -110,7 +113,7 @@ export async function tunnelGsoBench(argv: string[]): Promise<number> {
     await lab.ipv6Settled();
     console.error(`load average ${loadavg()[0].toFixed(1)}`);
     const rows: string[] = [];
-    for (let r = 0; r < Number(values.rounds); r++) {
+    for (let r = 0; r < values.rounds; r++) {
       for (const family of families) {
         const server = { ns: n2.pods[0].ns, ip: family === 4 ? n2.pods[0].ip : n2.pods[0].ip6 };
         const variants = ['kernel', 'spike', 'vxroute'];
@@ -119,7 +122,7 @@ export async function tunnelGsoBench(argv: string[]): Promise<number> {
           const spike = variant === 'spike' ? await startSpike(binary, n3, n2) : undefined;
           try {
             const ticks0 = await cpuTicks([daemon.pid]);
-            const report = (await iperfJson(server, client.pods[0].ns, ['-t', values.seconds!])) as Awaited<ReturnType<typeof iperfJson>> & CpuReport;
+            const report = (await iperfJson(server, client.pods[0].ns, ['-t', String(values.seconds)])) as Awaited<ReturnType<typeof iperfJson>> & CpuReport;
             const ticks1 = await cpuTicks([daemon.pid]);
             const counters = spike ? await stopSpike(spike) : undefined;
             const seconds = report.end.sum_received.seconds;

@@ -7,17 +7,22 @@
 // `--cli PATH` adds a pair of vxroute nodes running another build (e.g. one without USO).
 //   npm run bench:uso -- [--rounds 3] [--seconds 5] [--cli PATH]
 import { mkdir, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { iperfJson, median } from '../src/lab/iperf.js';
 import { ping } from '../src/lab/traffic.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { buildUdpSegment, udpSegmentRun } from './udp-segment.js';
+import { benchFlags, text, whole } from './bench-options.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, cli: { type: 'string' } } });
-const rounds = Number(values.rounds);
-const seconds = Number(values.seconds);
-if (!(rounds >= 1) || !(seconds >= 1)) throw new Error('--rounds and --seconds take whole numbers ≥ 1, e.g. --rounds 3 --seconds 5');
+const values = benchFlags({
+  module: import.meta.url,
+  flags: {
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 3 }),
+    seconds: whole('length of each sender\'s run', { min: 1, max: 3600, default: 5 }, 'S'),
+    cli: text("adds a pair of vxroute nodes running that build's CLI", 'PATH', undefined, 'no such pair'),
+  },
+});
+const { rounds, seconds } = values;
 const SIZE = 1400;
 const PER_SEND = 16;
 

@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { median } from '../src/lab/iperf.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs } from '../src/lab/netns.js';
+import { benchFlags, whole } from './bench-options.js';
 
 const SOURCE = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../bench/zerocopy-send.c' : './zerocopy-send.c', import.meta.url));
 const PORT = '9472';
@@ -59,18 +60,20 @@ async function round(binary: string, from: LabNode, to: LabNode, variant: Varian
   }
 }
 
+const ZEROCOPY_COMMAND = {
+  module: import.meta.url,
+  flags: {
+    rounds: whole('interleaved rounds', { min: 1, max: 100, default: 5 }),
+    seconds: whole('length of each sending run', { min: 1, max: 3600, default: 3 }, 'S'),
+    size: whole('bytes per datagram (SIZE × SEGMENTS is one UDP message: at most 65,507)', { min: 1, max: 1472, default: 1400 }),
+    segments: whole('datagrams per GSO message (the kernel takes at most 64)', { min: 1, max: 64, default: 46 }),
+    batch: whole('messages per sendmmsg', { min: 1, max: 1024, default: 8 }),
+    ring: whole('batches of buffers in turn: a zero-copy batch is reused once its completion is read', { min: 2, max: 1024, default: 4 }),
+  },
+};
+
 export async function zerocopyBench(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rounds: { type: 'string', default: '5' },
-      seconds: { type: 'string', default: '3' },
-      size: { type: 'string', default: '1400' },
-      segments: { type: 'string', default: '46' },
-      batch: { type: 'string', default: '8' },
-      ring: { type: 'string', default: '4' },
-    },
-  });
+  const values = benchFlags(ZEROCOPY_COMMAND, argv);
   const dir = await mkdtemp(join(tmpdir(), 'vxroute-zerocopy-'));
   const lab = await Lab.create();
   try {
@@ -78,12 +81,12 @@ export async function zerocopyBench(argv: string[]): Promise<number> {
     await promisify(execFile)('cc', ['-O2', '-Wall', '-o', binary, SOURCE]);
     const a = await lab.addNode('kernel', 1, { txOffload: true });
     const b = await lab.addNode('kernel', 1, { txOffload: true });
-    const shape = [values.size!, values.segments!, values.batch!, values.ring!];
+    const shape = [values.size, values.segments, values.batch, values.ring].map(String);
     const variants: Variant[] = ['copy', 'zerocopy'];
     const results = new Map<Variant, Figures[]>(variants.map((v) => [v, []]));
-    for (let r = 0; r < Number(values.rounds); r++) {
+    for (let r = 0; r < values.rounds; r++) {
       for (const v of r % 2 === 0 ? variants : [...variants].reverse()) {
-        const f = await round(binary, a, b, v, Number(values.seconds), shape);
+        const f = await round(binary, a, b, v, values.seconds, shape);
         results.get(v)!.push(f);
         console.error(`round ${r + 1} ${v}: ${JSON.stringify(f)}`);
       }

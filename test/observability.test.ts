@@ -115,6 +115,8 @@ describe('counters, /metrics, trace and top', () => {
       expect(w.heapUsed).toBeGreaterThan(1 << 20);
       expect(metrics.get(`vxroute_worker_heap_committed_bytes{worker="${w.index}"}`)).toBeGreaterThanOrEqual(w.heapUsed); // committed holds what is in use
       between(`vxroute_worker_gc_total{worker="${w.index}"}`, w.gcs, then.gcs);
+      between(`vxroute_tun_writes_total{worker="${w.index}"}`, w.tunWrites, then.tunWrites);
+      between(`vxroute_tun_whole_tso_writes_total{worker="${w.index}"}`, w.wholeTsoWrites, then.wholeTsoWrites);
       for (const d of ['tun', 'udp'] as const) {
         const l = `worker="${w.index}",direction="${d}"`;
         between(`vxroute_batches_total{${l}}`, w[d].batches, then[d].batches);
@@ -222,6 +224,7 @@ describe('counters, /metrics, trace and top', () => {
     expect(top.peers[0].txPacketsPerSecond).toBe(0); // nothing flowed during the interval
     expect(top.drops).toEqual([{ reason: 'wrong_vni', total: c.drops.wrong_vni, perSecond: 0 }]);
     expect(top.workers.map((w) => w.index)).toEqual([0, 1]);
+    expect(top.tun.wholeTsoWrites).toBe(c.workers.reduce((acc, w) => acc + w.wholeTsoWrites, 0));
   });
 
   it('draws live rates in a terminal while traffic flows, and quits on q', async () => {

@@ -28,6 +28,8 @@ export interface TopSample {
   drops: { reason: string; total: number; perSecond: number }[];
   /** Each worker's share of the packets read over the interval, and its mean batch size. */
   workers: { index: number; share: number; packetsPerSecond: number; meanBatch: number }[];
+  /** Writes to the TUN/TAP, all workers: per second over the interval, and the whole TSO packets among them (kernel peers' TSO packets written uncut). */
+  tun: { writesPerSecond: number; wholeTsoWritesPerSecond: number; wholeTsoWrites: number };
   /** Switch mode only: the FDB's fill and the rates of its events, floods and proxy answers. */
   switch?: { fdbSize: number; fdbMax: number; floodsPerSecond: number; proxiedPerSecond: number; learnedPerSecond: number; movedPerSecond: number; evictedPerSecond: number };
 }
@@ -76,7 +78,14 @@ export function topSample(node: string, tableVersion: number, before: CounterSna
     packetsPerSecond: d.packets / dt,
     meanBatch: d.batches > 0 ? d.packets / d.batches : 0,
   }));
-  const sample: TopSample = { at: new Date(now.at).toISOString(), node, tableVersion, intervalSeconds: dt, peers, totals, drops, workers };
+  const allWorkers = (snapshot: CounterSnapshot, pick: (w: CounterSnapshot['workers'][number]) => number) => snapshot.workers.reduce((acc, w) => acc + pick(w), 0);
+  const wholeTsoWrites = allWorkers(now, (w) => w.wholeTsoWrites);
+  const tun = {
+    writesPerSecond: Math.max(0, allWorkers(now, (w) => w.tunWrites) - allWorkers(before, (w) => w.tunWrites)) / dt,
+    wholeTsoWritesPerSecond: Math.max(0, wholeTsoWrites - allWorkers(before, (w) => w.wholeTsoWrites)) / dt,
+    wholeTsoWrites,
+  };
+  const sample: TopSample = { at: new Date(now.at).toISOString(), node, tableVersion, intervalSeconds: dt, peers, totals, drops, workers, tun };
   const sw = now.switch;
   const was = before.switch;
   if (sw && was) {

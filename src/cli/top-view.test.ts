@@ -34,6 +34,14 @@ describe('vxroute top', () => {
     expect(renderTop(s, 'x', 1).join('\n')).toContain('… 1 more peers');
   });
 
+  it('shows the TUN writes per second and the whole TSO packets among them, rate and total', () => {
+    const writes = (w: ReturnType<typeof worker>, tunWrites: number, wholeTsoWrites: number) => ({ ...w, tunWrites, wholeTsoWrites });
+    const tso = topSample('n1', 7, { ...before, workers: [writes(worker(0, 0), 100, 10), writes(worker(1, 0), 0, 0)] }, { ...now, workers: [writes(worker(0, 30_000), 2100, 1010), writes(worker(1, 10_000), 2000, 2000)] });
+    expect(tso.tun).toEqual({ writesPerSecond: 2000, wholeTsoWritesPerSecond: 1500, wholeTsoWrites: 3010 });
+    expect(renderTop(tso, 'x')).toContain('TUN      writes 2.00k/s · whole TSO 1.50k/s (3.01k)');
+    expect(renderTop(s, 'x')).toContain('TUN      writes 0/s · whole TSO 0/s (0)');
+  });
+
   it('writes numbers in SI units', () => {
     expect([si(0), si(999), si(1000), si(12_345), si(123_456_789), si(2.5)]).toEqual(['0', '999', '1.00k', '12.3k', '123M', '2.5']);
   });

@@ -57,6 +57,7 @@ export function renderTop(s: TopSample, source: string, rows = Infinity): string
     }
     lines.push(line);
   }
+  lines.push(`TUN      writes ${si(s.tun.writesPerSecond)}/s · whole TSO ${si(s.tun.wholeTsoWritesPerSecond)}/s (${si(s.tun.wholeTsoWrites)})`);
   let workers = 'WORKERS ';
   for (const w of s.workers) {
     const cell = ` #${w.index} ${(w.share * 100).toFixed(0)}% ${si(w.packetsPerSecond)} pkt/s batch ${w.meanBatch.toFixed(1)}`;

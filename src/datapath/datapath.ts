@@ -306,10 +306,9 @@ export class Datapath {
     return this.peers.get(name);
   }
 
-  /** The node that holds a peer id now. */
+  /** The node that holds a peer id now: a lookup, since /debug/fdb names one per row (up to the FDB's size). */
   peerName(id: number): string | undefined {
-    for (const [name, peer] of this.peers.entries()) if (peer === id) return name;
-    return undefined;
+    return this.peers.name(id);
   }
 
   async stop(): Promise<void> {

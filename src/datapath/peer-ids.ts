@@ -3,10 +3,14 @@
 // fresh id is left; their counters are then zeroed by the caller.
 export class PeerIds {
   private readonly ids = new Map<string, number>();
+  /** The node holding each id, for trace and FDB rows that name a peer by its id. */
+  private readonly names: (string | undefined)[];
   private readonly freed: number[] = [];
   private next = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(readonly capacity: number) {
+    this.names = new Array<string | undefined>(capacity).fill(undefined);
+  }
 
   /** Assigns ids to `names` and releases those of nodes no longer present; returns ids reused and released. */
   update(names: Iterable<string>): { reused: number[]; released: number[] } {
@@ -27,6 +31,7 @@ export class PeerIds {
     else if (this.freed.length > 0) reused.push((id = this.freed.shift()!));
     else throw new RangeError(`more than ${this.capacity} peer nodes`);
     this.ids.set(name, id);
+    this.names[id] = name;
     return id;
   }
 
@@ -35,12 +40,18 @@ export class PeerIds {
     const id = this.ids.get(name);
     if (id === undefined) return undefined;
     this.ids.delete(name);
+    this.names[id] = undefined;
     this.freed.push(id);
     return id;
   }
 
   get(name: string): number | undefined {
     return this.ids.get(name);
+  }
+
+  /** The node that holds `id` now (undefined: none, or not an id). */
+  name(id: number): string | undefined {
+    return this.names[id];
   }
 
   entries(): IterableIterator<[string, number]> {
