@@ -69,9 +69,7 @@ bool WholeTsoEligible(const uint8_t* d, const TsoPlan& inner) {
   const uint8_t* tcp = frame + inner.csumStart;
   const uint8_t flags = tcp[13];
   const uint32_t l4Len = inner.length - inner.csumStart;
-  // IPv4 only: an IPv6 stream written whole ran at 0.5-0.7x of the cut path on an idle machine
-  // (docs/decisions.md, "Receive: a kernel peer's TSO packet goes to the TUN whole"); not yet explained.
-  return frame[inner.l2] >> 4 == 4 && inner.segments >= 2 && (flags == kTcpAck || flags == (kTcpAck | kTcpPsh)) &&
+  return inner.segments >= 2 && (flags == kTcpAck || flags == (kTcpAck | kTcpPsh)) &&
          Be16(tcp + kTcpCsumOffset) == FoldSum(TcpPseudoSum(frame + inner.l2, l4Len));
 }
 
