@@ -3,7 +3,9 @@
 // planned once more as a receive whose TUN takes GSO writes would, the first segment of a TSO
 // packet left whole checked against the slot words the write trusts (received_whole.h), those
 // words also taken from the input to play a hostile JavaScript array.
-// Input: gso_size (2 bytes, big-endian), inner MTU (2 bytes), then the message.
+// Input: gso_size (2 bytes, big-endian), inner MTU (2 bytes), then the message. Seeds: a GRO
+// buffer, TSO packets larger than a slot over each family, and one of two segments that fits a
+// slot but not the inner MTU (small-tso-6).
 #include "invariant.h"
 
 #include "big_endian.h"
@@ -83,6 +85,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Require(plan.segments >= 1, "a message fills at least one slot");
   if (plan.kind == Received::kDrop) return 0;
   Require(plan.length == len, "the plan covers the message");
+  TsoPlan tso;
+  if (plan.kind == Received::kDatagrams && plan.segments == 1) {
+    // Handed on as one packet longer than the inner MTU, the kernel would refuse to forward it.
+    Require(!PlanInnerTso(d.data(), len, kRoom, maxInner, &tso) || tso.segments < 2, "a TSO packet of several segments never goes on as one datagram");
+  }
   uint64_t total = 0;
   for (uint32_t i = 0; i < plan.segments; i++) {
     std::vector<uint8_t> slot(kRoom);

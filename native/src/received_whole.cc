@@ -44,7 +44,7 @@ bool FindOne(const int32_t* words, size_t wordsLength, uint8_t* area, size_t are
   if (static_cast<uint32_t>(length) != inner.hdrLen - inner.l2 + inner.gsoSize || !SameFlow(ip, iphl, slab + offset, static_cast<uint32_t>(length))) {
     return false;
   }
-  *whole = WholeTso{ip, inner.length - inner.l2, iphl, inner.hdrLen - inner.csumStart, inner.gsoSize};
+  *whole = WholeTso{ip, inner.length - inner.l2, iphl, inner.hdrLen - inner.csumStart, inner.gsoSize, inner.segments};
   return true;
 }
 

@@ -35,6 +35,7 @@ struct WholeTso {
   uint32_t iphl;
   uint32_t tcphl;
   uint32_t gsoSize;
+  uint32_t segments;  // what gsoSize cuts it into (≥ 2)
 };
 
 // Which packets of a write are the first segments of whole TSO packets, and those packets.

@@ -263,11 +263,12 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     if (statsLength > 1) stats[1] += static_cast<int32_t>(finished);
   }
   if (flags & kIoVnetHdr) {
-    int64_t syscalls = 0, wholeWritten = 0;
+    int64_t syscalls = 0, wholeWritten = 0, wholeUnwritten = 0;
     int64_t written = WriteCoalesced(static_cast<int>(fd), slab, offsets, lengths, count, (flags & kIoCoalesce) != 0,
-                                     (flags & kIoEthernet) != 0, whole, &syscalls, &wholeWritten);
+                                     (flags & kIoEthernet) != 0, whole, &syscalls, &wholeWritten, &wholeUnwritten);
     if (statsLength > 0) stats[0] += static_cast<int32_t>(syscalls);
     if (statsLength > 2) stats[2] += static_cast<int32_t>(wholeWritten);
+    if (statsLength > 3) stats[3] += static_cast<int32_t>(wholeUnwritten);
     return Napi::Number::New(env, static_cast<double>(written));
   }
   if (statsLength > 0) stats[0] += static_cast<int32_t>(count);

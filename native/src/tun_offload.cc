@@ -146,7 +146,7 @@ void NoteTunUso(bool on) {
 }
 
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
-                       bool ethernet, const WholeWrites* whole, int64_t* syscalls, int64_t* wholeWritten) {
+                       bool ethernet, const WholeWrites* whole, int64_t* syscalls, int64_t* wholeWritten, int64_t* wholeUnwritten) {
   if (!coalesce) {
     int64_t written = 0;
     for (int64_t i = 0; i < count; i++) {
@@ -176,6 +176,8 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
       if (WriteFully(fd, iov, 2) >= 0) {
         written++;
         ++*wholeWritten;
+      } else {
+        *wholeUnwritten += tso.segments - 1;
       }
       continue;
     }

@@ -33,9 +33,10 @@ void NoteTunUso(bool on);
 // run, even with other flows' packets between them (gso_coalesce.h PlanBatch).
 // `ethernet`: a TAP's frames, whose MACs must match too. `whole` (or null, and only with
 // `coalesce`): packets that stand for whole TSO packets (received_whole.h), each written as one
-// GSO packet from where it waits, added to *wholeWritten. Returns the packets written and adds
+// GSO packet from where it waits, added to *wholeWritten; one the kernel refuses adds the segments
+// it stands for beyond its one packet to *wholeUnwritten. Returns the packets written and adds
 // the writev calls made to *syscalls.
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,
-                       bool ethernet, const WholeWrites* whole, int64_t* syscalls, int64_t* wholeWritten);
+                       bool ethernet, const WholeWrites* whole, int64_t* syscalls, int64_t* wholeWritten, int64_t* wholeUnwritten);
 
 }  // namespace vxroute

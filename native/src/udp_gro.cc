@@ -18,6 +18,9 @@ namespace {
 
 ReceivedPlan Drop(uint32_t len) { return ReceivedPlan{Received::kDrop, len, 1, 0, {}}; }
 
+// An inner Ethernet header without a VLAN tag.
+constexpr uint32_t kEthernetMinHeader = 14;
+
 constexpr uint8_t kTcpAck = 0x10;
 constexpr uint8_t kTcpPsh = 0x08;
 
@@ -66,9 +69,7 @@ bool WholeTsoEligible(const uint8_t* d, const TsoPlan& inner) {
   const uint8_t* tcp = frame + inner.csumStart;
   const uint8_t flags = tcp[13];
   const uint32_t l4Len = inner.length - inner.csumStart;
-  // IPv4 only: an IPv6 stream written whole ran at 0.5-0.7x of the cut path on an idle machine
-  // (docs/decisions.md, "Receive: a kernel peer's TSO packet goes to the TUN whole"); not yet explained.
-  return frame[inner.l2] >> 4 == 4 && inner.segments >= 2 && (flags == kTcpAck || flags == (kTcpAck | kTcpPsh)) &&
+  return inner.segments >= 2 && (flags == kTcpAck || flags == (kTcpAck | kTcpPsh)) &&
          Be16(tcp + kTcpCsumOffset) == FoldSum(TcpPseudoSum(frame + inner.l2, l4Len));
 }
 
@@ -81,9 +82,16 @@ ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_
     if (gsoSize > room || gsoSize < kMinGroSegment) return Drop(length);
     return ReceivedPlan{Received::kDatagrams, length, (length + gsoSize - 1) / gsoSize, gsoSize, {}};
   }
-  if (length <= room) return ReceivedPlan{Received::kDatagrams, length, 1, length, {}};
+  const ReceivedPlan datagram{Received::kDatagrams, length, 1, length, {}};
+  // A kernel peer's TSO packet of a few segments fits a slot, but is longer than the inner MTU: as
+  // it is, the kernel would not forward it (ip6_forward/ip_forward: ICMP "packet too big" back to
+  // the sender, the packet lost), so it is planned as a larger one is.
+  if (length <= room && length <= kVxlanHeaderLength + kEthernetMinHeader + maxInner) return datagram;
   ReceivedPlan plan{Received::kInnerTso, length, 0, 0, {}};
-  if (!PlanInnerTso(d, length, room, maxInner, &plan.inner)) return Drop(length);
+  if (!PlanInnerTso(d, length, room, maxInner, &plan.inner) || (length <= room && plan.inner.segments < 2)) {
+    // What fits a slot and is no TSO packet of several segments goes on as it is (e.g. a UDP one).
+    return length <= room ? datagram : Drop(length);
+  }
   if (whole && WholeTsoEligible(d, plan.inner)) {
     plan.kind = Received::kWholeTso;
     plan.segments = 1;

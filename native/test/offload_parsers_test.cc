@@ -459,6 +459,27 @@ void ReceivedWhole() {
     Expect(PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, room, iphl + 32).kind == Received::kDrop, "inner MTU leaving no payload: dropped");
     Expect(PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, room, 70000).kind == Received::kDrop, "inner MTU beyond 64 KiB: dropped");
     Expect(PlanReceived(d.data(), static_cast<int64_t>(d.size()), 0, 1000, maxInner).kind == Received::kDrop, "a segment beyond a slot: dropped");
+
+    // A TSO packet of two segments (a 50-byte tail) fits a slot but not the inner MTU: cut, or
+    // left whole, as a larger one; handed on as one packet, the kernel would refuse to forward it.
+    Bytes two = TcpPacket(v6, mss + 50, 12);
+    Checksum(two, 0, true);
+    const Bytes small = Vxlan(two, v6);
+    plan = PlanReceived(small.data(), static_cast<int64_t>(small.size()), 0, room, maxInner);
+    Expect(small.size() <= room && plan.kind == Received::kInnerTso && plan.segments == 2 && CutReceived(small.data(), plan, 0, out) == 22 + maxInner &&
+               CutReceived(small.data(), plan, 1, out) == 22 + iphl + 32 + 50,
+           "a TSO packet that fits a slot, longer than the inner MTU: cut at it");
+    Expect(PlanReceived(small.data(), static_cast<int64_t>(small.size()), 0, room, maxInner, true).kind == Received::kWholeTso,
+           "a TSO packet that fits a slot, longer than the inner MTU: left whole where the TUN takes GSO writes");
+    Bytes udpSmall = small;
+    udpSmall[22 + (v6 ? 6 : 9)] = 17;
+    plan = PlanReceived(udpSmall.data(), static_cast<int64_t>(udpSmall.size()), 0, room, maxInner, true);
+    Expect(plan.kind == Received::kDatagrams && plan.segments == 1 && plan.stride == small.size(), "inner UDP longer than the inner MTU that fits a slot: itself");
+    Bytes one = TcpPacket(v6, mss, 12);
+    Checksum(one, 0, false);
+    const Bytes full = Vxlan(one, v6);
+    plan = PlanReceived(full.data(), static_cast<int64_t>(full.size()), 0, room, maxInner, true);
+    Expect(plan.kind == Received::kDatagrams && plan.segments == 1 && plan.stride == 22 + maxInner, "a TCP packet of the inner MTU: itself");
   }
   Bytes tiny(9, 0);
   Expect(PlanReceived(tiny.data(), 9, 0, 4, maxInner).kind == Received::kDrop, "a datagram shorter than VXLAN and Ethernet, beyond a slot: dropped");

@@ -7,6 +7,7 @@ import { addon, IO_COALESCE, IO_ETHERNET, IO_FINISH_CHECKSUMS, IO_VNET_HDR, RING
 import type { TunRing } from '../native/addon.js';
 import { HEADROOM } from '../packet/constants.js';
 import type { ShardCounters } from './counters.js';
+import { Drop } from './drop-reasons.js';
 import type { PacketBatch } from './packet-batch.js';
 import type { TunReads } from './tun-reads.js';
 
@@ -15,8 +16,11 @@ export class TunQueue {
   private readonly writeFlags: number;
   private readonly scratch: Buffer;
   private readonly state = new Int32Array(SEGMENT_STATE_WORDS);
-  /** Write syscalls, checksums finished, whole TSO packets written: what writeBatch adds up. */
-  private readonly writes = new Int32Array(3);
+  /**
+   * Write syscalls, checksums finished, whole TSO packets written, and the segments of refused
+   * whole ones beyond the one packet each counts as: what writeBatch adds up.
+   */
+  private readonly writes = new Int32Array(4);
   /** The io_uring of `uring` reads; undefined with readv. */
   private readonly ring: TunRing | undefined;
   private readonly ringStats = new Int32Array(RING_STATS_WORDS);
@@ -59,7 +63,9 @@ export class TunQueue {
   /**
    * Writes slab spans from peers, coalescing runs; returns how many packets were written. `from`:
    * the batch and socket the spans were received with, whose whole TSO packets (b.whole) go from
-   * the socket's receive area as one GSO write each (only when takesWholeTso).
+   * the socket's receive area as one GSO write each (only when takesWholeTso). The caller counts a
+   * span not written as one tun_write_error; a refused whole TSO packet's other segments are
+   * counted here, so that it counts the packets it stands for (PacketBatch.packetsOf).
    */
   write(slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, from?: PacketBatch, area?: Buffer): number {
     const written = from && area
@@ -68,9 +74,8 @@ export class TunQueue {
     this.counters.tunWrites(this.writes[0]);
     if (this.writes[1] > 0) this.counters.checksumsFinished(this.writes[1]);
     if (this.writes[2] > 0) this.counters.wholeTsoWrites(this.writes[2]);
-    this.writes[0] = 0;
-    this.writes[1] = 0;
-    this.writes[2] = 0;
+    if (this.writes[3] > 0) this.counters.dropMany(Drop.tun_write_error, this.writes[3]);
+    this.writes.fill(0);
     return written;
   }
 

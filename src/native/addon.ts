@@ -90,7 +90,8 @@ export interface Addon {
    * `whole`, `area`, `slotSize` (with IO_VNET_HDR | IO_COALESCE on a TUN): the words recvBatch
    * wrote beside slab's slots of `slotSize` bytes and its receive area; a packet that is the first
    * segment of a TSO packet left whole (checked again here) goes as that whole packet, one GSO
-   * write, counted in stats[2].
+   * write, counted in stats[2]; one the kernel refuses adds the segments it stands for beyond its
+   * one packet to stats[3].
    */
   writeBatch(fd: number, slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, flags?: number, stats?: Int32Array, whole?: Int32Array, area?: Buffer, slotSize?: number): number;
 
