@@ -1,5 +1,5 @@
 // libFuzzer harness of the tunnel-GSO run check and header writer (tunnel_gso_frame.h): any
-// datagrams are checked as one run; when the check passes, the frame (header block, then each
+// datagrams are checked as one run; for the prefix the check takes, the frame (header block, then each
 // datagram's payload) has consistent lengths and offsets, the head datagram is left unchanged, and
 // the inner super-packet, cut again by tso_split.h as the kernel's segmentation would cut it,
 // gives back every datagram: same length, same payload, sequence numbers in order.
@@ -39,9 +39,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const std::vector<std::vector<uint8_t>> original = datagrams;
   TunnelRun run;
-  if (!PlanTunnelRun(d.data(), lengths.data(), n, maxDatagram, outer6, &run)) return 0;
-  Require(n >= 2 && n <= kMaxGsoSegments, "a run of 2 to kMaxGsoSegments datagrams");
-  for (uint32_t k = 0; k < n; k++) Require(lengths[k] <= maxDatagram && lengths[k] > run.headers, "each datagram fits and has payload");
+  const uint32_t taken = PlanTunnelRun(d.data(), lengths.data(), n, maxDatagram, outer6, &run);
+  if (taken == 0) return 0;
+  Require(taken >= 2 && taken <= n && taken <= kMaxGsoSegments, "a prefix of 2 to kMaxGsoSegments datagrams");
+  for (uint32_t k = 0; k < taken; k++) Require(lengths[k] <= maxDatagram && lengths[k] > run.headers, "each datagram fits and has payload");
 
   const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 1};
   const uint8_t local[16] = {192, 0, 2, 1};
@@ -56,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   VirtioNetHdrTunnel v;
   std::memcpy(&v, block, sizeof v);
   std::vector<uint8_t> frame(block + sizeof v, block + blockLen);
-  for (uint32_t k = 0; k < n; k++) frame.insert(frame.end(), d[k] + run.headers, d[k] + lengths[k]);
+  for (uint32_t k = 0; k < taken; k++) frame.insert(frame.end(), d[k] + run.headers, d[k] + lengths[k]);
   const uint32_t outerIp = outer6 ? 40 : 20;
   Require(v.outer_th_offset == 14 + outerIp, "outer_th_offset points at the outer UDP header");
   Require(Be16(frame.data() + v.outer_th_offset + 4) == frame.size() - v.outer_th_offset, "outer UDP length is the frame's");
@@ -79,9 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint32_t headers = run.headers - kVxlanBytes;
   TsoPlan tso;
   Require(CheckTso(inner, super, superLen, true, headers + inner.gso_size, &tso) == kReadOk, "the inner super-packet checks out as TSO");
-  Require(tso.segments == n, "cut again into as many segments as the run had");
+  Require(tso.segments == taken, "cut again into as many segments as the prefix had");
   std::vector<uint8_t> slot(headers + inner.gso_size);
-  for (uint32_t k = 0; k < n; k++) {
+  for (uint32_t k = 0; k < taken; k++) {
     const uint32_t len = CutSegment(super, tso, k, slot.data());
     const uint8_t* want = d[k] + kVxlanBytes;
     Require(len == lengths[k] - kVxlanBytes, "a segment as long as the datagram's inner frame");

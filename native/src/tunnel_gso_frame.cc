@@ -35,39 +35,49 @@ bool IdContinues(const Segment& head, const Segment& s, uint32_t k) {
 
 }  // namespace
 
-bool PlanTunnelRun(uint8_t* const* d, const uint32_t* lengths, uint32_t n, uint32_t maxDatagram, bool outer6, TunnelRun* run) {
-  if (n < 2 || n > kMaxGsoSegments) return false;
+uint32_t PlanTunnelRun(uint8_t* const* d, const uint32_t* lengths, uint32_t n, uint32_t maxDatagram, bool outer6, TunnelRun* run) {
   Segment head{};
-  uint32_t payload = 0;
+  uint32_t taken = 0;
+  uint32_t payloads[kMaxGsoSegments];
   bool psh = false;
-  for (uint32_t k = 0; k < n; k++) {
+  for (uint32_t k = 0; k < n && k < kMaxGsoSegments; k++) {
     const uint32_t len = lengths[k];
-    if (len <= kVxlanBytes || len > maxDatagram || (d[k][0] & 0x08) == 0) return false;  // RFC 7348 §5: the I flag
+    if (len <= kVxlanBytes || len > maxDatagram || (d[k][0] & 0x08) == 0) break;  // RFC 7348 §5: the I flag
     Segment s{};
-    if (!ParseSegment(d[k] + kVxlanBytes, len - kVxlanBytes, kEthernet, &s) || s.proto != IPPROTO_TCP) return false;
+    if (!ParseSegment(d[k] + kVxlanBytes, len - kVxlanBytes, kEthernet, &s) || s.proto != IPPROTO_TCP) break;
     if (k == 0) {
       head = s;
     } else if (std::memcmp(d[0], d[k], kVxlanBytes) != 0 || !SameFlow(head, s) || !SameWindow(head, s) || !IdContinues(head, s, k) ||
-               s.seq != head.seq + payload) {
-      return false;
+               s.seq != head.seq + k * head.payload || s.payload > head.payload) {
+      break;
     }
-    const bool last = k + 1 == n;
-    if (last ? s.payload > head.payload : s.payload != head.payload || s.psh) return false;
-    payload += s.payload;
+    payloads[k] = s.payload;
+    taken = k + 1;
     psh = s.psh;
+    if (s.psh || s.payload < head.payload) break;  // the kernel puts PSH and a shorter payload only on the last
   }
-  const uint32_t inner = head.iphl + head.l4hl + payload;
-  const uint32_t udp = kUdp + kVxlanBytes + kEthernet + inner;
-  if (inner > kMaxLength || udp > kMaxLength || (!outer6 && 20 + udp > kMaxLength)) return false;
+  // The inner IP packet and the outer UDP datagram (IPv4 packet) of the whole within 65,535 bytes.
+  const auto fits = [&](uint32_t payload) {
+    const uint32_t inner = head.iphl + head.l4hl + payload;
+    const uint32_t udp = kUdp + kVxlanBytes + kEthernet + inner;
+    return inner <= kMaxLength && udp <= kMaxLength && (outer6 || 20 + udp <= kMaxLength);
+  };
+  uint32_t payload = 0;
+  for (uint32_t k = 0; k < taken; k++) payload += payloads[k];
+  for (; taken >= 2 && !fits(payload); taken--) {
+    payload -= payloads[taken - 1];
+    psh = false;  // the last taken is a full one now, sent without PSH as it was
+  }
+  if (taken < 2) return 0;
   GsoRun& g = run->gso;
   g = GsoRun{};
   g.head = head;
-  g.packets = n;
+  g.packets = taken;
   g.gsoSize = head.payload;
   g.payload = payload;
   g.psh = psh;
   run->headers = kVxlanBytes + kEthernet + head.iphl + head.l4hl;
-  return true;
+  return taken;
 }
 
 uint32_t WriteTunnelHeaders(const TunnelRun& run, const uint8_t* head, const TunnelOuter& outer, uint8_t* block) {

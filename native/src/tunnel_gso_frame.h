@@ -48,16 +48,17 @@ struct TunnelRun {
   uint32_t headers;  // VXLAN + inner Ethernet + IP + TCP bytes at the front of every datagram
 };
 
-// Whether datagrams d[0 .. n) (VXLAN header first) are n ≥ 2 segments the kernel's TCP
-// segmentation (tcp_gso_segment, inet_gso_segment / ipv6_gso_segment) would cut back out of one
-// packet: one VXLAN header; inner IPv4 without options or IPv6 without extension headers behind
-// an untagged Ethernet header; TCP with ACK or ACK|PSH only (no SYN, FIN, RST, URG); the same
-// headers but for the sequence number (addresses, ports, ack, window, options, TOS / traffic class
-// and flow label, TTL, DF); IPv4 without DF with consecutive IDs; contiguous sequence numbers;
-// equal payloads but a shorter, non-empty last; PSH only on the last. Every datagram at most
-// `maxDatagram` bytes (a segment that fits the underlay's MTU), n ≤ kMaxGsoSegments, the inner IP
-// packet and the outer UDP datagram (IPv4 packet) of the whole within 65,535 bytes.
-bool PlanTunnelRun(uint8_t* const* d, const uint32_t* lengths, uint32_t n, uint32_t maxDatagram, bool outer6, TunnelRun* run);
+// The longest prefix of datagrams d[0 .. n) (VXLAN header first), of at least 2, that the
+// kernel's TCP segmentation (tcp_gso_segment, inet_gso_segment / ipv6_gso_segment) would cut
+// back out of one packet: one VXLAN header; inner IPv4 without options or IPv6 without extension
+// headers behind an untagged Ethernet header; TCP with ACK or ACK|PSH only (no SYN, FIN, RST,
+// URG); the same headers but for the sequence number (addresses, ports, ack, window, options,
+// TOS / traffic class and flow label, TTL, DF); IPv4 without DF with consecutive IDs; contiguous
+// sequence numbers; equal payloads but a shorter, non-empty last; PSH only on the last. Every
+// datagram at most `maxDatagram` bytes (a segment that fits the underlay's MTU), at most
+// kMaxGsoSegments, the inner IP packet and the outer UDP datagram (IPv4 packet) of the whole
+// within 65,535 bytes. Returns how many datagrams it takes (0: fewer than 2 fit) and fills `run`.
+uint32_t PlanTunnelRun(uint8_t* const* d, const uint32_t* lengths, uint32_t n, uint32_t maxDatagram, bool outer6, TunnelRun* run);
 
 // The outer side of a frame: the TAP's MAC (the outer Ethernet destination, so that the kernel
 // routes the frame), our underlay address and the peer's (4 or 16 bytes, network order), ports.

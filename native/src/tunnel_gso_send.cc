@@ -61,44 +61,45 @@ uint32_t SendTunnelRuns(int32_t* state, uint16_t port, iovec* iovs, int32_t* len
   const auto ports = static_cast<uint32_t>(state[kTunnelPortCount]);
   SendRun runs[kMaxBatch];
   const uint32_t m = PlanRuns(lengths, addrs, socketOf, family, 0, count, true, 0, runs);
-  bool taken[kMaxBatch] = {};
+  bool inFrame[kMaxBatch] = {};
   bool heldBack[256] = {};  // per socket: an earlier run of it was left to sendmmsg
   uint8_t* d[kMaxGsoSegments];
   uint32_t lens[kMaxGsoSegments];
   for (uint32_t r = 0; r < m; r++) {
     const SendRun& run = runs[r];
-    if (run.segments < 2) continue;
     const uint8_t socket = socketOf[run.first];
-    if (heldBack[socket] || socket >= ports) {
-      heldBack[socket] = true;
-      continue;
+    uint32_t at = run.first;
+    const uint32_t end = run.first + run.segments;
+    // A run becomes frames of the longest prefixes that fit, until fewer than 2 datagrams are left.
+    while (!heldBack[socket] && socket < ports && end - at >= 2) {
+      for (uint32_t k = 0; k < end - at; k++) {
+        d[k] = static_cast<uint8_t*>(iovs[at + k].iov_base);
+        lens[k] = static_cast<uint32_t>(lengths[at + k]);
+      }
+      TunnelRun plan;
+      const uint32_t taken = PlanTunnelRun(d, lens, end - at, maxDatagram, family == 6, &plan);
+      if (taken == 0) {
+        state[kTunnelUnfit]++;
+        break;
+      }
+      const int err = WriteFrame(state, plan, port, socket, addrs + static_cast<size_t>(at) * 4, iovs, at, taken);
+      if (err != 0) {
+        state[kTunnelFallbacks]++;
+        state[kTunnelLastErrno] = err;
+        break;
+      }
+      state[kTunnelFrames]++;
+      state[kTunnelSegments] += static_cast<int32_t>(taken);
+      *written += taken;
+      for (uint32_t k = at; k < at + taken; k++) inFrame[k] = true;
+      at += taken;
     }
-    for (uint32_t k = 0; k < run.segments; k++) {
-      d[k] = static_cast<uint8_t*>(iovs[run.first + k].iov_base);
-      lens[k] = static_cast<uint32_t>(lengths[run.first + k]);
-    }
-    TunnelRun plan;
-    if (!PlanTunnelRun(d, lens, run.segments, maxDatagram, family == 6, &plan)) {
-      state[kTunnelUnfit]++;
-      heldBack[socket] = true;
-      continue;
-    }
-    const int err = WriteFrame(state, plan, port, socket, addrs + static_cast<size_t>(run.first) * 4, iovs, run.first, run.segments);
-    if (err != 0) {
-      state[kTunnelFallbacks]++;
-      state[kTunnelLastErrno] = err;
-      heldBack[socket] = true;
-      continue;
-    }
-    state[kTunnelFrames]++;
-    state[kTunnelSegments] += static_cast<int32_t>(run.segments);
-    *written += run.segments;
-    for (uint32_t k = 0; k < run.segments; k++) taken[run.first + k] = true;
+    if (at < end) heldBack[socket] = true;  // what is left goes to sendmmsg, after the frames: so does the rest of its socket's
   }
   if (*written == 0) return count;
   uint32_t left = 0;
   for (uint32_t k = 0; k < count; k++) {
-    if (taken[k]) continue;
+    if (inFrame[k]) continue;
     iovs[left] = iovs[k];
     lengths[left] = lengths[k];
     std::memmove(addrs + static_cast<size_t>(left) * 4, addrs + static_cast<size_t>(k) * 4, 4 * sizeof *addrs);

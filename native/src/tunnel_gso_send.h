@@ -32,9 +32,10 @@ enum TunnelState : size_t {
 // Writes the tunnel-fit runs among datagrams [0, count) (sendBatch's send order: iovs, lengths,
 // 4 host-order address words and socket index each) to the TAP, then compacts the four arrays to
 // the datagrams left for sendmmsg and returns their count; `written` gets the datagrams that left
-// in frames. A run is tried only while no earlier run of its socket in the batch was left to
-// sendmmsg, so that within a flow (a socket) a run does not overtake an earlier one; single
-// datagrams (an ACK, a small write) do not hold runs back. `port`: the destination (VXLAN) port.
+// in frames. A run leaves as frames of its longest prefixes that fit (tunnel_gso_frame.h); once a
+// datagram of a socket is left to sendmmsg (a single one, a rest, a run whose write failed), the
+// socket's later runs in the batch are too, so that within a flow (a socket) nothing is overtaken.
+// `port`: the destination (VXLAN) port.
 uint32_t SendTunnelRuns(int32_t* state, uint16_t port, iovec* iovs, int32_t* lengths, uint32_t* addrs, uint8_t* socketOf,
                         uint32_t count, uint32_t* written);
 
