@@ -61,7 +61,7 @@ async function sysctl(path: string, value?: string): Promise<string> {
 export async function openTunnelGsoTap(tun: string, queues: number, v4: TunnelFamily | undefined, v6: TunnelFamily | undefined, undo: Undo[]): Promise<TunnelGsoOpened> {
   const name = tunnelTapName(tun);
   let off4 = v4 ? undefined : 'no IPv4 underlay';
-  const off6 = v6 ? undefined : 'no IPv6 underlay';
+  let off6 = v6 ? undefined : 'no IPv6 underlay';
   const rpAll = v4 ? await sysctl('ipv4/conf/all/rp_filter') : '0';
   if (v4 && rpAll === '1') off4 = 'net.ipv4.conf.all.rp_filter is 1 (strict): the forwarded frames, from our own address, would be dropped';
   if (off4 && off6) return { tap: undefined, off4, off6 };
@@ -91,7 +91,7 @@ export async function openTunnelGsoTap(tun: string, queues: number, v4: TunnelFa
   await sysctl(`ipv6/conf/${name}/disable_ipv6`, v6 ? '0' : '1');
   if (v6) {
     await sysctl(`ipv6/conf/${name}/addr_gen_mode`, '1');
-    await sysctl(`ipv6/conf/${name}/force_forwarding`, '1');
+    off6 ??= await forwardIpv6(name);
   }
   await ip(['link', 'set', name, 'arp', 'off', 'up']);
   tap.mac = (await readFile(`/sys/class/net/${name}/address`, 'utf8')).trim();
@@ -111,6 +111,20 @@ export async function openTunnelGsoTap(tun: string, queues: number, v4: TunnelFa
   undo.push(async () => void (await nft(['delete', 'table', 'inet', TUNNEL_TABLE], 'the tunnel-GSO forward check').catch(() => undefined)));
   await nft(['-f', '-'], 'the tunnel-GSO forward check', forwardCheckTable(name));
   return { tap, off4, off6: off6Probed };
+}
+
+/**
+ * IPv6 forwards a frame that arrives on the TAP when forwarding is on for the host, or for the TAP
+ * alone (force_forwarding, Linux 6.17); the reason it cannot otherwise. The host's setting is left alone.
+ */
+async function forwardIpv6(tap: string): Promise<string | undefined> {
+  try {
+    await sysctl(`ipv6/conf/${tap}/force_forwarding`, '1');
+    return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return (await sysctl('ipv6/conf/all/forwarding')) === '1' ? undefined : 'net.ipv6.conf.all.forwarding is 0 and this kernel has no per-device force_forwarding (Linux 6.17)';
 }
 
 function closed(tap: TunnelGsoTap, off4: string | undefined, off6: string | undefined, why: string | undefined): TunnelGsoOpened {
