@@ -64,6 +64,8 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
     expect(c.frames).toBeGreaterThan(BYTES / 65_536 / 4);
     expect(c.segments).toBeGreaterThanOrEqual(2 * c.frames);
     expect(c.fallbacks).toBe(0);
+    const line = (await daemon.get('/metrics')).body.split('\n').find((l) => l.startsWith(`vxroute_tunnel_gso_frames_total{family="${family}"}`));
+    expect(Number(line?.split(' ').at(-1))).toBeGreaterThanOrEqual(c.frames);
   });
 
   it('writes no frame with --send-path cut', async () => {
