@@ -17,6 +17,8 @@
         "src/tso_split.cc",
         "src/tun_offload.cc",
         "src/tun_ring.cc",
+        "src/tunnel_gso_frame.cc",
+        "src/tunnel_gso_send.cc",
         "src/udp.cc",
         "src/udp_gro.cc"
       ],

@@ -57,8 +57,10 @@ bool ParseIp(uint8_t* p, uint32_t len, Segment* s) {
   return true;
 }
 
+}  // namespace
+
 // On a TAP (l2 = 14) the frame must carry IPv4 or IPv6 right after the Ethernet header, as its type says.
-bool Parse(uint8_t* frame, uint32_t len, uint32_t l2, Segment* s) {
+bool ParseSegment(uint8_t* frame, uint32_t len, uint32_t l2, Segment* s) {
   if (l2 > 0) {
     if (len <= l2) return false;
     const uint16_t type = Be16(frame + 12);
@@ -68,6 +70,8 @@ bool Parse(uint8_t* frame, uint32_t len, uint32_t l2, Segment* s) {
   s->l2 = l2;
   return ParseIp(frame + l2, len - l2, s);
 }
+
+namespace {
 
 // RFC 1071 sum of the pseudo-header (RFC 768 / RFC 9293 §3.1 / RFC 8200 §8.1) for `l4Length` bytes.
 uint64_t PseudoSum(const Segment& s, uint32_t l4Length) {
@@ -82,9 +86,8 @@ bool ChecksumValid(const Segment& s) {
   return FoldSum(SumBigEndian(s.p + s.iphl, l4Length, PseudoSum(s, l4Length))) == 0xffff;
 }
 
-// Whether `s` belongs to the flow of `head` with the same headers but for the sequence number
-// (and the PSH flag), as the kernel's tcp_gro_receive asks: addresses, ports, ack, options, and
-// the IP fields a segmenter copies (TOS / traffic class and flow label, TTL / hop limit, DF).
+}  // namespace
+
 bool SameFlow(const Segment& head, const Segment& s) {
   if (s.proto != head.proto || s.iphl != head.iphl || s.l4hl != head.l4hl) return false;
   if (head.l2 > 0 && std::memcmp(head.frame, s.frame, 12) != 0) return false;  // the MACs
@@ -101,6 +104,8 @@ bool SameFlow(const Segment& head, const Segment& s) {
   return std::memcmp(ta, tb, 4) == 0 && std::memcmp(ta + 8, tb + 8, 4) == 0 &&
          std::memcmp(ta + 20, tb + 20, head.l4hl - 20) == 0;
 }
+
+namespace {
 
 constexpr uint32_t kTableSlots = 2 * kMaxBatchPackets;  // a power of two: the table stays at most half full
 constexpr uint32_t kMaxKey = 12 + 2 + 32 + 4;
@@ -168,7 +173,7 @@ void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, in
     const auto len = static_cast<uint32_t>(lengths[i]);
     plan->next[i] = -1;
     Segment s{};
-    const bool candidate = (alone == nullptr || alone[i] == 0) && Parse(frame, len, l2, &s) && (s.proto != IPPROTO_UDP || udpGso) &&
+    const bool candidate = (alone == nullptr || alone[i] == 0) && ParseSegment(frame, len, l2, &s) && (s.proto != IPPROTO_UDP || udpGso) &&
                            ChecksumValid(s);
     uint8_t key[kMaxKey];
     const uint32_t keyLen = FlowKey(frame, len, l2, key);

@@ -27,6 +27,15 @@ struct Segment {
   bool psh;
 };
 
+// Fills `s` from a packet (an Ethernet frame when l2 = 14) that may be coalesced, as Segment says;
+// false when it may not. Reads only its headers.
+bool ParseSegment(uint8_t* frame, uint32_t len, uint32_t l2, Segment* s);
+
+// Whether `s` belongs to the flow of `head` with the same headers but for the sequence number
+// (and the PSH flag), as the kernel's tcp_gro_receive asks: addresses, ports, ack, options, and
+// the IP fields a segmenter copies (TOS / traffic class and flow label, TTL / hop limit, DF).
+bool SameFlow(const Segment& head, const Segment& s);
+
 // Most packets in one batch (the addon's kMaxBatch).
 constexpr uint32_t kMaxBatchPackets = 256;
 

@@ -6,6 +6,7 @@
 #include "addon.h"
 #include "flow_hash.h"
 #include "received_whole.h"
+#include "tunnel_gso_send.h"
 #include "udp_batch.h"
 #include "udp_gro.h"
 
@@ -461,12 +462,14 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   uint32_t sockets;
   uint8_t* slab;
   size_t slabLength, offsetsLength, lengthsLength, addrsLength;
-  int32_t *offsets, *lengths, *state;
+  int32_t *offsets, *lengths, *state, *tunnel = nullptr;
+  size_t tunnelLength = 0;
   uint32_t* addrs;
   if (!ArgSockets(info, &one, &fds, &sockets) || !ArgInt(info, 1, &family) || !ArgBuffer(info, 2, &slab, &slabLength) ||
       !ArgInt32Array(info, 3, &offsets, &offsetsLength) || !ArgInt32Array(info, 4, &lengths, &lengthsLength) ||
       !ArgUint32Array(info, 5, &addrs, &addrsLength) || !ArgInt(info, 6, &port) || !ArgInt(info, 7, &count) ||
       !ArgState(info, 8, &state) ||
+      (info.Length() > 9 && !info[9].IsUndefined() && !ArgInt32Array(info, 9, &tunnel, &tunnelLength)) ||
       !CheckSpans(env, slabLength, offsets, offsetsLength, lengths, lengthsLength, count)) {
     return env.Undefined();
   }
@@ -474,7 +477,11 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     ThrowRange(env, "sendBatch: family 4 or 6, port 1..65535, 4 address words per datagram");
     return env.Undefined();
   }
-  const auto total = static_cast<uint32_t>(count);
+  if (tunnel != nullptr && (tunnelLength < kTunnelStateWords || tunnel[kTunnelFamily] != family)) {
+    ThrowRange(env, "sendBatch: tunnel state of TUNNEL_STATE_WORDS words, configured for this family");
+    return env.Undefined();
+  }
+  auto total = static_cast<uint32_t>(count);
   // Each datagram leaves from the socket its inner flow hashes to. The batch is regrouped by
   // socket, keeping the order within each (and so within each flow): below, datagram k is the
   // caller's order[k].
@@ -500,6 +507,11 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     std::memcpy(sendAddrs + k * 4, addrs + static_cast<size_t>(i) * 4, 4 * sizeof *addrs);
     sendSocket[k] = socketOf[i];
   }
+  // Runs that fit a tunnel-GSO frame leave through the egress TAP; the rest go on below.
+  uint32_t sent = 0;
+  if (tunnel != nullptr && tunnel[kTunnelOn] == 1) {
+    total = SendTunnelRuns(tunnel, static_cast<uint16_t>(port), iovs, sendLengths, sendAddrs, sendSocket, total, &sent);
+  }
   // Off after EIO: once the back-off has passed, this batch tries runs again.
   const bool trying = state[kGso] == 0 && state[kOffErrno] == EIO && Since(MonotonicMs(), state[kAt]) >= 0;
   bool gso = state[kGso] == 1 || trying;
@@ -512,7 +524,7 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   // One sendmmsg per socket's group of messages. sendmmsg stops at the first message that fails: a
   // refused run is planned again as single datagrams with the rest of the batch; any other failure
   // skips that one message.
-  uint32_t sent = 0, next = 0;
+  uint32_t next = 0;
   while (next < messages) {
     const uint8_t socket = sendSocket[runs[next].first];
     uint32_t end = next + 1;
@@ -567,6 +579,7 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("sendBatch", Napi::Function::New(env, SendBatch, "sendBatch"));
   exports.Set("udpGro", Napi::Function::New(env, UdpGro, "udpGro"));
   exports.Set("udpGsoProbe", Napi::Function::New(env, UdpGsoProbe, "udpGsoProbe"));
+  InitTunnelGso(env, exports);
 }
 
 }  // namespace vxroute

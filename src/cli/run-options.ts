@@ -50,6 +50,7 @@ export interface RunOptions {
   vni: number | undefined;
   /** per-flow: each inner flow leaves from its own UDP source port (the kernel's VXLAN's way); fixed: every datagram from the VXLAN port. */
   sourcePorts: SourcePorts;
+  sendPath: SendPath;
   workers: number;
   /** --direct-routing / --no-direct-routing; undefined when neither: net-conf.json's (resolveDirectRouting). */
   directRouting: boolean | undefined;
@@ -69,6 +70,9 @@ export interface RunOptions {
 
 export const SOURCE_PORTS = ['per-flow', 'fixed'] as const;
 export type SourcePorts = (typeof SOURCE_PORTS)[number];
+/** How runs of one TCP flow leave (--send-path): auto (tunnel-GSO frames through an egress TAP where the kernel takes them, Linux 6.16+), always that (a start error where it cannot), or always cut into datagrams. */
+export const SEND_PATHS = ['auto', 'tunnel-gso', 'cut'] as const;
+export type SendPath = (typeof SEND_PATHS)[number];
 
 export const DEFAULT_NET_CONF = '/etc/kube-flannel/net-conf.json';
 const DEFAULT_CONNTRACK_MAX = 65_536;
@@ -126,6 +130,11 @@ Options:
                         RSS and SO_REUSEPORT spread our flows over its cores; fixed: every
                         datagram leaves from --port, for firewalls that let only --port to
                         --port through (all flows then land on one of a peer's cores)
+  --send-path PATH      router mode: auto (default): a TSO packet's segments to one peer leave
+                        as ONE tunnel-GSO frame through an egress TAP (<iface>-out) where the
+                        kernel takes them (Linux 6.16+) and forwards them, else as UDP GSO
+                        datagrams; tunnel-gso: the same, a start error where it cannot; cut:
+                        always datagrams
   --vni N               VXLAN network identifier (default: net-conf's, else ${DEFAULT_VNI}, flannel's)
   --direct-routing, --no-direct-routing
                         router mode: a peer on our underlay subnet (the kernel's route to its
@@ -190,6 +199,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
         port: { type: 'string' },
         vni: { type: 'string' },
         'source-ports': { type: 'string', default: 'per-flow' },
+        'send-path': { type: 'string', default: 'auto' },
         workers: { type: 'string' },
         'direct-routing': { type: 'boolean' },
         'no-direct-routing': { type: 'boolean' },
@@ -241,6 +251,9 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   if (publicIP !== undefined && !isIPv4(publicIP)) throw new ConfigError('--public-ip', `"${publicIP}" is not an IPv4 address`);
   const sourcePorts = values['source-ports']!;
   if (!(SOURCE_PORTS as readonly string[]).includes(sourcePorts)) throw new ConfigError('--source-ports', `"${sourcePorts}" is none of ${SOURCE_PORTS.join(', ')} (fixed: every datagram from --port)`);
+  const sendPath = values['send-path']!;
+  if (!(SEND_PATHS as readonly string[]).includes(sendPath)) throw new ConfigError('--send-path', `"${sendPath}" is none of ${SEND_PATHS.join(', ')} (cut: the datagram path of earlier versions)`);
+  if (mode === 'switch' && sendPath === 'tunnel-gso') throw new ConfigError('--send-path', 'tunnel-gso is router mode\'s: switch mode sends datagrams; use auto or cut');
   const logLevel = values['log-level']!;
   if (!LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `"${logLevel}" is none of ${LEVELS.join(', ')}`);
 
@@ -267,6 +280,7 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
     port: values.port === undefined ? undefined : integer('--port', values.port, 1, 65535),
     vni: values.vni === undefined ? undefined : integer('--vni', values.vni, 0, 0xffffff),
     sourcePorts: sourcePorts as SourcePorts,
+    sendPath: sendPath as SendPath,
     workers: values.workers === undefined ? Math.min(availableParallelism(), 4) : integer('--workers', values.workers, 1, 64),
     directRouting: values['direct-routing'] ?? (values['no-direct-routing'] ? false : undefined),
     tunOffload: !values['no-tun-offload'],

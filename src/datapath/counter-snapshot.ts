@@ -1,7 +1,7 @@
 // The main thread's reader of the counter blocks: sums every worker's block into one view at the
 // moment someone asks. It never writes a block (each worker writes only its own): a peer id given
 // to a new node starts from zero because the reader subtracts what the id had counted until then.
-import { BATCH_BUCKETS, CounterLayout, Direction, DIRECTIONS, DirectionSlot, EventSlot, PEER_SLOTS, PeerSlot, PolicySlot, policySlot, UdpSlot, udpSlot, WorkerSlot, type DirectionName } from './counters.js';
+import { BATCH_BUCKETS, CounterLayout, Direction, DIRECTIONS, DirectionSlot, EventSlot, PEER_SLOTS, PeerSlot, PolicySlot, policySlot, TunnelSlot, tunnelSlot, UdpSlot, udpSlot, WorkerSlot, type DirectionName } from './counters.js';
 import { DROP_REASONS, type DropReason } from './drop-reasons.js';
 import type { PeerIds } from './peer-ids.js';
 import type { ConntrackStats } from './policy/conntrack.js';
@@ -58,6 +58,8 @@ export interface UdpFamilyCounters {
   tooLargeRuns: number;
   /** Messages received whole that held more than one datagram: UDP GRO buffers, unsegmented tunnel GSO packets (cut, or left whole). */
   groBuffers: number;
+  /** The tunnel-GSO send path: frames written to the egress TAP, the datagrams they stand for, runs sent as datagrams after a failed write, runs that did not fit a frame. */
+  tunnelGso?: { frames: number; segments: number; fallbacks: number; unfit: number };
 }
 
 export interface CounterSnapshot {
@@ -160,6 +162,12 @@ export class CounterReader {
         unsupportedRuns: sum(udpSlot(family, UdpSlot.unsupportedRuns)),
         tooLargeRuns: sum(udpSlot(family, UdpSlot.tooLargeRuns)),
         groBuffers: sum(udpSlot(family, UdpSlot.groBuffers)),
+        tunnelGso: {
+          frames: sum(tunnelSlot(family, TunnelSlot.frames)),
+          segments: sum(tunnelSlot(family, TunnelSlot.segments)),
+          fallbacks: sum(tunnelSlot(family, TunnelSlot.fallbacks)),
+          unfit: sum(tunnelSlot(family, TunnelSlot.unfit)),
+        },
       }))
       .filter((f) => f.sockets > 0);
     const snapshot: CounterSnapshot = { at: Date.now(), peers: peerRows, drops, workers, udp };

@@ -43,7 +43,16 @@ const UDP_SLOTS = 6;
 export const udpSlot = (family: 4 | 6, slot: number): number => UDP_AT + (family === 4 ? 0 : UDP_SLOTS) + slot;
 /** NetworkPolicy, per direction (Direction): new flows the policy allowed and denied. */
 export const PolicySlot = Object.freeze({ newAllowed: 0, newDenied: 1 });
-const POLICY_AT = UDP_AT + 2 * UDP_SLOTS;
+/**
+ * Per underlay family, the tunnel-GSO send path: frames written to the egress TAP, the datagrams
+ * they stand for, runs whose TAP write failed (sent as datagrams) and runs of ≥ 2 datagrams that
+ * failed the check (sent as datagrams).
+ */
+export const TunnelSlot = Object.freeze({ frames: 0, segments: 1, fallbacks: 2, unfit: 3 });
+const TUNNEL_AT = UDP_AT + 2 * UDP_SLOTS;
+const TUNNEL_SLOTS = 4;
+export const tunnelSlot = (family: 4 | 6, slot: number): number => TUNNEL_AT + (family === 4 ? 0 : TUNNEL_SLOTS) + slot;
+const POLICY_AT = TUNNEL_AT + 2 * TUNNEL_SLOTS;
 const POLICY_SLOTS = 2;
 export const policySlot = (direction: number, slot: number): number => POLICY_AT + direction * POLICY_SLOTS + slot;
 const GLOBAL_SLOTS = POLICY_AT + DIRECTIONS.length * POLICY_SLOTS;
@@ -132,6 +141,15 @@ export class ShardCounters {
     this.c[udpSlot(family, UdpSlot.gsoRuns)] += gso;
     this.c[udpSlot(family, UdpSlot.unsupportedRuns)] += unsupported;
     this.c[udpSlot(family, UdpSlot.tooLargeRuns)] += tooLarge;
+  }
+
+  /** Tunnel-GSO frames written, the datagrams they stand for, runs sent as datagrams after a failed write, and runs that did not fit a frame. */
+  tunnelGso(family: 4 | 6, frames: number, segments: number, fallbacks: number, unfit: number): void {
+    const at = tunnelSlot(family, 0);
+    this.c[at + TunnelSlot.frames] += frames;
+    this.c[at + TunnelSlot.segments] += segments;
+    this.c[at + TunnelSlot.fallbacks] += fallbacks;
+    this.c[at + TunnelSlot.unfit] += unfit;
   }
 
   /** Messages received whole that held more than one datagram (cut, or an inner TSO packet left whole). */

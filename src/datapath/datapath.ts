@@ -20,6 +20,7 @@ import { allocateNeighbours, Neighbours } from './switch/neighbours.js';
 import { allocateTrace, TraceReader } from './trace-ring.js';
 import { ownPodsOf, sameOwnPods, type OwnPods, type OwnPodsUpdate } from './same-node-hairpin.js';
 import type { TunReads } from './tun-reads.js';
+import type { TunnelGsoShard } from './udp-socket.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 const MAX_PEERS = 16_384;
@@ -36,6 +37,8 @@ export interface DatapathConfig {
   /** Per family, the sockets datagrams leave from, one per inner flow (absent: each shard's receiving socket). */
   sendFds?: number[];
   send6Fds?: number[];
+  /** The tunnel-GSO send path: one egress TAP queue per shard and what each shard's sockets need (router mode; absent: off). */
+  tunnelGso?: Omit<TunnelGsoShard, 'tapFd'> & { tapFds: number[] };
   vni: number;
   port: number;
   ownMac: Buffer;
@@ -165,6 +168,7 @@ export class Datapath {
         udp6Fd: cfg.udp6Fds[index] ?? -1,
         sendFds: cfg.sendFds ?? [],
         send6Fds: cfg.send6Fds ?? [],
+        tunnelGso: cfg.tunnelGso && { tapFd: cfg.tunnelGso.tapFds[index]!, mac: cfg.tunnelGso.mac, on: cfg.tunnelGso.on, v4: cfg.tunnelGso.v4, v6: cfg.tunnelGso.v6 },
         table: tableSab,
         counters: this.countersSab,
         trace: traceSab,

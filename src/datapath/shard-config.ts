@@ -4,6 +4,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { OwnPods } from './same-node-hairpin.js';
 import type { TunReads } from './tun-reads.js';
+import type { TunnelGsoShard } from './udp-socket.js';
 
 export interface ShardConfig {
   index: number;
@@ -14,6 +15,8 @@ export interface ShardConfig {
   /** The sending sockets of each family, shared by all shards (empty: shards send from udpFd / udp6Fd). */
   sendFds: number[];
   send6Fds: number[];
+  /** Router mode's tunnel-GSO send path (--send-path); undefined when off. */
+  tunnelGso: TunnelGsoShard | undefined;
   /** eventfd the main thread signals to wake the shard (stop, or a new table). */
   wakeFd: number;
   table: SharedArrayBuffer;

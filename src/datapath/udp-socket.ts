@@ -3,12 +3,26 @@
 // counters and reports to the main thread when it changes. Datagrams leave from the family's
 // sending sockets, one per inner flow (native/src/flow_hash.h), so that peers' RSS and
 // SO_REUSEPORT spread our flows over their shards as they spread a kernel VXLAN's.
-import { addon, RECV_SCRATCH_BYTES, RECV_STATE_WORDS, RecvState, UDP_STATE_WORDS, UdpState } from '../native/addon.js';
+import { addon, RECV_SCRATCH_BYTES, RECV_STATE_WORDS, RecvState, TUNNEL_STATE_WORDS, TunnelState, UDP_STATE_WORDS, UdpState } from '../native/addon.js';
 import { Direction, type ShardCounters } from './counters.js';
 import type { PacketBatch } from './packet-batch.js';
 
 /** Told when GSO goes on or off: the errno that turned it off, and when it is tried again (0: never). */
 export type GsoReporter = (family: 4 | 6, on: boolean, errno: number, retryMs: number) => void;
+
+/**
+ * The tunnel-GSO send path as a shard gets it (router mode, src/net/tunnel-gso-tap.ts): its queue
+ * of the egress TAP, the TAP's MAC, the words that say per family whether the path is on ([0]
+ * IPv4, [1] IPv6; the main thread clears one when the forward hook drops the frames), and per
+ * family our underlay address and the longest datagram one segment may be.
+ */
+export interface TunnelGsoShard {
+  tapFd: number;
+  mac: string;
+  on: SharedArrayBuffer;
+  v4: { local: string; maxDatagram: number } | undefined;
+  v6: { local: string; maxDatagram: number } | undefined;
+}
 
 export class UdpSocket {
   private readonly state = new Int32Array(UDP_STATE_WORDS);
@@ -19,6 +33,9 @@ export class UdpSocket {
 
   /** The sockets datagrams leave from: the sending sockets, else the receiving one. */
   private readonly sendFds: Int32Array;
+  /** The tunnel-GSO state words (undefined: the path is not set up for this family), and the shared word that turns it on. */
+  private readonly tunnel: Int32Array | undefined;
+  private readonly tunnelOn: Int32Array | undefined;
 
   /**
    * `maxInner`: the longest inner IP packet this underlay carries, the size an unsegmented TSO
@@ -33,8 +50,16 @@ export class UdpSocket {
     private readonly counters: ShardCounters,
     private readonly report: GsoReporter,
     sendFds: readonly number[] = [],
+    tunnelGso?: TunnelGsoShard,
   ) {
     this.sendFds = sendFds.length > 0 ? Int32Array.from(sendFds) : Int32Array.of(fd);
+    const outer = family === 4 ? tunnelGso?.v4 : tunnelGso?.v6;
+    if (tunnelGso && outer) {
+      this.tunnel = new Int32Array(TUNNEL_STATE_WORDS);
+      const ports = this.sendFds.map((s) => addon.localPort(s));
+      addon.tunnelGsoConfigure(this.tunnel, family, tunnelGso.tapFd, tunnelGso.mac, outer.local, ports, outer.maxDatagram);
+      this.tunnelOn = new Int32Array(tunnelGso.on, (family === 4 ? 0 : 1) * Int32Array.BYTES_PER_ELEMENT, 1);
+    }
     const err = addon.udpGsoProbe(this.sendFds[0], this.state);
     counters.udpGso(family, err === 0);
     if (err !== 0) report(family, false, err, 0);
@@ -75,7 +100,13 @@ export class UdpSocket {
   /** Sends slab spans to their address words; returns how many datagrams left. */
   send(slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, count: number): number {
     const s = this.state;
-    const sent = addon.sendBatch(this.sendFds, this.family, slab, offsets, lengths, addrs, this.port, count, s);
+    const t = this.tunnel;
+    if (t) t[TunnelState.on] = Atomics.load(this.tunnelOn!, 0);
+    const sent = addon.sendBatch(this.sendFds, this.family, slab, offsets, lengths, addrs, this.port, count, s, t);
+    if (t && (t[TunnelState.frames] | t[TunnelState.fallbacks] | t[TunnelState.unfit]) !== 0) {
+      this.counters.tunnelGso(this.family, t[TunnelState.frames], t[TunnelState.segments], t[TunnelState.fallbacks], t[TunnelState.unfit]);
+      t[TunnelState.frames] = t[TunnelState.segments] = t[TunnelState.fallbacks] = t[TunnelState.unfit] = 0;
+    }
     if ((s[UdpState.gsoRuns] | s[UdpState.unsupportedRuns] | s[UdpState.tooLargeRuns]) !== 0) {
       this.counters.udpRuns(this.family, s[UdpState.gsoRuns], s[UdpState.unsupportedRuns], s[UdpState.tooLargeRuns]);
       s[UdpState.gsoRuns] = s[UdpState.unsupportedRuns] = s[UdpState.tooLargeRuns] = 0;

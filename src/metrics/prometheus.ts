@@ -96,6 +96,13 @@ export class PrometheusMetrics {
       },
     });
     new Counter({
+      name: 'vxroute_tunnel_gso_frames_total', help: 'Runs of one TCP flow\'s datagrams to one peer sent as ONE tunnel-GSO frame through the egress TAP (--send-path).', labelNames: ['family'], registers,
+      collect() {
+        this.reset();
+        for (const f of current()?.udp ?? []) this.inc({ family: String(f.family) }, f.tunnelGso?.frames ?? 0);
+      },
+    });
+    new Counter({
       name: 'vxroute_udp_gro_buffers_total', help: 'Messages the underlay socket received whole and cut into more than one VXLAN datagram: UDP GRO buffers, and a kernel peer\'s TSO packets that crossed a veth unsegmented.', labelNames: ['family'], registers,
       collect() {
         this.reset();

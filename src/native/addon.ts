@@ -43,6 +43,16 @@ export const UDP_STATE_WORDS = 8;
 export const UdpState = Object.freeze({ gso: 0, offErrno: 1, backoffMs: 2, at: 3, changes: 4, gsoRuns: 5, unsupportedRuns: 6, tooLargeRuns: 7 });
 
 /**
+ * sendBatch's tunnel-GSO state words (native/src/tunnel_gso_send.h TunnelState), one set per shard
+ * and family, filled by tunnelGsoConfigure. on: 1 while runs go to the egress TAP (the caller sets
+ * it). frames, segments (the datagrams those frames stand for), fallbacks (failed TAP writes, sent
+ * with sendmmsg), unfit (runs that failed the check): counts the caller takes and zeroes;
+ * lastErrno: the last failed write's.
+ */
+export const TUNNEL_STATE_WORDS = 80;
+export const TunnelState = Object.freeze({ on: 0, frames: 4, segments: 5, fallbacks: 6, unfit: 7, lastErrno: 8 });
+
+/**
  * recvBatch with a receive area: each recvmmsg message has 64 KiB, so that a UDP GRO buffer or a
  * kernel peer's unsegmented tunnel GSO packet arrives whole and is cut into one VXLAN datagram per
  * slot (native/src/udp_gro.h). The state words keep what is not cut yet between calls:
@@ -131,7 +141,21 @@ export interface Addon {
    * inner flow (addresses, protocol, ports behind the inner Ethernet header) hashes to, so one flow
    * keeps one source port and its order, and flows spread over the sockets' ports.
    */
-  sendBatch(fds: number | Int32Array, family: 4 | 6, slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, port: number, count: number, state: Int32Array): number;
+  sendBatch(fds: number | Int32Array, family: 4 | 6, slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, port: number, count: number, state: Int32Array, tunnel?: Int32Array): number;
+  /**
+   * `tunnel` of sendBatch (TUNNEL_STATE_WORDS, off until the caller sets `on`): this shard's queue
+   * of the egress TAP (opened TUN_TAP | TUN_VNET_HDR, tapTunnelVnetHdr), the TAP's MAC, our underlay
+   * address of `family`, the source port of each of sendBatch's fds in order, and the longest
+   * datagram one segment may be (underlay MTU − outer IP − 8). While on, runs sendBatch would send
+   * as one UDP GSO message leave as ONE tunnel-GSO frame each when the kernel's TCP segmentation
+   * would cut them back out exactly (native/src/tunnel_gso_frame.h); a failed write sends the run
+   * with sendmmsg.
+   */
+  tunnelGsoConfigure(state: Int32Array, family: 4 | 6, tapFd: number, tapMac: string, localAddr: string, ports: Int32Array, maxDatagram: number): void;
+  /** Sets a TAP queue's vnet header to the 24 bytes of tunnel GSO (TUNSETVNETHDRSZ). Returns 0 or the errno. */
+  tapTunnelVnetHdr(fd: number): number;
+  /** Writes one tunnel-GSO frame, made by the send's own code, that the kernel takes and drops (not addressed to the TAP). Returns 0, or the write's errno (EINVAL: a kernel before 6.16). The TAP must be up. */
+  tunnelGsoProbe(state: Int32Array): number;
 
   /** An eventfd (non-blocking, close-on-exec) used to wake a worker blocked in poll(). */
   eventfdOpen(): number;

@@ -1,0 +1,150 @@
+// The run check and header writer of tunnel_gso_frame.h. gso_coalesce.cc's ParseSegment and
+// SameFlow are the rules the TUN side's coalescing already applies; the checks added here are what
+// the kernel's segmentation copies from the head to every segment beyond those (window, urgent
+// pointer, VXLAN header) and what it rewrites (IPv4 IDs).
+#include "tunnel_gso_frame.h"
+
+#include "big_endian.h"
+#include "internet_checksum.h"
+#include "udp_batch.h"
+
+#include <netinet/in.h>
+
+#include <cstring>
+
+namespace vxroute {
+
+namespace {
+
+constexpr uint32_t kEthernet = 14;
+constexpr uint32_t kUdp = 8;
+constexpr uint32_t kMaxLength = 65535;
+
+// The TCP header fields segmentation copies that SameFlow leaves out: window and urgent pointer.
+bool SameWindow(const Segment& head, const Segment& s) {
+  const uint8_t* a = head.p + head.iphl;
+  const uint8_t* b = s.p + s.iphl;
+  return std::memcmp(a + 14, b + 14, 2) == 0 && std::memcmp(a + 18, b + 18, 2) == 0;
+}
+
+// IPv4 without DF: inet_gso_segment gives segment k the head's ID + k, so the run must have them.
+bool IdContinues(const Segment& head, const Segment& s, uint32_t k) {
+  if (head.iphl != 20 || (head.p[6] & 0x40) != 0) return true;
+  return Be16(s.p + 4) == ((Be16(head.p + 4) + k) & 0xffff);
+}
+
+}  // namespace
+
+uint32_t PlanTunnelRun(uint8_t* const* d, const uint32_t* lengths, uint32_t n, uint32_t maxDatagram, bool outer6, TunnelRun* run) {
+  Segment head{};
+  uint32_t taken = 0;
+  uint32_t payloads[kMaxGsoSegments];
+  bool psh = false;
+  for (uint32_t k = 0; k < n && k < kMaxGsoSegments; k++) {
+    const uint32_t len = lengths[k];
+    if (len <= kVxlanBytes || len > maxDatagram || (d[k][0] & 0x08) == 0) break;  // RFC 7348 §5: the I flag
+    Segment s{};
+    if (!ParseSegment(d[k] + kVxlanBytes, len - kVxlanBytes, kEthernet, &s) || s.proto != IPPROTO_TCP) break;
+    if (k == 0) {
+      head = s;
+    } else if (std::memcmp(d[0], d[k], kVxlanBytes) != 0 || !SameFlow(head, s) || !SameWindow(head, s) || !IdContinues(head, s, k) ||
+               s.seq != head.seq + k * head.payload || s.payload > head.payload) {
+      break;
+    }
+    payloads[k] = s.payload;
+    taken = k + 1;
+    psh = s.psh;
+    if (s.psh || s.payload < head.payload) break;  // the kernel puts PSH and a shorter payload only on the last
+  }
+  // The inner IP packet and the outer UDP datagram (IPv4 packet) of the whole within 65,535 bytes.
+  const auto fits = [&](uint32_t payload) {
+    const uint32_t inner = head.iphl + head.l4hl + payload;
+    const uint32_t udp = kUdp + kVxlanBytes + kEthernet + inner;
+    return inner <= kMaxLength && udp <= kMaxLength && (outer6 || 20 + udp <= kMaxLength);
+  };
+  uint32_t payload = 0;
+  for (uint32_t k = 0; k < taken; k++) payload += payloads[k];
+  for (; taken >= 2 && !fits(payload); taken--) {
+    payload -= payloads[taken - 1];
+    psh = false;  // the last taken is a full one now, sent without PSH as it was
+  }
+  if (taken < 2) return 0;
+  GsoRun& g = run->gso;
+  g = GsoRun{};
+  g.head = head;
+  g.packets = taken;
+  g.gsoSize = head.payload;
+  g.payload = payload;
+  g.psh = psh;
+  run->headers = kVxlanBytes + kEthernet + head.iphl + head.l4hl;
+  return taken;
+}
+
+uint32_t WriteTunnelHeaders(const TunnelRun& run, const uint8_t* head, const TunnelOuter& outer, uint8_t* block) {
+  const uint32_t outerIp = outer.ipv6 ? 40 : 20;
+  const uint32_t front = kEthernet + outerIp + kUdp;  // from the outer MAC header to the VXLAN header
+  uint8_t* frame = block + sizeof(VirtioNetHdrTunnel);
+  uint8_t* vxlan = frame + front;
+  std::memcpy(vxlan, head, run.headers);
+  // The copy, parsed where it now lies, set up for the whole run by the TUN side's own code.
+  GsoRun whole = run.gso;
+  const uint32_t innerLen = run.gso.head.len;
+  ParseSegment(vxlan + kVxlanBytes, kEthernet + innerLen, kEthernet, &whole.head);
+  VirtioNetHdr inner;
+  MakeGsoHead(whole, &inner);
+
+  const uint32_t udpLength = kUdp + kVxlanBytes + kEthernet + run.gso.head.iphl + run.gso.head.l4hl + run.gso.payload;
+  std::memcpy(frame, outer.tapMac, 6);
+  std::memcpy(frame + 6, outer.tapMac, 6);
+  frame[11] ^= 1;  // a source that is not the TAP itself
+  uint8_t* ip = frame + kEthernet;
+  uint8_t* udp = ip + outerIp;
+  PutBe16(udp, outer.sourcePort);
+  PutBe16(udp + 2, outer.destinationPort);
+  PutBe16(udp + 4, udpLength);
+  PutBe16(udp + 6, 0);  // IPv4: no checksum (RFC 7348 §5 allows it; the kernel's VXLAN default)
+  VirtioNetHdrTunnel v{};
+  v.flags = kNeedsCsum;
+  if (outer.ipv6) {
+    PutBe16(frame + 12, 0x86dd);
+    std::memset(ip, 0, 8);
+    ip[0] = 0x60;
+    PutBe16(ip + 4, udpLength);
+    ip[6] = IPPROTO_UDP;
+    ip[7] = kTunnelTtl;
+    std::memcpy(ip + 8, outer.local, 16);
+    std::memcpy(ip + 24, outer.peer, 16);
+    // RFC 8200 §8.1: IPv6 UDP needs its checksum. With UDP_TUNNEL_CSUM the segmentation finishes
+    // each segment's from the whole's pseudo-header sum in the field, adjusting it for the
+    // segment's length (udp6_set_csum for GSO; what the spike sent and a kernel peer accepted).
+    PutBe16(udp + 6, FoldSum(SumBigEndian(ip + 8, 32, IPPROTO_UDP + udpLength)));
+    v.flags |= kUdpTunnelCsum;
+    v.gso_type = kGsoUdpTunnelIpv6;
+  } else {
+    PutBe16(frame + 12, 0x0800);
+    ip[0] = 0x45;
+    ip[1] = 0;
+    PutBe16(ip + 2, outerIp + udpLength);
+    PutBe16(ip + 4, outer.ipId);
+    PutBe16(ip + 6, 0);
+    ip[8] = kTunnelTtl;
+    ip[9] = IPPROTO_UDP;
+    PutBe16(ip + 10, 0);
+    std::memcpy(ip + 12, outer.local, 4);
+    std::memcpy(ip + 16, outer.peer, 4);
+    PutBe16(ip + 10, ~FoldSum(SumBigEndian(ip, 20, 0)) & 0xffff);
+    v.gso_type = kGsoUdpTunnelIpv4;
+  }
+  const uint32_t before = front + kVxlanBytes;  // the inner Ethernet header's place in the frame
+  v.gso_type |= inner.gso_type;
+  v.hdr_len = static_cast<uint16_t>(before + inner.hdr_len);
+  v.gso_size = inner.gso_size;
+  v.csum_start = static_cast<uint16_t>(before + inner.csum_start);
+  v.csum_offset = inner.csum_offset;
+  v.outer_th_offset = static_cast<uint16_t>(kEthernet + outerIp);
+  v.inner_nh_offset = static_cast<uint16_t>(before + kEthernet);
+  std::memcpy(block, &v, sizeof v);
+  return static_cast<uint32_t>(sizeof v) + front + run.headers;
+}
+
+}  // namespace vxroute
