@@ -117,7 +117,7 @@ export class Shard {
       if ((ready & READY_UDP6) !== 0 && this.udp6) this.forwarder.fromPeers(this.udp6);
       if (this.warmUp?.step(WARM_SLICE)) {
         this.warmUp = undefined;
-        this.policyWarmed();
+        if (this.warmedWithPods) this.policyWarmed(); // not after a warm-up with a policy that knew none
       }
       now = performance.now();
       if ((ready & READY_TRAFFIC) !== 0 && this.busyPollMs > 0) this.spinUntil = now + this.busyPollMs;
