@@ -136,6 +136,7 @@ async function build(lab: Lab, variant: Variant, world: WorldSize): Promise<Setu
     for (const n of [a, b]) daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, flags));
     // Each has the other's lease (the synthetic nodes have none: they are left out of the table).
     for (const d of daemons) await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 2, 60_000);
+    for (const d of daemons) await d.waitUntilWarm(variant === 'vxroute-policy'); // rounds measure warm daemons
   }
   if (variant === 'naive') {
     // UDP-DATAGRAM is unconnected: an ICMP port unreachable before the peer's socat binds must not end it.

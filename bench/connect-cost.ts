@@ -124,6 +124,8 @@ async function setup(variant: Variant, world: WorldSize, profileDir: string | un
     try {
       for (const n of [a, b]) daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, flags));
       for (const d of daemons) await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 2, 60_000);
+      // The first round measures warm daemons, not their policy warm-up (policy-warm-up.ts) or the compiler's.
+      for (const d of daemons) await d.waitUntilWarm(variant === 'vxroute-policy');
     } finally {
       if (saved === undefined) delete process.env.NODE_OPTIONS;
       else process.env.NODE_OPTIONS = saved;

@@ -129,6 +129,7 @@ export class Daemon {
     if (world && world !== this.compiledWorld) this.publishPolicy(world, 'changed while the datapath started');
     datapath.onGsoChange((change) => logGsoChange(log, change));
     datapath.onPolicyInForce(({ generation, at }) => log.info({ generation, at }, 'network policy in force on every worker'));
+    void datapath.policyWarmed.then(() => log.info({ ms: Math.round(performance.now()) }, 'network policy stage warm on every worker'));
     undo.push(() => datapath.stop());
     undo.push(warnOnOversizeDatagrams(datapath, log));
     datapath.exited.catch((err: Error) => this.stop.abort(err));

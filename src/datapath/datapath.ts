@@ -216,6 +216,11 @@ export class Datapath {
     return this.pool.running;
   }
 
+  /** Settles when every shard's policy stage has been warmed with a policy that knows pods. */
+  get policyWarmed(): Promise<void> {
+    return this.pool.policyWarmed;
+  }
+
   /** Called when UDP GSO goes off on the first socket of a family, or back on on the last one. */
   onGsoChange(listener: (change: GsoChange) => void): void {
     this.gsoListener = listener;

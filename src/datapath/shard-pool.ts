@@ -4,6 +4,7 @@ import { addon } from '../native/addon.js';
 import { isGsoChange, type GsoChange } from './gso-changes.js';
 import { isPolicyAdopted, type PolicyAdopted } from './policy-adoption.js';
 import { CONTROL_WORDS, ControlWord, type ShardConfig } from './shard-config.js';
+import { isShardPolicyWarmed } from './shard-policy-warmed.js';
 import { isShardRunning } from './shard-running.js';
 
 const WORKER_ENTRY = new URL('../../workers/shard.js', import.meta.url);
@@ -16,12 +17,15 @@ export class ShardPool {
   readonly exited: Promise<void>;
   /** Settles when every worker has entered its loop (its first memory report written); rejects when one exits first. */
   readonly running: Promise<void>;
+  /** Settles when every worker's policy stage has been warmed with a policy that knows pods (never with the policy off). */
+  readonly policyWarmed: Promise<void>;
   private stopping = false;
 
   /** `onGsoChange`: a shard's socket switched UDP GSO on or off; `onPolicyAdopted`: a shard switched to a newly published policy. */
   constructor(configs: Omit<ShardConfig, 'control' | 'wakeFd'>[], onGsoChange: (change: GsoChange) => void, onPolicyAdopted: (m: PolicyAdopted) => void = () => undefined) {
     const exits: Promise<void>[] = [];
     const runs: Promise<void>[] = [];
+    const warms: Promise<void>[] = [];
     for (const cfg of configs) {
       const wakeFd = addon.eventfdOpen();
       this.wakeFds.push(wakeFd);
@@ -30,8 +34,11 @@ export class ShardPool {
       this.workers.push(worker);
       let onRunning!: () => void;
       runs.push(new Promise<void>((resolve) => (onRunning = resolve)));
+      let onWarmed!: () => void;
+      warms.push(new Promise<void>((resolve) => (onWarmed = resolve)));
       worker.on('message', (message: unknown) => {
         if (isShardRunning(message)) onRunning();
+        else if (isShardPolicyWarmed(message)) onWarmed();
         else if (isGsoChange(message)) onGsoChange(message);
         else if (isPolicyAdopted(message)) onPolicyAdopted(message);
       });
@@ -50,6 +57,7 @@ export class ShardPool {
     const exitedFirst = Promise.race(exits).then(() => Promise.reject(new Error('a shard exited before it ran')));
     this.running = Promise.race([Promise.all(runs).then(() => undefined), exitedFirst]);
     this.running.catch(() => undefined); // observed by the owner through `running`
+    this.policyWarmed = Promise.all(warms).then(() => undefined);
   }
 
   /** Wakes every shard, e.g. so that idle shards adopt a new table at once. */

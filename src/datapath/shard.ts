@@ -19,6 +19,7 @@ import { SharedTableReader } from './shared-table.js';
 import { SwitchForwarder } from './switch/switch-forwarder.js';
 import type { GsoChange } from './gso-changes.js';
 import type { PolicyAdopted } from './policy-adoption.js';
+import type { ShardPolicyWarmed } from './shard-policy-warmed.js';
 import type { ShardRunning } from './shard-running.js';
 import { TraceWriter } from './trace-ring.js';
 import { UdpSocket, type GsoReporter } from './udp-socket.js';
@@ -78,13 +79,21 @@ export class Shard {
    * knows pods (the one at start usually knows none yet), so that the decider's paths through pods
    * and their rules are warm too. Never again: a warm-up takes ~0.4 s of CPU. At start it runs
    * whole, before any traffic; the second runs a slice per loop between batches (run()), so that
-   * forwarding never waits for all of it.
+   * forwarding never waits for all of it. The warm-up with pods, once over, is reported (policyWarmed).
    */
   private warmPolicy(compiled: CompiledPolicy, atStart: boolean): void {
     if (this.warmedWithPods) return;
     this.warmedWithPods = compiled.podCount() > 0;
-    if (atStart) warmPolicyStage(compiled, this.cfg.slotSize);
-    else this.warmUp = new PolicyWarmUp(compiled, this.cfg.slotSize);
+    if (!atStart) {
+      this.warmUp = new PolicyWarmUp(compiled, this.cfg.slotSize);
+      return;
+    }
+    warmPolicyStage(compiled, this.cfg.slotSize);
+    if (this.warmedWithPods) this.policyWarmed();
+  }
+
+  private policyWarmed(): void {
+    parentPort?.postMessage({ type: 'shard-policy-warmed', worker: this.cfg.index } satisfies ShardPolicyWarmed);
   }
 
   /** Runs until the main thread sets the stop word and wakes us. */
@@ -106,7 +115,10 @@ export class Shard {
       if (ready & READY_TUN) this.forwarder.fromTun();
       if ((ready & READY_UDP) !== 0 && this.udp) this.forwarder.fromPeers(this.udp);
       if ((ready & READY_UDP6) !== 0 && this.udp6) this.forwarder.fromPeers(this.udp6);
-      if (this.warmUp?.step(WARM_SLICE)) this.warmUp = undefined;
+      if (this.warmUp?.step(WARM_SLICE)) {
+        this.warmUp = undefined;
+        if (this.warmedWithPods) this.policyWarmed(); // not after a warm-up with a policy that knew none
+      }
       now = performance.now();
       if ((ready & READY_TRAFFIC) !== 0 && this.busyPollMs > 0) this.spinUntil = now + this.busyPollMs;
       if (now - this.memoryAt >= MEMORY_EVERY_MS) this.reportMemory(now);

@@ -80,6 +80,16 @@ export class VxrouteProcess {
     await this.waitForLog((l) => l.msg === 'ready', READY_TIMEOUT_MS);
   }
 
+  /**
+   * Waits until the daemon has settled (every worker in its loop, the policy compiler warmed) and,
+   * with `policy`, every worker's policy stage has been warmed with a policy that knows pods: a
+   * bench's first round then measures the warm daemon.
+   */
+  async waitUntilWarm(policy: boolean, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+    await this.waitForLog((l) => l.msg === 'settled', timeoutMs);
+    if (policy) await this.waitForLog((l) => l.msg === 'network policy stage warm on every worker', timeoutMs);
+  }
+
   get pid(): number {
     return this.child.pid!;
   }

@@ -2,18 +2,19 @@
 // quoting them, corrupted where parsers look), each handed over as still on its way: it never
 // throws, reads nothing outside each packet, and passes or counts every one.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { atEnd, fillings, framesOf, surrounded, type Frame } from '../../../test/batch-surroundings.js';
-import { hostile, ipv4Packet, ipv6Packet } from '../../../test/packet-arbitraries.js';
+import { hostile, ipPacket, ipv4Packet, ipv6Packet } from '../../../test/packet-arbitraries.js';
 import { propertyRuns } from '../../../test/property-runs.js';
 import { TestDecider } from '../../../test/test-flow-decider.js';
-import { ENCAP_LEN, HEADROOM, IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../../packet/constants.js';
+import { ENCAP_LEN, HEADROOM, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../../packet/constants.js';
 import { CounterLayout, Direction, ShardCounters } from '../counters.js';
 import { Drop, DROP_REASONS } from '../drop-reasons.js';
 import { FORWARDED, type PacketBatch } from '../packet-batch.js';
 import { allocateConntrack, Conntrack } from './conntrack.js';
 import { FLOW_ALLOW, FLOW_DENY_EGRESS, FLOW_DENY_INGRESS } from './flow-decider.js';
-import { policyStage } from './policy-stage.js';
+import { FlowRun } from './flow-run.js';
+import { policyStage, useRunShortcut } from './policy-stage.js';
 
 const BATCH = 8;
 const NO_SOURCE = [new Uint32Array(4)];
@@ -92,6 +93,7 @@ function judged(frames: Frame[], direction: number, place: (frames: Frame[]) => 
     kept,
     listed: Array.from(b.outOffsets.subarray(0, kept), (o) => Math.floor(o / b.slotSize)),
     verdicts: Array.from(b.verdicts.subarray(0, n)),
+    policies: Array.from(b.policyOf.subarray(0, n)),
     counters: Array.from(block),
     asked: decider.asked,
     table: conntrack.stats(),
@@ -99,6 +101,75 @@ function judged(frames: Frame[], direction: number, place: (frames: Frame[]) => 
     handed: out,
   };
 }
+
+/** Where a TCP or UDP packet's transport header starts (IPv6: after its fixed header; extension headers are left as they are). */
+const transportAt = (p: Buffer): number => (p[0] >>> 4 === 4 ? (p[0] & 0x0f) * 4 : 40);
+
+/** The same packet the other way: addresses and ports swapped. */
+function reversed(p: Buffer): Buffer {
+  const r = Buffer.from(p);
+  const [src, width] = p[0] >>> 4 === 4 ? [12, 4] : [8, 16];
+  if (p.length < src + 2 * width) return r;
+  p.copy(r, src, src + width, src + 2 * width);
+  p.copy(r, src + width, src, src + width);
+  const t = transportAt(p);
+  if (p.length >= t + 4) {
+    p.copy(r, t, t + 2, t + 4);
+    p.copy(r, t + 2, t, t + 2);
+  }
+  return r;
+}
+
+/** Where the shortcut looks in an IP header: version and IHL, lengths, IPv4 fragment word and protocol, IPv6 next header. */
+const IPV4_LOOKS = [0, 2, 3, 6, 7, 9];
+const IPV6_LOOKS = [0, 4, 5, 6];
+
+/** A packet of `p`'s flow as a run brings it: a copy, another TCP flags byte or IP header byte the shortcut reads, the other way, corrupted where parsers look. */
+function runOf(p: Buffer): fc.Arbitrary<Buffer> {
+  const withByte = (at: number, value: number): Buffer => {
+    const q = Buffer.from(p);
+    if (at < q.length) q[at] = value;
+    return q;
+  };
+  return fc.oneof(
+    { weight: 6, arbitrary: fc.constant(p) },
+    { weight: 2, arbitrary: fc.integer({ min: 0, max: 255 }).map((flags) => withByte(transportAt(p) + 13, flags)) },
+    { weight: 3, arbitrary: fc.tuple(fc.constantFrom(...(p[0] >>> 4 === 4 ? IPV4_LOOKS : IPV6_LOOKS)), fc.integer({ min: 0, max: 255 })).map(([at, v]) => withByte(at, v)) },
+    { weight: 1, arbitrary: fc.constant(reversed(p)) },
+    { weight: 2, arbitrary: hostile(fc.constant(p)) },
+  );
+}
+
+/** A stream's segment made of `p`: not an IPv4 fragment, no SYN, FIN or RST. */
+function segment(p: Buffer): Buffer {
+  const q = Buffer.from(p);
+  if (q[0] >>> 4 === 4) q.writeUInt16BE(q.readUInt16BE(6) & 0x4000, 6);
+  const flags = transportAt(q) + 13;
+  if ((q[0] >>> 4 === 4 ? q[9] : q[6]) === IPPROTO_TCP && flags < q.length) q[flags] &= ~0x07;
+  return q;
+}
+
+/** TCP and UDP packets, the ones a run is made of; mostly as a stream's segments. */
+const streamPacket = fc
+  .tuple(
+    ipPacket.filter((p) => {
+      const protocol = p[0] >>> 4 === 4 ? p[9] : p[6];
+      return protocol === IPPROTO_TCP || protocol === IPPROTO_UDP;
+    }),
+    fc.boolean(),
+  )
+  .map(([p, asSegment]) => (asSegment ? segment(p) : p));
+
+/** Batches of runs of two flows, mixed with other packets; some reads shorter than the packet they hold. */
+const runBatches = fc.tuple(streamPacket, streamPacket).chain(([p, q]) =>
+  fc.array(
+    fc.record({
+      bytes: fc.oneof({ weight: 4, arbitrary: runOf(p) }, { weight: 2, arbitrary: runOf(q) }, { weight: 1, arbitrary: packets }),
+      short: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 60 }) }),
+    }).map(({ bytes, short }): Frame => ({ bytes, size: Math.max(0, bytes.length - short), addr: NO_SOURCE[0] })),
+    { minLength: 1, maxLength: 16 },
+  ),
+);
 
 const POLICY_DROPS = [Drop.policy_denied_egress, Drop.policy_denied_ingress, Drop.policy_unrelated, Drop.policy_untrackable];
 
@@ -112,6 +183,30 @@ describe('the policy stage, property-based', () => {
       }),
       { numRuns: RUNS },
     );
+  });
+
+  it('decides, counts, asks and stores the same with the run shortcut as with every packet parsed', () => {
+    const continues = vi.spyOn(FlowRun.prototype, 'continues');
+    let shortcuts = 0;
+    try {
+      fc.assert(
+        fc.property(runBatches, directions, fc.integer(), (frames, direction, seed) => {
+          useRunShortcut(false);
+          const parsed = judged(frames, direction, (f) => surrounded(f, HEADROOM, seed));
+          useRunShortcut(true);
+          continues.mockClear();
+          const shortcut = judged(frames, direction, (f) => surrounded(f, HEADROOM, seed));
+          shortcuts += continues.mock.results.filter((r) => r.value === true).length;
+          expect(shortcut).toEqual(parsed);
+        }),
+        { numRuns: RUNS },
+      );
+    } finally {
+      useRunShortcut(true);
+      continues.mockRestore();
+    }
+    // The property compared something: runs did take the shortcut.
+    expect(shortcuts).toBeGreaterThan(RUNS / 2);
   });
 
   it('decides the same for a packet at the very end of its buffer', () => {

@@ -247,6 +247,16 @@ describe('the policy stage', () => {
     expect(Array.from(w.batch.policyOf.subarray(0, 5))).toEqual([2, 2, 2, 1, 2]);
   });
 
+  it('does not let a run carry a packet whose IPv4 header is shorter than 20 bytes, whatever lies where its ports would be', () => {
+    const w = new World();
+    // Ports equal to the source address's words (10.244.1.5 = 0x0af4 0x0105): with an IHL of 3 the
+    // "transport header" starts at the source address and holds the run's ports.
+    const p = ipv4(CLIENT, SERVER, TCP, tcp(0x0af4, 0x0105, TCP_ACK));
+    const short = Buffer.from(p);
+    short[0] = 0x43;
+    expect(w.run(Direction.tun, p, short, p).verdicts).toEqual([FORWARDED, Drop.policy_untrackable, FORWARDED]);
+  });
+
   it('never drops an allowed flow because the table is full', () => {
     const w = new World(allowAll, 16);
     for (let k = 0; k < 16; k++) {
