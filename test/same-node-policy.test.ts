@@ -11,6 +11,7 @@ import { inNs, tryInNs } from '../src/lab/netns.js';
 import { ping } from '../src/lab/traffic.js';
 import { NAT_TABLE } from '../src/net/masquerade.js';
 import { GUARD_TABLE } from '../src/net/pod-vxlan-guard.js';
+import { TUNNEL_TABLE } from '../src/net/tunnel-gso-tap.js';
 import { cliPath, type VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { replacePolicies } from './policy-changes.js';
 
@@ -76,11 +77,11 @@ describe('NetworkPolicy between two pods on one vxroute node', () => {
   }
 
   /**
-   * The node's nft ruleset and the ip rules of both families, but for the guard and the masquerade,
+   * The node's nft ruleset and the ip rules of both families, but for the guard, the masquerade and the tunnel-GSO forward check,
    * which stay while vxroute restarts (README, Identities).
    */
   async function hostState(): Promise<string> {
-    const tables = (await inNs(node.ns, 'nft', ['list', 'tables'])).split('\n').filter((t) => t.trim() !== '' && !t.endsWith(` ${GUARD_TABLE}`) && !t.endsWith(` ${NAT_TABLE}`));
+    const tables = (await inNs(node.ns, 'nft', ['list', 'tables'])).split('\n').filter((t) => t.trim() !== '' && ![GUARD_TABLE, NAT_TABLE, TUNNEL_TABLE].some((table) => t.endsWith(` ${table}`)));
     const rules = await Promise.all(tables.map((t) => inNs(node.ns, 'nft', ['list', ...t.split(' ')])));
     return [...rules, await inNs(node.ns, 'ip', ['-4', 'rule']), await inNs(node.ns, 'ip', ['-6', 'rule'])].join('\n');
   }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
 import { tcpTransfer } from '../src/lab/traffic.js';
-import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { cliPath, type VxrouteProcess } from '../src/lab/vxroute-process.js';
 
 const MiB = 1 << 20;
 const BYTES = 8 * MiB;
@@ -114,6 +114,26 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
       expect(await inNs(ours.ns, 'sysctl', ['-n', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'])).toBe(rpFilter);
     } finally {
       await restart();
+    }
+  });
+
+  it('after kill -9: the TAP goes with the process, the next start replaces the table, uninstall removes it', async () => {
+    await restart();
+    daemon.kill();
+    await daemon.exited;
+    expect((await tryInNs(ours.ns, 'ip', ['link', 'show', TAP])).code).not.toBe(0);
+    expect(await inNs(ours.ns, 'nft', ['list', 'tables'])).toContain('vxroute_tunnel_gso');
+    daemon = await lab.startVxroute(ours, subnets, ['--workers', '1']);
+    expect((await inNs(ours.ns, 'nft', ['list', 'tables'])).match(/vxroute_tunnel_gso/g)).toHaveLength(1);
+    daemon.kill();
+    await daemon.exited;
+    const uninstall = () => inNs(ours.ns, process.execPath, [cliPath(), 'uninstall', '--cni-conf-dir', `${lab.dir}/cni-none`]);
+    try {
+      expect(await uninstall()).toMatch(/removed nftables table inet vxroute_tunnel_gso/);
+      expect(await inNs(ours.ns, 'nft', ['list', 'tables'])).not.toContain('vxroute_tunnel_gso');
+      expect(await uninstall()).toMatch(/tunnel-GSO forward check .*: not there/);
+    } finally {
+      daemon = await lab.startVxroute(ours, subnets, ['--workers', '1']);
     }
   });
 });

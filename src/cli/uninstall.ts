@@ -1,7 +1,8 @@
 // `vxroute uninstall`: removes from this node what vxroute put there — its device (with the
 // addresses and routes on it), DirectRouting's routes, its CNI configuration, the subnet.env it
 // was told to write, and its nftables tables (masquerade, the guard that keeps pods off the
-// VXLAN port, and the steering of same-node pod traffic with its ip rules and routing table). Idempotent: what is already gone is reported, not an error.
+// VXLAN port, the steering of same-node pod traffic with its ip rules and routing table, and the
+// tunnel-GSO send path's forward check). Idempotent: what is already gone is reported, not an error.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,6 +15,7 @@ import { findLink } from '../net/links.js';
 import { removeMasquerade, NAT_CHAIN, NAT_TABLE } from '../net/masquerade.js';
 import { removeGuard, GUARD_TABLE } from '../net/pod-vxlan-guard.js';
 import { removeSameNode, SAME_NODE_ROUTE_TABLE, SAME_NODE_RULE_PREF, SAME_NODE_TABLE } from '../net/same-node-steering.js';
+import { removeForwardCheck, TUNNEL_TABLE } from '../net/tunnel-gso-tap.js';
 import { DEFAULT_CNI_CONF_DIR } from './run-options.js';
 
 export const UNINSTALL_USAGE = `Usage: vxroute uninstall [--iface NAME] [--cni-conf-dir DIR] [--subnet-env FILE]
@@ -24,8 +26,9 @@ ${DIRECT_ROUTE_PROTO}), ${CONFLIST_NAME} in the CNI configuration directory, its
 (nftables table inet ${NAT_TABLE}, or iptables chain ${NAT_CHAIN}), the guard that drops pods'
 UDP to the VXLAN port (nftables table inet ${GUARD_TABLE}), the steering of traffic between
 two pods of the node through the network policy (nftables table bridge ${SAME_NODE_TABLE}, ip
-rules pref ${SAME_NODE_RULE_PREF}, routing table ${SAME_NODE_ROUTE_TABLE}), and, when named, the
-subnet.env it wrote.
+rules pref ${SAME_NODE_RULE_PREF}, routing table ${SAME_NODE_ROUTE_TABLE}), the tunnel-GSO send
+path's forward check (nftables table inet ${TUNNEL_TABLE}; its TAP goes with the daemon), and,
+when named, the subnet.env it wrote.
 Running it again is not an error. The pods' veths and cni0 belong to the CNI plugins: they go
 with the pods.
 
@@ -77,5 +80,8 @@ export async function uninstallCommand(argv: string[]): Promise<number> {
   const sameNode = await removeSameNode();
   for (const what of sameNode) say(`removed ${what}`);
   if (sameNode.length === 0) say(`same-node steering (nftables table bridge ${SAME_NODE_TABLE}, ip rules pref ${SAME_NODE_RULE_PREF}): not there`);
+  const forwardCheck = await removeForwardCheck().catch((err: Error) => (/not installed/.test(err.message) ? [] : Promise.reject(err)));
+  for (const what of forwardCheck) say(`removed ${what}`);
+  if (forwardCheck.length === 0) say(`tunnel-GSO forward check (nftables table inet ${TUNNEL_TABLE}): not there`);
   return 0;
 }

@@ -7,7 +7,8 @@
 // long-lived nft started with the guard (a fork per scrape would cost the datapath, nft-session.ts).
 import type { Cidr } from '../subnets/cidr.js';
 import { nft as runNft } from './nft.js';
-import { NftSession } from './nft-session.js';
+import { nftReader } from './nft-reader.js';
+import type { NftSession } from './nft-session.js';
 
 export const GUARD_TABLE = 'vxroute_guard';
 export const GUARD_COUNTER = 'pod_vxlan';
@@ -44,12 +45,11 @@ export function guardRules(s: GuardSettings): string {
 
 const PURPOSE = 'vxroute drops pods\' UDP to the VXLAN port with it';
 const nft = (args: string[], input?: string) => runNft(args, PURPOSE, input);
-const counterReader = new NftSession(PURPOSE);
 
 /** Applies the guard and starts the reader of its counter (once, while the daemon is still small). */
 export async function applyGuard(s: GuardSettings): Promise<void> {
   await nft(['-f', '-'], guardRules(s));
-  counterReader.start();
+  nftReader.start();
 }
 
 /** Removes our table; returns what was removed (nothing when it was not there). */
@@ -60,7 +60,7 @@ export async function removeGuard(): Promise<string[]> {
 }
 
 /** Packets the guard dropped since it was last applied, or undefined when it is not in place. */
-export async function guardDrops(session: NftSession = counterReader): Promise<number | undefined> {
+export async function guardDrops(session: NftSession = nftReader): Promise<number | undefined> {
   const text = await session.command(`list counter inet ${GUARD_TABLE} ${GUARD_COUNTER}`).catch(() => undefined);
   if (text === undefined) return undefined;
   const items = (JSON.parse(text) as { nftables?: { counter?: { packets?: unknown } }[] }).nftables ?? [];

@@ -12,7 +12,8 @@ import { addon, TUN_MULTI_QUEUE, TUN_TAP, TUN_VNET_HDR, TUNNEL_STATE_WORDS } fro
 import { findLink } from './links.js';
 import { ip } from './ip-command.js';
 import { nft } from './nft.js';
-import { NftSession } from './nft-session.js';
+import { nftReader } from './nft-reader.js';
+import type { NftSession } from './nft-session.js';
 
 type Undo = () => Promise<void> | void;
 
@@ -149,6 +150,13 @@ export function forwardCheckTable(tap: string): string {
   ].join('\n');
 }
 
+/** Removes the forward check's table (left by a daemon killed with -9); what it removed. */
+export async function removeForwardCheck(): Promise<string[]> {
+  if (!(await nft(['list', 'table', 'inet', TUNNEL_TABLE], 'the tunnel-GSO forward check').then(() => true, () => false))) return [];
+  await nft(['delete', 'table', 'inet', TUNNEL_TABLE], 'the tunnel-GSO forward check');
+  return [`nftables table inet ${TUNNEL_TABLE}`];
+}
+
 /** The two counters' packets from `nft -j list table inet vxroute_tunnel_gso`. */
 export function forwardCounts(json: string): { before: number; after: number } {
   const counts = { before: 0, after: 0 };
@@ -166,7 +174,7 @@ export function forwardCounts(json: string): { before: number; after: number } {
  * the last read, something in the forward hook drops them: `off()` is called once and the watch ends.
  * Returns the stop function.
  */
-export function watchForwardDrop(off: (passed: number) => void, everyMs = 2000, session = new NftSession('the tunnel-GSO forward check')): () => void {
+export function watchForwardDrop(off: (passed: number) => void, everyMs = 2000, session: NftSession = nftReader): () => void {
   let last: { before: number; after: number } | undefined;
   let busy = false;
   const timer = setInterval(() => {
@@ -185,9 +193,6 @@ export function watchForwardDrop(off: (passed: number) => void, everyMs = 2000, 
       .catch(() => undefined)
       .finally(() => (busy = false));
   }, everyMs).unref();
-  const stop = (): void => {
-    clearInterval(timer);
-    session.close();
-  };
+  const stop = (): void => clearInterval(timer);
   return stop;
 }
