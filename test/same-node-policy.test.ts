@@ -77,8 +77,9 @@ describe('NetworkPolicy between two pods on one vxroute node', () => {
   }
 
   /**
-   * The node's nft ruleset and the ip rules of both families, but for the guard, the masquerade and the tunnel-GSO forward check,
-   * which stay while vxroute restarts (README, Identities).
+   * The node's nft ruleset and the ip rules of both families, but for the guard and the masquerade,
+   * which stay while vxroute restarts (README, Identities), and the tunnel-GSO forward check, which
+   * lives with the daemon whether the policy is on or off.
    */
   async function hostState(): Promise<string> {
     const tables = (await inNs(node.ns, 'nft', ['list', 'tables'])).split('\n').filter((t) => t.trim() !== '' && ![GUARD_TABLE, NAT_TABLE, TUNNEL_TABLE].some((table) => t.endsWith(` ${table}`)));
