@@ -63,18 +63,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Require(Be16(frame.data() + v.outer_th_offset + 4) == frame.size() - v.outer_th_offset, "outer UDP length is the frame's");
   Require(outer6 ? Be16(frame.data() + 18) == frame.size() - 54 : Be16(frame.data() + 16) == frame.size() - 14, "outer IP length is the frame's");
   Require(v.inner_nh_offset == v.outer_th_offset + 8 + kVxlanBytes + 14, "inner_nh_offset points at the inner IP header");
-  Require(v.hdr_len <= frame.size() && v.csum_start + v.csum_offset + 2u <= v.hdr_len, "the checksum field inside the headers");
-  Require((v.gso_type & (outer6 ? kGsoUdpTunnelIpv6 : kGsoUdpTunnelIpv4)) != 0 && (v.flags & kNeedsCsum) != 0, "a tunnel GSO type with NEEDS_CSUM");
+  Require(v.base.hdr_len <= frame.size() && v.base.csum_start + v.base.csum_offset + 2u <= v.base.hdr_len, "the checksum field inside the headers");
+  Require((v.base.gso_type & (outer6 ? kGsoUdpTunnelIpv6 : kGsoUdpTunnelIpv4)) != 0 && (v.base.flags & kNeedsCsum) != 0, "a tunnel GSO type with NEEDS_CSUM");
 
   // The inner Ethernet frame and its own virtio_net_hdr, as the kernel's inner segmentation sees them.
   const uint32_t innerAt = v.inner_nh_offset - 14;
   VirtioNetHdr inner{};
   inner.flags = kNeedsCsum;
-  inner.gso_type = static_cast<uint8_t>(v.gso_type & ~(kGsoUdpTunnelIpv4 | kGsoUdpTunnelIpv6));
-  inner.hdr_len = static_cast<uint16_t>(v.hdr_len - innerAt);
-  inner.gso_size = v.gso_size;
-  inner.csum_start = static_cast<uint16_t>(v.csum_start - innerAt);
-  inner.csum_offset = v.csum_offset;
+  inner.gso_type = static_cast<uint8_t>(v.base.gso_type & ~(kGsoUdpTunnelIpv4 | kGsoUdpTunnelIpv6));
+  inner.hdr_len = static_cast<uint16_t>(v.base.hdr_len - innerAt);
+  inner.gso_size = v.base.gso_size;
+  inner.csum_start = static_cast<uint16_t>(v.base.csum_start - innerAt);
+  inner.csum_offset = v.base.csum_offset;
   const uint8_t* super = frame.data() + innerAt;
   const size_t superLen = frame.size() - innerAt;
   const uint32_t headers = run.headers - kVxlanBytes;

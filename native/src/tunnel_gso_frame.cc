@@ -104,7 +104,8 @@ uint32_t WriteTunnelHeaders(const TunnelRun& run, const uint8_t* head, const Tun
   PutBe16(udp + 4, udpLength);
   PutBe16(udp + 6, 0);  // IPv4: no checksum (RFC 7348 §5 allows it; the kernel's VXLAN default)
   VirtioNetHdrTunnel v{};
-  v.flags = kNeedsCsum;
+  v.base = inner;  // the inner TCP's GSO fields, moved below to count from the outer MAC header
+  v.base.flags = kNeedsCsum;
   if (outer.ipv6) {
     PutBe16(frame + 12, 0x86dd);
     std::memset(ip, 0, 8);
@@ -118,8 +119,8 @@ uint32_t WriteTunnelHeaders(const TunnelRun& run, const uint8_t* head, const Tun
     // each segment's from the whole's pseudo-header sum in the field, adjusting it for the
     // segment's length (udp6_set_csum for GSO; what the spike sent and a kernel peer accepted).
     PutBe16(udp + 6, FoldSum(SumBigEndian(ip + 8, 32, IPPROTO_UDP + udpLength)));
-    v.flags |= kUdpTunnelCsum;
-    v.gso_type = kGsoUdpTunnelIpv6;
+    v.base.flags |= kUdpTunnelCsum;
+    v.base.gso_type |= kGsoUdpTunnelIpv6;
   } else {
     PutBe16(frame + 12, 0x0800);
     ip[0] = 0x45;
@@ -133,14 +134,11 @@ uint32_t WriteTunnelHeaders(const TunnelRun& run, const uint8_t* head, const Tun
     std::memcpy(ip + 12, outer.local, 4);
     std::memcpy(ip + 16, outer.peer, 4);
     PutBe16(ip + 10, ~FoldSum(SumBigEndian(ip, 20, 0)) & 0xffff);
-    v.gso_type = kGsoUdpTunnelIpv4;
+    v.base.gso_type |= kGsoUdpTunnelIpv4;
   }
   const uint32_t before = front + kVxlanBytes;  // the inner Ethernet header's place in the frame
-  v.gso_type |= inner.gso_type;
-  v.hdr_len = static_cast<uint16_t>(before + inner.hdr_len);
-  v.gso_size = inner.gso_size;
-  v.csum_start = static_cast<uint16_t>(before + inner.csum_start);
-  v.csum_offset = inner.csum_offset;
+  v.base.hdr_len = static_cast<uint16_t>(before + inner.hdr_len);
+  v.base.csum_start = static_cast<uint16_t>(before + inner.csum_start);
   v.outer_th_offset = static_cast<uint16_t>(kEthernet + outerIp);
   v.inner_nh_offset = static_cast<uint16_t>(before + kEthernet);
   std::memcpy(block, &v, sizeof v);

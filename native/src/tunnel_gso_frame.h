@@ -7,6 +7,7 @@
 #pragma once
 
 #include "gso_coalesce.h"
+#include "virtio_net_hdr.h"
 
 #include <cstdint>
 
@@ -16,12 +17,7 @@ namespace vxroute {
 // header, the hash fields, then two offsets counted from the outer MAC header. Host order, as
 // the TAP's other vnet fields (a legacy device on a little-endian host).
 struct VirtioNetHdrTunnel {
-  uint8_t flags;
-  uint8_t gso_type;
-  uint16_t hdr_len;
-  uint16_t gso_size;
-  uint16_t csum_start;
-  uint16_t csum_offset;
+  VirtioNetHdr base;  // flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
   uint16_t num_buffers;
   uint32_t hash_value;
   uint16_t hash_report;
