@@ -188,11 +188,15 @@ describe('the DaemonSet with this image, in podman', () => {
       IMAGE,
       ...daemon.args!.map((a) => expand(a, env)),
     );
-    // The daemon publishes its lease on its Node once its datapath is up; then flanneld programs the kernel node.
+    // The daemon publishes its lease on its Node once its sockets are bound, and logs 'ready' once
+    // its datapath forwards (routes, shards); then flanneld programs the kernel node.
     const lease = 'flannel.alpha.coreos.com/backend-data';
-    for (let i = 0; !api.getNode(ours.name)?.metadata.annotations?.[lease]; i++) {
+    const ready = (logs: { stdout: string; stderr: string }) => /"msg":"ready"/.test(logs.stdout + logs.stderr);
+    for (let i = 0; ; i++) {
+      const logs = await podman('logs', name);
+      if (api.getNode(ours.name)?.metadata.annotations?.[lease] && ready(logs)) break;
       const state = (await podman('inspect', '--format', '{{.State.Status}}', name)).stdout.trim();
-      if (state !== 'running' || i === 600) throw new Error(`the daemon's container is ${state}, no lease after ${i} polls:\n${(await podman('logs', name)).stderr}`);
+      if (state !== 'running' || i === 600) throw new Error(`the daemon's container is ${state}, not ready with its lease after ${i} polls:\n${logs.stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     const programmed = await new KernelFlanneld(api, kernel).sync();
