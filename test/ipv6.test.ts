@@ -15,14 +15,20 @@ const MAX_UDP_V6 = 1500 - 70 - 40 - 8;
 
 async function cluster(families: LabFamilies, kinds: ('vxroute' | 'kernel')[]) {
   const lab = await Lab.create(families);
-  const nodes: LabNode[] = [];
-  for (const kind of kinds) nodes.push(await lab.addNode(kind));
-  await lab.programKernelPeers();
-  const subnets = await lab.writeSubnets();
-  const daemons = new Map<string, VxrouteProcess>();
-  for (const n of nodes) if (n.kind === 'vxroute') daemons.set(n.name, await lab.startVxroute(n, subnets, ['--workers', '2']));
-  await lab.ipv6Settled();
-  return { lab, nodes, daemons };
+  try {
+    const nodes: LabNode[] = [];
+    for (const kind of kinds) nodes.push(await lab.addNode(kind));
+    await lab.programKernelPeers();
+    const subnets = await lab.writeSubnets();
+    const daemons = new Map<string, VxrouteProcess>();
+    for (const n of nodes) if (n.kind === 'vxroute') daemons.set(n.name, await lab.startVxroute(n, subnets, ['--workers', '2']));
+    await lab.ipv6Settled();
+    return { lab, nodes, daemons };
+  } catch (err) {
+    // The caller never gets the lab to dispose: its namespaces and scratch directory go here.
+    await lab.dispose();
+    throw err;
+  }
 }
 
 /**
