@@ -2,7 +2,7 @@
 // a new table changes nothing on the host. The bridge's pods are kept off every node's VXLAN port.
 // Runs of a pod's TCP segments to one peer leave through the tunnel-GSO send path as in router
 // mode (the inner packet is the pod's frame: untagged IPv4/IPv6 TCP with the same MACs makes a
-// run; a VLAN tag, other protocols and floods to two or more peers stay datagrams).
+// run; a VLAN tag, other protocols and floods to two or more peers of a family stay datagrams).
 import { ConfigError } from '../config-error.js';
 import { joinBridge, leaveBridge, type BridgePort } from '../net/bridge.js';
 import { applyGuard } from '../net/pod-vxlan-guard.js';
