@@ -9,7 +9,11 @@
 // DIR/<path>.data (started with --perf-basic-prof, so JS frames have names).
 // `--family 6`: pods and underlay IPv6 (the UDP checksum is then mandatory and verified by the
 // kernel, so the receiver coalesces without summing: docs/decisions.md).
-//   npm run bench:bulk-cpu -- [--paths vv,kv,vk] [--rounds 3] [--seconds 6] [--family 4|6] [--before-cli DIR/dist/src/cli/main.js] [--perf DIR]
+// `--mode switch`: the daemons in switch mode and the pods in one Ethernet segment (a kernel node
+// bridges vxlan0); the lab's segment has an IPv4 underlay, so --family picks the pods' only.
+// `--before-args`: flags of the before rows' daemons (e.g. "--send-path cut"); without
+// --before-cli, the before rows run this build with them.
+//   npm run bench:bulk-cpu -- [--paths vv,kv,vk] [--rounds 3] [--seconds 6] [--family 4|6] [--mode router|switch] [--before-cli DIR/dist/src/cli/main.js] [--before-args FLAGS] [--perf DIR]
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -51,17 +55,26 @@ async function softirqTicks(): Promise<number> {
   return Number((await readFile('/proc/stat', 'utf8')).split('\n')[0].split(/\s+/)[7]);
 }
 
-async function run(path: Path, build: Build, seconds: number, family: 4 | 6, beforeCli: string | undefined, perfFile: string | undefined): Promise<Figures> {
-  const lab = await Lab.create({ underlay: [family], pods: [family] });
+/** How the daemons run: the mode, and the before rows' build and extra flags. */
+interface Daemons {
+  mode: 'router' | 'switch';
+  beforeCli: string | undefined;
+  beforeArgs: string[];
+}
+
+async function run(path: Path, build: Build, seconds: number, family: 4 | 6, daemons: Daemons, perfFile: string | undefined): Promise<Figures> {
+  const segment = daemons.mode === 'switch';
+  const lab = await Lab.create(segment ? { underlay: [4], pods: [family], segment } : { underlay: [family], pods: [family] });
   try {
     const a = await lab.addNode(path === 'kv' ? 'kernel' : 'vxroute', 1, { txOffload: true });
     const b = await lab.addNode(path === 'vk' ? 'kernel' : 'vxroute', 1, { txOffload: true });
     await lab.programKernelPeers();
     const subnets = await lab.writeSubnets();
     const env = perfFile ? { ...process.env, NODE_OPTIONS: '--perf-basic-prof' } : undefined;
-    const cli = build === 'before' ? beforeCli : undefined;
-    const sender = a.kind === 'vxroute' ? await lab.startVxroute(a, subnets, ['--workers', '1'], cli, env) : undefined;
-    const receiver = b.kind === 'vxroute' ? await lab.startVxroute(b, subnets, ['--workers', '1'], cli, env) : undefined;
+    const cli = build === 'before' ? daemons.beforeCli : undefined;
+    const args = ['--workers', '1', ...(segment ? ['--mode', 'switch'] : []), ...(build === 'before' ? daemons.beforeArgs : [])];
+    const sender = a.kind === 'vxroute' ? await lab.startVxroute(a, subnets, args, cli, env) : undefined;
+    const receiver = b.kind === 'vxroute' ? await lab.startVxroute(b, subnets, args, cli, env) : undefined;
     const pids = [sender, receiver].flatMap((d) => (d ? [d.pid] : []));
     const server = { ns: b.pods[0].ns, ip: family === 6 ? b.pods[0].ip6 : b.pods[0].ip };
     await iperfJson(server, a.pods[0].ns, ['-t', '1']); // warm up: JIT, routes, neighbours
@@ -102,28 +115,31 @@ async function main(): Promise<void> {
       paths: someOf('the paths measured: vv vxroute → vxroute, kv kernel → vxroute, vk vxroute → kernel', PATHS, PATHS),
       rounds: whole('interleaved rounds', { min: 1, max: 100, default: 3 }),
       seconds: whole('length of each TCP stream', { min: 1, max: 3600, default: 6 }, 'S'),
-      family: oneOf('the pods\' and the underlay\'s IP version', ['4', '6'], '4'),
+      family: oneOf('the pods\' and the underlay\'s IP version (switch mode: the pods\' only)', ['4', '6'], '4'),
+      mode: oneOf('the daemons\' mode (switch: one Ethernet segment, IPv4 underlay)', ['router', 'switch'], 'router'),
       'before-cli': text("adds the before build's rows, running that build's CLI", 'PATH', undefined, 'this build only'),
+      'before-args': text("adds the before rows with these daemon flags (space-separated), this build's unless --before-cli", 'FLAGS', undefined, 'none'),
       perf: text("perf record -g of this build's daemons in the last round, into DIR/<path>.data", 'DIR', undefined, 'no recording'),
     },
   });
   const { paths, rounds, seconds } = values;
   const family = values.family === '6' ? 6 : 4;
-  const builds: Build[] = values['before-cli'] ? ['before', 'this'] : ['this'];
+  const daemons: Daemons = { mode: values.mode, beforeCli: values['before-cli'], beforeArgs: values['before-args']?.split(' ').filter((a) => a !== '') ?? [] };
+  const builds: Build[] = values['before-cli'] || values['before-args'] ? ['before', 'this'] : ['this'];
   const loadBefore = await loadAverage();
   const figures = new Map<string, Figures[]>();
   for (let r = 0; r < rounds; r++) {
     for (const path of paths) {
       for (const build of builds) {
         const perfFile = values.perf && build === 'this' && r === rounds - 1 ? join(values.perf, `${path}.data`) : undefined;
-        const f = await run(path, build, seconds, family, values['before-cli'], perfFile);
+        const f = await run(path, build, seconds, family, daemons, perfFile);
         const key = `${PATH_NAMES[path]} | ${build}`;
         figures.set(key, [...(figures.get(key) ?? []), f]);
         process.stderr.write(`round ${r + 1} ${key}: ${JSON.stringify(f)}\n`);
       }
     }
   }
-  console.log(`medians of ${rounds} interleaved rounds of ${seconds} s, one TCP stream, IPv${family}, --workers 1; load average ${loadBefore} → ${await loadAverage()}\n`);
+  console.log(`medians of ${rounds} interleaved rounds of ${seconds} s, one TCP stream, IPv${family}, ${values.mode} mode, --workers 1${daemons.beforeArgs.length > 0 ? `, before rows with ${daemons.beforeArgs.join(' ')}` : ''}; load average ${loadBefore} → ${await loadAverage()}\n`);
   console.log('| path | build | Mbit/s | daemons user s/Gbit | daemons system s/Gbit | softirq s/Gbit | packets per TUN write |');
   console.log('|---|---|---|---|---|---|---|');
   for (const [key, fs] of figures) {

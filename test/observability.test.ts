@@ -1,6 +1,7 @@
 // What an operator sees of a running daemon, checked against traffic of known size: exact
-// per-peer counts in /debug/counters, /metrics and /debug/peers; `vxroute trace` naming the
-// decision for each packet; `vxroute top` as JSON and drawn in a real pseudo-terminal.
+// per-peer counts in /debug/counters, /metrics and /debug/peers, and the tunnel-GSO send path's
+// counters after a TCP stream; `vxroute trace` naming the decision for each packet; `vxroute top`
+// as JSON and drawn in a real pseudo-terminal.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterSnapshot } from '../src/datapath/counter-snapshot.js';
@@ -8,7 +9,7 @@ import type { PeersView } from '../src/metrics/debug-peers.js';
 import type { TraceRecord } from '../src/metrics/trace-decode.js';
 import type { TopSample } from '../src/cli/top-sample.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
-import { ping, sendDatagrams, udpDatagram } from '../src/lab/traffic.js';
+import { ping, sendDatagrams, tcpTransfer, udpDatagram } from '../src/lab/traffic.js';
 import { tryInNs } from '../src/lab/netns.js';
 import { spawnCli } from '../src/lab/vxroute-cli.js';
 import { cliPath, type VxrouteProcess } from '../src/lab/vxroute-process.js';
@@ -139,6 +140,23 @@ describe('counters, /metrics, trace and top', () => {
         txPackets: p.txPackets, txBytes: p.txBytes, rxPackets: p.rxPackets, rxBytes: p.rxBytes, lastSeen: new Date(p.lastSeen!).toISOString(),
       },
     ]);
+  });
+
+  it("exports the tunnel-GSO send path's frames, segments, fallbacks and unfit runs as /debug/counters counts them", async () => {
+    const BYTES = 4 << 20;
+    const server = peer.pods[0];
+    const t = await tcpTransfer(server.ns, server.ip, ours.pods[0].ns, BYTES);
+    expect(t.receivedSha256).toBe(t.sentSha256);
+    const tunnel = (c: CounterSnapshot) => c.udp.find((f) => f.family === 4)!.tunnelGso!;
+    const before = tunnel(await daemon.counters());
+    const metrics = parseMetrics((await daemon.get('/metrics')).body);
+    const after = tunnel(await daemon.counters());
+    expect(before.frames).toBeGreaterThan(0); // the stream left as frames (Linux 6.16+)
+    for (const k of ['frames', 'segments', 'fallbacks', 'unfit'] as const) {
+      const name = `vxroute_tunnel_gso_${k}_total{family="4"}`;
+      expect(metrics.get(name), name).toBeGreaterThanOrEqual(before[k]);
+      expect(metrics.get(name), name).toBeLessThanOrEqual(after[k]);
+    }
   });
 
   it('traces packets with the decision taken for each', async () => {

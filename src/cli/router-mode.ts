@@ -20,7 +20,6 @@ import { applySameNode, removeSameNode, restoreSameNode, type SameNodeSetup } fr
 import { ownPodsOf } from '../datapath/same-node-hairpin.js';
 import { writeSubnetEnv } from '../net/subnet-env.js';
 import { closeTun, openTun, type TunDevice } from '../net/tun-device.js';
-import { openTunnelGsoTap, watchForwardDrop, type TunnelFamily } from '../net/tunnel-gso-tap.js';
 import { ENCAP_OVERHEAD_V4, ENCAP_OVERHEAD_V6 } from '../packet/constants.js';
 import { parseIpv4, parseIpv6 } from '../address/ip-text.js';
 import type { NodeLease, SubnetTable } from '../subnets/subnet-table.js';
@@ -28,6 +27,7 @@ import type { Logger } from './log.js';
 import type { Mode, ModeDatapathConfig, Underlay, Undo } from './mode.js';
 import { OwnLease } from './own-lease.js';
 import { settleAll } from './settle-all.js';
+import { TunnelGsoSendPath } from './tunnel-gso-send-path.js';
 import type { RunOptions } from './run-options.js';
 
 export class RouterMode implements Mode {
@@ -45,8 +45,8 @@ export class RouterMode implements Mode {
   private sameNode: SameNodeSetup | undefined;
   /** Our lease from the newest table applied. */
   private readonly own: OwnLease;
-  /** Per family, whether runs leave as tunnel-GSO frames (--send-path), for the "ready" line. */
-  private sendPath: { v4?: string; v6?: string } = {};
+  /** The tunnel-GSO send path (--send-path): the egress TAP and its checks. */
+  private readonly sendPath: TunnelGsoSendPath;
 
   constructor(
     private readonly opts: RunOptions,
@@ -60,6 +60,7 @@ export class RouterMode implements Mode {
     private readonly directRouting = false,
   ) {
     this.own = new OwnLease(self);
+    this.sendPath = new TunnelGsoSendPath(opts, u, log);
     const { maxInnerV4, maxInnerV6, link4, link6 } = u;
     // Pods of a family travel over the same family's underlay when there is one, else over the other.
     const pathV4 = maxInnerV4 || maxInnerV6;
@@ -91,7 +92,7 @@ export class RouterMode implements Mode {
     undo.push(async () => void (await removeDirectRoutes()));
     const policy = opts.kube?.networkPolicy === true;
     if (policy) undo.push(async () => void (this.sameNode ? await restoreSameNode(this.sameNode) : await removeSameNode()));
-    const tunnelGso = await this.openTunnelGso(tun, undo);
+    const tunnelGso = await this.sendPath.open(tun.name, undo);
     await settleAll([
       enableAcceptLocal(tun.name).then((acceptLocal) => void undo.push(() => restoreAcceptLocal(tun.name, acceptLocal))),
       this.routeDirectly(this.initial).then(() => pruneDirectRoutes(this.directRoutes)),
@@ -105,46 +106,6 @@ export class RouterMode implements Mode {
       tunAddressV6: overlay.addressV6 ? parseIpv6(overlay.addressV6) : Buffer.alloc(16),
       maxPacket: Math.max(mtu, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),
       tunnelGso,
-    };
-  }
-
-  /**
-   * The tunnel-GSO send path (--send-path auto or tunnel-gso): the egress TAP, its checks, one log
-   * line per family either way, and the watch that turns it off when the forward hook drops its
-   * frames. Undefined when no family takes it.
-   */
-  private async openTunnelGso(tun: TunDevice, undo: Undo[]): Promise<ModeDatapathConfig['tunnelGso']> {
-    const { opts, u, log } = this;
-    if (opts.sendPath === 'cut') {
-      this.sendPath = { v4: 'cut', v6: 'cut' };
-      return undefined;
-    }
-    const family = (local: string | undefined, link: { mtu: number } | undefined, outerIp: number): TunnelFamily | undefined =>
-      local !== undefined && link ? { local, maxDatagram: link.mtu - outerIp - 8 } : undefined;
-    const v4 = family(u.publicIP, u.link4, 20);
-    const v6 = family(u.publicIPv6, u.link6, 40);
-    const opened = await openTunnelGsoTap(tun.name, opts.workers, v4, v6, undo);
-    for (const [name, off, has] of [['IPv4', opened.off4, v4], ['IPv6', opened.off6, v6]] as const) {
-      if (!has) continue;
-      if (off && opts.sendPath === 'tunnel-gso') throw new ConfigError('--send-path', `tunnel-gso cannot be used on the ${name} underlay: ${off}; use auto or cut`);
-      if (off) log.info({ family: name, reason: off }, 'tunnel-GSO send path off: runs leave as UDP GSO datagrams');
-      else log.info({ family: name, tap: opened.tap!.name }, 'tunnel-GSO send path on: runs of a TCP flow leave as one frame through the egress TAP');
-    }
-    const { tap } = opened;
-    this.sendPath = { v4: v4 ? (opened.off4 ? 'cut' : 'tunnel-gso') : undefined, v6: v6 ? (opened.off6 ? 'cut' : 'tunnel-gso') : undefined };
-    if (!tap) return undefined;
-    const on = new Int32Array(tap.on);
-    const stop = watchForwardDrop((passed) => {
-      Atomics.store(on, 0, 0);
-      Atomics.store(on, 1, 0);
-      this.sendPath = { v4: this.sendPath.v4 && 'cut', v6: this.sendPath.v6 && 'cut' };
-      log.warn({ tap: tap.name, passed }, 'tunnel-GSO frames are dropped in the forward hook (a FORWARD policy or rule that drops): back to UDP GSO datagrams');
-    });
-    undo.push(stop);
-    return {
-      tapFds: tap.fds, mac: tap.mac, on: tap.on,
-      v4: v4 && !opened.off4 ? { local: v4.local, maxDatagram: v4.maxDatagram } : undefined,
-      v6: v6 && !opened.off6 ? { local: v6.local, maxDatagram: v6.maxDatagram } : undefined,
     };
   }
 
@@ -177,7 +138,7 @@ export class RouterMode implements Mode {
   describe(): Record<string, unknown> {
     return {
       iface: this.tun?.name, adopted: this.tun?.adopted, mtu: this.mtu, mtuV6: this.mtuV6, address: this.overlay?.address, addressV6: this.overlay?.addressV6,
-      sendPath: this.sendPath,
+      sendPath: this.sendPath.describe(),
       ...(this.directRouting ? { directRoutes: this.directRoutes.length } : {}),
     };
   }

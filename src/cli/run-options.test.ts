@@ -106,6 +106,14 @@ describe('vxroute run flags', () => {
     expect(message([...base, '--mode', 'switch', '--iface', 'cni0'])).toMatch(/--iface: is the TAP device and must differ from --bridge/);
   });
 
+  it('takes --send-path in either mode, auto by default, and names the flag for an unknown path', () => {
+    for (const mode of ['router', 'switch']) {
+      expect(parseRunOptions([...base, '--mode', mode], {}).sendPath).toBe('auto');
+      for (const path of ['auto', 'tunnel-gso', 'cut']) expect(parseRunOptions([...base, '--mode', mode, '--send-path', path], {}).sendPath).toBe(path);
+      expect(message([...base, '--mode', mode, '--send-path', 'gso'])).toMatch(/^--send-path: "gso" is none of auto, tunnel-gso, cut/);
+    }
+  });
+
   it('turns the TUN/TAP offloads off on request', () => {
     expect(parseRunOptions(base, {}).tunOffload).toBe(true);
     expect(parseRunOptions([...base, '--no-tun-offload'], {}).tunOffload).toBe(false);

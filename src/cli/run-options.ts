@@ -130,11 +130,11 @@ Options:
                         RSS and SO_REUSEPORT spread our flows over its cores; fixed: every
                         datagram leaves from --port, for firewalls that let only --port to
                         --port through (all flows then land on one of a peer's cores)
-  --send-path PATH      router mode: auto (default): a TSO packet's segments to one peer leave
-                        as ONE tunnel-GSO frame through an egress TAP (<iface>-out) where the
-                        kernel takes them (Linux 6.16+) and forwards them, else as UDP GSO
-                        datagrams; tunnel-gso: the same, a start error where it cannot; cut:
-                        always datagrams
+  --send-path PATH      auto (default): a TSO packet's segments to one peer leave as ONE
+                        tunnel-GSO frame through an egress TAP (<iface>-out) where the kernel
+                        takes them (Linux 6.16+) and forwards them, else as UDP GSO datagrams
+                        (switch mode too: a pod's untagged TCP frames); tunnel-gso: the same,
+                        a start error where it cannot; cut: always datagrams
   --vni N               VXLAN network identifier (default: net-conf's, else ${DEFAULT_VNI}, flannel's)
   --direct-routing, --no-direct-routing
                         router mode: a peer on our underlay subnet (the kernel's route to its
@@ -253,7 +253,6 @@ export function parseRunOptions(argv: string[], env: NodeJS.ProcessEnv = process
   if (!(SOURCE_PORTS as readonly string[]).includes(sourcePorts)) throw new ConfigError('--source-ports', `"${sourcePorts}" is none of ${SOURCE_PORTS.join(', ')} (fixed: every datagram from --port)`);
   const sendPath = values['send-path']!;
   if (!(SEND_PATHS as readonly string[]).includes(sendPath)) throw new ConfigError('--send-path', `"${sendPath}" is none of ${SEND_PATHS.join(', ')} (cut: the datagram path of earlier versions)`);
-  if (mode === 'switch' && sendPath === 'tunnel-gso') throw new ConfigError('--send-path', 'tunnel-gso is router mode\'s: switch mode sends datagrams; use auto or cut');
   const logLevel = values['log-level']!;
   if (!LEVELS.includes(logLevel)) throw new ConfigError('--log-level', `"${logLevel}" is none of ${LEVELS.join(', ')}`);
 

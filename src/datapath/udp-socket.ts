@@ -11,7 +11,7 @@ import type { PacketBatch } from './packet-batch.js';
 export type GsoReporter = (family: 4 | 6, on: boolean, errno: number, retryMs: number) => void;
 
 /**
- * The tunnel-GSO send path as a shard gets it (router mode, src/net/tunnel-gso-tap.ts): its queue
+ * The tunnel-GSO send path as a shard gets it (either mode, src/net/tunnel-gso-tap.ts): its queue
  * of the egress TAP, the TAP's MAC, the words that say per family whether the path is on ([0]
  * IPv4, [1] IPv6; the main thread clears one when the forward hook drops the frames), and per
  * family our underlay address and the longest datagram one segment may be.

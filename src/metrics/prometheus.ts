@@ -10,6 +10,7 @@ import type { CounterSnapshot, PeerCounters } from '../datapath/counter-snapshot
 import { peerMetricsPieces } from './peer-metric.js';
 import { registerPolicyMetrics } from './policy-metrics.js';
 import { registerSwitchMetrics } from './switch-metrics.js';
+import { registerTunnelGsoMetrics } from './tunnel-gso-metrics.js';
 
 export interface MetricsSource {
   /** undefined until the datapath runs; its per-peer rows are not read. */
@@ -95,13 +96,7 @@ export class PrometheusMetrics {
         for (const f of current()?.udp ?? []) this.inc({ family: String(f.family) }, f.gsoRuns);
       },
     });
-    new Counter({
-      name: 'vxroute_tunnel_gso_frames_total', help: 'Runs of one TCP flow\'s datagrams to one peer sent as ONE tunnel-GSO frame through the egress TAP (--send-path).', labelNames: ['family'], registers,
-      collect() {
-        this.reset();
-        for (const f of current()?.udp ?? []) this.inc({ family: String(f.family) }, f.tunnelGso?.frames ?? 0);
-      },
-    });
+    registerTunnelGsoMetrics(this.registry, current);
     new Counter({
       name: 'vxroute_udp_gro_buffers_total', help: 'Messages the underlay socket received whole and cut into more than one VXLAN datagram: UDP GRO buffers, and a kernel peer\'s TSO packets that crossed a veth unsegmented.', labelNames: ['family'], registers,
       collect() {
