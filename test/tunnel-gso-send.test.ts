@@ -73,6 +73,23 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
     expect(Number(line?.split(' ').at(-1))).toBeGreaterThanOrEqual(c.frames);
   });
 
+  it('keeps TSO packets whole with --tun-reads uring, and cuts them all with --no-tun-offload; intact either way', async () => {
+    try {
+      const server = kernel.pods[0];
+      await restart(['--tun-reads', 'uring']);
+      let t = await tcpTransfer(server.ns, server.ip, ours.pods[0].ns, BYTES);
+      expect(t.receivedSha256).toBe(t.sentSha256);
+      expect((await tunnel(4)).wholeFrames).toBeGreaterThan(BYTES / 65_536 / 4);
+      await restart(['--no-tun-offload']);
+      t = await tcpTransfer(server.ns, server.ip, ours.pods[0].ns, BYTES);
+      expect(t.receivedSha256).toBe(t.sentSha256);
+      expect((await daemon.counters()).workers[0]!.tsoPackets).toBe(0);
+      expect((await tunnel(4)).wholeFrames).toBe(0);
+    } finally {
+      await restart();
+    }
+  });
+
   it('writes no frame with --send-path cut', async () => {
     await restart(['--send-path', 'cut']);
     try {

@@ -110,6 +110,23 @@ uint32_t SendTunnelRuns(int32_t* state, uint16_t port, iovec* iovs, int32_t* len
   }
   uint8_t* d[kMaxGsoSegments];
   uint32_t lens[kMaxGsoSegments];
+  // A lone datagram, or one that cannot lead a frame, ahead of a whole TSO packet of its socket
+  // goes through the TAP as it is, so that the whole packet need not be cut to stay behind it.
+  // Others keep sendmmsg's batching (one syscall for many small datagrams).
+  const auto aloneThroughTap = [&](uint32_t at) {
+    const uint8_t socket = socketOf[at];
+    if (at + 1 >= lastWhole[socket] || heldBack[socket] || socket >= ports) return false;
+    const int err = WriteSingle(state, port, socket, addrs + static_cast<size_t>(at) * 4, iovs[at]);
+    if (err != 0) {
+      state[kTunnelFallbacks]++;
+      state[kTunnelLastErrno] = err;
+      return false;
+    }
+    state[kTunnelSingles]++;
+    *written += 1;
+    inFrame[at] = true;
+    return true;
+  };
   uint32_t from = 0;
   while (from < count) {
     // A whole TSO packet's first segment goes alone: one frame of the whole packet, or the cut.
@@ -158,6 +175,10 @@ uint32_t SendTunnelRuns(int32_t* state, uint16_t port, iovec* iovs, int32_t* len
         TunnelRun plan;
         const uint32_t taken = PlanTunnelRun(d, lens, end - at, maxDatagram, family == 6, &plan);
         if (taken == 0) {
+          if (aloneThroughTap(at)) {
+            at++;
+            continue;
+          }
           state[kTunnelUnfit]++;
           break;
         }
@@ -173,20 +194,7 @@ uint32_t SendTunnelRuns(int32_t* state, uint16_t port, iovec* iovs, int32_t* len
         for (uint32_t k = at; k < at + taken; k++) inFrame[k] = true;
         at += taken;
       }
-      // A lone datagram (a run of one, a rest) ahead of a whole TSO packet of its socket goes
-      // through the TAP too, as it is, so that the whole packet need not be cut to stay behind it.
-      // Others keep sendmmsg's batching (one syscall for many small datagrams).
-      if (end - at == 1 && at < lastWhole[socket] && !heldBack[socket] && socket < ports) {
-        const int err = WriteSingle(state, port, socket, addrs + static_cast<size_t>(at) * 4, iovs[at]);
-        if (err == 0) {
-          state[kTunnelSingles]++;
-          *written += 1;
-          inFrame[at++] = true;
-        } else {
-          state[kTunnelFallbacks]++;
-          state[kTunnelLastErrno] = err;
-        }
-      }
+      if (end - at == 1 && aloneThroughTap(at)) at++;
       if (at < end) heldBack[socket] = true;  // what is left goes to sendmmsg, after the frames: so does the rest of its socket's
     }
     from = to;

@@ -42,7 +42,8 @@ enum TunnelState : size_t {
 // in frames. A run leaves as frames of its longest prefixes that fit (tunnel_gso_frame.h); once a
 // datagram of a socket is left to sendmmsg (a single one, a rest, a run whose write failed), the
 // socket's later runs in the batch are too, so that within a flow (a socket) nothing is overtaken.
-// A lone datagram (a run of one, or what is left of a run) is written through the TAP as it is.
+// A lone datagram (a run of one, what is left of a run, or a head no frame can start with) ahead of
+// a whole TSO packet of its socket is written through the TAP as it is.
 // `port`: the destination (VXLAN) port. `wholeOf[k]` (compacted with the rest): datagram k is the
 // first segment of that whole TSO packet (FindWholeSend), which goes alone as one frame of the whole
 // packet (PlanWholeFrame) or, when it cannot, is left for CutWholeLeft. `written` gets the packets

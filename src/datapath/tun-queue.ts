@@ -50,8 +50,8 @@ export class TunQueue {
     this.writeFlags = (offload ? IO_VNET_HDR | IO_COALESCE | l2 : l2) | IO_FINISH_CHECKSUMS;
     this.keepsWhole = keepsWhole && offload && !ethernet;
     this.scratch = Buffer.alloc(this.keepsWhole ? wholeSendScratchBytes(slotSize) : offload ? slotSize + SEGMENT_SCRATCH_EXTRA : 0);
-    // A ring's read takes what readBatch's iovecs would: header, slot and scratch, or the slot.
-    this.ring = reads === 'uring' ? openRing(offload ? VNET_HDR_BYTES + this.scratch.length : slotSize - HEADROOM) : undefined;
+    // A ring's read takes what one read of readBatch's iovecs would: header, slot and 64 KiB, or the slot.
+    this.ring = reads === 'uring' ? openRing(offload ? VNET_HDR_BYTES + slotSize + SEGMENT_SCRATCH_EXTRA : slotSize - HEADROOM) : undefined;
   }
 
   /**
