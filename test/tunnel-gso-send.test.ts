@@ -1,8 +1,10 @@
-// The tunnel-GSO send path (Linux 6.16+): a run of one TCP flow's segments to one peer leaves as
+// The tunnel-GSO send path (Linux 6.16+): a pod's TSO packet, read whole from the TUN, leaves as
 // ONE frame through the egress TAP (`vxroute0-out`), which the kernel forwards to the underlay as
 // one skb; a kernel VXLAN peer decapsulates it once and a vxroute peer's UDP_GRO socket receives it
 // whole. Bulk TCP arrives intact over both underlay families to both kinds of peer, with fewer
-// frames than a quarter of the 64 KiB packets the stream holds; `--send-path cut` writes none; a
+// frames than a quarter of the 64 KiB packets the stream holds, most of them TSO packets never cut
+// (`wholeFrames`); with the TAP down every write fails and each such packet is cut at the send and
+// the stream still completes; `--send-path cut` writes none; a
 // FORWARD chain that drops the TAP's frames turns the path off at run time and the stream still
 // completes; after exit no TAP and no table of ours are left (docs/decisions.md, "The tunnel-GSO
 // send path in the daemon").
@@ -25,7 +27,7 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
   let daemon: VxrouteProcess;
   const tunnel = async (family: 4 | 6) => {
     const t = (await daemon.counters()).udp.find((f) => f.family === family)?.tunnelGso;
-    return t ?? { frames: 0, segments: 0, fallbacks: 0, unfit: 0 };
+    return t ?? { frames: 0, segments: 0, fallbacks: 0, unfit: 0, wholeFrames: 0, wholeCut: 0, singles: 0 };
   };
   /** Our node's daemon, started again with `args`. */
   const restart = async (args: string[] = []) => {
@@ -64,8 +66,28 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
     expect(c.frames).toBeGreaterThan(BYTES / 65_536 / 4);
     expect(c.segments).toBeGreaterThanOrEqual(2 * c.frames);
     expect(c.fallbacks).toBe(0);
+    // The pod's TSO packets left whole: one frame each, none cut on the way.
+    expect(c.wholeFrames).toBeGreaterThan(BYTES / 65_536 / 4);
+    expect(c.wholeCut).toBe(0);
     const line = (await daemon.get('/metrics')).body.split('\n').find((l) => l.startsWith(`vxroute_tunnel_gso_frames_total{family="${family}"}`));
     expect(Number(line?.split(' ').at(-1))).toBeGreaterThanOrEqual(c.frames);
+  });
+
+  it('keeps TSO packets whole with --tun-reads uring, and cuts them all with --no-tun-offload; intact either way', async () => {
+    try {
+      const server = kernel.pods[0];
+      await restart(['--tun-reads', 'uring']);
+      let t = await tcpTransfer(server.ns, server.ip, ours.pods[0].ns, BYTES);
+      expect(t.receivedSha256).toBe(t.sentSha256);
+      expect((await tunnel(4)).wholeFrames).toBeGreaterThan(BYTES / 65_536 / 4);
+      await restart(['--no-tun-offload']);
+      t = await tcpTransfer(server.ns, server.ip, ours.pods[0].ns, BYTES);
+      expect(t.receivedSha256).toBe(t.sentSha256);
+      expect((await daemon.counters()).workers[0]!.tsoPackets).toBe(0);
+      expect((await tunnel(4)).wholeFrames).toBe(0);
+    } finally {
+      await restart();
+    }
   });
 
   it('writes no frame with --send-path cut', async () => {
@@ -77,7 +99,25 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
       const c = await daemon.counters();
       expect(c.udp.find((f) => f.family === 4)!.gsoRuns).toBeGreaterThan(0);
       expect((await tunnel(4)).frames).toBe(0);
+      expect((await tunnel(4)).wholeFrames).toBe(0);
       expect((await tryInNs(ours.ns, 'ip', ['link', 'show', TAP])).code).not.toBe(0);
+    } finally {
+      await restart();
+    }
+  });
+
+  it.each([4, 6] as const)('cuts TSO packets read whole at the send when the TAP refuses the frame, and the stream completes over IPv%i', async (family) => {
+    await restart();
+    try {
+      await inNs(ours.ns, 'ip', ['link', 'set', TAP, 'down']); // a TAP that is down refuses writes (EIO)
+      const server = kernel.pods[0];
+      const t = await tcpTransfer(server.ns, family === 4 ? server.ip : server.ip6, ours.pods[0].ns, BYTES);
+      expect(t.receivedBytes).toBe(BYTES);
+      expect(t.receivedSha256).toBe(t.sentSha256);
+      const c = await tunnel(family);
+      expect(c.wholeFrames).toBe(0);
+      expect(c.wholeCut).toBeGreaterThan(BYTES / 65_536 / 4);
+      expect(c.fallbacks).toBeGreaterThan(0);
     } finally {
       await restart();
     }

@@ -138,6 +138,13 @@ uint32_t CutSegment(const uint8_t* pkt, const TsoPlan& plan, uint32_t i, uint8_t
   return segLen;
 }
 
+bool WholeSendEligible(const TsoPlan& plan, const uint8_t* pkt) {
+  if (plan.udp != 0 || plan.l2 != 0 || plan.segments < 2 || plan.segments > kMaxWholeSendSegments) return false;
+  if (pkt[0] >> 4 == 4 && plan.csumStart != 20) return false;
+  const uint8_t flags = pkt[plan.csumStart + 13];
+  return flags == 0x10 || flags == (0x10 | kTcpPsh);
+}
+
 ReadDrop CheckPlainRead(const VirtioNetHdr& hdr, uint8_t* p, size_t len, bool ethernet, size_t room) {
   if (len > room) return kDropOversize;
   if (!KnownFlags(hdr)) return kDropBadVnetHdr;

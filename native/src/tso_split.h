@@ -48,6 +48,16 @@ ReadDrop CheckUso(const VirtioNetHdr& hdr, const uint8_t* pkt, size_t len, bool 
 // pseudo-header sum, as a sender leaves it for the device (CHECKSUM_PARTIAL), the data unsummed.
 uint32_t CutSegment(const uint8_t* pkt, const TsoPlan& plan, uint32_t i, uint8_t* out, bool sum = true);
 
+// Most segments a TSO packet kept whole for the tunnel-GSO send may stand for (udp_batch.h's
+// kMaxGsoSegments: what one frame and its fallback cut may hold).
+constexpr uint32_t kMaxWholeSendSegments = 64;
+
+// Whether a TSO packet that checked out (`plan`, read from a TUN) may be sent whole as one
+// tunnel-GSO frame: 2 to kMaxWholeSendSegments segments, IPv4 without options (IPv6: CheckTso put
+// TCP right after the header) and TCP flags exactly ACK or ACK|PSH, so that the first segment the
+// JavaScript stages judge changes no connection state a later one would (a FIN or SYN is cut).
+bool WholeSendEligible(const TsoPlan& plan, const uint8_t* pkt);
+
 // Checks a read of `len` bytes without GSO and, with NEEDS_CSUM, finishes its checksum in place.
 ReadDrop CheckPlainRead(const VirtioNetHdr& hdr, uint8_t* p, size_t len, bool ethernet, size_t room);
 

@@ -6,6 +6,7 @@
 #include "gso_coalesce.h"
 #include "received_whole.h"
 #include "tun_offload.h"
+#include "tunnel_gso_frame.h"
 #include "tun_ring.h"
 
 #include <fcntl.h>
@@ -182,12 +183,22 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
     size_t scratchLength, stateLength;
     int32_t* state;
     if (!ArgBuffer(info, 7, &scratch, &scratchLength) || !ArgInt32Array(info, 8, &state, &stateLength)) return env.Undefined();
-    if (scratchLength < static_cast<size_t>(slotSize - offset) + 65536 || stateLength < kReadStateWords) {
-      ThrowRange(env, "readBatch: the scratch buffer must hold a slot and 64 KiB, the state 10 words");
+    if (scratchLength < static_cast<size_t>(slotSize - offset) + kGsoSpill || stateLength < kReadStateWords) {
+      ThrowRange(env, "readBatch: the scratch buffer must hold a slot and 64 KiB, the state SEGMENT_STATE_WORDS words");
       return env.Undefined();
     }
+    // Argument 11: the slots' whole-send words (tunnel_gso_frame.h), or undefined: every TSO packet is cut.
+    int32_t* whole = nullptr;
+    size_t wholeLength = 0;
+    if (info.Length() > 11 && !info[11].IsUndefined()) {
+      if (!ArgInt32Array(info, 11, &whole, &wholeLength)) return env.Undefined();
+      if (wholeLength < static_cast<size_t>(count) * kWholeSendWords || (flags & kIoEthernet) != 0) {
+        ThrowRange(env, "readBatch: whole TSO reads need a TUN and WHOLE_WORDS words per slot");
+        return env.Undefined();
+      }
+    }
     int64_t n = ReadSegmented(ring, static_cast<int>(fd), slab, slotSize, offset, count, sizes, scratch, scratchLength, state,
-                              (flags & kIoEthernet) != 0);
+                              (flags & kIoEthernet) != 0, whole);
     const int err = errno;
     CountRing(ring, ringStats);
     if (n < 0 && err != EAGAIN) {

@@ -7,6 +7,7 @@
 #include "received_whole.h"
 #include "tso_split.h"
 #include "tun_ring.h"
+#include "tunnel_gso_frame.h"
 #include "virtio_net_hdr.h"
 
 #include <netinet/in.h>
@@ -41,9 +42,9 @@ bool WritePlain(int fd, uint8_t* p, uint32_t len) {
   return WriteFully(fd, iov, 2) >= 0;
 }
 
-// The GSO packet waiting in the scratch buffer (its TsoPlan) and the next segment to cut.
-// kGsoPacketsRead counts the TSO packets taken in, kUsoPacketsRead the USO ones, for the caller
-// to collect.
+// The GSO packet waiting in the scratch buffer (its TsoPlan, where it starts) and the next segment
+// to cut. kGsoPacketsRead counts the TSO packets taken in, kUsoPacketsRead the USO ones,
+// kWholeMorePackets the segments those kept whole stand for beyond one each, for the caller to collect.
 enum PendingWord {
   kPendingLength,
   kPendingNext,
@@ -54,11 +55,14 @@ enum PendingWord {
   kPendingL2,
   kPendingSegments,
   kPendingUdp,
-  kUsoPacketsRead
+  kUsoPacketsRead,
+  kPendingAt,
+  kWholeMorePackets
 };
-static_assert(kUsoPacketsRead < kReadStateWords, "the state holds every word");
+static_assert(kWholeMorePackets < kReadStateWords, "the state holds every word");
 
-void SavePlan(const TsoPlan& plan, int32_t* state) {
+void SavePlan(const TsoPlan& plan, size_t at, int32_t* state) {
+  state[kPendingAt] = static_cast<int32_t>(at);
   state[kPendingLength] = static_cast<int32_t>(plan.length);
   state[kPendingNext] = 0;
   state[kPendingGsoSize] = static_cast<int32_t>(plan.gsoSize);
@@ -76,8 +80,9 @@ bool LoadPlan(const int32_t* state, size_t scratchLength, size_t room, TsoPlan* 
            static_cast<uint32_t>(state[kPendingL2]), static_cast<uint32_t>(state[kPendingSegments]),
            static_cast<uint32_t>(state[kPendingUdp])};
   const uint64_t payload = plan->length - uint64_t{plan->hdrLen};
+  const int64_t at = state[kPendingAt];
   const bool l4Fits = plan->udp == 1 ? plan->csumStart + 8u == plan->hdrLen : plan->udp == 0 && plan->csumStart + 20u <= plan->hdrLen;
-  return plan->length <= scratchLength && plan->gsoSize > 0 && plan->hdrLen + uint64_t{plan->gsoSize} <= room &&
+  return at >= 0 && at + uint64_t{plan->length} <= scratchLength && plan->gsoSize > 0 && plan->hdrLen + uint64_t{plan->gsoSize} <= room &&
          plan->hdrLen < plan->length && l4Fits && plan->l2 + 20u <= plan->csumStart &&
          plan->segments == (payload + plan->gsoSize - 1) / plan->gsoSize &&
          static_cast<uint32_t>(state[kPendingNext]) < plan->segments;
@@ -86,8 +91,13 @@ bool LoadPlan(const int32_t* state, size_t scratchLength, size_t room, TsoPlan* 
 }  // namespace
 
 int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
-                      uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet) {
+                      uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet, int32_t* whole) {
   const size_t room = static_cast<size_t>(slotSize - offset);
+  if (whole != nullptr) std::memset(whole, 0, static_cast<size_t>(count) * kWholeSendWords * sizeof *whole);
+  // Where the next read spills: after the packets this call kept whole (a pending packet is cut
+  // before any read, so its place is free again by then).
+  size_t at = 0;
+  uint32_t kept = 0;
   int64_t n = 0;
   while (n < count) {
     if (state[kPendingLength] > 0) {
@@ -100,8 +110,9 @@ int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, in
       // A GSO packet that would not fit the rest of the batch waits whole for the next one: cut
       // across two batches it would leave as two UDP GSO sends, and reach the peer's TUN as two writes.
       if (i == 0 && n > 0 && plan.segments > count - n) return n;
+      const uint8_t* pending = scratch + state[kPendingAt];
       for (; i < plan.segments && n < count; i++, n++) {
-        sizes[n] = static_cast<int32_t>(CutSegment(scratch, plan, i, slab + n * slotSize + offset));
+        sizes[n] = static_cast<int32_t>(CutSegment(pending, plan, i, slab + n * slotSize + offset));
       }
       state[kPendingNext] = static_cast<int32_t>(i);
       if (i == plan.segments) state[kPendingLength] = 0;
@@ -109,9 +120,13 @@ int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, in
     }
     // A packet that fits goes straight to its slot; a GSO packet spills into the scratch buffer
     // behind a copy of its start, which makes it whole there.
+    if (whole != nullptr && (kept == kMaxWholeReads || at + room + kGsoSpill > scratchLength)) {
+      if (n > 0) return n;  // the rest waits for the next batch, whose packets spill from the start again
+      at = 0;
+    }
     uint8_t* p = slab + n * slotSize + offset;
     VirtioNetHdr hdr;
-    iovec iov[3] = {{&hdr, sizeof hdr}, {p, room}, {scratch + room, scratchLength - room}};
+    iovec iov[3] = {{&hdr, sizeof hdr}, {p, room}, {scratch + at + room, scratchLength - at - room}};
     ssize_t r = TunReadv(ring, fd, iov, 3, count - n);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -127,16 +142,28 @@ int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, in
       sizes[n++] = drop == kReadOk ? static_cast<int32_t>(len) : -drop;
       continue;
     }
-    std::memcpy(scratch, p, len < room ? len : room);
+    uint8_t* packet = scratch + at;
+    std::memcpy(packet, p, len < room ? len : room);
     TsoPlan plan;
-    ReadDrop drop = hdr.gso_type == kGsoUdpL4 ? CheckUso(hdr, scratch, len, ethernet, room, &plan)
-                                              : CheckTso(hdr, scratch, len, ethernet, room, &plan);
+    ReadDrop drop = hdr.gso_type == kGsoUdpL4 ? CheckUso(hdr, packet, len, ethernet, room, &plan)
+                                              : CheckTso(hdr, packet, len, ethernet, room, &plan);
     if (drop != kReadOk) {
       sizes[n++] = -drop;
       continue;
     }
-    SavePlan(plan, state);
     state[plan.udp ? kUsoPacketsRead : kGsoPacketsRead]++;
+    if (whole != nullptr && WholeSendEligible(plan, packet)) {
+      // Its first segment for the JavaScript stages, its checksum field the pseudo-header sum the
+      // send sets again; the packet stays where it was read.
+      sizes[n] = static_cast<int32_t>(CutSegment(packet, plan, 0, p, false));
+      NoteWholeSend(plan, static_cast<uint32_t>(at), static_cast<uint32_t>(n * slotSize + offset), whole + n * kWholeSendWords);
+      state[kWholeMorePackets] += static_cast<int32_t>(plan.segments - 1);
+      n++;
+      kept++;
+      at = (at + len + 63) & ~size_t{63};
+      continue;
+    }
+    SavePlan(plan, at, state);
   }
   return n;
 }

@@ -12,8 +12,14 @@ namespace vxroute {
 class TunRing;
 struct WholeWrites;
 
-// State words of a GSO packet read but not yet cut into slots (kept by the caller between calls).
-constexpr size_t kReadStateWords = 10;
+// State words of a GSO packet read but not yet cut into slots (kept by the caller between calls),
+// and the counts of TSO packets kept whole for the caller to collect.
+constexpr size_t kReadStateWords = 12;
+
+// Most TSO packets one ReadSegmented call keeps whole (the send's fallback cuts at most as many),
+// and what each may take of the scratch buffer: the spill of one read, 64 KiB.
+constexpr uint32_t kMaxWholeReads = 8;
+constexpr size_t kGsoSpill = 65536;
 
 // Reads packets from a queue with TUNSETOFFLOAD (checksum, TSO4/6, USO4/6 where the kernel has
 // it) into slots; a GSO packet lands in `scratch` (at least 64 KiB + a slot) and is cut into
@@ -21,8 +27,13 @@ constexpr size_t kReadStateWords = 10;
 // check out gets size -ReadDrop. Returns the slots filled, or -1 with errno (EAGAIN: nothing to
 // read) when none were. `ethernet`: a TAP, whose packets are Ethernet frames (the segments keep
 // the frame's header). `ring`: read through io_uring in batches (tun_ring.h), or null: readv.
+// `whole` (or null; kWholeSendWords per slot, count of them; a TUN only): a TSO packet that
+// WholeSendEligible passes is not cut: it stays in `scratch`, its slot gets its first segment
+// (checksum left partial) and the slot's words say where it waits (tunnel_gso_frame.h
+// NoteWholeSend), other slots' words are zeroed; up to kMaxWholeReads of them a call, each
+// spilling at its own place (the scratch then holds room + kGsoSpill bytes per packet, rounded to 64).
 int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
-                      uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet);
+                      uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet, int32_t* whole);
 
 // What TUNSETOFFLOAD said to USO4/6: refused (EINVAL: a kernel before 6.2, which takes no
 // GSO_UDP_L4 either) turns the coalescing of UDP runs off for the process.

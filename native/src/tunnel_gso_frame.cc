@@ -80,6 +80,53 @@ uint32_t PlanTunnelRun(uint8_t* const* d, const uint32_t* lengths, uint32_t n, u
   return taken;
 }
 
+namespace {
+
+// Writes the outer Ethernet header (to the TAP's MAC, from one that is not), IPv4 (TTL 65, no DF,
+// as the kernel's VXLAN) or IPv6 (hop limit 65) and UDP of `udpLength` bytes at `frame`. The UDP
+// checksum: 0 over IPv4 (RFC 7348 §5 allows it; the kernel's VXLAN default); over IPv6 (RFC 8200
+// §8.1: required) the pseudo-header sum, which the caller finishes or leaves to segmentation.
+// Returns the bytes written, up to the VXLAN header.
+uint32_t WriteOuter(const TunnelOuter& outer, uint32_t udpLength, uint8_t* frame) {
+  const uint32_t outerIp = outer.ipv6 ? 40 : 20;
+  std::memcpy(frame, outer.tapMac, 6);
+  std::memcpy(frame + 6, outer.tapMac, 6);
+  frame[11] ^= 1;  // a source that is not the TAP itself
+  uint8_t* ip = frame + kEthernet;
+  uint8_t* udp = ip + outerIp;
+  PutBe16(udp, outer.sourcePort);
+  PutBe16(udp + 2, outer.destinationPort);
+  PutBe16(udp + 4, udpLength);
+  PutBe16(udp + 6, 0);
+  if (outer.ipv6) {
+    PutBe16(frame + 12, 0x86dd);
+    std::memset(ip, 0, 8);
+    ip[0] = 0x60;
+    PutBe16(ip + 4, udpLength);
+    ip[6] = IPPROTO_UDP;
+    ip[7] = kTunnelTtl;
+    std::memcpy(ip + 8, outer.local, 16);
+    std::memcpy(ip + 24, outer.peer, 16);
+    PutBe16(udp + 6, FoldSum(SumBigEndian(ip + 8, 32, IPPROTO_UDP + udpLength)));
+  } else {
+    PutBe16(frame + 12, 0x0800);
+    ip[0] = 0x45;
+    ip[1] = 0;
+    PutBe16(ip + 2, outerIp + udpLength);
+    PutBe16(ip + 4, outer.ipId);
+    PutBe16(ip + 6, 0);
+    ip[8] = kTunnelTtl;
+    ip[9] = IPPROTO_UDP;
+    PutBe16(ip + 10, 0);
+    std::memcpy(ip + 12, outer.local, 4);
+    std::memcpy(ip + 16, outer.peer, 4);
+    PutBe16(ip + 10, ~FoldSum(SumBigEndian(ip, 20, 0)) & 0xffff);
+  }
+  return kEthernet + outerIp + kUdp;
+}
+
+}  // namespace
+
 uint32_t WriteTunnelHeaders(const TunnelRun& run, const uint8_t* head, const TunnelOuter& outer, uint8_t* block) {
   const uint32_t outerIp = outer.ipv6 ? 40 : 20;
   const uint32_t front = kEthernet + outerIp + kUdp;  // from the outer MAC header to the VXLAN header
@@ -94,46 +141,17 @@ uint32_t WriteTunnelHeaders(const TunnelRun& run, const uint8_t* head, const Tun
   MakeGsoHead(whole, &inner);
 
   const uint32_t udpLength = kUdp + kVxlanBytes + kEthernet + run.gso.head.iphl + run.gso.head.l4hl + run.gso.payload;
-  std::memcpy(frame, outer.tapMac, 6);
-  std::memcpy(frame + 6, outer.tapMac, 6);
-  frame[11] ^= 1;  // a source that is not the TAP itself
-  uint8_t* ip = frame + kEthernet;
-  uint8_t* udp = ip + outerIp;
-  PutBe16(udp, outer.sourcePort);
-  PutBe16(udp + 2, outer.destinationPort);
-  PutBe16(udp + 4, udpLength);
-  PutBe16(udp + 6, 0);  // IPv4: no checksum (RFC 7348 §5 allows it; the kernel's VXLAN default)
+  WriteOuter(outer, udpLength, frame);
   VirtioNetHdrTunnel v{};
   v.base = inner;  // the inner TCP's GSO fields, moved below to count from the outer MAC header
   v.base.flags = kNeedsCsum;
   if (outer.ipv6) {
-    PutBe16(frame + 12, 0x86dd);
-    std::memset(ip, 0, 8);
-    ip[0] = 0x60;
-    PutBe16(ip + 4, udpLength);
-    ip[6] = IPPROTO_UDP;
-    ip[7] = kTunnelTtl;
-    std::memcpy(ip + 8, outer.local, 16);
-    std::memcpy(ip + 24, outer.peer, 16);
-    // RFC 8200 §8.1: IPv6 UDP needs its checksum. With UDP_TUNNEL_CSUM the segmentation finishes
-    // each segment's from the whole's pseudo-header sum in the field, adjusting it for the
-    // segment's length (udp6_set_csum for GSO; what the spike sent and a kernel peer accepted).
-    PutBe16(udp + 6, FoldSum(SumBigEndian(ip + 8, 32, IPPROTO_UDP + udpLength)));
+    // With UDP_TUNNEL_CSUM the segmentation finishes each segment's UDP checksum from the whole's
+    // pseudo-header sum in the field, adjusting it for the segment's length (udp6_set_csum for
+    // GSO; what the spike sent and a kernel peer accepted).
     v.base.flags |= kUdpTunnelCsum;
     v.base.gso_type |= kGsoUdpTunnelIpv6;
   } else {
-    PutBe16(frame + 12, 0x0800);
-    ip[0] = 0x45;
-    ip[1] = 0;
-    PutBe16(ip + 2, outerIp + udpLength);
-    PutBe16(ip + 4, outer.ipId);
-    PutBe16(ip + 6, 0);
-    ip[8] = kTunnelTtl;
-    ip[9] = IPPROTO_UDP;
-    PutBe16(ip + 10, 0);
-    std::memcpy(ip + 12, outer.local, 4);
-    std::memcpy(ip + 16, outer.peer, 4);
-    PutBe16(ip + 10, ~FoldSum(SumBigEndian(ip, 20, 0)) & 0xffff);
     v.base.gso_type |= kGsoUdpTunnelIpv4;
   }
   const uint32_t before = front + kVxlanBytes;  // the inner Ethernet header's place in the frame
@@ -143,6 +161,107 @@ uint32_t WriteTunnelHeaders(const TunnelRun& run, const uint8_t* head, const Tun
   v.inner_nh_offset = static_cast<uint16_t>(before + kEthernet);
   std::memcpy(block, &v, sizeof v);
   return static_cast<uint32_t>(sizeof v) + front + run.headers;
+}
+
+uint32_t WriteSingleHeaders(const uint8_t* datagram, uint32_t length, const TunnelOuter& outer, uint8_t* block) {
+  uint8_t* frame = block + sizeof(VirtioNetHdrTunnel);
+  const uint32_t udpLength = kUdp + length;
+  const uint32_t front = WriteOuter(outer, udpLength, frame);
+  if (outer.ipv6) {
+    // RFC 768: the sum over the header (its field holding the pseudo-header sum) and the
+    // datagram; 0 goes as all ones.
+    uint8_t* udp = frame + front - kUdp;
+    const uint32_t sum = ~FoldSum(SumBigEndian(datagram, length, SumBigEndian(udp, kUdp, 0))) & 0xffff;
+    PutBe16(udp + 6, sum == 0 ? 0xffff : sum);
+  }
+  const VirtioNetHdrTunnel v{};  // nothing asked of the kernel: the datagram's checksums are complete
+  std::memcpy(block, &v, sizeof v);
+  return static_cast<uint32_t>(sizeof v) + front;
+}
+
+namespace {
+
+constexpr uint32_t kEncap = kVxlanBytes + kEthernet;  // in front of the inner IP packet
+
+// The whole's IP and TCP header lengths, if `ip` (len bytes) is an IPv4 packet without options or
+// an IPv6 packet with TCP right after its header, whole (length fields = len), not a fragment.
+bool WholeHeaders(const uint8_t* ip, uint32_t len, uint32_t* iphl, uint32_t* tcphl) {
+  if (len < 40) return false;
+  if (ip[0] == 0x45) {
+    // RFC 791: no MF, no fragment offset (DF allowed)
+    if (Be16(ip + 2) != len || (Be16(ip + 6) & 0x3fff) != 0 || ip[9] != IPPROTO_TCP) return false;
+    *iphl = 20;
+  } else if (ip[0] >> 4 == 6) {
+    if (len < 60 || Be16(ip + 4) + 40u != len || ip[6] != IPPROTO_TCP) return false;
+    *iphl = 40;
+  } else {
+    return false;
+  }
+  *tcphl = (ip[*iphl + 12] >> 4) * 4u;  // RFC 9293 §3.1: data offset 5..15 words
+  return *tcphl >= 20 && *iphl + *tcphl < len;
+}
+
+}  // namespace
+
+void NoteWholeSend(const TsoPlan& plan, uint32_t areaAt, uint32_t ipAt, int32_t* words) {
+  const uint32_t payload = plan.length - plan.hdrLen;
+  words[kSendSegments] = static_cast<int32_t>(plan.segments);
+  words[kSendBytes] = static_cast<int32_t>(plan.segments * (plan.hdrLen - plan.l2) + payload);
+  words[kSendAreaAt] = static_cast<int32_t>(areaAt);
+  words[kSendLength] = static_cast<int32_t>(plan.length);
+  words[kSendGsoSize] = static_cast<int32_t>(plan.gsoSize);
+  words[kSendIpAt] = static_cast<int32_t>(ipAt);
+}
+
+bool FindWholeSend(const int32_t* words, const uint8_t* area, size_t areaLength, const uint8_t* datagram, uint32_t length, int64_t at,
+                   WholeSend* out) {
+  const int32_t segments = words[kSendSegments];
+  if (segments < 2 || segments > static_cast<int32_t>(kMaxWholeSendSegments)) return false;
+  const int64_t areaAt = words[kSendAreaAt], len = words[kSendLength], gso = words[kSendGsoSize];
+  if (words[kSendIpAt] != at + kEncap || areaAt < 0 || len <= 0 || gso <= 0 || static_cast<uint64_t>(areaAt + len) > areaLength) return false;
+  const uint8_t* ip = area + areaAt;
+  uint32_t iphl, tcphl;
+  if (!WholeHeaders(ip, static_cast<uint32_t>(len), &iphl, &tcphl)) return false;
+  const uint32_t hdrLen = iphl + tcphl;
+  const uint32_t payload = static_cast<uint32_t>(len) - hdrLen;
+  const uint8_t flags = ip[iphl + 13];
+  if ((flags != 0x10 && flags != 0x18) || static_cast<int64_t>((payload + gso - 1) / gso) != segments) return false;
+  // The datagram's inner packet: the first segment, a full one.
+  if (length != kEncap + hdrLen + gso) return false;
+  const uint8_t* first = datagram + kEncap;
+  uint32_t firstIphl, firstTcphl;
+  if (!WholeHeaders(first, length - kEncap, &firstIphl, &firstTcphl) || firstIphl != iphl || firstTcphl != tcphl) return false;
+  const bool same = iphl == 20 ? std::memcmp(first + 12, ip + 12, 8) == 0 : std::memcmp(first + 8, ip + 8, 32) == 0;
+  if (!same || std::memcmp(first + iphl, ip + iphl, 12) != 0) return false;  // ports, sequence, ack
+  *out = {ip, static_cast<uint32_t>(len), hdrLen, static_cast<uint32_t>(gso), static_cast<uint32_t>(segments), (flags & 0x08) != 0};
+  return true;
+}
+
+bool PlanWholeFrame(const WholeSend& whole, uint8_t* datagram, uint32_t length, uint32_t maxDatagram, bool outer6, TunnelRun* run) {
+  if (length > maxDatagram) return false;
+  const uint32_t udp = kUdp + kVxlanBytes + kEthernet + whole.length;
+  if (udp > kMaxLength || (!outer6 && 20 + udp > kMaxLength)) return false;
+  Segment head{};
+  if (!ParseSegment(datagram + kVxlanBytes, length - kVxlanBytes, kEthernet, &head) || head.proto != IPPROTO_TCP ||
+      head.iphl + head.l4hl != whole.hdrLen || head.payload != whole.gsoSize) {
+    return false;
+  }
+  GsoRun& g = run->gso;
+  g = GsoRun{};
+  g.head = head;
+  g.packets = whole.segments;
+  g.gsoSize = whole.gsoSize;
+  g.payload = whole.length - whole.hdrLen;
+  g.psh = whole.psh;
+  run->headers = kEncap + whole.hdrLen;
+  return true;
+}
+
+uint32_t CutWholeSend(const WholeSend& whole, const uint8_t* datagram, uint32_t i, uint8_t* out) {
+  const uint32_t iphl = whole.ip[0] >> 4 == 4 ? 20 : 40;
+  const TsoPlan plan{whole.length, whole.gsoSize, whole.hdrLen, iphl, 0, whole.segments, 0};
+  std::memcpy(out, datagram, kEncap);
+  return kEncap + CutSegment(whole.ip, plan, i, out + kEncap);
 }
 
 }  // namespace vxroute

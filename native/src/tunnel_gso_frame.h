@@ -7,6 +7,7 @@
 #pragma once
 
 #include "gso_coalesce.h"
+#include "tso_split.h"
 #include "virtio_net_hdr.h"
 
 #include <cstdint>
@@ -75,5 +76,58 @@ struct TunnelOuter {
 // pseudo-header sum, PSH when the run's last has it). The head datagram is not changed. Returns
 // the block's length; the frame is the block, then each datagram's bytes after `run.headers`.
 uint32_t WriteTunnelHeaders(const TunnelRun& run, const uint8_t* head, const TunnelOuter& outer, uint8_t* block);
+
+// Writes the header block that sends one datagram (VXLAN header first, `length` bytes, its inner
+// checksums complete) through the TAP as it is: a vnet header that asks nothing of the kernel and
+// the outer headers of WriteTunnelHeaders, the IPv6 UDP checksum summed over the datagram. Returns
+// the block's length; the frame is the block, then the datagram.
+uint32_t WriteSingleHeaders(const uint8_t* datagram, uint32_t length, const TunnelOuter& outer, uint8_t* block);
+
+// A pod's TSO packet kept whole by the TUN read (tun_offload.h ReadSegmented with `whole`): its
+// slot holds the first segment, which the JavaScript stages judge and encapsulate; these words
+// beside the slot (src/native/send-whole.ts) say what it stands for and where the packet waits in
+// the read area. They live in a JavaScript array: the send trusts none of them (FindWholeSend).
+enum WholeSendWord : uint32_t {
+  kSendSegments = 0,  // the TCP segments it stands for (≥ 2), what the cut would have made; 0: an ordinary slot
+  kSendBytes = 1,     // their IP bytes, headers of each counted
+  kSendAreaAt = 2,    // read-area offset of the whole IP packet
+  kSendLength = 3,    // its length
+  kSendGsoSize = 4,   // the MSS it is cut at
+  kSendIpAt = 5,      // slab offset of the slot's IP header (its first segment)
+  kWholeSendWords = 6,
+};
+
+// Fills a slot's words for `plan` (WholeSendEligible, read from a TUN) at area offset areaAt, its
+// first segment cut into the slot at slab offset ipAt.
+void NoteWholeSend(const TsoPlan& plan, uint32_t areaAt, uint32_t ipAt, int32_t* words);
+
+// A whole TSO packet to send, checked: the IP packet in the read area and how it is cut.
+struct WholeSend {
+  const uint8_t* ip;
+  uint32_t length;
+  uint32_t hdrLen;  // IP + TCP headers
+  uint32_t gsoSize;
+  uint32_t segments;
+  bool psh;         // the whole's PSH: its last segment carries it
+};
+
+// Whether the VXLAN datagram at slab offset `at` (`length` bytes, VXLAN + inner Ethernet + its IP
+// packet) stands for a whole TSO packet by its slot's `words`: the words name a packet inside the
+// area (areaLength bytes) that is an IPv4 (no options) or IPv6 TCP packet of the lengths they say,
+// eligible (flags ACK or ACK|PSH, 2 to kMaxWholeSendSegments segments), and the datagram's inner
+// packet is its first segment (as long, same addresses, ports, sequence and ack, header lengths).
+bool FindWholeSend(const int32_t* words, const uint8_t* area, size_t areaLength, const uint8_t* datagram, uint32_t length, int64_t at,
+                   WholeSend* out);
+
+// The frame of a whole TSO packet whose first segment's datagram is `datagram`: `run` as
+// WriteTunnelHeaders takes it (head from the datagram, the whole's payload and PSH); the frame's
+// payload is whole.ip + whole.hdrLen. Returns false when it does not fit: the datagram (the longest
+// segment) above maxDatagram, the outer UDP datagram or IPv4 packet above 65,535 bytes.
+bool PlanWholeFrame(const WholeSend& whole, uint8_t* datagram, uint32_t length, uint32_t maxDatagram, bool outer6, TunnelRun* run);
+
+// Writes segment i of the whole, as the read's cut would have made it (tso_split.h CutSegment,
+// checksums summed), behind the datagram's VXLAN and inner Ethernet headers, to `out` (room for
+// 22 + hdrLen + gsoSize bytes). Returns the datagram's length.
+uint32_t CutWholeSend(const WholeSend& whole, const uint8_t* datagram, uint32_t i, uint8_t* out);
 
 }  // namespace vxroute

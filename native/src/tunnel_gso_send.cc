@@ -51,50 +51,153 @@ int WriteFrame(const int32_t* state, const TunnelRun& run, uint16_t port, uint8_
   return 0;
 }
 
+// Writes one datagram through the TAP as it is (WriteSingleHeaders); 0 or the errno.
+int WriteSingle(const int32_t* state, uint16_t port, uint8_t sourceSocket, const uint32_t* peerWords, const iovec& datagram) {
+  const bool ipv6 = state[kTunnelFamily] == 6;
+  uint8_t peer[16];
+  for (int w = 0; w < 4; w++) PutBe32(peer + 4 * w, peerWords[w]);
+  TunnelOuter outer{reinterpret_cast<const uint8_t*>(state + kTunnelMac), reinterpret_cast<const uint8_t*>(state + kTunnelLocal),
+                    peer, ipv6, static_cast<uint16_t>(state[kTunnelPorts + sourceSocket]), port, ipId};
+  uint8_t block[kMaxTunnelHeaderBytes];
+  iovec parts[2] = {{block, WriteSingleHeaders(static_cast<const uint8_t*>(datagram.iov_base), static_cast<uint32_t>(datagram.iov_len), outer, block)},
+                    datagram};
+  ssize_t w;
+  do {
+    w = writev(state[kTunnelTapFd], parts, 2);
+  } while (w < 0 && errno == EINTR);
+  if (w < 0) return errno;
+  if (static_cast<size_t>(w) != parts[0].iov_len + parts[1].iov_len) return EIO;
+  if (!ipv6) ipId++;
+  return 0;
+}
+
+// Writes the frame of the whole TSO packet whose first segment is datagram `at`; 0 or the errno.
+int WriteWholeFrame(const int32_t* state, const TunnelRun& run, const WholeSend& whole, uint16_t port, uint8_t sourceSocket,
+                    const uint32_t* peerWords, const iovec& datagram) {
+  const bool ipv6 = state[kTunnelFamily] == 6;
+  uint8_t peer[16];
+  for (int w = 0; w < 4; w++) PutBe32(peer + 4 * w, peerWords[w]);
+  TunnelOuter outer{reinterpret_cast<const uint8_t*>(state + kTunnelMac), reinterpret_cast<const uint8_t*>(state + kTunnelLocal),
+                    peer, ipv6, static_cast<uint16_t>(state[kTunnelPorts + sourceSocket]), port, ipId};
+  uint8_t block[kMaxTunnelHeaderBytes];
+  iovec parts[2];
+  parts[0] = {block, WriteTunnelHeaders(run, static_cast<const uint8_t*>(datagram.iov_base), outer, block)};
+  parts[1] = {const_cast<uint8_t*>(whole.ip) + whole.hdrLen, whole.length - whole.hdrLen};
+  ssize_t w;
+  do {
+    w = writev(state[kTunnelTapFd], parts, 2);
+  } while (w < 0 && errno == EINTR);
+  if (w < 0) return errno;
+  if (static_cast<size_t>(w) != parts[0].iov_len + parts[1].iov_len) return EIO;
+  if (!ipv6) ipId = static_cast<uint16_t>(ipId + whole.segments);
+  return 0;
+}
+
 }  // namespace
 
 uint32_t SendTunnelRuns(int32_t* state, uint16_t port, iovec* iovs, int32_t* lengths, uint32_t* addrs, uint8_t* socketOf,
-                        uint32_t count, uint32_t* written) {
+                        const WholeSend** wholeOf, uint32_t count, uint32_t* written) {
   *written = 0;
   const int family = state[kTunnelFamily];
   const auto maxDatagram = static_cast<uint32_t>(state[kTunnelMaxDatagram]);
   const auto ports = static_cast<uint32_t>(state[kTunnelPortCount]);
   SendRun runs[kMaxBatch];
-  const uint32_t m = PlanRuns(lengths, addrs, socketOf, family, 0, count, true, 0, runs);
   bool inFrame[kMaxBatch] = {};
   bool heldBack[256] = {};  // per socket: an earlier run of it was left to sendmmsg
+  uint32_t lastWhole[256] = {};  // per socket: 1 + the send-order index of its last whole TSO packet
+  for (uint32_t k = 0; k < count; k++) {
+    if (wholeOf[k] != nullptr) lastWhole[socketOf[k]] = k + 1;
+  }
   uint8_t* d[kMaxGsoSegments];
   uint32_t lens[kMaxGsoSegments];
-  for (uint32_t r = 0; r < m; r++) {
-    const SendRun& run = runs[r];
-    const uint8_t socket = socketOf[run.first];
-    uint32_t at = run.first;
-    const uint32_t end = run.first + run.segments;
-    // A run becomes frames of the longest prefixes that fit, until fewer than 2 datagrams are left.
-    while (!heldBack[socket] && socket < ports && end - at >= 2) {
-      for (uint32_t k = 0; k < end - at; k++) {
-        d[k] = static_cast<uint8_t*>(iovs[at + k].iov_base);
-        lens[k] = static_cast<uint32_t>(lengths[at + k]);
-      }
-      TunnelRun plan;
-      const uint32_t taken = PlanTunnelRun(d, lens, end - at, maxDatagram, family == 6, &plan);
-      if (taken == 0) {
-        state[kTunnelUnfit]++;
-        break;
-      }
-      const int err = WriteFrame(state, plan, port, socket, addrs + static_cast<size_t>(at) * 4, iovs, at, taken);
-      if (err != 0) {
-        state[kTunnelFallbacks]++;
-        state[kTunnelLastErrno] = err;
-        break;
-      }
-      state[kTunnelFrames]++;
-      state[kTunnelSegments] += static_cast<int32_t>(taken);
-      *written += taken;
-      for (uint32_t k = at; k < at + taken; k++) inFrame[k] = true;
-      at += taken;
+  // A lone datagram, or one that cannot lead a frame, ahead of a whole TSO packet of its socket
+  // goes through the TAP as it is, so that the whole packet need not be cut to stay behind it.
+  // Others keep sendmmsg's batching (one syscall for many small datagrams).
+  const auto aloneThroughTap = [&](uint32_t at) {
+    const uint8_t socket = socketOf[at];
+    if (at + 1 >= lastWhole[socket] || heldBack[socket] || socket >= ports) return false;
+    const int err = WriteSingle(state, port, socket, addrs + static_cast<size_t>(at) * 4, iovs[at]);
+    if (err != 0) {
+      state[kTunnelFallbacks]++;
+      state[kTunnelLastErrno] = err;
+      return false;
     }
-    if (at < end) heldBack[socket] = true;  // what is left goes to sendmmsg, after the frames: so does the rest of its socket's
+    state[kTunnelSingles]++;
+    *written += 1;
+    inFrame[at] = true;
+    return true;
+  };
+  uint32_t from = 0;
+  while (from < count) {
+    // A whole TSO packet's first segment goes alone: one frame of the whole packet, or the cut.
+    if (wholeOf[from] != nullptr) {
+      const uint8_t socket = socketOf[from];
+      const WholeSend& whole = *wholeOf[from];
+      TunnelRun plan;
+      int err = -1;
+      if (!heldBack[socket] && socket < ports) {
+        if (!PlanWholeFrame(whole, static_cast<uint8_t*>(iovs[from].iov_base), static_cast<uint32_t>(lengths[from]), maxDatagram, family == 6, &plan)) {
+          state[kTunnelUnfit]++;
+        } else {
+          err = WriteWholeFrame(state, plan, whole, port, socket, addrs + static_cast<size_t>(from) * 4, iovs[from]);
+          if (err != 0) {
+            state[kTunnelFallbacks]++;
+            state[kTunnelLastErrno] = err;
+          }
+        }
+      }
+      if (err == 0) {
+        state[kTunnelFrames]++;
+        state[kTunnelSegments] += static_cast<int32_t>(whole.segments);
+        state[kTunnelWholeFrames]++;
+        *written += whole.segments;
+        inFrame[from] = true;
+      } else {
+        heldBack[socket] = true;
+      }
+      from++;
+      continue;
+    }
+    uint32_t to = from + 1;
+    while (to < count && wholeOf[to] == nullptr) to++;
+    const uint32_t m = PlanRuns(lengths, addrs, socketOf, family, from, to, true, 0, runs);
+    for (uint32_t r = 0; r < m; r++) {
+      const SendRun& run = runs[r];
+      const uint8_t socket = socketOf[run.first];
+      uint32_t at = run.first;
+      const uint32_t end = run.first + run.segments;
+      // A run becomes frames of the longest prefixes that fit, until fewer than 2 datagrams are left.
+      while (!heldBack[socket] && socket < ports && end - at >= 2) {
+        for (uint32_t k = 0; k < end - at; k++) {
+          d[k] = static_cast<uint8_t*>(iovs[at + k].iov_base);
+          lens[k] = static_cast<uint32_t>(lengths[at + k]);
+        }
+        TunnelRun plan;
+        const uint32_t taken = PlanTunnelRun(d, lens, end - at, maxDatagram, family == 6, &plan);
+        if (taken == 0) {
+          if (aloneThroughTap(at)) {
+            at++;
+            continue;
+          }
+          state[kTunnelUnfit]++;
+          break;
+        }
+        const int err = WriteFrame(state, plan, port, socket, addrs + static_cast<size_t>(at) * 4, iovs, at, taken);
+        if (err != 0) {
+          state[kTunnelFallbacks]++;
+          state[kTunnelLastErrno] = err;
+          break;
+        }
+        state[kTunnelFrames]++;
+        state[kTunnelSegments] += static_cast<int32_t>(taken);
+        *written += taken;
+        for (uint32_t k = at; k < at + taken; k++) inFrame[k] = true;
+        at += taken;
+      }
+      if (end - at == 1 && aloneThroughTap(at)) at++;
+      if (at < end) heldBack[socket] = true;  // what is left goes to sendmmsg, after the frames: so does the rest of its socket's
+    }
+    from = to;
   }
   if (*written == 0) return count;
   uint32_t left = 0;
@@ -104,9 +207,55 @@ uint32_t SendTunnelRuns(int32_t* state, uint16_t port, iovec* iovs, int32_t* len
     lengths[left] = lengths[k];
     std::memmove(addrs + static_cast<size_t>(left) * 4, addrs + static_cast<size_t>(k) * 4, 4 * sizeof *addrs);
     socketOf[left] = socketOf[k];
+    wholeOf[left] = wholeOf[k];
     left++;
   }
   return left;
+}
+
+uint32_t CutWholeLeft(iovec* iovs, int32_t* lengths, uint32_t* addrs, uint8_t* socketOf, const WholeSend* const* wholeOf, uint32_t count,
+                      uint32_t capacity, uint32_t* cut) {
+  *cut = 0;
+  uint32_t extra = 0;
+  for (uint32_t k = 0; k < count; k++) {
+    if (wholeOf[k] != nullptr) extra += wholeOf[k]->segments - 1;
+  }
+  if (extra == 0) return count;
+  // Datagrams move toward the end, from the last: each lands at or after where it was read.
+  thread_local uint8_t cutArea[kMaxWholeReads][kWholeCutBytes];
+  uint32_t wholes = 0;
+  for (uint32_t k = 0; k < count; k++) wholes += wholeOf[k] != nullptr ? 1 : 0;
+  uint32_t out = count + extra;
+  if (wholes > kMaxWholeReads || out > capacity) return 0;  // words no read could have written
+  uint32_t w = wholes;
+  for (uint32_t k = count; k-- > 0;) {
+    if (wholeOf[k] == nullptr) {
+      out--;
+      iovs[out] = iovs[k];
+      lengths[out] = lengths[k];
+      std::memmove(addrs + static_cast<size_t>(out) * 4, addrs + static_cast<size_t>(k) * 4, 4 * sizeof *addrs);
+      socketOf[out] = socketOf[k];
+      continue;
+    }
+    const WholeSend& whole = *wholeOf[k];
+    const uint8_t* datagram = static_cast<const uint8_t*>(iovs[k].iov_base);
+    uint32_t a[4];
+    std::memcpy(a, addrs + static_cast<size_t>(k) * 4, sizeof a);
+    const uint8_t socket = socketOf[k];
+    uint8_t* area = cutArea[--w];
+    out -= whole.segments;
+    size_t used = 0;
+    for (uint32_t i = 0; i < whole.segments; i++) {
+      const uint32_t len = CutWholeSend(whole, datagram, i, area + used);
+      iovs[out + i] = {area + used, len};
+      lengths[out + i] = static_cast<int32_t>(len);
+      std::memcpy(addrs + static_cast<size_t>(out + i) * 4, a, sizeof a);
+      socketOf[out + i] = socket;
+      used += len;
+    }
+    ++*cut;
+  }
+  return count + extra;
 }
 
 namespace {

@@ -481,6 +481,21 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     ThrowRange(env, "sendBatch: tunnel state of TUNNEL_STATE_WORDS words, configured for this family");
     return env.Undefined();
   }
+  // Arguments 10–12: the slots' whole-send words, the TUN read's area and the slots' size
+  // (tunnel_gso_frame.h), when the read kept TSO packets whole.
+  int32_t* wholeWords = nullptr;
+  size_t wholeWordsLength = 0, areaLength = 0;
+  uint8_t* area = nullptr;
+  int64_t slotSize = 0;
+  if (info.Length() > 10 && !info[10].IsUndefined()) {
+    if (!ArgInt32Array(info, 10, &wholeWords, &wholeWordsLength) || !ArgBuffer(info, 11, &area, &areaLength) || !ArgInt(info, 12, &slotSize)) {
+      return env.Undefined();
+    }
+    if (slotSize <= 0) {
+      ThrowRange(env, "sendBatch: whole TSO sends need the slots' size");
+      return env.Undefined();
+    }
+  }
   auto total = static_cast<uint32_t>(count);
   // Each datagram leaves from the socket its inner flow hashes to. The batch is regrouped by
   // socket, keeping the order within each (and so within each flow): below, datagram k is the
@@ -491,14 +506,19 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     socketOf[i] = sockets == 1 ? 0 : static_cast<uint8_t>(FlowSocket(InnerFlowHash(slab + offsets[i], static_cast<size_t>(lengths[i])), sockets));
   }
   OrderBySocket(socketOf, total, order);
-  int32_t sendLengths[kMaxBatch];
-  uint32_t sendAddrs[kMaxBatch * 4];
-  uint8_t sendSocket[kMaxBatch];
-  mmsghdr msgs[kMaxBatch];
-  iovec iovs[kMaxBatch];
-  sockaddr_in6 names[kMaxBatch];
-  alignas(cmsghdr) char controls[kMaxBatch][CMSG_SPACE(sizeof(uint16_t))];
-  SendRun runs[kMaxBatch];
+  // The datagrams as sent: the batch's, and the segments of whole TSO packets cut here (CutWholeLeft).
+  constexpr uint32_t kMaxSend = kMaxBatch + kMaxWholeReads * (kMaxWholeSendSegments - 1);
+  thread_local int32_t sendLengths[kMaxSend];
+  thread_local uint32_t sendAddrs[kMaxSend * 4];
+  thread_local uint8_t sendSocket[kMaxSend];
+  thread_local mmsghdr msgs[kMaxSend];
+  thread_local iovec iovs[kMaxSend];
+  thread_local sockaddr_in6 names[kMaxSend];
+  alignas(cmsghdr) thread_local char controls[kMaxSend][CMSG_SPACE(sizeof(uint16_t))];
+  thread_local SendRun runs[kMaxSend];
+  WholeSend wholes[kMaxWholeReads];
+  const WholeSend* wholeOf[kMaxBatch] = {};
+  uint32_t wholeCount = 0;
   for (uint32_t k = 0; k < total; k++) {
     const uint32_t i = order[k];
     iovs[k].iov_base = slab + offsets[i];
@@ -506,11 +526,23 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     sendLengths[k] = lengths[i];
     std::memcpy(sendAddrs + k * 4, addrs + static_cast<size_t>(i) * 4, 4 * sizeof *addrs);
     sendSocket[k] = socketOf[i];
+    const size_t slot = static_cast<size_t>(offsets[i] / slotSize);
+    if (wholeWords != nullptr && wholeCount < kMaxWholeReads && (slot + 1) * kWholeSendWords <= wholeWordsLength &&
+        FindWholeSend(wholeWords + slot * kWholeSendWords, area, areaLength, slab + offsets[i], static_cast<uint32_t>(lengths[i]), offsets[i],
+                      &wholes[wholeCount])) {
+      wholeOf[k] = &wholes[wholeCount++];
+    }
   }
-  // Runs that fit a tunnel-GSO frame leave through the egress TAP; the rest go on below.
+  // Runs that fit a tunnel-GSO frame leave through the egress TAP, whole TSO packets as one frame
+  // each; the rest go on below, whole TSO packets left over cut into their segments.
   uint32_t sent = 0;
   if (tunnel != nullptr && tunnel[kTunnelOn] == 1) {
-    total = SendTunnelRuns(tunnel, static_cast<uint16_t>(port), iovs, sendLengths, sendAddrs, sendSocket, total, &sent);
+    total = SendTunnelRuns(tunnel, static_cast<uint16_t>(port), iovs, sendLengths, sendAddrs, sendSocket, wholeOf, total, &sent);
+  }
+  if (wholeCount > 0) {
+    uint32_t cut;
+    total = CutWholeLeft(iovs, sendLengths, sendAddrs, sendSocket, wholeOf, total, kMaxSend, &cut);
+    if (tunnel != nullptr) tunnel[kTunnelWholeCut] += static_cast<int32_t>(cut);
   }
   // Off after EIO: once the back-off has passed, this batch tries runs again.
   const bool trying = state[kGso] == 0 && state[kOffErrno] == EIO && Since(MonotonicMs(), state[kAt]) >= 0;

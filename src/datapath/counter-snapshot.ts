@@ -58,8 +58,8 @@ export interface UdpFamilyCounters {
   tooLargeRuns: number;
   /** Messages received whole that held more than one datagram: UDP GRO buffers, unsegmented tunnel GSO packets (cut, or left whole). */
   groBuffers: number;
-  /** The tunnel-GSO send path: frames written to the egress TAP, the datagrams they stand for, runs sent as datagrams after a failed write, runs that did not fit a frame. */
-  tunnelGso?: { frames: number; segments: number; fallbacks: number; unfit: number };
+  /** The tunnel-GSO send path: frames written to the egress TAP, the datagrams they stand for, runs sent as datagrams after a failed write, runs that did not fit a frame; frames that carried a pod's TSO packet read whole, such packets cut at the send instead, and lone datagrams written through the TAP as they are. */
+  tunnelGso?: { frames: number; segments: number; fallbacks: number; unfit: number; wholeFrames: number; wholeCut: number; singles: number };
 }
 
 export interface CounterSnapshot {
@@ -167,6 +167,9 @@ export class CounterReader {
           segments: sum(tunnelSlot(family, TunnelSlot.segments)),
           fallbacks: sum(tunnelSlot(family, TunnelSlot.fallbacks)),
           unfit: sum(tunnelSlot(family, TunnelSlot.unfit)),
+          wholeFrames: sum(tunnelSlot(family, TunnelSlot.wholeFrames)),
+          wholeCut: sum(tunnelSlot(family, TunnelSlot.wholeCut)),
+          singles: sum(tunnelSlot(family, TunnelSlot.singles)),
         },
       }))
       .filter((f) => f.sockets > 0);

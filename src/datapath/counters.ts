@@ -46,11 +46,13 @@ export const PolicySlot = Object.freeze({ newAllowed: 0, newDenied: 1 });
 /**
  * Per underlay family, the tunnel-GSO send path: frames written to the egress TAP, the datagrams
  * they stand for, runs whose TAP write failed (sent as datagrams) and runs of ≥ 2 datagrams that
- * failed the check (sent as datagrams).
+ * failed the check (sent as datagrams); of the frames, those that carried a pod's TSO packet read
+ * whole (never cut), and such packets cut at the send instead (the path off, a failed write, unfit);
+ * lone datagrams written through the TAP as they are.
  */
-export const TunnelSlot = Object.freeze({ frames: 0, segments: 1, fallbacks: 2, unfit: 3 });
+export const TunnelSlot = Object.freeze({ frames: 0, segments: 1, fallbacks: 2, unfit: 3, wholeFrames: 4, wholeCut: 5, singles: 6 });
 const TUNNEL_AT = UDP_AT + 2 * UDP_SLOTS;
-const TUNNEL_SLOTS = 4;
+const TUNNEL_SLOTS = 7;
 export const tunnelSlot = (family: 4 | 6, slot: number): number => TUNNEL_AT + (family === 4 ? 0 : TUNNEL_SLOTS) + slot;
 const POLICY_AT = TUNNEL_AT + 2 * TUNNEL_SLOTS;
 const POLICY_SLOTS = 2;
@@ -144,12 +146,15 @@ export class ShardCounters {
   }
 
   /** Tunnel-GSO frames written, the datagrams they stand for, runs sent as datagrams after a failed write, and runs that did not fit a frame. */
-  tunnelGso(family: 4 | 6, frames: number, segments: number, fallbacks: number, unfit: number): void {
+  tunnelGso(family: 4 | 6, frames: number, segments: number, fallbacks: number, unfit: number, wholeFrames: number, wholeCut: number, singles: number): void {
     const at = tunnelSlot(family, 0);
     this.c[at + TunnelSlot.frames] += frames;
     this.c[at + TunnelSlot.segments] += segments;
     this.c[at + TunnelSlot.fallbacks] += fallbacks;
     this.c[at + TunnelSlot.unfit] += unfit;
+    this.c[at + TunnelSlot.wholeFrames] += wholeFrames;
+    this.c[at + TunnelSlot.wholeCut] += wholeCut;
+    this.c[at + TunnelSlot.singles] += singles;
   }
 
   /** Messages received whole that held more than one datagram (cut, or an inner TSO packet left whole). */
@@ -188,9 +193,10 @@ export class ShardCounters {
     this.c[at + DirectionSlot.histogram + Math.min(31 - Math.clz32(n), BATCH_BUCKETS - 1)]++;
   }
 
-  tx(peerId: number, bytes: number): void {
+  /** `packets` to a peer (more than one: a whole TSO packet's segments), `bytes` of inner IP packets. */
+  tx(peerId: number, bytes: number, packets = 1): void {
     const at = this.layout.peerSlot(peerId, PeerSlot.txPackets);
-    this.c[at]++;
+    this.c[at] += packets;
     this.c[at + 1] += bytes;
   }
 

@@ -1,7 +1,10 @@
 // TUN → peer: for each IP packet read from the TUN, find the node that owns its destination and
 // write VXLAN + inner Ethernet headers into the headroom in front of it (RFC 7348 §5). IPv4 and
 // IPv6 packets alike; each goes to the output list of its route's underlay family. The kernel
-// adds the outer IP and UDP headers (and the UDP checksum) when the batch is sent.
+// adds the outer IP and UDP headers (and the UDP checksum) when the batch is sent. A slot that
+// stands for a pod's whole TSO packet (src/native/send-whole.ts) holds its first segment, judged
+// and encapsulated for the whole, and counts the segments and bytes it stands for.
+import { WHOLE_SEND_WORDS, WholeSendWord } from '../native/send-whole.js';
 import { ENCAP_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADROOM, IPV6_HEADER_LEN, VXLAN_HEADER_LEN } from '../packet/constants.js';
 import { writeEthernetHeader } from '../packet/ethernet.js';
 import { ipVersion } from '../packet/ip.js';
@@ -127,7 +130,9 @@ export function encapsulate(b: PacketBatch, n: number, ctx: EncapContext): numbe
       out++;
     }
     b.verdicts[i] = FORWARDED;
-    counters.tx(peerId, ipLen);
+    const segments = b.whole[i * WHOLE_SEND_WORDS + WholeSendWord.segments];
+    if (segments > 1) counters.tx(peerId, b.whole[i * WHOLE_SEND_WORDS + WholeSendWord.bytes], segments);
+    else counters.tx(peerId, ipLen);
   }
   b.out6 = out6;
   return out;

@@ -34,7 +34,10 @@ export class RouterForwarder implements Forwarder {
 
   constructor(private readonly parts: ShardParts) {
     const { cfg, counters } = parts;
-    this.tun = new TunQueue(cfg.tunFd, cfg.tunOffload, false, cfg.slotSize, counters, cfg.tunReads);
+    // A pod's TSO packet may stay whole for the tunnel-GSO send; not with the same-node hairpin,
+    // whose TUN write would carry only its first segment.
+    const keepsWhole = cfg.tunnelGso !== undefined && !(cfg.policy && cfg.ownPods);
+    this.tun = new TunQueue(cfg.tunFd, cfg.tunOffload, false, cfg.slotSize, counters, cfg.tunReads, keepsWhole);
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.icmp = new IcmpReplies(cfg.batchSize, cfg.tunAddressV4, Uint8Array.from(cfg.tunAddressV6));
@@ -68,7 +71,9 @@ export class RouterForwarder implements Forwarder {
   private forwardBatch(): void {
     const { tx } = this;
     const { counters, trace, udp, udp6 } = this.parts;
-    const n = this.tun.read(tx);
+    // Whole only while a family's tunnel path is on and no trace wants each segment.
+    const whole = this.tun.keepsWhole && !trace.enabled() && ((udp?.tunnelPathOn ?? false) || (udp6?.tunnelPathOn ?? false));
+    const n = this.tun.read(tx, whole);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.tun, n);
@@ -84,12 +89,14 @@ export class RouterForwarder implements Forwarder {
     }
     if (trace.enabled()) trace.record(tx, n, Direction.tun, HEADROOM, counters.now);
     if (out > 0) {
-      const sent = udp ? udp.send(tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, out) : 0;
-      if (sent < out) counters.dropMany(Drop.socket_error, out - sent);
+      const packets = whole ? packetsOut(tx, tx.outOffsets, out) : out;
+      const sent = udp ? (whole ? udp.send(tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, out, tx, this.tun.area) : udp.send(tx.slab, tx.outOffsets, tx.outLengths, tx.outAddrs, out)) : 0;
+      if (sent < packets) counters.dropMany(Drop.socket_error, packets - sent);
     }
     if (tx.out6 > 0) {
-      const sent = udp6 ? udp6.send(tx.slab, tx.outOffsets6, tx.outLengths6, tx.outAddrs6, tx.out6) : 0;
-      if (sent < tx.out6) counters.dropMany(Drop.socket_error, tx.out6 - sent);
+      const packets = whole ? packetsOut(tx, tx.outOffsets6, tx.out6) : tx.out6;
+      const sent = udp6 ? (whole ? udp6.send(tx.slab, tx.outOffsets6, tx.outLengths6, tx.outAddrs6, tx.out6, tx, this.tun.area) : udp6.send(tx.slab, tx.outOffsets6, tx.outLengths6, tx.outAddrs6, tx.out6)) : 0;
+      if (sent < packets) counters.dropMany(Drop.socket_error, packets - sent);
     }
     const icmp = this.icmp;
     if (icmp.count > 0) {
@@ -120,4 +127,11 @@ export class RouterForwarder implements Forwarder {
       if (written < out) counters.dropMany(Drop.tun_write_error, out - written);
     }
   }
+}
+
+/** The packets the first `count` spans of an output list stand for (a whole TSO packet's slot: its segments). */
+function packetsOut(b: PacketBatch, offsets: Int32Array, count: number): number {
+  let packets = 0;
+  for (let k = 0; k < count; k++) packets += b.packetsOf((offsets[k]! / b.slotSize) | 0);
+  return packets;
 }

@@ -5,8 +5,9 @@
 // io_uring_enter reads up to 32 packets (tun-reads.ts); packets read ahead keep the queue pending.
 import { addon, IO_COALESCE, IO_ETHERNET, IO_FINISH_CHECKSUMS, IO_VNET_HDR, RING_STATS_WORDS, RingStats, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState, VNET_HDR_BYTES } from '../native/addon.js';
 import type { TunRing } from '../native/addon.js';
+import { wholeSendScratchBytes } from '../native/send-whole.js';
 import { HEADROOM } from '../packet/constants.js';
-import type { ShardCounters } from './counters.js';
+import { Direction, type ShardCounters } from './counters.js';
 import { Drop } from './drop-reasons.js';
 import type { PacketBatch } from './packet-batch.js';
 import type { TunReads } from './tun-reads.js';
@@ -15,6 +16,10 @@ export class TunQueue {
   private readonly readFlags: number;
   private readonly writeFlags: number;
   private readonly scratch: Buffer;
+  /** Whether reads may keep TSO packets whole (read's keepWhole). */
+  readonly keepsWhole: boolean;
+  /** The last read wrote the batch's whole words: a read without them zeroes them first. */
+  private wordsWritten = false;
   private readonly state = new Int32Array(SEGMENT_STATE_WORDS);
   /**
    * Write syscalls, checksums finished, whole TSO packets written, and the segments of refused
@@ -28,6 +33,8 @@ export class TunQueue {
   /**
    * `offload`: the queue was opened with IFF_VNET_HDR and TUNSETOFFLOAD; `ethernet`: it is a TAP;
    * `reads`: the reader resolveTunReads chose (a ring that cannot be set up after all falls back to readv).
+   * `keepsWhole`: reads may keep TSO packets whole for the tunnel-GSO send (a TUN with offloads;
+   * the scratch buffer then holds several).
    */
   constructor(
     private readonly fd: number,
@@ -36,18 +43,44 @@ export class TunQueue {
     slotSize: number,
     private readonly counters: ShardCounters,
     reads: TunReads = 'readv',
+    keepsWhole = false,
   ) {
     const l2 = ethernet ? IO_ETHERNET : 0;
     this.readFlags = offload ? IO_VNET_HDR | l2 : 0;
     this.writeFlags = (offload ? IO_VNET_HDR | IO_COALESCE | l2 : l2) | IO_FINISH_CHECKSUMS;
-    this.scratch = Buffer.alloc(offload ? slotSize + SEGMENT_SCRATCH_EXTRA : 0);
-    // A ring's read takes what readBatch's iovecs would: header, slot and scratch, or the slot.
-    this.ring = reads === 'uring' ? openRing(offload ? VNET_HDR_BYTES + this.scratch.length : slotSize - HEADROOM) : undefined;
+    this.keepsWhole = keepsWhole && offload && !ethernet;
+    this.scratch = Buffer.alloc(this.keepsWhole ? wholeSendScratchBytes(slotSize) : offload ? slotSize + SEGMENT_SCRATCH_EXTRA : 0);
+    // A ring's read takes what one read of readBatch's iovecs would: header, slot and 64 KiB, or the slot.
+    this.ring = reads === 'uring' ? openRing(offload ? VNET_HDR_BYTES + slotSize + SEGMENT_SCRATCH_EXTRA : slotSize - HEADROOM) : undefined;
   }
 
-  /** Reads a batch at HEADROOM; returns its size (0: nothing ready). */
-  read(b: PacketBatch): number {
-    return addon.readBatch(this.fd, b.slab, b.slotSize, HEADROOM, b.capacity, b.sizes, this.readFlags, this.scratch, this.state, this.ring, this.ringStats);
+  /**
+   * Reads a batch at HEADROOM; returns its size (0: nothing ready). `keepWhole` (only when
+   * keepsWhole): a TSO packet that may leave as one tunnel-GSO frame stays whole in `area` until
+   * the next read, its slot holding its first segment and b.whole what it stands for
+   * (src/native/send-whole.ts), and its extra segments are counted as read; otherwise b.whole is 0.
+   */
+  read(b: PacketBatch, keepWhole = false): number {
+    if (!keepWhole) {
+      if (this.wordsWritten) {
+        b.whole.fill(0);
+        this.wordsWritten = false;
+      }
+      return addon.readBatch(this.fd, b.slab, b.slotSize, HEADROOM, b.capacity, b.sizes, this.readFlags, this.scratch, this.state, this.ring, this.ringStats);
+    }
+    this.wordsWritten = true;
+    const n = addon.readBatch(this.fd, b.slab, b.slotSize, HEADROOM, b.capacity, b.sizes, this.readFlags, this.scratch, this.state, this.ring, this.ringStats, b.whole);
+    const more = this.state[SegmentState.wholeMorePackets];
+    if (more > 0) {
+      this.counters.morePackets(Direction.tun, more);
+      this.state[SegmentState.wholeMorePackets] = 0;
+    }
+    return n;
+  }
+
+  /** Where read keeps TSO packets whole, for the send. */
+  get area(): Buffer {
+    return this.scratch;
   }
 
   /** Segments of a TSO packet, or packets the ring read ahead, wait for the next read. */

@@ -97,15 +97,27 @@ export class UdpSocket {
     return this.recvState[RecvState.messages] > 0;
   }
 
-  /** Sends slab spans to their address words; returns how many datagrams left. */
-  send(slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, count: number): number {
+  /** Whether the tunnel-GSO path of this family is on now (the main thread turns it off at run time). */
+  get tunnelPathOn(): boolean {
+    return this.tunnelOn !== undefined && Atomics.load(this.tunnelOn, 0) === 1;
+  }
+
+  /**
+   * Sends slab spans to their address words; returns how many packets left (a span whose slot
+   * stands for a whole TSO packet counts its segments). `from`, `area`: the batch the spans were
+   * read into and the TUN read's area, when the read kept TSO packets whole (TunQueue.read).
+   */
+  send(slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, count: number, from?: PacketBatch, area?: Buffer): number {
     const s = this.state;
     const t = this.tunnel;
     if (t) t[TunnelState.on] = Atomics.load(this.tunnelOn!, 0);
-    const sent = addon.sendBatch(this.sendFds, this.family, slab, offsets, lengths, addrs, this.port, count, s, t);
-    if (t && (t[TunnelState.frames] | t[TunnelState.fallbacks] | t[TunnelState.unfit]) !== 0) {
-      this.counters.tunnelGso(this.family, t[TunnelState.frames], t[TunnelState.segments], t[TunnelState.fallbacks], t[TunnelState.unfit]);
+    const sent = from && area
+      ? addon.sendBatch(this.sendFds, this.family, slab, offsets, lengths, addrs, this.port, count, s, t, from.whole, area, from.slotSize)
+      : addon.sendBatch(this.sendFds, this.family, slab, offsets, lengths, addrs, this.port, count, s, t);
+    if (t && (t[TunnelState.frames] | t[TunnelState.fallbacks] | t[TunnelState.unfit] | t[TunnelState.wholeCut] | t[TunnelState.singles]) !== 0) {
+      this.counters.tunnelGso(this.family, t[TunnelState.frames], t[TunnelState.segments], t[TunnelState.fallbacks], t[TunnelState.unfit], t[TunnelState.wholeFrames], t[TunnelState.wholeCut], t[TunnelState.singles]);
       t[TunnelState.frames] = t[TunnelState.segments] = t[TunnelState.fallbacks] = t[TunnelState.unfit] = 0;
+      t[TunnelState.wholeFrames] = t[TunnelState.wholeCut] = t[TunnelState.singles] = 0;
     }
     if ((s[UdpState.gsoRuns] | s[UdpState.unsupportedRuns] | s[UdpState.tooLargeRuns]) !== 0) {
       this.counters.udpRuns(this.family, s[UdpState.gsoRuns], s[UdpState.unsupportedRuns], s[UdpState.tooLargeRuns]);

@@ -16,9 +16,9 @@ export const IO_COALESCE = 2; // write runs of TCP segments (or same-size UDP da
 export const IO_ETHERNET = 8; // a TAP: the packets are Ethernet frames
 /** What readBatch with IO_VNET_HDR needs beyond a slot: room for a 64 KiB packet; and its state words. */
 export const SEGMENT_SCRATCH_EXTRA = 65_536;
-export const SEGMENT_STATE_WORDS = 10;
+export const SEGMENT_STATE_WORDS = 12;
 /** pending: segments wait; tsoPackets, usoPackets: the TCP and the UDP GSO packets read. */
-export const SegmentState = Object.freeze({ pending: 0, tsoPackets: 5, usoPackets: 9 });
+export const SegmentState = Object.freeze({ pending: 0, tsoPackets: 5, usoPackets: 9, wholeMorePackets: 11 });
 /** writeBatch flag: finish inner TCP/UDP checksums a kernel peer left unfinished (only the pseudo-header sum), counted in stats[1]. */
 export const IO_FINISH_CHECKSUMS = 16;
 /** Why readBatch with IO_VNET_HDR dropped a read: its size is minus one of these (native/src/tso_split.h ReadDrop). */
@@ -47,10 +47,12 @@ export const UdpState = Object.freeze({ gso: 0, offErrno: 1, backoffMs: 2, at: 3
  * and family, filled by tunnelGsoConfigure. on: 1 while runs go to the egress TAP (the caller sets
  * it). frames, segments (the datagrams those frames stand for), fallbacks (failed TAP writes, sent
  * with sendmmsg), unfit (runs that failed the check): counts the caller takes and zeroes;
- * lastErrno: the last failed write's.
+ * lastErrno: the last failed write's. Of the frames, wholeFrames carried a TSO packet read whole
+ * (src/native/send-whole.ts); wholeCut counts such packets cut at the send instead; singles the lone
+ * datagrams written through the TAP as they are (taken and zeroed too).
  */
-export const TUNNEL_STATE_WORDS = 80;
-export const TunnelState = Object.freeze({ on: 0, frames: 4, segments: 5, fallbacks: 6, unfit: 7, lastErrno: 8 });
+export const TUNNEL_STATE_WORDS = 83;
+export const TunnelState = Object.freeze({ on: 0, frames: 4, segments: 5, fallbacks: 6, unfit: 7, lastErrno: 8, wholeFrames: 80, wholeCut: 81, singles: 82 });
 
 /**
  * recvBatch with a receive area: each recvmmsg message has 64 KiB, so that a UDP GRO buffer or a
@@ -83,8 +85,12 @@ export interface Addon {
    * bytes) and cut into MSS-sized segments or gso_size datagrams; what does not fit waits there, noted in `state`
    * (SEGMENT_STATE_WORDS; state[0] > 0 while segments are pending), for the next call; state[5]
    * counts the TSO packets taken in, state[9] the USO (UDP) ones (the caller resets both).
+   * `whole` (a TUN only; WHOLE_SEND_WORDS per slot): a TSO packet that may be sent whole is not
+   * cut: its slot holds its first segment and the slot's words what it stands for, the packet
+   * waiting in `scratch` (then wholeSendScratchBytes(slotSize) long) until the next call (src/native/send-whole.ts);
+   * state[11] adds the segments such packets stand for beyond one each (the caller resets it).
    */
-  readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, flags?: number, scratch?: Buffer, state?: Int32Array, ring?: TunRing, ringStats?: Int32Array): number;
+  readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, count: number, sizes: Int32Array, flags?: number, scratch?: Buffer, state?: Int32Array, ring?: TunRing, ringStats?: Int32Array, whole?: Int32Array): number;
   /**
    * A ring for batched TUN reads (native/src/tun_ring.h): readBatch with it reads up to 32 packets
    * in one io_uring_enter, each of up to `regionSize` bytes (at least what the slot, and with
@@ -140,8 +146,11 @@ export interface Addon {
    * `fds`: one socket, or up to 64 sending sockets: each VXLAN datagram then leaves from the one its
    * inner flow (addresses, protocol, ports behind the inner Ethernet header) hashes to, so one flow
    * keeps one source port and its order, and flows spread over the sockets' ports.
+   * `whole`, `area`, `slotSize`: the words readBatch wrote beside the slots and its scratch: a
+   * datagram whose slot stands for a whole TSO packet leaves as one tunnel-GSO frame of the whole
+   * packet, or cut into its segments as the read would have cut it. Counts packets (segments).
    */
-  sendBatch(fds: number | Int32Array, family: 4 | 6, slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, port: number, count: number, state: Int32Array, tunnel?: Int32Array): number;
+  sendBatch(fds: number | Int32Array, family: 4 | 6, slab: Buffer, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, port: number, count: number, state: Int32Array, tunnel?: Int32Array, whole?: Int32Array, area?: Buffer, slotSize?: number): number;
   /**
    * `tunnel` of sendBatch (TUNNEL_STATE_WORDS, off until the caller sets `on`): this shard's queue
    * of the egress TAP (opened TUN_TAP | TUN_VNET_HDR, tapTunnelVnetHdr), the TAP's MAC, our underlay
