@@ -165,7 +165,7 @@ enum RecvState : size_t {
   kCurrent = 1,      // the message being cut
   kNextSegment = 2,  // its next segment
   kGroBuffers = 3,   // messages that held more than one datagram (the caller takes and zeroes it)
-  kWholeTsos = 4,    // inner TSO packets left whole in one slot, and the segments they stand for
+  kWholeTsos = 4,    // messages left whole in one slot (TSO packets, TCP runs), and the segments they stand for
   kWholePackets = 5,  // (the caller takes and zeroes both)
   kLengths = 6,                           // per message: its length, -1 when truncated
   kGsoSizes = kLengths + kGroMessages,    // per message: the UDP_GRO gso_size, 0 when none
@@ -209,7 +209,8 @@ bool PendingValid(const int32_t* state) {
 // recvBatch: one recvmmsg of whole messages into scratch, cut into slots
 // (one VXLAN datagram each) from the state the last call left. A message dropped whole fills one
 // slot with size -1. With `whole` (kWholeWords per slot), an eligible inner TSO packet fills one
-// slot with its first segment and stays in scratch for the TUN write (received_whole.h). Returns
+// slot with its first segment, and a GRO buffer of one TCP run one slot with its first datagram,
+// the message staying in scratch for the TUN write (received_whole.h). Returns
 // the slots filled.
 int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
                   uint32_t* addrs, uint8_t* scratch, int32_t* state, uint32_t maxInner, int32_t* whole) {
@@ -229,7 +230,8 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
       // A message that would not fit the rest of the batch waits whole for the next one, so that
       // its datagrams (one run of a flow, mostly) can leave as one coalesced TUN write.
       if (state[kNextSegment] == 0 && n > 0 && plan.segments > count - n) break;
-      if (state[kNextSegment] == 0 && (plan.segments > 1 || plan.kind == Received::kWholeTso)) state[kGroBuffers]++;
+      const bool left = plan.kind == Received::kWholeTso || plan.kind == Received::kWholeRun;
+      if (state[kNextSegment] == 0 && (plan.segments > 1 || left)) state[kGroBuffers]++;
       auto s = static_cast<uint32_t>(state[kNextSegment]);
       for (; s < plan.segments && n < count; s++, n++) {
         const auto slotAt = static_cast<uint32_t>(n * slotSize + offset);
@@ -238,10 +240,10 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
         if (whole == nullptr) continue;
         int32_t* words = whole + n * kWholeWords;
         words[kWholeSegments] = 0;
-        if (plan.kind != Received::kWholeTso) continue;
-        NoteWholeTso(plan, static_cast<uint32_t>(k) * kGroRoom, slotAt, maxInner, words);
+        if (!left) continue;
+        NoteWhole(plan, static_cast<uint32_t>(k) * kGroRoom, slotAt, maxInner, words);
         state[kWholeTsos]++;
-        state[kWholePackets] += static_cast<int32_t>(plan.inner.segments);
+        state[kWholePackets] += words[kWholeSegments];
       }
       state[kNextSegment] = static_cast<int32_t>(s);
       if (s >= plan.segments) {
