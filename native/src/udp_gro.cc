@@ -84,7 +84,7 @@ bool PlanDatagramRun(const uint8_t* d, uint32_t len, uint32_t stride, bool sum, 
     Segment s{};
     // ParseSegment only reads; it takes the frame as the TUN write does, writable.
     if (n <= kDatagramInnerAt || !ParseSegment(const_cast<uint8_t*>(d + at + kVxlanHeaderLength), n - kVxlanHeaderLength, 14, &s) ||
-        s.proto != IPPROTO_TCP || (sum && !ChecksumValid(s))) {
+        s.proto != IPPROTO_TCP) {
       return false;
     }
     if (k == 0) {
@@ -103,7 +103,15 @@ bool PlanDatagramRun(const uint8_t* d, uint32_t len, uint32_t stride, bool sum, 
     run->psh = s.psh;
   }
   run->datagrams = datagrams;
-  return run->head.iphl + run->head.l4hl + uint64_t{run->payload} <= 65535;
+  if (run->head.iphl + run->head.l4hl + uint64_t{run->payload} > 65535) return false;
+  // The sums last, once the headers made it a run: a buffer that is none is summed by the write.
+  for (uint32_t k = 0; sum && k < datagrams; k++) {
+    Segment s = run->head;
+    s.p = const_cast<uint8_t*>(d + k * stride + kDatagramInnerAt);
+    s.len = (len - k * stride < stride ? len - k * stride : stride) - kDatagramInnerAt;
+    if (!ChecksumValid(s)) return false;
+  }
+  return true;
 }
 
 ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_t room, uint32_t maxInner, bool whole) {
