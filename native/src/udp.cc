@@ -216,7 +216,14 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
                   uint32_t* addrs, uint8_t* scratch, int32_t* state, uint32_t maxInner, int32_t* whole) {
   const size_t room = static_cast<size_t>(slotSize - offset);
   int64_t n = 0;
+  // Slots, a run's counting as its datagrams: a batch of runs holds as many bytes as a batch of
+  // their datagrams would, so that what the receive summed is still in cache when the TUN write
+  // reads it again (a whole TSO packet, not summed, counts as its one slot).
+  int64_t datagrams = 0;
   bool received = false;
+  // A slot of this batch stands for a message left in the area: no recvmmsg may overwrite it
+  // before the batch's TUN write.
+  bool held = false;
   while (n < count) {
     if (state[kMessages] > 0) {
       if (!PendingValid(state)) {
@@ -229,11 +236,13 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
                                              whole != nullptr);
       // A message that would not fit the rest of the batch waits whole for the next one, so that
       // its datagrams (one run of a flow, mostly) can leave as one coalesced TUN write.
-      if (state[kNextSegment] == 0 && n > 0 && plan.segments > count - n) break;
+      const uint32_t stands = plan.kind == Received::kWholeRun ? (plan.length + plan.stride - 1) / plan.stride : plan.segments;
+      if (state[kNextSegment] == 0 && n > 0 && stands > count - datagrams) break;
+      if (state[kNextSegment] == 0) datagrams += stands - plan.segments;
       const bool left = plan.kind == Received::kWholeTso || plan.kind == Received::kWholeRun;
       if (state[kNextSegment] == 0 && (plan.segments > 1 || left)) state[kGroBuffers]++;
       auto s = static_cast<uint32_t>(state[kNextSegment]);
-      for (; s < plan.segments && n < count; s++, n++) {
+      for (; s < plan.segments && n < count; s++, n++, datagrams++) {
         const auto slotAt = static_cast<uint32_t>(n * slotSize + offset);
         sizes[n] = plan.kind == Received::kDrop ? -1 : static_cast<int32_t>(CutReceived(d, plan, s, slab + slotAt));
         std::memcpy(addrs + n * 4, state + kSources + k * 4, 4 * sizeof *addrs);
@@ -242,6 +251,7 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
         words[kWholeSegments] = 0;
         if (!left) continue;
         NoteWhole(plan, static_cast<uint32_t>(k) * kGroRoom, slotAt, maxInner, words);
+        held = true;
         state[kWholeTsos]++;
         state[kWholePackets] += words[kWholeSegments];
       }
@@ -253,7 +263,7 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
       }
       continue;
     }
-    if (received) break;  // one recvmmsg per call: what waits is taken by the next
+    if (received || held) break;  // one recvmmsg per call: what waits is taken by the next
     received = true;
     const auto want = static_cast<unsigned>(std::min<int64_t>(count - n, kGroMessages));
     mmsghdr msgs[kGroMessages];
