@@ -69,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     flows.push_back(Flow(original.data() + offsets[i], static_cast<uint32_t>(lengths[i]), l2));
   }
   thread_local BatchPlan plan;
-  PlanBatch(slab.data(), offsets, lengths, count, l2, true, nullptr, &plan);
+  PlanBatch(slab.data(), offsets, lengths, count, l2, true, nullptr, nullptr, &plan);
   std::vector<int> seen(count, 0);
   std::vector<int64_t> lastOfFlow;  // per packet: the index of the packet of its flow written last before it
   std::vector<int64_t> written;     // packets in the order they are written

@@ -3,15 +3,19 @@
 // planned once more as a receive whose TUN takes GSO writes would, the first segment of a TSO
 // packet left whole checked against the slot words the write trusts (received_whole.h), those
 // words also taken from the input to play a hostile JavaScript array.
-// Input: gso_size (2 bytes, big-endian), inner MTU (2 bytes), then the message. Seeds: a GRO
-// buffer, TSO packets larger than a slot over each family, and one of two segments that fits a
-// slot but not the inner MTU (small-tso-6).
+// A GRO buffer of one TCP run is planned kWholeRun and gathered by the write into one GSO packet
+// that cuts back into its datagrams, also when the buffer is split into two messages the write
+// joins. Input: gso_size (2 bytes, big-endian), inner MTU (2 bytes), then the message. Seeds: a
+// GRO buffer, TSO packets larger than a slot over each family, one of two segments that fits a
+// slot but not the inner MTU (small-tso-6), and GRO buffers of one TCP run (tcp-run-4, -6).
 #include "invariant.h"
 
 #include "big_endian.h"
 #include "internet_checksum.h"
 #include "received_whole.h"
 #include "udp_gro.h"
+
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cstring>
@@ -29,9 +33,104 @@ using namespace vxroute;
 
 namespace {
 
-// The same message planned with `whole`: a TSO packet left whole fills one slot with its first
-// segment, and the write finds it again from the words, within the message, with the header the
-// TUN needs; words from the input never make the write read outside the area or the slab.
+// The bytes of write `w` of `plan` (held packets only, found as `found` says), gathered as
+// WriteCoalesced gathers them, its header in `hdr`.
+std::vector<uint8_t> Gather(const BatchPlan& plan, uint32_t w, const WholeWrites& found, VirtioNetHdr* hdr) {
+  const GsoRun& run = plan.runs[w];
+  iovec iov[kMaxRunPackets + 1];
+  uint32_t k = 0;
+  if (run.packets == 1 && !found.source[plan.heads[w]].run) {
+    MakeWholeTsoHead(found.held[plan.heads[w]], hdr);
+    iov[k++] = {run.head.p, run.head.len};
+  } else {
+    MakeGsoHead(run, hdr);
+    for (int32_t j = plan.heads[w]; j >= 0; j = plan.next[j]) {
+      Require(found.at[j] != 0, "only held packets in these writes");
+      Require(k + found.held[j].segments <= kMaxRunPackets, "a write's iovecs fit the array");
+      k += AppendWhole(found.held[j], found.source[j], j == plan.heads[w], iov + k);
+    }
+  }
+  std::vector<uint8_t> out;
+  for (uint32_t i = 0; i < k; i++) {
+    const auto* b = static_cast<const uint8_t*>(iov[i].iov_base);
+    out.insert(out.end(), b, b + iov[i].iov_len);
+  }
+  return out;
+}
+
+// A GSO packet the write gathered, cut again as the kernel's TCP segmentation would: `segments`
+// segments whose payloads, in order, are `payload`, the first sequence number `seq`.
+void RequireCutsBack(const VirtioNetHdr& hdr, std::vector<uint8_t>& gso, uint32_t segments, const std::vector<uint8_t>& payload, uint32_t seq) {
+  TsoPlan tso;
+  Require(CheckTso(hdr, gso.data(), gso.size(), false, hdr.hdr_len + hdr.gso_size, &tso) == kReadOk, "the gathered GSO packet checks out as TSO");
+  Require(tso.segments == segments, "it is cut into the segments counted");
+  std::vector<uint8_t> slot(hdr.hdr_len + hdr.gso_size), joined;
+  for (uint32_t k = 0; k < tso.segments; k++) {
+    const uint32_t n = CutSegment(gso.data(), tso, k, slot.data());
+    Require(Be32(slot.data() + hdr.csum_start + 4) == seq + static_cast<uint32_t>(joined.size()), "each segment's sequence number follows");
+    joined.insert(joined.end(), slot.begin() + hdr.hdr_len, slot.begin() + n);
+  }
+  Require(joined == payload, "the segments carry the payloads in order");
+}
+
+// The TCP payloads of a run's datagrams, in order.
+std::vector<uint8_t> RunPayload(const std::vector<uint8_t>& d, uint32_t from, uint32_t to, uint32_t stride, uint32_t headers) {
+  std::vector<uint8_t> out;
+  for (uint32_t at = from; at < to; at += stride) {
+    const uint32_t end = std::min(at + stride, to);
+    out.insert(out.end(), d.begin() + at + headers, d.begin() + end);
+  }
+  return out;
+}
+
+// A GRO buffer of one TCP run, planned kWholeRun: its slot holds the first datagram, the write finds
+// it from the words and gathers one GSO packet that the kernel would cut back into the datagrams;
+// cut in two messages of the same area, the write joins them into that one packet again.
+void CheckWholeRun(std::vector<uint8_t>& d, const ReceivedPlan& plan) {
+  const auto len = static_cast<uint32_t>(d.size());
+  const uint32_t stride = plan.stride;
+  DatagramRun run;
+  Require(PlanDatagramRun(d.data(), len, stride, true, &run), "a whole run checks out as one");
+  const uint32_t datagrams = run.datagrams;
+  Require(plan.segments == 1 && datagrams >= 2 && datagrams == (len + stride - 1) / stride, "a whole run fills one slot and stands for its datagrams");
+  const std::vector<uint8_t> original = d;
+  const uint32_t headers = kDatagramInnerAt + run.head.iphl + run.head.l4hl;
+  const uint32_t seq = run.head.seq;
+  const std::vector<uint8_t> payload = RunPayload(original, 0, len, stride, headers);
+  // Two messages where there was one when the run has 4 datagrams or more: the first k, the rest.
+  const uint32_t k = datagrams >= 4 ? datagrams / 2 : datagrams;
+  const uint32_t parts = k < datagrams ? 2 : 1;
+  const uint32_t starts[2] = {0, k * stride};
+  const uint32_t lengths[2] = {parts == 2 ? k * stride : len, len - k * stride};
+  std::vector<uint8_t> slab(2 * kRoom);
+  std::vector<int32_t> words(2 * kWholeWords, 0);
+  int32_t offsets[2], ipLengths[2];
+  for (uint32_t m = 0; m < parts; m++) {
+    const ReceivedPlan part = PlanReceived(d.data() + starts[m], lengths[m], stride, kRoom, 1500, true);
+    Require(part.kind == Received::kWholeRun, "each part of a whole run is one");
+    const uint32_t n = CutReceived(d.data() + starts[m], part, 0, slab.data() + m * kRoom);
+    Require(n == stride && std::equal(slab.begin() + m * kRoom, slab.begin() + m * kRoom + n, d.begin() + starts[m]), "its slot holds the first datagram");
+    NoteWhole(part, starts[m], m * kRoom, 1500, words.data() + m * kWholeWords);
+    Require(words[m * kWholeWords + kWholeBytes] == static_cast<int32_t>(lengths[m] - words[m * kWholeWords + kWholeSegments] * kDatagramInnerAt),
+            "the bytes counted are the datagrams' inner packets'");
+    offsets[m] = static_cast<int32_t>(m * kRoom + kDatagramInnerAt);
+    ipLengths[m] = static_cast<int32_t>(n - kDatagramInnerAt);
+  }
+  thread_local WholeWrites found;
+  Require(FindWholeWrites(words.data(), words.size(), d.data(), d.size(), slab.data(), kRoom, offsets, ipLengths, parts, &found) == parts,
+          "the write finds every part the receive left whole");
+  thread_local BatchPlan batch;
+  PlanBatch(slab.data(), offsets, ipLengths, parts, 0, true, found.at, found.held, &batch);
+  Require(batch.writes == 1 && batch.runs[0].segments == datagrams, "one GSO write for the whole run, however many parts");
+  VirtioNetHdr hdr;
+  std::vector<uint8_t> gso = Gather(batch, 0, found, &hdr);
+  RequireCutsBack(hdr, gso, datagrams, payload, seq);
+  d = original;  // the write set the head's headers up in place
+}
+
+// The same message planned with `whole`: a TSO packet or TCP run left whole fills one slot with its
+// first segment, and the write finds it again from the words, within the message, with the header
+// the TUN needs; words from the input never make the write read outside the area or the slab.
 void CheckWhole(std::vector<uint8_t>& d, uint32_t gsoSize, uint32_t maxInner) {
   const auto len = static_cast<uint32_t>(d.size());
   const ReceivedPlan plan = PlanReceived(d.data(), len, gsoSize, kRoom, maxInner, true);
@@ -43,21 +142,30 @@ void CheckWhole(std::vector<uint8_t>& d, uint32_t gsoSize, uint32_t maxInner) {
     Require(plan.segments == 1 && plan.inner.segments >= 2, "a whole TSO packet fills one slot and stands for two segments or more");
     const uint32_t n = CutReceived(d.data(), plan, 0, slab.data());
     Require(n <= kRoom && n == kVxlanHeaderLength + plan.inner.hdrLen + plan.inner.gsoSize, "its slot holds the first segment");
-    NoteWholeTso(plan, 0, 0, maxInner, words.data());
+    NoteWhole(plan, 0, 0, maxInner, words.data());
     offset = static_cast<int32_t>(kVxlanHeaderLength + plan.inner.l2);
     length = static_cast<int32_t>(n) - offset;
     Require(FindWholeWrites(words.data(), words.size(), d.data(), d.size(), slab.data(), kRoom, &offset, &length, 1, &found) == 1,
             "the write finds the packet the receive left whole");
-    const WholeTso& tso = found.tso[0];
-    Require(tso.ip >= d.data() && tso.ip + tso.ipLen == d.data() + len, "the whole packet is the rest of the message");
+    const HeldRun& tso = found.held[0];
+    Require(tso.head.p >= d.data() && tso.head.p + tso.head.len == d.data() + len, "the whole packet is the rest of the message");
+    thread_local BatchPlan batch;
+    PlanBatch(slab.data(), &offset, &length, 1, 0, true, found.at, found.held, &batch);
+    Require(batch.writes == 1 && batch.runs[0].packets == 1, "a TSO packet alone is one write");
     VirtioNetHdr hdr;
-    MakeWholeTsoHead(tso, &hdr);
-    const uint32_t payload = tso.ipLen - hdr.hdr_len;
+    std::vector<uint8_t> gso = Gather(batch, 0, found, &hdr);
+    Require(gso.size() == tso.head.len && std::equal(gso.begin(), gso.end(), tso.head.p), "a TSO packet alone is written as it came");
+    const uint32_t payload = tso.head.len - hdr.hdr_len;
     Require(hdr.gso_size > 0 && payload > hdr.gso_size && (payload + hdr.gso_size - 1) / hdr.gso_size == static_cast<uint32_t>(words[kWholeSegments]),
             "the GSO header cuts it into the segments counted");
     Require(words[kWholeBytes] == static_cast<int32_t>(payload + words[kWholeSegments] * hdr.hdr_len), "the bytes counted are the segments'");
+  } else if (plan.kind == Received::kWholeRun) {
+    CheckWholeRun(d, plan);
   } else {
     Require(plan.kind != Received::kInnerTso || plan.inner.segments < 2 || !WholeTsoEligible(d.data(), plan.inner), "an eligible TSO packet is left whole");
+    DatagramRun run;
+    Require(plan.kind != Received::kDatagrams || plan.segments < 2 || !PlanDatagramRun(d.data(), len, plan.stride, true, &run),
+            "a GRO buffer of one TCP run is left whole");
   }
   // Words as a hostile array holds them: the message's last bytes.
   if (len >= kWholeWords * 4) std::memcpy(words.data(), d.data() + len - kWholeWords * 4, kWholeWords * 4);
@@ -66,8 +174,15 @@ void CheckWhole(std::vector<uint8_t>& d, uint32_t gsoSize, uint32_t maxInner) {
   const uint32_t n = FindWholeWrites(words.data(), words.size(), d.data(), d.size(), slab.data(), kRoom, offsets, lengths, 2, &found);
   for (uint32_t i = 0; i < 2 && n > 0; i++) {
     if (found.at[i] == 0) continue;
-    const WholeTso& tso = found.tso[i];
-    Require(tso.ip >= d.data() && tso.ip + tso.ipLen <= d.data() + len, "a found packet lies in the area");
+    const HeldRun& h = found.held[i];
+    Require(h.head.p >= d.data() && h.head.p + h.head.len <= d.data() + len, "a found packet lies in the area");
+    iovec iov[kMaxRunPackets + 1];
+    const uint32_t k = AppendWhole(h, found.source[i], true, iov);
+    Require(k <= kMaxRunPackets, "a found packet's iovecs fit a write");
+    for (uint32_t j = 0; j < k; j++) {
+      const auto* b = static_cast<const uint8_t*>(iov[j].iov_base);
+      Require(b >= d.data() && b + iov[j].iov_len <= d.data() + len, "every iovec lies in the area");
+    }
   }
 }
 

@@ -80,13 +80,13 @@ uint64_t PseudoSum(const Segment& s, uint32_t l4Length) {
   return sum + s.proto + l4Length;
 }
 
+}  // namespace
+
 bool ChecksumValid(const Segment& s) {
   uint32_t l4Length = s.len - s.iphl;
   if (s.proto == IPPROTO_UDP && Be16(s.p + s.iphl + 6) == 0) return true;  // IPv4 UDP sent without a checksum
   return FoldSum(SumBigEndian(s.p + s.iphl, l4Length, PseudoSum(s, l4Length))) == 0xffff;
 }
-
-}  // namespace
 
 bool SameFlow(const Segment& head, const Segment& s) {
   if (s.proto != head.proto || s.iphl != head.iphl || s.l4hl != head.l4hl) return false;
@@ -157,14 +157,32 @@ uint32_t Fnv1a(const uint8_t* key, uint32_t n) {
 // Whether `s` continues `run` (its flow's open write): what the kernel's tcp_gro_receive asks.
 bool Continues(const GsoRun& run, const Segment& s) {
   const Segment& head = run.head;
-  return run.packets < kMaxRunPackets && SameFlow(head, s) && (head.proto != IPPROTO_TCP || s.seq == run.expected) &&
+  return run.segments < kMaxRunPackets && SameFlow(head, s) && (head.proto != IPPROTO_TCP || s.seq == run.expected) &&
          s.payload <= run.gsoSize && head.iphl + head.l4hl + run.payload + s.payload <= kMaxIpLength;
+}
+
+// Whether a held run's head has the headers MakeGsoHead sets up: IPv4 without options or IPv6
+// (a kernel peer's TSO packet may carry IPv4 options; it is then written alone, as it is).
+bool HeldJoinable(const HeldRun& h) {
+  return h.head.p[0] == 0x45 || (h.head.p[0] >> 4 == 6 && h.head.iphl == 40);
+}
+
+// Whether held run `h` continues `run`: its segments as many packets of the same size would.
+bool ContinuesHeld(const GsoRun& run, const HeldRun& h) {
+  const Segment& head = run.head;
+  return HeldJoinable(h) && run.segments + h.segments <= kMaxRunPackets && head.proto == IPPROTO_TCP && SameFlow(head, h.head) &&
+         h.head.seq == run.expected && h.gsoSize == run.gsoSize && head.iphl + head.l4hl + run.payload + h.payload <= kMaxIpLength;
+}
+
+// Whether a write ending with held run `h` may take more: no PSH, a full last segment.
+bool HeldLeavesOpen(const HeldRun& h) {
+  return !h.psh && h.payload - (h.segments - 1) * h.gsoSize == h.gsoSize;
 }
 
 }  // namespace
 
 void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, uint32_t l2, bool udpGso,
-               const uint8_t* alone, BatchPlan* plan) {
+               const uint8_t* held, const HeldRun* heldRuns, BatchPlan* plan) {
   int32_t table[kTableSlots];
   std::fill(table, table + kTableSlots, -1);
   plan->writes = 0;
@@ -173,8 +191,8 @@ void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, in
     const auto len = static_cast<uint32_t>(lengths[i]);
     plan->next[i] = -1;
     Segment s{};
-    const bool candidate = (alone == nullptr || alone[i] == 0) && ParseSegment(frame, len, l2, &s) && (s.proto != IPPROTO_UDP || udpGso) &&
-                           ChecksumValid(s);
+    const HeldRun* h = held != nullptr && held[i] != 0 ? &heldRuns[i] : nullptr;
+    const bool candidate = h != nullptr || (ParseSegment(frame, len, l2, &s) && (s.proto != IPPROTO_UDP || udpGso) && ChecksumValid(s));
     uint8_t key[kMaxKey];
     const uint32_t keyLen = FlowKey(frame, len, l2, key);
     const uint32_t hash = keyLen > 0 ? Fnv1a(key, keyLen) | 1 : 0;
@@ -184,11 +202,24 @@ void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, in
       slot = &table[j];
       if (w < 0) break;
       if (plan->runs[w].flowHash != hash) continue;
-      const int32_t h = plan->heads[w];
+      const int32_t first = plan->heads[w];
       uint8_t other[kMaxKey];
-      if (FlowKey(slab + offsets[h], static_cast<uint32_t>(lengths[h]), l2, other) == keyLen && std::memcmp(key, other, keyLen) == 0) break;
+      if (FlowKey(slab + offsets[first], static_cast<uint32_t>(lengths[first]), l2, other) == keyLen && std::memcmp(key, other, keyLen) == 0) break;
     }
-    if (candidate && slot != nullptr && *slot >= 0) {
+    if (h != nullptr && slot != nullptr && *slot >= 0) {
+      GsoRun& run = plan->runs[*slot];
+      if (run.open && ContinuesHeld(run, *h)) {
+        plan->next[run.last] = static_cast<int32_t>(i);
+        run.last = static_cast<int32_t>(i);
+        run.payload += h->payload;
+        run.expected += h->payload;
+        run.psh = run.psh || h->psh;
+        run.packets++;
+        run.segments += h->segments;
+        run.open = HeldLeavesOpen(*h);
+        continue;
+      }
+    } else if (candidate && slot != nullptr && *slot >= 0) {
       GsoRun& run = plan->runs[*slot];
       if (run.open && Continues(run, s)) {
         plan->next[run.last] = static_cast<int32_t>(i);
@@ -197,6 +228,7 @@ void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, in
         run.expected += s.payload;
         run.psh = run.psh || s.psh;
         run.packets++;
+        run.segments++;
         run.open = !s.psh && s.payload == run.gsoSize;
         continue;
       }
@@ -204,16 +236,27 @@ void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, in
     const uint32_t w = plan->writes++;
     plan->heads[w] = static_cast<int32_t>(i);
     GsoRun& run = plan->runs[w];
-    run.head = s;
     run.packets = 1;
+    run.last = static_cast<int32_t>(i);
+    run.flowHash = hash;
+    if (slot != nullptr) *slot = static_cast<int32_t>(w);
+    if (h != nullptr) {
+      run.head = h->head;
+      run.segments = h->segments;
+      run.gsoSize = h->gsoSize;
+      run.payload = h->payload;
+      run.psh = h->psh;
+      run.open = HeldJoinable(*h) && HeldLeavesOpen(*h);
+      run.expected = h->head.seq + h->payload;
+      continue;
+    }
+    run.head = s;
+    run.segments = 1;
     run.gsoSize = candidate ? s.payload : 0;
     run.payload = run.gsoSize;
     run.psh = candidate && s.psh;
     run.open = candidate && !s.psh;
-    run.last = static_cast<int32_t>(i);
     run.expected = candidate ? s.seq + s.payload : 0;
-    run.flowHash = hash;
-    if (slot != nullptr) *slot = static_cast<int32_t>(w);
   }
 }
 

@@ -36,13 +36,27 @@ bool ParseSegment(uint8_t* frame, uint32_t len, uint32_t l2, Segment* s);
 // the IP fields a segmenter copies (TOS / traffic class and flow label, TTL / hop limit, DF).
 bool SameFlow(const Segment& head, const Segment& s);
 
+// Whether the segment's TCP or UDP checksum is right (an IPv4 UDP one of 0: none was sent).
+bool ChecksumValid(const Segment& s);
+
 // Most packets in one batch (the addon's kMaxBatch).
 constexpr uint32_t kMaxBatchPackets = 256;
 
-// One write: a run of packets of one flow (packets ≥ 2: one GSO packet), or one packet as it is.
+// A packet of a batch that stands for `segments` TCP segments of one flow written from elsewhere
+// (received_whole.h: a kernel peer's TSO packet or a vxroute peer's run, in the receive area).
+struct HeldRun {
+  Segment head;       // the first segment's headers where the write takes them from (head.len: what lies behind them there)
+  uint32_t segments;  // ≥ 2
+  uint32_t gsoSize;   // payload of each segment but the last, which may be shorter
+  uint32_t payload;   // of all the segments
+  bool psh;           // the last one's
+};
+
+// One write: a run of packets of one flow (segments ≥ 2: one GSO packet), or one packet as it is.
 struct GsoRun {
   Segment head;
-  uint32_t packets;
+  uint32_t packets;   // of the batch
+  uint32_t segments;  // what the kernel cuts the write into: each held packet counts its own
   uint32_t gsoSize;  // the head's payload: every other is as long, but the last may be shorter
   uint32_t payload;  // of all the run's packets
   bool psh;
@@ -69,10 +83,12 @@ struct BatchPlan {
 // sequence number, TCP sequence consecutive, not longer than the first, within 64 KiB and
 // kMaxRunPackets; PSH or a shorter packet closes it), else starts the flow's next write. A packet
 // that may not be coalesced goes alone and closes its flow's write. `l2`: 14 on a TAP. `udpGso`:
-// whether UDP runs may be planned. `alone` (or null): packets i with alone[i] ≠ 0 may not be
-// coalesced (the first segments of whole TSO packets, written from elsewhere).
+// whether UDP runs may be planned. `held` (or null, only on a TUN): packets i with held[i] ≠ 0
+// stand for heldRuns[i], whose segments join or start their flow's write as a run of their own
+// would (the same headers, the next sequence number, the same gso_size), within kMaxRunPackets
+// segments and 64 KiB.
 void PlanBatch(uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, uint32_t l2, bool udpGso,
-               const uint8_t* alone, BatchPlan* plan);
+               const uint8_t* held, const HeldRun* heldRuns, BatchPlan* plan);
 
 // Turns the run's head (run.packets ≥ 2) into the super-packet's headers, in place, and fills
 // the virtio_net_hdr that asks the kernel to segment it (NEEDS_CSUM, GSO_TCPV4/TCPV6 or UDP_L4).

@@ -1,11 +1,18 @@
-// Whole inner TSO packets from the receive area to the TUN: the slot words and their checks.
+// Whole inner TSO packets and TCP runs from the receive area to the TUN: the slot words, their
+// checks and the gathered write.
 #include "received_whole.h"
+
+#include "big_endian.h"
+
+#include <netinet/in.h>
 
 #include <cstring>
 
 namespace vxroute {
 
 namespace {
+
+constexpr uint8_t kTcpPshFlag = 0x08;
 
 // Any segment fits: the write needs the receive's checks, not its slot size.
 constexpr size_t kAnyRoom = size_t{1} << 20;
@@ -22,63 +29,138 @@ bool SameFlow(const uint8_t* ip, uint32_t iphl, const uint8_t* slot, uint32_t le
   return std::memcmp(slot + iphl, ip + iphl, 4) == 0;
 }
 
-bool FindOne(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab, int64_t slotSize,
-             int32_t offset, int32_t length, WholeTso* whole) {
-  if (slotSize <= 0 || offset < 0 || length <= 0) return false;
-  const auto slot = static_cast<uint64_t>(offset / slotSize);
-  if ((slot + 1) * kWholeWords > wordsLength) return false;
-  const int32_t* w = words + slot * kWholeWords;
-  if (w[kWholeSegments] < 2 || w[kWholeIpAt] != offset || w[kWholeAreaAt] < 0 || w[kWholeLength] <= 0 || w[kWholeMaxInner] <= 0 ||
+// The message a slot's words point at, inside the area, or null.
+uint8_t* WordsMessage(const int32_t* w, uint8_t* area, size_t areaLength, int32_t offset) {
+  if (w[kWholeSegments] < 2 || w[kWholeIpAt] != offset || w[kWholeAreaAt] < 0 || w[kWholeLength] <= 0 || w[kWholeShape] <= 0 ||
       static_cast<uint64_t>(w[kWholeAreaAt]) + static_cast<uint64_t>(w[kWholeLength]) > areaLength) {
-    return false;
+    return nullptr;
   }
-  uint8_t* d = area + w[kWholeAreaAt];
+  return area + w[kWholeAreaAt];
+}
+
+bool FindTso(const int32_t* w, uint8_t* d, const uint8_t* slot, int32_t length, HeldRun* held, WholeSource* source) {
   TsoPlan inner;
-  if (!PlanInnerTso(d, static_cast<uint32_t>(w[kWholeLength]), kAnyRoom, static_cast<uint32_t>(w[kWholeMaxInner]), &inner) ||
+  if (!PlanInnerTso(d, static_cast<uint32_t>(w[kWholeLength]), kAnyRoom, static_cast<uint32_t>(w[kWholeShape]), &inner) ||
       !WholeTsoEligible(d, inner) || inner.segments != static_cast<uint32_t>(w[kWholeSegments])) {
     return false;
   }
   uint8_t* ip = d + kVxlanHeaderLength + inner.l2;
   const uint32_t iphl = inner.csumStart - inner.l2;
   // Two or more segments: the first carries a whole gso_size of payload.
-  if (static_cast<uint32_t>(length) != inner.hdrLen - inner.l2 + inner.gsoSize || !SameFlow(ip, iphl, slab + offset, static_cast<uint32_t>(length))) {
+  if (static_cast<uint32_t>(length) != inner.hdrLen - inner.l2 + inner.gsoSize || !SameFlow(ip, iphl, slot, static_cast<uint32_t>(length))) {
     return false;
   }
-  *whole = WholeTso{ip, inner.length - inner.l2, iphl, inner.hdrLen - inner.csumStart, inner.gsoSize, inner.segments};
+  Segment& head = held->head;
+  head = Segment{};
+  head.frame = head.p = ip;
+  head.len = inner.length - inner.l2;
+  head.proto = IPPROTO_TCP;
+  head.iphl = iphl;
+  head.l4hl = inner.hdrLen - inner.csumStart;
+  head.payload = head.len - iphl - head.l4hl;
+  head.seq = Be32(ip + iphl + 4);
+  head.psh = (ip[iphl + 13] & kTcpPshFlag) != 0;
+  held->segments = inner.segments;
+  held->gsoSize = inner.gsoSize;
+  held->payload = head.payload;
+  held->psh = head.psh;
+  *source = WholeSource{false, d, 0, 0};
   return true;
+}
+
+// The sums were checked at the receive; the headers are checked again, the bytes being the same.
+bool FindRun(const int32_t* w, uint8_t* d, const uint8_t* slot, int32_t length, HeldRun* held, WholeSource* source) {
+  const auto len = static_cast<uint32_t>(w[kWholeLength]);
+  const auto stride = static_cast<uint32_t>(w[kWholeShape]);
+  DatagramRun run;
+  if (!PlanDatagramRun(d, len, stride, false, &run) || run.datagrams != static_cast<uint32_t>(w[kWholeSegments])) return false;
+  Segment& head = run.head;
+  if (static_cast<uint32_t>(length) != head.len || !SameFlow(head.p, head.iphl, slot, head.len)) return false;
+  head.frame = head.p;  // written from its IP header, as on a TUN
+  head.l2 = 0;
+  *held = HeldRun{head, run.datagrams, head.payload, run.payload, run.psh};
+  *source = WholeSource{true, d, len, stride};
+  return true;
+}
+
+bool FindOne(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab, int64_t slotSize,
+             int32_t offset, int32_t length, HeldRun* held, WholeSource* source) {
+  if (slotSize <= 0 || offset < 0 || length <= 0) return false;
+  const auto slot = static_cast<uint64_t>(offset / slotSize);
+  if ((slot + 1) * kWholeWords > wordsLength) return false;
+  const int32_t* w = words + slot * kWholeWords;
+  uint8_t* d = WordsMessage(w, area, areaLength, offset);
+  if (d == nullptr) return false;
+  switch (w[kWholeKind]) {
+    case kWholeKindTso:
+      return FindTso(w, d, slab + offset, length, held, source);
+    case kWholeKindRun:
+      return FindRun(w, d, slab + offset, length, held, source);
+    default:
+      return false;
+  }
 }
 
 }  // namespace
 
-void NoteWholeTso(const ReceivedPlan& plan, uint32_t areaAt, uint32_t slotAt, uint32_t maxInner, int32_t* words) {
+void NoteWhole(const ReceivedPlan& plan, uint32_t areaAt, uint32_t slotAt, uint32_t maxInner, int32_t* words) {
+  words[kWholeAreaAt] = static_cast<int32_t>(areaAt);
+  words[kWholeLength] = static_cast<int32_t>(plan.length);
+  if (plan.kind == Received::kWholeRun) {
+    const uint32_t datagrams = (plan.length + plan.stride - 1) / plan.stride;
+    words[kWholeSegments] = static_cast<int32_t>(datagrams);
+    words[kWholeBytes] = static_cast<int32_t>(plan.length - datagrams * kDatagramInnerAt);
+    words[kWholeIpAt] = static_cast<int32_t>(slotAt + kDatagramInnerAt);
+    words[kWholeShape] = static_cast<int32_t>(plan.stride);
+    words[kWholeKind] = kWholeKindRun;
+    return;
+  }
   const TsoPlan& inner = plan.inner;
   const uint32_t headers = inner.hdrLen - inner.l2;
   words[kWholeSegments] = static_cast<int32_t>(inner.segments);
   words[kWholeBytes] = static_cast<int32_t>(inner.length - inner.hdrLen + inner.segments * headers);
   words[kWholeIpAt] = static_cast<int32_t>(slotAt + kVxlanHeaderLength + inner.l2);
-  words[kWholeAreaAt] = static_cast<int32_t>(areaAt);
-  words[kWholeLength] = static_cast<int32_t>(plan.length);
-  words[kWholeMaxInner] = static_cast<int32_t>(maxInner);
+  words[kWholeShape] = static_cast<int32_t>(maxInner);
+  words[kWholeKind] = kWholeKindTso;
 }
 
 uint32_t FindWholeWrites(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab,
                          int64_t slotSize, const int32_t* offsets, const int32_t* lengths, int64_t count, WholeWrites* out) {
   uint32_t found = 0;
   for (int64_t i = 0; i < count && i < kMaxBatchPackets; i++) {
-    out->at[i] = FindOne(words, wordsLength, area, areaLength, slab, slotSize, offsets[i], lengths[i], &out->tso[i]) ? 1 : 0;
+    out->at[i] = FindOne(words, wordsLength, area, areaLength, slab, slotSize, offsets[i], lengths[i], &out->held[i], &out->source[i]) ? 1 : 0;
     found += out->at[i];
   }
   return found;
 }
 
-void MakeWholeTsoHead(const WholeTso& whole, VirtioNetHdr* hdr) {
+void MakeWholeTsoHead(const HeldRun& tso, VirtioNetHdr* hdr) {
+  const Segment& head = tso.head;
   std::memset(hdr, 0, sizeof *hdr);
   hdr->flags = kNeedsCsum;
-  hdr->gso_type = whole.ip[0] >> 4 == 4 ? kGsoTcpV4 : kGsoTcpV6;
-  hdr->hdr_len = static_cast<uint16_t>(whole.iphl + whole.tcphl);
-  hdr->gso_size = static_cast<uint16_t>(whole.gsoSize);
-  hdr->csum_start = static_cast<uint16_t>(whole.iphl);
+  hdr->gso_type = head.p[0] >> 4 == 4 ? kGsoTcpV4 : kGsoTcpV6;
+  hdr->hdr_len = static_cast<uint16_t>(head.iphl + head.l4hl);
+  hdr->gso_size = static_cast<uint16_t>(tso.gsoSize);
+  hdr->csum_start = static_cast<uint16_t>(head.iphl);
   hdr->csum_offset = kTcpCsumOffset;
+}
+
+uint32_t AppendWhole(const HeldRun& h, const WholeSource& source, bool head, iovec* iov) {
+  const uint32_t headers = h.head.iphl + h.head.l4hl;
+  uint32_t n = 0;
+  if (head) {
+    iov[n++] = {h.head.p, h.head.len};
+  } else {
+    iov[n++] = {h.head.p + headers, h.head.len - headers};
+  }
+  if (!source.run) return n;
+  const uint32_t at = kDatagramInnerAt + headers;
+  for (uint32_t k = 1; k < h.segments; k++) {
+    const uint32_t start = k * source.stride;
+    const uint32_t datagram = source.length - start < source.stride ? source.length - start : source.stride;
+    iov[n++] = {source.message + start + at, datagram - at};
+  }
+  return n;
 }
 
 }  // namespace vxroute

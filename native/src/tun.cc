@@ -244,7 +244,7 @@ const WholeWrites* ArgWholeWrites(const Napi::CallbackInfo& info, const uint8_t*
     *ok = false;
     return nullptr;
   }
-  thread_local WholeWrites whole;  // 6.4 KiB: kept off the worker's stack
+  thread_local WholeWrites whole;  // 24 KiB: kept off the worker's stack
   return FindWholeWrites(words, wordsLength, area, areaLength, slab, slotSize, offsets, lengths, count, &whole) > 0 ? &whole : nullptr;
 }
 

@@ -184,8 +184,10 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
   }
   const uint32_t l2 = ethernet ? 14 : 0;
   thread_local BatchPlan plan;  // 24 KiB: kept off the worker's stack
-  PlanBatch(slab, offsets, lengths, count, l2, udpGsoUsable.load(std::memory_order_relaxed), whole != nullptr ? whole->at : nullptr, &plan);
+  PlanBatch(slab, offsets, lengths, count, l2, udpGsoUsable.load(std::memory_order_relaxed), whole != nullptr ? whole->at : nullptr,
+            whole != nullptr ? whole->held : nullptr, &plan);
   int64_t written = 0;
+  // The header and one iovec per segment: a run holds kMaxRunPackets segments at most.
   iovec iov[kMaxRunPackets + 1];
   VirtioNetHdr hdr;
   uint8_t saved[160];  // the head's headers, to write the run plainly if the kernel refuses it
@@ -195,36 +197,46 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
     uint8_t* p = slab + offsets[first];
     const auto len = static_cast<uint32_t>(lengths[first]);
     ++*syscalls;
-    if (whole != nullptr && whole->at[first] != 0) {
-      const WholeTso& tso = whole->tso[first];
-      MakeWholeTsoHead(tso, &hdr);
-      iov[0] = {&hdr, sizeof hdr};
-      iov[1] = {tso.ip, tso.ipLen};
-      if (WriteFully(fd, iov, 2) >= 0) {
-        written++;
-        ++*wholeWritten;
-      } else {
-        *wholeUnwritten += tso.segments - 1;
-      }
-      continue;
-    }
-    if (run.packets == 1) {
+    if (run.segments == 1) {
       if (WritePlain(fd, p, len)) written++;
       continue;
     }
     const Segment& head = run.head;
     const uint32_t headers = head.iphl + head.l4hl;
-    std::memcpy(saved, p, l2 + headers);
-    MakeGsoHead(run, &hdr);
-    iov[0] = {&hdr, sizeof hdr};
-    iov[1] = {p, len};
     uint32_t k = 1;
-    for (int32_t j = plan.next[first]; j >= 0 && k < run.packets; j = plan.next[j]) {
-      iov[++k] = {slab + offsets[j] + l2 + headers, static_cast<size_t>(lengths[j]) - l2 - headers};
+    if (run.packets == 1 && whole != nullptr && whole->at[first] != 0 && !whole->source[first].run) {
+      // A TSO packet alone: written as it came, its headers untouched.
+      MakeWholeTsoHead(whole->held[first], &hdr);
+      iov[k++] = {head.p, head.len};
+    } else {
+      const bool heldHead = whole != nullptr && whole->at[first] != 0;
+      if (!heldHead) std::memcpy(saved, p, l2 + headers);
+      MakeGsoHead(run, &hdr);
+      for (int32_t j = first; j >= 0; j = plan.next[j]) {
+        if (whole != nullptr && whole->at[j] != 0) {
+          k += AppendWhole(whole->held[j], whole->source[j], j == first, iov + k);
+        } else if (j == first) {
+          iov[k++] = {p, len};
+        } else {
+          iov[k++] = {slab + offsets[j] + l2 + headers, static_cast<size_t>(lengths[j]) - l2 - headers};
+        }
+      }
     }
-    if (WriteFully(fd, iov, static_cast<int>(k + 1)) >= 0) {
-      written += run.packets;
-    } else if (errno == EINVAL && head.proto == IPPROTO_UDP) {
+    iov[0] = {&hdr, sizeof hdr};
+    const bool ok = WriteFully(fd, iov, static_cast<int>(k)) >= 0;
+    const int err = errno;
+    if (ok) written += run.packets;
+    if (whole != nullptr) {
+      for (int32_t j = first; j >= 0; j = plan.next[j]) {
+        if (whole->at[j] == 0) continue;
+        if (ok) {
+          ++*wholeWritten;
+        } else {
+          *wholeUnwritten += whole->held[j].segments - 1;
+        }
+      }
+    }
+    if (!ok && err == EINVAL && head.proto == IPPROTO_UDP) {
       // An older kernel without UDP segmentation on the TUN: from now on, datagrams go one by one.
       udpGsoUsable.store(false, std::memory_order_relaxed);
       std::memcpy(p, saved, l2 + headers);

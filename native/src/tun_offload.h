@@ -43,8 +43,8 @@ void NoteTunUso(bool on);
 // `coalesce`, the TCP segments (or same-size UDP datagrams) of each flow go as one GSO packet per
 // run, even with other flows' packets between them (gso_coalesce.h PlanBatch).
 // `ethernet`: a TAP's frames, whose MACs must match too. `whole` (or null, and only with
-// `coalesce`): packets that stand for whole TSO packets (received_whole.h), each written as one
-// GSO packet from where it waits, added to *wholeWritten; one the kernel refuses adds the segments
+// `coalesce`): packets that stand for whole TSO packets or TCP runs (received_whole.h), each
+// written as one GSO packet from where it waits, added to *wholeWritten; one the kernel refuses adds the segments
 // it stands for beyond its one packet to *wholeUnwritten. Returns the packets written and adds
 // the writev calls made to *syscalls.
 int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int32_t* lengths, int64_t count, bool coalesce,

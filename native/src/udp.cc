@@ -165,7 +165,7 @@ enum RecvState : size_t {
   kCurrent = 1,      // the message being cut
   kNextSegment = 2,  // its next segment
   kGroBuffers = 3,   // messages that held more than one datagram (the caller takes and zeroes it)
-  kWholeTsos = 4,    // inner TSO packets left whole in one slot, and the segments they stand for
+  kWholeTsos = 4,    // messages left whole in one slot (TSO packets, TCP runs), and the segments they stand for
   kWholePackets = 5,  // (the caller takes and zeroes both)
   kLengths = 6,                           // per message: its length, -1 when truncated
   kGsoSizes = kLengths + kGroMessages,    // per message: the UDP_GRO gso_size, 0 when none
@@ -209,13 +209,21 @@ bool PendingValid(const int32_t* state) {
 // recvBatch: one recvmmsg of whole messages into scratch, cut into slots
 // (one VXLAN datagram each) from the state the last call left. A message dropped whole fills one
 // slot with size -1. With `whole` (kWholeWords per slot), an eligible inner TSO packet fills one
-// slot with its first segment and stays in scratch for the TUN write (received_whole.h). Returns
+// slot with its first segment, and a GRO buffer of one TCP run one slot with its first datagram,
+// the message staying in scratch for the TUN write (received_whole.h). Returns
 // the slots filled.
 int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
                   uint32_t* addrs, uint8_t* scratch, int32_t* state, uint32_t maxInner, int32_t* whole) {
   const size_t room = static_cast<size_t>(slotSize - offset);
   int64_t n = 0;
+  // Slots, a run's counting as its datagrams: a batch of runs holds as many bytes as a batch of
+  // their datagrams would, so that what the receive summed is still in cache when the TUN write
+  // reads it again (a whole TSO packet, not summed, counts as its one slot).
+  int64_t datagrams = 0;
   bool received = false;
+  // A slot of this batch stands for a message left in the area: no recvmmsg may overwrite it
+  // before the batch's TUN write.
+  bool held = false;
   while (n < count) {
     if (state[kMessages] > 0) {
       if (!PendingValid(state)) {
@@ -228,20 +236,24 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
                                              whole != nullptr);
       // A message that would not fit the rest of the batch waits whole for the next one, so that
       // its datagrams (one run of a flow, mostly) can leave as one coalesced TUN write.
-      if (state[kNextSegment] == 0 && n > 0 && plan.segments > count - n) break;
-      if (state[kNextSegment] == 0 && (plan.segments > 1 || plan.kind == Received::kWholeTso)) state[kGroBuffers]++;
+      const uint32_t stands = plan.kind == Received::kWholeRun ? (plan.length + plan.stride - 1) / plan.stride : plan.segments;
+      if (state[kNextSegment] == 0 && n > 0 && stands > count - datagrams) break;
+      if (state[kNextSegment] == 0) datagrams += stands - plan.segments;
+      const bool left = plan.kind == Received::kWholeTso || plan.kind == Received::kWholeRun;
+      if (state[kNextSegment] == 0 && (plan.segments > 1 || left)) state[kGroBuffers]++;
       auto s = static_cast<uint32_t>(state[kNextSegment]);
-      for (; s < plan.segments && n < count; s++, n++) {
+      for (; s < plan.segments && n < count; s++, n++, datagrams++) {
         const auto slotAt = static_cast<uint32_t>(n * slotSize + offset);
         sizes[n] = plan.kind == Received::kDrop ? -1 : static_cast<int32_t>(CutReceived(d, plan, s, slab + slotAt));
         std::memcpy(addrs + n * 4, state + kSources + k * 4, 4 * sizeof *addrs);
         if (whole == nullptr) continue;
         int32_t* words = whole + n * kWholeWords;
         words[kWholeSegments] = 0;
-        if (plan.kind != Received::kWholeTso) continue;
-        NoteWholeTso(plan, static_cast<uint32_t>(k) * kGroRoom, slotAt, maxInner, words);
+        if (!left) continue;
+        NoteWhole(plan, static_cast<uint32_t>(k) * kGroRoom, slotAt, maxInner, words);
+        held = true;
         state[kWholeTsos]++;
-        state[kWholePackets] += static_cast<int32_t>(plan.inner.segments);
+        state[kWholePackets] += words[kWholeSegments];
       }
       state[kNextSegment] = static_cast<int32_t>(s);
       if (s >= plan.segments) {
@@ -251,7 +263,7 @@ int64_t RecvWhole(int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64
       }
       continue;
     }
-    if (received) break;  // one recvmmsg per call: what waits is taken by the next
+    if (received || held) break;  // one recvmmsg per call: what waits is taken by the next
     received = true;
     const auto want = static_cast<unsigned>(std::min<int64_t>(count - n, kGroMessages));
     mmsghdr msgs[kGroMessages];

@@ -73,6 +73,46 @@ bool WholeTsoEligible(const uint8_t* d, const TsoPlan& inner) {
          Be16(tcp + kTcpCsumOffset) == FoldSum(TcpPseudoSum(frame + inner.l2, l4Len));
 }
 
+bool PlanDatagramRun(const uint8_t* d, uint32_t len, uint32_t stride, bool sum, DatagramRun* run) {
+  if (stride <= kDatagramInnerAt || len <= stride) return false;
+  const uint32_t datagrams = (len + stride - 1) / stride;
+  if (datagrams > kMaxRunPackets) return false;
+  uint32_t expected = 0;
+  for (uint32_t k = 0; k < datagrams; k++) {
+    const uint32_t at = k * stride;
+    const uint32_t n = len - at < stride ? len - at : stride;
+    Segment s{};
+    // ParseSegment only reads; it takes the frame as the TUN write does, writable.
+    if (n <= kDatagramInnerAt || !ParseSegment(const_cast<uint8_t*>(d + at + kVxlanHeaderLength), n - kVxlanHeaderLength, 14, &s) ||
+        s.proto != IPPROTO_TCP) {
+      return false;
+    }
+    if (k == 0) {
+      run->head = s;
+      run->payload = 0;
+      expected = s.seq;
+    } else if (std::memcmp(d + at, d, kDatagramInnerAt) != 0 || !SameFlow(run->head, s) ||
+               Be16(s.p + s.iphl + 14) != Be16(run->head.p + s.iphl + 14)) {  // VXLAN, Ethernet, flow, window
+      return false;
+    }
+    const bool last = k + 1 == datagrams;
+    // Every payload the head's, the last at most; PSH ends the run (tcp_gro_receive flushes on it).
+    if (s.seq != expected || (last ? s.payload > run->head.payload : s.payload != run->head.payload || s.psh)) return false;
+    expected += s.payload;
+    run->payload += s.payload;
+    run->psh = s.psh;
+  }
+  run->datagrams = datagrams;
+  if (run->head.iphl + run->head.l4hl + uint64_t{run->payload} > 65535) return false;
+  // The sums last, once the headers made it a run: a buffer that is none is summed by the write.
+  for (uint32_t k = 0; sum && k < datagrams; k++) {
+    Segment s = run->head;
+    s.p = const_cast<uint8_t*>(d + k * stride + kDatagramInnerAt);
+    s.len = (len - k * stride < stride ? len - k * stride : stride) - kDatagramInnerAt;
+    if (!ChecksumValid(s)) return false;
+  }
+  return true;
+}
 
 ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_t room, uint32_t maxInner, bool whole) {
   if (len < 0 || len > 65535) return Drop(0);
@@ -80,6 +120,8 @@ ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_
   if (gsoSize > 0 && length > gsoSize) {
     // UDP GRO: datagrams of one 4-tuple and one size, the last possibly shorter (udp_gro_receive).
     if (gsoSize > room || gsoSize < kMinGroSegment) return Drop(length);
+    DatagramRun run;
+    if (whole && PlanDatagramRun(d, length, gsoSize, true, &run)) return ReceivedPlan{Received::kWholeRun, length, 1, gsoSize, {}};
     return ReceivedPlan{Received::kDatagrams, length, (length + gsoSize - 1) / gsoSize, gsoSize, {}};
   }
   const ReceivedPlan datagram{Received::kDatagrams, length, 1, length, {}};
@@ -102,7 +144,7 @@ ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_
 }
 
 uint32_t CutReceived(const uint8_t* d, const ReceivedPlan& plan, uint32_t i, uint8_t* out) {
-  if (plan.kind != Received::kDatagrams) {
+  if (plan.kind == Received::kWholeTso || plan.kind == Received::kInnerTso) {
     std::memcpy(out, d, kVxlanHeaderLength);
     const bool sum = plan.kind == Received::kInnerTso;
     return kVxlanHeaderLength + CutSegment(d + kVxlanHeaderLength, plan.inner, i, out + kVxlanHeaderLength, sum);

@@ -326,7 +326,7 @@ void Coalescing() {
   for (uint32_t i = 0; i < 3; i++) b.Add(FlowSegment(0x51, i * 1000, i == 2 ? 500 : 1000));
   b.Add(FlowSegment(0x99, 0, 1000));
   thread_local BatchPlan plan;
-  PlanBatch(b.slab.data(), b.offsets, b.lengths, b.count, 0, true, nullptr, &plan);
+  PlanBatch(b.slab.data(), b.offsets, b.lengths, b.count, 0, true, nullptr, nullptr, &plan);
   Expect(plan.writes == 2 && plan.runs[0].packets == 3 && plan.runs[0].gsoSize == 1000 && plan.runs[0].payload == 2500,
          "coalescing: three segments of one flow form a run, the short one ends it");
   Expect(Members(plan, 0) == std::vector<int32_t>{0, 1, 2} && Members(plan, 1) == std::vector<int32_t>{3}, "coalescing: the run's packets in order");
@@ -339,7 +339,7 @@ void Coalescing() {
   // Two flows interleaved, A B A B A B A B: one write each.
   Batch two;
   for (uint32_t i = 0; i < 8; i++) two.Add(FlowSegment(i % 2 == 0 ? 0x51 : 0x52, (i / 2) * 1000, 1000));
-  PlanBatch(two.slab.data(), two.offsets, two.lengths, two.count, 0, true, nullptr, &plan);
+  PlanBatch(two.slab.data(), two.offsets, two.lengths, two.count, 0, true, nullptr, nullptr, &plan);
   Expect(plan.writes == 2 && Members(plan, 0) == std::vector<int32_t>{0, 2, 4, 6} && Members(plan, 1) == std::vector<int32_t>{1, 3, 5, 7},
          "coalescing: interleaved flows leave as one run each");
 
@@ -351,7 +351,7 @@ void Coalescing() {
   gap.Add(FlowSegment(0x52, 0, 1000));
   gap.Add(FlowSegment(0x51, 1000, 1000));  // continues the first run, which is no longer A's latest
   gap.Add(FlowSegment(0x51, 2000, 1000));
-  PlanBatch(gap.slab.data(), gap.offsets, gap.lengths, gap.count, 0, true, nullptr, &plan);
+  PlanBatch(gap.slab.data(), gap.offsets, gap.lengths, gap.count, 0, true, nullptr, nullptr, &plan);
   Expect(plan.writes == 4 && Members(plan, 0) == std::vector<int32_t>{0} && Members(plan, 1) == std::vector<int32_t>{1} &&
              Members(plan, 2) == std::vector<int32_t>{2} && Members(plan, 3) == std::vector<int32_t>{3, 4},
          "coalescing: a flow's packets join only its latest run, in order");
@@ -361,7 +361,7 @@ void Coalescing() {
   barrier.Add(FlowSegment(0x51, 0, 1000));
   barrier.Add(FlowSegment(0x51, 1000, 0));
   barrier.Add(FlowSegment(0x51, 1000, 1000));
-  PlanBatch(barrier.slab.data(), barrier.offsets, barrier.lengths, barrier.count, 0, true, nullptr, &plan);
+  PlanBatch(barrier.slab.data(), barrier.offsets, barrier.lengths, barrier.count, 0, true, nullptr, nullptr, &plan);
   Expect(plan.writes == 3, "coalescing: a packet that is no segment closes its flow's run");
 
   Bytes bad = FlowSegment(0x51, 0, 1000);
@@ -369,21 +369,15 @@ void Coalescing() {
   Batch one;
   one.Add(bad);
   one.Add(FlowSegment(0x51, 1000, 1000));
-  PlanBatch(one.slab.data(), one.offsets, one.lengths, one.count, 0, true, nullptr, &plan);
+  PlanBatch(one.slab.data(), one.offsets, one.lengths, one.count, 0, true, nullptr, nullptr, &plan);
   Expect(plan.writes == 2 && plan.runs[0].packets == 1, "coalescing: a TCP data offset below 5 is never a head");
 
-  // A segment whose checksum is wrong goes alone; so does a packet marked alone (a whole TSO
-  // packet's first segment), closing its flow's run.
+  // A segment whose checksum is wrong goes alone (held packets: native/test/whole_runs_test.cc).
   Batch sums;
   for (uint32_t i = 0; i < 3; i++) sums.Add(FlowSegment(0x51, i * 1000, 1000));
   sums.slab[sums.offsets[1] + 36] ^= 0xff;  // the second segment's TCP checksum
-  PlanBatch(sums.slab.data(), sums.offsets, sums.lengths, sums.count, 0, true, nullptr, &plan);
+  PlanBatch(sums.slab.data(), sums.offsets, sums.lengths, sums.count, 0, true, nullptr, nullptr, &plan);
   Expect(plan.writes == 3, "coalescing: a segment with a bad checksum is not coalesced");
-  Batch marked;
-  for (uint32_t i = 0; i < 3; i++) marked.Add(FlowSegment(0x51, i * 1000, 1000));
-  const uint8_t alone[3] = {0, 1, 0};
-  PlanBatch(marked.slab.data(), marked.offsets, marked.lengths, marked.count, 0, true, alone, &plan);
-  Expect(plan.writes == 3 && Members(plan, 1) == std::vector<int32_t>{1}, "coalescing: a packet marked alone is written alone, closing its flow's run");
 }
 
 // A VXLAN datagram (8-byte header, inner Ethernet) carrying `inner`.
@@ -635,9 +629,9 @@ void UdpCoalescingRoundTrip() {
       b.Add(datagrams.back());
     }
     thread_local BatchPlan plan;
-    PlanBatch(b.slab.data(), b.offsets, b.lengths, b.count, 0, false, nullptr, &plan);
+    PlanBatch(b.slab.data(), b.offsets, b.lengths, b.count, 0, false, nullptr, nullptr, &plan);
     Expect(plan.writes == 4, "UDP coalescing off: every datagram alone");
-    PlanBatch(b.slab.data(), b.offsets, b.lengths, b.count, 0, true, nullptr, &plan);
+    PlanBatch(b.slab.data(), b.offsets, b.lengths, b.count, 0, true, nullptr, nullptr, &plan);
     Expect(plan.writes == 1 && plan.runs[0].packets == 4 && plan.runs[0].gsoSize == 1000, "UDP coalescing: one run of 4, the short one last");
     VirtioNetHdr h;
     MakeGsoHead(plan.runs[0], &h);

@@ -1,6 +1,7 @@
 // Peer → TUN: validate each VXLAN datagram as the kernel's vxlan device would (RFC 7348 §5),
 // then hand the inner IP packet to the TUN where it lies: no copy, only a new offset (a slot that
-// stands for a kernel peer's whole TSO packet holds its first segment, judged for the whole). The inner
+// stands for a kernel peer's whole TSO packet or a vxroute peer's whole run holds its first
+// segment, judged for the whole). The inner
 // source must be an address of the peer that sent it (one of its pod CIDRs, its VTEP's .0
 // included): a peer cannot speak for another node's pods, ours, or the world.
 import { WHOLE_WORDS, WholeWord } from '../native/whole-tso.js';
