@@ -69,6 +69,9 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
     // The pod's TSO packets left whole: one frame each, none cut on the way.
     expect(c.wholeFrames).toBeGreaterThan(BYTES / 65_536 / 4);
     expect(c.wholeCut).toBe(0);
+    // A whole slot counts as its segments everywhere, and none of them as lost.
+    const { drops } = await daemon.counters();
+    expect(Object.entries(drops).filter(([, n]) => n > 0)).toEqual([]);
     const line = (await daemon.get('/metrics')).body.split('\n').find((l) => l.startsWith(`vxroute_tunnel_gso_frames_total{family="${family}"}`));
     expect(Number(line?.split(' ').at(-1))).toBeGreaterThanOrEqual(c.frames);
   });

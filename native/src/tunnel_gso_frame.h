@@ -94,7 +94,7 @@ enum WholeSendWord : uint32_t {
   kSendLength = 3,    // its length
   kSendGsoSize = 4,   // the MSS it is cut at
   kSendIpAt = 5,      // slab offset of the slot's IP header (its first segment)
-  kWholeSendWords = 6,
+  kWholeSendWords = 7,  // the stride: the receive's (received_whole.h kWholeWords), as one PacketBatch array holds either
 };
 
 // Fills a slot's words for `plan` (WholeSendEligible, read from a TUN) at area offset areaAt, its

@@ -25,6 +25,8 @@
 
 namespace vxroute {
 
+static_assert(kWholeSendWords == kWholeWords, "a PacketBatch has one array of slot words for the read and the receive");
+
 namespace {
 
 constexpr int kSocketBuffer = 4 << 20;

@@ -14,7 +14,7 @@ describe('worker metrics', () => {
     const snapshot = (): CounterSnapshot => ({ at: 0, peers: [], drops: {} as CounterSnapshot['drops'], workers, udp: [] });
     const metrics = new PrometheusMetrics({ counters: snapshot, peerRows: () => [], notReady: () => undefined, tableNodes: () => 1 }, { node: 'n0' });
     const first = await metrics.scrape();
-    expect(first).toMatch(/^# HELP vxroute_tun_whole_tso_writes_total TCP packets of up to 64 KiB from kernel peers .*whole, one GSO write each/m);
+    expect(first).toMatch(/^# HELP vxroute_tun_whole_tso_writes_total Received messages a worker wrote to the TUN whole .*TSO packet.*run of one TCP flow/m);
     expect(first).toContain('# TYPE vxroute_tun_whole_tso_writes_total counter');
     expect(first).toContain('vxroute_tun_whole_tso_writes_total{worker="0"} 7');
     expect(first).toContain('vxroute_tun_whole_tso_writes_total{worker="1"} 0');
