@@ -69,9 +69,10 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
     // The pod's TSO packets left whole: one frame each, none cut on the way.
     expect(c.wholeFrames).toBeGreaterThan(BYTES / 65_536 / 4);
     expect(c.wholeCut).toBe(0);
-    // A whole slot counts as its segments everywhere, and none of them as lost.
+    // A whole slot counts as its segments everywhere, and none of them as lost (the kernel's own
+    // IPv6 multicast on a fresh TUN, MLD and router solicitations, is dropped as it always is).
     const { drops } = await daemon.counters();
-    expect(Object.entries(drops).filter(([, n]) => n > 0)).toEqual([]);
+    expect(Object.entries(drops).filter(([reason, n]) => n > 0 && reason !== 'multicast')).toEqual([]);
     const line = (await daemon.get('/metrics')).body.split('\n').find((l) => l.startsWith(`vxroute_tunnel_gso_frames_total{family="${family}"}`));
     expect(Number(line?.split(' ').at(-1))).toBeGreaterThanOrEqual(c.frames);
   });
