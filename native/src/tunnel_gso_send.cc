@@ -25,72 +25,63 @@ namespace {
 // The outer IPv4 ID: each frame's segments take consecutive ones from it (inet_gso_segment).
 thread_local uint16_t ipId = 0;
 
-// Writes one frame for datagrams [first, first + n) of the send order; 0 or the write's errno.
-int WriteFrame(const int32_t* state, const TunnelRun& run, uint16_t port, uint8_t sourceSocket, const uint32_t* peerWords,
-               const iovec* iovs, uint32_t first, uint32_t n) {
-  const bool ipv6 = state[kTunnelFamily] == 6;
-  uint8_t peer[16];
+// The outer headers of a frame or datagram to the peer at `peerWords` (host-order words), from
+// the socket `sourceSocket`'s port; `peer` is the storage the result points into.
+TunnelOuter OuterFor(const int32_t* state, uint16_t port, uint8_t sourceSocket, const uint32_t* peerWords, uint8_t (&peer)[16]) {
   for (int w = 0; w < 4; w++) PutBe32(peer + 4 * w, peerWords[w]);
-  TunnelOuter outer{reinterpret_cast<const uint8_t*>(state + kTunnelMac), reinterpret_cast<const uint8_t*>(state + kTunnelLocal),
-                    peer, ipv6, static_cast<uint16_t>(state[kTunnelPorts + sourceSocket]), port, ipId};
-  uint8_t block[kMaxTunnelHeaderBytes];
-  iovec parts[kMaxGsoSegments + 1];
-  parts[0] = {block, WriteTunnelHeaders(run, static_cast<const uint8_t*>(iovs[first].iov_base), outer, block)};
-  size_t total = parts[0].iov_len;
-  for (uint32_t k = 0; k < n; k++) {
-    parts[k + 1] = {static_cast<uint8_t*>(iovs[first + k].iov_base) + run.headers, iovs[first + k].iov_len - run.headers};
-    total += parts[k + 1].iov_len;
-  }
+  return TunnelOuter{reinterpret_cast<const uint8_t*>(state + kTunnelMac), reinterpret_cast<const uint8_t*>(state + kTunnelLocal),
+                     peer, state[kTunnelFamily] == 6, static_cast<uint16_t>(state[kTunnelPorts + sourceSocket]), port, ipId};
+}
+
+// Writes parts[0, n) to the TAP as one frame that stands for `packets` outer packets (the IPv4 IDs
+// the kernel's segmentation gives them are taken); 0 or the errno (EIO: written short).
+int WriteToTap(const int32_t* state, const TunnelOuter& outer, const iovec* parts, int n, uint32_t packets) {
+  size_t total = 0;
+  for (int k = 0; k < n; k++) total += parts[k].iov_len;
   ssize_t w;
   do {
-    w = writev(state[kTunnelTapFd], parts, static_cast<int>(n + 1));
+    w = writev(state[kTunnelTapFd], parts, n);
   } while (w < 0 && errno == EINTR);
   if (w < 0) return errno;
   if (static_cast<size_t>(w) != total) return EIO;
-  if (!ipv6) ipId = static_cast<uint16_t>(ipId + n);
+  if (!outer.ipv6) ipId = static_cast<uint16_t>(ipId + packets);
   return 0;
+}
+
+// Writes one frame for datagrams [first, first + n) of the send order; 0 or the write's errno.
+int WriteFrame(const int32_t* state, const TunnelRun& run, uint16_t port, uint8_t sourceSocket, const uint32_t* peerWords,
+               const iovec* iovs, uint32_t first, uint32_t n) {
+  uint8_t peer[16];
+  const TunnelOuter outer = OuterFor(state, port, sourceSocket, peerWords, peer);
+  uint8_t block[kMaxTunnelHeaderBytes];
+  iovec parts[kMaxGsoSegments + 1];
+  parts[0] = {block, WriteTunnelHeaders(run, static_cast<const uint8_t*>(iovs[first].iov_base), outer, block)};
+  for (uint32_t k = 0; k < n; k++) {
+    parts[k + 1] = {static_cast<uint8_t*>(iovs[first + k].iov_base) + run.headers, iovs[first + k].iov_len - run.headers};
+  }
+  return WriteToTap(state, outer, parts, static_cast<int>(n + 1), n);
 }
 
 // Writes one datagram through the TAP as it is (WriteSingleHeaders); 0 or the errno.
 int WriteSingle(const int32_t* state, uint16_t port, uint8_t sourceSocket, const uint32_t* peerWords, const iovec& datagram) {
-  const bool ipv6 = state[kTunnelFamily] == 6;
   uint8_t peer[16];
-  for (int w = 0; w < 4; w++) PutBe32(peer + 4 * w, peerWords[w]);
-  TunnelOuter outer{reinterpret_cast<const uint8_t*>(state + kTunnelMac), reinterpret_cast<const uint8_t*>(state + kTunnelLocal),
-                    peer, ipv6, static_cast<uint16_t>(state[kTunnelPorts + sourceSocket]), port, ipId};
+  const TunnelOuter outer = OuterFor(state, port, sourceSocket, peerWords, peer);
   uint8_t block[kMaxTunnelHeaderBytes];
-  iovec parts[2] = {{block, WriteSingleHeaders(static_cast<const uint8_t*>(datagram.iov_base), static_cast<uint32_t>(datagram.iov_len), outer, block)},
-                    datagram};
-  ssize_t w;
-  do {
-    w = writev(state[kTunnelTapFd], parts, 2);
-  } while (w < 0 && errno == EINTR);
-  if (w < 0) return errno;
-  if (static_cast<size_t>(w) != parts[0].iov_len + parts[1].iov_len) return EIO;
-  if (!ipv6) ipId++;
-  return 0;
+  const iovec parts[2] = {
+      {block, WriteSingleHeaders(static_cast<const uint8_t*>(datagram.iov_base), static_cast<uint32_t>(datagram.iov_len), outer, block)},
+      datagram};
+  return WriteToTap(state, outer, parts, 2, 1);
 }
 
-// Writes the frame of the whole TSO packet whose first segment is datagram `at`; 0 or the errno.
+// Writes the frame of the whole TSO packet whose first segment is `datagram`; 0 or the errno.
 int WriteWholeFrame(const int32_t* state, const TunnelRun& run, const WholeSend& whole, uint16_t port, uint8_t sourceSocket,
                     const uint32_t* peerWords, const iovec& datagram) {
-  const bool ipv6 = state[kTunnelFamily] == 6;
   uint8_t peer[16];
-  for (int w = 0; w < 4; w++) PutBe32(peer + 4 * w, peerWords[w]);
-  TunnelOuter outer{reinterpret_cast<const uint8_t*>(state + kTunnelMac), reinterpret_cast<const uint8_t*>(state + kTunnelLocal),
-                    peer, ipv6, static_cast<uint16_t>(state[kTunnelPorts + sourceSocket]), port, ipId};
+  const TunnelOuter outer = OuterFor(state, port, sourceSocket, peerWords, peer);
   uint8_t block[kMaxTunnelHeaderBytes];
-  iovec parts[2];
-  parts[0] = {block, WriteTunnelHeaders(run, static_cast<const uint8_t*>(datagram.iov_base), outer, block)};
-  parts[1] = {const_cast<uint8_t*>(whole.ip) + whole.hdrLen, whole.length - whole.hdrLen};
-  ssize_t w;
-  do {
-    w = writev(state[kTunnelTapFd], parts, 2);
-  } while (w < 0 && errno == EINTR);
-  if (w < 0) return errno;
-  if (static_cast<size_t>(w) != parts[0].iov_len + parts[1].iov_len) return EIO;
-  if (!ipv6) ipId = static_cast<uint16_t>(ipId + whole.segments);
-  return 0;
+  const iovec parts[2] = {{block, WriteTunnelHeaders(run, static_cast<const uint8_t*>(datagram.iov_base), outer, block)},
+                          {const_cast<uint8_t*>(whole.ip) + whole.hdrLen, whole.length - whole.hdrLen}};
+  return WriteToTap(state, outer, parts, 2, whole.segments);
 }
 
 }  // namespace

@@ -25,7 +25,7 @@
 
 namespace vxroute {
 
-static_assert(kWholeSendWords == kWholeWords, "a PacketBatch has one array of slot words for the read and the receive");
+static_assert(static_cast<uint32_t>(kWholeSendWords) == static_cast<uint32_t>(kWholeWords), "a PacketBatch has one array of slot words for the read and the receive");
 
 namespace {
 
