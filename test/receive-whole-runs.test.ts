@@ -99,8 +99,9 @@ describe('NetworkPolicy over a vxroute peer’s runs left whole (root, namespace
         status: { phase: 'Running', podIP: pod.ip, podIPs: [{ ip: pod.ip }] },
       });
     });
-    const echo = spawn('ip', ['netns', 'exec', nodes[0].pods[0].ns, 'socat', 'TCP-LISTEN:82,fork,reuseaddr', 'EXEC:cat'], { stdio: 'ignore' });
-    lab.onDispose(() => echo.kill('SIGKILL'));
+    // Its own process group: socat forks a child per connection, which a kill of the listener alone would leave running.
+    const echo = spawn('ip', ['netns', 'exec', nodes[0].pods[0].ns, 'socat', 'TCP-LISTEN:82,fork,reuseaddr', 'EXEC:cat'], { stdio: 'ignore', detached: true });
+    lab.onDispose(() => process.kill(-echo.pid!, 'SIGKILL'));
     const netConf = await lab.writeNetConf();
     // Node b sends its pod's TSO reads cut into UDP GSO runs, which reach node a as GRO buffers,
     // and enforces no policy, so that node a is the one that judges them.
