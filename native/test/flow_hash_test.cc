@@ -4,23 +4,18 @@
 // failure and exits non-zero on any.
 #include "../src/flow_hash.h"
 
+#include "expect.h"
+
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
 
 using namespace vxroute;
+using vxroute_test::Expect;
+using vxroute_test::failures;
 
 namespace {
-
-int failures = 0;
-
-void Expect(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("FAIL: %s\n", what);
-    failures++;
-  }
-}
 
 using Bytes = std::vector<uint8_t>;
 

@@ -8,6 +8,8 @@
 #include "../src/tso_split.h"
 #include "../src/udp_gro.h"
 
+#include "expect.h"
+
 #include <sys/uio.h>
 
 #include <cstdio>
@@ -15,17 +17,10 @@
 #include <vector>
 
 using namespace vxroute;
+using vxroute_test::Expect;
+using vxroute_test::failures;
 
 namespace {
-
-int failures = 0;
-
-void Expect(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("FAIL: %s\n", what);
-    failures++;
-  }
-}
 
 using Bytes = std::vector<uint8_t>;
 
