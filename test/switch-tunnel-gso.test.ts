@@ -11,6 +11,7 @@ import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
 import { tcpTransfer } from '../src/lab/traffic.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { expectSwitchBackOnForwardDrop } from './forward-drop.js';
 
 const MiB = 1 << 20;
 const BYTES = 8 * MiB;
@@ -33,6 +34,7 @@ describe('switch mode: tunnel-GSO send path (root, namespaces, Linux 6.16+)', ()
   const restart = async (args: string[] = []) => {
     await daemon?.stop();
     daemon = await lab.startVxroute(ours, subnets, ['--mode', 'switch', '--workers', '1', ...args]);
+    return daemon;
   };
 
   beforeAll(async () => {
@@ -96,22 +98,7 @@ describe('switch mode: tunnel-GSO send path (root, namespaces, Linux 6.16+)', ()
   });
 
   it('switches back to datagrams when the FORWARD chain drops the frames, and the stream completes', async () => {
-    // Docker's shape: a forward policy drop, with accepts for its bridge (where br_netfilter is
-    // on, bridged pod frames pass the forward hook too, in and out of cni0).
-    await inNs(ours.ns, 'nft', ['add table inet dockerlike; add chain inet dockerlike forward { type filter hook forward priority 0; policy drop; }; add rule inet dockerlike forward iifname "cni0" accept; add rule inet dockerlike forward oifname "cni0" accept']);
-    try {
-      await restart();
-      const from = daemon.logs.length;
-      const server = kernel.pods[0];
-      const t = await tcpTransfer(server.ns, server.ip, ours.pods[0].ns, BYTES);
-      expect(t.receivedBytes).toBe(BYTES);
-      expect(t.receivedSha256).toBe(t.sentSha256);
-      await daemon.waitForLog((l) => l.msg.startsWith('tunnel-GSO frames are dropped in the forward hook'), 10_000, from);
-      expect((await daemon.counters()).udp.find((f) => f.family === 4)!.gsoRuns).toBeGreaterThan(0);
-    } finally {
-      await inNs(ours.ns, 'nft', ['delete', 'table', 'inet', 'dockerlike']);
-      await restart();
-    }
+    await expectSwitchBackOnForwardDrop(ours, restart, kernel.pods[0], ours.pods[0], BYTES);
   });
 
   it('leaves no TAP, no table of its own and no sysctl changed after exit', async () => {

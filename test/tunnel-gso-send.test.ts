@@ -13,6 +13,7 @@ import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
 import { tcpTransfer } from '../src/lab/traffic.js';
 import { cliPath, type VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { expectSwitchBackOnForwardDrop } from './forward-drop.js';
 
 const MiB = 1 << 20;
 const BYTES = 8 * MiB;
@@ -33,6 +34,7 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
   const restart = async (args: string[] = []) => {
     await daemon?.stop();
     daemon = await lab.startVxroute(ours, subnets, ['--workers', '1', ...args]);
+    return daemon;
   };
 
   beforeAll(async () => {
@@ -128,22 +130,7 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
   });
 
   it('switches back to datagrams when the FORWARD chain drops the frames, and the stream completes', async () => {
-    // Docker's shape: a forward policy drop, with accepts for what the node itself forwards (its pods).
-    await inNs(ours.ns, 'nft', ['add table inet dockerlike; add chain inet dockerlike forward { type filter hook forward priority 0; policy drop; }; add rule inet dockerlike forward iifname "cni0" accept; add rule inet dockerlike forward oifname "cni0" accept']);
-    try {
-      await restart();
-      const from = daemon.logs.length;
-      const server = kernel.pods[0];
-      const t = await tcpTransfer(server.ns, server.ip, ours.pods[0].ns, BYTES);
-      expect(t.receivedBytes).toBe(BYTES);
-      expect(t.receivedSha256).toBe(t.sentSha256);
-      await daemon.waitForLog((l) => l.msg.startsWith('tunnel-GSO frames are dropped in the forward hook'), 10_000, from);
-      const c = await daemon.counters();
-      expect(c.udp.find((f) => f.family === 4)!.gsoRuns).toBeGreaterThan(0);
-    } finally {
-      await inNs(ours.ns, 'nft', ['delete', 'table', 'inet', 'dockerlike']);
-      await restart();
-    }
+    await expectSwitchBackOnForwardDrop(ours, restart, kernel.pods[0], ours.pods[0], BYTES);
   });
 
   it('leaves no TAP and no table of its own after exit', async () => {
@@ -168,6 +155,7 @@ describe('tunnel-GSO send path (root, namespaces, Linux 6.16+)', () => {
     expect((await tryInNs(ours.ns, 'ip', ['link', 'show', TAP])).code).not.toBe(0);
     expect(await inNs(ours.ns, 'nft', ['list', 'tables'])).toContain('vxroute_tunnel_gso');
     daemon = await lab.startVxroute(ours, subnets, ['--workers', '1']);
+    return daemon;
     expect((await inNs(ours.ns, 'nft', ['list', 'tables'])).match(/vxroute_tunnel_gso/g)).toHaveLength(1);
     daemon.kill();
     await daemon.exited;
