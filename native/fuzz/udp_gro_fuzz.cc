@@ -5,7 +5,9 @@
 // words also taken from the input to play a hostile JavaScript array.
 // A GRO buffer of one TCP run is planned kWholeRun and gathered by the write into one GSO packet
 // that cuts back into its datagrams, also when the buffer is split into two messages the write
-// joins. Input: gso_size (2 bytes, big-endian), inner MTU (2 bytes), then the message. Seeds: a
+// joins. Each is also found and gathered as a TAP's write would (switch mode: FindWholeFrames, the
+// slot's frame in front), which must give the inner frame, cut back the same way.
+// Input: gso_size (2 bytes, big-endian), inner MTU (2 bytes), then the message. Seeds: a
 // GRO buffer, TSO packets larger than a slot over each family, one of two segments that fits a
 // slot but not the inner MTU (small-tso-6), and GRO buffers of one TCP run (tcp-run-4, -6).
 #include "invariant.h"
@@ -41,7 +43,7 @@ std::vector<uint8_t> Gather(const BatchPlan& plan, uint32_t w, const WholeWrites
   uint32_t k = 0;
   if (run.packets == 1 && !found.source[plan.heads[w]].run) {
     MakeWholeTsoHead(found.held[plan.heads[w]], hdr);
-    iov[k++] = {run.head.p, run.head.len};
+    k += AppendWhole(found.held[plan.heads[w]], found.source[plan.heads[w]], true, iov);
   } else {
     MakeGsoHead(run, hdr);
     for (int32_t j = plan.heads[w]; j >= 0; j = plan.next[j]) {
@@ -58,11 +60,13 @@ std::vector<uint8_t> Gather(const BatchPlan& plan, uint32_t w, const WholeWrites
   return out;
 }
 
-// A GSO packet the write gathered, cut again as the kernel's TCP segmentation would: `segments`
-// segments whose payloads, in order, are `payload`, the first sequence number `seq`.
-void RequireCutsBack(const VirtioNetHdr& hdr, std::vector<uint8_t>& gso, uint32_t segments, const std::vector<uint8_t>& payload, uint32_t seq) {
+// A GSO packet the write gathered (a TAP's frame with `ethernet`), cut again as the kernel's TCP
+// segmentation would: `segments` segments whose payloads, in order, are `payload`, the first
+// sequence number `seq`.
+void RequireCutsBack(const VirtioNetHdr& hdr, std::vector<uint8_t>& gso, uint32_t segments, const std::vector<uint8_t>& payload, uint32_t seq,
+                     bool ethernet = false) {
   TsoPlan tso;
-  Require(CheckTso(hdr, gso.data(), gso.size(), false, hdr.hdr_len + hdr.gso_size, &tso) == kReadOk, "the gathered GSO packet checks out as TSO");
+  Require(CheckTso(hdr, gso.data(), gso.size(), ethernet, hdr.hdr_len + hdr.gso_size, &tso) == kReadOk, "the gathered GSO packet checks out as TSO");
   Require(tso.segments == segments, "it is cut into the segments counted");
   std::vector<uint8_t> slot(hdr.hdr_len + hdr.gso_size), joined;
   for (uint32_t k = 0; k < tso.segments; k++) {
@@ -126,6 +130,20 @@ void CheckWholeRun(std::vector<uint8_t>& d, const ReceivedPlan& plan) {
   std::vector<uint8_t> gso = Gather(batch, 0, found, &hdr);
   RequireCutsBack(hdr, gso, datagrams, payload, seq);
   d = original;  // the write set the head's headers up in place
+  // A TAP's write of the same parts: each slot's frame, gathered behind the first one's Ethernet header.
+  int32_t frameOffsets[2], frameLengths[2];
+  for (uint32_t m = 0; m < parts; m++) {
+    frameOffsets[m] = offsets[m] - 14;
+    frameLengths[m] = ipLengths[m] + 14;
+  }
+  Require(FindWholeFrames(words.data(), words.size(), d.data(), d.size(), slab.data(), kRoom, frameOffsets, frameLengths, parts, &found) == parts,
+          "a TAP's write finds every part too");
+  PlanBatch(slab.data(), frameOffsets, frameLengths, parts, 14, true, found.at, found.held, &batch);
+  Require(batch.writes == 1 && batch.runs[0].segments == datagrams, "one GSO write on a TAP too");
+  gso = Gather(batch, 0, found, &hdr);
+  Require(std::equal(gso.begin(), gso.begin() + 14, original.begin() + kVxlanHeaderLength), "a TAP's write starts with the inner Ethernet header");
+  RequireCutsBack(hdr, gso, datagrams, payload, seq, true);
+  d = original;
 }
 
 // The same message planned with `whole`: a TSO packet or TCP run left whole fills one slot with its
@@ -159,6 +177,15 @@ void CheckWhole(std::vector<uint8_t>& d, uint32_t gsoSize, uint32_t maxInner) {
     Require(hdr.gso_size > 0 && payload > hdr.gso_size && (payload + hdr.gso_size - 1) / hdr.gso_size == static_cast<uint32_t>(words[kWholeSegments]),
             "the GSO header cuts it into the segments counted");
     Require(words[kWholeBytes] == static_cast<int32_t>(payload + words[kWholeSegments] * hdr.hdr_len), "the bytes counted are the segments'");
+    // A TAP's write: the slot's frame found, the inner frame written as it came, offsets from it.
+    int32_t frameOffset = offset - 14, frameLength = length + 14;
+    Require(plan.inner.l2 == 14 && FindWholeFrames(words.data(), words.size(), d.data(), d.size(), slab.data(), kRoom, &frameOffset, &frameLength, 1, &found) == 1,
+            "a TAP's write finds the untagged frame the receive left whole");
+    PlanBatch(slab.data(), &frameOffset, &frameLength, 1, 14, true, found.at, found.held, &batch);
+    VirtioNetHdr frameHdr;
+    std::vector<uint8_t> frame = Gather(batch, 0, found, &frameHdr);
+    Require(frame.size() == len - kVxlanHeaderLength && std::equal(frame.begin(), frame.end(), d.begin() + kVxlanHeaderLength), "a TAP's write is the inner frame as it came");
+    Require(frameHdr.csum_start == hdr.csum_start + 14 && frameHdr.hdr_len == hdr.hdr_len + 14 && frameHdr.gso_size == hdr.gso_size, "its header counts the Ethernet header");
   } else if (plan.kind == Received::kWholeRun) {
     CheckWholeRun(d, plan);
   } else {
@@ -171,17 +198,19 @@ void CheckWhole(std::vector<uint8_t>& d, uint32_t gsoSize, uint32_t maxInner) {
   if (len >= kWholeWords * 4) std::memcpy(words.data(), d.data() + len - kWholeWords * 4, kWholeWords * 4);
   const int32_t offsets[2] = {offset, static_cast<int32_t>(len % kRoom)};
   const int32_t lengths[2] = {length, static_cast<int32_t>(kRoom - len % kRoom)};
-  const uint32_t n = FindWholeWrites(words.data(), words.size(), d.data(), d.size(), slab.data(), kRoom, offsets, lengths, 2, &found);
-  for (uint32_t i = 0; i < 2 && n > 0; i++) {
-    if (found.at[i] == 0) continue;
-    const HeldRun& h = found.held[i];
-    Require(h.head.p >= d.data() && h.head.p + h.head.len <= d.data() + len, "a found packet lies in the area");
-    iovec iov[kMaxRunPackets + 1];
-    const uint32_t k = AppendWhole(h, found.source[i], true, iov);
-    Require(k <= kMaxRunPackets, "a found packet's iovecs fit a write");
-    for (uint32_t j = 0; j < k; j++) {
-      const auto* b = static_cast<const uint8_t*>(iov[j].iov_base);
-      Require(b >= d.data() && b + iov[j].iov_len <= d.data() + len, "every iovec lies in the area");
+  for (const auto find : {FindWholeWrites, FindWholeFrames}) {
+    const uint32_t n = find(words.data(), words.size(), d.data(), d.size(), slab.data(), kRoom, offsets, lengths, 2, &found);
+    for (uint32_t i = 0; i < 2 && n > 0; i++) {
+      if (found.at[i] == 0) continue;
+      const HeldRun& h = found.held[i];
+      Require(h.head.frame >= d.data() && h.head.p + h.head.len <= d.data() + len, "a found packet lies in the area");
+      iovec iov[kMaxRunPackets + 1];
+      const uint32_t k = AppendWhole(h, found.source[i], true, iov);
+      Require(k <= kMaxRunPackets, "a found packet's iovecs fit a write");
+      for (uint32_t j = 0; j < k; j++) {
+        const auto* b = static_cast<const uint8_t*>(iov[j].iov_base);
+        Require(b >= d.data() && b + iov[j].iov_len <= d.data() + len, "every iovec lies in the area");
+      }
     }
   }
 }

@@ -29,19 +29,24 @@ bool SameFlow(const uint8_t* ip, uint32_t iphl, const uint8_t* slot, uint32_t le
   return std::memcmp(slot + iphl, ip + iphl, 4) == 0;
 }
 
-// The message a slot's words point at, inside the area, or null.
-uint8_t* WordsMessage(const int32_t* w, uint8_t* area, size_t areaLength, int32_t offset) {
-  if (w[kWholeSegments] < 2 || w[kWholeIpAt] != offset || w[kWholeAreaAt] < 0 || w[kWholeLength] <= 0 || w[kWholeShape] <= 0 ||
+// Bytes of Ethernet header in front of a TAP's packets: an untagged frame's.
+constexpr uint32_t kTapL2 = 14;
+
+// The message a slot's words point at, inside the area, or null. `ipAt`: the slot's IP header.
+uint8_t* WordsMessage(const int32_t* w, uint8_t* area, size_t areaLength, int64_t ipAt) {
+  if (w[kWholeSegments] < 2 || w[kWholeIpAt] != ipAt || w[kWholeAreaAt] < 0 || w[kWholeLength] <= 0 || w[kWholeShape] <= 0 ||
       static_cast<uint64_t>(w[kWholeAreaAt]) + static_cast<uint64_t>(w[kWholeLength]) > areaLength) {
     return nullptr;
   }
   return area + w[kWholeAreaAt];
 }
 
-bool FindTso(const int32_t* w, uint8_t* d, const uint8_t* slot, int32_t length, HeldRun* held, WholeSource* source) {
+// `slot` and `length`: the slot's IP packet; `l2` bytes of Ethernet header in front of it (a TAP's).
+bool FindTso(const int32_t* w, uint8_t* d, const uint8_t* slot, int32_t length, uint32_t l2, HeldRun* held, WholeSource* source) {
   TsoPlan inner;
   if (!PlanInnerTso(d, static_cast<uint32_t>(w[kWholeLength]), kAnyRoom, static_cast<uint32_t>(w[kWholeShape]), &inner) ||
-      !WholeTsoEligible(d, inner) || inner.segments != static_cast<uint32_t>(w[kWholeSegments])) {
+      !WholeTsoEligible(d, inner) || inner.segments != static_cast<uint32_t>(w[kWholeSegments]) ||
+      (l2 > 0 && std::memcmp(slot - l2, d + kVxlanHeaderLength, l2) != 0)) {
     return false;
   }
   uint8_t* ip = d + kVxlanHeaderLength + inner.l2;
@@ -52,7 +57,9 @@ bool FindTso(const int32_t* w, uint8_t* d, const uint8_t* slot, int32_t length, 
   }
   Segment& head = held->head;
   head = Segment{};
-  head.frame = head.p = ip;
+  head.frame = ip - l2;
+  head.l2 = l2;
+  head.p = ip;
   head.len = inner.length - inner.l2;
   head.proto = IPPROTO_TCP;
   head.iphl = iphl;
@@ -69,33 +76,41 @@ bool FindTso(const int32_t* w, uint8_t* d, const uint8_t* slot, int32_t length, 
 }
 
 // The sums were checked at the receive; the headers are checked again, the bytes being the same.
-bool FindRun(const int32_t* w, uint8_t* d, const uint8_t* slot, int32_t length, HeldRun* held, WholeSource* source) {
+bool FindRun(const int32_t* w, uint8_t* d, const uint8_t* slot, int32_t length, uint32_t l2, HeldRun* held, WholeSource* source) {
   const auto len = static_cast<uint32_t>(w[kWholeLength]);
   const auto stride = static_cast<uint32_t>(w[kWholeShape]);
   DatagramRun run;
   if (!PlanDatagramRun(d, len, stride, false, &run) || run.datagrams != static_cast<uint32_t>(w[kWholeSegments])) return false;
   Segment& head = run.head;
-  if (static_cast<uint32_t>(length) != head.len || !SameFlow(head.p, head.iphl, slot, head.len)) return false;
-  head.frame = head.p;  // written from its IP header, as on a TUN
-  head.l2 = 0;
+  if (static_cast<uint32_t>(length) != head.len || !SameFlow(head.p, head.iphl, slot, head.len) ||
+      (l2 > 0 && std::memcmp(slot - l2, head.frame, l2) != 0)) {
+    return false;
+  }
+  // Written from its IP header on a TUN, from its Ethernet header on a TAP.
+  head.frame = head.p - l2;
+  head.l2 = l2;
   *held = HeldRun{head, run.datagrams, head.payload, run.payload, run.psh};
   *source = WholeSource{true, d, len, stride};
   return true;
 }
 
+// Packet slab[offset .. + length] is `l2` bytes of Ethernet header (a TAP's frame, 0 on a TUN)
+// and the IP packet the words name.
 bool FindOne(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab, int64_t slotSize,
-             int32_t offset, int32_t length, HeldRun* held, WholeSource* source) {
-  if (slotSize <= 0 || offset < 0 || length <= 0) return false;
+             int32_t offset, int32_t length, uint32_t l2, HeldRun* held, WholeSource* source) {
+  if (slotSize <= 0 || offset < 0 || length <= static_cast<int32_t>(l2)) return false;
   const auto slot = static_cast<uint64_t>(offset / slotSize);
   if ((slot + 1) * kWholeWords > wordsLength) return false;
   const int32_t* w = words + slot * kWholeWords;
-  uint8_t* d = WordsMessage(w, area, areaLength, offset);
+  uint8_t* d = WordsMessage(w, area, areaLength, int64_t{offset} + l2);
   if (d == nullptr) return false;
+  const uint8_t* ip = slab + offset + l2;
+  const int32_t ipLength = length - static_cast<int32_t>(l2);
   switch (w[kWholeKind]) {
     case kWholeKindTso:
-      return FindTso(w, d, slab + offset, length, held, source);
+      return FindTso(w, d, ip, ipLength, l2, held, source);
     case kWholeKindRun:
-      return FindRun(w, d, slab + offset, length, held, source);
+      return FindRun(w, d, ip, ipLength, l2, held, source);
     default:
       return false;
   }
@@ -124,14 +139,28 @@ void NoteWhole(const ReceivedPlan& plan, uint32_t areaAt, uint32_t slotAt, uint3
   words[kWholeKind] = kWholeKindTso;
 }
 
-uint32_t FindWholeWrites(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab,
-                         int64_t slotSize, const int32_t* offsets, const int32_t* lengths, int64_t count, WholeWrites* out) {
+namespace {
+
+uint32_t FindAll(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab, int64_t slotSize,
+                 const int32_t* offsets, const int32_t* lengths, int64_t count, uint32_t l2, WholeWrites* out) {
   uint32_t found = 0;
   for (int64_t i = 0; i < count && i < kMaxBatchPackets; i++) {
-    out->at[i] = FindOne(words, wordsLength, area, areaLength, slab, slotSize, offsets[i], lengths[i], &out->held[i], &out->source[i]) ? 1 : 0;
+    out->at[i] = FindOne(words, wordsLength, area, areaLength, slab, slotSize, offsets[i], lengths[i], l2, &out->held[i], &out->source[i]) ? 1 : 0;
     found += out->at[i];
   }
   return found;
+}
+
+}  // namespace
+
+uint32_t FindWholeWrites(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab,
+                         int64_t slotSize, const int32_t* offsets, const int32_t* lengths, int64_t count, WholeWrites* out) {
+  return FindAll(words, wordsLength, area, areaLength, slab, slotSize, offsets, lengths, count, 0, out);
+}
+
+uint32_t FindWholeFrames(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab,
+                         int64_t slotSize, const int32_t* offsets, const int32_t* lengths, int64_t count, WholeWrites* out) {
+  return FindAll(words, wordsLength, area, areaLength, slab, slotSize, offsets, lengths, count, kTapL2, out);
 }
 
 void MakeWholeTsoHead(const HeldRun& tso, VirtioNetHdr* hdr) {
@@ -139,9 +168,9 @@ void MakeWholeTsoHead(const HeldRun& tso, VirtioNetHdr* hdr) {
   std::memset(hdr, 0, sizeof *hdr);
   hdr->flags = kNeedsCsum;
   hdr->gso_type = head.p[0] >> 4 == 4 ? kGsoTcpV4 : kGsoTcpV6;
-  hdr->hdr_len = static_cast<uint16_t>(head.iphl + head.l4hl);
+  hdr->hdr_len = static_cast<uint16_t>(head.l2 + head.iphl + head.l4hl);
   hdr->gso_size = static_cast<uint16_t>(tso.gsoSize);
-  hdr->csum_start = static_cast<uint16_t>(head.iphl);
+  hdr->csum_start = static_cast<uint16_t>(head.l2 + head.iphl);
   hdr->csum_offset = kTcpCsumOffset;
 }
 
@@ -149,7 +178,7 @@ uint32_t AppendWhole(const HeldRun& h, const WholeSource& source, bool head, iov
   const uint32_t headers = h.head.iphl + h.head.l4hl;
   uint32_t n = 0;
   if (head) {
-    iov[n++] = {h.head.p, h.head.len};
+    iov[n++] = {h.head.frame, h.head.l2 + h.head.len};
   } else {
     iov[n++] = {h.head.p + headers, h.head.len - headers};
   }

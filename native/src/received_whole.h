@@ -57,14 +57,22 @@ struct WholeWrites {
 uint32_t FindWholeWrites(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab,
                          int64_t slotSize, const int32_t* offsets, const int32_t* lengths, int64_t count, WholeWrites* out);
 
-// Fills the virtio_net_hdr that asks the TUN to segment a TSO packet written alone, as it is, and
-// finish its checksums (NEEDS_CSUM: its TCP checksum field holds the pseudo-header sum, as
-// WholeTsoEligible checked).
+// The same for a TAP's writes (switch mode): packet i is the first segment's Ethernet frame, the
+// 14 bytes in front of the IP header the words name, equal to the inner Ethernet header of the
+// message (MACs and EtherType); the held runs' heads are frames too (l2 14), so that the write
+// carries that header in front of the whole.
+uint32_t FindWholeFrames(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab,
+                         int64_t slotSize, const int32_t* offsets, const int32_t* lengths, int64_t count, WholeWrites* out);
+
+// Fills the virtio_net_hdr that asks the TUN (or TAP: offsets counted from the frame) to segment a
+// TSO packet written alone, as it is, and finish its checksums (NEEDS_CSUM: its TCP checksum field
+// holds the pseudo-header sum, as WholeTsoEligible checked).
 void MakeWholeTsoHead(const HeldRun& tso, VirtioNetHdr* hdr);
 
 // The iovecs of held run `h`'s part of a GSO write (at most h.segments): as the write's head, its
 // headers and everything behind them (a TSO packet) or the first datagram's inner packet and the
-// others' TCP payloads (a run); after another head, only the payloads.
+// others' TCP payloads (a run), behind its Ethernet header on a TAP; after another head, only the
+// payloads.
 uint32_t AppendWhole(const HeldRun& h, const WholeSource& source, bool head, iovec* iov);
 
 }  // namespace vxroute

@@ -239,13 +239,15 @@ const WholeWrites* ArgWholeWrites(const Napi::CallbackInfo& info, const uint8_t*
   int64_t slotSize;
   *ok = ArgInt32Array(info, 7, &words, &wordsLength) && ArgBuffer(info, 8, &area, &areaLength) && ArgInt(info, 9, &slotSize);
   if (!*ok) return nullptr;
-  if ((flags & (kIoVnetHdr | kIoCoalesce)) != (kIoVnetHdr | kIoCoalesce) || (flags & kIoEthernet) != 0 || slotSize <= 0) {
-    ThrowRange(info.Env(), "writeBatch: whole TSO packets need IO_VNET_HDR | IO_COALESCE on a TUN and a slot size");
+  if ((flags & (kIoVnetHdr | kIoCoalesce)) != (kIoVnetHdr | kIoCoalesce) || slotSize <= 0) {
+    ThrowRange(info.Env(), "writeBatch: whole TSO packets need IO_VNET_HDR | IO_COALESCE and a slot size");
     *ok = false;
     return nullptr;
   }
   thread_local WholeWrites whole;  // 24 KiB: kept off the worker's stack
-  return FindWholeWrites(words, wordsLength, area, areaLength, slab, slotSize, offsets, lengths, count, &whole) > 0 ? &whole : nullptr;
+  // A TAP's packets are the frames of the segments (switch mode).
+  const auto find = (flags & kIoEthernet) != 0 ? FindWholeFrames : FindWholeWrites;
+  return find(words, wordsLength, area, areaLength, slab, slotSize, offsets, lengths, count, &whole) > 0 ? &whole : nullptr;
 }
 
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {

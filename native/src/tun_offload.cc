@@ -207,7 +207,7 @@ int64_t WriteCoalesced(int fd, uint8_t* slab, const int32_t* offsets, const int3
     if (run.packets == 1 && whole != nullptr && whole->at[first] != 0 && !whole->source[first].run) {
       // A TSO packet alone: written as it came, its headers untouched.
       MakeWholeTsoHead(whole->held[first], &hdr);
-      iov[k++] = {head.p, head.len};
+      k += AppendWhole(whole->held[first], whole->source[first], true, iov + k);
     } else {
       const bool heldHead = whole != nullptr && whole->at[first] != 0;
       if (!heldHead) std::memcpy(saved, p, l2 + headers);

@@ -69,7 +69,7 @@ bool WholeTsoEligible(const uint8_t* d, const TsoPlan& inner) {
   const uint8_t* tcp = frame + inner.csumStart;
   const uint8_t flags = tcp[13];
   const uint32_t l4Len = inner.length - inner.csumStart;
-  return inner.segments >= 2 && (flags == kTcpAck || flags == (kTcpAck | kTcpPsh)) &&
+  return inner.segments >= 2 && inner.l2 == kEthernetMinHeader && (flags == kTcpAck || flags == (kTcpAck | kTcpPsh)) &&
          Be16(tcp + kTcpCsumOffset) == FoldSum(TcpPseudoSum(frame + inner.l2, l4Len));
 }
 

@@ -51,7 +51,8 @@ ReceivedPlan PlanReceived(const uint8_t* d, int64_t len, uint32_t gsoSize, size_
 // VXLAN header: false when a header or length does not check out.
 bool PlanInnerTso(const uint8_t* d, uint32_t len, size_t room, uint32_t maxInner, TsoPlan* inner);
 
-// Whether a checked inner TSO packet may go to the TUN whole: at least two segments; TCP flags
+// Whether a checked inner TSO packet may go to the TUN whole: at least two segments; an untagged
+// inner frame (a TAP's write carries it in front of the whole, as FindWholeFrames expects); TCP flags
 // ACK or ACK|PSH only, so that the first segment the policy judges changes no connection state that
 // a later one would (a FIN, RST or SYN is cut as before and each segment judged); and its checksum
 // field the pseudo-header sum of the whole, as a sender's TCP leaves it for segmentation

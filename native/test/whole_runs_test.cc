@@ -1,6 +1,7 @@
 // Unit tests of a vxroute peer's run left whole (udp_gro.h kWholeRun, received_whole.h): which UDP
 // GRO buffers are one TCP run, and how the write joins held runs of one flow into one GSO packet
-// that the kernel's TCP segmentation cuts back into the datagrams' segments. Built and run by
+// that the kernel's TCP segmentation cuts back into the datagrams' segments; the same on a TAP
+// (switch mode), whose writes carry the inner Ethernet frame, for runs and TSO packets. Built and run by
 // src/native/whole-runs.test.ts; prints each failure and exits non-zero on any.
 #include "../src/gso_coalesce.h"
 #include "../src/internet_checksum.h"
@@ -120,6 +121,17 @@ void Plans(bool v6) {
   Expect(Kind(many, kDatagramInnerAt + iphl + kTcpHeader + 8) == Received::kDatagrams, "more datagrams than a write takes: cut");
 }
 
+// A kernel peer's TSO packet of `payload` bytes: one VXLAN datagram, its TCP checksum field the
+// pseudo-header sum as the sender's TCP leaves it for segmentation.
+Bytes TsoMessage(bool v6, uint32_t payload) {
+  Bytes d = Datagram(v6, 0, payload);
+  const uint32_t iphl = v6 ? 40 : 20;
+  const uint8_t* ip = d.data() + kDatagramInnerAt;
+  const uint32_t l4 = kTcpHeader + payload;
+  Put16(d.data() + kDatagramInnerAt + iphl + 16, FoldSum((v6 ? SumBigEndian(ip + 8, 32, 0) : SumBigEndian(ip + 12, 8, 0)) + 6 + l4));
+  return d;
+}
+
 // The area a batch's held runs wait in, their slots and words, as recvBatch leaves them.
 struct HeldBatch {
   Bytes area = Bytes(4 * 65536);
@@ -136,10 +148,13 @@ struct HeldBatch {
     const auto slotAt = static_cast<uint32_t>(count * kRoom);
     const uint32_t n = CutReceived(area.data() + k * 65536, plan, 0, slab.data() + slotAt);
     NoteWhole(plan, k * 65536, slotAt, kMaxInner, words.data() + count * kWholeWords);
-    offsets[count] = words[count * kWholeWords + kWholeIpAt];
+    offsets[count] = words[count * kWholeWords + kWholeIpAt] - static_cast<int32_t>(l2);
     lengths[count] = static_cast<int32_t>(slotAt + n) - offsets[count];
     count++;
   }
+
+  // Bytes of Ethernet header in front of each packet the write gets: 14 on a TAP (switch mode).
+  uint32_t l2 = 0;
 };
 
 // The bytes of write w, gathered as WriteCoalesced gathers held packets.
@@ -214,6 +229,84 @@ void Writes(bool v6) {
   }
 }
 
+// The bytes of write w of held packets on a TAP, gathered as WriteCoalesced gathers them: a TSO
+// packet alone as it came, anything else behind MakeGsoHead's header.
+Bytes GatherFrames(const BatchPlan& plan, uint32_t w, const WholeWrites& found, VirtioNetHdr* hdr) {
+  const int32_t first = plan.heads[w];
+  if (plan.runs[w].packets > 1 || found.source[first].run) return Gather(plan, w, found, hdr);
+  MakeWholeTsoHead(found.held[first], hdr);
+  iovec iov[1];
+  AppendWhole(found.held[first], found.source[first], true, iov);
+  const auto* b = static_cast<const uint8_t*>(iov[0].iov_base);
+  return Bytes(b, b + iov[0].iov_len);
+}
+
+// A TAP's write (switch mode): the slot's frame must be the message's inner frame, and the write
+// carries that frame's Ethernet header in front of the whole, offsets of the GSO header counted
+// from it.
+void Frames(bool v6) {
+  const uint32_t iphl = v6 ? 40 : 20;
+  const uint32_t stride = kDatagramInnerAt + iphl + kTcpHeader + 1000;
+  HeldBatch r;
+  r.l2 = 14;
+  r.Receive(0, Buffer(v6, 0, 20, 1000, 1000, false), stride);
+  r.Receive(1, Buffer(v6, 20000, 10, 1000, 400, true), stride);
+  thread_local WholeWrites found;
+  Expect(FindWholeWrites(r.words.data(), r.words.size(), r.area.data(), r.area.size(), r.slab.data(), kRoom, r.offsets, r.lengths, 2, &found) == 0,
+         "a TUN's find does not take a TAP's frames");
+  Expect(FindWholeFrames(r.words.data(), r.words.size(), r.area.data(), r.area.size(), r.slab.data(), kRoom, r.offsets, r.lengths, 2, &found) == 2,
+         "a TAP's write finds both runs from the words");
+  thread_local BatchPlan plan;
+  PlanBatch(r.slab.data(), r.offsets, r.lengths, 2, 14, true, found.at, found.held, &plan);
+  Expect(plan.writes == 1 && plan.runs[0].segments == 30, "two held runs of one flow on a TAP: one write of 30 segments");
+  VirtioNetHdr hdr;
+  Bytes gso = GatherFrames(plan, 0, found, &hdr);
+  TsoPlan tso;
+  Expect(hdr.csum_start == 14 + iphl && hdr.hdr_len == 14 + iphl + kTcpHeader, "the GSO header counts the Ethernet header");
+  Expect(CheckTso(hdr, gso.data(), gso.size(), true, kRoom, &tso) == kReadOk && tso.segments == 30 && tso.l2 == 14,
+         "the gathered frame checks out as a TAP's TSO frame of 30 segments");
+  const Bytes firstDatagram = Datagram(v6, 0, 1000);
+  Expect(std::memcmp(gso.data(), firstDatagram.data() + kVxlanHeaderLength, 14) == 0, "it carries the inner Ethernet header");
+  uint8_t seg[kRoom];
+  bool same = true;
+  for (uint32_t k = 0; k < tso.segments; k++) {
+    const uint32_t n = CutSegment(gso.data(), tso, k, seg);
+    const Bytes want = Datagram(v6, k * 1000, k == 29 ? 400 : 1000, k == 29);
+    same = same && n == want.size() - kVxlanHeaderLength && std::memcmp(seg + 14 + iphl + kTcpHeader, want.data() + kDatagramInnerAt + iphl + kTcpHeader, n - 14 - iphl - kTcpHeader) == 0;
+  }
+  Expect(same, "cut again: each datagram's frame and payload");
+
+  // Another destination MAC in the slot than in the area: not found.
+  HeldBatch mac = r;
+  mac.slab[mac.offsets[0]] ^= 0x02;
+  Expect(FindWholeFrames(mac.words.data(), mac.words.size(), mac.area.data(), mac.area.size(), mac.slab.data(), kRoom, mac.offsets, mac.lengths, 1, &found) == 0,
+         "a slot whose frame is not the run's: not found");
+
+  // A kernel peer's TSO packet: found, written alone as its frame.
+  HeldBatch t;
+  t.l2 = 14;
+  const Bytes message = TsoMessage(v6, 5000);
+  t.Receive(0, message, 0);
+  Expect(t.words[kWholeSegments] == 4 && t.words[kWholeKind] == kWholeKindTso, "a TSO packet: left whole, standing for its segments");
+  Expect(FindWholeFrames(t.words.data(), t.words.size(), t.area.data(), t.area.size(), t.slab.data(), kRoom, t.offsets, t.lengths, 1, &found) == 1,
+         "a TAP's write finds the TSO packet");
+  PlanBatch(t.slab.data(), t.offsets, t.lengths, 1, 14, true, found.at, found.held, &plan);
+  gso = GatherFrames(plan, 0, found, &hdr);
+  Expect(gso.size() == message.size() - kVxlanHeaderLength && std::memcmp(gso.data(), message.data() + kVxlanHeaderLength, gso.size()) == 0,
+         "written as the frame it came as");
+  Expect(CheckTso(hdr, gso.data(), gso.size(), true, kRoom, &tso) == kReadOk && tso.segments == 4 && hdr.csum_start == 14 + iphl,
+         "its GSO header cuts the frame into the segments counted");
+
+  // A tagged inner frame is cut: a TAP's write takes only the untagged frame in front of the whole.
+  Bytes tagged(message.size() + 4);
+  std::memcpy(tagged.data(), message.data(), kVxlanHeaderLength + 12);
+  tagged[kVxlanHeaderLength + 12] = 0x81;
+  tagged[kVxlanHeaderLength + 15] = 0x07;
+  std::memcpy(tagged.data() + kVxlanHeaderLength + 16, message.data() + kVxlanHeaderLength + 12, message.size() - kVxlanHeaderLength - 12);
+  Expect(PlanReceived(tagged.data(), static_cast<int64_t>(tagged.size()), 0, kRoom, kMaxInner, true).kind == Received::kInnerTso,
+         "a TSO packet in a VLAN-tagged frame: cut, not left whole");
+}
+
 }  // namespace
 
 int main() {
@@ -221,6 +314,8 @@ int main() {
   Plans(true);
   Writes(false);
   Writes(true);
+  Frames(false);
+  Frames(true);
   if (failures > 0) return 1;
   std::printf("ok\n");
   return 0;

@@ -34,6 +34,8 @@ export class SwitchForwarder implements Forwarder {
   private readonly egress: EgressContext;
   private readonly ingress: IngressContext;
   private readonly tap: TunQueue;
+  /** Whether a receive may leave TSO packets and runs whole for one GSO write each: the TAP takes GSO writes. */
+  private readonly receivesWhole: boolean;
   /** NetworkPolicy, for frames both ways (one connection table); undefined when off. */
   private readonly policy: FramePolicy | undefined;
 
@@ -43,6 +45,7 @@ export class SwitchForwarder implements Forwarder {
   ) {
     const { cfg, counters } = parts;
     this.tap = new TunQueue(cfg.tunFd, cfg.tunOffload, true, cfg.slotSize, counters, cfg.tunReads);
+    this.receivesWhole = cfg.tunOffload;
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.peers = new SwitchPeers(cfg.maxPeers);
@@ -101,23 +104,23 @@ export class SwitchForwarder implements Forwarder {
     }
   }
 
-  /** Receives and forwards batches until what the socket handed over whole is all cut and sent. */
+  /** Receives and forwards batches until what the socket handed over is all sent. */
   fromPeers(socket: UdpSocket): void {
     do this.forwardReceived(socket);
     while (socket.pending);
   }
 
   private forwardReceived(socket: UdpSocket): void {
-    const { rx } = this;
+    const { rx, receivesWhole } = this;
     const { counters, trace } = this.parts;
-    const n = socket.receive(rx, RX_OFFSET_L2);
+    const n = socket.receive(rx, RX_OFFSET_L2, receivesWhole);
     if (n === 0) return;
     counters.now = Date.now();
     counters.batch(Direction.udp, n);
     const out = acceptFrames(rx, n, this.ingress, socket.family);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET_L2, counters.now);
     if (out > 0) {
-      const written = this.tap.write(rx.slab, rx.outOffsets, rx.outLengths, out);
+      const written = receivesWhole ? this.tap.write(rx.slab, rx.outOffsets, rx.outLengths, out, rx, socket.area) : this.tap.write(rx.slab, rx.outOffsets, rx.outLengths, out);
       if (written < out) counters.dropMany(Drop.tun_write_error, out - written);
     }
   }

@@ -2,6 +2,9 @@
 // §5), learn the inner source MAC as living behind the sending peer, let NetworkPolicy judge the
 // frame (frame-policy.ts) and hand it to the TAP where it lies. Nothing received from a peer is
 // ever sent to a peer (split horizon), so no loop can form between nodes whatever the topology.
+// A slot that stands for a whole TSO packet or run (src/native/whole-tso.ts) holds its first
+// segment's frame: checked, learned and judged for the whole, counted as its segments.
+import { WHOLE_WORDS, WholeWord } from '../../native/whole-tso.js';
 import { ETH_HEADER_LEN, HEADROOM, MAC_LEN, VXLAN_HEADER_LEN } from '../../packet/constants.js';
 import { isStationMac } from '../../packet/ethernet.js';
 import { Direction, type ShardCounters } from '../counters.js';
@@ -61,7 +64,9 @@ export function acceptFrames(b: PacketBatch, n: number, ctx: IngressContext, fam
     b.outOffsets[out] = frame;
     b.outLengths[out] = frameLen;
     b.verdicts[i] = FORWARDED;
-    counters.rx(peer, frameLen);
+    // A whole slot's segments each carry the first one's Ethernet header.
+    const packets = b.packetsOf(i);
+    counters.rx(peer, packets > 1 ? b.whole[i * WHOLE_WORDS + WholeWord.bytes] + packets * ETH_HEADER_LEN : frameLen, packets);
     out++;
   }
   return ctx.policy ? ctx.policy.apply(b, n, out, Direction.udp, VXLAN_HEADER_LEN) : out;
