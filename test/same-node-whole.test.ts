@@ -2,14 +2,17 @@
 // the same node (steered up the TUN, judged, written back down) it goes back as ONE GSO write from
 // the read's area, and to a pod of another node as ONE tunnel-GSO frame. Bulk TCP between two pods
 // of one node arrives intact over IPv4 and IPv6 with whole writes counted (`wholeHairpinWrites`,
-// `/metrics`) and nothing dropped; a denied stream is dropped and counted segment by segment, and
-// carried with whole writes once allowed (docs/decisions.md, "Same-node TSO packets go back whole").
+// `/metrics`) and nothing dropped, a trace running or not (it shows the first segment and the
+// segments it stood for); a denied stream is dropped and counted segment by segment, and carried
+// with whole writes once allowed (docs/decisions.md, "Same-node TSO packets go back whole").
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode, type Pod } from '../src/lab/lab.js';
 import { tryInNs } from '../src/lab/netns.js';
 import { tcpTransfer } from '../src/lab/traffic.js';
+import { spawnCli } from '../src/lab/vxroute-cli.js';
+import type { TraceRecord } from '../src/metrics/trace-decode.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { replacePolicies } from './policy-changes.js';
 
@@ -106,6 +109,34 @@ describe('TSO packets kept whole with NetworkPolicy on (root, namespaces)', () =
     expect(after.whole - before.whole).toBeGreaterThan(BYTES / 65_536 / 4);
     expect(after.cut - before.cut).toBe(0);
     expect((await counts()).drops).toEqual([]);
+  });
+
+  it('keeps packets whole while a trace runs, which shows their first segment and the segments they stood for', async () => {
+    const trace = spawnCli(ours.ns, ['trace', '--addr', daemon.metricsAddr, '--count', '100000', '--json']);
+    lab.onDispose(() => trace.kill('SIGKILL'));
+    let out = '';
+    trace.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const closed = new Promise((resolve) => trace.once('close', resolve));
+    // The trace is on once it shows a packet.
+    await vi.waitFor(async () => {
+      await tryInNs(a.ns, 'ping', ['-c', '1', '-W', '1', b.ip]);
+      expect(out).not.toBe('');
+    }, WAIT);
+    const before = await counts();
+    const t = await tcpTransfer(b.ns, b.ip, a.ns, BYTES);
+    trace.kill('SIGINT');
+    await closed;
+    expect(t.receivedSha256).toBe(t.sentSha256);
+    const after = await counts();
+    expect(after.wholeHairpin - before.wholeHairpin).toBeGreaterThan(BYTES / 65_536 / 4);
+    expect(after.drops).toEqual([]);
+    const whole = out.trim().split('\n').map((l) => JSON.parse(l) as TraceRecord).filter((r) => (r.segments ?? 1) > 1);
+    expect(whole.length).toBeGreaterThan(0);
+    for (const r of whole) {
+      expect(r.inner?.protocol).toBe(6);
+      expect(r.inner!.length).toBe(r.length); // the first segment's, not the whole's
+      expect(r.length).toBeLessThanOrEqual(1500);
+    }
   });
 
   it('drops a denied same-node stream, counting each segment, and writes it whole once allowed', async () => {

@@ -71,8 +71,8 @@ export class RouterForwarder implements Forwarder {
   private forwardBatch(): void {
     const { tx } = this;
     const { counters, trace, udp, udp6 } = this.parts;
-    // Whole while the same-node hairpin or a family's tunnel path can take it, and no trace wants each segment.
-    const whole = this.tun.keepsWhole && !trace.enabled() && (this.hairpin !== undefined || (udp?.tunnelPathOn ?? false) || (udp6?.tunnelPathOn ?? false));
+    // Whole while the same-node hairpin or a family's tunnel path can take it (a trace records the first segment and the segments it stands for).
+    const whole = this.tun.keepsWhole && (this.hairpin !== undefined || (udp?.tunnelPathOn ?? false) || (udp6?.tunnelPathOn ?? false));
     const n = this.tun.read(tx, whole);
     if (n === 0) return;
     counters.now = Date.now();
