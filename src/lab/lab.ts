@@ -310,11 +310,11 @@ export class Lab {
 
   /**
    * Starts `vxroute run --kube` against the lab's API server; subnet.env goes to the lab's directory.
-   * `ready: false`: returns without waiting for it; `cli`: runs another build (a benchmark's baseline).
+   * `ready: false`: returns without waiting for it; `cli`, `env`: as startVxroute's.
    */
-  startVxrouteKube(node: LabNode, kubeconfig: string, netConf: string, extraArgs: string[] = [], opts: { ready?: boolean; cli?: string } = {}): Promise<VxrouteProcess> {
+  startVxrouteKube(node: LabNode, kubeconfig: string, netConf: string, extraArgs: string[] = [], opts: { ready?: boolean; cli?: string; env?: NodeJS.ProcessEnv } = {}): Promise<VxrouteProcess> {
     const subnetEnv = join(this.dir, `${node.name}-subnet.env`);
-    return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--cni', 'flannel', '--subnet-env', subnetEnv, ...extraArgs], opts.cli, undefined, opts.ready ?? true);
+    return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--cni', 'flannel', '--subnet-env', subnetEnv, ...extraArgs], opts.cli, opts.env, opts.ready ?? true);
   }
 
   private async startDaemon(node: LabNode, args: string[], cli?: string, env?: NodeJS.ProcessEnv, ready = true): Promise<VxrouteProcess> {
