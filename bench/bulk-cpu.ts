@@ -79,8 +79,8 @@ async function startKube(lab: Lab, nodes: [LabNode, LabNode], family: 4 | 6, arg
   api.upsertNamespace({ metadata: { name: 'x' } });
   for (const [n, name] of [[nodes[0], 'client'], [nodes[1], 'server']] as const) {
     const cidr = family === 4 ? n.podCIDR : n.podCIDRv6;
-    const address = family === 4 ? n.publicIP : n.publicIPv6;
-    api.upsertNode({ metadata: { name: n.name }, spec: { podCIDR: cidr, podCIDRs: [cidr] }, status: { addresses: [{ type: 'InternalIP', address }] } });
+    const addresses = (family === 4 ? [n.publicIP] : [n.publicIP, n.publicIPv6]).map((address) => ({ type: 'InternalIP', address }));
+    api.upsertNode({ metadata: { name: n.name }, spec: { podCIDR: cidr, podCIDRs: [cidr] }, status: { addresses } });
     const ip = family === 4 ? n.pods[0].ip : n.pods[0].ip6;
     api.upsertPod({ metadata: { namespace: 'x', name, labels: { pod: name } }, spec: { nodeName: n.name, containers: [{ name }] }, status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } });
   }
@@ -97,7 +97,8 @@ async function startKube(lab: Lab, nodes: [LabNode, LabNode], family: 4 | 6, arg
 
 async function run(path: Path, build: Build, seconds: number, family: 4 | 6, daemons: Daemons, perfFile: string | undefined): Promise<Figures> {
   const segment = daemons.mode === 'switch';
-  const lab = await Lab.create(segment ? { underlay: [4], pods: [family], segment } : { underlay: [family], pods: [family] });
+  // --kube: the lab's API server listens on the IPv4 underlay.
+  const lab = await Lab.create(segment ? { underlay: [4], pods: [family], segment } : { underlay: daemons.kube && family === 6 ? [4, 6] : [family], pods: [family] });
   try {
     const a = await lab.addNode(path === 'kv' ? 'kernel' : 'vxroute', 1, { txOffload: true });
     const b = await lab.addNode(path === 'vk' ? 'kernel' : 'vxroute', 1, { txOffload: true });

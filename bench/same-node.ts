@@ -55,14 +55,16 @@ type Kind = 'bridge' | 'before' | 'policy';
 const KINDS: Kind[] = beforeCli ? ['bridge', 'before', 'policy'] : ['bridge', 'policy'];
 
 const scratch = await mkdtemp(join(tmpdir(), 'vxr-same-node-'));
-const lab = await Lab.create({ underlay: [4], pods: [family] });
+// The lab's API server listens on the IPv4 underlay; IPv6 pods need the node's IPv6 InternalIP too.
+const lab = await Lab.create({ underlay: family === 4 ? [4] : [4, 6], pods: [family] });
 const api = new KubeApiServer();
 try {
   const binary = await buildTcpRr(scratch);
   const kubeconfig = await lab.addApiServer(api);
   const node = await lab.addNode('vxroute', 2);
   const cidrs = family === 4 ? [node.podCIDR] : [node.podCIDRv6];
-  api.upsertNode({ metadata: { name: node.name }, spec: { podCIDR: cidrs[0], podCIDRs: cidrs }, status: { addresses: [{ type: 'InternalIP', address: node.publicIP }] } });
+  const addresses = (family === 4 ? [node.publicIP] : [node.publicIP, node.publicIPv6]).map((address) => ({ type: 'InternalIP', address }));
+  api.upsertNode({ metadata: { name: node.name }, spec: { podCIDR: cidrs[0], podCIDRs: cidrs }, status: { addresses } });
   api.upsertNamespace({ metadata: { name: 'x' } });
   const [client, server] = node.pods;
   const ipOf = (pod: typeof client) => (family === 4 ? pod.ip : pod.ip6);
