@@ -21,7 +21,7 @@ async function exported(): Promise<Map<string, Set<string>>> {
     at: 1,
     peers: [{ name: 'n2', txPackets: 1, txBytes: 2, rxPackets: 3, rxBytes: 4, lastSeen: 5 }],
     drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 1])) as CounterSnapshot['drops'],
-    workers: [{ index: 0, tun: { batches: 1, packets: 1, sizes: [1, 0, 0, 0, 0, 0, 0, 0, 0] }, udp: { batches: 1, packets: 2, sizes: [0, 1, 0, 0, 0, 0, 0, 0, 0] }, heapUsed: 1 << 20, heapCommitted: 2 << 20, gcs: 3, tunWrites: 2, tsoPackets: 1, usoPackets: 0, checksumsFinished: 1, wholeTsoWrites: 0 }],
+    workers: [{ index: 0, tun: { batches: 1, packets: 1, sizes: [1, 0, 0, 0, 0, 0, 0, 0, 0] }, udp: { batches: 1, packets: 2, sizes: [0, 1, 0, 0, 0, 0, 0, 0, 0] }, heapUsed: 1 << 20, heapCommitted: 2 << 20, gcs: 3, tunWrites: 2, tsoPackets: 1, usoPackets: 0, checksumsFinished: 1, wholeTsoWrites: 0, wholeHairpinWrites: 0 }],
     udp: [{ family: 4, sockets: 1, gsoOn: 1, gsoRuns: 2, unsupportedRuns: 0, tooLargeRuns: 0, groBuffers: 1 }],
   };
   const metrics = new PrometheusMetrics({ counters: () => snapshot, peerRows: () => snapshot.peers, notReady: () => undefined, tableNodes: () => 2 }, { node: 'n1' });

@@ -4,6 +4,10 @@
 // accept the true words and may only refuse spoiled ones; for any bytes, the frame's inner
 // super-packet, cut again by tso_split.h as the kernel's segmentation would, and the send's own
 // fallback cut (CutWholeSend) each give exactly the datagrams the read's cut would have sent.
+// The same-node hairpin's side too: FindReadWholeWrites must accept the true words for the slot's
+// unencapsulated first segment and may only refuse spoiled ones, and the GSO write it makes of an
+// accepted whole (MakeWholeTsoHead, the packet from the area) is one the kernel checks as TSO and
+// cuts into exactly the read's segments.
 // Input: one mode byte (bit 0: IPv6 outer headers; bit 1: an underlay MTU one byte short of the
 // first segment; bits 2-4: 1 + the word to spoil, 0 and 7 none; bits 5-7: what to add to it), 10
 // bytes of virtio_net_hdr, the packet.
@@ -11,7 +15,10 @@
 #include "virtio_input.h"
 
 #include "big_endian.h"
+#include "gso_coalesce.h"
+#include "received_whole.h"
 #include "tso_split.h"
+#include "tun_offload.h"
 #include "tunnel_gso_frame.h"
 
 #include <cstring>
@@ -31,6 +38,37 @@ std::vector<uint8_t> CutPath(const uint8_t* pkt, const TsoPlan& plan, uint32_t i
   std::memcpy(out.data(), datagram, kEncap);
   out.resize(kEncap + CutSegment(pkt, plan, i, out.data() + kEncap));
   return out;
+}
+
+// The slot's first segment written back to the TUN (the same-node hairpin), checked by its words.
+void CheckHairpin(const int32_t* words, bool spoiled, std::vector<uint8_t>& area, std::vector<uint8_t>& slot, uint32_t firstLen,
+                  const std::vector<uint8_t>& pkt, const TsoPlan& plan) {
+  static WholeWrites found;
+  static BatchPlan batch;
+  const int32_t offsets[1] = {static_cast<int32_t>(kHeadroom)};
+  const int32_t lengths[1] = {static_cast<int32_t>(firstLen)};
+  if (FindReadWholeWrites(words, kWholeSendWords, area.data(), area.size(), slot.data(), static_cast<int64_t>(slot.size()), offsets, lengths, 1,
+                          &found) == 0) {
+    Require(spoiled, "the hairpin accepts the true words");
+    return;
+  }
+  const HeldRun& held = found.held[0];
+  Require(held.segments == plan.segments && held.gsoSize == plan.gsoSize && held.head.p == area.data() + kHeadroom && held.head.len == plan.length &&
+              !found.source[0].run,
+          "an accepted hairpin whole is the packet read, where it waits");
+  PlanBatch(slot.data(), offsets, lengths, 1, 0, true, found.at, found.held, &batch);
+  Require(batch.writes == 1 && batch.runs[0].packets == 1 && batch.runs[0].segments == plan.segments, "one write of the whole");
+  VirtioNetHdr hdr;
+  MakeWholeTsoHead(held, &hdr);
+  TsoPlan again;
+  Require(CheckTso(hdr, held.head.p, held.head.len, false, kSlotRoom, &again) == kReadOk && again.segments == plan.segments,
+          "the hairpin's write checks out as the TSO packet read");
+  std::vector<uint8_t> want(kSlotRoom), got(kSlotRoom);
+  for (uint32_t i = 0; i < plan.segments; i++) {
+    const uint32_t wantLen = CutSegment(pkt.data(), plan, i, want.data());
+    const uint32_t gotLen = CutSegment(held.head.p, again, i, got.data());
+    Require(wantLen == gotLen && std::memcmp(want.data(), got.data(), wantLen) == 0, "the kernel's cut of the hairpin's write is the read's");
+  }
 }
 
 }  // namespace
@@ -64,6 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   NoteWholeSend(plan, kHeadroom, kHeadroom, words);
   Require(words[kSendBytes] > 0 && static_cast<uint32_t>(words[kSendSegments]) == plan.segments, "the words say what the cut makes");
   if (spoil < kWholeSendWords) words[spoil] += by;
+  CheckHairpin(words, spoil < kWholeSendWords, area, slot, firstLen, pkt, plan);
 
   WholeSend whole;
   const bool found = FindWholeSend(words, area.data(), area.size(), datagram, length, kHeadroom - kEncap, &whole);

@@ -42,6 +42,9 @@ constexpr int64_t kIoCoalesce = 2;
 constexpr int64_t kIoEthernet = 8;  // a TAP: packets are Ethernet frames
 // writeBatch: finish inner checksums a kernel peer left unfinished (partial_checksum.h), counted in stats[1].
 constexpr int64_t kIoFinishChecksums = 16;
+// writeBatch: the whole words and area are this queue's own read's (tunnel_gso_frame.h WholeSendWord),
+// not a receive's: packets read from the TUN and written back to it (the same-node hairpin).
+constexpr int64_t kIoWholeRead = 32;
 
 // An optional trailing flags argument (0 when absent).
 bool OptionalFlags(const Napi::CallbackInfo& info, size_t i, int64_t* flags) {
@@ -228,7 +231,8 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
 }
 
 // writeBatch's optional whole TSO packets (arguments 7–9): the receive's slot words, its receive
-// area and the slots' size (received_whole.h). Null when absent or none of the batch is one.
+// area and the slots' size (received_whole.h), or with kIoWholeRead the read's words and area
+// (tun_offload.h FindReadWholeWrites). Null when absent or none of the batch is one.
 const WholeWrites* ArgWholeWrites(const Napi::CallbackInfo& info, const uint8_t* slab, const int32_t* offsets,
                                   const int32_t* lengths, int64_t count, int64_t flags, bool* ok) {
   *ok = true;
@@ -245,8 +249,9 @@ const WholeWrites* ArgWholeWrites(const Napi::CallbackInfo& info, const uint8_t*
     return nullptr;
   }
   thread_local WholeWrites whole;  // 24 KiB: kept off the worker's stack
-  // A TAP's packets are the frames of the segments (switch mode).
-  const auto find = (flags & kIoEthernet) != 0 ? FindWholeFrames : FindWholeWrites;
+  // A read's whole packets go back as they were read (the same-node hairpin); a TAP's packets are
+  // the frames of the segments (switch mode).
+  const auto find = (flags & kIoWholeRead) != 0 ? FindReadWholeWrites : (flags & kIoEthernet) != 0 ? FindWholeFrames : FindWholeWrites;
   return find(words, wordsLength, area, areaLength, slab, slotSize, offsets, lengths, count, &whole) > 0 ? &whole : nullptr;
 }
 

@@ -168,6 +168,40 @@ int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, in
   return n;
 }
 
+namespace {
+
+// The whole TSO packet slot `offset` of the read stands for, as a held run: its headers and all
+// its bytes where they wait in the area.
+bool FindReadWhole(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab, int64_t slotSize,
+                   int32_t offset, int32_t length, HeldRun* held, WholeSource* source) {
+  if (slotSize <= 0 || offset < 0 || length <= 0) return false;
+  const auto slot = static_cast<uint64_t>(offset / slotSize);
+  if ((slot + 1) * kWholeSendWords > wordsLength) return false;
+  WholeSend whole;
+  if (!FindWholeSendPacket(words + slot * kWholeSendWords, area, areaLength, slab + offset, static_cast<uint32_t>(length), offset, &whole)) {
+    return false;
+  }
+  // In the read's area, which the caller owns: MakeGsoHead may set the headers up for a longer run.
+  uint8_t* ip = area + (whole.ip - area);
+  Segment head{};
+  if (!ParseSegment(ip, whole.length, 0, &head) || head.proto != IPPROTO_TCP) return false;
+  *held = HeldRun{head, whole.segments, whole.gsoSize, head.payload, whole.psh};
+  *source = WholeSource{false, ip, 0, 0};
+  return true;
+}
+
+}  // namespace
+
+uint32_t FindReadWholeWrites(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab,
+                             int64_t slotSize, const int32_t* offsets, const int32_t* lengths, int64_t count, WholeWrites* out) {
+  uint32_t found = 0;
+  for (int64_t i = 0; i < count && i < kMaxBatchPackets; i++) {
+    out->at[i] = FindReadWhole(words, wordsLength, area, areaLength, slab, slotSize, offsets[i], lengths[i], &out->held[i], &out->source[i]) ? 1 : 0;
+    found += out->at[i];
+  }
+  return found;
+}
+
 void NoteTunUso(bool on) {
   if (!on) udpGsoUsable.store(false, std::memory_order_relaxed);
 }

@@ -35,6 +35,15 @@ constexpr size_t kGsoSpill = 65536;
 int64_t ReadSegmented(TunRing* ring, int fd, uint8_t* slab, int64_t slotSize, int64_t offset, int64_t count, int32_t* sizes,
                       uint8_t* scratch, size_t scratchLength, int32_t* state, bool ethernet, int32_t* whole);
 
+// For each packet slab[offsets[i] .. + lengths[i]], i < count ≤ kMaxBatchPackets, read from this
+// TUN and written back to it (the same-node hairpin): whether it is the first segment of a TSO
+// packet ReadSegmented kept whole, by its slot's `words` (kWholeSendWords per slot, offsets[i] /
+// slotSize, wordsLength long), which FindWholeSendPacket checks against the packet in `area`; each
+// such packet becomes a held run of WriteCoalesced, written from the area as the pod sent it.
+// Returns how many are.
+uint32_t FindReadWholeWrites(const int32_t* words, size_t wordsLength, uint8_t* area, size_t areaLength, const uint8_t* slab,
+                             int64_t slotSize, const int32_t* offsets, const int32_t* lengths, int64_t count, WholeWrites* out);
+
 // What TUNSETOFFLOAD said to USO4/6: refused (EINVAL: a kernel before 6.2, which takes no
 // GSO_UDP_L4 either) turns the coalescing of UDP runs off for the process.
 void NoteTunUso(bool on);

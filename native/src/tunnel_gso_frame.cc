@@ -215,10 +215,15 @@ void NoteWholeSend(const TsoPlan& plan, uint32_t areaAt, uint32_t ipAt, int32_t*
 
 bool FindWholeSend(const int32_t* words, const uint8_t* area, size_t areaLength, const uint8_t* datagram, uint32_t length, int64_t at,
                    WholeSend* out) {
+  return length >= kEncap && FindWholeSendPacket(words, area, areaLength, datagram + kEncap, length - kEncap, at + kEncap, out);
+}
+
+bool FindWholeSendPacket(const int32_t* words, const uint8_t* area, size_t areaLength, const uint8_t* first, uint32_t length, int64_t ipAt,
+                         WholeSend* out) {
   const int32_t segments = words[kSendSegments];
   if (segments < 2 || segments > static_cast<int32_t>(kMaxWholeSendSegments)) return false;
   const int64_t areaAt = words[kSendAreaAt], len = words[kSendLength], gso = words[kSendGsoSize];
-  if (words[kSendIpAt] != at + kEncap || areaAt < 0 || len <= 0 || gso <= 0 || static_cast<uint64_t>(areaAt + len) > areaLength) return false;
+  if (words[kSendIpAt] != ipAt || areaAt < 0 || len <= 0 || gso <= 0 || static_cast<uint64_t>(areaAt + len) > areaLength) return false;
   const uint8_t* ip = area + areaAt;
   uint32_t iphl, tcphl;
   if (!WholeHeaders(ip, static_cast<uint32_t>(len), &iphl, &tcphl)) return false;
@@ -226,11 +231,10 @@ bool FindWholeSend(const int32_t* words, const uint8_t* area, size_t areaLength,
   const uint32_t payload = static_cast<uint32_t>(len) - hdrLen;
   const uint8_t flags = ip[iphl + 13];
   if ((flags != 0x10 && flags != 0x18) || static_cast<int64_t>((payload + gso - 1) / gso) != segments) return false;
-  // The datagram's inner packet: the first segment, a full one.
-  if (length != kEncap + hdrLen + gso) return false;
-  const uint8_t* first = datagram + kEncap;
+  // The slot's packet: the first segment, a full one.
+  if (length != hdrLen + gso) return false;
   uint32_t firstIphl, firstTcphl;
-  if (!WholeHeaders(first, length - kEncap, &firstIphl, &firstTcphl) || firstIphl != iphl || firstTcphl != tcphl) return false;
+  if (!WholeHeaders(first, length, &firstIphl, &firstTcphl) || firstIphl != iphl || firstTcphl != tcphl) return false;
   const bool same = iphl == 20 ? std::memcmp(first + 12, ip + 12, 8) == 0 : std::memcmp(first + 8, ip + 8, 32) == 0;
   if (!same || std::memcmp(first + iphl, ip + iphl, 12) != 0) return false;  // ports, sequence, ack
   *out = {ip, static_cast<uint32_t>(len), hdrLen, static_cast<uint32_t>(gso), static_cast<uint32_t>(segments), (flags & 0x08) != 0};

@@ -119,6 +119,11 @@ struct WholeSend {
 bool FindWholeSend(const int32_t* words, const uint8_t* area, size_t areaLength, const uint8_t* datagram, uint32_t length, int64_t at,
                    WholeSend* out);
 
+// The same check for the slot's IP packet itself (`ip`, `length` bytes, at slab offset ipAt): a
+// slot whose first segment is written back to the TUN unencapsulated (the same-node hairpin).
+bool FindWholeSendPacket(const int32_t* words, const uint8_t* area, size_t areaLength, const uint8_t* ip, uint32_t length, int64_t ipAt,
+                         WholeSend* out);
+
 // The frame of a whole TSO packet whose first segment's datagram is `datagram`: `run` as
 // WriteTunnelHeaders takes it (head from the datagram, the whole's payload and PSH); the frame's
 // payload is whole.ip + whole.hdrLen. Returns false when it does not fit: the datagram (the longest

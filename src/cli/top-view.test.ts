@@ -6,7 +6,7 @@ import { topSample } from './top-sample.js';
 import { renderTop, si } from './top-view.js';
 
 const drops = (n: number) => Object.fromEntries(DROP_REASONS.map((r) => [r, n])) as CounterSnapshot['drops'];
-const worker = (index: number, packets: number) => ({ index, tun: { batches: packets / 4, packets, sizes: [] }, udp: { batches: 0, packets: 0, sizes: [] }, heapUsed: 1 << 20, heapCommitted: 2 << 20, gcs: 0, tunWrites: 0, tsoPackets: 0, usoPackets: 0, checksumsFinished: 0, wholeTsoWrites: 0 });
+const worker = (index: number, packets: number) => ({ index, tun: { batches: packets / 4, packets, sizes: [] }, udp: { batches: 0, packets: 0, sizes: [] }, heapUsed: 1 << 20, heapCommitted: 2 << 20, gcs: 0, tunWrites: 0, tsoPackets: 0, usoPackets: 0, checksumsFinished: 0, wholeTsoWrites: 0, wholeHairpinWrites: 0 });
 const peer = (name: string, tx: number) => ({ name, txPackets: tx, txBytes: tx * 1000, rxPackets: tx / 2, rxBytes: tx * 500, lastSeen: 1_000_000 });
 
 describe('vxroute top', () => {

@@ -83,6 +83,7 @@ export function formatRecord(r: TraceRecord): string {
   }
   if (r.frame) parts.push(`${r.frame.srcMac} > ${r.frame.dstMac}${r.inner ? '' : ` ethertype 0x${r.frame.etherType.toString(16).padStart(4, '0')}`}`);
   parts.push(r.inner ? inner(r.inner) : `${r.length} bytes`);
+  if (r.segments !== undefined) parts.push(`(first of ${r.segments} segments, kept whole)`);
   return parts.join('  ');
 }
 

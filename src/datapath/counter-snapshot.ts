@@ -43,6 +43,8 @@ export interface WorkerCounters {
   checksumsFinished: number;
   /** TSO packets received from kernel peers and written to the TUN whole, one GSO write each (not cut). */
   wholeTsoWrites: number;
+  /** TSO packets of one of our pods to another (the same-node hairpin) written back to the TUN whole, one GSO write each (not cut). */
+  wholeHairpinWrites: number;
 }
 
 /** One underlay family's UDP sockets (one per worker), summed. */
@@ -152,7 +154,7 @@ export class CounterReader {
         sizes: Array.from(b.subarray(at + DirectionSlot.histogram, at + DirectionSlot.histogram + BATCH_BUCKETS)),
       };
     };
-    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], heapCommitted: b[WorkerSlot.heapCommitted], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], usoPackets: b[WorkerSlot.usoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished], wholeTsoWrites: b[WorkerSlot.wholeTsoWrites] }));
+    const workers = blocks.map((b, index) => ({ index, tun: direction(b, 'tun'), udp: direction(b, 'udp'), heapUsed: b[WorkerSlot.heapUsed], heapCommitted: b[WorkerSlot.heapCommitted], gcs: b[WorkerSlot.gcs], tunWrites: b[WorkerSlot.tunWrites], tsoPackets: b[WorkerSlot.tsoPackets], usoPackets: b[WorkerSlot.usoPackets], checksumsFinished: b[WorkerSlot.checksumsFinished], wholeTsoWrites: b[WorkerSlot.wholeTsoWrites], wholeHairpinWrites: b[WorkerSlot.wholeHairpinWrites] }));
     const udp = ([4, 6] as const)
       .map((family) => ({
         family,

@@ -25,10 +25,11 @@ const DIRECTIONS_AT = DROP_REASONS.length;
  * collections so far and its heap as committed (in the last slot: what the process's resident set carries); the write syscalls it made to the TUN (fewer than packets written when
  * TCP segments are coalesced); the TCP packets of up to 64 KiB it read from the TUN and cut, and
  * the UDP ones (USO, in the last slot); the inner checksums it finished for kernel peers that left them partial;
- * the TSO packets received from kernel peers and written to the TUN whole, one GSO write each.
+ * the TSO packets received from kernel peers and written to the TUN whole, one GSO write each;
+ * the TSO packets of one of our pods to another (the same-node hairpin) written back to the TUN whole.
  */
 const WORKER_AT = DIRECTIONS_AT + DIRECTIONS.length * DIRECTION_SLOTS;
-export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3, checksumsFinished: WORKER_AT + 4, usoPackets: WORKER_AT + 8, heapCommitted: WORKER_AT + 9, wholeTsoWrites: WORKER_AT + 10 });
+export const WorkerSlot = Object.freeze({ heapUsed: WORKER_AT, gcs: WORKER_AT + 1, tunWrites: WORKER_AT + 2, tsoPackets: WORKER_AT + 3, checksumsFinished: WORKER_AT + 4, usoPackets: WORKER_AT + 8, heapCommitted: WORKER_AT + 9, wholeTsoWrites: WORKER_AT + 10, wholeHairpinWrites: WORKER_AT + 11 });
 /** Switch mode's events: frames flooded to every peer, ARP requests and neighbour solicitations answered by the proxy. */
 export const EventSlot = Object.freeze({ floods: WORKER_AT + 5, proxiedArp: WORKER_AT + 6, proxiedNd: WORKER_AT + 7 });
 /**
@@ -38,7 +39,7 @@ export const EventSlot = Object.freeze({ floods: WORKER_AT + 5, proxiedArp: WORK
  * that held more than one datagram (UDP GRO buffers, unsegmented tunnel GSO packets).
  */
 export const UdpSlot = Object.freeze({ socket: 0, gsoOn: 1, gsoRuns: 2, unsupportedRuns: 3, tooLargeRuns: 4, groBuffers: 5 });
-const UDP_AT = WorkerSlot.wholeTsoWrites + 1;
+const UDP_AT = WorkerSlot.wholeHairpinWrites + 1;
 const UDP_SLOTS = 6;
 export const udpSlot = (family: 4 | 6, slot: number): number => UDP_AT + (family === 4 ? 0 : UDP_SLOTS) + slot;
 /** NetworkPolicy, per direction (Direction): new flows the policy allowed and denied. */
@@ -120,6 +121,11 @@ export class ShardCounters {
   /** TSO packets from kernel peers written to the TUN whole (one GSO write each), from the native call's count. */
   wholeTsoWrites(n: number): void {
     this.c[WorkerSlot.wholeTsoWrites] += n;
+  }
+
+  /** TSO packets read from the TUN, judged and written back to it whole (the same-node hairpin), from the native call's count. */
+  wholeHairpinWrites(n: number): void {
+    this.c[WorkerSlot.wholeHairpinWrites] += n;
   }
 
   /** The packets beyond one that whole TSO packets read from `direction` stand for: `batch` counted each as one. */

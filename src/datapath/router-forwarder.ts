@@ -34,9 +34,9 @@ export class RouterForwarder implements Forwarder {
 
   constructor(private readonly parts: ShardParts) {
     const { cfg, counters } = parts;
-    // A pod's TSO packet may stay whole for the tunnel-GSO send; not with the same-node hairpin,
-    // whose TUN write would carry only its first segment.
-    const keepsWhole = cfg.tunnelGso !== undefined && !(cfg.policy && cfg.ownPods);
+    // A pod's TSO packet may stay whole for the tunnel-GSO send, and for the same-node hairpin's
+    // TUN write (a peer's then, with no tunnel path, is cut at the send).
+    const keepsWhole = cfg.tunnelGso !== undefined || Boolean(cfg.policy && cfg.ownPods);
     this.tun = new TunQueue(cfg.tunFd, cfg.tunOffload, false, cfg.slotSize, counters, cfg.tunReads, keepsWhole);
     this.tx = new PacketBatch(cfg.batchSize, cfg.slotSize);
     this.rx = new PacketBatch(cfg.batchSize, cfg.slotSize);
@@ -71,8 +71,8 @@ export class RouterForwarder implements Forwarder {
   private forwardBatch(): void {
     const { tx } = this;
     const { counters, trace, udp, udp6 } = this.parts;
-    // Whole only while a family's tunnel path is on and no trace wants each segment.
-    const whole = this.tun.keepsWhole && !trace.enabled() && ((udp?.tunnelPathOn ?? false) || (udp6?.tunnelPathOn ?? false));
+    // Whole while the same-node hairpin or a family's tunnel path can take it (a trace records the first segment and the segments it stands for).
+    const whole = this.tun.keepsWhole && (this.hairpin !== undefined || (udp?.tunnelPathOn ?? false) || (udp6?.tunnelPathOn ?? false));
     const n = this.tun.read(tx, whole);
     if (n === 0) return;
     counters.now = Date.now();
@@ -84,7 +84,7 @@ export class RouterForwarder implements Forwarder {
     if (this.policy) out = policyStage(tx, n, out, this.policy, Direction.tun);
     if (hairpin && hairpin.count > 0) {
       hairpin.keepForwarded(tx);
-      const written = hairpin.count > 0 ? this.tun.write(tx.slab, hairpin.offsets, hairpin.lengths, hairpin.count) : 0;
+      const written = hairpin.count > 0 ? this.tun.writeBack(tx.slab, hairpin.offsets, hairpin.lengths, hairpin.count, tx) : 0;
       if (written < hairpin.count) counters.dropMany(Drop.tun_write_error, hairpin.count - written);
     }
     if (trace.enabled()) trace.record(tx, n, Direction.tun, HEADROOM, counters.now);

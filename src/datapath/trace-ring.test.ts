@@ -1,6 +1,7 @@
 // The trace ring between a worker and the main thread, in one thread: filters, sampling,
 // overwrite (lost, never torn), and nothing recorded while tracing is off.
 import { describe, expect, it } from 'vitest';
+import { WHOLE_WORDS } from '../native/whole-tso.js';
 import { Drop } from './drop-reasons.js';
 import { FORWARDED, PacketBatch } from './packet-batch.js';
 import { allocateTrace, CAPTURE_BYTES, RING_ENTRIES, TraceReader, TraceWriter } from './trace-ring.js';
@@ -48,6 +49,16 @@ describe('trace ring', () => {
     expect(got[3].bytes).toEqual(Buffer.alloc(CAPTURE_BYTES, 3));
     expect(got.map((e) => e.policy)).toEqual([-1, 0, 1, 2]);
     expect(reader.drain()).toEqual([]);
+  });
+
+  it('records the segments a whole TSO packet stands for beside its first segment', () => {
+    const { reader, writer } = setup();
+    reader.start({ dropsOnly: false, peer: -1, every: 1 });
+    const b = batch(2);
+    b.whole[WHOLE_WORDS] = 45; // slot 1 holds the first segment of a TSO packet of 45 kept whole
+    writer.record(b, 2, 0, 0, 0);
+    const got = reader.drain();
+    expect(got.map((e) => [e.length, e.segments])).toEqual([[200, 1], [200, 45]]);
   });
 
   it('keeps a short packet whole when a header was written in front of what was read', () => {

@@ -18,7 +18,8 @@ export const RING_ENTRIES = 256; // a power of two
 export const CAPTURE_BYTES = 128;
 // Entry, in Int32 words: seq, direction, verdict, peer, length, captured; the time, a Float64
 // in two words; the datagram's source address (received packets only); the deciding policy
-// (PacketBatch.policyOf); then the bytes captured, four to a word, the first in the low byte.
+// (PacketBatch.policyOf); the packets the slot stands for (PacketBatch.packetsOf); then the bytes
+// captured, four to a word, the first in the low byte.
 const E_SEQ = 0;
 const E_DIRECTION = 1;
 const E_VERDICT = 2;
@@ -28,7 +29,8 @@ const E_CAPTURED = 5;
 const E_TIME = 6; // 2 words
 const E_SOURCE = 8; // 4 words
 const E_POLICY = 12;
-const E_BYTES = 13;
+const E_SEGMENTS = 13;
+const E_BYTES = 14;
 const ENTRY_WORDS = E_BYTES + CAPTURE_BYTES / 4;
 const ENTRY_BYTES = ENTRY_WORDS * 4;
 const RING_HEADER_BYTES = 64; // the head counter, alone on its cache line
@@ -57,6 +59,8 @@ export interface TraceEntry {
   source: Uint32Array;
   /** Index of the NetworkPolicy that decided the packet's connection; -1: none. */
   policy: number;
+  /** 1, or the segments of a whole TSO packet or run the slot stood for: `length` and `bytes` are then its first segment's. */
+  segments: number;
   bytes: Buffer;
 }
 
@@ -131,6 +135,7 @@ export class TraceWriter {
       Atomics.store(words, w + E_TIME + 1, this.time.words[1]);
       for (let k = 0; k < 4; k++) Atomics.store(words, w + E_SOURCE + k, direction === 0 ? 0 : b.addrs[i * 4 + k]);
       Atomics.store(words, w + E_POLICY, b.policyOf[i]);
+      Atomics.store(words, w + E_SEGMENTS, b.packetsOf(i));
       const from = i * b.slotSize + at;
       for (let k = 0; k < captured; k += 4) {
         let packed = 0;
@@ -216,6 +221,7 @@ export class TraceReader {
           time: time.float[0],
           source,
           policy: Atomics.load(words, w + E_POLICY) - 1,
+          segments: Atomics.load(words, w + E_SEGMENTS),
           bytes,
         };
         if (Atomics.load(words, w + E_SEQ) !== done) this.lost++; // overwritten while we copied

@@ -5,7 +5,7 @@
 // io_uring_enter reads up to 32 packets (tun-reads.ts); packets read ahead keep the queue pending.
 import { addon, IO_COALESCE, IO_ETHERNET, IO_FINISH_CHECKSUMS, IO_VNET_HDR, RING_STATS_WORDS, RingStats, SEGMENT_SCRATCH_EXTRA, SEGMENT_STATE_WORDS, SegmentState, VNET_HDR_BYTES } from '../native/addon.js';
 import type { TunRing } from '../native/addon.js';
-import { wholeSendScratchBytes } from '../native/send-whole.js';
+import { IO_WHOLE_READ, wholeSendScratchBytes } from '../native/send-whole.js';
 import { HEADROOM } from '../packet/constants.js';
 import { Direction, type ShardCounters } from './counters.js';
 import { Drop } from './drop-reasons.js';
@@ -104,12 +104,34 @@ export class TunQueue {
     const written = from && area
       ? addon.writeBatch(this.fd, slab, offsets, lengths, count, this.writeFlags, this.writes, from.whole, area, from.slotSize)
       : addon.writeBatch(this.fd, slab, offsets, lengths, count, this.writeFlags, this.writes);
+    this.countWrites(false);
+    return written;
+  }
+
+  /**
+   * Writes packets read from this queue back to it (the same-node hairpin), coalescing runs; returns
+   * how many were written. A packet whose slot of `from` stands for a TSO packet the read kept whole
+   * goes from the read's area as one GSO write, as the pod sent it; the caller counts a packet not
+   * written as one tun_write_error, the other segments of a refused whole one are counted here.
+   */
+  writeBack(slab: Buffer, offsets: Int32Array, lengths: Int32Array, count: number, from: PacketBatch): number {
+    const written = this.keepsWhole
+      ? addon.writeBatch(this.fd, slab, offsets, lengths, count, this.writeFlags | IO_WHOLE_READ, this.writes, from.whole, this.scratch, from.slotSize)
+      : addon.writeBatch(this.fd, slab, offsets, lengths, count, this.writeFlags, this.writes);
+    this.countWrites(true);
+    return written;
+  }
+
+  /** Hands what writeBatch added up to the counters; `hairpin`: its whole writes were of packets read here. */
+  private countWrites(hairpin: boolean): void {
     this.counters.tunWrites(this.writes[0]);
     if (this.writes[1] > 0) this.counters.checksumsFinished(this.writes[1]);
-    if (this.writes[2] > 0) this.counters.wholeTsoWrites(this.writes[2]);
+    if (this.writes[2] > 0) {
+      if (hairpin) this.counters.wholeHairpinWrites(this.writes[2]);
+      else this.counters.wholeTsoWrites(this.writes[2]);
+    }
     if (this.writes[3] > 0) this.counters.dropMany(Drop.tun_write_error, this.writes[3]);
     this.writes.fill(0);
-    return written;
   }
 
   /** Writes packets of our own (ICMP errors, proxy answers) as they are. */

@@ -308,10 +308,13 @@ export class Lab {
     return this.startDaemon(node, ['--subnets', subnets, ...extraArgs], cli, env);
   }
 
-  /** Starts `vxroute run --kube` against the lab's API server; subnet.env goes to the lab's directory. `ready: false`: returns without waiting for it. */
-  startVxrouteKube(node: LabNode, kubeconfig: string, netConf: string, extraArgs: string[] = [], opts: { ready?: boolean } = {}): Promise<VxrouteProcess> {
+  /**
+   * Starts `vxroute run --kube` against the lab's API server; subnet.env goes to the lab's directory.
+   * `ready: false`: returns without waiting for it; `cli`, `env`: as startVxroute's.
+   */
+  startVxrouteKube(node: LabNode, kubeconfig: string, netConf: string, extraArgs: string[] = [], opts: { ready?: boolean; cli?: string; env?: NodeJS.ProcessEnv } = {}): Promise<VxrouteProcess> {
     const subnetEnv = join(this.dir, `${node.name}-subnet.env`);
-    return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--cni', 'flannel', '--subnet-env', subnetEnv, ...extraArgs], undefined, undefined, opts.ready ?? true);
+    return this.startDaemon(node, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--cni', 'flannel', '--subnet-env', subnetEnv, ...extraArgs], opts.cli, opts.env, opts.ready ?? true);
   }
 
   private async startDaemon(node: LabNode, args: string[], cli?: string, env?: NodeJS.ProcessEnv, ready = true): Promise<VxrouteProcess> {

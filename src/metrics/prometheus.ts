@@ -78,6 +78,7 @@ export class PrometheusMetrics {
     workerTotal('vxroute_tun_tso_packets_total', 'TCP packets of up to 64 KiB a worker read from the TUN (TSO) and cut into MSS-sized segments.', (w) => w.tsoPackets);
     workerTotal('vxroute_tun_uso_packets_total', 'UDP packets of up to 64 KiB a worker read from the TUN (USO: a pod sent with UDP_SEGMENT) and cut into datagrams.', (w) => w.usoPackets);
     workerTotal('vxroute_tun_whole_tso_writes_total', 'Received messages a worker wrote to the TUN whole instead of cutting them into segments: a kernel peer\'s TSO packet (across the underlay unsegmented), or a peer\'s run of one TCP flow\'s consecutive segments (a UDP GRO buffer); whole messages of one flow in a batch share one GSO write.', (w) => w.wholeTsoWrites);
+    workerTotal('vxroute_tun_whole_hairpin_writes_total', 'TSO packets of one of our pods to another (same-node traffic steered through the TUN for NetworkPolicy) a worker judged and wrote back to the TUN whole, one GSO write each, instead of cutting them into segments.', (w) => w.wholeHairpinWrites);
     workerTotal('vxroute_tun_checksums_finished_total', 'Inner TCP/UDP checksums a worker finished before writing to the TUN/TAP: a kernel peer left them partial (tx checksum offload on its veth underlay).', (w) => w.checksumsFinished);
     workerTotal('vxroute_worker_gc_total', 'Garbage collections in a worker since start: a datapath that allocates nothing per packet keeps this flat.', (w) => w.gcs);
     registerSwitchMetrics(this.registry, current);

@@ -41,6 +41,8 @@ export interface TraceRecord {
   peer?: string;
   /** Length of the packet (to-peer) or of the VXLAN payload of the datagram (from-peer). */
   length: number;
+  /** A whole TSO packet or run, not cut: the segments it stood for; `length` and the headers are its first segment's. */
+  segments?: number;
   outer?: { src: string; flags: number; vni: number; innerSrcMac: string; innerDstMac: string; etherType: number };
   /** Switch mode, to-peer: the Ethernet header of the frame read from the TAP. */
   frame?: { srcMac: string; dstMac: string; etherType: number };
@@ -63,6 +65,7 @@ export function decodeEntry(e: TraceEntry, peerName: (id: number) => string | un
     length: e.length,
   };
   if (e.verdict >= 0) r.reason = DROP_REASONS[e.verdict];
+  if (e.segments > 1) r.segments = e.segments;
   if (e.policy >= 0) {
     r.policy = e.policy;
     const name = policyName(e.policy);

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import type { CounterSnapshot } from '../datapath/counter-snapshot.js';
 import { PrometheusMetrics } from './prometheus.js';
 
-const worker = (index: number, tunWrites: number, wholeTsoWrites: number): CounterSnapshot['workers'][number] => ({
+const worker = (index: number, tunWrites: number, wholeTsoWrites: number, wholeHairpinWrites = 0): CounterSnapshot['workers'][number] => ({
   index, tun: { batches: 0, packets: 0, sizes: [] }, udp: { batches: 0, packets: 0, sizes: [] },
-  heapUsed: 0, heapCommitted: 0, gcs: 0, tunWrites, tsoPackets: 0, usoPackets: 0, checksumsFinished: 0, wholeTsoWrites,
+  heapUsed: 0, heapCommitted: 0, gcs: 0, tunWrites, tsoPackets: 0, usoPackets: 0, checksumsFinished: 0, wholeTsoWrites, wholeHairpinWrites,
 });
 
 describe('worker metrics', () => {
@@ -24,5 +24,17 @@ describe('worker metrics', () => {
     const second = await metrics.scrape();
     expect(second).toContain('vxroute_tun_whole_tso_writes_total{worker="0"} 300');
     expect(second).toContain('vxroute_tun_whole_tso_writes_total{worker="1"} 2');
+  });
+
+  it('export the same-node TSO packets each worker wrote back to the TUN whole, apart from the received ones', async () => {
+    const workers = [worker(0, 90, 4, 11), worker(1, 10, 0, 0)];
+    const snapshot = (): CounterSnapshot => ({ at: 0, peers: [], drops: {} as CounterSnapshot['drops'], workers, udp: [] });
+    const metrics = new PrometheusMetrics({ counters: snapshot, peerRows: () => [], notReady: () => undefined, tableNodes: () => 1 }, { node: 'n0' });
+    const text = await metrics.scrape();
+    expect(text).toMatch(/^# HELP vxroute_tun_whole_hairpin_writes_total TSO packets of one of our pods to another .*wrote back to the TUN whole/m);
+    expect(text).toContain('# TYPE vxroute_tun_whole_hairpin_writes_total counter');
+    expect(text).toContain('vxroute_tun_whole_hairpin_writes_total{worker="0"} 11');
+    expect(text).toContain('vxroute_tun_whole_hairpin_writes_total{worker="1"} 0');
+    expect(text).toContain('vxroute_tun_whole_tso_writes_total{worker="0"} 4');
   });
 });

@@ -18,3 +18,6 @@ export const WHOLE_READS = 8;
 export function wholeSendScratchBytes(slotSize: number): number {
   return WHOLE_READS * (Math.ceil((slotSize + SEGMENT_SCRATCH_EXTRA) / 64) * 64);
 }
+
+/** writeBatch flag (native/src/tun.cc kIoWholeRead): the whole words and area are the queue's own read's, for packets written back to it. */
+export const IO_WHOLE_READ = 32;
