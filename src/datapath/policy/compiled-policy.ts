@@ -67,6 +67,21 @@ export class CompiledPolicy implements FlowDecider {
    * rule lists): for the warm-up's connections, not for the datapath.
    */
   podAddressesV4(max: number): number[] {
+    return this.podAddressSlots(max, false).map((s) => this.w[s + A_ADDR + 3] >>> 0);
+  }
+
+  /** The same for IPv6: up to `max` pods' IPv6 addresses, 16 bytes each. */
+  podAddressesV6(max: number): Uint8Array[] {
+    return this.podAddressSlots(max, true).map((s) => {
+      const a = new Uint8Array(16);
+      const view = new DataView(a.buffer);
+      for (let k = 0; k < 4; k++) view.setInt32(4 * k, this.w[s + A_ADDR + k]);
+      return a;
+    });
+  }
+
+  /** Hash slots of up to `max` pod addresses of one family, isolated pods first. */
+  private podAddressSlots(max: number, v6: boolean): number[] {
     const w = this.w;
     const found: number[] = [];
     for (const isolated of [true, false]) {
@@ -74,8 +89,9 @@ export class CompiledPolicy implements FlowDecider {
         const pod = w[s + A_POD];
         if (pod < 0) continue;
         if ((w[this.ingressIsolatedByOff + pod] >= 0 || w[this.egressIsolatedByOff + pod] >= 0) !== isolated) continue;
-        // ::ffff:a.b.c.d (the FlowQuery form of an IPv4 address)
-        if (w[s + A_ADDR] === 0 && w[s + A_ADDR + 1] === 0 && w[s + A_ADDR + 2] === 0xffff) found.push(w[s + A_ADDR + 3] >>> 0);
+        // ::ffff:a.b.c.d is the FlowQuery form of an IPv4 address.
+        const mapped = w[s + A_ADDR] === 0 && w[s + A_ADDR + 1] === 0 && w[s + A_ADDR + 2] === 0xffff;
+        if (mapped !== v6) found.push(s);
       }
     }
     return found;

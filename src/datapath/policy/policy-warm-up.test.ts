@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipv4, TCP, tcp, TCP_SYN } from '../../../test/flow-packets.js';
+import { ipv4, TCP, tcp, TCP_SYN, UDP } from '../../../test/flow-packets.js';
 import { TestDecider } from '../../../test/test-flow-decider.js';
 import { compilePolicy } from '../../policy/compile-policy.js';
 import type { PolicyPod, PolicyWorld } from '../../policy/world.js';
@@ -8,7 +8,7 @@ import { CounterLayout, Direction, ShardCounters } from '../counters.js';
 import { FORWARDED, PacketBatch } from '../packet-batch.js';
 import { CompiledPolicy } from './compiled-policy.js';
 import { allocateConntrack, Conntrack } from './conntrack.js';
-import { FLOW_DENY_INGRESS } from './flow-decider.js';
+import { FLOW_DENY_INGRESS, type FlowQuery } from './flow-decider.js';
 import { policyStage } from './policy-stage.js';
 import { PolicyWarmUp, WARM_CONNECTIONS, warmPolicyStage } from './policy-warm-up.js';
 
@@ -40,6 +40,36 @@ describe('the policy stage warm-up', () => {
     const isolated = w.pods.filter((p) => p.labels.isolated === 'yes').map((p) => p.ips[0]);
     expect(compiled.podAddressesV4(10).map(dotted).sort()).toEqual(isolated.sort());
     expect(compiled.podAddressesV4(12).map(dotted).slice(0, 10).sort()).toEqual(isolated.sort());
+  });
+
+  it('takes IPv6 connections between the compiled pods\' IPv6 addresses too', () => {
+    const w = world(40);
+    const compiled = new CompiledPolicy(compilePolicy(w, 1).sab);
+    const some = compiled.podAddressesV6(16).map(hex);
+    expect(some).toHaveLength(16);
+    expect(new Set(some).size).toBe(16);
+    const v6 = w.pods.map((p) => hex(ipv6Bytes(p.ips[1])));
+    for (const a of some) expect(v6).toContain(a);
+    expect(compiled.podAddressesV6(1000).map(hex).sort()).toEqual(v6.sort());
+  });
+
+  it('judges connections of both families, each with TCP and UDP, between pods and not', () => {
+    const w = world(40, 4);
+    const asked = new Map<string, number>();
+    class Recording extends CompiledPolicy {
+      override decide(q: FlowQuery): number {
+        const family = q.src[10] === 0xff && q.src[11] === 0xff && q.src.subarray(0, 10).every((x) => x === 0) ? 'v4' : 'v6';
+        const key = `${family} ${q.protocol} ${hex(q.src) === DOC_1 || hex(q.src) === DOC_2 ? 'not-pod' : 'pod'}`;
+        asked.set(key, (asked.get(key) ?? 0) + 1);
+        return super.decide(q);
+      }
+    }
+    const warmUp = new PolicyWarmUp(new Recording(compilePolicy(w, 1).sab), SLOT);
+    warmUp.step(WARM_CONNECTIONS);
+    // Half the packets are IPv6 (runs of 8 connections alternate the families, each run has the same kinds).
+    expect(warmUp.judgedV6 / warmUp.judged).toBeCloseTo(0.5, 1);
+    for (const family of ['v4', 'v6']) for (const protocol of [TCP, UDP]) expect(asked.get(`${family} ${protocol} pod`) ?? 0).toBeGreaterThan(100);
+    expect(asked.get(`v6 ${TCP} not-pod`) ?? 0).toBeGreaterThan(0);
   });
 
   it('runs in slices: each step the connections asked for, all of them by the last, as many packets as at once', () => {
@@ -87,5 +117,21 @@ function mapped(v4: string): Uint8Array {
   const a = new Uint8Array(16);
   a[10] = a[11] = 0xff;
   a.set(v4.split('.').map(Number), 12);
+  return a;
+}
+
+const hex = (a: Uint8Array): string => Buffer.from(a).toString('hex');
+const DOC_1 = '20010db8000000000000000000000001';
+const DOC_2 = '20010db8000000000000000000000002';
+
+/** The 16 bytes of an IPv6 address written as in the world (fd00:10:244::n). */
+function ipv6Bytes(text: string): Uint8Array {
+  const [head, tail] = text.split('::');
+  const words = (s: string): number[] => (s ? s.split(':').map((x) => parseInt(x, 16)) : []);
+  const h = words(head);
+  const t = words(tail);
+  const all = [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
+  const a = new Uint8Array(16);
+  all.forEach((x, k) => { a[2 * k] = x >> 8; a[2 * k + 1] = x & 255; });
   return a;
 }

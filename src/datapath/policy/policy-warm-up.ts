@@ -5,11 +5,13 @@
 // an optimized stage that met its first new flow deoptimized (insufficient type feedback). Measured
 // (docs/decisions.md, "A new connection's first packet"): a connection's two packets through a cold
 // stage took 70-300 µs of CPU for the first 3,000 connections, 3 µs once warm. So each shard runs
-// connections of every kind the stage tells apart through it at start, with the shard's own decider
+// connections of every kind the stage tells apart through it at start, in both address families
+// (readFlow, the key and the run shortcut take other paths for IPv6), with the shard's own decider
 // class and the addresses of real pods, against a table and counters of its own: the shared table,
 // the shard's counters and the trace see nothing of it.
 import { ENCAP_LEN, HEADROOM, IPPROTO_TCP, IPPROTO_UDP } from '../../packet/constants.js';
 import { writeIpv4Header } from '../../packet/ipv4.js';
+import { writeIpv6Header } from '../../packet/ipv6.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/flow-tuple.js';
 import { CounterLayout, Direction, ShardCounters } from '../counters.js';
 import { FORWARDED, PacketBatch } from '../packet-batch.js';
@@ -23,6 +25,8 @@ export const WARM_CONNECTIONS = 10_000;
 const WARM_TABLE = 4096;
 const TCP_HEADER = 20;
 const UDP_HEADER = 8;
+const IPV4_HEADER = 20;
+const IPV6_HEADER = 40;
 /** Pods whose addresses the warm-up connections use, when the policy has that many. */
 const WARM_PODS = 16;
 
@@ -38,6 +42,9 @@ export class PolicyWarmUp {
   private readonly ctx: PolicyContext;
   private readonly batch: PacketBatch;
   private readonly pods: number[];
+  private readonly pods6: Uint8Array[];
+  /** Packets judged so far, IPv6 ones. */
+  judgedV6 = 0;
 
   constructor(decider: CompiledPolicy, slotSize: number) {
     const layout = new CounterLayout(1, 1);
@@ -48,6 +55,8 @@ export class PolicyWarmUp {
     this.pods = decider.podAddressesV4(WARM_PODS);
     // Not pods: a flow the policy knows neither end of.
     this.pods.push(0x0a000001, 0x0a000002);
+    this.pods6 = decider.podAddressesV6(WARM_PODS);
+    this.pods6.push(documentationAddress(1), documentationAddress(2));
   }
 
   get done(): boolean {
@@ -56,11 +65,13 @@ export class PolicyWarmUp {
 
   /** Runs the next `connections` connections (fewer at the end); returns whether all have run. */
   step(connections: number): boolean {
-    const pods = this.pods;
     const end = Math.min(WARM_CONNECTIONS, this.next + connections);
     for (let k = this.next; k < end; k++) {
-      const client = pods[k % pods.length];
-      const server = pods[(k * 7 + 1) % pods.length];
+      // Runs of 8 connections alternate the families, so each family meets every kind below (k % 8).
+      const v6 = (k >> 3) % 2 === 1;
+      const count = v6 ? this.pods6.length : this.pods.length;
+      const client = k % count;
+      const server = (k * 7 + 1) % count;
       const port = 1024 + (k % 60_000);
       // A connection opened by this node's pod, or by a peer's (its SYN from the UDP side).
       const out = k % 2 === 0 ? Direction.tun : Direction.udp;
@@ -69,40 +80,53 @@ export class PolicyWarmUp {
       // One store in eight takes the path of a store that found the lock held past its spin.
       this.ctx.conntrack.storeSpins = k % 8 === 5 ? 0 : STORE_SPINS;
       if (k % 4 === 3) {
-        this.judge(out, client, server, IPPROTO_UDP, port, 53, 0);
-        this.judge(back, server, client, IPPROTO_UDP, 53, port, 0);
+        // Every other time, the request twice in one batch: a run of UDP.
+        this.judge(out, v6, client, server, IPPROTO_UDP, port, 53, 0, k % 8 < 4 ? 2 : 1);
+        this.judge(back, v6, server, client, IPPROTO_UDP, 53, port, 0);
         continue;
       }
-      this.judge(out, client, server, IPPROTO_TCP, port, 80, TCP_SYN);
-      this.judge(back, server, client, IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
+      this.judge(out, v6, client, server, IPPROTO_TCP, port, 80, TCP_SYN);
+      this.judge(back, v6, server, client, IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
       // Every other time, the ACK twice in one batch: the second is a run of the first's flow.
-      this.judge(out, client, server, IPPROTO_TCP, port, 80, TCP_ACK, k % 8 < 4 ? 2 : 1);
-      this.judge(out, client, server, IPPROTO_TCP, port, 80, k % 3 === 0 ? TCP_FIN | TCP_ACK : TCP_RST);
+      this.judge(out, v6, client, server, IPPROTO_TCP, port, 80, TCP_ACK, k % 8 < 4 ? 2 : 1);
+      this.judge(out, v6, client, server, IPPROTO_TCP, port, 80, k % 3 === 0 ? TCP_FIN | TCP_ACK : TCP_RST);
     }
     this.next = end;
     return this.done;
   }
 
-  /** Judges a batch of `copies` copies of one packet. */
-  private judge(direction: number, src: number, dst: number, protocol: number, srcPort: number, dstPort: number, flags: number, copies = 1): void {
+  /** Judges a batch of `copies` copies of one packet between the family's pods `src` and `dst` (indexes). */
+  private judge(direction: number, v6: boolean, src: number, dst: number, protocol: number, srcPort: number, dstPort: number, flags: number, copies = 1): void {
     const b = this.batch;
     const off = HEADROOM;
     const transport = protocol === IPPROTO_TCP ? TCP_HEADER : UDP_HEADER;
-    writeIpv4Header(b.slab, off, 20 + transport, this.judged & 0xffff, 64, protocol, src, dst, true);
-    b.slab.writeUInt16BE(srcPort, off + 20);
-    b.slab.writeUInt16BE(dstPort, off + 22);
+    const ip = v6 ? IPV6_HEADER : IPV4_HEADER;
+    if (v6) writeIpv6Header(b.slab, off, transport, protocol, 64, this.pods6[src], this.pods6[dst]);
+    else writeIpv4Header(b.slab, off, ip + transport, this.judged & 0xffff, 64, protocol, this.pods[src], this.pods[dst], true);
+    const at = off + ip;
+    b.slab.writeUInt16BE(srcPort, at);
+    b.slab.writeUInt16BE(dstPort, at + 2);
     if (protocol === IPPROTO_TCP) {
-      b.slab.writeUInt8(5 << 4, off + 32); // data offset: 5 words
-      b.slab.writeUInt8(flags, off + 33);
-    } else b.slab.writeUInt16BE(UDP_HEADER, off + 24);
+      b.slab.writeUInt8(5 << 4, at + 12); // data offset: 5 words
+      b.slab.writeUInt8(flags, at + 13);
+    } else b.slab.writeUInt16BE(UDP_HEADER, at + 4);
     for (let i = 0; i < copies; i++) {
-      if (i > 0) b.slab.copy(b.slab, i * b.slotSize + off, off, off + 20 + transport);
-      b.sizes[i] = 20 + transport + (direction === Direction.tun ? 0 : ENCAP_LEN);
+      if (i > 0) b.slab.copy(b.slab, i * b.slotSize + off, off, at + transport);
+      b.sizes[i] = ip + transport + (direction === Direction.tun ? 0 : ENCAP_LEN);
       b.verdicts[i] = FORWARDED;
     }
     policyStage(b, copies, 0, this.ctx, direction);
     this.judged += copies;
+    if (v6) this.judgedV6 += copies;
   }
+}
+
+/** 2001:db8::n (RFC 3849, documentation): an IPv6 address the policy knows as no pod. */
+function documentationAddress(n: number): Uint8Array {
+  const a = new Uint8Array(16);
+  a.set([0x20, 0x01, 0x0d, 0xb8]);
+  a[15] = n;
+  return a;
 }
 
 /** Runs all WARM_CONNECTIONS connections through policyStage with `decider` at once; returns how many packets it judged. */
