@@ -11,7 +11,10 @@
 // --stream-seconds N adds one TCP stream (iperf3) of N seconds to each round: its throughput on ÷
 // off, and the daemons' CPU during it; with --profile, `perf record` of the last round's stream
 // goes to DIR/<variant>-<node>-stream.data.
-//   npm run bench:connect-cost -- [--rounds 5] [--connects 2000] [--rr-seconds 2] [--stream-seconds 0] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E] [--trace-deopt]
+// --udp64-seconds N starts each round with the full bench's unpaced flood of 64-byte UDP (one flow,
+// iperf3 -u -l 64 -b 0) of N seconds: its delivered rate on ÷ off and the daemons' CPU, so that
+// the connects follow a flood as in the full bench; with --profile, DIR/<variant>-<node>-udp64.data.
+//   npm run bench:connect-cost -- [--rounds 5] [--connects 2000] [--rr-seconds 2] [--stream-seconds 0] [--udp64-seconds 0] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E] [--trace-deopt]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -154,6 +157,7 @@ async function main(argv: string[]): Promise<number> {
       connects: whole('connect() samples per variant per round', { min: 10, max: 100_000, default: 2000 }),
       'rr-seconds': whole('length of each TCP_RR run', { min: 1, max: 600, default: 2 }, 'S'),
       'stream-seconds': whole('adds one TCP stream of this length to each round; 0: none', { min: 0, max: 600, default: 0 }, 'S'),
+      'udp64-seconds': whole('starts each round with an unpaced 64-byte UDP flood of this length; 0: none', { min: 0, max: 600, default: 0 }, 'S'),
       'policy-pods': whole('pods in the NetworkPolicy world', { min: 2, max: 25_000, default: 5000 }),
       policies: whole('policies in that world', { min: MEASURED_POLICIES + 1, max: 10_000, default: 1000 }),
       profile: text("perf record -g of each daemon in the last round, into DIR/<variant>-<node>.data", 'DIR', undefined, 'no profile'),
@@ -164,6 +168,7 @@ async function main(argv: string[]): Promise<number> {
   const { rounds, connects } = values;
   const rrSeconds = values['rr-seconds'];
   const streamSeconds = values['stream-seconds'];
+  const udpSeconds = values['udp64-seconds'];
   const world: WorldSize = { pods: values['policy-pods'], policies: values.policies };
   if (process.getuid?.() !== 0) {
     process.stderr.write('connect-cost builds network namespaces: run it as root\n');
@@ -180,6 +185,7 @@ async function main(argv: string[]): Promise<number> {
     const connectP50 = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const rr = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const stream = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+    const udp64 = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     for (let r = 0; r < rounds; r++) {
       for (const v of VARIANTS) {
         const s = setups.get(v)!;
@@ -187,6 +193,16 @@ async function main(argv: string[]): Promise<number> {
         const pids = s.daemons.map((d) => d.pid);
         const waits = await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total');
         const record = (what: string) => (profileDir && r === rounds - 1 ? pids.map((pid, i) => spawn('perf', ['record', '-g', '-e', values['perf-event']!, ...(values['perf-event'] === 'cpu-clock' ? ['-F', '2000'] : []), '-p', String(pid), '-o', join(profileDir, `${v}-${'ab'[i]}${what}.data`)], { stdio: 'ignore' })) : []);
+        if (udpSeconds > 0) {
+          const udpPerf = record('-udp64');
+          const u0 = await threadTicks(pids);
+          const received = (await iperfJson(server, s.a.pods[0].ns, ['-u', '-l', '64', '-b', '0', '-t', String(udpSeconds)], IPERF_PORT)).end.sum_received;
+          const u1 = await threadTicks(pids);
+          await stopRecording(udpPerf);
+          const pps = (received.packets - received.lost_packets) / received.seconds;
+          udp64.get(v)!.push(pps);
+          console.log(`round ${r + 1} ${v}: UDP 64 B delivered ${pps.toFixed(0)} pkt/s (loss ${((100 * received.lost_packets) / Math.max(1, received.packets)).toFixed(1)} %); CPU ms during it: ${cpuLine(u0, u1)}`);
+        }
         const perf = record('');
         const logsAt = s.daemons.map((d) => d.logs.length);
         const t0 = await threadTicks(pids);
@@ -220,6 +236,10 @@ async function main(argv: string[]): Promise<number> {
     const ratios = rr.get(on)!.map((x, i) => x / rr.get(off)![i]);
     console.log(`connect p50 on − off: median ${median(diffs)} µs (rounds: ${diffs.join(', ')})`);
     console.log(`TCP_RR on ÷ off: median ${median(ratios).toFixed(2)}× (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')})`);
+    if (udpSeconds > 0) {
+      const floods = udp64.get(on)!.map((x, i) => x / udp64.get(off)![i]);
+      console.log(`UDP 64 B delivered on ÷ off: median ${median(floods).toFixed(2)}× (rounds: ${floods.map((x) => x.toFixed(2)).join(', ')})`);
+    }
     if (streamSeconds > 0) {
       const streams = stream.get(on)!.map((x, i) => x / stream.get(off)![i]);
       console.log(`TCP 1 stream on ÷ off: median ${median(streams).toFixed(2)}× (rounds: ${streams.map((x) => x.toFixed(2)).join(', ')})`);

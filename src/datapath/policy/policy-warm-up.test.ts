@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipv4, TCP, tcp, TCP_SYN, UDP } from '../../../test/flow-packets.js';
+import { ICMP, ICMPV6, ipv4, TCP, tcp, TCP_SYN, UDP } from '../../../test/flow-packets.js';
 import { TestDecider } from '../../../test/test-flow-decider.js';
 import { compilePolicy } from '../../policy/compile-policy.js';
 import type { PolicyPod, PolicyWorld } from '../../policy/world.js';
@@ -53,7 +53,7 @@ describe('the policy stage warm-up', () => {
     expect(compiled.podAddressesV6(1000).map(hex).sort()).toEqual(v6.sort());
   });
 
-  it('judges connections of both families, each with TCP and UDP, between pods and not', () => {
+  it('judges connections of both families, each with TCP, UDP and ICMP echo, between pods and not', () => {
     const w = world(40, 4);
     const asked = new Map<string, number>();
     class Recording extends CompiledPolicy {
@@ -68,7 +68,7 @@ describe('the policy stage warm-up', () => {
     warmUp.step(WARM_CONNECTIONS);
     // Half the packets are IPv6 (runs of 8 connections alternate the families, each run has the same kinds).
     expect(warmUp.judgedV6 / warmUp.judged).toBeCloseTo(0.5, 1);
-    for (const family of ['v4', 'v6']) for (const protocol of [TCP, UDP]) expect(asked.get(`${family} ${protocol} pod`) ?? 0).toBeGreaterThan(100);
+    for (const family of ['v4', 'v6']) for (const protocol of [TCP, UDP, family === 'v4' ? ICMP : ICMPV6]) expect(asked.get(`${family} ${protocol} pod`) ?? 0).toBeGreaterThan(100);
     expect(asked.get(`v6 ${TCP} not-pod`) ?? 0).toBeGreaterThan(0);
   });
 

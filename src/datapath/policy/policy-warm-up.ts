@@ -9,7 +9,7 @@
 // (readFlow, the key and the run shortcut take other paths for IPv6), with the shard's own decider
 // class and the addresses of real pods, against a table and counters of its own: the shared table,
 // the shard's counters and the trace see nothing of it.
-import { ENCAP_LEN, HEADROOM, IPPROTO_TCP, IPPROTO_UDP } from '../../packet/constants.js';
+import { ENCAP_LEN, HEADROOM, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../../packet/constants.js';
 import { writeIpv4Header } from '../../packet/ipv4.js';
 import { writeIpv6Header } from '../../packet/ipv6.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/flow-tuple.js';
@@ -27,6 +27,16 @@ const TCP_HEADER = 20;
 const UDP_HEADER = 8;
 const IPV4_HEADER = 20;
 const IPV6_HEADER = 40;
+const ICMP_HEADER = 8;
+const ICMP_ECHO_REPLY = 0;
+const ICMP_ECHO_REQUEST = 8;
+const ICMP_UNREACHABLE = 3;
+const ICMP_FRAGMENTATION_NEEDED = 4;
+const ICMPV6_PACKET_TOO_BIG = 2;
+const ICMPV6_ECHO_REQUEST = 128;
+const ICMPV6_ECHO_REPLY = 129;
+/** What an ICMP error quotes of the transport header at least (RFC 792: 64 bits). */
+const QUOTED_TRANSPORT = 8;
 /** Pods whose addresses the warm-up connections use, when the policy has that many. */
 const WARM_PODS = 16;
 
@@ -89,30 +99,83 @@ export class PolicyWarmUp {
       this.judge(back, v6, server, client, IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
       // Every other time, the ACK twice in one batch: the second is a run of the first's flow.
       this.judge(out, v6, client, server, IPPROTO_TCP, port, 80, TCP_ACK, k % 8 < 4 ? 2 : 1);
+      // An ICMP error quoting the client's packet (a router's "fragmentation needed"): readFlow's RELATED path.
+      if (k % 8 === 2) this.icmpError(back, v6, server, client, port);
       this.judge(out, v6, client, server, IPPROTO_TCP, port, 80, k % 3 === 0 ? TCP_FIN | TCP_ACK : TCP_RST);
+      // A ping beside it (ICMP echo request and reply, its identifier for the ports): without one, a
+      // real ping deoptimized readTransport and the table's timeouts (docs/decisions.md).
+      if (k % 8 === 1) {
+        this.echo(out, v6, client, server, true, port);
+        this.echo(back, v6, server, client, false, port);
+      }
     }
     this.next = end;
     return this.done;
   }
 
-  /** Judges a batch of `copies` copies of one packet between the family's pods `src` and `dst` (indexes). */
+  /** Judges a batch of `copies` copies of one TCP or UDP packet between the family's pods `src` and `dst` (indexes). */
   private judge(direction: number, v6: boolean, src: number, dst: number, protocol: number, srcPort: number, dstPort: number, flags: number, copies = 1): void {
-    const b = this.batch;
-    const off = HEADROOM;
+    const slab = this.batch.slab;
     const transport = protocol === IPPROTO_TCP ? TCP_HEADER : UDP_HEADER;
-    const ip = v6 ? IPV6_HEADER : IPV4_HEADER;
-    if (v6) writeIpv6Header(b.slab, off, transport, protocol, 64, this.pods6[src], this.pods6[dst]);
-    else writeIpv4Header(b.slab, off, ip + transport, this.judged & 0xffff, 64, protocol, this.pods[src], this.pods[dst], true);
-    const at = off + ip;
-    b.slab.writeUInt16BE(srcPort, at);
-    b.slab.writeUInt16BE(dstPort, at + 2);
+    const at = this.writeIp(v6, src, dst, protocol, transport);
+    slab.writeUInt16BE(srcPort, at);
+    slab.writeUInt16BE(dstPort, at + 2);
     if (protocol === IPPROTO_TCP) {
-      b.slab.writeUInt8(5 << 4, at + 12); // data offset: 5 words
-      b.slab.writeUInt8(flags, at + 13);
-    } else b.slab.writeUInt16BE(UDP_HEADER, at + 4);
+      slab.writeUInt8(5 << 4, at + 12); // data offset: 5 words
+      slab.writeUInt8(flags, at + 13);
+    } else slab.writeUInt16BE(UDP_HEADER, at + 4);
+    this.judgeWritten(direction, v6, at + transport, copies);
+  }
+
+  /** An ICMP(v6) echo request or reply (RFC 792, RFC 4443 §4.1) with identifier `id`. */
+  private echo(direction: number, v6: boolean, src: number, dst: number, request: boolean, id: number): void {
+    const slab = this.batch.slab;
+    const at = this.writeIp(v6, src, dst, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP, ICMP_HEADER);
+    slab.fill(0, at, at + ICMP_HEADER);
+    slab[at] = v6 ? (request ? ICMPV6_ECHO_REQUEST : ICMPV6_ECHO_REPLY) : request ? ICMP_ECHO_REQUEST : ICMP_ECHO_REPLY;
+    slab.writeUInt16BE(id, at + 4);
+    this.judgeWritten(direction, v6, at + ICMP_HEADER, 1);
+  }
+
+  /**
+   * From `src` to `dst`: "fragmentation needed" (RFC 792: type 3 code 4) or "packet too big" (RFC 4443
+   * §3.2: type 2), quoting the IP header and first 8 bytes of `dst`'s TCP packet to `src` from port `port` to 80.
+   */
+  private icmpError(direction: number, v6: boolean, src: number, dst: number, port: number): void {
+    const slab = this.batch.slab;
+    const quotedLength = (v6 ? IPV6_HEADER : IPV4_HEADER) + QUOTED_TRANSPORT;
+    const at = this.writeIp(v6, src, dst, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP, ICMP_HEADER + quotedLength);
+    slab.fill(0, at, at + ICMP_HEADER);
+    slab[at] = v6 ? ICMPV6_PACKET_TOO_BIG : ICMP_UNREACHABLE;
+    slab[at + 1] = v6 ? 0 : ICMP_FRAGMENTATION_NEEDED;
+    const quoted = this.writeIpAt(at + ICMP_HEADER, v6, dst, src, IPPROTO_TCP, TCP_HEADER);
+    slab.writeUInt16BE(port, quoted);
+    slab.writeUInt16BE(80, quoted + 2);
+    slab.writeUInt32BE(0, quoted + 4);
+    this.judgeWritten(direction, v6, at + ICMP_HEADER + quotedLength, 1);
+  }
+
+  /** Writes slot 0's IP header, from the family's pod `src` to `dst` with `payload` bytes after it; returns where they start. */
+  private writeIp(v6: boolean, src: number, dst: number, protocol: number, payload: number): number {
+    return this.writeIpAt(HEADROOM, v6, src, dst, protocol, payload);
+  }
+
+  private writeIpAt(off: number, v6: boolean, src: number, dst: number, protocol: number, payload: number): number {
+    const slab = this.batch.slab;
+    if (v6) {
+      writeIpv6Header(slab, off, payload, protocol, 64, this.pods6[src], this.pods6[dst]);
+      return off + IPV6_HEADER;
+    }
+    writeIpv4Header(slab, off, IPV4_HEADER + payload, this.judged & 0xffff, 64, protocol, this.pods[src], this.pods[dst], true);
+    return off + IPV4_HEADER;
+  }
+
+  /** Judges `copies` copies of the packet written at slot 0, up to `end`, that came from `direction`. */
+  private judgeWritten(direction: number, v6: boolean, end: number, copies: number): void {
+    const b = this.batch;
     for (let i = 0; i < copies; i++) {
-      if (i > 0) b.slab.copy(b.slab, i * b.slotSize + off, off, at + transport);
-      b.sizes[i] = ip + transport + (direction === Direction.tun ? 0 : ENCAP_LEN);
+      if (i > 0) b.slab.copy(b.slab, i * b.slotSize + HEADROOM, HEADROOM, end);
+      b.sizes[i] = end - HEADROOM + (direction === Direction.tun ? 0 : ENCAP_LEN);
       b.verdicts[i] = FORWARDED;
     }
     policyStage(b, copies, 0, this.ctx, direction);
