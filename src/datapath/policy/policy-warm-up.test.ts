@@ -72,6 +72,18 @@ describe('the policy stage warm-up', () => {
     expect(asked.get(`v6 ${TCP} not-pod`) ?? 0).toBeGreaterThan(0);
   });
 
+  it('decides again for connections it made known under an older policy (the path of a connection\'s first packet after a policy change)', () => {
+    let again = 0;
+    class Recording extends CompiledPolicy {
+      override decide(q: FlowQuery): number {
+        if (new Error().stack!.includes('knownVerdict')) again++;
+        return super.decide(q);
+      }
+    }
+    new PolicyWarmUp(new Recording(compilePolicy(world(40, 4), 1).sab), SLOT).step(WARM_CONNECTIONS);
+    expect(again).toBeGreaterThan(100);
+  });
+
   it('runs in slices: each step the connections asked for, all of them by the last, as many packets as at once', () => {
     const compiled = new CompiledPolicy(compilePolicy(world(40), 1).sab);
     const warmUp = new PolicyWarmUp(compiled, SLOT);

@@ -12,10 +12,10 @@
 import { ENCAP_LEN, HEADROOM, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../../packet/constants.js';
 import { writeIpv4Header } from '../../packet/ipv4.js';
 import { writeIpv6Header } from '../../packet/ipv6.js';
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/flow-tuple.js';
+import { FLOW_OWN, FlowTuple, readFlow, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/flow-tuple.js';
 import { CounterLayout, Direction, ShardCounters } from '../counters.js';
 import { FORWARDED, PacketBatch } from '../packet-batch.js';
-import { allocateConntrack, Conntrack, STORE_SPINS } from './conntrack.js';
+import { allocateConntrack, Conntrack, STORE_SPINS, V_FLAGS, V_REASON } from './conntrack.js';
 import type { CompiledPolicy } from './compiled-policy.js';
 import { policyStage, type PolicyContext } from './policy-stage.js';
 
@@ -53,6 +53,7 @@ export class PolicyWarmUp {
   private readonly batch: PacketBatch;
   private readonly pods: number[];
   private readonly pods6: Uint8Array[];
+  private readonly tuple = new FlowTuple();
   /** Packets judged so far, IPv6 ones. */
   judgedV6 = 0;
 
@@ -97,6 +98,8 @@ export class PolicyWarmUp {
       }
       this.judge(out, v6, client, server, IPPROTO_TCP, port, 80, TCP_SYN);
       this.judge(back, v6, server, client, IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
+      // One connection in sixteen is then known under an older policy: its next packet decides again (knownVerdict).
+      if (k % 16 === 9) this.ageGeneration();
       // Every other time, the ACK twice in one batch: the second is a run of the first's flow.
       this.judge(out, v6, client, server, IPPROTO_TCP, port, 80, TCP_ACK, k % 8 < 4 ? 2 : 1);
       // An ICMP error quoting the client's packet (a router's "fragmentation needed"): readFlow's RELATED path.
@@ -125,6 +128,17 @@ export class PolicyWarmUp {
       slab.writeUInt8(flags, at + 13);
     } else slab.writeUInt16BE(UDP_HEADER, at + 4);
     this.judgeWritten(direction, v6, at + transport, copies);
+  }
+
+  /** Marks the entry of the packet last judged (slot 0) as decided under the generation before the decider's. */
+  private ageGeneration(): void {
+    const ct = this.ctx.conntrack;
+    const b = this.batch;
+    if (readFlow(b.slab, HEADROOM, b.slotSize - HEADROOM, this.tuple) !== FLOW_OWN) return;
+    ct.setKey(this.tuple, false);
+    const now = this.ctx.counters.now | 0;
+    const slot = ct.lookup(now);
+    if (slot >= 0) ct.update(slot, ct.found[V_FLAGS], this.ctx.decider.generation() - 1, ct.found[V_REASON], now);
   }
 
   /** An ICMP(v6) echo request or reply (RFC 792, RFC 4443 §4.1) with identifier `id`. */
