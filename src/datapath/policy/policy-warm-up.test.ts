@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ICMP, ICMPV6, ipv4, TCP, tcp, TCP_SYN, UDP } from '../../../test/flow-packets.js';
 import { TestDecider } from '../../../test/test-flow-decider.js';
 import { compilePolicy } from '../../policy/compile-policy.js';
@@ -6,7 +6,7 @@ import type { PolicyPod, PolicyWorld } from '../../policy/world.js';
 import { HEADROOM } from '../../packet/constants.js';
 import { CounterLayout, Direction, ShardCounters } from '../counters.js';
 import { FORWARDED, PacketBatch } from '../packet-batch.js';
-import { CompiledPolicy } from './compiled-policy.js';
+import { CompiledPolicy, type RuleFlow } from './compiled-policy.js';
 import { allocateConntrack, Conntrack } from './conntrack.js';
 import { FLOW_DENY_INGRESS, type FlowQuery } from './flow-decider.js';
 import { policyStage } from './policy-stage.js';
@@ -19,6 +19,16 @@ function world(n: number, isolatedEvery = 1): PolicyWorld {
   const pods: PolicyPod[] = [];
   for (let i = 0; i < n; i++) pods.push({ namespace: 'ns', name: `p${i}`, labels: i % isolatedEvery === 0 ? { isolated: 'yes' } : {}, ips: [`10.244.${i >> 8}.${i & 255}`, `fd00:10:244::${i.toString(16)}`], nodeName: 'n0', hostNetwork: false, ports: [] });
   return { pods, namespaces: [{ name: 'ns', labels: { 'kubernetes.io/metadata.name': 'ns' } }], nodes: [{ name: 'n0', addresses: ['192.0.2.1'] }], policies: [{ metadata: { namespace: 'ns', name: 'deny' }, spec: { podSelector: { matchLabels: { isolated: 'yes' } }, policyTypes: ['Ingress'] } }] };
+}
+
+/** `n` pods, each isolated both ways by one policy: in from pods labelled app=b on the named port web, out to 10.0.0.0/8 on 5432. */
+function isolatedBothWays(n: number): PolicyWorld {
+  const ports = [{ name: 'metrics', port: 9090, protocol: 'TCP' as const }, { name: 'web', port: 8080, protocol: 'TCP' as const }];
+  const pods: PolicyPod[] = Array.from({ length: n }, (_, i) => ({ namespace: 'ns', name: `p${i}`, labels: { app: i % 2 === 0 ? 'a' : 'b' }, ips: [`10.244.0.${1 + i}`], nodeName: 'n0', hostNetwork: false, ports }));
+  return {
+    pods, namespaces: [{ name: 'ns', labels: { 'kubernetes.io/metadata.name': 'ns' } }], nodes: [{ name: 'n0', addresses: ['192.0.2.1'] }],
+    policies: [{ metadata: { namespace: 'ns', name: 'both' }, spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{ _from: [{ podSelector: { matchLabels: { app: 'b' } } }], ports: [{ port: 'web', protocol: 'TCP' }] }], egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' } }], ports: [{ port: 5432, protocol: 'TCP' }] }] } }],
+  };
 }
 
 const dotted = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
@@ -82,6 +92,31 @@ describe('the policy stage warm-up', () => {
     }
     new PolicyWarmUp(new Recording(compilePolicy(world(40, 4), 1).sab), SLOT).step(WARM_CONNECTIONS);
     expect(again).toBeGreaterThan(100);
+  });
+
+  it('walks the rules to their ports and named ports in a world where every pod is isolated both ways (its flows between pods end at the source\'s egress)', () => {
+    const w = isolatedBothWays(12);
+    const compiled = new CompiledPolicy(compilePolicy(w, 1).sab);
+    const flows = compiled.ruleFlows(64);
+    // Per ingress rule its named port resolved on the pod (web: 8080), per egress rule its port (5432), and port 0 after each.
+    expect(new Set(flows.map((f) => f.dstPort))).toEqual(new Set([8080, 5432, 0]));
+    for (const f of flows) expect(compiled.walkRules(f) >= 0, `port ${f.dstPort}`).toBe(f.dstPort !== 0);
+    const lookups = vi.spyOn(CompiledPolicy.prototype as unknown as { podHasNamedPort: () => boolean }, 'podHasNamedPort');
+    try {
+      new PolicyWarmUp(compiled, SLOT).step(WARM_CONNECTIONS);
+      expect(lookups.mock.calls.length).toBeGreaterThan(100);
+      lookups.mockClear();
+      // Without them the warm-up never looks a named port up in this world.
+      class NoRuleFlows extends CompiledPolicy {
+        override ruleFlows(): RuleFlow[] {
+          return [];
+        }
+      }
+      new PolicyWarmUp(new NoRuleFlows(compilePolicy(w, 2).sab), SLOT).step(WARM_CONNECTIONS);
+      expect(lookups.mock.calls.length).toBe(0);
+    } finally {
+      lookups.mockRestore();
+    }
   });
 
   it('runs in slices: each step the connections asked for, all of them by the last, as many packets as at once', () => {

@@ -16,7 +16,7 @@ import { FLOW_OWN, FlowTuple, readFlow, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } fro
 import { CounterLayout, Direction, ShardCounters } from '../counters.js';
 import { FORWARDED, PacketBatch } from '../packet-batch.js';
 import { allocateConntrack, Conntrack, STORE_SPINS, V_FLAGS, V_REASON } from './conntrack.js';
-import type { CompiledPolicy } from './compiled-policy.js';
+import type { CompiledPolicy, RuleFlow } from './compiled-policy.js';
 import { policyStage, type PolicyContext } from './policy-stage.js';
 
 /** Connections run through the stage: past where V8 has optimized every function of the path (see above). */
@@ -39,6 +39,8 @@ const ICMPV6_ECHO_REPLY = 129;
 const QUOTED_TRANSPORT = 8;
 /** Pods whose addresses the warm-up connections use, when the policy has that many. */
 const WARM_PODS = 16;
+/** Flows the rules name (CompiledPolicy.ruleFlows), walked in turn, one per connection. */
+const WARM_RULE_FLOWS = 64;
 
 /**
  * WARM_CONNECTIONS connections through policyStage with one decider, run all at once (at start,
@@ -54,6 +56,8 @@ export class PolicyWarmUp {
   private readonly pods: number[];
   private readonly pods6: Uint8Array[];
   private readonly tuple = new FlowTuple();
+  private readonly ruleFlows: RuleFlow[];
+  private readonly decider: CompiledPolicy;
   /** Packets judged so far, IPv6 ones. */
   judgedV6 = 0;
 
@@ -67,6 +71,8 @@ export class PolicyWarmUp {
     // Not pods: a flow the policy knows neither end of.
     this.pods.push(0x0a000001, 0x0a000002);
     this.pods6 = decider.podAddressesV6(WARM_PODS);
+    this.decider = decider;
+    this.ruleFlows = decider.ruleFlows(WARM_RULE_FLOWS);
     this.pods6.push(documentationAddress(1), documentationAddress(2));
   }
 
@@ -78,6 +84,8 @@ export class PolicyWarmUp {
   step(connections: number): boolean {
     const end = Math.min(WARM_CONNECTIONS, this.next + connections);
     for (let k = this.next; k < end; k++) {
+      // A flow a rule names, through the rule walk: ports and named ports (CompiledPolicy.walkRules).
+      if (this.ruleFlows.length > 0) this.decider.walkRules(this.ruleFlows[k % this.ruleFlows.length]);
       // Runs of 8 connections alternate the families, so each family meets every kind below (k % 8).
       const v6 = (k >> 3) % 2 === 1;
       const count = v6 ? this.pods6.length : this.pods.length;
