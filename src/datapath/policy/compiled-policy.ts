@@ -168,6 +168,20 @@ export class CompiledPolicy implements FlowDecider {
     return a;
   }
 
+  /**
+   * For the warm-up: an IPv4 address (a Uint32) that the hash holds away from its home slot, so
+   * that looking it up probes past a collision, as a real pod's lookup may; undefined when none is.
+   */
+  displacedAddressV4(): number | undefined {
+    const w = this.w;
+    for (let i = 0; i <= this.hashMask; i++) {
+      const s = this.hashOff + i * ADDRESS_WORDS;
+      if ((w[s + A_POD] < 0 && w[s + A_NODE] < 0) || w[s + A_ADDR] !== 0 || w[s + A_ADDR + 1] !== 0 || w[s + A_ADDR + 2] !== 0xffff) continue;
+      if ((addressHash(w[s + A_ADDR], w[s + A_ADDR + 1], w[s + A_ADDR + 2], w[s + A_ADDR + 3]) & this.hashMask) !== i) return w[s + A_ADDR + 3] >>> 0;
+    }
+    return undefined;
+  }
+
   /** Hash slots of up to `max` pod addresses of one family, isolated pods first. */
   private podAddressSlots(max: number, v6: boolean): number[] {
     const w = this.w;

@@ -119,6 +119,13 @@ describe('the policy stage warm-up', () => {
     }
   });
 
+  it('takes an address the policy\'s hash holds away from its home slot too (a lookup that probes past a collision)', () => {
+    const w = world(2000);
+    const displaced = new CompiledPolicy(compilePolicy(w, 1).sab).displacedAddressV4();
+    expect(displaced).toBeDefined();
+    expect([...w.pods.map((p) => p.ips[0]), '192.0.2.1']).toContain(dotted(displaced!));
+  });
+
   it('runs in slices: each step the connections asked for, all of them by the last, as many packets as at once', () => {
     const compiled = new CompiledPolicy(compilePolicy(world(40), 1).sab);
     const warmUp = new PolicyWarmUp(compiled, SLOT);

@@ -70,6 +70,9 @@ export class PolicyWarmUp {
     this.pods = decider.podAddressesV4(WARM_PODS);
     // Not pods: a flow the policy knows neither end of.
     this.pods.push(0x0a000001, 0x0a000002);
+    // And one whose lookup probes past a collision (the probe's loop had no feedback: a first real packet deoptimized there).
+    const displaced = decider.displacedAddressV4();
+    if (displaced !== undefined) this.pods.push(displaced);
     this.pods6 = decider.podAddressesV6(WARM_PODS);
     this.decider = decider;
     this.ruleFlows = decider.ruleFlows(WARM_RULE_FLOWS);
