@@ -6,12 +6,16 @@
 // DIR/<variant>-<node>.data (read with `perf report -i FILE`).
 // --perf-event names what perf samples (default cpu-clock at 2 kHz; page-faults: every fault).
 // --trace-deopt starts the daemons with V8's deoptimization and optimization traces and prints, per
-// round and variant, the functions that deoptimized during its connects and TCP_RR, with V8's
-// reasons, and those TurboFan compiled then, with the compile's time.
+// round and variant, the functions that deoptimized from the round's first phase to its TCP_RR, with
+// V8's reasons, and those TurboFan compiled then, with the compile's time.
 // --stream-seconds N adds one TCP stream (iperf3) of N seconds to each round: its throughput on ÷
 // off, and the daemons' CPU during it; with --profile, `perf record` of the last round's stream
 // goes to DIR/<variant>-<node>-stream.data.
-//   npm run bench:connect-cost -- [--rounds 5] [--connects 2000] [--rr-seconds 2] [--stream-seconds 0] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E] [--trace-deopt]
+// --udp64-seconds N starts each round with the full bench's unpaced flood of 64-byte UDP (one flow,
+// iperf3 -u -l 64 -b 0) of N seconds: its delivered rate on ÷ off and the daemons' CPU, so that
+// the connects follow a flood as in the full bench; with --profile, DIR/<variant>-<node>-udp64.data.
+// --pings N then sends N pings, 5 ms apart, before the connects (the full bench's latency phase).
+//   npm run bench:connect-cost -- [--rounds 5] [--connects 2000] [--rr-seconds 2] [--stream-seconds 0] [--udp64-seconds 0] [--pings 0] [--policy-pods 5000] [--policies 1000] [--profile DIR] [--perf-event E] [--trace-deopt]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -21,6 +25,7 @@ import { pathToFileURL } from 'node:url';
 import { iperfJson, median } from '../src/lab/iperf.js';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
+import { tryInNs } from '../src/lab/netns.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { loadMeasuredWorld, MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
 import { buildTcpRr, CONNECT_PORT, TRANSACTIONS_PORT, tcpConnects, tcpRr } from './tcp-rr.js';
@@ -154,6 +159,8 @@ async function main(argv: string[]): Promise<number> {
       connects: whole('connect() samples per variant per round', { min: 10, max: 100_000, default: 2000 }),
       'rr-seconds': whole('length of each TCP_RR run', { min: 1, max: 600, default: 2 }, 'S'),
       'stream-seconds': whole('adds one TCP stream of this length to each round; 0: none', { min: 0, max: 600, default: 0 }, 'S'),
+      pings: whole('pings before each round\'s connects, 5 ms apart; 0: none', { min: 0, max: 100_000, default: 0 }),
+      'udp64-seconds': whole('starts each round with an unpaced 64-byte UDP flood of this length; 0: none', { min: 0, max: 600, default: 0 }, 'S'),
       'policy-pods': whole('pods in the NetworkPolicy world', { min: 2, max: 25_000, default: 5000 }),
       policies: whole('policies in that world', { min: MEASURED_POLICIES + 1, max: 10_000, default: 1000 }),
       profile: text("perf record -g of each daemon in the last round, into DIR/<variant>-<node>.data", 'DIR', undefined, 'no profile'),
@@ -164,6 +171,7 @@ async function main(argv: string[]): Promise<number> {
   const { rounds, connects } = values;
   const rrSeconds = values['rr-seconds'];
   const streamSeconds = values['stream-seconds'];
+  const udpSeconds = values['udp64-seconds'];
   const world: WorldSize = { pods: values['policy-pods'], policies: values.policies };
   if (process.getuid?.() !== 0) {
     process.stderr.write('connect-cost builds network namespaces: run it as root\n');
@@ -180,6 +188,7 @@ async function main(argv: string[]): Promise<number> {
     const connectP50 = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const rr = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const stream = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+    const udp64 = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     for (let r = 0; r < rounds; r++) {
       for (const v of VARIANTS) {
         const s = setups.get(v)!;
@@ -187,8 +196,22 @@ async function main(argv: string[]): Promise<number> {
         const pids = s.daemons.map((d) => d.pid);
         const waits = await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total');
         const record = (what: string) => (profileDir && r === rounds - 1 ? pids.map((pid, i) => spawn('perf', ['record', '-g', '-e', values['perf-event']!, ...(values['perf-event'] === 'cpu-clock' ? ['-F', '2000'] : []), '-p', String(pid), '-o', join(profileDir, `${v}-${'ab'[i]}${what}.data`)], { stdio: 'ignore' })) : []);
-        const perf = record('');
         const logsAt = s.daemons.map((d) => d.logs.length);
+        if (udpSeconds > 0) {
+          const udpPerf = record('-udp64');
+          const u0 = await threadTicks(pids);
+          const received = (await iperfJson(server, s.a.pods[0].ns, ['-u', '-l', '64', '-b', '0', '-t', String(udpSeconds)], IPERF_PORT)).end.sum_received;
+          const u1 = await threadTicks(pids);
+          await stopRecording(udpPerf);
+          const pps = (received.packets - received.lost_packets) / received.seconds;
+          udp64.get(v)!.push(pps);
+          console.log(`round ${r + 1} ${v}: UDP 64 B delivered ${pps.toFixed(0)} pkt/s (loss ${((100 * received.lost_packets) / Math.max(1, received.packets)).toFixed(1)} %); CPU ms during it: ${cpuLine(u0, u1)}`);
+        }
+        if (values.pings > 0) {
+          const r = await tryInNs(s.a.pods[0].ns, 'ping', ['-n', '-q', '-c', String(values.pings), '-i', '0.005', '-W', '2', server.ip]);
+          if (!/ 0% packet loss/.test(r.stdout)) throw new Error(`ping ${server.ip}: ${r.stdout}${r.stderr}`);
+        }
+        const perf = record('');
         const t0 = await threadTicks(pids);
         const c = await tcpConnects(binary, server, s.a.pods[0].ns, connects);
         const t1 = await threadTicks(pids);
@@ -201,8 +224,8 @@ async function main(argv: string[]): Promise<number> {
         console.log(`  CPU ms during connects: ${cpuLine(t0, t1)}; conntrack lock waits ${(await metricSum(s.daemons, 'vxroute_conntrack_lock_waits_total')) - waits}`);
         console.log(`  CPU ms during TCP_RR: ${cpuLine(t1, t2)}`);
         if (values['trace-deopt']) {
-          console.log(`  deoptimized during connects and TCP_RR: ${deoptsSince(s.daemons, logsAt)}`);
-          console.log(`  compiled by TurboFan during connects and TCP_RR: ${compiledSince(s.daemons, logsAt)}`);
+          console.log(`  deoptimized from the round's first phase to its TCP_RR: ${deoptsSince(s.daemons, logsAt)}`);
+          console.log(`  compiled by TurboFan then: ${compiledSince(s.daemons, logsAt)}`);
         }
         if (streamSeconds > 0) {
           const streamPerf = record('-stream');
@@ -220,6 +243,10 @@ async function main(argv: string[]): Promise<number> {
     const ratios = rr.get(on)!.map((x, i) => x / rr.get(off)![i]);
     console.log(`connect p50 on − off: median ${median(diffs)} µs (rounds: ${diffs.join(', ')})`);
     console.log(`TCP_RR on ÷ off: median ${median(ratios).toFixed(2)}× (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')})`);
+    if (udpSeconds > 0) {
+      const floods = udp64.get(on)!.map((x, i) => x / udp64.get(off)![i]);
+      console.log(`UDP 64 B delivered on ÷ off: median ${median(floods).toFixed(2)}× (rounds: ${floods.map((x) => x.toFixed(2)).join(', ')})`);
+    }
     if (streamSeconds > 0) {
       const streams = stream.get(on)!.map((x, i) => x / stream.get(off)![i]);
       console.log(`TCP 1 stream on ÷ off: median ${median(streams).toFixed(2)}× (rounds: ${streams.map((x) => x.toFixed(2)).join(', ')})`);

@@ -12,7 +12,7 @@ import { ControlWord, type ShardConfig } from './shard-config.js';
 import { CounterLayout, ShardCounters } from './counters.js';
 import type { Forwarder } from './forwarder.js';
 import { CompiledPolicy } from './policy/compiled-policy.js';
-import { PolicyWarmUp, warmPolicyStage } from './policy/policy-warm-up.js';
+import { WarmUpSchedule } from './policy/warm-up-schedule.js';
 import { RouterForwarder } from './router-forwarder.js';
 import { isOwnPodsUpdate } from './same-node-hairpin.js';
 import { SharedTableReader } from './shared-table.js';
@@ -45,9 +45,8 @@ export class Shard {
   private readonly udp6: UdpSocket | undefined;
   private version = -1;
   private policyVersion = 0;
-  private warmedWithPods = false;
-  /** The warm-up with the first policy that knows pods, while it runs (a slice per loop). */
-  private warmUp: PolicyWarmUp | undefined;
+  /** The policy stage's warm-ups (with the policy on): at start, and with the first policy that knows pods, a slice per loop. */
+  private readonly warmUps: WarmUpSchedule | undefined;
   /** Garbage collections are counted by a profiler, restarted at each report (its stop() hands over the list). */
   private gc = new GCProfiler();
   private gcs = 0;
@@ -71,29 +70,10 @@ export class Shard {
     const parts = { cfg, counters: this.counters, trace: new TraceWriter(cfg.trace, cfg.index), udp: this.udp, udp6: this.udp6 };
     this.forwarder = cfg.switch ? new SwitchForwarder(parts, cfg.switch) : new RouterForwarder(parts);
     // Before the first real packet: a connection's first packet would otherwise meet unoptimized code.
-    if (cfg.policy) this.warmPolicy(new CompiledPolicy(cfg.policy.compiled), true);
-  }
-
-  /**
-   * The policy stage warmed (policy-warm-up.ts) at start, and once more with the first policy that
-   * knows pods (the one at start usually knows none yet), so that the decider's paths through pods
-   * and their rules are warm too. Never again: a warm-up takes ~0.4 s of CPU. At start it runs
-   * whole, before any traffic; the second runs a slice per loop between batches (run()), so that
-   * forwarding never waits for all of it. The warm-up with pods, once over, is reported (policyWarmed).
-   */
-  private warmPolicy(compiled: CompiledPolicy, atStart: boolean): void {
-    if (this.warmedWithPods) return;
-    this.warmedWithPods = compiled.podCount() > 0;
-    if (!atStart) {
-      this.warmUp = new PolicyWarmUp(compiled, this.cfg.slotSize);
-      return;
+    if (cfg.policy) {
+      this.warmUps = new WarmUpSchedule(cfg.slotSize, () => parentPort?.postMessage({ type: 'shard-policy-warmed', worker: cfg.index } satisfies ShardPolicyWarmed));
+      this.warmUps.atStart(new CompiledPolicy(cfg.policy.compiled));
     }
-    warmPolicyStage(compiled, this.cfg.slotSize);
-    if (this.warmedWithPods) this.policyWarmed();
-  }
-
-  private policyWarmed(): void {
-    parentPort?.postMessage({ type: 'shard-policy-warmed', worker: this.cfg.index } satisfies ShardPolicyWarmed);
   }
 
   /** Runs until the main thread sets the stop word and wakes us. */
@@ -104,7 +84,7 @@ export class Shard {
     parentPort?.postMessage({ type: 'shard-running', worker: this.cfg.index } satisfies ShardRunning);
     for (;;) {
       // While a warm-up is left, the poll only looks: its next slice runs after whatever is ready.
-      const ready = addon.epollWait(this.events, this.warmUp ? 0 : IDLE_POLL_MS, now < this.spinUntil ? Math.ceil((this.spinUntil - now) * 1000) : 0);
+      const ready = addon.epollWait(this.events, this.warmUps?.pending ? 0 : IDLE_POLL_MS, now < this.spinUntil ? Math.ceil((this.spinUntil - now) * 1000) : 0);
       if (ready & READY_WAKE) addon.eventfdDrain(this.cfg.wakeFd);
       if (Atomics.load(this.control, ControlWord.stop) !== 0) {
         addon.close(this.events);
@@ -115,10 +95,7 @@ export class Shard {
       if (ready & READY_TUN) this.forwarder.fromTun();
       if ((ready & READY_UDP) !== 0 && this.udp) this.forwarder.fromPeers(this.udp);
       if ((ready & READY_UDP6) !== 0 && this.udp6) this.forwarder.fromPeers(this.udp6);
-      if (this.warmUp?.step(WARM_SLICE)) {
-        this.warmUp = undefined;
-        if (this.warmedWithPods) this.policyWarmed(); // not after a warm-up with a policy that knew none
-      }
+      this.warmUps?.step(WARM_SLICE);
       now = performance.now();
       if ((ready & READY_TRAFFIC) !== 0 && this.busyPollMs > 0) this.spinUntil = now + this.busyPollMs;
       if (now - this.memoryAt >= MEMORY_EVERY_MS) this.reportMemory(now);
@@ -151,7 +128,7 @@ export class Shard {
     const compiled = new CompiledPolicy(latest);
     this.forwarder.adoptPolicy(compiled);
     parentPort?.postMessage({ type: 'policy-adopted', worker: this.cfg.index, generation: compiled.generation(), at: Date.now() } satisfies PolicyAdopted);
-    this.warmPolicy(compiled, false);
+    this.warmUps?.adopted(compiled);
   }
 
   private syncTable(): void {

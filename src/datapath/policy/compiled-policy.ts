@@ -2,6 +2,7 @@
 // worker builds one per buffer it is sent (construction reads the header only). decide() looks
 // up both addresses in the hash, then walks only the two pods' own rule lists: its cost grows
 // with the rules that select those pods, not with the number of policies; it allocates nothing.
+import { IPPROTO_TCP } from '../../packet/constants.js';
 import { FLOW_ALLOW, FLOW_DENY_EGRESS, FLOW_DENY_INGRESS, type FlowDecider, type FlowQuery } from './flow-decider.js';
 import {
   ADDRESS_WORDS, A_ADDR, A_NODE, A_POD, H_EGRESS_LISTS_OFF, H_GENERATION, H_HASH_MASK, H_HASH_OFF, H_INGRESS_LISTS_OFF, H_MAGIC, H_NAMED_PORTS_OFF,
@@ -9,6 +10,19 @@ import {
   POLICY_MAGIC, PORT_NAMED, PORT_WORDS, RULE_WORDS, R_PEERS_COUNT, R_PEERS_OFF, R_POLICY, R_PORTS_COUNT, R_PORTS_OFF,
   addressHash, addressWord, podArrayOffsets,
 } from './policy-layout.js';
+
+/** A flow a rule names, as its pod's rule walk sees it (CompiledPolicy.ruleFlows). */
+export interface RuleFlow {
+  /** Where in the pool the walk starts (the rule's place in its pod's list) and how many rules it may walk. */
+  listOff: number;
+  count: number;
+  /** The other side: its address and pod (−1: none). */
+  peer: Uint8Array;
+  peerPod: number;
+  protocol: number;
+  dstPort: number;
+  dstPod: number;
+}
 
 export class CompiledPolicy implements FlowDecider {
   private readonly w: Int32Array;
@@ -67,6 +81,109 @@ export class CompiledPolicy implements FlowDecider {
    * rule lists): for the warm-up's connections, not for the datapath.
    */
   podAddressesV4(max: number): number[] {
+    return this.podAddressSlots(max, false).map((s) => this.w[s + A_ADDR + 3] >>> 0);
+  }
+
+  /** The same for IPv6: up to `max` pods' IPv6 addresses, 16 bytes each. */
+  podAddressesV6(max: number): Uint8Array[] {
+    return this.podAddressSlots(max, true).map((s) => this.addressAt(s + A_ADDR));
+  }
+
+  /**
+   * Up to `max` flows that the rules of isolated pods name, for the warm-up (walkRules): per rule,
+   * from a peer it names (a pod of its set, or its ipBlock's address) to the pod (ingress) or the
+   * other way (egress), on each of its ports (named ones resolved on the destination pod) and on
+   * port 0, which none names.
+   */
+  ruleFlows(max: number): RuleFlow[] {
+    const w = this.w;
+    const slotOfPod = new Map<number, number>();
+    for (let s = this.hashOff; s <= this.hashOff + this.hashMask * ADDRESS_WORDS; s += ADDRESS_WORDS) {
+      if (w[s + A_POD] >= 0 && !slotOfPod.has(w[s + A_POD])) slotOfPod.set(w[s + A_POD], s);
+    }
+    const found: RuleFlow[] = [];
+    for (const [pod, slot] of slotOfPod) {
+      for (const ingress of [true, false]) {
+        const s = (ingress ? this.ingressStartsOff : this.egressStartsOff) + pod;
+        const lists = ingress ? this.ingressListsOff : this.egressListsOff;
+        for (let j = w[s]; j < w[s + 1]; j++) {
+          if (found.length >= max) return found;
+          const r = this.rulesOff + w[lists + j] * RULE_WORDS;
+          const peer = this.namedPeer(w[r + R_PEERS_OFF], w[r + R_PEERS_COUNT], slotOfPod) ?? { address: this.addressAt(slot + A_ADDR), pod };
+          const dstPod = ingress ? pod : peer.pod;
+          const ports = w[r + R_PORTS_COUNT];
+          // Each of its ports, and then port 0, which no rule names: the walk past every port and rule.
+          for (let i = 0; i <= Math.max(ports, 0); i++) {
+            const e = w[r + R_PORTS_OFF] + i * PORT_WORDS;
+            const protocol = i >= ports ? IPPROTO_TCP : w[e];
+            const port = i >= ports ? 0 : w[e + 1] === PORT_NAMED ? this.namedPortOf(dstPod, w[e + 2], protocol) : w[e + 2];
+            // The rule's own list from this rule on: the walk reaches it first.
+            found.push({ listOff: lists + j, count: w[s + 1] - j, peer: peer.address, peerPod: peer.pod, protocol, dstPort: port, dstPod });
+          }
+        }
+      }
+    }
+    return found;
+  }
+
+  /**
+   * The rule walk decide() makes for a pod isolated that way once the other side allowed the flow
+   * (firstMatch, peers, ports, named ports), for the warm-up: flows between pods that every rule
+   * denies at the source's egress (a world where each pod is isolated both ways) never reach the
+   * destination's rules, so a real flow the rules let in took those paths first and deoptimized.
+   */
+  walkRules(f: RuleFlow): number {
+    return this.firstMatch(f.listOff, f.count, f.peer, f.peerPod, f.protocol, f.dstPort, f.dstPod);
+  }
+
+  /** The first peer of a rule's peer list that names an address: a pod of its set (and its address), or its ipBlock's prefix. */
+  private namedPeer(off: number, count: number, slotOfPod: Map<number, number>): { address: Uint8Array; pod: number } | undefined {
+    const w = this.w;
+    for (let i = 0; i < count; i++) {
+      const peer = w[off + i];
+      if (w[peer] === PEER_IP_BLOCK) return { address: this.addressAt(peer + 3), pod: -1 };
+      for (let k = 0; k < w[peer + 1]; k++) {
+        const pod = w[peer] === PEER_POD_LIST ? w[peer + 2 + k] : w[peer + 2 + k] === 0 ? -1 : 32 * k + 31 - Math.clz32(w[peer + 2 + k] & -w[peer + 2 + k]);
+        const slot = slotOfPod.get(pod);
+        if (slot !== undefined) return { address: this.addressAt(slot + A_ADDR), pod };
+      }
+    }
+    return undefined;
+  }
+
+  /** The port that `pod` names `nameId` for `protocol`, 0 when it names none. */
+  private namedPortOf(pod: number, nameId: number, protocol: number): number {
+    const w = this.w;
+    if (pod < 0) return 0;
+    const s = this.namedPortStartsOff + pod;
+    for (let e = this.namedPortsOff + w[s]; e < this.namedPortsOff + w[s + 1]; e += NAMED_PORT_WORDS) if (w[e] === nameId && w[e + 1] === protocol) return w[e + 2];
+    return 0;
+  }
+
+  /** The 16 bytes of the address in the four words at w[at]. */
+  private addressAt(at: number): Uint8Array {
+    const a = new Uint8Array(16);
+    const view = new DataView(a.buffer);
+    for (let k = 0; k < 4; k++) view.setInt32(4 * k, this.w[at + k]);
+    return a;
+  }
+
+  /**
+   * For the warm-up: an IPv4 address (a Uint32) that the hash holds away from its home slot, so
+   * that looking it up probes past a collision, as a real pod's lookup may; undefined when none is.
+   */
+  displacedAddressV4(): number | undefined {
+    const w = this.w;
+    for (let i = 0; i <= this.hashMask; i++) {
+      const s = this.hashOff + i * ADDRESS_WORDS;
+      if ((w[s + A_POD] < 0 && w[s + A_NODE] < 0) || w[s + A_ADDR] !== 0 || w[s + A_ADDR + 1] !== 0 || w[s + A_ADDR + 2] !== 0xffff) continue;
+      if ((addressHash(w[s + A_ADDR], w[s + A_ADDR + 1], w[s + A_ADDR + 2], w[s + A_ADDR + 3]) & this.hashMask) !== i) return w[s + A_ADDR + 3] >>> 0;
+    }
+    return undefined;
+  }
+
+  /** Hash slots of up to `max` pod addresses of one family, isolated pods first. */
+  private podAddressSlots(max: number, v6: boolean): number[] {
     const w = this.w;
     const found: number[] = [];
     for (const isolated of [true, false]) {
@@ -74,8 +191,9 @@ export class CompiledPolicy implements FlowDecider {
         const pod = w[s + A_POD];
         if (pod < 0) continue;
         if ((w[this.ingressIsolatedByOff + pod] >= 0 || w[this.egressIsolatedByOff + pod] >= 0) !== isolated) continue;
-        // ::ffff:a.b.c.d (the FlowQuery form of an IPv4 address)
-        if (w[s + A_ADDR] === 0 && w[s + A_ADDR + 1] === 0 && w[s + A_ADDR + 2] === 0xffff) found.push(w[s + A_ADDR + 3] >>> 0);
+        // ::ffff:a.b.c.d is the FlowQuery form of an IPv4 address.
+        const mapped = w[s + A_ADDR] === 0 && w[s + A_ADDR + 1] === 0 && w[s + A_ADDR + 2] === 0xffff;
+        if (mapped !== v6) found.push(s);
       }
     }
     return found;
