@@ -100,19 +100,34 @@ async function cpuTicks(pids: number[]): Promise<number> {
   return ticks;
 }
 
+/**
+ * One iperf3 run, run again (said on stderr) when it fails to start: under load a server started
+ * right after the last one's exit now and then finds the port still held and never listens.
+ */
+async function trial(server: { ns: string; ip: string }, client: string, pps: number, seconds: number): ReturnType<typeof udpTrial> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await udpTrial(server, client, 64, pps * 64 * 8, seconds);
+    } catch (err) {
+      if (attempt === 3) throw err;
+      process.stderr.write(`${(err as Error).message.split('\n')[0]}; running it again\n`);
+    }
+  }
+}
+
 async function measure(row: Row, seconds: number, trialSeconds: number, precision: number, profileDir: string | undefined): Promise<Figures> {
   const server = { ns: row.b.pods[0].ns, ip: row.b.pods[0].ip };
   const client = row.a.pods[0].ns;
   const pids = row.daemons.map((d) => d.pid);
   const perf = profileDir ? pids.map((pid, i) => spawn('perf', ['record', '-g', '-F', '2000', '-p', String(pid), '-o', join(profileDir, `${row.name.replace('/', '-')}-${'ab'[i]}.data`)], { stdio: 'ignore' })) : [];
   const before = await cpuTicks(pids);
-  const flood = await udpTrial(server, client, 64, 0, seconds);
+  const flood = await trial(server, client, 0, seconds);
   const cpuMs = ((await cpuTicks(pids)) - before) * TICK_MS;
   for (const p of perf) {
     p.kill('SIGINT');
     await once(p, 'exit');
   }
-  const search = await searchRate(async (pps) => (await udpTrial(server, client, 64, pps * 64 * 8, trialSeconds)).loss, {
+  const search = await searchRate(async (pps) => (await trial(server, client, pps, trialSeconds)).loss, {
     ceiling: flood.sentPps, maxLoss: RATE_MAX_LOSS, precision, maxTrials: trialsFor(precision) + 2,
   });
   return { delivered: flood.pps, loss: flood.loss * 100, cpuUs: pids.length > 0 ? (cpuMs * 1000) / (flood.pps * seconds) : NaN, noLoss: search.rate };
