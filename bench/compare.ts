@@ -185,7 +185,7 @@ async function pingPercentiles(ns: string, dst: string, count: number): Promise<
 }
 
 /** Delivered rate and loss of 64-byte UDP offered at `pps`, as the receiver counted (iperf3 paces at -b). */
-async function udpTrial(server: { ns: string; ip: string }, client: string, len: number, bitsPerS: number, seconds: number): Promise<{ sentPps: number; pps: number; loss: number }> {
+export async function udpTrial(server: { ns: string; ip: string }, client: string, len: number, bitsPerS: number, seconds: number): Promise<{ sentPps: number; pps: number; loss: number }> {
   const end = (await iperfJson(server, client, ['-u', '-l', String(len), '-b', String(Math.round(bitsPerS)), '-t', String(seconds)])).end;
   const received = end.sum_received;
   return { sentPps: end.sum_sent.packets / end.sum_sent.seconds, pps: (received.packets - received.lost_packets) / received.seconds, loss: received.lost_packets / Math.max(1, received.packets) };

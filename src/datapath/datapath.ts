@@ -11,6 +11,7 @@ import { PolicyAdoption, type PolicyInForce } from './policy-adoption.js';
 import { CompiledPolicy } from './policy/compiled-policy.js';
 import { PeerIds } from './peer-ids.js';
 import { allocateConntrack, Conntrack } from './policy/conntrack.js';
+import { sweepEvery } from './policy/conntrack-sweeper.js';
 import { TableRoutes } from './routes-from-table.js';
 import type { PolicyConfig, ShardConfig } from './shard-config.js';
 import { ShardPool } from './shard-pool.js';
@@ -110,6 +111,7 @@ export class Datapath {
   private readonly neighbours: Neighbours | undefined;
   private readonly aging: NodeJS.Timeout | undefined;
   private readonly conntrack: Conntrack | undefined;
+  private readonly stopSweeping: (() => void) | undefined;
   private policyNames: string[] = [];
   /** The main thread's ends of the shards' policy update ports. */
   private readonly policyPorts: MessagePort[] = [];
@@ -150,6 +152,7 @@ export class Datapath {
     if (cfg.policy) {
       const conntrackSab = allocateConntrack(cfg.policy.conntrackMax);
       this.conntrack = new Conntrack(conntrackSab);
+      this.stopSweeping = sweepEvery(this.conntrack, AGING_EVERY_MS);
       const compiled = cfg.policy.compiled;
       this.policyNames = cfg.policy.names;
       this.adoption = new PolicyAdoption(workers, new CompiledPolicy(compiled).generation());
@@ -159,7 +162,7 @@ export class Datapath {
         return { conntrack: conntrackSab, compiled, updates: port2 };
       };
     }
-    if (sw || cfg.policy) this.aging = setInterval(() => this.age(), AGING_EVERY_MS).unref();
+    if (sw) this.aging = setInterval(() => this.age(), AGING_EVERY_MS).unref();
     this.pool = new ShardPool(
       cfg.tunFds.map((tunFd, index) => ({
         index,
@@ -322,6 +325,7 @@ export class Datapath {
 
   async stop(): Promise<void> {
     clearInterval(this.aging);
+    this.stopSweeping?.();
     await this.pool.stop();
     for (const port of this.policyPorts) port.close();
   }
@@ -332,7 +336,6 @@ export class Datapath {
       this.fdb?.age(now, this.cfg.switch.agingMs);
       this.neighbours?.age(now, this.cfg.switch.agingMs);
     }
-    this.conntrack?.sweep(now);
   }
 
   private write(table: SubnetTable, direct: ReadonlySet<string>, changed: Iterable<string> | undefined): number {

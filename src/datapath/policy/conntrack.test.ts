@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ipv4, ipv6, TCP, tcp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, UDP, udp } from '../../../test/flow-packets.js';
 import { ConfigError } from '../../config-error.js';
 import { FLOW_OWN, FlowTuple, readFlow } from '../../packet/flow-tuple.js';
 import { allocateConntrack, Conntrack, conntrackBytes, flagsOf, FULL, initiatorIsB, stateOf, STORED, verdictOf, V_FLAGS, V_GENERATION, V_REASON } from './conntrack.js';
+import { blocksPerTick, sweepEvery, SWEEP_TICKS } from './conntrack-sweeper.js';
 import { CT_CLOSED, CT_CLOSING, CT_NEW, CT_REPLIED, nextState, timeoutOf, Timeouts } from './conntrack-state.js';
 import { FLOW_ALLOW, FLOW_DENY_INGRESS } from './flow-decider.js';
 
@@ -203,8 +204,66 @@ describe('the connection table', () => {
     expect(process.resourceUsage().minorPageFault - before).toBeLessThan(pages / 8);
   });
 
-  it('reports its memory: the slots at twice the cap', () => {
+  it('reports its memory: the slots at twice the cap, and a word per 32 slots for the sweep', () => {
     expect(conntrackBytes(131_072)).toBe(allocateConntrack(131_072).byteLength);
-    expect(conntrackBytes(131_072)).toBe((16 + 262_144 * 15) * 4);
+    expect(conntrackBytes(131_072)).toBe((16 + 262_144 * 15) * 4 + (262_144 / 32) * 4);
+    expect(conntrackBytes(16)).toBe(allocateConntrack(16).byteLength);
+  });
+
+  it('sweeps in slices that cover every slot once per period, from wherever the last one ended', () => {
+    const ct = new Conntrack(allocateConntrack(1024));
+    const ticks = Math.ceil(ct.blocks / blocksPerTick(ct));
+    expect(ticks).toBe(SWEEP_TICKS);
+    // An entry in every block: the hash spreads 900 connections over all 64 blocks of 2,048 slots.
+    for (let port = 1; port <= 900; port++) {
+      ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', port, 53), false);
+      expect(ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW)).toBe(STORED);
+    }
+    // A slice before anything expired moves the start into the table.
+    expect(ct.sweep(NOW, 5)).toBe(0);
+    const later = NOW + Timeouts.udpNew + 1;
+    let removed = 0;
+    for (let tick = 1; tick < ticks; tick++) {
+      removed += ct.sweep(later, blocksPerTick(ct));
+      // No slice is the whole table: something expired is still there.
+      expect(ct.stats().entries).toBeGreaterThan(0);
+    }
+    removed += ct.sweep(later, blocksPerTick(ct));
+    expect([removed, ct.stats().entries, ct.stats().expired]).toEqual([900, 0, 900]);
+  });
+
+  it('skips blocks it found empty until a store puts an entry in them again', () => {
+    const ct = new Conntrack(allocateConntrack(64));
+    ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', 1, 53), false);
+    ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW);
+    expect(ct.sweep(NOW + Timeouts.udpNew + 1)).toBe(1);
+    // Every block is marked empty now; a later entry marks its own again, and is swept.
+    ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW);
+    expect(ct.sweep(NOW)).toBe(0);
+    expect(ct.sweep(NOW + Timeouts.udpNew + 1)).toBe(1);
+    expect(ct.stats().entries).toBe(0);
+  });
+
+  it('ages the whole table once per period on the sweeper\'s ticks', () => {
+    vi.useFakeTimers({ now: NOW });
+    try {
+      const ct = new Conntrack(allocateConntrack(1024));
+      for (let port = 1; port <= 900; port++) {
+        ct.setKey(udpFlow('10.244.1.5', '10.244.2.7', port, 53), false);
+        ct.store(flagsOf(CT_NEW, FLOW_ALLOW, false), 1, -1, NOW);
+      }
+      const tick = 100;
+      const stop = sweepEvery(ct, tick * SWEEP_TICKS);
+      // Up to the last tick at which nothing had expired yet, then every tick but one of a period.
+      vi.advanceTimersByTime(Timeouts.udpNew);
+      expect(ct.stats().entries).toBe(900);
+      vi.advanceTimersByTime(tick * (SWEEP_TICKS - 1));
+      expect(ct.stats().entries).toBeGreaterThan(0);
+      vi.advanceTimersByTime(tick);
+      expect(ct.stats().entries).toBe(0);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
