@@ -17,8 +17,8 @@
 // as users run it) under one policy that selects the server pod and allows the client; path vv only.
 //   npm run bench:bulk-cpu -- [--paths vv,kv,vk] [--rounds 3] [--seconds 6] [--family 4|6] [--mode router|switch] [--kube] [--before-cli DIR/dist/src/cli/main.js] [--before-args FLAGS] [--perf DIR]
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { iperfJson, median } from '../src/lab/iperf.js';
 import { KubeApiServer } from '../src/lab/kube-api-server.js';
@@ -164,14 +164,20 @@ async function main(): Promise<void> {
     process.stderr.write('bench/bulk-cpu: --kube measures vxroute → vxroute in router mode: add --paths vv and leave --mode out\n');
     process.exit(2);
   }
-  const daemons: Daemons = { mode: values.mode, kube: values.kube, beforeCli: values['before-cli'], beforeArgs: values['before-args']?.split(' ').filter((a) => a !== '') ?? [] };
+  const daemons: Daemons = { mode: values.mode, kube: values.kube, beforeCli: values['before-cli'] && resolve(values['before-cli']), beforeArgs: values['before-args']?.split(' ').filter((a) => a !== '') ?? [] };
   const builds: Build[] = values['before-cli'] || values['before-args'] ? ['before', 'this'] : ['this'];
+  const perfDir = values.perf && resolve(values.perf);
+  if (perfDir) {
+    // The flag also turns on V8's log (isolate-*-v8.log in the working directory): beside the data.
+    await mkdir(perfDir, { recursive: true });
+    process.chdir(perfDir);
+  }
   const loadBefore = await loadAverage();
   const figures = new Map<string, Figures[]>();
   for (let r = 0; r < rounds; r++) {
     for (const path of paths) {
       for (const build of builds) {
-        const perfFile = values.perf && build === 'this' && r === rounds - 1 ? join(values.perf, `${path}.data`) : undefined;
+        const perfFile = perfDir && build === 'this' && r === rounds - 1 ? join(perfDir, `${path}.data`) : undefined;
         const f = await run(path, build, seconds, family, daemons, perfFile);
         const key = `${PATH_NAMES[path]} | ${build}`;
         figures.set(key, [...(figures.get(key) ?? []), f]);

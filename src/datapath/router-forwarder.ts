@@ -1,6 +1,7 @@
 // Router mode: IP packets from the TUN are encapsulated toward the node that owns their
 // destination; VXLAN datagrams from peers are decapsulated into the TUN. With NetworkPolicy, packets
 // between two of our own pods come up the TUN too, and the allowed ones go back down it.
+import { performance } from 'node:perf_hooks';
 import { HEADROOM } from '../packet/constants.js';
 import { Direction } from './counters.js';
 import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';

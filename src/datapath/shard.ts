@@ -5,6 +5,7 @@
 // With --busy-poll, after traffic the native poll spins (polls without blocking, yielding the core
 // between tries) for a while before it sleeps again, so that a reply arriving soon after finds it
 // awake (no wake-up, no context switch) while the pod it answers still gets the core.
+import { performance } from 'node:perf_hooks';
 import { getHeapStatistics, GCProfiler } from 'node:v8';
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { addon } from '../native/addon.js';

@@ -30,8 +30,11 @@ export function writeIpv6Header(
   buf.writeUInt16BE(payloadLength, off + 4);
   buf[off + 6] = nextHeader;
   buf[off + 7] = hopLimit;
-  buf.set(src.subarray(0, 16), off + IPV6_SRC);
-  buf.set(dst.subarray(0, 16), off + IPV6_DST);
+  // A byte loop: subarray views would allocate two objects per call on the ICMPv6 error path.
+  for (let i = 0; i < 16; i++) {
+    buf[off + IPV6_SRC + i] = src[i];
+    buf[off + IPV6_DST + i] = dst[i];
+  }
 }
 
 /** The upper-layer header after the extension headers, or a negative IPV6_* problem code. */
