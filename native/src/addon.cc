@@ -98,6 +98,10 @@ bool ArgUint32Array(const Napi::CallbackInfo& info, size_t i, uint32_t** data, s
   return ArgTypedArray<uint32_t, napi_uint32_array>(info, i, data, length, "expected a Uint32Array argument");
 }
 
+bool ArgFloat64Array(const Napi::CallbackInfo& info, size_t i, double** data, size_t* length) {
+  return ArgTypedArray<double, napi_float64_array>(info, i, data, length, "expected a Float64Array argument");
+}
+
 bool CheckSlots(Napi::Env env, size_t slabLength, int64_t slotSize, int64_t offset, int64_t count, size_t sizesLength) {
   if (slotSize <= 0 || offset < 0 || offset >= slotSize || count < 0 || count > kMaxBatch ||
       static_cast<size_t>(count) > sizesLength || static_cast<uint64_t>(count * slotSize) > slabLength) {

@@ -23,6 +23,7 @@ bool ArgInt(const Napi::CallbackInfo& info, size_t i, int64_t* out);
 bool ArgBuffer(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* length);
 bool ArgInt32Array(const Napi::CallbackInfo& info, size_t i, int32_t** data, size_t* length);
 bool ArgUint32Array(const Napi::CallbackInfo& info, size_t i, uint32_t** data, size_t* length);
+bool ArgFloat64Array(const Napi::CallbackInfo& info, size_t i, double** data, size_t* length);
 
 // Checks a slotted batch layout (packet i at slab[i * slotSize + offset]) against its buffers.
 bool CheckSlots(Napi::Env env, size_t slabLength, int64_t slotSize, int64_t offset, int64_t count, size_t sizesLength);

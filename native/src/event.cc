@@ -151,17 +151,38 @@ Napi::Value EpollOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ep);
 }
 
-// epollWait(ep, timeoutMs, spinUs = 0): the bits of the set's fds that are readable (or errored),
-// 0 on timeout; spins first as poll() does.
+// Milliseconds of `clock` (fractional, as performance.now() and Date.now() count).
+double ClockMs(clockid_t clock) {
+  timespec t;
+  clock_gettime(clock, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+
+// epollWait(ep, timeoutMs, spinUs = 0, clock?): the bits of the set's fds that are readable (or
+// errored), 0 on timeout; spins first as poll() does. With `clock` (a Float64Array of 2 or more),
+// the wake's time goes into it: [0] CLOCK_REALTIME ms (Date.now()'s clock), [1] CLOCK_MONOTONIC
+// ms. A worker reads its batch's time there: every clock read in JS returns a new heap number.
 Napi::Value EpollWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t ep, timeout, spinUs;
   if (!ArgInt(info, 0, &ep) || !ArgInt(info, 1, &timeout) || !ArgSpinUs(info, 2, &spinUs)) return env.Undefined();
+  double* clock = nullptr;
+  size_t clockLength = 0;
+  if (info.Length() > 3 && !ArgFloat64Array(info, 3, &clock, &clockLength)) return env.Undefined();
+  if (clock && clockLength < 2) {
+    ThrowRange(env, "epollWait: clock must hold 2 values");
+    return env.Undefined();
+  }
   epoll_event events[kMaxPollFds];
   int n = SpinThenWait([&](int ms) { return epoll_wait(static_cast<int>(ep), events, kMaxPollFds, ms); }, static_cast<int>(timeout), spinUs);
+  const int err = errno;
+  if (clock) {
+    clock[0] = ClockMs(CLOCK_REALTIME);
+    clock[1] = ClockMs(CLOCK_MONOTONIC);
+  }
   if (n < 0) {
-    if (errno == EINTR) return Napi::Number::New(env, 0);
-    ThrowErrno(env, "epoll_wait", errno);
+    if (err == EINTR) return Napi::Number::New(env, 0);
+    ThrowErrno(env, "epoll_wait", err);
     return env.Undefined();
   }
   uint32_t ready = 0;

@@ -1,5 +1,6 @@
 // What a shard's loop drives: the stages of one mode (router on a TUN, switch on a TAP) with
 // their batches. The loop owns waiting, the table version and the memory report.
+import type { BatchClock } from './batch-clock.js';
 import type { ShardCounters } from './counters.js';
 import type { FlowDecider } from './policy/flow-decider.js';
 import type { OwnPods } from './same-node-hairpin.js';
@@ -24,6 +25,8 @@ export interface Forwarder {
 /** What every forwarder gets from its shard. */
 export interface ShardParts {
   cfg: ShardConfig;
+  /** The wake's time, current for every batch the loop forwards (ClockSlot). */
+  clock: BatchClock;
   counters: ShardCounters;
   trace: TraceWriter;
   /** The UDP sockets on the IPv4 and the IPv6 underlay; undefined for a family we do not use. */

@@ -1,8 +1,8 @@
 // Router mode: IP packets from the TUN are encapsulated toward the node that owns their
 // destination; VXLAN datagrams from peers are decapsulated into the TUN. With NetworkPolicy, packets
 // between two of our own pods come up the TUN too, and the allowed ones go back down it.
-import { performance } from 'node:perf_hooks';
 import { HEADROOM } from '../packet/constants.js';
+import { ClockSlot } from './batch-clock.js';
 import { Direction } from './counters.js';
 import { decapsulate, RX_OFFSET, type DecapContext } from './decapsulate.js';
 import { Drop } from './drop-reasons.js';
@@ -71,14 +71,14 @@ export class RouterForwarder implements Forwarder {
 
   private forwardBatch(): void {
     const { tx } = this;
-    const { counters, trace, udp, udp6 } = this.parts;
+    const { clock, counters, trace, udp, udp6 } = this.parts;
     // Whole while the same-node hairpin or a family's tunnel path can take it (a trace records the first segment and the segments it stands for).
     const whole = this.tun.keepsWhole && (this.hairpin !== undefined || (udp?.tunnelPathOn ?? false) || (udp6?.tunnelPathOn ?? false));
     const n = this.tun.read(tx, whole);
     if (n === 0) return;
-    counters.now = Date.now();
+    counters.now = clock[ClockSlot.wallMs]!;
     counters.batch(Direction.tun, n);
-    this.icmp.tick(performance.now());
+    this.icmp.tick(clock[ClockSlot.monotonicMs]!);
     const { hairpin } = this;
     if (hairpin) hairpin.count = 0;
     let out = encapsulate(tx, n, this.encap);
@@ -114,11 +114,11 @@ export class RouterForwarder implements Forwarder {
 
   private forwardReceived(socket: UdpSocket): void {
     const { rx } = this;
-    const { counters, trace } = this.parts;
+    const { clock, counters, trace } = this.parts;
     const whole = this.tun.takesWholeTso;
     const n = socket.receive(rx, RX_OFFSET, whole);
     if (n === 0) return;
-    counters.now = Date.now();
+    counters.now = clock[ClockSlot.wallMs]!;
     counters.batch(Direction.udp, n);
     let out = decapsulate(rx, n, this.decap, socket.family);
     if (this.policy) out = policyStage(rx, n, out, this.policy, Direction.udp);

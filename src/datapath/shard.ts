@@ -2,13 +2,13 @@
 // and loops
 //   wait → read a batch → forward it in place (router or switch stages) → write the batch.
 // It never awaits: an epoll wait blocks in native code until a fd is ready or the main thread wakes it.
-// With --busy-poll, after traffic the native poll spins (polls without blocking, yielding the core
-// between tries) for a while before it sleeps again, so that a reply arriving soon after finds it
+// With --busy-poll, the wait after a batch of traffic spins (polls without blocking, yielding the
+// core between tries) for a while before it sleeps, so that a reply arriving soon after finds it
 // awake (no wake-up, no context switch) while the pod it answers still gets the core.
-import { performance } from 'node:perf_hooks';
 import { getHeapStatistics, GCProfiler } from 'node:v8';
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { addon } from '../native/addon.js';
+import { batchClock, ClockSlot } from './batch-clock.js';
 import { ControlWord, type ShardConfig } from './shard-config.js';
 import { CounterLayout, ShardCounters } from './counters.js';
 import type { Forwarder } from './forwarder.js';
@@ -52,14 +52,14 @@ export class Shard {
   private gc = new GCProfiler();
   private gcs = 0;
   private memoryAt = 0;
-  private readonly busyPollMs: number;
-  /** Until when (performance.now()) the poll spins before it blocks, after the last traffic. */
-  private spinUntil = 0;
+  private readonly busyPollUs: number;
+  /** The time of the last wake, written by the wait: the stages' batch time. */
+  private readonly clock = batchClock();
 
   constructor(private readonly cfg: ShardConfig) {
     this.events = addon.epollOpen(Int32Array.of(cfg.tunFd, cfg.udpFd, cfg.udp6Fd, cfg.wakeFd), 4); // leaves out a -1
     this.control = new Int32Array(cfg.control);
-    this.busyPollMs = cfg.busyPollUs / 1000;
+    this.busyPollUs = cfg.busyPollUs;
     this.table = new SharedTableReader(cfg.table);
     const layout = new CounterLayout(cfg.workers, cfg.maxPeers);
     this.counters = new ShardCounters(layout.block(cfg.counters, cfg.index), layout);
@@ -68,7 +68,7 @@ export class Shard {
       parentPort?.postMessage({ type: 'udp-gso', worker: cfg.index, family, on, errno, retryMs } satisfies GsoChange);
     this.udp = cfg.udpFd >= 0 ? new UdpSocket(cfg.udpFd, 4, cfg.port, cfg.maxInnerV4, this.counters, report, cfg.sendFds, cfg.tunnelGso) : undefined;
     this.udp6 = cfg.udp6Fd >= 0 ? new UdpSocket(cfg.udp6Fd, 6, cfg.port, cfg.maxInnerV6, this.counters, report, cfg.send6Fds, cfg.tunnelGso) : undefined;
-    const parts = { cfg, counters: this.counters, trace: new TraceWriter(cfg.trace, cfg.index), udp: this.udp, udp6: this.udp6 };
+    const parts = { cfg, clock: this.clock, counters: this.counters, trace: new TraceWriter(cfg.trace, cfg.index), udp: this.udp, udp6: this.udp6 };
     this.forwarder = cfg.switch ? new SwitchForwarder(parts, cfg.switch) : new RouterForwarder(parts);
     // Before the first real packet: a connection's first packet would otherwise meet unoptimized code.
     if (cfg.policy) {
@@ -79,13 +79,14 @@ export class Shard {
 
   /** Runs until the main thread sets the stop word and wakes us. */
   run(): void {
+    const { clock } = this;
     this.gc.start();
-    let now = performance.now();
-    this.reportMemory(now);
+    this.reportMemory(clock[ClockSlot.monotonicMs]!);
     parentPort?.postMessage({ type: 'shard-running', worker: this.cfg.index } satisfies ShardRunning);
+    let spinUs = 0;
     for (;;) {
       // While a warm-up is left, the poll only looks: its next slice runs after whatever is ready.
-      const ready = addon.epollWait(this.events, this.warmUps?.pending ? 0 : IDLE_POLL_MS, now < this.spinUntil ? Math.ceil((this.spinUntil - now) * 1000) : 0);
+      const ready = addon.epollWait(this.events, this.warmUps?.pending ? 0 : IDLE_POLL_MS, spinUs, clock);
       if (ready & READY_WAKE) addon.eventfdDrain(this.cfg.wakeFd);
       if (Atomics.load(this.control, ControlWord.stop) !== 0) {
         addon.close(this.events);
@@ -97,9 +98,8 @@ export class Shard {
       if ((ready & READY_UDP) !== 0 && this.udp) this.forwarder.fromPeers(this.udp);
       if ((ready & READY_UDP6) !== 0 && this.udp6) this.forwarder.fromPeers(this.udp6);
       this.warmUps?.step(WARM_SLICE);
-      now = performance.now();
-      if ((ready & READY_TRAFFIC) !== 0 && this.busyPollMs > 0) this.spinUntil = now + this.busyPollMs;
-      if (now - this.memoryAt >= MEMORY_EVERY_MS) this.reportMemory(now);
+      spinUs = (ready & READY_TRAFFIC) !== 0 ? this.busyPollUs : 0;
+      if (clock[ClockSlot.monotonicMs]! - this.memoryAt >= MEMORY_EVERY_MS) this.reportMemory(clock[ClockSlot.monotonicMs]!);
     }
   }
 

@@ -126,6 +126,32 @@ describe('epoll set', () => {
     }
   });
 
+  it('writes the wake\'s wall-clock and monotonic time into the clock it is given; refuses a short or untyped clock', () => {
+    const fd = addon.eventfdOpen();
+    const ep = addon.epollOpen(Int32Array.of(fd), 1);
+    try {
+      const clock = new Float64Array(2);
+      const wallBefore = Date.now();
+      const monotonicBefore = Number(process.hrtime.bigint()) / 1e6;
+      expect(addon.epollWait(ep, 20, 0, clock)).toBe(0); // a timeout: the clock still moves
+      const wallAfter = Date.now();
+      const monotonicAfter = Number(process.hrtime.bigint()) / 1e6;
+      expect(clock[0]).toBeGreaterThanOrEqual(wallBefore + 19); // the wait's time is in it, not the call's
+      expect(clock[0]).toBeLessThanOrEqual(wallAfter + 1);
+      expect(clock[1]).toBeGreaterThanOrEqual(monotonicBefore + 19);
+      expect(clock[1]).toBeLessThanOrEqual(monotonicAfter);
+      addon.eventfdSignal(fd);
+      const first = clock[1]!;
+      expect(addon.epollWait(ep, 1000, 0, clock)).toBe(1);
+      expect(clock[1]).toBeGreaterThanOrEqual(first);
+      expect(() => addon.epollWait(ep, 0, 0, new Float64Array(1))).toThrow(RangeError);
+      expect(() => addon.epollWait(ep, 0, 0, new Float32Array(2) as unknown as Float64Array)).toThrow(TypeError);
+    } finally {
+      addon.close(ep);
+      addon.close(fd);
+    }
+  });
+
   it('wakes a worker blocked in epollWait() with no timeout, whether signalled before or during the wait', async () => {
     const fd = addon.eventfdOpen();
     const ep = addon.epollOpen(Int32Array.of(fd), 1);

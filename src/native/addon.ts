@@ -177,8 +177,12 @@ export interface Addon {
   poll(fds: Int32Array, count: number, timeoutMs: number, spinUs?: number): number;
   /** An epoll set (close-on-exec) watching fds[0 .. count-1] (1 … 16) for readability; negative fds are left out. */
   epollOpen(fds: Int32Array, count: number): number;
-  /** As poll() over the set's fds (bit i: fds[i] of epollOpen), without re-arming each fd on every wait. */
-  epollWait(epfd: number, timeoutMs: number, spinUs?: number): number;
+  /**
+   * As poll() over the set's fds (bit i: fds[i] of epollOpen), without re-arming each fd on every wait.
+   * With `clock` (2 or more values), the wake's time goes into it: [0] wall-clock ms (Date.now()'s
+   * clock), [1] monotonic ms (performance.now()'s clock, another origin).
+   */
+  epollWait(epfd: number, timeoutMs: number, spinUs?: number, clock?: Float64Array): number;
   close(fd: number): void;
   /** execv(2): becomes `path` run with `argv` (argv[0] included), same pid, environment and stdin/stdout/stderr; returns only by throwing. */
   exec(path: string, argv: string[]): never;

@@ -1,6 +1,7 @@
 // Switch mode: Ethernet frames from the TAP (a port of the node's bridge) are switched to the
 // peer that has their destination or flooded to all; frames from peers go to the TAP.
 import { ETH_HEADER_LEN, HEADROOM, VXLAN_HEADER_LEN } from '../../packet/constants.js';
+import { ClockSlot } from '../batch-clock.js';
 import { Direction } from '../counters.js';
 import { Drop } from '../drop-reasons.js';
 import type { Forwarder, ShardParts } from '../forwarder.js';
@@ -80,10 +81,10 @@ export class SwitchForwarder implements Forwarder {
 
   private forwardBatch(): void {
     const { tx, egress } = this;
-    const { cfg, counters, trace } = this.parts;
+    const { cfg, clock, counters, trace } = this.parts;
     const n = this.tap.read(tx);
     if (n === 0) return;
-    counters.now = Date.now();
+    counters.now = clock[ClockSlot.wallMs]!;
     counters.batch(Direction.tun, n);
     forwardFrames(tx, n, egress);
     if (trace.enabled()) trace.record(tx, n, Direction.tun, TRACE_TX_OFFSET, counters.now, VXLAN_HEADER_LEN);
@@ -112,10 +113,10 @@ export class SwitchForwarder implements Forwarder {
 
   private forwardReceived(socket: UdpSocket): void {
     const { rx, receivesWhole } = this;
-    const { counters, trace } = this.parts;
+    const { clock, counters, trace } = this.parts;
     const n = socket.receive(rx, RX_OFFSET_L2, receivesWhole);
     if (n === 0) return;
-    counters.now = Date.now();
+    counters.now = clock[ClockSlot.wallMs]!;
     counters.batch(Direction.udp, n);
     const out = acceptFrames(rx, n, this.ingress, socket.family);
     if (trace.enabled()) trace.record(rx, n, Direction.udp, RX_OFFSET_L2, counters.now);
