@@ -33,10 +33,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { iperfJson, median } from '../src/lab/iperf.js';
-import { KubeApiServer } from '../src/lab/kube-api-server.js';
+import type { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { inNs, tryInNs } from '../src/lab/netns.js';
-import { loadMeasuredWorld, MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
+import { servePolicyBench } from '../src/lab/policy-bench-api.js';
+import { MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
 import { searchRate, trialsFor } from '../src/lab/rate-search.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { benchFlags, benchUsage, decimal, parseBenchFlags, someOf, text, toggle, whole, type FlagValues } from './bench-options.js';
@@ -125,13 +126,8 @@ async function build(lab: Lab, variant: Variant, world: WorldSize): Promise<Setu
   }
   // vxroute-kube: the same API server and world with the policy off, the baseline of the policy's cost.
   if (variant === 'vxroute-policy' || variant === 'vxroute-kube') {
-    const server = new KubeApiServer();
+    const { server, kubeconfig, netConf } = await servePolicyBench(lab, a, b, world, { iperf: IPERF_PORT, transactions: Number(TRANSACTIONS_PORT), connects: Number(CONNECT_PORT) });
     api = server;
-    lab.onDispose(() => void server.close());
-    const kubeconfig = await lab.addApiServer(server);
-    for (const n of [a, b]) server.upsertNode({ metadata: { name: n.name }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.publicIP }] } });
-    loadMeasuredWorld(server, world, { node: a.name, ip: a.pods[0].ip }, { node: b.name, ip: b.pods[0].ip }, { iperf: IPERF_PORT, transactions: Number(TRANSACTIONS_PORT), connects: Number(CONNECT_PORT) });
-    const netConf = await lab.writeNetConf();
     const flags = variant === 'vxroute-kube' ? ['--no-network-policy'] : ['--conntrack-max', String(CONNTRACK_MAX)];
     for (const n of [a, b]) daemons.push(await lab.startVxrouteKube(n, kubeconfig, netConf, flags));
     // Each has the other's lease (the synthetic nodes have none: they are left out of the table).

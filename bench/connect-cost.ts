@@ -23,11 +23,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { iperfJson, median } from '../src/lab/iperf.js';
-import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { tryInNs } from '../src/lab/netns.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
-import { loadMeasuredWorld, MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
+import { servePolicyBench } from '../src/lab/policy-bench-api.js';
+import { MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
 import { buildTcpRr, CONNECT_PORT, TRANSACTIONS_PORT, tcpConnects, tcpRr } from './tcp-rr.js';
 import { benchFlags, text, toggle, whole } from './bench-options.js';
 
@@ -114,12 +114,7 @@ async function setup(variant: Variant, world: WorldSize, profileDir: string | un
   try {
     const a = await lab.addNode('vxroute', 1, { txOffload: true });
     const b = await lab.addNode('vxroute', 1, { txOffload: true });
-    const server = new KubeApiServer();
-    lab.onDispose(() => void server.close());
-    const kubeconfig = await lab.addApiServer(server);
-    for (const n of [a, b]) server.upsertNode({ metadata: { name: n.name }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.publicIP }] } });
-    loadMeasuredWorld(server, world, { node: a.name, ip: a.pods[0].ip }, { node: b.name, ip: b.pods[0].ip }, { iperf: IPERF_PORT, transactions: Number(TRANSACTIONS_PORT), connects: Number(CONNECT_PORT) });
-    const netConf = await lab.writeNetConf();
+    const { kubeconfig, netConf } = await servePolicyBench(lab, a, b, world, { iperf: IPERF_PORT, transactions: Number(TRANSACTIONS_PORT), connects: Number(CONNECT_PORT) });
     const flags = variant === 'vxroute-kube' ? ['--no-network-policy'] : ['--conntrack-max', String(CONNTRACK_MAX)];
     const saved = process.env.NODE_OPTIONS;
     // perf finds JIT-compiled functions by the /tmp/perf-PID.map the daemons write.

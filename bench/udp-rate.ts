@@ -14,9 +14,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median } from '../src/lab/iperf.js';
-import { KubeApiServer } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
-import { loadMeasuredWorld, MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
+import { servePolicyBench } from '../src/lab/policy-bench-api.js';
+import { MEASURED_POLICIES, type WorldSize } from '../src/lab/policy-world.js';
 import { searchRate, trialsFor } from '../src/lab/rate-search.js';
 import { cliPath, VxrouteProcess } from '../src/lab/vxroute-process.js';
 import { benchFlags, decimal, text, whole } from './bench-options.js';
@@ -72,12 +72,7 @@ async function setup(path: Path, build: Build, cli: string, world: WorldSize, pr
       for (const n of [a, b]) await start(n, ['--subnets', subnets]);
     }
     if (path === 'vxroute-policy') {
-      const server = new KubeApiServer();
-      lab.onDispose(() => void server.close());
-      const kubeconfig = await lab.addApiServer(server);
-      for (const n of [a, b]) server.upsertNode({ metadata: { name: n.name }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.publicIP }] } });
-      loadMeasuredWorld(server, world, { node: a.name, ip: a.pods[0].ip }, { node: b.name, ip: b.pods[0].ip }, { iperf: IPERF_PORT, transactions: Number(TRANSACTIONS_PORT), connects: Number(CONNECT_PORT) });
-      const netConf = await lab.writeNetConf();
+      const { kubeconfig, netConf } = await servePolicyBench(lab, a, b, world, { iperf: IPERF_PORT, transactions: Number(TRANSACTIONS_PORT), connects: Number(CONNECT_PORT) });
       for (const n of [a, b]) await start(n, ['--kube', '--kubeconfig', kubeconfig, '--net-conf', netConf, '--cni', 'none', '--conntrack-max', String(CONNTRACK_MAX)]);
       for (const d of daemons) await d.waitForLog((l) => l.msg === 'table loaded' && l.nodes === 2, 60_000);
     }

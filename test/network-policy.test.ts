@@ -11,6 +11,7 @@ import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode, type Pod } from '../src/lab/lab.js';
 import { tryInNs } from '../src/lab/netns.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { expectDeniedPerSegmentThenWhole } from './denied-stream.js';
 import { replacePolicies } from './policy-changes.js';
 
 const WAIT = { timeout: 20_000, interval: 200 };
@@ -162,33 +163,17 @@ describe('NetworkPolicy in vxroute’s datapath, across vxroute and kernel nodes
   });
 
   it('drops a denied flow the kernel node sends as TSO packets, counting each segment, and carries it whole once allowed', async () => {
-    await setPolicies(DENY_INGRESS, allowIngress('a', 'c'));
-    const client: ChildProcessWithoutNullStreams = spawn('ip', ['netns', 'exec', pods.get('c')!.ns, 'socat', '-', `TCP:${pods.get('a')!.ip}:82,connect-timeout=5`]);
-    lab.onDispose(() => client.kill('SIGKILL'));
-    let echoed = 0;
-    client.stdout.on('data', (chunk: Buffer) => (echoed += chunk.length));
-    client.stdin.write('one\n');
-    await vi.waitFor(() => expect(echoed).toBe(4), WAIT);
-
-    await setPolicies(DENY_INGRESS);
-    const wholeBuffers = async () => (await daemons[0].counters()).udp.find((f) => f.family === 4)!.groBuffers;
-    const [deniedBefore, buffersBefore] = [await denied(), await wholeBuffers()];
-    const bulk = 256 * 1024;
-    client.stdin.write(Buffer.alloc(bulk, 7));
-    // The first window leaves the kernel as TSO packets of several segments: each arrives whole
-    // and is dropped, counted as the segments it stands for.
-    await vi.waitFor(async () => {
-      const buffers = (await wholeBuffers()) - buffersBefore;
-      expect(buffers).toBeGreaterThan(0);
-      expect((await denied()) - deniedBefore).toBeGreaterThanOrEqual(2 * buffers);
-    }, WAIT);
-    expect(echoed).toBe(4);
-
-    const wholeWrites = async () => (await daemons[0].counters()).workers.reduce((a, w) => a + w.wholeTsoWrites, 0);
-    const wholeBefore = await wholeWrites();
-    await setPolicies(DENY_INGRESS, allowIngress('a', 'c'));
-    await vi.waitFor(() => expect(echoed).toBe(4 + bulk), { timeout: 30_000, interval: 200 });
-    expect(await wholeWrites()).toBeGreaterThan(wholeBefore);
-    client.kill('SIGKILL');
+    // The kernel's first window leaves as TSO packets of several segments, each arriving whole.
+    await expectDeniedPerSegmentThenWhole({
+      lab,
+      clientNs: pods.get('c')!.ns,
+      server: `${pods.get('a')!.ip}:82`,
+      allow: () => setPolicies(DENY_INGRESS, allowIngress('a', 'c')),
+      deny: () => setPolicies(DENY_INGRESS),
+      judge: daemons[0],
+      denied,
+      wholeWrites: async () => (await daemons[0].counters()).workers.reduce((a, w) => a + w.wholeTsoWrites, 0),
+      wait: WAIT,
+    });
   });
 });

@@ -4,13 +4,14 @@
 // TSO packets and go whole too; held runs and frames of one flow in a batch join one write. Bulk
 // TCP stays intact over both underlays (sha256 at the receiving pod), and a denied stream is
 // dropped and counted segment by segment (docs/decisions.md, "Receive: a vxroute peer's run …").
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';
 import { tryInNs } from '../src/lab/netns.js';
 import { tcpTransfer } from '../src/lab/traffic.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { expectDeniedPerSegmentThenWhole } from './denied-stream.js';
 import { replacePolicies } from './policy-changes.js';
 
 const MiB = 1 << 20;
@@ -116,33 +117,16 @@ describe('NetworkPolicy over a vxroute peer’s runs left whole (root, namespace
   });
 
   it('drops a denied stream of runs, counting each segment, and carries it whole once allowed', async () => {
-    await setPolicies(DENY_INGRESS, ALLOW_B_TO_A);
-    const client: ChildProcessWithoutNullStreams = spawn('ip', ['netns', 'exec', nodes[1].pods[0].ns, 'socat', '-', `TCP:${nodes[0].pods[0].ip}:82,connect-timeout=5`]);
-    lab.onDispose(() => client.kill('SIGKILL'));
-    let echoed = 0;
-    client.stdout.on('data', (chunk: Buffer) => (echoed += chunk.length));
-    client.stdin.write('one\n');
-    await vi.waitFor(() => expect(echoed).toBe(4), WAIT);
-
-    await setPolicies(DENY_INGRESS);
-    const denied = async () => (await daemons[0].counters()).drops.policy_denied_ingress;
-    const buffers = async () => (await daemons[0].counters()).udp.find((f) => f.family === 4)!.groBuffers;
-    const [deniedBefore, buffersBefore] = [await denied(), await buffers()];
-    const bulk = 256 * 1024;
-    client.stdin.write(Buffer.alloc(bulk, 7));
-    // The first window leaves node b as runs of several segments: each arrives as one GRO buffer,
-    // is left whole in one slot and dropped, counted as the segments it stands for.
-    await vi.waitFor(async () => {
-      const held = (await buffers()) - buffersBefore;
-      expect(held).toBeGreaterThan(0);
-      expect((await denied()) - deniedBefore).toBeGreaterThanOrEqual(2 * held);
-    }, WAIT);
-    expect(echoed).toBe(4);
-
-    const wholeBefore = (await counts(daemons[0])).wholeWrites;
-    await setPolicies(DENY_INGRESS, ALLOW_B_TO_A);
-    await vi.waitFor(() => expect(echoed).toBe(4 + bulk), { timeout: 30_000, interval: 200 });
-    expect((await counts(daemons[0])).wholeWrites).toBeGreaterThan(wholeBefore);
-    client.kill('SIGKILL');
+    // Node b's first window leaves as runs of several segments, each arriving as one GRO buffer.
+    await expectDeniedPerSegmentThenWhole({
+      lab,
+      clientNs: nodes[1].pods[0].ns,
+      server: `${nodes[0].pods[0].ip}:82`,
+      allow: () => setPolicies(DENY_INGRESS, ALLOW_B_TO_A),
+      deny: () => setPolicies(DENY_INGRESS),
+      judge: daemons[0],
+      wholeWrites: async () => (await counts(daemons[0])).wholeWrites,
+      wait: WAIT,
+    });
   });
 });

@@ -5,7 +5,7 @@
 // `/metrics`) and nothing dropped, a trace running or not (it shows the first segment and the
 // segments it stood for); a denied stream is dropped and counted segment by segment, and carried
 // with whole writes once allowed (docs/decisions.md, "Same-node TSO packets go back whole").
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KubeApiServer, type KubeObject } from '../src/lab/kube-api-server.js';
 import { Lab, type LabNode, type Pod } from '../src/lab/lab.js';
@@ -14,6 +14,7 @@ import { tcpTransfer } from '../src/lab/traffic.js';
 import { spawnCli } from '../src/lab/vxroute-cli.js';
 import type { TraceRecord } from '../src/metrics/trace-decode.js';
 import type { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { expectDeniedPerSegmentThenWhole } from './denied-stream.js';
 import { replacePolicies } from './policy-changes.js';
 
 const MiB = 1 << 20;
@@ -143,31 +144,18 @@ describe('TSO packets kept whole with NetworkPolicy on (root, namespaces)', () =
     const echo = spawn('ip', ['netns', 'exec', b.ns, 'socat', 'TCP-LISTEN:82,fork,reuseaddr', 'EXEC:cat'], { stdio: 'ignore', detached: true });
     lab.onDispose(() => process.kill(-echo.pid!, 'SIGKILL'));
     await vi.waitFor(async () => expect((await tryInNs(b.ns, 'ss', ['-Hltn', 'sport = :82'])).stdout).toMatch(/LISTEN/), WAIT);
-    const client: ChildProcessWithoutNullStreams = spawn('ip', ['netns', 'exec', a.ns, 'socat', '-', `TCP:${b.ip}:82,connect-timeout=5`]);
-    lab.onDispose(() => client.kill('SIGKILL'));
-    let echoed = 0;
-    client.stdout.on('data', (chunk: Buffer) => (echoed += chunk.length));
-    client.stdin.write('one\n');
-    await vi.waitFor(() => expect(echoed).toBe(4), WAIT);
-
-    // The open connection is decided again under the new policies: a may no longer reach b.
-    await setPolicies(DENY_INGRESS);
-    const before = await counts();
-    const bulk = 256 * 1024;
-    client.stdin.write(Buffer.alloc(bulk, 7));
-    // The first window leaves pod a as TSO packets of several segments: each is read whole into
-    // one slot and dropped there, counted as the segments it stands for; none is written.
-    await vi.waitFor(async () => {
-      const now = await counts();
-      expect(now.tso - before.tso).toBeGreaterThan(0);
-      expect(now.denied - before.denied).toBeGreaterThanOrEqual(2 * (now.tso - before.tso));
-    }, WAIT);
-    expect((await counts()).wholeHairpin).toBe(before.wholeHairpin);
-    expect(echoed).toBe(4);
-
-    await setPolicies(DENY_INGRESS, ALLOW_FROM_A);
-    await vi.waitFor(() => expect(echoed).toBe(4 + bulk), { timeout: 30_000, interval: 200 });
-    expect((await counts()).wholeHairpin).toBeGreaterThan(before.wholeHairpin);
-    client.kill('SIGKILL');
+    // Pod a's first window leaves as TSO packets of several segments, each read whole into one slot.
+    await expectDeniedPerSegmentThenWhole({
+      lab,
+      clientNs: a.ns,
+      server: `${b.ip}:82`,
+      allow: () => setPolicies(DENY_INGRESS, ALLOW_FROM_A),
+      deny: () => setPolicies(DENY_INGRESS),
+      held: async () => (await counts()).tso,
+      denied: async () => (await counts()).denied,
+      wholeWrites: async () => (await counts()).wholeHairpin,
+      noWholeWritesWhileDenied: true,
+      wait: WAIT,
+    });
   });
 });

@@ -6,7 +6,7 @@
 // underlay, underlay veths with tx offload on (so TSO packets cross unsegmented); 8 MiB of inner
 // IPv4 and IPv6 TCP intact (sha256 at the receiving pod); a denied stream dropped by the frame
 // policy, counted segment by segment (docs/decisions.md, "Switch mode receives whole").
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,6 +15,7 @@ import { Lab, type LabNode } from '../src/lab/lab.js';
 import { tryInNs } from '../src/lab/netns.js';
 import { tcpTransfer } from '../src/lab/traffic.js';
 import { VxrouteProcess } from '../src/lab/vxroute-process.js';
+import { expectDeniedPerSegmentThenWhole } from './denied-stream.js';
 import { replacePolicies } from './policy-changes.js';
 
 const MiB = 1 << 20;
@@ -135,33 +136,16 @@ describe('switch mode: NetworkPolicy over TSO packets and runs left whole (root,
   });
 
   it('drops a denied stream, counting each segment a whole slot stands for, and carries it whole once allowed', async () => {
-    await setPolicies(DENY_INGRESS, ALLOW_B_TO_A);
-    const client: ChildProcessWithoutNullStreams = spawn('ip', ['netns', 'exec', nodes[1].pods[0].ns, 'socat', '-', `TCP:${nodes[0].pods[0].ip}:82,connect-timeout=5`]);
-    lab.onDispose(() => client.kill('SIGKILL'));
-    let echoed = 0;
-    client.stdout.on('data', (chunk: Buffer) => (echoed += chunk.length));
-    client.stdin.write('one\n');
-    await vi.waitFor(() => expect(echoed).toBe(4), WAIT);
-
-    await setPolicies(DENY_INGRESS);
-    const denied = async () => (await daemons[0].counters()).drops.policy_denied_ingress;
-    const buffers = async () => (await daemons[0].counters()).udp.find((f) => f.family === 4)!.groBuffers;
-    const [deniedBefore, buffersBefore] = [await denied(), await buffers()];
-    const bulk = 256 * 1024;
-    client.stdin.write(Buffer.alloc(bulk, 7));
-    // The first window leaves node b as tunnel-GSO frames of several segments: each arrives whole,
-    // is left whole in one slot and dropped, counted as the segments it stands for.
-    await vi.waitFor(async () => {
-      const held = (await buffers()) - buffersBefore;
-      expect(held).toBeGreaterThan(0);
-      expect((await denied()) - deniedBefore).toBeGreaterThanOrEqual(2 * held);
-    }, WAIT);
-    expect(echoed).toBe(4);
-
-    const wholeBefore = (await counts(daemons[0])).wholeWrites;
-    await setPolicies(DENY_INGRESS, ALLOW_B_TO_A);
-    await vi.waitFor(() => expect(echoed).toBe(4 + bulk), WAIT);
-    expect((await counts(daemons[0])).wholeWrites).toBeGreaterThan(wholeBefore);
-    client.kill('SIGKILL');
+    // Node b's first window leaves as tunnel-GSO frames of several segments, each arriving whole.
+    await expectDeniedPerSegmentThenWhole({
+      lab,
+      clientNs: nodes[1].pods[0].ns,
+      server: `${nodes[0].pods[0].ip}:82`,
+      allow: () => setPolicies(DENY_INGRESS, ALLOW_B_TO_A),
+      deny: () => setPolicies(DENY_INGRESS),
+      judge: daemons[0],
+      wholeWrites: async () => (await counts(daemons[0])).wholeWrites,
+      wait: WAIT,
+    });
   });
 });
