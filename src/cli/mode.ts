@@ -17,7 +17,7 @@ export interface Underlay {
 }
 
 /** The datapath settings a mode decides; the rest (sockets, VNI, port, …) are common. */
-export type ModeDatapathConfig = Pick<DatapathConfig, 'tunFds' | 'ownMac' | 'ownMacV6' | 'tunAddressV4' | 'tunAddressV6' | 'maxPacket' | 'switch' | 'ownPods' | 'tunnelGso'>;
+export type ModeDatapathConfig = Pick<DatapathConfig, 'tunFds' | 'ownMac' | 'ownMacV6' | 'tunAddressV4' | 'tunAddressV6' | 'maxPacket' | 'deviceMtu' | 'switch' | 'ownPods' | 'tunnelGso'>;
 
 export interface Mode {
   /** Opens the device and sets up the host around it; each step's undo goes on `undo` as it is done. */

@@ -105,6 +105,7 @@ export class RouterMode implements Mode {
       tunAddressV4: overlay.address ? parseIpv4(overlay.address) : 0,
       tunAddressV6: overlay.addressV6 ? parseIpv6(overlay.addressV6) : Buffer.alloc(16),
       maxPacket: Math.max(mtu, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),
+      deviceMtu: mtu,
       tunnelGso,
     };
   }

@@ -60,6 +60,7 @@ export class SwitchMode implements Mode {
     return {
       tunFds: tap.fds, ownMac: Buffer.alloc(6), ownMacV6: Buffer.alloc(6), tunAddressV4: 0, tunAddressV6: Buffer.alloc(16),
       maxPacket: Math.max(mtu + ETH_HEADER_LEN + VLAN_TAG_LEN, u.maxInnerV4 + ENCAP_OVERHEAD_V4, u.maxInnerV6 + ENCAP_OVERHEAD_V6),
+      deviceMtu: mtu,
       switch: { fdbMax: sw.fdbMax, agingMs: sw.agingSeconds * 1000, arpProxy: sw.arpProxy, mtu },
       tunnelGso,
     };

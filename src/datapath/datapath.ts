@@ -52,6 +52,8 @@ export interface DatapathConfig {
   maxInnerV6: number;
   /** The largest packet a slot must hold: the TUN's MTU or the largest underlay MTU. */
   maxPacket: number;
+  /** The TUN's (TAP's) MTU: the longest packet our pods' path takes. */
+  deviceMtu: number;
   /** The TUN/TAP queues were opened with IFF_VNET_HDR and TUNSETOFFLOAD (see tun-queue.ts). */
   tunOffload: boolean;
   /** Microseconds a shard polls without sleeping after traffic (0: off). */
@@ -185,6 +187,7 @@ export class Datapath {
         tunAddressV6: cfg.tunAddressV6,
         maxInnerV4: cfg.maxInnerV4,
         maxInnerV6: cfg.maxInnerV6,
+        deviceMtu: cfg.deviceMtu,
         batchSize: BATCH_SIZE,
         slotSize: Math.ceil((HEADROOM + cfg.maxPacket) / 64) * 64,
         tunOffload: cfg.tunOffload,

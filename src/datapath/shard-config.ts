@@ -38,6 +38,8 @@ export interface ShardConfig {
   /** Largest inner packet the IPv4 / IPv6 underlay carries once encapsulated. */
   maxInnerV4: number;
   maxInnerV6: number;
+  /** The TUN's (TAP's) MTU: a kernel peer's TSO packet is cut (or written whole) to segments no longer. */
+  deviceMtu: number;
   batchSize: number;
   slotSize: number;
   /** The TUN/TAP queue has the offloads (virtio_net_hdr, TSO): reads cut TSO packets, writes coalesce runs. */

@@ -66,8 +66,11 @@ export class Shard {
     // Rare (a route that stops or starts segmenting): the main thread logs it.
     const report: GsoReporter = (family, on, errno, retryMs) =>
       parentPort?.postMessage({ type: 'udp-gso', worker: cfg.index, family, on, errno, retryMs } satisfies GsoChange);
-    this.udp = cfg.udpFd >= 0 ? new UdpSocket(cfg.udpFd, 4, cfg.port, cfg.maxInnerV4, this.counters, report, cfg.sendFds, cfg.tunnelGso) : undefined;
-    this.udp6 = cfg.udp6Fd >= 0 ? new UdpSocket(cfg.udp6Fd, 6, cfg.port, cfg.maxInnerV6, this.counters, report, cfg.send6Fds, cfg.tunnelGso) : undefined;
+    // A kernel peer's TSO packet arrives without its segment size: cut at what both the underlay
+    // and our pods' path take (the device's MTU is smaller with --mtu, or a dual-stack underlay).
+    const receiveMax = (maxInner: number) => Math.min(maxInner, cfg.deviceMtu);
+    this.udp = cfg.udpFd >= 0 ? new UdpSocket(cfg.udpFd, 4, cfg.port, receiveMax(cfg.maxInnerV4), this.counters, report, cfg.sendFds, cfg.tunnelGso) : undefined;
+    this.udp6 = cfg.udp6Fd >= 0 ? new UdpSocket(cfg.udp6Fd, 6, cfg.port, receiveMax(cfg.maxInnerV6), this.counters, report, cfg.send6Fds, cfg.tunnelGso) : undefined;
     const parts = { cfg, clock: this.clock, counters: this.counters, trace: new TraceWriter(cfg.trace, cfg.index), udp: this.udp, udp6: this.udp6 };
     this.forwarder = cfg.switch ? new SwitchForwarder(parts, cfg.switch) : new RouterForwarder(parts);
     // Before the first real packet: a connection's first packet would otherwise meet unoptimized code.
