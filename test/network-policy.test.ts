@@ -74,8 +74,9 @@ describe('NetworkPolicy in vxroute’s datapath, across vxroute and kernel nodes
   });
 
   function serve(pod: Pod, port: number, answer: string): void {
-    const server = spawn('ip', ['netns', 'exec', pod.ns, 'socat', `TCP-LISTEN:${port},fork,reuseaddr`, answer], { stdio: 'ignore' });
-    lab.onDispose(() => server.kill('SIGKILL'));
+    // Its own process group: socat forks a child per connection, which a kill of the listener alone would leave running.
+    const server = spawn('ip', ['netns', 'exec', pod.ns, 'socat', `TCP-LISTEN:${port},fork,reuseaddr`, answer], { stdio: 'ignore', detached: true });
+    lab.onDispose(() => process.kill(-server.pid!, 'SIGKILL'));
   }
 
   /** Replaces every policy with `policies`, waiting until the daemons compiled all these changes. */
